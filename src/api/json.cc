@@ -1,0 +1,310 @@
+#include "api/json.h"
+
+#include <cmath>
+#include <nlohmann/json.hpp>
+#include <set>
+
+namespace fastgpu::api {
+
+using nlohmann::json;
+
+namespace {
+
+json OptInt(const std::optional<int>& v) { return v ? json(*v) : json(nullptr); }
+
+Status CheckFields(const json& j, const std::set<std::string>& allowed, std::string_view what) {
+  if (!j.is_object()) return InvalidArgument(std::string(what) + " must be a JSON object");
+  for (auto it = j.begin(); it != j.end(); ++it) {
+    if (!allowed.count(it.key()))
+      return InvalidArgument("unknown field '" + it.key() + "' in " + std::string(what));
+  }
+  return Status::Ok();
+}
+
+Result<std::string> GetString(const json& j, const char* key, std::string def = "") {
+  auto it = j.find(key);
+  if (it == j.end() || it->is_null()) return def;
+  if (!it->is_string()) return InvalidArgument(std::string("field '") + key + "' must be a string");
+  return it->get<std::string>();
+}
+
+Result<int64_t> GetInt(const json& j, const char* key, int64_t def, int64_t lo, int64_t hi) {
+  auto it = j.find(key);
+  if (it == j.end() || it->is_null()) return def;
+  if (!it->is_number_integer())
+    return InvalidArgument(std::string("field '") + key + "' must be an integer");
+  if (it->is_number_unsigned() && it->get<uint64_t>() > static_cast<uint64_t>(hi))
+    return InvalidArgument(std::string("field '") + key + "' is out of range");
+  int64_t v = it->get<int64_t>();
+  if (v < lo || v > hi)
+    return InvalidArgument(std::string("field '") + key + "' must be between " + std::to_string(lo) +
+                           " and " + std::to_string(hi) + ", got " + std::to_string(v));
+  return v;
+}
+
+Result<MilliGpu> GetGpus(const json& j) {
+  auto it = j.find("gpus");
+  if (it == j.end() || it->is_null()) return kMilliPerGpu;
+  if (it->is_string()) return ParseMilliGpu(it->get<std::string>());
+  if (it->is_number_integer()) {
+    if (it->is_number_unsigned() && it->get<uint64_t>() > 1'000'000)
+      return InvalidArgument("field 'gpus' is absurdly large");
+    int64_t v = it->get<int64_t>();
+    if (v < 0) return InvalidArgument("field 'gpus' must not be negative");
+    if (v > 1'000'000) return InvalidArgument("field 'gpus' is absurdly large");
+    return v * kMilliPerGpu;
+  }
+  if (it->is_number_float()) {
+    // Convert through text with 3 decimals so 0.25 stays exact.
+    double d = it->get<double>();
+    if (!std::isfinite(d) || d < 0) return InvalidArgument("field 'gpus' must be a non-negative number");
+    if (d > 1e6) return InvalidArgument("field 'gpus' is absurdly large");
+    char buf[64];
+    std::snprintf(buf, sizeof(buf), "%.6f", d);
+    std::string s(buf);
+    while (!s.empty() && s.back() == '0') s.pop_back();
+    if (!s.empty() && s.back() == '.') s.pop_back();
+    return ParseMilliGpu(s);
+  }
+  return InvalidArgument("field 'gpus' must be a number such as 2 or 0.25");
+}
+
+}  // namespace
+
+json ToJson(const JobSpec& s) {
+  return json{{"name", s.name},
+              {"command", s.command},
+              {"gpus", FormatMilliGpu(s.gpus_milli)},
+              {"gpus_milli", s.gpus_milli},
+              {"gpu_type", s.gpu_type},
+              {"memory_mib", s.memory_mib},
+              {"runtime_limit_s", s.runtime_limit_s},
+              {"priority", s.priority},
+              {"env", s.env},
+              {"workdir", s.workdir},
+              {"project", s.project},
+              {"max_retries", s.max_retries}};
+}
+
+json ToJson(const Job& j) {
+  json out{{"id", j.id},
+           {"name", j.spec.name},
+           {"state", std::string(JobStateName(j.state))},
+           {"gpus", FormatMilliGpu(j.spec.gpus_milli)},
+           {"gpus_milli", j.spec.gpus_milli},
+           {"gpu_type", j.spec.gpu_type},
+           {"memory_mib", j.spec.memory_mib},
+           {"assigned_gpus", j.assigned_gpus},
+           {"assigned_gpu_indices", j.assigned_gpu_indices},
+           {"node", j.node},
+           {"priority", j.spec.priority},
+           {"command", j.spec.command},
+           {"env", j.spec.env},
+           {"workdir", j.spec.workdir},
+           {"project", j.spec.project},
+           {"user", j.user},
+           {"runtime_limit_s", j.spec.runtime_limit_s},
+           {"max_retries", j.spec.max_retries},
+           {"created_at", FormatTimestamp(j.created_at)},
+           {"started_at", j.started_at ? json(FormatTimestamp(j.started_at)) : json(nullptr)},
+           {"finished_at", j.finished_at ? json(FormatTimestamp(j.finished_at)) : json(nullptr)},
+           {"created_at_ms", j.created_at},
+           {"started_at_ms", j.started_at},
+           {"finished_at_ms", j.finished_at},
+           {"exit_code", OptInt(j.exit_code)},
+           {"signal", OptInt(j.signal)},
+           {"reason", j.reason},
+           {"attempt", j.attempt},
+           {"pid", j.pid}};
+  return out;
+}
+
+json ToJson(const JobEvent& e) {
+  return json{{"seq", e.seq},       {"job_id", e.job_id}, {"at", FormatTimestamp(e.at)}, {"at_ms", e.at},
+              {"from", e.from},     {"to", e.to},         {"reason", e.reason},        {"actor", e.actor}};
+}
+
+json ToJson(const Gpu& g) {
+  return json{{"uuid", g.uuid},
+              {"index", g.index},
+              {"name", g.name},
+              {"type", g.type},
+              {"node", g.node},
+              {"pci_bus_id", g.pci_bus_id},
+              {"memory_total_mib", g.memory_total_mib},
+              {"memory_used_mib", g.memory_used_mib},
+              {"utilization_pct", g.utilization_pct},
+              {"temperature_c", g.temperature_c},
+              {"power_mw", g.power_mw},
+              {"simulated", g.simulated},
+              {"healthy", g.healthy},
+              {"allocated_milli", g.allocated_milli},
+              {"jobs", g.jobs}};
+}
+
+json ToJson(const Node& n) {
+  return json{{"name", n.name},
+              {"address", n.address},
+              {"labels", n.labels},
+              {"healthy", n.healthy},
+              {"draining", n.draining},
+              {"simulated", n.simulated},
+              {"last_heartbeat", FormatTimestamp(n.last_heartbeat)},
+              {"last_heartbeat_ms", n.last_heartbeat},
+              {"gpu_count", n.gpu_count}};
+}
+
+Result<JobSpec> JobSpecFromJson(const json& j) {
+  RETURN_IF_ERROR(CheckFields(j,
+                              {"name", "command", "gpus", "gpu_type", "memory_mib", "runtime", "runtime_limit_s",
+                               "priority", "env", "workdir", "project", "max_retries"},
+                              "job spec"));
+  JobSpec s;
+  ASSIGN_OR_RETURN(s.name, GetString(j, "name"));
+  auto cmd = j.find("command");
+  if (cmd == j.end() || cmd->is_null()) return InvalidArgument("field 'command' is required");
+  if (cmd->is_string()) {
+    s.command = {"sh", "-c", cmd->get<std::string>()};
+  } else if (cmd->is_array()) {
+    for (const auto& a : *cmd) {
+      if (!a.is_string()) return InvalidArgument("field 'command' must be an array of strings");
+      s.command.push_back(a.get<std::string>());
+    }
+  } else {
+    return InvalidArgument("field 'command' must be an array of strings or a shell string");
+  }
+  ASSIGN_OR_RETURN(s.gpus_milli, GetGpus(j));
+  ASSIGN_OR_RETURN(s.gpu_type, GetString(j, "gpu_type"));
+  ASSIGN_OR_RETURN(s.memory_mib, GetInt(j, "memory_mib", 0, 0, 16LL * 1024 * 1024));
+  ASSIGN_OR_RETURN(s.runtime_limit_s, GetInt(j, "runtime_limit_s", 0, 0, 10LL * 365 * 86400));
+  if (auto it = j.find("runtime"); it != j.end() && !it->is_null()) {
+    if (it->is_string()) {
+      ASSIGN_OR_RETURN(s.runtime_limit_s, ParseDurationSeconds(it->get<std::string>()));
+    } else {
+      ASSIGN_OR_RETURN(s.runtime_limit_s, GetInt(j, "runtime", 0, 0, 10LL * 365 * 86400));
+    }
+  }
+  ASSIGN_OR_RETURN(int64_t prio, GetInt(j, "priority", 50, 0, 100));
+  s.priority = static_cast<int>(prio);
+  ASSIGN_OR_RETURN(int64_t retries, GetInt(j, "max_retries", 0, 0, 100));
+  s.max_retries = static_cast<int>(retries);
+  if (auto it = j.find("env"); it != j.end() && !it->is_null()) {
+    if (!it->is_object()) return InvalidArgument("field 'env' must be an object of strings");
+    for (auto e = it->begin(); e != it->end(); ++e) {
+      if (!e->is_string()) return InvalidArgument("env value of '" + e.key() + "' must be a string");
+      s.env[e.key()] = e->get<std::string>();
+    }
+  }
+  ASSIGN_OR_RETURN(s.workdir, GetString(j, "workdir"));
+  ASSIGN_OR_RETURN(s.project, GetString(j, "project", "default"));
+  if (s.project.empty()) s.project = "default";
+  RETURN_IF_ERROR(ValidateJobSpec(s));
+  return s;
+}
+
+Result<JobSpec> JobSpecFromJsonText(std::string_view text) {
+  json j = json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded()) return InvalidArgument("request body is not valid JSON");
+  return JobSpecFromJson(j);
+}
+
+namespace {
+template <typename F>
+auto Guard(F&& f) -> decltype(f()) {
+  try {
+    return f();
+  } catch (const std::exception& e) {
+    return InvalidArgument(std::string("malformed record: ") + e.what());
+  }
+}
+}  // namespace
+
+Result<Job> JobFromJson(const json& j) {
+  return Guard([&]() -> Result<Job> {
+    Job out;
+    out.id = j.at("id").get<std::string>();
+    out.spec.name = j.value("name", "");
+    out.spec.command = j.at("command").get<std::vector<std::string>>();
+    out.spec.gpus_milli = j.value("gpus_milli", kMilliPerGpu);
+    out.spec.gpu_type = j.value("gpu_type", "");
+    out.spec.memory_mib = j.value("memory_mib", int64_t{0});
+    out.spec.runtime_limit_s = j.value("runtime_limit_s", int64_t{0});
+    out.spec.priority = j.value("priority", 50);
+    out.spec.env = j.value("env", std::map<std::string, std::string>{});
+    out.spec.workdir = j.value("workdir", "");
+    out.spec.project = j.value("project", "default");
+    out.spec.max_retries = j.value("max_retries", 0);
+    ASSIGN_OR_RETURN(out.state, ParseJobState(j.at("state").get<std::string>()));
+    out.user = j.value("user", "");
+    out.assigned_gpus = j.value("assigned_gpus", std::vector<std::string>{});
+    out.assigned_gpu_indices = j.value("assigned_gpu_indices", std::vector<int>{});
+    out.node = j.value("node", "");
+    out.created_at = j.value("created_at_ms", int64_t{0});
+    out.started_at = j.value("started_at_ms", int64_t{0});
+    out.finished_at = j.value("finished_at_ms", int64_t{0});
+    if (j.contains("exit_code") && !j["exit_code"].is_null()) out.exit_code = j["exit_code"].get<int>();
+    if (j.contains("signal") && !j["signal"].is_null()) out.signal = j["signal"].get<int>();
+    out.reason = j.value("reason", "");
+    out.attempt = j.value("attempt", 0);
+    out.pid = j.value("pid", int64_t{0});
+    return out;
+  });
+}
+
+Result<Gpu> GpuFromJson(const json& j) {
+  return Guard([&]() -> Result<Gpu> {
+    Gpu g;
+    g.uuid = j.at("uuid").get<std::string>();
+    g.index = j.value("index", 0);
+    g.name = j.value("name", "");
+    g.type = j.value("type", "");
+    g.node = j.value("node", "");
+    g.pci_bus_id = j.value("pci_bus_id", "");
+    g.memory_total_mib = j.value("memory_total_mib", int64_t{0});
+    g.memory_used_mib = j.value("memory_used_mib", int64_t{0});
+    g.utilization_pct = j.value("utilization_pct", 0);
+    g.temperature_c = j.value("temperature_c", 0);
+    g.power_mw = j.value("power_mw", 0);
+    g.simulated = j.value("simulated", false);
+    g.healthy = j.value("healthy", true);
+    g.allocated_milli = j.value("allocated_milli", int64_t{0});
+    g.jobs = j.value("jobs", std::vector<std::string>{});
+    return g;
+  });
+}
+
+Result<Node> NodeFromJson(const json& j) {
+  return Guard([&]() -> Result<Node> {
+    Node n;
+    n.name = j.at("name").get<std::string>();
+    n.address = j.value("address", "");
+    n.labels = j.value("labels", std::map<std::string, std::string>{});
+    n.healthy = j.value("healthy", true);
+    n.draining = j.value("draining", false);
+    n.simulated = j.value("simulated", false);
+    n.last_heartbeat = j.value("last_heartbeat_ms", int64_t{0});
+    n.gpu_count = j.value("gpu_count", 0);
+    return n;
+  });
+}
+
+Result<JobEvent> JobEventFromJson(const json& j) {
+  return Guard([&]() -> Result<JobEvent> {
+    JobEvent e;
+    e.seq = j.value("seq", int64_t{0});
+    e.job_id = j.at("job_id").get<std::string>();
+    e.at = j.value("at_ms", int64_t{0});
+    e.from = j.value("from", "");
+    e.to = j.value("to", "");
+    e.reason = j.value("reason", "");
+    e.actor = j.value("actor", "");
+    return e;
+  });
+}
+
+std::string ErrorBody(const Status& st) {
+  json j{{"error", {{"code", std::string(ErrorCodeName(st.code()))}, {"message", st.message()}}}};
+  return j.dump();
+}
+
+}  // namespace fastgpu::api

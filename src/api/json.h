@@ -1,0 +1,33 @@
+// JSON codecs for the wire types. Decoders are strict: unknown fields and wrong types are errors.
+#pragma once
+
+#include <nlohmann/json_fwd.hpp>
+#include <string>
+#include <string_view>
+
+#include "api/types.h"
+#include "common/status.h"
+
+namespace fastgpu::api {
+
+nlohmann::json ToJson(const JobSpec& s);
+nlohmann::json ToJson(const Job& j);
+nlohmann::json ToJson(const JobEvent& e);
+nlohmann::json ToJson(const Gpu& g);
+nlohmann::json ToJson(const Node& n);
+
+// Parses a submit request body. `gpus` may be a number (2, 0.25) or a string ("0.25");
+// `runtime` may be seconds or a duration string ("24h").
+Result<JobSpec> JobSpecFromJson(const nlohmann::json& j);
+Result<JobSpec> JobSpecFromJsonText(std::string_view text);
+
+// Lossless decoders for records written by this program (store rows, agent reports).
+Result<Job> JobFromJson(const nlohmann::json& j);
+Result<Gpu> GpuFromJson(const nlohmann::json& j);
+Result<Node> NodeFromJson(const nlohmann::json& j);
+Result<JobEvent> JobEventFromJson(const nlohmann::json& j);
+
+// {"error":{"code":"not_found","message":"..."}}
+std::string ErrorBody(const Status& st);
+
+}  // namespace fastgpu::api

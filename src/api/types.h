@@ -1,0 +1,109 @@
+// Wire types shared by server, store, agent and CLI. JSON codecs live in json.h.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/clock.h"
+#include "common/quantity.h"
+#include "common/status.h"
+
+namespace fastgpu::api {
+
+enum class JobState {
+  kQueued,
+  kScheduled,
+  kStarting,
+  kRunning,
+  kSucceeded,
+  kFailed,
+  kCancelled,
+  kPreempted,
+  kLost,
+};
+
+std::string_view JobStateName(JobState s);  // "QUEUED", ...
+Result<JobState> ParseJobState(std::string_view s);
+bool IsTerminal(JobState s);  // SUCCEEDED, FAILED, CANCELLED (LOST is terminal unless requeued)
+
+// What a user submits.
+struct JobSpec {
+  std::string name;
+  std::vector<std::string> command;              // argv; command[0] must be non-empty
+  MilliGpu gpus_milli = kMilliPerGpu;            // 1000 = 1 GPU; 250 = a quarter GPU
+  std::string gpu_type;                          // empty = any
+  MiB memory_mib = 0;                            // GPU memory per GPU (0 = default)
+  int64_t runtime_limit_s = 0;                   // 0 = no limit
+  int priority = 50;                             // 0..100
+  std::map<std::string, std::string> env;
+  std::string workdir;                           // empty = job's own dir
+  std::string project = "default";
+  int max_retries = 0;                           // requeues after LOST
+};
+
+struct Job {
+  std::string id;
+  JobSpec spec;
+  JobState state = JobState::kQueued;
+  std::string user;
+  std::vector<std::string> assigned_gpus;  // UUIDs
+  std::vector<int> assigned_gpu_indices;   // indices on the node
+  std::string node;
+  UnixMillis created_at = 0;
+  UnixMillis started_at = 0;
+  UnixMillis finished_at = 0;
+  std::optional<int> exit_code;
+  std::optional<int> signal;
+  std::string reason;   // why it is in this state ("runtime limit", "waiting: ...")
+  int attempt = 0;      // incremented each time it starts
+  int64_t pid = 0;      // process id on the node while running (agent-local)
+};
+
+// One row of the append-only event log.
+struct JobEvent {
+  int64_t seq = 0;
+  std::string job_id;
+  UnixMillis at = 0;
+  std::string from;    // previous state name ("" for submit)
+  std::string to;      // new state name
+  std::string reason;
+  std::string actor;   // "user:admin", "scheduler", "agent:node-1", "server"
+};
+
+struct Gpu {
+  std::string uuid;
+  int index = 0;
+  std::string name;       // "NVIDIA A100-SXM4-80GB" or "A100-80GB (simulated)"
+  std::string type;       // "A100-80GB"
+  std::string node;
+  std::string pci_bus_id;
+  MiB memory_total_mib = 0;
+  MiB memory_used_mib = 0;
+  int utilization_pct = 0;
+  int temperature_c = 0;
+  int power_mw = 0;
+  bool simulated = false;
+  bool healthy = true;
+  MilliGpu allocated_milli = 0;
+  std::vector<std::string> jobs;  // job ids using it
+};
+
+struct Node {
+  std::string name;
+  std::string address;
+  std::map<std::string, std::string> labels;
+  bool healthy = true;
+  bool draining = false;
+  bool simulated = false;
+  UnixMillis last_heartbeat = 0;
+  int gpu_count = 0;
+};
+
+// Validates a spec (non-empty command, ranges). Does not check cluster feasibility.
+Status ValidateJobSpec(const JobSpec& spec);
+
+}  // namespace fastgpu::api

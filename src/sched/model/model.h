@@ -1,0 +1,114 @@
+// Scheduler model: an immutable cluster snapshot and a queue view in, decisions out.
+// Pure data: no I/O, no clock reads. "now" is part of the snapshot.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "common/clock.h"
+#include "common/quantity.h"
+
+namespace fastgpu::sched {
+
+struct GpuView {
+  std::string uuid;          // stable id (NVML UUID or "SIM-...")
+  int index = 0;             // index on the node (CUDA_VISIBLE_DEVICES)
+  std::string type;          // "A100-80GB", "H100-80GB", ...
+  MiB memory_mib = 0;        // total memory
+  MilliGpu free_milli = kMilliPerGpu;  // unallocated share of this GPU
+  MiB free_memory_mib = 0;   // unallocated memory
+  bool healthy = true;
+  int nvlink_group = -1;     // GPUs with the same group id share NVLink; -1 unknown
+};
+
+struct NodeView {
+  std::string name;
+  std::map<std::string, std::string> labels;
+  bool healthy = true;
+  bool draining = false;     // no new work
+  std::vector<GpuView> gpus;
+};
+
+// One GPU's share held by a running job.
+struct GpuShare {
+  std::string node;
+  std::string gpu_uuid;
+  MilliGpu milli = kMilliPerGpu;
+  MiB memory_mib = 0;
+};
+
+struct RunningJob {
+  std::string job_id;
+  std::string project;
+  std::string user;
+  int priority = 50;
+  bool preemptible = false;
+  UnixMillis started_at = 0;
+  UnixMillis last_preempted_at = 0;  // 0 if never
+  int64_t attained_gpu_ms = 0;       // GPU-time attained so far (LAS/Tiresias), in milli-GPU*ms/1000
+  std::vector<GpuShare> shares;
+};
+
+struct ClusterSnapshot {
+  UnixMillis now = 0;
+  std::vector<NodeView> nodes;
+  std::vector<RunningJob> running;  // free_milli/free_memory_mib in GpuView already account for these
+};
+
+// What a queued job asks for.
+struct JobRequest {
+  std::string job_id;
+  std::string name;
+  std::string project;
+  std::string user;
+  int priority = 50;                 // 0..100, higher first
+  UnixMillis submitted_at = 0;
+  // Whole GPUs: gpus >= 1 and milli_per_gpu == 1000. Fraction: gpus == 1 and milli_per_gpu < 1000.
+  int gpus = 1;                      // GPUs per node
+  MilliGpu milli_per_gpu = kMilliPerGpu;
+  MiB memory_mib = 0;                // GPU memory per GPU (0 = whole GPU's memory for whole GPUs, none reserved for fractions)
+  std::string gpu_type;              // empty = any
+  int nodes = 1;                     // gang: nodes x gpus, all-or-nothing
+  int64_t runtime_limit_s = 0;       // 0 = none
+  int64_t predicted_runtime_s = 0;   // 0 = unknown (filled by predictors, never an oracle)
+  UnixMillis start_after = 0;        // time window (0 = none)
+  UnixMillis finish_before = 0;
+  std::string reservation;
+  bool preemptible = false;
+  int64_t attained_gpu_ms = 0;       // service received before (LAS after preemption)
+};
+
+struct NodeAssignment {
+  std::string node;
+  std::vector<std::string> gpu_uuids;
+  std::vector<int> gpu_indices;
+};
+
+struct Bind {
+  std::string job_id;
+  MilliGpu milli_per_gpu = kMilliPerGpu;
+  MiB memory_mib_per_gpu = 0;
+  std::vector<NodeAssignment> nodes;  // one entry per gang member node
+};
+
+struct Preempt {
+  std::string job_id;
+  std::string reason;  // "preempted by j-12 (priority 90)"
+};
+
+// A job left waiting or rejected, with a reason a user can read.
+struct Pending {
+  std::string job_id;
+  std::string reason;       // "waiting: needs 8 GPUs of A100-80GB, largest free block is 4"
+  bool never_fits = false;  // true when the job cannot run on this cluster even when empty
+};
+
+struct Decisions {
+  std::vector<Bind> binds;
+  std::vector<Preempt> preemptions;
+  std::vector<Pending> pending;
+};
+
+}  // namespace fastgpu::sched
