@@ -1,0 +1,79 @@
+// The agent <-> server protocol as C++ interfaces. `fastgpu up` wires them in-process;
+// fleet mode implements the same interfaces over HTTP+JSON.
+#pragma once
+
+#include <chrono>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "api/types.h"
+#include "common/status.h"
+
+namespace fastgpu::agent {
+
+// What the agent tells the server about one job it runs.
+struct JobReport {
+  enum class Kind { kStarted, kExited, kLost };
+  Kind kind = Kind::kStarted;
+  std::string job_id;
+  int attempt = 0;                 // the attempt this report is about (stale reports are ignored)
+  std::string node;
+  int64_t pid = 0;                 // kStarted
+  std::optional<int> exit_code;    // kExited
+  std::optional<int> signal;       // kExited
+  std::string reason;              // kLost / exec failures
+};
+
+struct NodeRegistration {
+  api::Node node;
+  std::vector<api::Gpu> gpus;
+  // After a restart: jobs the agent found still running (adopted) and jobs that ended while it was down.
+  std::vector<std::string> running_job_ids;
+  std::vector<JobReport> recovered;
+};
+
+struct NodeHeartbeat {
+  std::string node;
+  std::vector<api::Gpu> gpus;              // live metrics (memory used, util, temperature, power, health)
+  std::vector<std::string> running_job_ids;
+};
+
+// A command from the server to one node.
+struct JobCommand {
+  enum class Kind { kStart, kStop };
+  Kind kind = Kind::kStart;
+  api::Job job;                    // kStart: full job incl. assigned_gpus/indices, attempt
+  std::string job_id;              // kStop
+  int attempt = 0;                 // kStop: the attempt to stop
+  std::string reason;              // kStop: "cancelled by user", "runtime limit", "preempted"
+  int64_t grace_ms = 10'000;       // kStop: SIGTERM, then SIGKILL after this
+};
+
+// Implemented by the server. Called by agents.
+class ControlPlane {
+ public:
+  virtual ~ControlPlane() = default;
+  virtual Status RegisterNode(const NodeRegistration& reg) = 0;
+  // Long-poll: returns as soon as commands are queued for `node`, or empty after `timeout`.
+  virtual Result<std::vector<JobCommand>> WaitCommands(const std::string& node,
+                                                       std::chrono::milliseconds timeout) = 0;
+  virtual Status ReportJob(const JobReport& report) = 0;
+  virtual Status Heartbeat(const NodeHeartbeat& hb) = 0;
+};
+
+struct LogChunk {
+  std::string data;
+  int64_t next_offset = 0;  // pass back to continue
+  bool eof = false;         // true when no more data is available right now
+};
+
+// Implemented by the agent. Called by the server to serve `job logs`.
+class LogSource {
+ public:
+  virtual ~LogSource() = default;
+  // Reads up to `max_bytes` of the job's combined stdout/stderr from `offset`. kNotFound for unknown jobs.
+  virtual Result<LogChunk> ReadLog(const std::string& job_id, int64_t offset, int64_t max_bytes) = 0;
+};
+
+}  // namespace fastgpu::agent
