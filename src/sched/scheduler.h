@@ -1,6 +1,8 @@
 // The scheduler interface. Implementations are pure: same inputs, same decisions.
 #pragma once
 
+#include <cstdint>
+#include <map>
 #include <memory>
 #include <span>
 #include <string>
@@ -15,15 +17,74 @@ class Scheduler {
  public:
   virtual ~Scheduler() = default;
   // Decide which queued jobs to start (and which running ones to preempt) now.
+  // Every job in `queue` gets exactly one verdict: a Bind or a Pending entry.
   virtual Decisions Schedule(const ClusterSnapshot& cluster, std::span<const JobRequest> queue) = 0;
   virtual std::string Name() const = 0;
 };
 
-// Checks whether `job` could ever run on `cluster` if it were empty (all GPUs free).
-// Returns kUnschedulable with a reason ("needs 16 GPUs on one node; the largest node has 8") otherwise.
+// Policy names accepted by MakeScheduler.
+inline constexpr const char* kPolicyNames[] = {"fifo", "priority", "fair-share", "sjf",
+                                                "las",  "backfill", "ga"};
+// Placement names accepted by MakeScheduler.
+inline constexpr const char* kPlacementNames[] = {"best-fit", "spread"};
+
+// Tunables. Defaults are what the server uses; see docs in each field.
+struct SchedulerOptions {
+  std::string policy = "priority";
+  std::string placement = "best-fit";
+
+  // priority: a queued job's effective priority grows by 1 for every `aging_ms_per_point` it has
+  // waited (default: +1 per 10 minutes, unbounded), so a priority-0 job overtakes a freshly
+  // submitted priority-100 job after ~16.7 hours. 0 disables aging.
+  int64_t aging_ms_per_point = 10 * 60 * 1000;
+  // priority: how many blocked jobs (highest first) may hold nodes so that they drain for them.
+  // Lower-priority jobs keep running on every other node (backfill without runtime estimates).
+  int max_reservations = 1;
+
+  // Preemption (priority, las). A running job is a victim only when it is preemptible, has a
+  // strictly lower priority (las: a strictly lower-priority queue) and has run at least
+  // `min_runtime_ms` since it started or was last resumed.
+  bool preemption = true;
+  int64_t min_runtime_ms = 5 * 60 * 1000;
+  int max_preemptors_per_round = 8;
+
+  // fair-share: weight per project (default 1). Shares are divided by the weight.
+  std::map<std::string, int64_t> project_weights;
+
+  // sjf / backfill / ga: runtime assumed when a job has neither a prediction nor a limit.
+  int64_t default_runtime_s = 3600;
+
+  // las: queue boundaries on attained GPU service, in GPU-milliseconds (ascending).
+  // Default: queue 0 below 1 GPU-hour, queue 1 below 16 GPU-hours, queue 2 above.
+  std::vector<int64_t> las_thresholds_gpu_ms = {3'600'000, 16 * 3'600'000};
+  // las: a job that has waited longer than this moves to queue 0 (0 = never).
+  int64_t las_promote_after_ms = 0;
+
+  // ga: the first `ga_window` jobs in priority order are reordered by a genetic algorithm;
+  // the rest are placed greedily after them.
+  uint64_t seed = 1;
+  int ga_window = 32;
+  int ga_population = 16;
+  int ga_generations = 20;
+  // Fitness = completion_weight * mean estimated completion (s) + variance_weight * node load
+  // variance (in (percent)^2). Lower is better.
+  int64_t ga_completion_weight = 1;
+  int64_t ga_variance_weight = 10;
+};
+
+// Checks whether `job` could ever run on `cluster` if it were empty (all GPUs free). Every node
+// counts, healthy or not. Returns kUnschedulable with a reason ("needs 16 GPUs on one node; the
+// largest node has 8 A100-80GB") otherwise, or kInvalidArgument for malformed requests.
 Status CheckFeasible(const ClusterSnapshot& cluster, const JobRequest& job);
 
-// Creates a scheduler by policy name ("priority-fifo", "fifo", ...) and placement ("best-fit", "spread").
+// Deadline-aware admission: kUnschedulable when the job cannot finish before job.finish_before
+// if it started at `now` (now + runtime_limit_s, or predicted_runtime_s when there is no limit).
+// OK when there is no deadline or no runtime estimate.
+Status CheckDeadline(const JobRequest& job, UnixMillis now);
+
+// Creates a scheduler by policy name (see kPolicyNames; "priority-fifo" is an alias of
+// "priority") and placement ("best-fit", "spread").
 Result<std::unique_ptr<Scheduler>> MakeScheduler(const std::string& policy, const std::string& placement);
+Result<std::unique_ptr<Scheduler>> MakeScheduler(const SchedulerOptions& options);
 
 }  // namespace fastgpu::sched

@@ -12,6 +12,8 @@
 
 namespace fastgpu::sched {
 
+// A GPU whose free_milli is 1000 is fully free: its whole memory counts as free whatever
+// free_memory_mib says.
 struct GpuView {
   std::string uuid;          // stable id (NVML UUID or "SIM-...")
   int index = 0;             // index on the node (CUDA_VISIBLE_DEVICES)
@@ -49,6 +51,12 @@ struct RunningJob {
   UnixMillis last_preempted_at = 0;  // 0 if never
   int64_t attained_gpu_ms = 0;       // GPU-time attained so far (LAS/Tiresias), in milli-GPU*ms/1000
   std::vector<GpuShare> shares;
+  // Expected length, used by reservations (backfill) and completion estimates. 0 = unknown.
+  int64_t runtime_limit_s = 0;
+  int64_t predicted_runtime_s = 0;
+  // A preemption was issued and the job has not released its GPUs yet. Such a job is never
+  // chosen as a victim again, and no new preemptions are issued while any job is stopping.
+  bool stopping = false;
 };
 
 struct ClusterSnapshot {

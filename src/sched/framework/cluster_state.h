@@ -1,0 +1,128 @@
+// Mutable working copy of a cluster snapshot for one scheduling round, with indexes that make
+// placement queries cheap:
+//  - GPUs are grouped into classes (type, total memory);
+//  - per class, nodes sit in buckets by their number of fully free GPUs of that class
+//    (a bitset per bucket, so "the lowest-numbered node with exactly k free" is a word scan);
+//  - per class, partly used GPUs are kept ordered by free milli-GPU (fractions best-fit).
+// Unhealthy GPUs, unhealthy or draining nodes, and nodes held by a reservation are not indexed.
+#pragma once
+
+#include <cstdint>
+#include <set>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "sched/model/model.h"
+
+namespace fastgpu::sched {
+
+class NodeBitset {
+ public:
+  void Resize(int n) { words_.assign(static_cast<size_t>((n + 63) / 64), 0); }
+  void Set(int i) { words_[static_cast<size_t>(i >> 6)] |= uint64_t{1} << (i & 63); }
+  void Clear(int i) { words_[static_cast<size_t>(i >> 6)] &= ~(uint64_t{1} << (i & 63)); }
+  // Lowest set index >= from, or -1.
+  int FindFirst(int from) const;
+  // Highest set index <= from, or -1.
+  int FindLast(int from) const;
+
+ private:
+  std::vector<uint64_t> words_;
+};
+
+class ClusterState {
+ public:
+  struct Gpu {
+    int node = 0;
+    int cls = 0;
+    int index = 0;
+    int nvlink = -1;
+    MilliGpu free_milli = 0;
+    MiB free_mem = 0;
+    MiB total_mem = 0;
+    bool usable = false;  // healthy GPU on a healthy, non-draining node
+  };
+  struct Node {
+    int first_gpu = 0;
+    int num_gpus = 0;
+    bool usable = false;
+    bool blocked = false;
+    MilliGpu capacity_milli = 0;  // usable GPUs only
+    MilliGpu free_milli = 0;
+  };
+  struct GpuClass {
+    std::string type;
+    MiB memory_mib = 0;
+    int max_per_node = 0;  // most usable GPUs of this class on one node
+  };
+
+  explicit ClusterState(const ClusterSnapshot& snapshot);
+
+  const ClusterSnapshot& snapshot() const { return *snapshot_; }
+  int num_nodes() const { return static_cast<int>(nodes_.size()); }
+  int num_gpus() const { return static_cast<int>(gpus_.size()); }
+  int num_classes() const { return static_cast<int>(classes_.size()); }
+  const Node& node(int n) const { return nodes_[static_cast<size_t>(n)]; }
+  const Gpu& gpu(int g) const { return gpus_[static_cast<size_t>(g)]; }
+  const GpuClass& gpu_class(int c) const { return classes_[static_cast<size_t>(c)]; }
+  const NodeView& node_view(int n) const { return snapshot_->nodes[static_cast<size_t>(n)]; }
+  const GpuView& gpu_view(int g) const;
+  // Bumped on every change; lets callers cache answers derived from the state.
+  uint64_t version() const { return version_; }
+
+  // Classes matching a GPU type ("" = any) with at least `min_memory` total memory.
+  void MatchClasses(std::string_view type, MiB min_memory, std::vector<int>* out) const;
+
+  int WholeFree(int node, int cls) const { return whole_free_[Idx(node, cls)]; }
+  int NodeClassGpus(int node, int cls) const { return class_gpus_[Idx(node, cls)]; }
+  // Largest number of fully free GPUs of `cls` on one indexed node (0 if none).
+  int MaxWholeFree(int cls) const;
+  int BucketCount(int cls, int k) const { return buckets_[static_cast<size_t>(cls)].count[static_cast<size_t>(k)]; }
+  int FirstInBucket(int cls, int k, int from) const {
+    return buckets_[static_cast<size_t>(cls)].sets[static_cast<size_t>(k)].FindFirst(from);
+  }
+  // Partly used, indexed GPUs of a class ordered by (free milli, gpu id).
+  const std::set<std::pair<MilliGpu, int>>& Shared(int cls) const { return shared_[static_cast<size_t>(cls)]; }
+  int64_t total_usable_gpus() const { return total_usable_gpus_; }
+  int64_t free_whole_gpus() const { return free_whole_gpus_; }
+
+  // Takes (releases) `milli` and `mem` of a GPU. Whole-GPU holders pass 1000 and the GPU's memory.
+  void Allocate(int gpu, MilliGpu milli, MiB mem);
+  void Release(int gpu, MilliGpu milli, MiB mem);
+  // Holds a node for a reservation: nothing new is placed on it until unblocked.
+  void Block(int node);
+  void Unblock(int node);
+
+  // Node index by name / GPU index by node + UUID; -1 if unknown.
+  int FindNode(std::string_view name) const;
+  int FindGpu(int node, std::string_view uuid) const;
+
+ private:
+  struct Buckets {
+    std::vector<NodeBitset> sets;  // by number of fully free GPUs
+    std::vector<int> count;
+  };
+  size_t Idx(int node, int cls) const { return static_cast<size_t>(node) * classes_.size() + static_cast<size_t>(cls); }
+  bool Indexed(int node) const { return nodes_[static_cast<size_t>(node)].usable && !nodes_[static_cast<size_t>(node)].blocked; }
+  void IndexNode(int node);
+  void UnindexNode(int node);
+  void Touch(int gpu, MilliGpu old_free);
+
+  const ClusterSnapshot* snapshot_;
+  std::vector<Node> nodes_;
+  std::vector<Gpu> gpus_;
+  std::vector<GpuClass> classes_;
+  std::vector<int> whole_free_;   // [node * classes + cls]
+  std::vector<int> class_gpus_;   // usable GPUs of the class on the node
+  std::vector<Buckets> buckets_;  // per class
+  std::vector<std::set<std::pair<MilliGpu, int>>> shared_;
+  std::unordered_map<std::string_view, int> node_by_name_;
+  int64_t total_usable_gpus_ = 0;
+  int64_t free_whole_gpus_ = 0;
+  uint64_t version_ = 0;
+};
+
+}  // namespace fastgpu::sched

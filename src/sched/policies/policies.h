@@ -1,0 +1,50 @@
+// Scheduling policies. Each orders the queue its own way and uses the shared framework (admission,
+// filter/score placement, gang, preemption, reservations) to turn it into decisions.
+#pragma once
+
+#include <memory>
+
+#include "sched/framework/placement.h"
+#include "sched/scheduler.h"
+
+namespace fastgpu::sched {
+
+// fifo: submit order, strict. The first job that does not fit blocks every later one (jobs that
+// can never fit, are outside their start window or cannot meet their deadline do not block).
+std::unique_ptr<Scheduler> MakeFifoScheduler(const SchedulerOptions& options, PlacementKind kind);
+
+// priority (default): effective priority (priority + aging, see SchedulerOptions) descending,
+// then FIFO. A job that does not fit first tries preemption of lower-priority preemptible jobs;
+// otherwise the highest blocked whole-GPU job holds the nodes closest to fitting it (the ones
+// with the most free GPUs), so they drain for it, while lower jobs keep starting on every other
+// node. Jobs that do not fit never block the ones behind them.
+std::unique_ptr<Scheduler> MakePriorityScheduler(const SchedulerOptions& options, PlacementKind kind);
+
+// fair-share: weighted dominant-resource fairness across projects over (milli-GPU, GPU memory).
+// The project with the lowest weighted dominant share (running jobs plus this round's binds)
+// starts its next job (priority, then FIFO, inside a project); ties by project name.
+std::unique_ptr<Scheduler> MakeFairShareScheduler(const SchedulerOptions& options, PlacementKind kind);
+
+// sjf: shortest estimated runtime first (prediction, else runtime limit, else
+// default_runtime_s), then FIFO. Non-blocking.
+std::unique_ptr<Scheduler> MakeSjfScheduler(const SchedulerOptions& options, PlacementKind kind);
+
+// las: Tiresias discretised two-dimensional least-attained-service. Queues by attained
+// GPU-time (las_thresholds_gpu_ms), FIFO inside a queue. A job that does not fit may preempt
+// running preemptible jobs of a lower-priority (higher-numbered) queue that have run at least
+// min_runtime_ms. Optional promotion to queue 0 after las_promote_after_ms of waiting.
+std::unique_ptr<Scheduler> MakeLasScheduler(const SchedulerOptions& options, PlacementKind kind);
+
+// backfill: EASY backfilling. FIFO; the first job that does not fit gets a reservation: the
+// earliest time (shadow time) at which running jobs, ending at started_at + runtime limit (or
+// predicted runtime), free enough GPUs for it, on the nodes it would then use. Later jobs start
+// when they fit outside those nodes, or when their own runtime limit (or prediction) ends before
+// the shadow time. Jobs without any runtime estimate only use nodes outside the reservation.
+std::unique_ptr<Scheduler> MakeBackfillScheduler(const SchedulerOptions& options, PlacementKind kind);
+
+// ga: genetic algorithm over the start order of the first ga_window jobs (priority order);
+// seeded from options.seed and the snapshot time, so deterministic. Fitness (lower is better):
+// ga_completion_weight * mean estimated completion time + ga_variance_weight * node load variance.
+std::unique_ptr<Scheduler> MakeGaScheduler(const SchedulerOptions& options, PlacementKind kind);
+
+}  // namespace fastgpu::sched
