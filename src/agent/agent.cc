@@ -1,0 +1,620 @@
+#include "agent/agent.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <optional>
+#include <utility>
+
+namespace fastgpu::agent {
+namespace {
+
+constexpr const char* kMetaFile = "job";
+constexpr const char* kReportedFile = "reported";
+constexpr int64_t kMaxLogRead = 8 * 1024 * 1024;
+
+bool IsSafeId(const std::string& id) {
+  if (id.empty() || id.size() > 128 || id == "." || id == "..") return false;
+  return std::all_of(id.begin(), id.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+           c == '_' || c == '.';
+  });
+}
+
+Status MakeDirs(const std::string& path) {
+  std::string cur;
+  size_t i = 0;
+  while (i <= path.size()) {
+    size_t next = path.find('/', i);
+    if (next == std::string::npos) next = path.size();
+    cur = path.substr(0, next);
+    i = next + 1;
+    if (cur.empty() || cur == "/") continue;
+    if (::mkdir(cur.c_str(), 0700) != 0 && errno != EEXIST) {
+      return Internal("cannot create directory '" + cur + "': " + std::strerror(errno));
+    }
+  }
+  return Status::Ok();
+}
+
+std::optional<std::string> ReadFile(const std::string& path) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return std::nullopt;
+  std::string out;
+  char buf[4096];
+  while (true) {
+    ssize_t r = ::read(fd, buf, sizeof(buf));
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) break;
+    out.append(buf, static_cast<size_t>(r));
+  }
+  ::close(fd);
+  return out;
+}
+
+Status WriteFileAtomic(const std::string& path, const std::string& data) {
+  const std::string tmp = path + ".tmp";
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) return Internal("cannot write '" + tmp + "': " + std::strerror(errno));
+  size_t done = 0;
+  while (done < data.size()) {
+    ssize_t w = ::write(fd, data.data() + done, data.size() - done);
+    if (w < 0 && errno == EINTR) continue;
+    if (w < 0) {
+      int e = errno;
+      ::close(fd);
+      return Internal("cannot write '" + tmp + "': " + std::strerror(e));
+    }
+    done += static_cast<size_t>(w);
+  }
+  ::close(fd);
+  if (::rename(tmp.c_str(), path.c_str()) != 0) {
+    return Internal("cannot rename '" + tmp + "' to '" + path + "': " + std::strerror(errno));
+  }
+  return Status::Ok();
+}
+
+std::string Join(const std::vector<std::string>& parts, char sep) {
+  std::string out;
+  for (size_t i = 0; i < parts.size(); ++i) {
+    if (i > 0) out += sep;
+    out += parts[i];
+  }
+  return out;
+}
+
+std::vector<std::string> Split(const std::string& s, char sep) {
+  std::vector<std::string> out;
+  if (s.empty()) return out;
+  size_t i = 0;
+  while (i <= s.size()) {
+    size_t next = s.find(sep, i);
+    if (next == std::string::npos) next = s.size();
+    out.push_back(s.substr(i, next - i));
+    i = next + 1;
+  }
+  return out;
+}
+
+struct JobMeta {
+  int attempt = 0;
+  std::vector<std::string> gpus;
+};
+
+std::optional<JobMeta> ReadMeta(const std::string& job_dir) {
+  auto text = ReadFile(job_dir + "/" + kMetaFile);
+  if (!text) return std::nullopt;
+  JobMeta m;
+  for (const std::string& line : Split(*text, '\n')) {
+    if (line.rfind("attempt=", 0) == 0) m.attempt = std::atoi(line.c_str() + 8);
+    if (line.rfind("gpus=", 0) == 0) m.gpus = Split(line.substr(5), ',');
+  }
+  return m;
+}
+
+std::optional<int> ReadReported(const std::string& job_dir) {
+  auto text = ReadFile(job_dir + "/" + kReportedFile);
+  if (!text || text->empty()) return std::nullopt;
+  return std::atoi(text->c_str());
+}
+
+bool IsTransient(ErrorCode code) {
+  return code == ErrorCode::kUnavailable || code == ErrorCode::kDeadlineExceeded ||
+         code == ErrorCode::kInternal || code == ErrorCode::kResourceExhausted;
+}
+
+}  // namespace
+
+Agent::Agent(AgentOptions options, gpu::GpuBackend& gpus, Executor& executor, ControlPlane& control_plane,
+             const Clock& clock)
+    : opts_(std::move(options)), gpus_backend_(gpus), executor_(executor), cp_(control_plane), clock_(clock) {}
+
+Agent::~Agent() { Stop(); }
+
+std::string Agent::JobDir(const std::string& id) const { return opts_.home + "/jobs/" + id; }
+std::string Agent::LogPath(const std::string& id) const { return opts_.home + "/logs/" + id + ".log"; }
+
+api::Gpu Agent::ToApiGpu(const gpu::GpuInfo& info, const gpu::GpuMetrics* m, const std::string& node) {
+  api::Gpu g;
+  g.uuid = info.uuid;
+  g.index = info.index;
+  g.name = info.name;
+  g.type = info.type;
+  g.node = node;
+  g.pci_bus_id = info.pci_bus_id;
+  g.memory_total_mib = info.memory_total_mib;
+  g.simulated = info.simulated;
+  if (m != nullptr) {
+    g.memory_used_mib = m->memory_used_mib;
+    g.utilization_pct = m->utilization_pct;
+    g.temperature_c = m->temperature_c;
+    g.power_mw = m->power_mw;
+    g.healthy = m->healthy;
+  }
+  return g;
+}
+
+Status Agent::Start() {
+  {
+    std::lock_guard lock(mu_);
+    if (started_) return FailedPrecondition("the agent is already started");
+  }
+  if (opts_.node_name.empty()) return InvalidArgument("agent: node name is empty");
+  if (opts_.home.empty()) return InvalidArgument("agent: home directory is empty");
+  RETURN_IF_ERROR(MakeDirs(opts_.home + "/jobs"));
+  RETURN_IF_ERROR(MakeDirs(opts_.home + "/logs"));
+  auto discovered = gpus_backend_.Discover();
+  if (!discovered.ok()) {
+    return Status(discovered.status().code(),
+                  "discovering GPUs (" + gpus_backend_.Name() + "): " + discovered.status().message());
+  }
+  {
+    std::lock_guard lock(mu_);
+    gpus_ = *discovered;
+  }
+  Recover();
+  Status reg = Register();
+  if (!reg.ok() && !IsTransient(reg.code())) return reg;
+  {
+    std::lock_guard lock(mu_);
+    started_ = true;
+    stopping_ = false;
+  }
+  command_thread_ = std::thread([this] { CommandLoop(); });
+  monitor_thread_ = std::thread([this] { MonitorLoop(); });
+  return Status::Ok();
+}
+
+void Agent::Stop() {
+  {
+    std::lock_guard lock(mu_);
+    if (!started_ || stopping_) return;
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  if (command_thread_.joinable()) command_thread_.join();
+  if (monitor_thread_.joinable()) monitor_thread_.join();
+  if (!opts_.terminate_jobs_on_stop) return;
+  {
+    std::lock_guard lock(exec_mu_);
+    for (const std::string& id : executor_.Running()) {
+      (void)executor_.Terminate(id, std::chrono::milliseconds(opts_.stop_grace_ms));
+    }
+  }
+  // Give the jobs their grace (plus a margin for SIGKILL to take effect) and report their exits.
+  const int64_t deadline = NowNanos() + (std::max<int64_t>(0, opts_.stop_grace_ms) + 5'000) * 1'000'000;
+  std::mutex wait_mu;
+  std::condition_variable wait_cv;
+  while (true) {
+    bool done = false;
+    {
+      std::lock_guard lock(exec_mu_);
+      std::vector<ExitStatus> exits = executor_.Poll();
+      std::lock_guard lock2(mu_);
+      CollectExitsLocked(std::move(exits), nullptr);
+      done = executor_.Running().empty();
+    }
+    FlushReports();
+    if (done || NowNanos() >= deadline) break;
+    std::unique_lock wl(wait_mu);
+    wait_cv.wait_for(wl, opts_.poll_interval);
+  }
+}
+
+void Agent::Recover() {
+  std::error_code ec;
+  std::filesystem::directory_iterator it(opts_.home + "/jobs", ec);
+  if (ec) return;
+  std::lock_guard exec_lock(exec_mu_);
+  for (const auto& entry : it) {
+    std::error_code ec2;
+    if (!entry.is_directory(ec2)) continue;
+    const std::string id = entry.path().filename().string();
+    if (!IsSafeId(id)) continue;
+    const std::string dir = JobDir(id);
+    auto meta = ReadMeta(dir);
+    if (!meta && ::access((dir + "/pid").c_str(), F_OK) != 0) continue;  // not a job record
+    const int attempt = meta ? meta->attempt : 0;
+    auto reported = ReadReported(dir);
+    if (reported && *reported == attempt) continue;  // already delivered
+    auto ref = executor_.Adopt(id, dir);
+    if (ref.ok()) {
+      std::lock_guard lock(mu_);
+      RunningJob& r = running_[id];
+      r.attempt = attempt;
+      r.pid = ref->pid;
+      if (meta) r.gpu_uuids = meta->gpus;
+    }
+  }
+  std::vector<ExitStatus> exits = executor_.Poll();
+  std::lock_guard lock(mu_);
+  CollectExitsLocked(std::move(exits), &recovered_);
+}
+
+void Agent::CollectExitsLocked(std::vector<ExitStatus> exits, std::vector<PendingReport>* out) {
+  for (ExitStatus& st : exits) {
+    int attempt = 0;
+    std::string stop_reason;
+    if (auto it = running_.find(st.job_id); it != running_.end()) {
+      attempt = it->second.attempt;
+      stop_reason = it->second.stop_reason;
+      running_.erase(it);
+    } else if (auto meta = ReadMeta(JobDir(st.job_id))) {
+      attempt = meta->attempt;
+    }
+    PendingReport pr{FinalReport(st, attempt, stop_reason), JobDir(st.job_id)};
+    if (out != nullptr) {
+      out->push_back(std::move(pr));
+    } else {
+      reports_.push_back(std::move(pr));
+    }
+  }
+}
+
+JobReport Agent::FinalReport(const ExitStatus& st, int attempt, const std::string& stop_reason) const {
+  JobReport r;
+  r.kind = st.lost ? JobReport::Kind::kLost : JobReport::Kind::kExited;
+  r.job_id = st.job_id;
+  r.attempt = attempt;
+  r.node = opts_.node_name;
+  r.exit_code = st.exit_code;
+  r.signal = st.signal;
+  r.reason = st.reason;
+  if (r.reason.empty() && !stop_reason.empty()) r.reason = stop_reason;
+  return r;
+}
+
+std::vector<api::Gpu> Agent::GpuSnapshot() {
+  auto sample = gpus_backend_.Sample();
+  std::lock_guard lock(mu_);
+  std::vector<api::Gpu> out;
+  out.reserve(gpus_.size());
+  for (const gpu::GpuInfo& info : gpus_) {
+    const gpu::GpuMetrics* m = nullptr;
+    if (sample.ok()) {
+      for (const auto& s : *sample) {
+        if (s.uuid == info.uuid) m = &s;
+      }
+    }
+    api::Gpu g = ToApiGpu(info, m, opts_.node_name);
+    for (const auto& [id, job] : running_) {
+      if (std::find(job.gpu_uuids.begin(), job.gpu_uuids.end(), info.uuid) != job.gpu_uuids.end()) {
+        g.jobs.push_back(id);
+      }
+    }
+    out.push_back(std::move(g));
+  }
+  return out;
+}
+
+Status Agent::Register() {
+  NodeRegistration reg;
+  reg.gpus = GpuSnapshot();
+  size_t sent_recovered = 0;
+  {
+    std::lock_guard lock(mu_);
+    reg.node.name = opts_.node_name;
+    reg.node.address = opts_.address;
+    reg.node.labels = opts_.labels;
+    reg.node.healthy = true;
+    reg.node.gpu_count = static_cast<int>(gpus_.size());
+    reg.node.simulated = std::any_of(gpus_.begin(), gpus_.end(), [](const auto& g) { return g.simulated; });
+    reg.node.last_heartbeat = clock_.NowMillis();
+    for (const auto& [id, job] : running_) reg.running_job_ids.push_back(id);
+    for (const auto& pr : recovered_) reg.recovered.push_back(pr.report);
+    sent_recovered = recovered_.size();
+  }
+  Status s = cp_.RegisterNode(reg);
+  if (!s.ok()) return s;
+  std::vector<PendingReport> delivered;
+  {
+    std::lock_guard lock(mu_);
+    registered_ = true;
+    delivered.assign(std::make_move_iterator(recovered_.begin()),
+                     std::make_move_iterator(recovered_.begin() + static_cast<std::ptrdiff_t>(sent_recovered)));
+    recovered_.erase(recovered_.begin(), recovered_.begin() + static_cast<std::ptrdiff_t>(sent_recovered));
+  }
+  for (const auto& pr : delivered) {
+    (void)WriteFileAtomic(pr.mark_dir + "/" + kReportedFile, std::to_string(pr.report.attempt) + "\n");
+  }
+  return Status::Ok();
+}
+
+bool Agent::WaitFor(std::chrono::milliseconds d) {
+  std::unique_lock lock(mu_);
+  cv_.wait_for(lock, d, [this] { return stopping_; });
+  return !stopping_;
+}
+
+void Agent::CommandLoop() {
+  while (true) {
+    bool registered = false;
+    {
+      std::lock_guard lock(mu_);
+      if (stopping_) return;
+      registered = registered_;
+    }
+    if (!registered) {
+      if (!Register().ok()) {
+        if (!WaitFor(opts_.retry_interval)) return;
+        continue;
+      }
+    }
+    auto cmds = cp_.WaitCommands(opts_.node_name, opts_.command_wait);
+    if (!cmds.ok()) {
+      if (cmds.status().code() == ErrorCode::kNotFound) {
+        std::lock_guard lock(mu_);
+        registered_ = false;  // the server no longer knows this node
+      }
+      if (!WaitFor(opts_.retry_interval)) return;
+      continue;
+    }
+    for (const JobCommand& cmd : *cmds) {
+      if (cmd.kind == JobCommand::Kind::kStart) {
+        HandleStart(cmd.job);
+      } else {
+        HandleStop(cmd);
+      }
+    }
+  }
+}
+
+void Agent::HandleStart(const api::Job& job) {
+  const std::string& id = job.id;
+  auto fail = [&](std::string reason, std::string mark_dir) {
+    JobReport r;
+    r.kind = JobReport::Kind::kExited;
+    r.job_id = id;
+    r.attempt = job.attempt;
+    r.node = opts_.node_name;
+    r.exit_code = 127;
+    r.reason = std::move(reason);
+    return PendingReport{std::move(r), std::move(mark_dir)};
+  };
+  if (!IsSafeId(id)) {
+    {
+      std::lock_guard lock(mu_);
+      reports_.push_back(fail("invalid job id '" + id + "'", ""));
+    }
+    FlushReports();
+    return;
+  }
+  {
+    std::lock_guard exec_lock(exec_mu_);
+    bool duplicate = false;
+    {
+      std::lock_guard lock(mu_);
+      if (auto it = running_.find(id); it != running_.end()) {
+        duplicate = true;
+        if (it->second.attempt == job.attempt) {
+          // A repeated start (e.g. a retried delivery): confirm what runs.
+          JobReport r;
+          r.kind = JobReport::Kind::kStarted;
+          r.job_id = id;
+          r.attempt = job.attempt;
+          r.node = opts_.node_name;
+          r.pid = it->second.pid;
+          reports_.push_back(PendingReport{std::move(r), ""});
+        } else {
+          reports_.push_back(fail("job " + id + " is still running on node " + opts_.node_name + " (attempt " +
+                                      std::to_string(it->second.attempt) + ")",
+                                  ""));
+        }
+      }
+    }
+    if (!duplicate) {
+      const std::string dir = JobDir(id);
+      std::vector<std::string> indices;
+      indices.reserve(job.assigned_gpu_indices.size());
+      for (int i : job.assigned_gpu_indices) indices.push_back(std::to_string(i));
+      LaunchSpec spec;
+      spec.job_id = id;
+      spec.argv = job.spec.command;
+      spec.env = job.spec.env;
+      // Set last so that a job cannot claim GPUs it was not given.
+      spec.env["CUDA_VISIBLE_DEVICES"] = Join(indices, ',');
+      spec.env["FASTGPU_JOB_ID"] = id;
+      spec.env["FASTGPU_GPU_UUIDS"] = Join(job.assigned_gpus, ',');
+      spec.env["FASTGPU_NODE"] = opts_.node_name;
+      spec.workdir = job.spec.workdir.empty() ? dir + "/work" : job.spec.workdir;
+      spec.job_dir = dir;
+      spec.log_path = LogPath(id);
+      Status prep = MakeDirs(dir);
+      if (prep.ok()) {
+        prep = WriteFileAtomic(dir + "/" + kMetaFile, "attempt=" + std::to_string(job.attempt) +
+                                                          "\ngpus=" + Join(job.assigned_gpus, ',') + "\n");
+      }
+      ::unlink((dir + "/" + kReportedFile).c_str());
+      Result<ProcessRef> ref = prep.ok() ? executor_.Launch(spec) : Result<ProcessRef>(prep);
+      std::lock_guard lock(mu_);
+      if (ref.ok()) {
+        RunningJob& r = running_[id];
+        r.attempt = job.attempt;
+        r.pid = ref->pid;
+        r.gpu_uuids = job.assigned_gpus;
+        JobReport rep;
+        rep.kind = JobReport::Kind::kStarted;
+        rep.job_id = id;
+        rep.attempt = job.attempt;
+        rep.node = opts_.node_name;
+        rep.pid = ref->pid;
+        reports_.push_back(PendingReport{std::move(rep), ""});
+      } else {
+        reports_.push_back(fail(ref.status().message(), prep.ok() ? dir : ""));
+      }
+    }
+  }
+  FlushReports();
+}
+
+void Agent::HandleStop(const JobCommand& cmd) {
+  std::lock_guard exec_lock(exec_mu_);
+  {
+    std::lock_guard lock(mu_);
+    auto it = running_.find(cmd.job_id);
+    if (it == running_.end()) return;  // already ended; its exit is (being) reported
+    if (cmd.attempt != 0 && cmd.attempt != it->second.attempt) return;  // stale command
+    if (it->second.stop_reason.empty()) it->second.stop_reason = cmd.reason;
+  }
+  const auto grace = std::chrono::milliseconds(cmd.grace_ms >= 0 ? cmd.grace_ms : opts_.stop_grace_ms);
+  (void)executor_.Terminate(cmd.job_id, grace);
+}
+
+void Agent::FlushReports() {
+  std::lock_guard flush_lock(flush_mu_);
+  while (true) {
+    PendingReport front;
+    {
+      std::lock_guard lock(mu_);
+      if (reports_.empty() || NowNanos() < retry_reports_at_ns_) return;
+      front = reports_.front();
+    }
+    Status s = cp_.ReportJob(front.report);
+    if (!s.ok() && IsTransient(s.code())) {
+      std::lock_guard lock(mu_);
+      retry_reports_at_ns_ = NowNanos() + opts_.retry_interval.count() * 1'000'000;
+      return;
+    }
+    // Delivered, or refused for good (e.g. a stale attempt): either way it is done.
+    {
+      std::lock_guard lock(mu_);
+      reports_.pop_front();
+      retry_reports_at_ns_ = 0;
+    }
+    if (!front.mark_dir.empty()) {
+      (void)WriteFileAtomic(front.mark_dir + "/" + kReportedFile, std::to_string(front.report.attempt) + "\n");
+    }
+  }
+}
+
+void Agent::SendHeartbeat() {
+  NodeHeartbeat hb;
+  hb.node = opts_.node_name;
+  hb.gpus = GpuSnapshot();
+  {
+    std::lock_guard lock(mu_);
+    for (const auto& [id, job] : running_) hb.running_job_ids.push_back(id);
+  }
+  Status s = cp_.Heartbeat(hb);
+  if (s.code() == ErrorCode::kNotFound) {
+    std::lock_guard lock(mu_);
+    registered_ = false;
+  }
+}
+
+void Agent::MonitorLoop() {
+  int64_t next_heartbeat = NowNanos() + opts_.heartbeat_interval.count() * 1'000'000;
+  while (true) {
+    {
+      std::lock_guard exec_lock(exec_mu_);
+      std::vector<ExitStatus> exits = executor_.Poll();
+      if (!exits.empty()) {
+        std::lock_guard lock(mu_);
+        CollectExitsLocked(std::move(exits), nullptr);
+      }
+    }
+    FlushReports();
+    if (NowNanos() >= next_heartbeat) {
+      bool registered = false;
+      {
+        std::lock_guard lock(mu_);
+        registered = registered_;
+      }
+      if (registered) SendHeartbeat();
+      next_heartbeat = NowNanos() + opts_.heartbeat_interval.count() * 1'000'000;
+    }
+    if (!WaitFor(opts_.poll_interval)) return;
+  }
+}
+
+Result<LogChunk> Agent::ReadLog(const std::string& job_id, int64_t offset, int64_t max_bytes) {
+  if (!IsSafeId(job_id)) return NotFound("no log for job '" + job_id + "' on node " + opts_.node_name);
+  if (offset < 0) return InvalidArgument("log offset must be >= 0, got " + std::to_string(offset));
+  if (max_bytes <= 0) return InvalidArgument("log read size must be > 0, got " + std::to_string(max_bytes));
+  max_bytes = std::min(max_bytes, kMaxLogRead);
+  const std::string path = LogPath(job_id);
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    int e = errno;
+    if (e == ENOENT) return NotFound("no log for job " + job_id + " on node " + opts_.node_name);
+    return Internal("cannot open log '" + path + "': " + std::strerror(e));
+  }
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) {
+    int e = errno;
+    ::close(fd);
+    return Internal("cannot stat log '" + path + "': " + std::strerror(e));
+  }
+  LogChunk chunk;
+  const int64_t size = st.st_size;
+  if (offset >= size) {
+    ::close(fd);
+    chunk.next_offset = offset;
+    chunk.eof = true;
+    return chunk;
+  }
+  const int64_t want = std::min(max_bytes, size - offset);
+  chunk.data.resize(static_cast<size_t>(want));
+  int64_t got = 0;
+  while (got < want) {
+    ssize_t r = ::pread(fd, chunk.data.data() + got, static_cast<size_t>(want - got), offset + got);
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) break;
+    got += r;
+  }
+  ::close(fd);
+  chunk.data.resize(static_cast<size_t>(got));
+  chunk.next_offset = offset + got;
+  chunk.eof = chunk.next_offset >= size;
+  return chunk;
+}
+
+std::vector<std::string> Agent::RunningJobIds() const {
+  std::lock_guard lock(mu_);
+  std::vector<std::string> ids;
+  for (const auto& [id, job] : running_) ids.push_back(id);
+  return ids;
+}
+
+std::vector<gpu::GpuInfo> Agent::Gpus() const {
+  std::lock_guard lock(mu_);
+  return gpus_;
+}
+
+bool Agent::Registered() const {
+  std::lock_guard lock(mu_);
+  return registered_;
+}
+
+size_t Agent::PendingReports() const {
+  std::lock_guard lock(mu_);
+  return reports_.size();
+}
+
+}  // namespace fastgpu::agent

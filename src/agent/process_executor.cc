@@ -1,0 +1,780 @@
+// The fork/exec executor.
+//
+// Process layout for one job:
+//
+//   fastgpu (multithreaded)
+//     └─ supervisor (setsid: own session; survives the death of fastgpu)
+//          └─ job process (own process group, pgid == pid), then its children
+//
+// The supervisor writes <job_dir>/pid ("<job pid> <job start ticks> <supervisor pid> <supervisor start
+// ticks>") before it reports the job pid to the parent over a pipe, waits for the job, kills whatever
+// is left in the job's process group, and writes <job_dir>/exit ("exit N" or "signal N", optionally
+// followed by "reason ..."). Both files are written to a temporary name and renamed, so readers see
+// either nothing or a complete record. After a restart of fastgpu, Adopt() reads them back.
+//
+// The supervisor starts the job with posix_spawn, so an exec failure (e.g. command not found) is
+// known at once: it is written to the log as "fastgpu: cannot run 'x': <reason>" and recorded as
+// exit 127, with the supervisor standing in for the job's pid.
+//
+// Everything the supervisor needs (argv, envp, spawn attributes, paths, messages) is prepared before
+// fork(): the parent has other threads, so the supervisor makes only async-signal-safe calls (plus
+// posix_spawn, which uses no locks or allocation with prepared attributes).
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstdint>
+#include <cstring>
+#include <filesystem>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "agent/executor.h"
+
+extern char** environ;  // NOLINT: POSIX
+
+namespace fastgpu::agent {
+namespace {
+
+constexpr const char* kPidFile = "pid";
+constexpr const char* kExitFile = "exit";
+constexpr int kMaxErrno = 256;
+
+
+// ---------------------------------------------------------------------------------------------
+// Async-signal-safe helpers: only syscalls and plain memory operations.
+
+size_t SafeLen(const char* s) {
+  size_t n = 0;
+  while (s[n] != '\0') ++n;
+  return n;
+}
+
+void SafeWrite(int fd, const char* data, size_t n) {
+  while (n > 0) {
+    ssize_t w = ::write(fd, data, n);
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      return;
+    }
+    data += w;
+    n -= static_cast<size_t>(w);
+  }
+}
+
+void SafeWriteStr(int fd, const char* s) { SafeWrite(fd, s, SafeLen(s)); }
+
+// Appends the decimal form of `v` to buf at *pos (buf must have room for 21 more bytes).
+void SafeAppendInt(char* buf, size_t* pos, int64_t v) {
+  char tmp[24];
+  size_t n = 0;
+  bool neg = v < 0;
+  uint64_t u = neg ? static_cast<uint64_t>(-(v + 1)) + 1 : static_cast<uint64_t>(v);
+  do {
+    tmp[n++] = static_cast<char>('0' + (u % 10));
+    u /= 10;
+  } while (u != 0);
+  if (neg) buf[(*pos)++] = '-';
+  while (n > 0) buf[(*pos)++] = tmp[--n];
+}
+
+void SafeAppendStr(char* buf, size_t* pos, size_t cap, const char* s) {
+  while (*s != '\0' && *pos + 1 < cap) buf[(*pos)++] = *s++;
+}
+
+// Reads the state letter (field 3) and starttime (field 22) of /proc/<pid>/stat. pid 0 = self.
+bool SafeReadProcStat(int64_t pid, char* state, int64_t* start_ticks) {
+  char path[64];
+  size_t pos = 0;
+  SafeAppendStr(path, &pos, sizeof(path), "/proc/");
+  if (pid == 0) {
+    SafeAppendStr(path, &pos, sizeof(path), "self");
+  } else {
+    SafeAppendInt(path, &pos, pid);
+  }
+  SafeAppendStr(path, &pos, sizeof(path), "/stat");
+  path[pos] = '\0';
+  int fd = ::open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  char buf[1024];
+  size_t len = 0;
+  while (len < sizeof(buf) - 1) {
+    ssize_t r = ::read(fd, buf + len, sizeof(buf) - 1 - len);
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) break;
+    len += static_cast<size_t>(r);
+  }
+  ::close(fd);
+  buf[len] = '\0';
+  // The command name (field 2) is in parentheses and may contain anything: find the last ')'.
+  size_t close_paren = len;
+  for (size_t i = 0; i < len; ++i) {
+    if (buf[i] == ')') close_paren = i;
+  }
+  if (close_paren == len) return false;
+  size_t i = close_paren + 1;
+  int field = 2;
+  char st = '?';
+  int64_t ticks = -1;
+  while (i < len && field < 22) {
+    while (i < len && buf[i] == ' ') ++i;
+    ++field;
+    size_t start = i;
+    while (i < len && buf[i] != ' ') ++i;
+    if (field == 3 && i > start) st = buf[start];
+    if (field == 22) {
+      int64_t v = 0;
+      for (size_t k = start; k < i; ++k) {
+        if (buf[k] < '0' || buf[k] > '9') return false;
+        v = v * 10 + (buf[k] - '0');
+      }
+      ticks = v;
+    }
+  }
+  if (ticks < 0) return false;
+  *state = st;
+  *start_ticks = ticks;
+  return true;
+}
+
+// Writes `data` to `tmp` and renames it over `final_path`. No fsync: the records only need to
+// survive the death of processes, not of the machine (a reboot ends the jobs as well), and a sync
+// would put milliseconds on the start path.
+bool SafeWriteFileAtomic(const char* tmp, const char* final_path, const char* data, size_t n) {
+  int fd = ::open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) return false;
+  SafeWrite(fd, data, n);
+  ::close(fd);
+  return ::rename(tmp, final_path) == 0;
+}
+
+void SafeCloseFrom(int first_fd, int fallback_max_fd) {
+#ifdef SYS_close_range
+  if (::syscall(SYS_close_range, static_cast<unsigned>(first_fd), ~0U, 0U) == 0) return;
+#endif
+  for (int fd = first_fd; fd < fallback_max_fd; ++fd) ::close(fd);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Everything the supervisor and the job process need, prepared before fork().
+
+struct Prepared {
+  // Owned storage.
+  std::vector<std::string> argv_store;
+  std::vector<std::string> env_store;
+  std::string exec_path;  // resolved argv[0]; empty when not found (execve then fails with ENOENT)
+  std::string workdir;
+  std::string pid_tmp, pid_path, exit_tmp, exit_path;
+  std::string exec_fail_prefix;     // "fastgpu: cannot run 'x': "
+  std::string chdir_fail_prefix;    // "fastgpu: cannot enter working directory 'w': "
+  std::string reason_exec_prefix;   // "cannot run 'x': "
+  std::string reason_chdir_prefix;  // "cannot enter working directory 'w': "
+  // Views handed to execve.
+  std::vector<char*> argv;
+  std::vector<char*> sh_argv;  // /bin/sh fallback for scripts without a #! line
+  std::vector<char*> envp;
+  int log_fd = -1;
+  int null_fd = -1;
+  int max_fd = 1024;
+  posix_spawn_file_actions_t actions;
+  posix_spawnattr_t attr;
+};
+
+// What the supervisor sends the parent once the job process exists.
+struct LaunchRecord {
+  int64_t pid = 0;
+  int64_t start_ticks = 0;
+  int64_t supervisor_start_ticks = 0;
+  int32_t error = 0;  // errno of a failure before the job could be started
+  int32_t reserved = 0;
+};
+
+// Runs in the supervisor (child of fastgpu). Never returns.
+[[noreturn]] void RunSupervisor(const Prepared& p, const char* const* errors, int report_fd) {
+  ::setsid();
+  {
+    struct sigaction sa {};
+    sigemptyset(&sa.sa_mask);
+    sa.sa_handler = SIG_DFL;
+    ::sigaction(SIGCHLD, &sa, nullptr);
+    sa.sa_handler = SIG_IGN;  // the parent may be gone when we write to the pipe
+    ::sigaction(SIGPIPE, &sa, nullptr);
+    ::sigaction(SIGHUP, &sa, nullptr);
+    sigset_t none;
+    sigemptyset(&none);
+    ::sigprocmask(SIG_SETMASK, &none, nullptr);
+  }
+  // Arrange fds: 0 /dev/null, 1+2 the log, 3 the report pipe; close everything else (the parent's
+  // sockets and databases must not be held open by a long-lived process).
+  int null_fd = ::fcntl(p.null_fd, F_DUPFD, 10);
+  int log_fd = ::fcntl(p.log_fd, F_DUPFD, 10);
+  int rep_fd = ::fcntl(report_fd, F_DUPFD, 10);
+  ::dup2(null_fd, 0);
+  ::dup2(log_fd, 1);
+  ::dup2(log_fd, 2);
+  ::dup2(rep_fd, 3);
+  ::fcntl(3, F_SETFD, FD_CLOEXEC);
+  SafeCloseFrom(4, p.max_fd);
+
+  // The job is started with posix_spawn (vfork-like: no copy of our page tables, and exec errors
+  // come back synchronously). Its attributes were prepared before the first fork: own process
+  // group, default signal dispositions, empty mask, cwd = workdir, fds above 2 closed.
+  pid_t job = 0;
+  const char* path = p.exec_path.empty() ? "" : p.exec_path.c_str();
+  int err = ::posix_spawn(&job, path, &p.actions, &p.attr, p.argv.data(), p.envp.data());
+  if (err == ENOEXEC) {
+    err = ::posix_spawn(&job, "/bin/sh", &p.actions, &p.attr, p.sh_argv.data(), p.envp.data());
+  }
+  const char* reason_prefix = p.reason_exec_prefix.c_str();
+  if (err != 0) {
+    // Nothing runs: the supervisor stands in as the job's process so that the launch is recorded
+    // like any other, with exit 127 and the reason.
+    if (::chdir(p.workdir.c_str()) != 0) {
+      reason_prefix = p.reason_chdir_prefix.c_str();
+      SafeWriteStr(2, p.chdir_fail_prefix.c_str());
+    } else {
+      SafeWriteStr(2, p.exec_fail_prefix.c_str());
+    }
+    SafeWriteStr(2, errors[err >= 0 && err < kMaxErrno ? err : 0]);
+    SafeWriteStr(2, "\n");
+    job = ::getpid();
+  }
+  ::chdir("/");
+  char state = '?';
+  int64_t ticks = 0;
+  SafeReadProcStat(job, &state, &ticks);
+  int64_t self_ticks = 0;
+  SafeReadProcStat(0, &state, &self_ticks);
+
+  // Record the pid for later restarts, then tell the parent (which waits for it).
+  LaunchRecord rec;
+  rec.pid = job;
+  rec.start_ticks = ticks;
+  rec.supervisor_start_ticks = self_ticks;
+  char buf[256];
+  size_t pos = 0;
+  SafeAppendInt(buf, &pos, job);
+  buf[pos++] = ' ';
+  SafeAppendInt(buf, &pos, ticks);
+  buf[pos++] = ' ';
+  SafeAppendInt(buf, &pos, ::getpid());
+  buf[pos++] = ' ';
+  SafeAppendInt(buf, &pos, self_ticks);
+  buf[pos++] = '\n';
+  SafeWriteFileAtomic(p.pid_tmp.c_str(), p.pid_path.c_str(), buf, pos);
+  SafeWrite(3, reinterpret_cast<const char*>(&rec), sizeof(rec));
+  ::close(3);
+
+  int status = 0;
+  if (err == 0) {
+    // Wait for the job without reaping it (its pid keeps the process group id reserved), clean up
+    // what is left of its process group, then reap it.
+    siginfo_t info{};
+    while (::waitid(P_PID, static_cast<id_t>(job), &info, WEXITED | WNOWAIT) != 0 && errno == EINTR) {
+    }
+    ::kill(-job, SIGKILL);
+    while (::waitpid(job, &status, 0) < 0 && errno == EINTR) {
+    }
+  }
+
+  char out[1024];
+  size_t n = 0;
+  if (err != 0) {
+    SafeAppendStr(out, &n, sizeof(out), "exit 127\nreason ");
+    SafeAppendStr(out, &n, sizeof(out) - 2, reason_prefix);
+    SafeAppendStr(out, &n, sizeof(out) - 2, errors[err >= 0 && err < kMaxErrno ? err : 0]);
+  } else if (WIFSIGNALED(status)) {
+    SafeAppendStr(out, &n, sizeof(out), "signal ");
+    SafeAppendInt(out, &n, WTERMSIG(status));
+  } else {
+    SafeAppendStr(out, &n, sizeof(out), "exit ");
+    SafeAppendInt(out, &n, WIFEXITED(status) ? WEXITSTATUS(status) : 127);
+  }
+  out[n++] = '\n';
+  SafeWriteFileAtomic(p.exit_tmp.c_str(), p.exit_path.c_str(), out, n);
+  ::_exit(0);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Ordinary helpers (parent side).
+
+std::string ErrnoText(int e) { return std::strerror(e); }
+
+Status MakeDirs(const std::string& path, mode_t mode) {
+  if (path.empty()) return InvalidArgument("empty directory path");
+  std::string cur;
+  size_t i = 0;
+  while (i <= path.size()) {
+    size_t next = path.find('/', i);
+    if (next == std::string::npos) next = path.size();
+    cur = path.substr(0, next);
+    i = next + 1;
+    if (cur.empty() || cur == "/") continue;
+    if (::mkdir(cur.c_str(), mode) != 0 && errno != EEXIST) {
+      return Internal("cannot create directory '" + cur + "': " + ErrnoText(errno));
+    }
+  }
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
+    return FailedPrecondition("'" + path + "' exists but is not a directory");
+  }
+  return Status::Ok();
+}
+
+std::string Absolute(const std::string& p) {
+  std::error_code ec;
+  auto abs = std::filesystem::absolute(p, ec);
+  return ec ? p : abs.lexically_normal().string();
+}
+
+std::optional<std::string> ReadSmallFile(const std::string& path) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return std::nullopt;
+  std::string out;
+  char buf[1024];
+  while (true) {
+    ssize_t r = ::read(fd, buf, sizeof(buf));
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) break;
+    out.append(buf, static_cast<size_t>(r));
+    if (out.size() > 64 * 1024) break;
+  }
+  ::close(fd);
+  return out;
+}
+
+// True when `pid` is a live (non-zombie) process that started at `start_ticks`.
+bool ProcessMatches(int64_t pid, int64_t start_ticks) {
+  if (pid <= 0) return false;
+  char state = '?';
+  int64_t ticks = 0;
+  if (!SafeReadProcStat(pid, &state, &ticks)) return false;
+  if (state == 'Z' || state == 'X') return false;
+  return ticks == start_ticks;
+}
+
+// True when the process exists at all with these start ticks (a zombie counts: its pid and
+// process group id are still reserved).
+bool ProcessExists(int64_t pid, int64_t start_ticks) {
+  if (pid <= 0) return false;
+  char state = '?';
+  int64_t ticks = 0;
+  return SafeReadProcStat(pid, &state, &ticks) && ticks == start_ticks;
+}
+
+struct PidRecord {
+  int64_t pid = 0, ticks = 0, sup_pid = 0, sup_ticks = 0;
+};
+
+std::optional<PidRecord> ParsePidFile(const std::string& text) {
+  PidRecord r;
+  long long a = 0, b = 0, c = 0, d = 0;
+  if (std::sscanf(text.c_str(), "%lld %lld %lld %lld", &a, &b, &c, &d) != 4) return std::nullopt;
+  r.pid = a;
+  r.ticks = b;
+  r.sup_pid = c;
+  r.sup_ticks = d;
+  if (r.pid <= 0 || r.sup_pid <= 0) return std::nullopt;
+  return r;
+}
+
+// Parses an exit file. nullopt when absent or unreadable.
+std::optional<ExitStatus> ReadExitFile(const std::string& job_id, const std::string& job_dir) {
+  auto text = ReadSmallFile(job_dir + "/" + kExitFile);
+  if (!text) return std::nullopt;
+  ExitStatus st;
+  st.job_id = job_id;
+  size_t pos = 0;
+  bool any = false;
+  while (pos < text->size()) {
+    size_t eol = text->find('\n', pos);
+    if (eol == std::string::npos) eol = text->size();
+    std::string line = text->substr(pos, eol - pos);
+    pos = eol + 1;
+    if (line.rfind("exit ", 0) == 0) {
+      st.exit_code = std::atoi(line.c_str() + 5);
+      any = true;
+    } else if (line.rfind("signal ", 0) == 0) {
+      st.signal = std::atoi(line.c_str() + 7);
+      any = true;
+    } else if (line.rfind("reason ", 0) == 0) {
+      st.reason = line.substr(7);
+    }
+  }
+  if (!any) {
+    st.lost = true;
+    st.reason = "exit record in " + job_dir + " is unreadable";
+  }
+  return st;
+}
+
+class ProcessExecutor final : public Executor {
+ public:
+  explicit ProcessExecutor(const Clock& clock) : clock_(clock) {
+    errors_store_.reserve(kMaxErrno);
+    for (int e = 0; e < kMaxErrno; ++e) {
+      char buf[256];
+      const char* s = ::strerror_r(e, buf, sizeof(buf));  // GNU variant
+      errors_store_.emplace_back(e == 0 ? "unknown error" : s);
+    }
+    for (const auto& s : errors_store_) errors_.push_back(s.c_str());
+    struct rlimit rl {};
+    if (::getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY) {
+      max_fd_ = static_cast<int>(std::min<rlim_t>(rl.rlim_cur, 1 << 20));
+    }
+  }
+
+  ~ProcessExecutor() override {
+    // Jobs keep running (they are re-adopted after a restart); only reap what has already ended.
+    std::lock_guard lock(mu_);
+    for (const auto& [id, t] : jobs_) {
+      if (!t.adopted && !t.supervisor_reaped) {
+        int st = 0;
+        ::waitpid(static_cast<pid_t>(t.ref.supervisor_pid), &st, WNOHANG);
+      }
+    }
+  }
+
+  Result<ProcessRef> Launch(const LaunchSpec& spec) override {
+    if (spec.job_id.empty()) return InvalidArgument("launch: job id is empty");
+    if (spec.argv.empty() || spec.argv[0].empty()) {
+      return InvalidArgument("job " + spec.job_id + " has no command to run");
+    }
+    if (spec.job_dir.empty() || spec.log_path.empty()) {
+      return InvalidArgument("launch of job " + spec.job_id + ": job_dir and log_path are required");
+    }
+    {
+      std::lock_guard lock(mu_);
+      if (jobs_.count(spec.job_id) != 0) {
+        return AlreadyExists("job " + spec.job_id + " is already running on this node");
+      }
+    }
+    Prepared p;
+    p.max_fd = max_fd_;
+    const std::string job_dir = Absolute(spec.job_dir);
+    const std::string log_path = Absolute(spec.log_path);
+    p.workdir = Absolute(spec.workdir.empty() ? job_dir : spec.workdir);
+    RETURN_IF_ERROR(MakeDirs(job_dir, 0700));
+    RETURN_IF_ERROR(MakeDirs(p.workdir, 0700));
+    RETURN_IF_ERROR(MakeDirs(std::filesystem::path(log_path).parent_path().string(), 0700));
+    p.pid_path = job_dir + "/" + kPidFile;
+    p.pid_tmp = p.pid_path + ".tmp";
+    p.exit_path = job_dir + "/" + kExitFile;
+    p.exit_tmp = p.exit_path + ".tmp";
+    // A previous attempt of the same job may have left records behind.
+    for (const std::string* f : {&p.pid_path, &p.pid_tmp, &p.exit_path, &p.exit_tmp}) ::unlink(f->c_str());
+
+    // Environment: ours, then the job's additions/overrides.
+    std::map<std::string, std::string> env;
+    for (char** e = environ; e != nullptr && *e != nullptr; ++e) {
+      std::string kv(*e);
+      size_t eq = kv.find('=');
+      if (eq == std::string::npos || eq == 0) continue;
+      env.emplace(kv.substr(0, eq), kv.substr(eq + 1));
+    }
+    for (const auto& [k, v] : spec.env) {
+      if (k.empty() || k.find('=') != std::string::npos) {
+        return InvalidArgument("job " + spec.job_id + ": bad environment variable name '" + k + "'");
+      }
+      env[k] = v;
+    }
+    p.env_store.reserve(env.size());
+    for (const auto& [k, v] : env) p.env_store.push_back(k + "=" + v);
+    p.argv_store = spec.argv;
+    p.exec_path = ResolveCommand(spec.argv[0], env.count("PATH") ? env["PATH"] : "");
+    for (auto& s : p.argv_store) p.argv.push_back(s.data());
+    p.argv.push_back(nullptr);
+    static constexpr char kSh[] = "/bin/sh";
+    p.sh_argv.push_back(const_cast<char*>(kSh));
+    p.sh_argv.push_back(p.exec_path.data());
+    for (size_t i = 1; i < p.argv_store.size(); ++i) p.sh_argv.push_back(p.argv_store[i].data());
+    p.sh_argv.push_back(nullptr);
+    for (auto& s : p.env_store) p.envp.push_back(s.data());
+    p.envp.push_back(nullptr);
+    p.reason_exec_prefix = "cannot run '" + spec.argv[0] + "': ";
+    p.reason_chdir_prefix = "cannot enter working directory '" + p.workdir + "': ";
+    p.exec_fail_prefix = "fastgpu: " + p.reason_exec_prefix;
+    p.chdir_fail_prefix = "fastgpu: " + p.reason_chdir_prefix;
+
+    p.log_fd = ::open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOCTTY, 0600);
+    if (p.log_fd < 0) {
+      return Internal("cannot open log file '" + log_path + "': " + ErrnoText(errno));
+    }
+    p.null_fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+    if (p.null_fd < 0) {
+      int e = errno;
+      ::close(p.log_fd);
+      return Internal("cannot open /dev/null: " + ErrnoText(e));
+    }
+    int report[2];
+    if (::pipe2(report, O_CLOEXEC) != 0) {
+      int e = errno;
+      ::close(p.log_fd);
+      ::close(p.null_fd);
+      return Unavailable("cannot create a pipe to start job " + spec.job_id + ": " + ErrnoText(e));
+    }
+
+    // posix_spawn attributes for the job, built here because they allocate.
+    ::posix_spawn_file_actions_init(&p.actions);
+    ::posix_spawnattr_init(&p.attr);
+    struct SpawnCleanup {
+      Prepared& p;
+      ~SpawnCleanup() {
+        ::posix_spawn_file_actions_destroy(&p.actions);
+        ::posix_spawnattr_destroy(&p.attr);
+      }
+    } spawn_cleanup{p};
+    ::posix_spawn_file_actions_addchdir_np(&p.actions, p.workdir.c_str());
+    ::posix_spawn_file_actions_addclosefrom_np(&p.actions, 3);
+    sigset_t all, none;
+    sigfillset(&all);
+    sigemptyset(&none);
+    ::posix_spawnattr_setsigdefault(&p.attr, &all);
+    ::posix_spawnattr_setsigmask(&p.attr, &none);
+    ::posix_spawnattr_setpgroup(&p.attr, 0);
+    ::posix_spawnattr_setflags(&p.attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
+
+    pid_t sup = ::fork();
+    if (sup == 0) {
+      ::close(report[0]);
+      RunSupervisor(p, errors_.data(), report[1]);
+    }
+    int fork_errno = errno;
+    ::close(report[1]);
+    ::close(p.log_fd);
+    ::close(p.null_fd);
+    if (sup < 0) {
+      ::close(report[0]);
+      return Unavailable("cannot fork to start job " + spec.job_id + ": " + ErrnoText(fork_errno));
+    }
+
+    LaunchRecord rec;
+    size_t got = 0;
+    while (got < sizeof(rec)) {
+      ssize_t r = ::read(report[0], reinterpret_cast<char*>(&rec) + got, sizeof(rec) - got);
+      if (r < 0 && errno == EINTR) continue;
+      if (r <= 0) break;
+      got += static_cast<size_t>(r);
+    }
+    ::close(report[0]);
+    if (got != sizeof(rec) || rec.error != 0 || rec.pid <= 0) {
+      int st = 0;
+      while (::waitpid(sup, &st, 0) < 0 && errno == EINTR) {
+      }
+      if (got == sizeof(rec) && rec.error != 0) {
+        return Unavailable("cannot start job " + spec.job_id + ": " + ErrnoText(rec.error));
+      }
+      return Internal("cannot start job " + spec.job_id + ": its supervisor process ended early");
+    }
+
+    ProcessRef ref;
+    ref.job_id = spec.job_id;
+    ref.supervisor_pid = sup;
+    ref.pid = rec.pid;
+    ref.start_ticks = rec.start_ticks;
+    Tracked t;
+    t.ref = ref;
+    t.job_dir = job_dir;
+    t.supervisor_start_ticks = rec.supervisor_start_ticks;
+    std::lock_guard lock(mu_);
+    jobs_[spec.job_id] = std::move(t);
+    return ref;
+  }
+
+  Status Terminate(const std::string& job_id, std::chrono::milliseconds grace) override {
+    std::lock_guard lock(mu_);
+    auto it = jobs_.find(job_id);
+    if (it == jobs_.end()) return NotFound("job " + job_id + " is not running on this node");
+    Tracked& t = it->second;
+    const int64_t now = clock_.MonotonicNanos();
+    const int64_t deadline = now + std::max<int64_t>(0, grace.count()) * 1'000'000;
+    if (grace.count() <= 0) {
+      if (!t.kill_sent) {
+        t.kill_sent = true;
+        SignalGroup(t, SIGKILL);
+      }
+      return Status::Ok();
+    }
+    if (!t.term_sent) {
+      t.term_sent = true;
+      SignalGroup(t, SIGTERM);
+      SignalGroup(t, SIGCONT);  // a stopped job must run to handle SIGTERM
+    }
+    if (!t.kill_deadline_ns || deadline < *t.kill_deadline_ns) t.kill_deadline_ns = deadline;
+    return Status::Ok();
+  }
+
+  Result<ProcessRef> Adopt(const std::string& job_id, const std::string& job_dir_in) override {
+    std::lock_guard lock(mu_);
+    if (auto it = jobs_.find(job_id); it != jobs_.end()) return it->second.ref;
+    const std::string job_dir = Absolute(job_dir_in);
+    if (auto ex = ReadExitFile(job_id, job_dir)) {
+      pending_.push_back(*ex);
+      return NotFound("job " + job_id + " already exited");
+    }
+    auto text = ReadSmallFile(job_dir + "/" + kPidFile);
+    std::optional<PidRecord> rec = text ? ParsePidFile(*text) : std::nullopt;
+    if (!rec) {
+      ExitStatus st;
+      st.job_id = job_id;
+      st.lost = true;
+      st.reason = "process lost: no process record in " + job_dir + " (the node restarted while the job was starting)";
+      pending_.push_back(st);
+      return NotFound("job " + job_id + " has no process record");
+    }
+    Tracked t;
+    t.ref.job_id = job_id;
+    t.ref.pid = rec->pid;
+    t.ref.start_ticks = rec->ticks;
+    t.ref.supervisor_pid = rec->sup_pid;
+    t.supervisor_start_ticks = rec->sup_ticks;
+    t.job_dir = job_dir;
+    t.adopted = true;
+    bool sup_alive = SupervisorAlive(t);
+    bool job_alive = ProcessMatches(t.ref.pid, t.ref.start_ticks);
+    if (!sup_alive && !job_alive) {
+      // The supervisor writes the exit record before it ends: look again now that it is gone.
+      if (auto ex = ReadExitFile(job_id, job_dir)) {
+        pending_.push_back(*ex);
+      } else {
+        pending_.push_back(LostStatus(t));
+      }
+      return NotFound("job " + job_id + " is no longer running");
+    }
+    ProcessRef ref = t.ref;
+    jobs_[job_id] = std::move(t);
+    return ref;
+  }
+
+  std::vector<ExitStatus> Poll() override {
+    std::lock_guard lock(mu_);
+    std::vector<ExitStatus> out;
+    out.swap(pending_);
+    const int64_t now = clock_.MonotonicNanos();
+    for (auto it = jobs_.begin(); it != jobs_.end();) {
+      Tracked& t = it->second;
+      bool sup_alive = SupervisorAlive(t);
+      if (!sup_alive) {
+        if (auto ex = ReadExitFile(t.ref.job_id, t.job_dir)) {
+          out.push_back(*ex);
+          it = jobs_.erase(it);
+          continue;
+        }
+        if (!ProcessMatches(t.ref.pid, t.ref.start_ticks)) {
+          out.push_back(LostStatus(t));
+          it = jobs_.erase(it);
+          continue;
+        }
+        // The supervisor is gone but the job still runs: keep watching it (its exit status will be
+        // unknown, and it is reported lost when it ends).
+      }
+      if (t.kill_deadline_ns && !t.kill_sent && now >= *t.kill_deadline_ns) {
+        t.kill_sent = true;
+        SignalGroup(t, SIGKILL);
+      }
+      ++it;
+    }
+    return out;
+  }
+
+  std::vector<std::string> Running() const override {
+    std::lock_guard lock(mu_);
+    std::vector<std::string> ids;
+    ids.reserve(jobs_.size());
+    for (const auto& [id, t] : jobs_) ids.push_back(id);
+    return ids;
+  }
+
+ private:
+  struct Tracked {
+    ProcessRef ref;
+    std::string job_dir;
+    int64_t supervisor_start_ticks = 0;
+    bool adopted = false;
+    bool supervisor_reaped = false;
+    bool term_sent = false;
+    bool kill_sent = false;
+    std::optional<int64_t> kill_deadline_ns;
+  };
+
+  static std::string ResolveCommand(const std::string& cmd, const std::string& path_env) {
+    if (cmd.find('/') != std::string::npos) return cmd;
+    std::string path = path_env.empty() ? "/usr/local/bin:/usr/bin:/bin" : path_env;
+    std::string fallback;
+    size_t i = 0;
+    while (i <= path.size()) {
+      size_t next = path.find(':', i);
+      if (next == std::string::npos) next = path.size();
+      std::string dir = path.substr(i, next - i);
+      i = next + 1;
+      if (dir.empty()) dir = ".";
+      std::string candidate = dir + "/" + cmd;
+      struct stat st {};
+      if (::stat(candidate.c_str(), &st) != 0 || S_ISDIR(st.st_mode)) continue;
+      if (::access(candidate.c_str(), X_OK) == 0) return Absolute(candidate);
+      if (fallback.empty()) fallback = candidate;  // exists but not executable: execve says why
+    }
+    return fallback;
+  }
+
+  // Is the supervisor still running? Reaps it when it is our child.
+  bool SupervisorAlive(Tracked& t) {
+    if (t.supervisor_reaped) return false;
+    int st = 0;
+    pid_t r = ::waitpid(static_cast<pid_t>(t.ref.supervisor_pid), &st, WNOHANG);
+    if (r == t.ref.supervisor_pid) {
+      t.supervisor_reaped = true;
+      return false;
+    }
+    if (r == 0) return true;  // our child, still running
+    // Not our child (adopted after a restart): look it up.
+    if (ProcessMatches(t.ref.supervisor_pid, t.supervisor_start_ticks)) return true;
+    t.supervisor_reaped = true;
+    return false;
+  }
+
+  void SignalGroup(const Tracked& t, int sig) {
+    // The group id is the job pid; make sure the pid still names our job (not a reused pid).
+    if (t.ref.pid > 0 && ProcessExists(t.ref.pid, t.ref.start_ticks)) {
+      ::kill(static_cast<pid_t>(-t.ref.pid), sig);
+    }
+  }
+
+  static ExitStatus LostStatus(const Tracked& t) {
+    ExitStatus st;
+    st.job_id = t.ref.job_id;
+    st.lost = true;
+    st.reason = "process lost: job process " + std::to_string(t.ref.pid) + " and its supervisor (pid " +
+                std::to_string(t.ref.supervisor_pid) + ") are gone and no exit status was recorded";
+    return st;
+  }
+
+  const Clock& clock_;
+  std::vector<std::string> errors_store_;
+  std::vector<const char*> errors_;
+  int max_fd_ = 1024;
+  mutable std::mutex mu_;
+  std::map<std::string, Tracked> jobs_;
+  std::vector<ExitStatus> pending_;
+};
+
+}  // namespace
+
+std::unique_ptr<Executor> MakeProcessExecutor(const Clock& clock) {
+  return std::make_unique<ProcessExecutor>(clock);
+}
+
+}  // namespace fastgpu::agent

@@ -1,0 +1,127 @@
+// The node agent: registers the node's GPUs with the server, starts and stops job processes on
+// command, reports their exits, sends heartbeats with GPU metrics, and serves job logs.
+//
+// On-disk layout under `home`:
+//   jobs/<id>/job        attempt and assigned GPUs of the latest attempt ("attempt=N", "gpus=U1,U2")
+//   jobs/<id>/pid, exit  process records written by the executor's supervisor
+//   jobs/<id>/reported   the attempt whose final report the server has acknowledged
+//   jobs/<id>/work/      default working directory of the job
+//   logs/<id>.log        combined stdout+stderr of all attempts
+// Jobs survive a restart of the agent: Start() re-adopts the ones still running and reports the
+// ones that ended while it was down.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "agent/control_plane.h"
+#include "agent/executor.h"
+#include "api/types.h"
+#include "common/clock.h"
+#include "common/status.h"
+#include "gpu/backend.h"
+
+namespace fastgpu::agent {
+
+struct AgentOptions {
+  std::string node_name;
+  std::string home;     // jobs under home/jobs/<id>/, logs under home/logs/<id>.log
+  std::string address;  // how the server reaches this node (informational)
+  std::map<std::string, std::string> labels;
+  std::chrono::milliseconds heartbeat_interval{5'000};
+  // Grace (ms) between SIGTERM and SIGKILL for stop commands that carry a negative grace_ms, and
+  // for jobs terminated by Stop() when terminate_jobs_on_stop is set.
+  int64_t stop_grace_ms = 10'000;
+  // By default jobs keep running when the agent stops (a new agent re-adopts them).
+  bool terminate_jobs_on_stop = false;
+  std::chrono::milliseconds poll_interval{20};       // how often job exits are checked
+  std::chrono::milliseconds command_wait{1'000};     // long-poll timeout of WaitCommands
+  std::chrono::milliseconds retry_interval{200};     // after a failed call to the server
+};
+
+class Agent final : public LogSource {
+ public:
+  Agent(AgentOptions options, gpu::GpuBackend& gpus, Executor& executor, ControlPlane& control_plane,
+        const Clock& clock);
+  ~Agent() override;  // Stop()
+  Agent(const Agent&) = delete;
+  Agent& operator=(const Agent&) = delete;
+
+  // Discovers GPUs, re-adopts jobs left by a previous run, registers the node and starts the command
+  // and monitor threads. A server that is unreachable at this point is retried in the background;
+  // other registration errors (bad token, invalid node) are returned.
+  Status Start();
+  // Stops the threads (promptly: at most one long-poll of the command loop). Jobs keep running
+  // unless options.terminate_jobs_on_stop. Idempotent.
+  void Stop();
+
+  Result<LogChunk> ReadLog(const std::string& job_id, int64_t offset, int64_t max_bytes) override;
+
+  // Introspection (status pages, tests).
+  std::vector<std::string> RunningJobIds() const;
+  std::vector<gpu::GpuInfo> Gpus() const;
+  bool Registered() const;
+  size_t PendingReports() const;
+
+  // Converts discovered GPU info plus a metrics sample (may be null) into the wire type.
+  static api::Gpu ToApiGpu(const gpu::GpuInfo& info, const gpu::GpuMetrics* metrics, const std::string& node);
+
+ private:
+  struct RunningJob {
+    int attempt = 0;
+    int64_t pid = 0;
+    std::vector<std::string> gpu_uuids;
+    std::string stop_reason;
+  };
+  struct PendingReport {
+    JobReport report;
+    std::string mark_dir;  // job dir to mark as reported once delivered (final reports)
+  };
+
+  std::string JobDir(const std::string& id) const;
+  std::string LogPath(const std::string& id) const;
+  void Recover();
+  Status Register();
+  void CommandLoop();
+  void MonitorLoop();
+  void HandleStart(const api::Job& job);
+  void HandleStop(const JobCommand& cmd);
+  void CollectExitsLocked(std::vector<ExitStatus> exits, std::vector<PendingReport>* out);
+  void Enqueue(PendingReport r);
+  void FlushReports();
+  void SendHeartbeat();
+  bool WaitFor(std::chrono::milliseconds d);  // false when stopping
+  JobReport FinalReport(const ExitStatus& st, int attempt, const std::string& stop_reason) const;
+  std::vector<api::Gpu> GpuSnapshot();
+  int64_t NowNanos() const { return clock_.MonotonicNanos(); }
+
+  const AgentOptions opts_;
+  gpu::GpuBackend& gpus_backend_;
+  Executor& executor_;
+  ControlPlane& cp_;
+  const Clock& clock_;
+
+  std::mutex exec_mu_;   // serialises executor calls with the queueing of their reports
+  std::mutex flush_mu_;  // one report sender at a time (keeps reports in order)
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  bool started_ = false;
+  bool stopping_ = false;
+  bool registered_ = false;
+  std::vector<gpu::GpuInfo> gpus_;
+  std::map<std::string, RunningJob> running_;
+  std::vector<PendingReport> recovered_;  // sent with the next registration
+  std::deque<PendingReport> reports_;
+  int64_t retry_reports_at_ns_ = 0;
+  std::thread command_thread_;
+  std::thread monitor_thread_;
+};
+
+}  // namespace fastgpu::agent

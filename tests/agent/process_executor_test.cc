@@ -1,0 +1,347 @@
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <optional>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "agent/executor.h"
+#include "common/clock.h"
+#include "test_util.h"
+
+namespace fastgpu::agent {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::UnorderedElementsAre;
+using namespace fastgpu::agent::testing;  // NOLINT
+
+class ProcessExecutorTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    BecomeSubreaper();
+    root_ = MakeTempDir();
+    ASSERT_FALSE(root_.empty());
+    exec_ = MakeProcessExecutor(clock_);
+  }
+  void TearDown() override {
+    EXPECT_TRUE(KillGroupsAndReap(pgids_)) << "child processes remain after the test";
+    exec_.reset();
+    std::error_code ec;
+    std::filesystem::remove_all(root_, ec);
+  }
+
+  LaunchSpec Spec(const std::string& id, std::vector<std::string> argv) {
+    LaunchSpec s;
+    s.job_id = id;
+    s.argv = std::move(argv);
+    s.job_dir = root_ + "/jobs/" + id;
+    s.workdir = root_ + "/jobs/" + id + "/work";
+    s.log_path = root_ + "/logs/" + id + ".log";
+    return s;
+  }
+
+  ProcessRef Launch(Executor& ex, const LaunchSpec& spec) {
+    auto ref = ex.Launch(spec);
+    EXPECT_TRUE(ref.ok()) << ref.status().ToString();
+    if (!ref.ok()) return {};
+    pgids_.push_back(ref->pid);
+    return *ref;
+  }
+
+  // Polls until `id` is reported; collects other reports into `others_`.
+  std::optional<ExitStatus> WaitExit(Executor& ex, const std::string& id) {
+    std::optional<ExitStatus> found;
+    WaitUntil([&] {
+      for (auto& st : ex.Poll()) {
+        if (st.job_id == id) {
+          found = st;
+        } else {
+          others_.push_back(st);
+        }
+      }
+      return found.has_value();
+    });
+    return found;
+  }
+
+  FakeClock clock_;
+  std::string root_;
+  std::unique_ptr<Executor> exec_;
+  std::vector<int64_t> pgids_;
+  std::vector<ExitStatus> others_;
+};
+
+TEST_F(ProcessExecutorTest, RunsCommandWithEnvAndRecordsExitCode) {
+  LaunchSpec spec = Spec("j1", {"sh", "-c", "echo $FOO; echo err >&2; exit 3"});
+  spec.env["FOO"] = "hello";
+  ProcessRef ref = Launch(*exec_, spec);
+  EXPECT_GT(ref.pid, 0);
+  EXPECT_GT(ref.supervisor_pid, 0);
+  EXPECT_NE(ref.pid, ref.supervisor_pid);
+  EXPECT_EQ(ref.job_id, "j1");
+  auto st = WaitExit(*exec_, "j1");
+  ASSERT_TRUE(st.has_value());
+  EXPECT_EQ(st->exit_code, 3);
+  EXPECT_FALSE(st->signal.has_value());
+  EXPECT_FALSE(st->lost);
+  EXPECT_EQ(ReadText(spec.log_path), "hello\nerr\n");
+  EXPECT_TRUE(exec_->Running().empty());
+}
+
+TEST_F(ProcessExecutorTest, RecordsSignalExit) {
+  ProcessRef ref = Launch(*exec_, Spec("sig", {"sh", "-c", "kill -USR1 $$"}));
+  auto st = WaitExit(*exec_, "sig");
+  ASSERT_TRUE(st.has_value());
+  EXPECT_EQ(st->signal, SIGUSR1);
+  EXPECT_FALSE(st->exit_code.has_value());
+}
+
+TEST_F(ProcessExecutorTest, JobRunsInItsOwnProcessGroupWithStdinFromDevNull) {
+  LaunchSpec spec = Spec("pg", {"sh", "-c", "ps -o pgid= -p $$ | tr -d ' '; cat; echo done"});
+  ProcessRef ref = Launch(*exec_, spec);
+  auto st = WaitExit(*exec_, "pg");
+  ASSERT_TRUE(st.has_value());
+  EXPECT_EQ(st->exit_code, 0);
+  std::string log = ReadText(spec.log_path);
+  if (log.find("not found") == std::string::npos) {  // ps may be absent
+    EXPECT_EQ(log, std::to_string(ref.pid) + "\ndone\n");
+  }
+}
+
+TEST_F(ProcessExecutorTest, TerminateSendsTermThenKillAfterGrace) {
+  LaunchSpec spec = Spec("trap", {"sh", "-c",
+                                  "trap 'echo got-term' TERM; echo ready; "
+                                  "while true; do sleep 0.05; done"});
+  Launch(*exec_, spec);
+  ASSERT_TRUE(WaitUntil([&] { return ReadText(spec.log_path).find("ready") != std::string::npos; }));
+  ASSERT_TRUE(exec_->Terminate("trap", std::chrono::seconds(10)).ok());
+  ASSERT_TRUE(WaitUntil([&] { return ReadText(spec.log_path).find("got-term") != std::string::npos; }));
+  // Before the grace has passed (on the injected clock), the job keeps running.
+  EXPECT_TRUE(exec_->Poll().empty());
+  EXPECT_THAT(exec_->Running(), UnorderedElementsAre("trap"));
+  // Repeated terminate is harmless and does not extend the deadline.
+  ASSERT_TRUE(exec_->Terminate("trap", std::chrono::seconds(60)).ok());
+  clock_.Advance(std::chrono::seconds(11));
+  auto st = WaitExit(*exec_, "trap");
+  ASSERT_TRUE(st.has_value());
+  EXPECT_EQ(st->signal, SIGKILL);
+  EXPECT_TRUE(exec_->Running().empty());
+  EXPECT_EQ(exec_->Terminate("trap", std::chrono::seconds(1)).code(), ErrorCode::kNotFound);
+}
+
+TEST_F(ProcessExecutorTest, TerminateStopsWholeProcessGroup) {
+  LaunchSpec spec = Spec("tree", {"sh", "-c", "sleep 30 & sleep 30 & echo started; wait"});
+  Launch(*exec_, spec);
+  ASSERT_TRUE(WaitUntil([&] { return ReadText(spec.log_path).find("started") != std::string::npos; }));
+  ASSERT_TRUE(exec_->Terminate("tree", std::chrono::seconds(10)).ok());
+  auto st = WaitExit(*exec_, "tree");
+  ASSERT_TRUE(st.has_value());
+  EXPECT_EQ(st->signal, SIGTERM);
+}
+
+TEST_F(ProcessExecutorTest, ZeroGraceKillsImmediately) {
+  Launch(*exec_, Spec("now", {"sleep", "30"}));
+  ASSERT_TRUE(exec_->Terminate("now", std::chrono::milliseconds(0)).ok());
+  auto st = WaitExit(*exec_, "now");
+  ASSERT_TRUE(st.has_value());
+  EXPECT_EQ(st->signal, SIGKILL);
+}
+
+TEST_F(ProcessExecutorTest, ExecFailureExits127WithMessageInLog) {
+  LaunchSpec spec = Spec("nocmd", {"fastgpu-no-such-command-xyz", "arg"});
+  Launch(*exec_, spec);
+  auto st = WaitExit(*exec_, "nocmd");
+  ASSERT_TRUE(st.has_value());
+  EXPECT_EQ(st->exit_code, 127);
+  EXPECT_THAT(ReadText(spec.log_path),
+              HasSubstr("fastgpu: cannot run 'fastgpu-no-such-command-xyz': No such file or directory"));
+  EXPECT_THAT(st->reason, HasSubstr("cannot run 'fastgpu-no-such-command-xyz'"));
+}
+
+TEST_F(ProcessExecutorTest, NonExecutableFileIsPermissionDenied) {
+  std::filesystem::create_directories(root_ + "/bin");
+  std::ofstream(root_ + "/bin/script") << "echo hi\n";
+  LaunchSpec spec = Spec("noexec", {root_ + "/bin/script"});
+  Launch(*exec_, spec);
+  auto st = WaitExit(*exec_, "noexec");
+  ASSERT_TRUE(st.has_value());
+  EXPECT_EQ(st->exit_code, 127);
+  EXPECT_THAT(ReadText(spec.log_path), HasSubstr("Permission denied"));
+}
+
+TEST_F(ProcessExecutorTest, ScriptWithoutShebangRunsWithSh) {
+  std::filesystem::create_directories(root_ + "/bin");
+  std::ofstream(root_ + "/bin/script") << "echo from-script $1\n";
+  std::filesystem::permissions(root_ + "/bin/script", std::filesystem::perms::owner_all);
+  LaunchSpec spec = Spec("script", {"script", "x"});
+  spec.env["PATH"] = root_ + "/bin:/usr/bin:/bin";
+  Launch(*exec_, spec);
+  auto st = WaitExit(*exec_, "script");
+  ASSERT_TRUE(st.has_value());
+  EXPECT_EQ(st->exit_code, 0);
+  EXPECT_EQ(ReadText(spec.log_path), "from-script x\n");
+}
+
+TEST_F(ProcessExecutorTest, CreatesWorkdirWithMode0700AndRunsThere) {
+  LaunchSpec spec = Spec("wd", {"pwd"});
+  spec.workdir = root_ + "/deep/er/work";
+  Launch(*exec_, spec);
+  auto st = WaitExit(*exec_, "wd");
+  ASSERT_TRUE(st.has_value());
+  EXPECT_EQ(st->exit_code, 0);
+  struct stat sb {};
+  ASSERT_EQ(::stat(spec.workdir.c_str(), &sb), 0);
+  EXPECT_EQ(sb.st_mode & 0777, 0700u);
+  ASSERT_EQ(::stat(spec.job_dir.c_str(), &sb), 0);
+  EXPECT_EQ(sb.st_mode & 0777, 0700u);
+  EXPECT_EQ(ReadText(spec.log_path), std::filesystem::canonical(spec.workdir).string() + "\n");
+}
+
+TEST_F(ProcessExecutorTest, LogIsAppendedAcrossAttempts) {
+  LaunchSpec spec = Spec("again", {"sh", "-c", "echo run"});
+  Launch(*exec_, spec);
+  ASSERT_TRUE(WaitExit(*exec_, "again").has_value());
+  Launch(*exec_, spec);
+  auto st = WaitExit(*exec_, "again");
+  ASSERT_TRUE(st.has_value());
+  EXPECT_EQ(st->exit_code, 0);
+  EXPECT_EQ(ReadText(spec.log_path), "run\nrun\n");
+}
+
+TEST_F(ProcessExecutorTest, RejectsBadSpecsAndDuplicates) {
+  EXPECT_EQ(exec_->Launch(Spec("empty", {})).status().code(), ErrorCode::kInvalidArgument);
+  Launch(*exec_, Spec("dup", {"sleep", "30"}));
+  EXPECT_EQ(exec_->Launch(Spec("dup", {"sleep", "30"})).status().code(), ErrorCode::kAlreadyExists);
+  EXPECT_EQ(exec_->Terminate("unknown", std::chrono::seconds(1)).code(), ErrorCode::kNotFound);
+  ASSERT_TRUE(exec_->Terminate("dup", std::chrono::milliseconds(0)).ok());
+  ASSERT_TRUE(WaitExit(*exec_, "dup").has_value());
+}
+
+TEST_F(ProcessExecutorTest, ReadoptsRunningJobAfterRestart) {
+  LaunchSpec spec = Spec("long", {"sleep", "30"});
+  ProcessRef ref = Launch(*exec_, spec);
+  exec_.reset();  // "restart": the executor goes away, the job keeps running
+  ASSERT_EQ(::kill(static_cast<pid_t>(ref.pid), 0), 0);
+  exec_ = MakeProcessExecutor(clock_);
+  auto adopted = exec_->Adopt("long", spec.job_dir);
+  ASSERT_TRUE(adopted.ok()) << adopted.status().ToString();
+  EXPECT_EQ(adopted->pid, ref.pid);
+  EXPECT_EQ(adopted->supervisor_pid, ref.supervisor_pid);
+  EXPECT_EQ(adopted->start_ticks, ref.start_ticks);
+  EXPECT_THAT(exec_->Running(), UnorderedElementsAre("long"));
+  EXPECT_TRUE(exec_->Poll().empty());
+  ASSERT_EQ(::kill(static_cast<pid_t>(ref.pid), SIGKILL), 0);
+  auto st = WaitExit(*exec_, "long");
+  ASSERT_TRUE(st.has_value());
+  EXPECT_EQ(st->signal, SIGKILL);
+  EXPECT_FALSE(st->lost);
+}
+
+TEST_F(ProcessExecutorTest, AdoptedJobCanBeTerminated) {
+  LaunchSpec spec = Spec("adopt-term", {"sleep", "30"});
+  Launch(*exec_, spec);
+  exec_.reset();
+  exec_ = MakeProcessExecutor(clock_);
+  ASSERT_TRUE(exec_->Adopt("adopt-term", spec.job_dir).ok());
+  ASSERT_TRUE(exec_->Terminate("adopt-term", std::chrono::seconds(5)).ok());
+  auto st = WaitExit(*exec_, "adopt-term");
+  ASSERT_TRUE(st.has_value());
+  EXPECT_EQ(st->signal, SIGTERM);
+}
+
+TEST_F(ProcessExecutorTest, AdoptReportsJobThatEndedWhileDown) {
+  LaunchSpec spec = Spec("done", {"sh", "-c", "exit 7"});
+  Launch(*exec_, spec);
+  exec_.reset();
+  ASSERT_TRUE(WaitUntil([&] { return std::filesystem::exists(spec.job_dir + "/exit"); }));
+  exec_ = MakeProcessExecutor(clock_);
+  auto adopted = exec_->Adopt("done", spec.job_dir);
+  EXPECT_EQ(adopted.status().code(), ErrorCode::kNotFound);
+  auto polled = exec_->Poll();
+  ASSERT_EQ(polled.size(), 1u);
+  EXPECT_EQ(polled[0].job_id, "done");
+  EXPECT_EQ(polled[0].exit_code, 7);
+  EXPECT_TRUE(exec_->Running().empty());
+}
+
+TEST_F(ProcessExecutorTest, DeadProcessWithoutExitRecordIsLost) {
+  const std::string dir = root_ + "/jobs/ghost";
+  std::filesystem::create_directories(dir);
+  // A pid beyond any pid_max, so it names no process.
+  std::ofstream(dir + "/pid") << "999999999 12345 999999998 12340\n";
+  auto adopted = exec_->Adopt("ghost", dir);
+  EXPECT_EQ(adopted.status().code(), ErrorCode::kNotFound);
+  auto polled = exec_->Poll();
+  ASSERT_EQ(polled.size(), 1u);
+  EXPECT_EQ(polled[0].job_id, "ghost");
+  EXPECT_TRUE(polled[0].lost);
+  EXPECT_THAT(polled[0].reason, HasSubstr("no exit status was recorded"));
+}
+
+TEST_F(ProcessExecutorTest, JobDirWithoutProcessRecordIsLost) {
+  const std::string dir = root_ + "/jobs/never";
+  std::filesystem::create_directories(dir);
+  EXPECT_EQ(exec_->Adopt("never", dir).status().code(), ErrorCode::kNotFound);
+  auto polled = exec_->Poll();
+  ASSERT_EQ(polled.size(), 1u);
+  EXPECT_TRUE(polled[0].lost);
+  EXPECT_THAT(polled[0].reason, HasSubstr("no process record"));
+}
+
+TEST_F(ProcessExecutorTest, JobOutlivingItsSupervisorIsLostWhenItEnds) {
+  ProcessRef ref = Launch(*exec_, Spec("orphan", {"sleep", "30"}));
+  ASSERT_EQ(::kill(static_cast<pid_t>(ref.supervisor_pid), SIGKILL), 0);
+  // The job keeps running without its supervisor and is still tracked.
+  for (int i = 0; i < 3; ++i) EXPECT_TRUE(exec_->Poll().empty());
+  EXPECT_THAT(exec_->Running(), UnorderedElementsAre("orphan"));
+  ASSERT_EQ(::kill(static_cast<pid_t>(ref.pid), SIGKILL), 0);
+  auto st = WaitExit(*exec_, "orphan");
+  ASSERT_TRUE(st.has_value());
+  EXPECT_TRUE(st->lost);
+}
+
+TEST_F(ProcessExecutorTest, JobSurvivesSigkillOfTheLaunchingProcess) {
+  LaunchSpec spec = Spec("survivor", {"sleep", "30"});
+  int fds[2];
+  ASSERT_EQ(::pipe(fds), 0);
+  pid_t launcher = ::fork();
+  ASSERT_GE(launcher, 0);
+  if (launcher == 0) {
+    // Stands in for the fastgpu process: launches, reports the pid, then waits to be killed.
+    ::close(fds[0]);
+    SystemClock clock;
+    auto ex = MakeProcessExecutor(clock);
+    auto ref = ex->Launch(spec);
+    int64_t pid = ref.ok() ? ref->pid : -1;
+    (void)!::write(fds[1], &pid, sizeof(pid));
+    ::pause();
+    ::_exit(0);
+  }
+  ::close(fds[1]);
+  int64_t pid = 0;
+  ASSERT_EQ(::read(fds[0], &pid, sizeof(pid)), static_cast<ssize_t>(sizeof(pid)));
+  ::close(fds[0]);
+  ASSERT_GT(pid, 0);
+  pgids_.push_back(pid);
+  ASSERT_EQ(::kill(launcher, SIGKILL), 0);
+  int wst = 0;
+  ASSERT_EQ(::waitpid(launcher, &wst, 0), launcher);
+  EXPECT_EQ(::kill(static_cast<pid_t>(pid), 0), 0) << "job died with the launching process";
+  auto adopted = exec_->Adopt("survivor", spec.job_dir);
+  ASSERT_TRUE(adopted.ok()) << adopted.status().ToString();
+  EXPECT_EQ(adopted->pid, pid);
+  ASSERT_EQ(::kill(static_cast<pid_t>(pid), SIGTERM), 0);
+  auto st = WaitExit(*exec_, "survivor");
+  ASSERT_TRUE(st.has_value());
+  EXPECT_EQ(st->signal, SIGTERM);
+  EXPECT_FALSE(st->lost);
+}
+
+}  // namespace
+}  // namespace fastgpu::agent
