@@ -2,6 +2,7 @@
 // Every implementation passes tests/store/conformance_test.cc.
 #pragma once
 
+#include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
@@ -23,6 +24,12 @@ struct JobUpdate {
   api::Job job;                                  // full new value (id must exist)
   api::JobEvent event;                           // appended to the event log (job_id/seq filled by the store)
   std::optional<api::JobState> expected_state;   // compare-and-set: fail with kFailedPrecondition if differs
+};
+
+struct StoreStats {
+  int64_t writes = 0;          // write requests applied (committed or failed individually)
+  int64_t commits = 0;         // transactions committed; writes / commits = average group size
+  int64_t max_batch = 0;       // largest number of requests applied in one transaction
 };
 
 class Store {
@@ -50,9 +57,23 @@ class Store {
   virtual Result<std::optional<std::string>> GetSetting(const std::string& key) = 0;
 
   virtual int SchemaVersion() = 0;
+
+  // Counters for monitoring (write batching efficiency). Implementations without them return zeros.
+  virtual StoreStats Stats() { return {}; }
+};
+
+struct SqliteOptions {
+  int max_batch = 2048;          // most write requests grouped into one transaction
+  int max_idle_readers = 8;      // read connections kept open between reads
+  int busy_timeout_ms = 5000;    // wait for locks held by other processes before failing
 };
 
 // Opens (creating if needed) a SQLite store at `path`, running schema migrations.
+// Fails with kFailedPrecondition when the database was written by a newer fastgpu.
 Result<std::unique_ptr<Store>> OpenSqliteStore(const std::string& path);
+Result<std::unique_ptr<Store>> OpenSqliteStore(const std::string& path, const SqliteOptions& options);
+
+// Highest schema version this binary knows how to read and migrate to.
+int SqliteLatestSchemaVersion();
 
 }  // namespace fastgpu::store

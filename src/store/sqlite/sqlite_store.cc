@@ -1,0 +1,895 @@
+// SQLite implementation of the Store.
+//
+// Durability: WAL journal with synchronous=FULL, so a commit is on disk when COMMIT returns.
+// Throughput: all writes go through one writer thread that groups every queued request into one
+// transaction (group commit: one fsync for many requests). Each request runs inside its own
+// SAVEPOINT, so a failing request (e.g. a compare-and-set mismatch) fails alone.
+// Reads use a pool of separate connections; WAL lets them run concurrently with the writer.
+#include <sqlite3.h>
+
+#include <algorithm>
+#include <atomic>
+#include <charconv>
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <string_view>
+#include <thread>
+#include <unordered_map>
+#include <utility>
+
+#include "api/json.h"
+#include "store/store.h"
+
+namespace fastgpu::store {
+namespace {
+
+using nlohmann::json;
+
+// ---------------------------------------------------------------------------------------------
+// Schema migrations. Append new steps; never edit a step that has shipped.
+
+struct Migration {
+  int version;
+  const char* sql;
+};
+
+constexpr Migration kMigrations[] = {
+    {1, R"sql(
+CREATE TABLE jobs (
+  num                  INTEGER PRIMARY KEY AUTOINCREMENT,  -- job id is "j-<num>"; never reused
+  state                TEXT    NOT NULL,
+  name                 TEXT    NOT NULL,
+  command              TEXT    NOT NULL,                   -- JSON array of strings
+  gpus_milli           INTEGER NOT NULL,
+  gpu_type             TEXT    NOT NULL,
+  memory_mib           INTEGER NOT NULL,
+  runtime_limit_s      INTEGER NOT NULL,
+  priority             INTEGER NOT NULL,
+  env                  TEXT    NOT NULL,                   -- JSON object of strings
+  workdir              TEXT    NOT NULL,
+  project              TEXT    NOT NULL,
+  max_retries          INTEGER NOT NULL,
+  user_name            TEXT    NOT NULL,
+  assigned_gpus        TEXT    NOT NULL,                   -- JSON array of GPU UUIDs
+  assigned_gpu_indices TEXT    NOT NULL,                   -- JSON array of integers
+  node                 TEXT    NOT NULL,
+  created_at           INTEGER NOT NULL,                   -- Unix milliseconds
+  started_at           INTEGER NOT NULL,
+  finished_at          INTEGER NOT NULL,
+  exit_code            INTEGER,
+  term_signal          INTEGER,
+  reason               TEXT    NOT NULL,
+  attempt              INTEGER NOT NULL,
+  pid                  INTEGER NOT NULL
+);
+CREATE INDEX jobs_by_state   ON jobs(state, num);
+CREATE INDEX jobs_by_project ON jobs(project, num);
+CREATE INDEX jobs_by_project_state ON jobs(project, state, num);
+
+CREATE TABLE job_events (
+  seq        INTEGER PRIMARY KEY AUTOINCREMENT,
+  job_num    INTEGER NOT NULL REFERENCES jobs(num),
+  at         INTEGER NOT NULL,
+  from_state TEXT    NOT NULL,
+  to_state   TEXT    NOT NULL,
+  reason     TEXT    NOT NULL,
+  actor      TEXT    NOT NULL
+);
+CREATE INDEX job_events_by_job ON job_events(job_num, seq);
+CREATE TRIGGER job_events_no_update BEFORE UPDATE ON job_events
+  BEGIN SELECT RAISE(ABORT, 'job_events is append-only'); END;
+CREATE TRIGGER job_events_no_delete BEFORE DELETE ON job_events
+  BEGIN SELECT RAISE(ABORT, 'job_events is append-only'); END;
+
+CREATE TABLE nodes (
+  name TEXT PRIMARY KEY,
+  data TEXT NOT NULL                                       -- JSON (api::Node)
+);
+CREATE TABLE gpus (
+  uuid TEXT PRIMARY KEY,
+  node TEXT NOT NULL REFERENCES nodes(name) ON DELETE CASCADE,
+  idx  INTEGER NOT NULL,
+  data TEXT NOT NULL                                       -- JSON (api::Gpu)
+);
+CREATE INDEX gpus_by_node ON gpus(node, idx);
+
+CREATE TABLE settings (
+  key   TEXT PRIMARY KEY,
+  value TEXT NOT NULL
+);
+)sql"},
+};
+
+constexpr int kLatestVersion = kMigrations[std::size(kMigrations) - 1].version;
+
+// ---------------------------------------------------------------------------------------------
+// Thin RAII layer over the C API.
+
+Status SqliteError(sqlite3* db, int rc, std::string_view what) {
+  std::string detail = db != nullptr ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
+  std::string msg = std::string(what) + ": " + detail;
+  switch (rc & 0xff) {
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+      return Unavailable("database is locked (" + msg +
+                         "); another fastgpu process may be using the same data directory");
+    case SQLITE_FULL:
+      return ResourceExhausted("disk is full (" + msg + "); free space in the data directory");
+    case SQLITE_READONLY:
+    case SQLITE_PERM:
+    case SQLITE_CANTOPEN:
+      return Unavailable("cannot write the database (" + msg +
+                         "); check that the data directory exists and is writable");
+    case SQLITE_CORRUPT:
+    case SQLITE_NOTADB:
+      return Internal("database file is damaged (" + msg + "); restore it from a backup");
+    default:
+      return Internal("database error (" + msg + ")");
+  }
+}
+
+struct DbCloser {
+  void operator()(sqlite3* db) const { sqlite3_close_v2(db); }
+};
+struct StmtFinalizer {
+  void operator()(sqlite3_stmt* s) const { sqlite3_finalize(s); }
+};
+using DbPtr = std::unique_ptr<sqlite3, DbCloser>;
+using StmtPtr = std::unique_ptr<sqlite3_stmt, StmtFinalizer>;
+
+// A borrowed, cached prepared statement; reset (and unbound) when it goes out of scope.
+class Stmt {
+ public:
+  Stmt(sqlite3* db, sqlite3_stmt* s) : db_(db), s_(s) {}
+  Stmt(const Stmt&) = delete;
+  Stmt& operator=(const Stmt&) = delete;
+  Stmt(Stmt&& o) noexcept : db_(o.db_), s_(std::exchange(o.s_, nullptr)) {}
+  ~Stmt() {
+    if (s_ != nullptr) {
+      sqlite3_reset(s_);
+      sqlite3_clear_bindings(s_);
+    }
+  }
+
+  void Bind(int i, int64_t v) { sqlite3_bind_int64(s_, i, v); }
+  void Bind(int i, std::string_view v) {
+    sqlite3_bind_text(s_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
+  }
+  void Bind(int i, const std::optional<int>& v) {
+    if (v) {
+      sqlite3_bind_int64(s_, i, *v);
+    } else {
+      sqlite3_bind_null(s_, i);
+    }
+  }
+  void BindNull(int i) { sqlite3_bind_null(s_, i); }
+
+  // true: a row is available; false: done.
+  Result<bool> Step() {
+    int rc = sqlite3_step(s_);
+    if (rc == SQLITE_ROW) return true;
+    if (rc == SQLITE_DONE) return false;
+    return SqliteError(db_, rc, "executing statement");
+  }
+  Status Run() {
+    Result<bool> r = Step();
+    if (!r.ok()) return r.status();
+    return Status::Ok();
+  }
+
+  int64_t Int(int col) const { return sqlite3_column_int64(s_, col); }
+  bool IsNull(int col) const { return sqlite3_column_type(s_, col) == SQLITE_NULL; }
+  std::string_view Text(int col) const {
+    const auto* p = reinterpret_cast<const char*>(sqlite3_column_text(s_, col));
+    if (p == nullptr) return {};
+    return {p, static_cast<size_t>(sqlite3_column_bytes(s_, col))};
+  }
+  std::optional<int> OptInt(int col) const {
+    if (IsNull(col)) return std::nullopt;
+    return static_cast<int>(Int(col));
+  }
+
+ private:
+  sqlite3* db_;
+  sqlite3_stmt* s_;
+};
+
+// One connection and its prepared-statement cache. Used by one thread at a time.
+class Conn {
+ public:
+  static Result<std::unique_ptr<Conn>> Open(const std::string& path, bool writer, int busy_timeout_ms) {
+    auto conn = OpenUnlabelled(path, writer, busy_timeout_ms);
+    if (!conn.ok() && conn.status().message().find(path) == std::string::npos) {
+      return Status(conn.status().code(), "database " + path + ": " + conn.status().message());
+    }
+    return conn;
+  }
+
+  static Result<std::unique_ptr<Conn>> OpenUnlabelled(const std::string& path, bool writer, int busy_timeout_ms) {
+    sqlite3* raw = nullptr;
+    int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | (writer ? SQLITE_OPEN_CREATE : 0);
+    int rc = sqlite3_open_v2(path.c_str(), &raw, flags, nullptr);
+    DbPtr db(raw);
+    if (rc != SQLITE_OK) return SqliteError(db.get(), rc, "opening " + path);
+    sqlite3_extended_result_codes(db.get(), 1);
+    auto conn = std::make_unique<Conn>(std::move(db));
+    RETURN_IF_ERROR(conn->Exec("PRAGMA busy_timeout = " + std::to_string(busy_timeout_ms)));
+    RETURN_IF_ERROR(conn->Exec("PRAGMA foreign_keys = ON"));
+    if (writer) {
+      ASSIGN_OR_RETURN(std::string mode, conn->QueryText("PRAGMA journal_mode = WAL"));
+      if (mode != "wal")
+        return Unavailable("cannot enable write-ahead logging on " + path + " (journal mode is '" + mode +
+                           "'); the data directory must be on a local file system");
+      RETURN_IF_ERROR(conn->Exec("PRAGMA synchronous = FULL"));
+      RETURN_IF_ERROR(conn->Exec("PRAGMA journal_size_limit = 67108864"));
+    } else {
+      RETURN_IF_ERROR(conn->Exec("PRAGMA query_only = ON"));
+    }
+    return conn;
+  }
+
+  explicit Conn(DbPtr db) : db_(std::move(db)) {}
+
+  sqlite3* db() const { return db_.get(); }
+
+  Status Exec(const std::string& sql) {
+    char* err = nullptr;
+    int rc = sqlite3_exec(db_.get(), sql.c_str(), nullptr, nullptr, &err);
+    if (rc != SQLITE_OK) {
+      std::string msg = err != nullptr ? err : sqlite3_errstr(rc);
+      sqlite3_free(err);
+      Status st = SqliteError(nullptr, rc, "running '" + sql.substr(0, 40) + "'");
+      return Status(st.code(), st.message() + ": " + msg);
+    }
+    return Status::Ok();
+  }
+
+  // Single statement through the statement cache (for hot paths such as SAVEPOINT/RELEASE).
+  Status ExecCached(std::string_view sql) {
+    ASSIGN_OR_RETURN(Stmt s, Prepare(sql));
+    return s.Run();
+  }
+
+  Result<std::string> QueryText(std::string_view sql) {
+    ASSIGN_OR_RETURN(Stmt s, Prepare(sql));
+    ASSIGN_OR_RETURN(bool row, s.Step());
+    if (!row) return Internal("query returned no row: " + std::string(sql));
+    return std::string(s.Text(0));
+  }
+
+  Result<int64_t> QueryInt(std::string_view sql) {
+    ASSIGN_OR_RETURN(Stmt s, Prepare(sql));
+    ASSIGN_OR_RETURN(bool row, s.Step());
+    if (!row) return Internal("query returned no row: " + std::string(sql));
+    return s.Int(0);
+  }
+
+  Result<Stmt> Prepare(std::string_view sql) {
+    auto it = cache_.find(sql);
+    if (it == cache_.end()) {
+      sqlite3_stmt* raw = nullptr;
+      int rc = sqlite3_prepare_v3(db_.get(), sql.data(), static_cast<int>(sql.size()), SQLITE_PREPARE_PERSISTENT,
+                                  &raw, nullptr);
+      StmtPtr stmt(raw);
+      if (rc != SQLITE_OK) return SqliteError(db_.get(), rc, "preparing statement");
+      it = cache_.emplace(std::string(sql), std::move(stmt)).first;
+    }
+    return Stmt(db_.get(), it->second.get());
+  }
+
+ private:
+  // Members are destroyed in reverse order: statements are finalized before the connection closes.
+  DbPtr db_;
+  struct SqlHash {
+    using is_transparent = void;
+    size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+  };
+  std::unordered_map<std::string, StmtPtr, SqlHash, std::equal_to<>> cache_;
+};
+
+// ---------------------------------------------------------------------------------------------
+// Row codecs.
+
+#define FASTGPU_JOB_COLUMNS                                                                                  \
+  "num, state, name, command, gpus_milli, gpu_type, memory_mib, runtime_limit_s, priority, env, workdir, "  \
+  "project, max_retries, user_name, assigned_gpus, assigned_gpu_indices, node, created_at, started_at, "   \
+  "finished_at, exit_code, term_signal, reason, attempt, pid"
+
+constexpr std::string_view kSelectJobs = "SELECT " FASTGPU_JOB_COLUMNS " FROM jobs";
+constexpr std::string_view kSelectJobByNum = "SELECT " FASTGPU_JOB_COLUMNS " FROM jobs WHERE num = ?1";
+constexpr std::string_view kInsertJob =
+    "INSERT INTO jobs(" FASTGPU_JOB_COLUMNS
+    ") VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, "
+    "?22, ?23, ?24, ?25)";
+#undef FASTGPU_JOB_COLUMNS
+constexpr std::string_view kUpdateJob =
+    "UPDATE jobs SET state = ?2, name = ?3, command = ?4, gpus_milli = ?5, gpu_type = ?6, memory_mib = ?7, "
+    "runtime_limit_s = ?8, priority = ?9, env = ?10, workdir = ?11, project = ?12, max_retries = ?13, "
+    "user_name = ?14, assigned_gpus = ?15, assigned_gpu_indices = ?16, node = ?17, created_at = ?18, "
+    "started_at = ?19, finished_at = ?20, exit_code = ?21, term_signal = ?22, reason = ?23, attempt = ?24, "
+    "pid = ?25 WHERE num = ?1";
+
+std::string JobId(int64_t num) { return "j-" + std::to_string(num); }
+
+// "j-42" -> 42; nullopt for anything that is not a job id this store could have issued.
+std::optional<int64_t> ParseJobNum(std::string_view id) {
+  if (id.size() < 3 || id.substr(0, 2) != "j-" || id[2] == '0') return std::nullopt;
+  int64_t n = 0;
+  auto [ptr, ec] = std::from_chars(id.data() + 2, id.data() + id.size(), n);
+  if (ec != std::errc() || ptr != id.data() + id.size() || n <= 0) return std::nullopt;
+  return n;
+}
+
+Status JobNotFound(std::string_view id) { return NotFound("job " + std::string(id) + " does not exist"); }
+
+std::string EncodeStrings(const std::vector<std::string>& v) { return v.empty() ? "[]" : json(v).dump(); }
+std::string EncodeInts(const std::vector<int>& v) { return v.empty() ? "[]" : json(v).dump(); }
+std::string EncodeMap(const std::map<std::string, std::string>& m) { return m.empty() ? "{}" : json(m).dump(); }
+
+template <typename T>
+T DecodeJson(std::string_view text) {
+  if (text == "[]" || text == "{}") return T{};
+  return json::parse(text).get<T>();
+}
+
+// A job with its list/map fields already encoded, so the writer thread only binds values.
+struct JobRow {
+  explicit JobRow(api::Job j)
+      : job(std::move(j)),
+        command(EncodeStrings(job.spec.command)),
+        env(EncodeMap(job.spec.env)),
+        assigned_gpus(EncodeStrings(job.assigned_gpus)),
+        assigned_gpu_indices(EncodeInts(job.assigned_gpu_indices)) {}
+  api::Job job;
+  std::string command;
+  std::string env;
+  std::string assigned_gpus;
+  std::string assigned_gpu_indices;
+};
+
+// Binds parameters ?2..?25 (every column but num) of kInsertJob / kUpdateJob.
+void BindJob(Stmt& s, const JobRow& row) {
+  const api::Job& j = row.job;
+  s.Bind(2, api::JobStateName(j.state));
+  s.Bind(3, j.spec.name);
+  s.Bind(4, row.command);
+  s.Bind(5, j.spec.gpus_milli);
+  s.Bind(6, j.spec.gpu_type);
+  s.Bind(7, j.spec.memory_mib);
+  s.Bind(8, j.spec.runtime_limit_s);
+  s.Bind(9, int64_t{j.spec.priority});
+  s.Bind(10, row.env);
+  s.Bind(11, j.spec.workdir);
+  s.Bind(12, j.spec.project);
+  s.Bind(13, int64_t{j.spec.max_retries});
+  s.Bind(14, j.user);
+  s.Bind(15, row.assigned_gpus);
+  s.Bind(16, row.assigned_gpu_indices);
+  s.Bind(17, j.node);
+  s.Bind(18, j.created_at);
+  s.Bind(19, j.started_at);
+  s.Bind(20, j.finished_at);
+  s.Bind(21, j.exit_code);
+  s.Bind(22, j.signal);
+  s.Bind(23, j.reason);
+  s.Bind(24, int64_t{j.attempt});
+  s.Bind(25, j.pid);
+}
+
+Result<api::Job> ReadJob(const Stmt& s) {
+  api::Job j;
+  int64_t num = s.Int(0);
+  j.id = JobId(num);
+  auto state = api::ParseJobState(s.Text(1));
+  if (!state.ok()) return Internal("job " + j.id + " has a damaged row: " + state.status().message());
+  j.state = *state;
+  try {
+    j.spec.name = s.Text(2);
+    j.spec.command = DecodeJson<std::vector<std::string>>(s.Text(3));
+    j.spec.gpus_milli = s.Int(4);
+    j.spec.gpu_type = s.Text(5);
+    j.spec.memory_mib = s.Int(6);
+    j.spec.runtime_limit_s = s.Int(7);
+    j.spec.priority = static_cast<int>(s.Int(8));
+    j.spec.env = DecodeJson<std::map<std::string, std::string>>(s.Text(9));
+    j.spec.workdir = s.Text(10);
+    j.spec.project = s.Text(11);
+    j.spec.max_retries = static_cast<int>(s.Int(12));
+    j.user = s.Text(13);
+    j.assigned_gpus = DecodeJson<std::vector<std::string>>(s.Text(14));
+    j.assigned_gpu_indices = DecodeJson<std::vector<int>>(s.Text(15));
+  } catch (const std::exception& e) {
+    return Internal("job " + j.id + " has a damaged row: " + e.what());
+  }
+  j.node = s.Text(16);
+  j.created_at = s.Int(17);
+  j.started_at = s.Int(18);
+  j.finished_at = s.Int(19);
+  j.exit_code = s.OptInt(20);
+  j.signal = s.OptInt(21);
+  j.reason = s.Text(22);
+  j.attempt = static_cast<int>(s.Int(23));
+  j.pid = s.Int(24);
+  return j;
+}
+
+Status InsertEvent(Conn& c, int64_t job_num, const api::JobEvent& e, std::string_view from, std::string_view to) {
+  ASSIGN_OR_RETURN(Stmt s, c.Prepare("INSERT INTO job_events(job_num, at, from_state, to_state, reason, actor) "
+                                     "VALUES(?1, ?2, ?3, ?4, ?5, ?6)"));
+  s.Bind(1, job_num);
+  s.Bind(2, e.at);
+  s.Bind(3, from);
+  s.Bind(4, to);
+  s.Bind(5, e.reason);
+  s.Bind(6, e.actor);
+  return s.Run();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Migrations.
+
+Status Migrate(Conn& c, const std::string& path, int& version_out) {
+  ASSIGN_OR_RETURN(int64_t current, c.QueryInt("PRAGMA user_version"));
+  if (current > kLatestVersion) {
+    return FailedPrecondition("database " + path + " has schema version " + std::to_string(current) +
+                              ", which is newer than this fastgpu supports (up to version " + std::to_string(kLatestVersion) +
+                              "); upgrade fastgpu (or restore a backup made by this version)");
+  }
+  for (const Migration& m : kMigrations) {
+    if (m.version <= current) continue;
+    RETURN_IF_ERROR(c.ExecCached("BEGIN IMMEDIATE"));
+    // Re-check under the write lock: another process may have migrated meanwhile.
+    auto now = c.QueryInt("PRAGMA user_version");
+    Status st = now.ok() ? Status::Ok() : now.status();
+    if (st.ok() && *now < m.version) {
+      st = c.Exec(m.sql);
+      if (st.ok()) st = c.Exec("PRAGMA user_version = " + std::to_string(m.version));
+    }
+    if (st.ok()) st = c.ExecCached("COMMIT");
+    if (!st.ok()) {
+      (void)c.Exec("ROLLBACK");
+      return Status(st.code(), "migrating database " + path + " to schema version " + std::to_string(m.version) +
+                                   " failed: " + st.message());
+    }
+    current = m.version;
+  }
+  version_out = static_cast<int>(current);
+  return Status::Ok();
+}
+
+// ---------------------------------------------------------------------------------------------
+
+class SqliteStore final : public Store {
+ public:
+  SqliteStore(std::string path, SqliteOptions options, std::unique_ptr<Conn> writer, int version)
+      : path_(std::move(path)), options_(options), writer_conn_(std::move(writer)), version_(version) {
+    writer_thread_ = std::thread([this] { WriterLoop(); });
+  }
+
+  ~SqliteStore() override {
+    {
+      std::lock_guard lock(mu_);
+      stopping_ = true;
+    }
+    writer_cv_.notify_one();
+    writer_thread_.join();
+  }
+
+  Result<api::Job> CreateJob(api::Job job, const api::JobEvent& event) override {
+    job.state = api::JobState::kQueued;
+    job.id.clear();
+    JobRow row(std::move(job));
+    int64_t num = 0;
+    Status st = Write([&](Conn& c) -> Status {
+      ASSIGN_OR_RETURN(Stmt s, c.Prepare(kInsertJob));
+      s.BindNull(1);
+      BindJob(s, row);
+      RETURN_IF_ERROR(s.Run());
+      int64_t inserted = sqlite3_last_insert_rowid(c.db());
+      RETURN_IF_ERROR(InsertEvent(c, inserted, event, "", api::JobStateName(api::JobState::kQueued)));
+      num = inserted;
+      return Status::Ok();
+    });
+    if (!st.ok()) return st;
+    row.job.id = JobId(num);
+    return std::move(row.job);
+  }
+
+  Status UpdateJobs(const std::vector<JobUpdate>& updates) override {
+    if (updates.empty()) return Status::Ok();
+    std::vector<JobRow> rows;
+    rows.reserve(updates.size());
+    for (const JobUpdate& u : updates) rows.emplace_back(u.job);
+    return Write([&](Conn& c) -> Status {
+      for (size_t i = 0; i < updates.size(); ++i) RETURN_IF_ERROR(ApplyUpdate(c, updates[i], rows[i]));
+      return Status::Ok();
+    });
+  }
+
+  Result<api::Job> GetJob(const std::string& id) override {
+    std::optional<int64_t> num = ParseJobNum(id);
+    if (!num) return JobNotFound(id);
+    return Read([&](Conn& c) -> Result<api::Job> {
+      ASSIGN_OR_RETURN(Stmt s, c.Prepare(kSelectJobByNum));
+      s.Bind(1, *num);
+      ASSIGN_OR_RETURN(bool row, s.Step());
+      if (!row) return JobNotFound(id);
+      return ReadJob(s);
+    });
+  }
+
+  Result<std::vector<api::Job>> ListJobs(const JobFilter& filter) override {
+    if (filter.limit < 0) return InvalidArgument("limit must not be negative, got " + std::to_string(filter.limit));
+    std::vector<api::JobState> states = filter.states;
+    std::sort(states.begin(), states.end());
+    states.erase(std::unique(states.begin(), states.end()), states.end());
+
+    // Parameters: ?1..?k the states, then the project, then the limit.
+    const int k = static_cast<int>(states.size());
+    const int project_param = filter.project.empty() ? 0 : k + 1;
+    const int limit_param = filter.limit > 0 ? k + (project_param ? 2 : 1) : 0;
+    const std::string project_cond = project_param ? "project = ?" + std::to_string(project_param) : "";
+    const std::string limit_clause = limit_param ? " LIMIT ?" + std::to_string(limit_param) : "";
+    std::string sql;
+    if (k > 1 && limit_param) {
+      // Newest N over several states: take the newest N of each state through its index and merge, instead
+      // of sorting every job in those states.
+      for (int i = 1; i <= k; ++i) {
+        if (i > 1) sql += " UNION ALL ";
+        sql += "SELECT * FROM (" + std::string(kSelectJobs) + " WHERE state = ?" + std::to_string(i) +
+               (project_param ? " AND " + project_cond : "") + " ORDER BY num DESC" + limit_clause + ")";
+      }
+    } else {
+      std::vector<std::string> where;
+      if (k > 0) {
+        std::string in = "state IN (";
+        for (int i = 1; i <= k; ++i) in += (i > 1 ? ", ?" : "?") + std::to_string(i);
+        where.push_back(in + ")");
+      }
+      if (project_param) where.push_back(project_cond);
+      sql = std::string(kSelectJobs);
+      for (size_t i = 0; i < where.size(); ++i) sql += (i ? " AND " : " WHERE ") + where[i];
+    }
+    sql += " ORDER BY num DESC" + limit_clause;
+
+    return Read([&](Conn& c) -> Result<std::vector<api::Job>> {
+      ASSIGN_OR_RETURN(Stmt s, c.Prepare(sql));
+      for (size_t i = 0; i < states.size(); ++i) s.Bind(static_cast<int>(i) + 1, api::JobStateName(states[i]));
+      if (project_param) s.Bind(project_param, filter.project);
+      if (limit_param) s.Bind(limit_param, int64_t{filter.limit});
+      std::vector<api::Job> out;
+      if (filter.limit > 0) out.reserve(static_cast<size_t>(std::min(filter.limit, 4096)));
+      while (true) {
+        ASSIGN_OR_RETURN(bool row, s.Step());
+        if (!row) break;
+        ASSIGN_OR_RETURN(api::Job j, ReadJob(s));
+        out.push_back(std::move(j));
+      }
+      return out;
+    });
+  }
+
+  Result<std::vector<api::JobEvent>> ListEvents(const std::string& job_id) override {
+    std::optional<int64_t> num = ParseJobNum(job_id);
+    if (!num) return JobNotFound(job_id);
+    return Read([&](Conn& c) -> Result<std::vector<api::JobEvent>> {
+      // One statement = one consistent snapshot of the job row and its events.
+      ASSIGN_OR_RETURN(Stmt s, c.Prepare("SELECT e.seq, e.at, e.from_state, e.to_state, e.reason, e.actor "
+                                         "FROM jobs j LEFT JOIN job_events e ON e.job_num = j.num "
+                                         "WHERE j.num = ?1 ORDER BY e.seq"));
+      s.Bind(1, *num);
+      std::vector<api::JobEvent> out;
+      bool found = false;
+      while (true) {
+        ASSIGN_OR_RETURN(bool row, s.Step());
+        if (!row) break;
+        found = true;
+        if (s.IsNull(0)) continue;
+        api::JobEvent e;
+        e.seq = s.Int(0);
+        e.job_id = job_id;
+        e.at = s.Int(1);
+        e.from = s.Text(2);
+        e.to = s.Text(3);
+        e.reason = s.Text(4);
+        e.actor = s.Text(5);
+        out.push_back(std::move(e));
+      }
+      if (!found) return JobNotFound(job_id);
+      return out;
+    });
+  }
+
+  Status UpsertNode(const api::Node& node, const std::vector<api::Gpu>& gpus) override {
+    if (node.name.empty()) return InvalidArgument("node name must not be empty");
+    for (const api::Gpu& g : gpus) {
+      if (g.uuid.empty()) return InvalidArgument("GPU " + std::to_string(g.index) + " of node " + node.name +
+                                                 " has an empty UUID");
+    }
+    std::string node_data = api::ToJson(node).dump();
+    std::vector<std::string> gpu_data;
+    gpu_data.reserve(gpus.size());
+    for (api::Gpu g : gpus) {
+      g.node = node.name;
+      gpu_data.push_back(api::ToJson(g).dump());
+    }
+    return Write([&](Conn& c) -> Status {
+      {
+        ASSIGN_OR_RETURN(Stmt s, c.Prepare("INSERT INTO nodes(name, data) VALUES(?1, ?2) "
+                                           "ON CONFLICT(name) DO UPDATE SET data = excluded.data"));
+        s.Bind(1, node.name);
+        s.Bind(2, node_data);
+        RETURN_IF_ERROR(s.Run());
+      }
+      {
+        ASSIGN_OR_RETURN(Stmt s, c.Prepare("DELETE FROM gpus WHERE node = ?1"));
+        s.Bind(1, node.name);
+        RETURN_IF_ERROR(s.Run());
+      }
+      for (size_t i = 0; i < gpus.size(); ++i) {
+        // A GPU that moved from another node is re-homed here.
+        ASSIGN_OR_RETURN(Stmt s, c.Prepare("INSERT INTO gpus(uuid, node, idx, data) VALUES(?1, ?2, ?3, ?4) "
+                                           "ON CONFLICT(uuid) DO UPDATE SET node = excluded.node, "
+                                           "idx = excluded.idx, data = excluded.data"));
+        s.Bind(1, gpus[i].uuid);
+        s.Bind(2, node.name);
+        s.Bind(3, int64_t{gpus[i].index});
+        s.Bind(4, gpu_data[i]);
+        RETURN_IF_ERROR(s.Run());
+      }
+      return Status::Ok();
+    });
+  }
+
+  Result<std::vector<api::Node>> ListNodes() override {
+    return Read([&](Conn& c) -> Result<std::vector<api::Node>> {
+      ASSIGN_OR_RETURN(Stmt s, c.Prepare("SELECT name, data FROM nodes ORDER BY name"));
+      std::vector<api::Node> out;
+      while (true) {
+        ASSIGN_OR_RETURN(bool row, s.Step());
+        if (!row) break;
+        json j = json::parse(s.Text(1), nullptr, /*allow_exceptions=*/false);
+        auto n = api::NodeFromJson(j);
+        if (!n.ok()) return Internal("node " + std::string(s.Text(0)) + " has a damaged row: " + n.status().message());
+        out.push_back(std::move(*n));
+      }
+      return out;
+    });
+  }
+
+  Result<std::vector<api::Gpu>> ListGpus() override {
+    return Read([&](Conn& c) -> Result<std::vector<api::Gpu>> {
+      ASSIGN_OR_RETURN(Stmt s, c.Prepare("SELECT uuid, data FROM gpus ORDER BY node, idx, uuid"));
+      std::vector<api::Gpu> out;
+      while (true) {
+        ASSIGN_OR_RETURN(bool row, s.Step());
+        if (!row) break;
+        json j = json::parse(s.Text(1), nullptr, /*allow_exceptions=*/false);
+        auto g = api::GpuFromJson(j);
+        if (!g.ok()) return Internal("GPU " + std::string(s.Text(0)) + " has a damaged row: " + g.status().message());
+        out.push_back(std::move(*g));
+      }
+      return out;
+    });
+  }
+
+  Status PutSetting(const std::string& key, const std::string& value) override {
+    if (key.empty()) return InvalidArgument("setting name must not be empty");
+    return Write([&](Conn& c) -> Status {
+      ASSIGN_OR_RETURN(Stmt s, c.Prepare("INSERT INTO settings(key, value) VALUES(?1, ?2) "
+                                         "ON CONFLICT(key) DO UPDATE SET value = excluded.value"));
+      s.Bind(1, key);
+      s.Bind(2, value);
+      return s.Run();
+    });
+  }
+
+  Result<std::optional<std::string>> GetSetting(const std::string& key) override {
+    return Read([&](Conn& c) -> Result<std::optional<std::string>> {
+      ASSIGN_OR_RETURN(Stmt s, c.Prepare("SELECT value FROM settings WHERE key = ?1"));
+      s.Bind(1, key);
+      ASSIGN_OR_RETURN(bool row, s.Step());
+      if (!row) return std::optional<std::string>();
+      return std::optional<std::string>(std::string(s.Text(0)));
+    });
+  }
+
+  int SchemaVersion() override { return version_; }
+
+  StoreStats Stats() override {
+    std::lock_guard lock(mu_);
+    return stats_;
+  }
+
+ private:
+  // A queued write: `apply` runs on the writer thread inside a SAVEPOINT of the batch transaction.
+  // Completion is signalled through the op's own mutex, so waking one caller does not contend with the
+  // queue or with other callers.
+  struct WriteOp {
+    std::function<Status(Conn&)> apply;
+    Status result;  // written by the writer thread before `done`
+    std::mutex mu;
+    std::condition_variable cv;
+    bool done = false;
+  };
+
+  Status ApplyUpdate(Conn& c, const JobUpdate& u, const JobRow& row) {
+    std::optional<int64_t> num = ParseJobNum(u.job.id);
+    if (!num) return JobNotFound(u.job.id);
+    std::string previous;
+    {
+      ASSIGN_OR_RETURN(Stmt s, c.Prepare("SELECT state FROM jobs WHERE num = ?1"));
+      s.Bind(1, *num);
+      ASSIGN_OR_RETURN(bool row, s.Step());
+      if (!row) return JobNotFound(u.job.id);
+      previous = s.Text(0);
+    }
+    if (u.expected_state && previous != api::JobStateName(*u.expected_state)) {
+      return FailedPrecondition("job " + u.job.id + " is " + previous + ", not " +
+                                std::string(api::JobStateName(*u.expected_state)) +
+                                " (it changed concurrently; reload it and retry)");
+    }
+    {
+      ASSIGN_OR_RETURN(Stmt s, c.Prepare(kUpdateJob));
+      s.Bind(1, *num);
+      BindJob(s, row);
+      RETURN_IF_ERROR(s.Run());
+    }
+    std::string_view from = u.event.from.empty() ? std::string_view(previous) : std::string_view(u.event.from);
+    std::string_view to = u.event.to.empty() ? api::JobStateName(u.job.state) : std::string_view(u.event.to);
+    return InsertEvent(c, *num, u.event, from, to);
+  }
+
+  // Queues `apply` for the writer thread and waits until its transaction is durable.
+  Status Write(std::function<Status(Conn&)> apply) {
+    WriteOp op;
+    op.apply = std::move(apply);
+    {
+      std::lock_guard lock(mu_);
+      if (stopping_) return Unavailable("store is shutting down");
+      queue_.push_back(&op);
+      // The writer only sleeps when the queue is empty; otherwise it picks this op up with the next batch.
+      if (queue_.size() == 1) writer_cv_.notify_one();
+    }
+    std::unique_lock lock(op.mu);
+    op.cv.wait(lock, [&] { return op.done; });
+    return std::move(op.result);
+  }
+
+  void WriterLoop() {
+    std::vector<WriteOp*> batch;
+    while (true) {
+      {
+        std::unique_lock lock(mu_);
+        writer_cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+        if (queue_.empty()) return;  // stopping and drained
+        size_t n = std::min(queue_.size(), static_cast<size_t>(std::max(1, options_.max_batch)));
+        batch.assign(queue_.begin(), queue_.begin() + static_cast<std::ptrdiff_t>(n));
+        queue_.erase(queue_.begin(), queue_.begin() + static_cast<std::ptrdiff_t>(n));
+      }
+      bool committed = ApplyBatch(batch);
+      {
+        std::lock_guard lock(mu_);
+        stats_.writes += static_cast<int64_t>(batch.size());
+        if (committed) stats_.commits++;
+        stats_.max_batch = std::max<int64_t>(stats_.max_batch, static_cast<int64_t>(batch.size()));
+      }
+      for (WriteOp* op : batch) {
+        // Notify while holding op->mu: the caller owns `op` and may destroy it as soon as it sees `done`.
+        std::lock_guard lock(op->mu);
+        op->done = true;
+        op->cv.notify_one();
+      }
+      batch.clear();
+    }
+  }
+
+  static Status RollbackSavepoint(Conn& c) {
+    RETURN_IF_ERROR(c.ExecCached("ROLLBACK TO w"));
+    return c.ExecCached("RELEASE w");
+  }
+
+  // Runs each op in its own savepoint inside one transaction; sets every op's result.
+  bool ApplyBatch(const std::vector<WriteOp*>& batch) {
+    Conn& c = *writer_conn_;
+    auto fail_all = [&](const Status& st, size_t from) {
+      for (size_t i = from; i < batch.size(); ++i) batch[i]->result = st;
+    };
+    Status st = c.ExecCached("BEGIN IMMEDIATE");
+    if (!st.ok()) {
+      fail_all(st, 0);
+      return false;
+    }
+    for (size_t i = 0; i < batch.size(); ++i) {
+      WriteOp* op = batch[i];
+      st = c.ExecCached("SAVEPOINT w");
+      if (st.ok()) {
+        op->result = op->apply(c);
+        if (sqlite3_get_autocommit(c.db()) != 0) {
+          // A severe error (I/O, disk full) rolled back the whole transaction.
+          Status err = op->result.ok() ? Internal("transaction was rolled back by the database") : op->result;
+          fail_all(err, 0);
+          return false;
+        }
+        st = op->result.ok() ? c.ExecCached("RELEASE w") : RollbackSavepoint(c);
+      }
+      if (!st.ok()) {
+        (void)c.Exec("ROLLBACK");
+        fail_all(st, 0);
+        return false;
+      }
+    }
+    st = c.ExecCached("COMMIT");
+    if (!st.ok()) {
+      (void)c.Exec("ROLLBACK");
+      for (WriteOp* op : batch) {
+        if (op->result.ok()) op->result = Status(st.code(), "commit failed: " + st.message());
+      }
+      return false;
+    }
+    return true;
+  }
+
+  // Runs `fn` on a pooled read connection.
+  template <typename F>
+  auto Read(F&& fn) -> decltype(fn(std::declval<Conn&>())) {
+    std::unique_ptr<Conn> conn;
+    {
+      std::lock_guard lock(readers_mu_);
+      if (!idle_readers_.empty()) {
+        conn = std::move(idle_readers_.back());
+        idle_readers_.pop_back();
+      }
+    }
+    if (!conn) {
+      auto opened = Conn::Open(path_, /*writer=*/false, options_.busy_timeout_ms);
+      if (!opened.ok()) return opened.status();
+      conn = std::move(*opened);
+    }
+    auto result = fn(*conn);
+    {
+      std::lock_guard lock(readers_mu_);
+      if (static_cast<int>(idle_readers_.size()) < options_.max_idle_readers) {
+        idle_readers_.push_back(std::move(conn));
+      }
+    }
+    return result;
+  }
+
+  const std::string path_;
+  const SqliteOptions options_;
+  std::unique_ptr<Conn> writer_conn_;  // used only by the writer thread after construction
+  const int version_;
+
+  std::mutex mu_;  // guards queue_, stopping_ and stats_
+  std::condition_variable writer_cv_;
+  std::deque<WriteOp*> queue_;
+  bool stopping_ = false;
+  StoreStats stats_;
+
+  std::mutex readers_mu_;
+  std::vector<std::unique_ptr<Conn>> idle_readers_;
+
+  std::thread writer_thread_;  // last: started after every member above is ready
+};
+
+}  // namespace
+
+int SqliteLatestSchemaVersion() { return kLatestVersion; }
+
+Result<std::unique_ptr<Store>> OpenSqliteStore(const std::string& path) {
+  return OpenSqliteStore(path, SqliteOptions{});
+}
+
+Result<std::unique_ptr<Store>> OpenSqliteStore(const std::string& path, const SqliteOptions& options) {
+  if (path.empty()) return InvalidArgument("database path must not be empty");
+  ASSIGN_OR_RETURN(std::unique_ptr<Conn> writer, Conn::Open(path, /*writer=*/true, options.busy_timeout_ms));
+  int version = 0;
+  RETURN_IF_ERROR(Migrate(*writer, path, version));
+  return std::unique_ptr<Store>(std::make_unique<SqliteStore>(path, options, std::move(writer), version));
+}
+
+}  // namespace fastgpu::store
