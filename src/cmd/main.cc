@@ -1,1 +1,4 @@
-int main() { return 0; }
+// Composition root of the `fastgpu` binary.
+#include "cli/main.h"
+
+int main(int argc, char** argv) { return fastgpu::cli::Main(argc, argv); }

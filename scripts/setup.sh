@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Installs the Debian (bookworm) packages FastGPU needs to build and test. Idempotent: installs only
+# what is missing. Run as root (or with sudo available).
+set -euo pipefail
+PKGS=(cmake ninja-build g++ pkg-config ccache
+      libsqlite3-dev libcpp-httplib-dev nlohmann-json3-dev libyaml-cpp-dev libcli11-dev libssl-dev
+      libgtest-dev libgmock-dev libbenchmark-dev procps)
+missing=()
+for p in "${PKGS[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  SUDO=""
+  if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
+  echo "setup: installing ${missing[*]}"
+  $SUDO apt-get update -q
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi

@@ -1,0 +1,296 @@
+#include "cli/app.h"
+
+#include <CLI/CLI.hpp>
+#include <algorithm>
+#include <memory>
+#include <optional>
+#include <ostream>
+
+#include "cli/client.h"
+#include "cli/commands.h"
+#include "cli/job_file.h"
+
+#ifndef FASTGPU_VERSION
+#define FASTGPU_VERSION "dev"
+#endif
+
+namespace fastgpu::cli {
+namespace {
+
+constexpr const char* kMainFooter = R"(
+Examples:
+  fastgpu up                                   # server + local agent; simulated GPUs when none are found
+  fastgpu up --sim-gpus 4xA100-80GB,2xH100-80GB --listen 127.0.0.1:8400
+  fastgpu gpu list
+  fastgpu job submit --gpus 2 --name hello -- sh -c 'echo $CUDA_VISIBLE_DEVICES'
+  fastgpu job submit --gpus 0.25 --runtime 30m -- python infer.py
+  fastgpu job list --state QUEUED,RUNNING
+  fastgpu job logs -f j-1
+  fastgpu job wait j-1 --timeout 1h && echo done
+  fastgpu job get j-1 --output json
+
+Where the client connects: --server / --token, else $FASTGPU_SERVER / $FASTGPU_TOKEN, else the url and
+admin.token files that `fastgpu up` writes to $FASTGPU_HOME (default ~/.fastgpu).
+Exit codes: 0 ok; 1 the request failed (or the waited-for job failed); 2 bad input, timeout.)";
+
+constexpr const char* kSubmitFooter = R"(
+The command goes after `--`; everything after it is passed to the job unchanged.
+A job file (-f) holds the same fields; flags given on the command line override it:
+  name: train-resnet
+  command: [python, train.py, --epochs, "90"]    # or a shell string: "python train.py > out.txt"
+  gpus: 2                                        # fractions allowed: 0.25
+  gpu_type: A100-80GB
+  memory: 40GiB                                  # GPU memory per GPU
+  runtime: 24h
+  priority: 70                                   # 0..100, higher runs first
+  env: {BATCH: "256"}
+  workdir: /data/run1
+  project: vision
+  max_retries: 2
+
+Examples:
+  fastgpu job submit -- nvidia-smi
+  fastgpu job submit --gpus 2 --gpu-type A100-80GB --name train -- python train.py --epochs 90
+  fastgpu job submit --gpus 0.25 --memory 16GiB --runtime 30m --env BATCH=64 -- python infer.py
+  fastgpu job submit -f job.yaml --priority 90
+  fastgpu job submit --output json -- sleep 60        # prints the whole job object
+Prints the new job's id (or the job as JSON with --output json).)";
+
+struct Globals {
+  std::string server;
+  std::string token;
+  std::string output = "table";
+};
+
+std::string ListenFooter() {
+  return R"(
+Examples:
+  fastgpu up
+  fastgpu up --sim-gpus 8xH100-80GB --policy fair-share
+  fastgpu up --home /tmp/fg --listen 127.0.0.1:0      # port 0 picks a free port (see <home>/url)
+  fastgpu up --sim-gpus none                          # only real GPUs)";
+}
+
+void AddUpOptions(CLI::App* cmd, server::UpOptions& o) {
+  cmd->add_option("--home", o.home, "Data directory (default: $FASTGPU_HOME or ~/.fastgpu)");
+  cmd->add_option("--listen", o.listen, "HOST:PORT to listen on; port 0 picks a free port")->capture_default_str();
+  cmd->add_option("--sim-gpus", o.sim_gpus,
+                  "Simulated GPUs: 'auto' (real GPUs if NVML finds any, else 4xA100-80GB), 'none', or a spec "
+                  "such as 4xA100-80GB,2xH100-80GB")
+      ->capture_default_str();
+  cmd->add_option("--policy", o.policy, "Scheduling policy for the queue")->capture_default_str();
+  cmd->add_option("--placement", o.placement, "GPU placement (best-fit, spread, ...)")->capture_default_str();
+  cmd->add_option("--node-name", o.node_name, "Name of the local node (default: host name)");
+  cmd->footer(ListenFooter());
+}
+
+}  // namespace
+
+int RunApp(const std::vector<std::string>& args, const Hooks& hooks, const Io& io) {
+  CLI::App app{"FastGPU: a self-hostable GPU cloud. Submit jobs to GPUs, fractional or whole, and watch them run.",
+               "fastgpu"};
+  app.fallthrough();  // global flags are accepted after the verb too
+  app.require_subcommand(1);
+  app.footer(kMainFooter);
+  app.set_version_flag("--version", std::string("fastgpu ") + FASTGPU_VERSION);
+
+  Globals g;
+  app.add_option("--server", g.server, "Server URL (env FASTGPU_SERVER; default: $FASTGPU_HOME/url)")->type_name("URL");
+  app.add_option("--token", g.token, "API token (env FASTGPU_TOKEN; default: $FASTGPU_HOME/admin.token)")->type_name("TOKEN");
+  app.add_option("--output,-o", g.output, "Output format: table or json")->capture_default_str()->type_name("FORMAT");
+
+  std::function<int()> action;
+
+  // Runs a client verb with a resolved configuration.
+  auto client_verb = [&](std::function<int(Context&)> verb) {
+    return [&, verb]() -> int {
+      auto format = ParseOutputFormat(g.output);
+      if (!format.ok()) return ReportError(io.err, format.status(), kExitUsage);
+      auto cfg = ResolveClientConfig(g.server, g.token, io.env, io.read_file);
+      if (!cfg.ok()) return ReportError(io.err, cfg.status(), kExitUsage);
+      Client client(cfg->server_url, cfg->token);
+      bool color = io.out_is_tty && !io.env("NO_COLOR").has_value() && io.env("TERM").value_or("") != "dumb";
+      Context ctx{client, io.out, io.err, *format, color, io.clock};
+      return verb(ctx);
+    };
+  };
+
+  // ---- up / server -------------------------------------------------------------------------------
+  server::UpOptions up_opts;
+  auto* up = app.add_subcommand("up", "Run the server, a local agent and the database in this process");
+  AddUpOptions(up, up_opts);
+  auto run_up = [&]() -> int {
+    if (up_opts.home.empty()) up_opts.home = ResolveHome(io.env);
+    if (!hooks.run_up) return ReportError(io.err, Internal("this build cannot run the server"), kExitFailure);
+    return hooks.run_up(up_opts);
+  };
+  up->callback([&] { action = run_up; });
+  auto* server_cmd = app.add_subcommand(
+      "server", "Run the server (for now the same as `up`; fleet mode with an external database and remote "
+                "agents comes later)");
+  AddUpOptions(server_cmd, up_opts);
+  server_cmd->callback([&] { action = run_up; });
+
+  // ---- version -----------------------------------------------------------------------------------
+  auto* version = app.add_subcommand("version", "Print the client version");
+  version->callback([&] {
+    action = [&] {
+      io.out << "fastgpu " << FASTGPU_VERSION << "\n";
+      return kExitOk;
+    };
+  });
+
+  // ---- job ---------------------------------------------------------------------------------------
+  auto* job = app.add_subcommand("job", "Submit, list, inspect and cancel jobs");
+  job->require_subcommand(1);
+  job->footer(R"(
+Examples:
+  fastgpu job submit --gpus 1 -- python train.py
+  fastgpu job list --state RUNNING
+  fastgpu job logs -f j-3
+  fastgpu job wait j-3 --timeout 2h
+  fastgpu job cancel j-3)");
+
+  SubmitFlags submit;
+  std::string s_gpus, s_type, s_mem, s_runtime, s_prio, s_name, s_workdir, s_project, s_retries, s_file;
+  auto* sub = job->add_subcommand("submit", "Submit a job; prints its id");
+  auto* o_gpus = sub->add_option("--gpus", s_gpus, "GPUs per job, fractions allowed (default 1; 0.25 = a quarter)")->type_name("N");
+  auto* o_type = sub->add_option("--gpu-type", s_type, "GPU type, e.g. A100-80GB (default: any)")->type_name("TYPE");
+  auto* o_mem = sub->add_option("--memory", s_mem, "GPU memory per GPU: MiB or 16GiB, 512MiB")->type_name("SIZE");
+  auto* o_runtime = sub->add_option("--runtime", s_runtime, "Runtime limit: 30m, 24h, 1h30m (default: none)")->type_name("DURATION");
+  auto* o_prio = sub->add_option("--priority", s_prio, "Priority 0..100, higher first (default 50)")->type_name("0..100");
+  auto* o_name = sub->add_option("--name", s_name, "Job name")->type_name("NAME");
+  sub->add_option("--env", submit.env, "Environment variable NAME=VALUE (repeatable)")
+      ->allow_extra_args(false)
+      ->type_name("K=V");
+  auto* o_workdir = sub->add_option("--workdir", s_workdir, "Working directory of the process")->type_name("DIR");
+  auto* o_project = sub->add_option("--project", s_project, "Project to account the job to (default: default)")->type_name("PROJECT");
+  auto* o_retries = sub->add_option("--max-retries", s_retries, "Requeues after the node is lost (default 0)")->type_name("N");
+  auto* o_file = sub->add_option("-f,--file", s_file, "Job file (YAML); flags override its fields")->type_name("FILE");
+  sub->add_option("command", submit.command, "Command and arguments, after --")->type_name("CMD");
+  sub->footer(kSubmitFooter);
+  sub->callback([&] {
+    auto set = [](CLI::Option* o, const std::string& v, std::optional<std::string>& dst) {
+      if (o->count() > 0) dst = v;
+    };
+    set(o_gpus, s_gpus, submit.gpus);
+    set(o_type, s_type, submit.gpu_type);
+    set(o_mem, s_mem, submit.memory);
+    set(o_runtime, s_runtime, submit.runtime);
+    set(o_prio, s_prio, submit.priority);
+    set(o_name, s_name, submit.name);
+    set(o_workdir, s_workdir, submit.workdir);
+    set(o_project, s_project, submit.project);
+    set(o_retries, s_retries, submit.max_retries);
+    set(o_file, s_file, submit.file);
+    action = client_verb([&](Context& ctx) { return JobSubmit(ctx, submit, io.read_file); });
+  });
+
+  JobListFlags list_flags;
+  int list_limit = 0;
+  auto* list = job->add_subcommand("list", "List jobs, newest first");
+  list->alias("ls");
+  list->add_option("--state", list_flags.states, "Only these states, comma-separated (e.g. QUEUED,RUNNING)")
+      ->type_name("S,...");
+  auto* o_limit =
+      list->add_option("--limit", list_limit, "At most N jobs (default " + std::to_string(kDefaultJobListLimit) + ")");
+  list->add_flag("--all,-a", list_flags.all, "All jobs, no limit");
+  list->add_option("--project", list_flags.project, "Only jobs of this project");
+  list->footer(R"(
+Examples:
+  fastgpu job list
+  fastgpu job list --state QUEUED,RUNNING --limit 10
+  fastgpu job list --all --output json)");
+  list->callback([&] {
+    if (o_limit->count() > 0) list_flags.limit = list_limit;
+    action = client_verb([&](Context& ctx) { return JobList(ctx, list_flags); });
+  });
+
+  std::string job_id;
+  auto add_id_verb = [&](const char* name, const char* desc, const char* example,
+                         std::function<int(Context&)> verb) {
+    auto* c = job->add_subcommand(name, desc);
+    c->add_option("id", job_id, "Job id (j-…)")->required()->type_name("ID");
+    c->footer(std::string("\nExample:\n  ") + example);
+    c->callback([&, verb] { action = client_verb(verb); });
+    return c;
+  };
+  add_id_verb("get", "Show one job", "fastgpu job get j-3 --output json",
+              [&](Context& ctx) { return JobGet(ctx, job_id); });
+  add_id_verb("cancel", "Cancel a job (SIGTERM, then SIGKILL after the grace period)", "fastgpu job cancel j-3",
+              [&](Context& ctx) { return JobCancel(ctx, job_id); });
+  add_id_verb("events", "A job's state changes: when, from, to, why and by whom", "fastgpu job events j-3",
+              [&](Context& ctx) { return JobEvents(ctx, job_id); });
+  bool follow = false;
+  auto* logs = add_id_verb("logs", "Print a job's output (stdout and stderr)", "fastgpu job logs -f j-3",
+                           [&](Context& ctx) { return JobLogs(ctx, job_id, follow); });
+  logs->add_flag("-f,--follow", follow, "Keep streaming until the job ends");
+  std::string wait_timeout;
+  auto* wait = add_id_verb("wait", "Wait until a job ends; exit 0 if it SUCCEEDED, 1 if not, 2 on timeout",
+                           "fastgpu job wait j-3 --timeout 1h && echo succeeded",
+                           [&](Context& ctx) { return JobWait(ctx, job_id, wait_timeout); });
+  wait->add_option("--timeout", wait_timeout, "Give up after this long (30s, 10m, 2h; default: forever)")
+      ->type_name("DURATION");
+
+  // ---- gpu / node --------------------------------------------------------------------------------
+  auto* gpu = app.add_subcommand("gpu", "GPUs of the cluster");
+  gpu->require_subcommand(1);
+  auto* gpu_list = gpu->add_subcommand("list", "List GPUs with memory, utilisation, temperature, power and jobs");
+  gpu_list->alias("ls");
+  gpu_list->footer("\nSimulated GPUs are marked \"(simulated)\".\nExample:\n  fastgpu gpu list --output json");
+  gpu_list->callback([&] { action = client_verb([](Context& ctx) { return GpuList(ctx); }); });
+
+  auto* node = app.add_subcommand("node", "Nodes of the cluster");
+  node->require_subcommand(1);
+  auto* node_list = node->add_subcommand("list", "List nodes with health, GPU count and last heartbeat");
+  node_list->alias("ls");
+  node_list->footer("\nSimulated nodes show KIND \"simulated\".\nExample:\n  fastgpu node list");
+  node_list->callback([&] { action = client_verb([](Context& ctx) { return NodeList(ctx); }); });
+
+  // ---- bench -------------------------------------------------------------------------------------
+  auto* bench = app.add_subcommand("bench", "Benchmarks (they print figures)");
+  bench->require_subcommand(1);
+  server::ApiBenchOptions bench_opts;
+  auto* bench_api = bench->add_subcommand("api", "Durable submits/s and submit->RUNNING latency of the server");
+  bench_api->add_option("--clients", bench_opts.clients, "Concurrent HTTP clients")->capture_default_str();
+  bench_api->add_option("--submits", bench_opts.submits, "Total submits in the throughput phase")->capture_default_str();
+  bench_api->add_option("--latency-samples", bench_opts.latency_samples, "Sequential submit->RUNNING samples")
+      ->capture_default_str();
+  bench_api->add_option("--home", bench_opts.home, "Data directory (default: a temporary one)");
+  bench_api->footer("\nExample:\n  fastgpu bench api --clients 32 --submits 50000 --output json");
+  bench_api->callback([&] {
+    action = [&]() -> int {
+      auto format = ParseOutputFormat(g.output);
+      if (!format.ok()) return ReportError(io.err, format.status(), kExitUsage);
+      bench_opts.json = *format == OutputFormat::kJson;
+      if (bench_opts.clients < 1 || bench_opts.submits < 1 || bench_opts.latency_samples < 0)
+        return ReportError(io.err, InvalidArgument("--clients and --submits must be at least 1"), kExitUsage);
+      if (!hooks.run_api_bench) return ReportError(io.err, Internal("this build cannot run the server"), kExitFailure);
+      return hooks.run_api_bench(bench_opts);
+    };
+  });
+  // WIRING POINT: `fastgpu bench scheduler ...` is added here as a subcommand of `bench`.
+
+  // WIRING POINT: `fastgpu simulate ...` (sim::SimulateOptions) is added here as a subcommand of `app`.
+
+  // CLI11 takes the arguments in reverse order.
+  std::vector<std::string> rev(args.rbegin(), args.rend());
+  try {
+    app.parse(rev);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e, io.out, io.err);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e, io.out, io.err);
+  } catch (const CLI::CallForVersion&) {
+    io.out << "fastgpu " << FASTGPU_VERSION << "\n";
+    return kExitOk;
+  } catch (const CLI::ParseError& e) {
+    std::string what = e.what();
+    if (what == "A subcommand is required") what = "a command is required";
+    return ReportError(io.err, InvalidArgument(what + " (run 'fastgpu --help' for usage)"), kExitUsage);
+  }
+  if (!action) return ReportError(io.err, InvalidArgument("a command is required (run 'fastgpu --help')"), kExitUsage);
+  return action();
+}
+
+}  // namespace fastgpu::cli

@@ -1,0 +1,34 @@
+// Flag parsing and dispatch of every `fastgpu` verb. The long-running modes (up, bench api, ...) are
+// reached through Hooks so this library does not depend on the server.
+#pragma once
+
+#include <functional>
+#include <iosfwd>
+#include <string>
+#include <vector>
+
+#include "cli/config.h"
+#include "common/clock.h"
+#include "server/up.h"
+
+namespace fastgpu::cli {
+
+struct Hooks {
+  std::function<int(const server::UpOptions&)> run_up;               // `fastgpu up`, `fastgpu server`
+  std::function<int(const server::ApiBenchOptions&)> run_api_bench;  // `fastgpu bench api`
+  // WIRING POINT: `fastgpu simulate` and `fastgpu bench scheduler` get their hooks here.
+};
+
+struct Io {
+  std::ostream& out;
+  std::ostream& err;
+  bool out_is_tty = false;
+  EnvFn env;
+  ReadFileFn read_file;
+  const Clock& clock;
+};
+
+// `args` excludes the program name. Returns the process exit code.
+int RunApp(const std::vector<std::string>& args, const Hooks& hooks, const Io& io);
+
+}  // namespace fastgpu::cli

@@ -1,0 +1,233 @@
+#include "cli/client.h"
+
+#include <httplib.h>
+
+#include <nlohmann/json.hpp>
+
+#include "api/json.h"
+#include "cli/job_file.h"
+
+namespace fastgpu::cli {
+
+using nlohmann::json;
+
+namespace {
+
+constexpr int kConnectTimeoutS = 5;
+
+ErrorCode CodeFromName(std::string_view name, int http_status) {
+  for (int c = static_cast<int>(ErrorCode::kInvalidArgument); c <= static_cast<int>(ErrorCode::kInternal); ++c) {
+    if (ErrorCodeName(static_cast<ErrorCode>(c)) == name) return static_cast<ErrorCode>(c);
+  }
+  switch (http_status) {
+    case 400: return ErrorCode::kInvalidArgument;
+    case 401: return ErrorCode::kUnauthenticated;
+    case 403: return ErrorCode::kPermissionDenied;
+    case 404: return ErrorCode::kNotFound;
+    case 409: return ErrorCode::kFailedPrecondition;
+    case 413: return ErrorCode::kPayloadTooLarge;
+    case 422: return ErrorCode::kUnschedulable;
+    case 429: return ErrorCode::kResourceExhausted;
+    case 503: return ErrorCode::kUnavailable;
+    case 504: return ErrorCode::kDeadlineExceeded;
+    default: return http_status >= 500 ? ErrorCode::kInternal : ErrorCode::kInvalidArgument;
+  }
+}
+
+std::unique_ptr<httplib::Client> MakeHttp(const std::string& base_url, const std::string& token, int read_timeout_s) {
+  auto c = std::make_unique<httplib::Client>(base_url);
+  if (!c->is_valid()) return nullptr;
+  c->set_tcp_nodelay(true);
+  c->set_connection_timeout(kConnectTimeoutS, 0);
+  c->set_read_timeout(read_timeout_s, 0);
+  c->set_write_timeout(30, 0);
+  if (!token.empty()) c->set_bearer_token_auth(token);
+  return c;
+}
+
+Status InvalidUrl(const std::string& base_url) {
+  return InvalidArgument("cannot use server URL '" + base_url + "' (only http:// URLs are supported by this client)");
+}
+
+Status FromHttpError(const std::string& base_url, httplib::Error err) {
+  bool refused = err == httplib::Error::Connection;
+  std::string detail;
+  switch (err) {
+    case httplib::Error::Connection: detail = "connection refused"; break;
+    case httplib::Error::ConnectionTimeout: detail = "connection timed out"; break;
+    case httplib::Error::Read: detail = "no complete answer (read error or timeout)"; break;
+    case httplib::Error::Write: detail = "could not send the request (write error)"; break;
+    default: detail = httplib::to_string(err); break;
+  }
+  return TransportStatus(base_url, refused, detail);
+}
+
+Result<json> ParseBody(const httplib::Result& r) {
+  json j = json::parse(r->body, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded()) return Internal("server answered with malformed JSON (HTTP " + std::to_string(r->status) + ")");
+  return j;
+}
+
+Result<json> Finish(const std::string& base_url, const httplib::Result& r) {
+  if (!r) return FromHttpError(base_url, r.error());
+  if (r->status < 200 || r->status >= 300) return StatusFromErrorBody(r->status, r->body);
+  return ParseBody(r);
+}
+
+std::string JobPath(const std::string& id) { return "/v1/jobs/" + UrlEncode(id); }
+
+}  // namespace
+
+Status StatusFromErrorBody(int http_status, std::string_view body) {
+  json j = json::parse(body, nullptr, /*allow_exceptions=*/false);
+  if (!j.is_discarded() && j.is_object() && j.contains("error") && j["error"].is_object()) {
+    const json& e = j["error"];
+    std::string code = e.value("code", "");
+    std::string message = e.contains("message") && e["message"].is_string() ? e["message"].get<std::string>() : "";
+    if (!message.empty()) return Status(CodeFromName(code, http_status), message);
+  }
+  std::string first(body.substr(0, body.find('\n')));
+  if (first.size() > 200) first = first.substr(0, 200) + "...";
+  std::string msg = "server answered HTTP " + std::to_string(http_status);
+  if (!first.empty()) msg += ": " + first;
+  return Status(CodeFromName("", http_status), msg);
+}
+
+Status TransportStatus(const std::string& base_url, bool refused, std::string_view detail) {
+  if (refused) {
+    return Unavailable("cannot reach the FastGPU server at " + base_url + ": is `fastgpu up` running? (" +
+                       std::string(detail) + ")");
+  }
+  return Unavailable("request to the FastGPU server at " + base_url + " failed: " + std::string(detail));
+}
+
+std::string UrlEncode(std::string_view s) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  for (unsigned char c : s) {
+    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
+      out += static_cast<char>(c);
+    } else {
+      out += '%';
+      out += kHex[c >> 4];
+      out += kHex[c & 15];
+    }
+  }
+  return out;
+}
+
+Client::Client(std::string base_url, std::string token) : base_url_(std::move(base_url)), token_(std::move(token)) {}
+
+Result<json> Client::GetJson(const std::string& path_and_query, int read_timeout_s) const {
+  auto http = MakeHttp(base_url_, token_, read_timeout_s);
+  if (!http) return InvalidUrl(base_url_);
+  return Finish(base_url_, http->Get(path_and_query));
+}
+
+Result<json> Client::PostJson(const std::string& path, const std::string& body) const {
+  auto http = MakeHttp(base_url_, token_, 30);
+  if (!http) return InvalidUrl(base_url_);
+  return Finish(base_url_, http->Post(path, body, "application/json"));
+}
+
+Result<json> Client::Health() const { return GetJson("/healthz"); }
+
+Result<json> Client::SubmitJob(const api::JobSpec& spec) const { return PostJson("/v1/jobs", JobSpecRequestBody(spec)); }
+
+Result<json> Client::ListJobs(const JobListQuery& q) const {
+  std::string path = "/v1/jobs";
+  std::vector<std::string> params;
+  if (!q.states.empty()) {
+    std::string s;
+    for (size_t i = 0; i < q.states.size(); ++i) s += (i ? "," : "") + q.states[i];
+    params.push_back("state=" + UrlEncode(s));
+  }
+  if (q.limit > 0) params.push_back("limit=" + std::to_string(q.limit));
+  if (!q.project.empty()) params.push_back("project=" + UrlEncode(q.project));
+  for (size_t i = 0; i < params.size(); ++i) path += (i ? "&" : "?") + params[i];
+  return GetJson(path);
+}
+
+Result<json> Client::GetJob(const std::string& id) const { return GetJson(JobPath(id)); }
+
+Result<json> Client::CancelJob(const std::string& id) const { return PostJson(JobPath(id) + "/cancel", "{}"); }
+
+Result<json> Client::JobEvents(const std::string& id) const { return GetJson(JobPath(id) + "/events"); }
+
+Result<json> Client::WaitJob(const std::string& id, int64_t timeout_s) const {
+  if (timeout_s < 0) timeout_s = 0;
+  return GetJson(JobPath(id) + "/wait?timeout=" + std::to_string(timeout_s) + "s",
+                 static_cast<int>(timeout_s) + 30);
+}
+
+Result<json> Client::ListGpus() const { return GetJson("/v1/gpus"); }
+
+Result<json> Client::ListNodes() const { return GetJson("/v1/nodes"); }
+
+Result<LogChunk> Client::ReadLogs(const std::string& id, int64_t offset) const {
+  auto http = MakeHttp(base_url_, token_, 60);
+  if (!http) return InvalidUrl(base_url_);
+  auto r = http->Get(JobPath(id) + "/logs?offset=" + std::to_string(offset) + "&follow=false");
+  if (!r) return FromHttpError(base_url_, r.error());
+  if (r->status != 200) return StatusFromErrorBody(r->status, r->body);
+  LogChunk chunk;
+  chunk.data = r->body;
+  chunk.next_offset = offset + static_cast<int64_t>(r->body.size());
+  if (r->has_header("X-Next-Offset")) {
+    try {
+      chunk.next_offset = std::stoll(r->get_header_value("X-Next-Offset"));
+    } catch (const std::exception&) {
+      // keep the computed offset
+    }
+  }
+  return chunk;
+}
+
+Status Client::FollowLogs(const std::string& id, int64_t offset,
+                          const std::function<bool(std::string_view)>& sink) const {
+  // A silent job produces no bytes for a long time: a read timeout only means "reconnect".
+  constexpr int kIdleReadTimeoutS = 60;
+  int failures_without_progress = 0;
+  while (true) {
+    auto http = MakeHttp(base_url_, token_, kIdleReadTimeoutS);
+    if (!http) return InvalidUrl(base_url_);
+    int status = 0;
+    std::string error_body;
+    bool stopped = false;
+    int64_t before = offset;
+    auto r = http->Get(
+        JobPath(id) + "/logs?offset=" + std::to_string(offset) + "&follow=true",
+        [&](const httplib::Response& res) {
+          status = res.status;
+          return true;
+        },
+        [&](const char* data, size_t len) {
+          if (status != 200) {
+            if (error_body.size() < 64 * 1024) error_body.append(data, len);
+            return true;
+          }
+          offset += static_cast<int64_t>(len);
+          if (!sink(std::string_view(data, len))) {
+            stopped = true;
+            return false;
+          }
+          return true;
+        });
+    if (stopped) return Status::Ok();
+    if (r) {
+      if (r->status != 200) return StatusFromErrorBody(r->status, error_body.empty() ? r->body : error_body);
+      return Status::Ok();  // the server ends the stream once the job is terminal and all output is sent
+    }
+    // Stream cut or silent for a long time after a good start: resume from the last byte received.
+    if (status == 200) {
+      failures_without_progress = 0;
+      continue;
+    }
+    if (status != 0) return StatusFromErrorBody(status, error_body);
+    if (r.error() == httplib::Error::Connection) return FromHttpError(base_url_, r.error());
+    failures_without_progress = offset > before ? 0 : failures_without_progress + 1;
+    if (failures_without_progress >= 3) return FromHttpError(base_url_, r.error());
+  }
+}
+
+}  // namespace fastgpu::cli

@@ -1,0 +1,70 @@
+// HTTP client of the FastGPU REST API (base URL + bearer token). Non-2xx answers become Status values
+// carrying the server's own error message.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <nlohmann/json_fwd.hpp>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "api/types.h"
+#include "common/status.h"
+
+namespace fastgpu::cli {
+
+// Status for a non-2xx response: the server's {"error":{"code","message"}} when present, otherwise the
+// HTTP status and the first line of the body.
+Status StatusFromErrorBody(int http_status, std::string_view body);
+
+// Status for a request that got no response. `refused`: nothing listens at the URL.
+Status TransportStatus(const std::string& base_url, bool refused, std::string_view detail);
+
+// Percent-encodes one path segment or query value.
+std::string UrlEncode(std::string_view s);
+
+struct JobListQuery {
+  std::vector<std::string> states;  // upper-case state names; empty = all
+  int limit = 0;                    // 0 = no limit
+  std::string project;
+};
+
+struct LogChunk {
+  std::string data;
+  int64_t next_offset = 0;
+};
+
+class Client {
+ public:
+  Client(std::string base_url, std::string token);
+
+  const std::string& base_url() const { return base_url_; }
+
+  Result<nlohmann::json> Health() const;
+  Result<nlohmann::json> SubmitJob(const api::JobSpec& spec) const;  // the created job object
+  Result<nlohmann::json> ListJobs(const JobListQuery& q) const;      // {"jobs":[...]}
+  Result<nlohmann::json> GetJob(const std::string& id) const;
+  Result<nlohmann::json> CancelJob(const std::string& id) const;
+  Result<nlohmann::json> JobEvents(const std::string& id) const;     // {"events":[...]}
+  // One long poll: the job once terminal, or as it is after `timeout_s` seconds.
+  Result<nlohmann::json> WaitJob(const std::string& id, int64_t timeout_s) const;
+  Result<nlohmann::json> ListGpus() const;                           // {"gpus":[...]}
+  Result<nlohmann::json> ListNodes() const;                          // {"nodes":[...]}
+
+  // Output written so far from `offset`.
+  Result<LogChunk> ReadLogs(const std::string& id, int64_t offset) const;
+  // Streams output from `offset` into `sink` until the job is terminal and all output is delivered.
+  // Reconnects from the last byte received when the stream is cut. `sink` returns false to stop early.
+  Status FollowLogs(const std::string& id, int64_t offset, const std::function<bool(std::string_view)>& sink) const;
+
+  // Raw JSON calls, for paths without a helper.
+  Result<nlohmann::json> GetJson(const std::string& path_and_query, int read_timeout_s = 30) const;
+  Result<nlohmann::json> PostJson(const std::string& path, const std::string& body) const;
+
+ private:
+  std::string base_url_;
+  std::string token_;
+};
+
+}  // namespace fastgpu::cli

@@ -1,0 +1,239 @@
+#include "cli/commands.h"
+
+#include <algorithm>
+#include <cctype>
+#include <nlohmann/json.hpp>
+#include <ostream>
+
+#include "api/json.h"
+#include "cli/render.h"
+#include "common/quantity.h"
+
+namespace fastgpu::cli {
+
+using nlohmann::json;
+
+namespace {
+
+void PrintJson(Context& ctx, const json& j) { ctx.out << j.dump(2) << "\n" << std::flush; }
+
+// Decodes a list field ("jobs", "gpus", ...) with `decode`.
+template <typename T, typename F>
+Result<std::vector<T>> DecodeList(const json& j, const char* field, F decode) {
+  if (!j.is_object() || !j.contains(field) || !j[field].is_array())
+    return Internal(std::string("server answer has no '") + field + "' list");
+  std::vector<T> out;
+  for (const auto& item : j[field]) {
+    auto v = decode(item);
+    if (!v.ok()) return Internal("server sent an unreadable entry in '" + std::string(field) + "': " + v.status().message());
+    out.push_back(std::move(v).value());
+  }
+  return out;
+}
+
+Result<api::Job> DecodeJob(const json& j) {
+  auto job = api::JobFromJson(j);
+  if (!job.ok()) return Internal("server sent an unreadable job: " + job.status().message());
+  return job;
+}
+
+std::string Upper(std::string s) {
+  for (auto& c : s) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  return s;
+}
+
+}  // namespace
+
+Result<OutputFormat> ParseOutputFormat(const std::string& text) {
+  if (text == "table" || text.empty()) return OutputFormat::kTable;
+  if (text == "json") return OutputFormat::kJson;
+  return InvalidArgument("--output must be 'table' or 'json', got '" + text + "'");
+}
+
+std::string ErrorLine(const Status& st) {
+  std::string msg = st.message().empty() ? std::string(ErrorCodeName(st.code())) : st.message();
+  for (auto& c : msg) {
+    if (c == '\n' || c == '\r') c = ' ';
+  }
+  while (!msg.empty() && msg.back() == ' ') msg.pop_back();
+  return "fastgpu: error: " + msg;
+}
+
+int ReportError(std::ostream& err, const Status& st, int exit_code) {
+  err << ErrorLine(st) << "\n" << std::flush;
+  return exit_code;
+}
+
+int JobSubmit(Context& ctx, const SubmitFlags& flags, const ReadFileFn& read_file) {
+  auto spec = BuildJobSpec(flags, read_file);
+  if (!spec.ok()) return ReportError(ctx.err, spec.status(), kExitUsage);
+  auto created = ctx.client.SubmitJob(*spec);
+  if (!created.ok()) return ReportError(ctx.err, created.status(), kExitFailure);
+  if (ctx.format == OutputFormat::kJson) {
+    PrintJson(ctx, *created);
+  } else {
+    ctx.out << created->value("id", "") << "\n" << std::flush;
+  }
+  return kExitOk;
+}
+
+int JobList(Context& ctx, const JobListFlags& flags) {
+  JobListQuery q;
+  q.project = flags.project;
+  std::string states = flags.states;
+  size_t start = 0;
+  while (!states.empty() && start <= states.size()) {
+    size_t comma = states.find(',', start);
+    std::string item = states.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+    item.erase(std::remove_if(item.begin(), item.end(), [](unsigned char c) { return std::isspace(c); }), item.end());
+    if (!item.empty()) {
+      auto st = api::ParseJobState(Upper(item));
+      if (!st.ok()) {
+        return ReportError(ctx.err,
+                           InvalidArgument("unknown state '" + item +
+                                           "' in --state (states: QUEUED, SCHEDULED, STARTING, RUNNING, SUCCEEDED, "
+                                           "FAILED, CANCELLED, PREEMPTED, LOST)"),
+                           kExitUsage);
+      }
+      q.states.emplace_back(api::JobStateName(*st));
+    }
+    if (comma == std::string::npos) break;
+    start = comma + 1;
+  }
+  if (flags.limit && *flags.limit < 0) return ReportError(ctx.err, InvalidArgument("--limit must be >= 0"), kExitUsage);
+  q.limit = flags.limit ? *flags.limit : (flags.all ? 0 : kDefaultJobListLimit);
+  auto r = ctx.client.ListJobs(q);
+  if (!r.ok()) return ReportError(ctx.err, r.status(), kExitFailure);
+  if (ctx.format == OutputFormat::kJson) {
+    PrintJson(ctx, *r);
+    return kExitOk;
+  }
+  auto jobs = DecodeList<api::Job>(*r, "jobs", [](const json& j) { return api::JobFromJson(j); });
+  if (!jobs.ok()) return ReportError(ctx.err, jobs.status(), kExitFailure);
+  ctx.out << RenderJobList(*jobs, ctx.clock.NowMillis(), ctx.color) << std::flush;
+  return kExitOk;
+}
+
+int JobGet(Context& ctx, const std::string& id) {
+  auto r = ctx.client.GetJob(id);
+  if (!r.ok()) return ReportError(ctx.err, r.status(), kExitFailure);
+  if (ctx.format == OutputFormat::kJson) {
+    PrintJson(ctx, *r);
+    return kExitOk;
+  }
+  auto job = DecodeJob(*r);
+  if (!job.ok()) return ReportError(ctx.err, job.status(), kExitFailure);
+  ctx.out << RenderJobDetail(*job, ctx.clock.NowMillis(), ctx.color) << std::flush;
+  return kExitOk;
+}
+
+int JobLogs(Context& ctx, const std::string& id, bool follow) {
+  if (!follow) {
+    auto chunk = ctx.client.ReadLogs(id, 0);
+    if (!chunk.ok()) return ReportError(ctx.err, chunk.status(), kExitFailure);
+    ctx.out << chunk->data << std::flush;
+    return kExitOk;
+  }
+  Status st = ctx.client.FollowLogs(id, 0, [&](std::string_view data) {
+    ctx.out.write(data.data(), static_cast<std::streamsize>(data.size()));
+    ctx.out.flush();
+    return static_cast<bool>(ctx.out);
+  });
+  if (!st.ok()) return ReportError(ctx.err, st, kExitFailure);
+  return kExitOk;
+}
+
+int JobWait(Context& ctx, const std::string& id, const std::string& timeout) {
+  std::optional<int64_t> limit_s;
+  if (!timeout.empty()) {
+    auto d = ParseDurationSeconds(timeout);
+    if (!d.ok()) return ReportError(ctx.err, InvalidArgument("invalid --timeout: " + d.status().message()), kExitUsage);
+    limit_s = *d;
+  }
+  constexpr int64_t kPollS = 30;  // one long poll; the server answers early when the job ends
+  const int64_t start_ns = ctx.clock.MonotonicNanos();
+  while (true) {
+    int64_t poll_s = kPollS;
+    if (limit_s) {
+      int64_t elapsed_s = (ctx.clock.MonotonicNanos() - start_ns) / 1'000'000'000;
+      poll_s = std::clamp<int64_t>(*limit_s - elapsed_s, 0, kPollS);
+    }
+    auto r = ctx.client.WaitJob(id, poll_s);
+    if (!r.ok()) return ReportError(ctx.err, r.status(), kExitUsage);
+    auto job = DecodeJob(*r);
+    if (!job.ok()) return ReportError(ctx.err, job.status(), kExitUsage);
+    if (api::IsTerminal(job->state)) {
+      const bool ok = job->state == api::JobState::kSucceeded;
+      if (ctx.format == OutputFormat::kJson) PrintJson(ctx, *r);
+      if (ok) {
+        if (ctx.format == OutputFormat::kTable) ctx.out << JobOutcomeLine(*job) << "\n" << std::flush;
+        return kExitOk;
+      }
+      ctx.err << JobOutcomeLine(*job) << "\n" << std::flush;
+      return kExitFailure;
+    }
+    if (limit_s && ctx.clock.MonotonicNanos() - start_ns >= *limit_s * 1'000'000'000) {
+      return ReportError(ctx.err,
+                         DeadlineExceeded("job " + id + " is still " + std::string(api::JobStateName(job->state)) +
+                                          " after " + FormatDuration(*limit_s) +
+                                          (job->reason.empty() ? "" : " (" + job->reason + ")")),
+                         kExitUsage);
+    }
+  }
+}
+
+int JobCancel(Context& ctx, const std::string& id) {
+  auto r = ctx.client.CancelJob(id);
+  if (!r.ok()) return ReportError(ctx.err, r.status(), kExitFailure);
+  if (ctx.format == OutputFormat::kJson) {
+    PrintJson(ctx, *r);
+    return kExitOk;
+  }
+  auto job = DecodeJob(*r);
+  if (!job.ok()) return ReportError(ctx.err, job.status(), kExitFailure);
+  ctx.out << job->id << " " << api::JobStateName(job->state)
+          << (api::IsTerminal(job->state) ? "" : " (cancel requested)") << "\n"
+          << std::flush;
+  return kExitOk;
+}
+
+int JobEvents(Context& ctx, const std::string& id) {
+  auto r = ctx.client.JobEvents(id);
+  if (!r.ok()) return ReportError(ctx.err, r.status(), kExitFailure);
+  if (ctx.format == OutputFormat::kJson) {
+    PrintJson(ctx, *r);
+    return kExitOk;
+  }
+  auto events = DecodeList<api::JobEvent>(*r, "events", [](const json& j) { return api::JobEventFromJson(j); });
+  if (!events.ok()) return ReportError(ctx.err, events.status(), kExitFailure);
+  ctx.out << RenderEvents(*events, ctx.color) << std::flush;
+  return kExitOk;
+}
+
+int GpuList(Context& ctx) {
+  auto r = ctx.client.ListGpus();
+  if (!r.ok()) return ReportError(ctx.err, r.status(), kExitFailure);
+  if (ctx.format == OutputFormat::kJson) {
+    PrintJson(ctx, *r);
+    return kExitOk;
+  }
+  auto gpus = DecodeList<api::Gpu>(*r, "gpus", [](const json& j) { return api::GpuFromJson(j); });
+  if (!gpus.ok()) return ReportError(ctx.err, gpus.status(), kExitFailure);
+  ctx.out << RenderGpuList(*gpus, ctx.color) << std::flush;
+  return kExitOk;
+}
+
+int NodeList(Context& ctx) {
+  auto r = ctx.client.ListNodes();
+  if (!r.ok()) return ReportError(ctx.err, r.status(), kExitFailure);
+  if (ctx.format == OutputFormat::kJson) {
+    PrintJson(ctx, *r);
+    return kExitOk;
+  }
+  auto nodes = DecodeList<api::Node>(*r, "nodes", [](const json& j) { return api::NodeFromJson(j); });
+  if (!nodes.ok()) return ReportError(ctx.err, nodes.status(), kExitFailure);
+  ctx.out << RenderNodeList(*nodes, ctx.clock.NowMillis(), ctx.color) << std::flush;
+  return kExitOk;
+}
+
+}  // namespace fastgpu::cli

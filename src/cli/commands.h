@@ -1,0 +1,60 @@
+// The client verbs, over an injected Client, output streams and clock. Each returns the process exit code.
+#pragma once
+
+#include <cstdint>
+#include <iosfwd>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "cli/client.h"
+#include "cli/config.h"
+#include "cli/job_file.h"
+#include "common/clock.h"
+#include "common/status.h"
+
+namespace fastgpu::cli {
+
+// Exit codes.
+inline constexpr int kExitOk = 0;
+inline constexpr int kExitFailure = 1;  // the server refused or failed the request; `job wait`: the job failed
+inline constexpr int kExitUsage = 2;    // bad input (nothing sent); `job wait`: timeout or error
+
+enum class OutputFormat { kTable, kJson };
+Result<OutputFormat> ParseOutputFormat(const std::string& text);
+
+// "fastgpu: error: <message>" on one line (newlines in the message become spaces).
+std::string ErrorLine(const Status& st);
+// Prints ErrorLine to `err` and returns `exit_code`.
+int ReportError(std::ostream& err, const Status& st, int exit_code);
+
+struct Context {
+  const Client& client;
+  std::ostream& out;
+  std::ostream& err;
+  OutputFormat format = OutputFormat::kTable;
+  bool color = false;  // ANSI colours (stdout is a terminal and NO_COLOR is unset)
+  const Clock& clock;
+};
+
+int JobSubmit(Context& ctx, const SubmitFlags& flags, const ReadFileFn& read_file);
+
+struct JobListFlags {
+  std::string states;  // "QUEUED,RUNNING" (case-insensitive)
+  std::optional<int> limit;
+  bool all = false;    // no limit
+  std::string project;
+};
+inline constexpr int kDefaultJobListLimit = 50;
+int JobList(Context& ctx, const JobListFlags& flags);
+int JobGet(Context& ctx, const std::string& id);
+int JobLogs(Context& ctx, const std::string& id, bool follow);
+// Exit 0 when SUCCEEDED, 1 when FAILED/CANCELLED/LOST, 2 on timeout or error. `timeout` is text such as
+// "30s"; empty = wait forever.
+int JobWait(Context& ctx, const std::string& id, const std::string& timeout);
+int JobCancel(Context& ctx, const std::string& id);
+int JobEvents(Context& ctx, const std::string& id);
+int GpuList(Context& ctx);
+int NodeList(Context& ctx);
+
+}  // namespace fastgpu::cli

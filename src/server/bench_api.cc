@@ -1,0 +1,181 @@
+// `fastgpu bench api`: durable submits/s with concurrent clients and submit->RUNNING latency on the
+// embedded server (SQLite, group commit, simulated GPUs, real processes).
+#include <httplib.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstdio>
+#include <filesystem>
+#include <iostream>
+#include <nlohmann/json.hpp>
+#include <thread>
+#include <vector>
+
+#include "server/embedded.h"
+#include "server/service.h"
+#include "server/up.h"
+
+namespace fastgpu::server {
+
+namespace {
+
+double Percentile(std::vector<double> v, double p) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  size_t idx = static_cast<size_t>(p * static_cast<double>(v.size() - 1) + 0.5);
+  return v[std::min(idx, v.size() - 1)];
+}
+
+std::unique_ptr<httplib::Client> MakeClient(const std::string& url, const std::string& token) {
+  auto c = std::make_unique<httplib::Client>(url);
+  c->set_tcp_nodelay(true);
+  c->set_keep_alive(true);
+  c->set_read_timeout(60, 0);
+  c->set_bearer_token_auth(token);
+  return c;
+}
+
+}  // namespace
+
+int RunApiBench(const ApiBenchOptions& o) {
+  if (o.clients < 1 || o.clients > 256) {
+    std::cerr << "fastgpu: error: --clients must be between 1 and 256\n";
+    return 2;
+  }
+  if (o.submits < 1 || o.submits > 10'000'000) {
+    std::cerr << "fastgpu: error: --submits must be between 1 and 10000000\n";
+    return 2;
+  }
+  SystemClock clock;
+  std::string home = o.home;
+  bool temp = home.empty();
+  if (temp) {
+    char tmpl[] = "/tmp/fastgpu-bench-XXXXXX";
+    if (!::mkdtemp(tmpl)) {
+      std::cerr << "fastgpu: error: cannot create a temp dir\n";
+      return 1;
+    }
+    home = tmpl;
+  }
+  UpOptions up_opts;
+  up_opts.home = home;
+  up_opts.listen = "127.0.0.1:0";
+  up_opts.sim_gpus = "8xA100-80GB";
+  up_opts.stop_grace_ms = 1000;
+  Embedded up;
+  if (Status st = up.Start(up_opts); !st.ok()) {
+    std::cerr << "fastgpu: error: " << st.message() << "\n";
+    return 1;
+  }
+  bool tty = ::isatty(STDERR_FILENO);
+  auto progress = [&](const char* what) {
+    if (tty) std::cerr << "bench: " << what << "...\n";
+  };
+
+  // Phase 1: submit->RUNNING latency, one job at a time on an idle cluster.
+  progress("latency phase");
+  std::vector<double> client_ms, server_ms;
+  {
+    auto c = MakeClient(up.url(), up.token());
+    std::string body = R"({"name":"lat","gpus":1,"command":["true"]})";
+    for (int i = 0; i < o.latency_samples; ++i) {
+      int64_t t0 = clock.MonotonicNanos();
+      auto r = c->Post("/v1/jobs", body, "application/json");
+      if (!r || r->status != 201) {
+        std::cerr << "fastgpu: error: submit failed during the latency phase\n";
+        return 1;
+      }
+      std::string id = nlohmann::json::parse(r->body)["id"];
+      auto w = c->Get("/v1/jobs/" + id + "/wait?for=running&timeout=30s");
+      int64_t t1 = clock.MonotonicNanos();
+      if (!w || w->status != 200) {
+        std::cerr << "fastgpu: error: wait failed during the latency phase\n";
+        return 1;
+      }
+      auto j = nlohmann::json::parse(w->body);
+      client_ms.push_back(static_cast<double>(t1 - t0) / 1e6);
+      int64_t started = j["started_at_ms"].get<int64_t>();
+      if (started > 0) server_ms.push_back(static_cast<double>(started - j["created_at_ms"].get<int64_t>()));
+      // Let it finish so the next sample finds the cluster idle.
+      c->Get("/v1/jobs/" + id + "/wait?timeout=30s");
+    }
+  }
+
+  // Phase 2: durable submit throughput with concurrent clients. The jobs queue behind 8 long ones.
+  progress("throughput phase");
+  std::atomic<int> next{0}, failed{0};
+  std::vector<std::vector<double>> lat(o.clients);
+  int64_t t0 = clock.MonotonicNanos();
+  std::vector<std::thread> threads;
+  for (int t = 0; t < o.clients; ++t) {
+    threads.emplace_back([&, t] {
+      auto c = MakeClient(up.url(), up.token());
+      std::string body = R"({"name":"tput","gpus":1,"command":["sleep","600"]})";
+      while (next.fetch_add(1) < o.submits) {
+        int64_t s = clock.MonotonicNanos();
+        auto r = c->Post("/v1/jobs", body, "application/json");
+        if (!r || r->status != 201) {
+          failed.fetch_add(1);
+          continue;
+        }
+        lat[t].push_back(static_cast<double>(clock.MonotonicNanos() - s) / 1e6);
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  double secs = static_cast<double>(clock.MonotonicNanos() - t0) / 1e9;
+  std::vector<double> all;
+  for (auto& v : lat) all.insert(all.end(), v.begin(), v.end());
+
+  // Clean up: cancel everything (in-process; not measured).
+  progress("cleanup");
+  for (const auto& j : up.service().ListJobs({{api::JobState::kQueued, api::JobState::kScheduled,
+                                               api::JobState::kStarting, api::JobState::kRunning},
+                                              "",
+                                              0})) {
+    (void)up.service().Cancel(j.id, "bench");
+  }
+  for (const auto& j : up.service().ListJobs({{api::JobState::kRunning, api::JobState::kStarting}, "", 0})) {
+    (void)up.service().Wait(j.id, 5000, false);
+  }
+  up.Stop();
+  if (temp) {
+    std::error_code ec;
+    std::filesystem::remove_all(home, ec);
+  }
+
+  double rate = static_cast<double>(all.size()) / secs;
+  nlohmann::json out = {
+      {"clients", o.clients},
+      {"submits", all.size()},
+      {"failed", failed.load()},
+      {"seconds", secs},
+      {"submits_per_s", rate},
+      {"submit_latency_ms_p50", Percentile(all, 0.5)},
+      {"submit_latency_ms_p99", Percentile(all, 0.99)},
+      {"latency_samples", client_ms.size()},
+      {"submit_to_running_ms_p50", Percentile(client_ms, 0.5)},
+      {"submit_to_running_ms_p99", Percentile(client_ms, 0.99)},
+      {"server_submit_to_running_ms_p50", Percentile(server_ms, 0.5)},
+      {"server_submit_to_running_ms_p99", Percentile(server_ms, 0.99)},
+      {"store", "sqlite (WAL, synchronous=FULL, group commit)"},
+      {"cpus", std::thread::hardware_concurrency()},
+  };
+  if (o.json) {
+    std::cout << out.dump(2) << "\n";
+  } else {
+    std::printf("durable submits/s            %10.0f  (%d clients, %zu submits, %d failed, %.2f s)\n", rate,
+                o.clients, all.size(), failed.load(), secs);
+    std::printf("submit latency p50 / p99     %10.2f / %.2f ms\n", Percentile(all, 0.5), Percentile(all, 0.99));
+    std::printf("submit->RUNNING p50 / p99    %10.2f / %.2f ms  (client-observed, %zu samples)\n",
+                Percentile(client_ms, 0.5), Percentile(client_ms, 0.99), client_ms.size());
+    std::printf("  server timestamps p50/p99  %10.2f / %.2f ms\n", Percentile(server_ms, 0.5),
+                Percentile(server_ms, 0.99));
+    std::printf("machine: %u CPUs; store: SQLite WAL synchronous=FULL with group commit\n",
+                std::thread::hardware_concurrency());
+  }
+  return failed.load() == 0 ? 0 : 1;
+}
+
+}  // namespace fastgpu::server

@@ -1,0 +1,61 @@
+// Server + local agent + SQLite in one process: what `fastgpu up` runs (and the API benchmark).
+#pragma once
+
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "common/clock.h"
+#include "common/status.h"
+#include "server/up.h"
+
+namespace fastgpu::gpu {
+class GpuBackend;
+}
+namespace fastgpu::store {
+class Store;
+}
+namespace fastgpu::agent {
+class Agent;
+class Executor;
+}
+
+namespace fastgpu::server {
+
+class Service;
+class HttpServer;
+
+class Embedded {
+ public:
+  Embedded();
+  ~Embedded();
+  // Opens the store, starts the scheduler, the agent and the HTTP server (serving in a thread),
+  // then writes <home>/url and <home>/admin.token. Fails with an actionable message.
+  Status Start(const UpOptions& options);
+  void Stop();
+
+  const std::string& url() const { return url_; }
+  const std::string& token() const { return token_; }
+  const std::string& home() const { return home_; }
+  // "4 simulated A100-80GB GPUs" / "2 NVIDIA GPUs (NVML)"
+  const std::string& fleet_description() const { return fleet_; }
+  bool simulated() const { return simulated_; }
+  Service& service() { return *service_; }
+
+ private:
+  SystemClock clock_;
+  std::string home_, url_, token_, fleet_;
+  bool simulated_ = false;
+  int lock_fd_ = -1;
+  std::unique_ptr<store::Store> store_;
+  std::unique_ptr<gpu::GpuBackend> backend_;
+  std::unique_ptr<agent::Executor> executor_;
+  std::unique_ptr<Service> service_;
+  std::unique_ptr<agent::Agent> agent_;
+  std::unique_ptr<HttpServer> http_;
+};
+
+// $FASTGPU_HOME, else ~/.fastgpu.
+std::string DefaultHome();
+
+}  // namespace fastgpu::server

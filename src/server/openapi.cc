@@ -1,0 +1,167 @@
+// The OpenAPI 3 document: paths come from the route table (so none is forgotten); the per-route
+// details and schemas are written here. tests/server/openapi_test.cc checks that they agree.
+#include <nlohmann/json.hpp>
+
+#include "server/http.h"
+
+namespace fastgpu::server {
+
+using nlohmann::json;
+
+namespace {
+
+json Ref(const std::string& name) { return {{"$ref", "#/components/schemas/" + name}}; }
+
+json JsonResponse(const std::string& desc, const json& schema) {
+  return {{"description", desc}, {"content", {{"application/json", {{"schema", schema}}}}}};
+}
+
+json ErrorResponses() {
+  json r;
+  for (auto [code, desc] : std::vector<std::pair<std::string, std::string>>{
+           {"400", "Bad input"}, {"401", "Missing or invalid token"}, {"404", "Not found"},
+           {"409", "State does not allow it"}, {"413", "Body too large"}, {"422", "Can never be scheduled"},
+           {"500", "Internal error"}}) {
+    r[code] = JsonResponse(desc, Ref("Error"));
+  }
+  return r;
+}
+
+json IdParam() {
+  return {{"name", "id"}, {"in", "path"}, {"required", true}, {"schema", {{"type", "string"}}},
+          {"description", "Job id, e.g. j-42"}};
+}
+
+json QueryParam(const std::string& name, const std::string& type, const std::string& desc) {
+  return {{"name", name}, {"in", "query"}, {"required", false}, {"schema", {{"type", type}}}, {"description", desc}};
+}
+
+json Operation(const RouteInfo& r) {
+  json op = {{"summary", r.summary}, {"responses", ErrorResponses()}};
+  const std::string& p = r.path;
+  if (p.find("{id}") != std::string::npos) op["parameters"] = json::array({IdParam()});
+  if (r.method == "POST" && p == "/v1/jobs") {
+    op["requestBody"] = {{"required", true}, {"content", {{"application/json", {{"schema", Ref("JobSpec")}}}}}};
+    op["responses"]["201"] = JsonResponse("The queued job", Ref("Job"));
+  } else if (p == "/v1/jobs") {
+    op["parameters"] = json::array(
+        {QueryParam("state", "string", "Comma-separated states, e.g. QUEUED,RUNNING"),
+         QueryParam("project", "string", "Only this project's jobs"), QueryParam("limit", "integer", "At most N jobs")});
+    op["responses"]["200"] = JsonResponse(
+        "Jobs, newest first", {{"type", "object"}, {"properties", {{"jobs", {{"type", "array"}, {"items", Ref("Job")}}}}}});
+  } else if (p == "/v1/jobs/{id}" || p == "/v1/jobs/{id}/cancel") {
+    op["responses"]["200"] = JsonResponse("The job", Ref("Job"));
+  } else if (p == "/v1/jobs/{id}/wait") {
+    op["parameters"].push_back(QueryParam("timeout", "string", "How long to wait, e.g. 30s (max 300s)"));
+    op["parameters"].push_back(QueryParam("for", "string", "'end' (default) or 'running'"));
+    op["responses"]["200"] = JsonResponse("The job when it ended, or as it is at the timeout", Ref("Job"));
+  } else if (p == "/v1/jobs/{id}/events") {
+    op["responses"]["200"] = JsonResponse(
+        "State changes in order",
+        {{"type", "object"}, {"properties", {{"events", {{"type", "array"}, {"items", Ref("JobEvent")}}}}}});
+  } else if (p == "/v1/jobs/{id}/logs") {
+    op["parameters"].push_back(QueryParam("offset", "integer", "Byte offset to start from"));
+    op["parameters"].push_back(QueryParam("follow", "boolean", "Stream until the job ends"));
+    op["responses"]["200"] = {
+        {"description", "Combined stdout and stderr; X-Next-Offset header when not following"},
+        {"content", {{"text/plain", {{"schema", {{"type", "string"}}}}}}}};
+  } else if (p == "/v1/gpus") {
+    op["responses"]["200"] = JsonResponse(
+        "GPUs", {{"type", "object"}, {"properties", {{"gpus", {{"type", "array"}, {"items", Ref("Gpu")}}}}}});
+  } else if (p == "/v1/nodes") {
+    op["responses"]["200"] = JsonResponse(
+        "Nodes", {{"type", "object"}, {"properties", {{"nodes", {{"type", "array"}, {"items", Ref("Node")}}}}}});
+  } else if (p == "/healthz") {
+    op["responses"] = {{"200", JsonResponse("Server is up", {{"type", "object"}})}};
+  } else if (p == "/v1/openapi.json") {
+    op["responses"] = {{"200", JsonResponse("OpenAPI 3 document", {{"type", "object"}})}};
+  }
+  if (!r.auth) op["security"] = json::array();
+  return op;
+}
+
+json Schemas() {
+  json str = {{"type", "string"}}, integer = {{"type", "integer"}}, boolean = {{"type", "boolean"}};
+  json nullable_int = {{"type", "integer"}, {"nullable", true}};
+  json strs = {{"type", "array"}, {"items", str}};
+  json states = {{"type", "string"},
+                 {"enum", {"QUEUED", "SCHEDULED", "STARTING", "RUNNING", "SUCCEEDED", "FAILED", "CANCELLED",
+                           "PREEMPTED", "LOST"}}};
+  return {
+      {"Error",
+       {{"type", "object"},
+        {"properties",
+         {{"error", {{"type", "object"}, {"properties", {{"code", str}, {"message", str}}}}}}}}},
+      {"JobSpec",
+       {{"type", "object"},
+        {"additionalProperties", false},
+        {"required", {"command"}},
+        {"properties",
+         {{"name", str},
+          {"command", {{"oneOf", {strs, str}}, {"description", "argv array, or a shell string run with sh -c"}}},
+          {"gpus", {{"oneOf", {{{"type", "number"}}, str}}, {"description", "GPUs: 2, or a fraction such as 0.25"}}},
+          {"gpu_type", str},
+          {"memory_mib", integer},
+          {"runtime", {{"oneOf", {integer, str}}, {"description", "Wall-clock limit: seconds or 24h, 30m"}}},
+          {"runtime_limit_s", integer},
+          {"priority", {{"type", "integer"}, {"minimum", 0}, {"maximum", 100}}},
+          {"env", {{"type", "object"}, {"additionalProperties", str}}},
+          {"workdir", str},
+          {"project", str},
+          {"max_retries", {{"type", "integer"}, {"minimum", 0}, {"maximum", 100}}}}}}},
+      {"Job",
+       {{"type", "object"},
+        {"properties",
+         {{"id", str}, {"name", str}, {"state", states}, {"gpus", str}, {"gpus_milli", integer},
+          {"gpu_type", str}, {"memory_mib", integer}, {"assigned_gpus", strs},
+          {"assigned_gpu_indices", {{"type", "array"}, {"items", integer}}}, {"node", str}, {"priority", integer},
+          {"command", strs}, {"env", {{"type", "object"}}}, {"workdir", str}, {"project", str}, {"user", str},
+          {"runtime_limit_s", integer}, {"max_retries", integer}, {"created_at", str},
+          {"started_at", {{"type", "string"}, {"nullable", true}}},
+          {"finished_at", {{"type", "string"}, {"nullable", true}}}, {"created_at_ms", integer},
+          {"started_at_ms", integer}, {"finished_at_ms", integer}, {"exit_code", nullable_int},
+          {"signal", nullable_int}, {"reason", str}, {"attempt", integer}, {"pid", integer}}}}},
+      {"JobEvent",
+       {{"type", "object"},
+        {"properties",
+         {{"seq", integer}, {"job_id", str}, {"at", str}, {"at_ms", integer}, {"from", str}, {"to", str},
+          {"reason", str}, {"actor", str}}}}},
+      {"Gpu",
+       {{"type", "object"},
+        {"properties",
+         {{"uuid", str}, {"index", integer}, {"name", str}, {"type", str}, {"node", str}, {"pci_bus_id", str},
+          {"memory_total_mib", integer}, {"memory_used_mib", integer}, {"utilization_pct", integer},
+          {"temperature_c", integer}, {"power_mw", integer}, {"simulated", boolean}, {"healthy", boolean},
+          {"allocated_milli", integer}, {"jobs", strs}}}}},
+      {"Node",
+       {{"type", "object"},
+        {"properties",
+         {{"name", str}, {"address", str}, {"labels", {{"type", "object"}}}, {"healthy", boolean},
+          {"draining", boolean}, {"simulated", boolean}, {"last_heartbeat", str}, {"last_heartbeat_ms", integer},
+          {"gpu_count", integer}}}}},
+  };
+}
+
+}  // namespace
+
+std::string OpenApiJson() {
+  json paths = json::object();
+  for (const auto& r : Routes()) {
+    std::string m = r.method;
+    for (auto& c : m) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    paths[r.path][m] = Operation(r);
+  }
+  json doc = {{"openapi", "3.0.3"},
+              {"info",
+               {{"title", "FastGPU API"},
+                {"version", "0.1.0"},
+                {"description", "Submit and manage GPU jobs. Authenticate with 'Authorization: Bearer <token>'."}}},
+              {"paths", paths},
+              {"components",
+               {{"schemas", Schemas()},
+                {"securitySchemes", {{"bearer", {{"type", "http"}, {"scheme", "bearer"}}}}}}},
+              {"security", json::array({{{"bearer", json::array()}}})}};
+  return doc.dump(2);
+}
+
+}  // namespace fastgpu::server

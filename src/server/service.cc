@@ -1,0 +1,716 @@
+#include "server/service.h"
+
+#include <algorithm>
+#include <csignal>
+#include <cstring>
+
+namespace fastgpu::server {
+
+using api::Job;
+using api::JobState;
+
+int64_t JobNumber(const std::string& id) {
+  if (id.size() < 3 || id.compare(0, 2, "j-") != 0) return -1;
+  int64_t n = 0;
+  for (size_t i = 2; i < id.size(); ++i) {
+    if (id[i] < '0' || id[i] > '9') return -1;
+    n = n * 10 + (id[i] - '0');
+    if (n > (int64_t{1} << 52)) return -1;
+  }
+  return n;
+}
+
+namespace {
+
+bool HoldsResources(JobState s) {
+  return s == JobState::kScheduled || s == JobState::kStarting || s == JobState::kRunning;
+}
+
+sched::JobRequest ToRequest(const Job& j) {
+  sched::JobRequest r;
+  r.job_id = j.id;
+  r.name = j.spec.name;
+  r.project = j.spec.project;
+  r.user = j.user;
+  r.priority = j.spec.priority;
+  r.submitted_at = j.created_at;
+  if (j.spec.gpus_milli >= kMilliPerGpu) {
+    r.gpus = static_cast<int>(j.spec.gpus_milli / kMilliPerGpu);
+    r.milli_per_gpu = kMilliPerGpu;
+  } else {
+    r.gpus = 1;
+    r.milli_per_gpu = j.spec.gpus_milli;
+  }
+  r.memory_mib = j.spec.memory_mib;
+  r.gpu_type = j.spec.gpu_type;
+  r.runtime_limit_s = j.spec.runtime_limit_s;
+  return r;
+}
+
+std::string SignalName(int sig) {
+  const char* abbrev = sigabbrev_np(sig);
+  return abbrev ? std::string("SIG") + abbrev : "signal " + std::to_string(sig);
+}
+
+}  // namespace
+
+Service::Service(store::Store& store, const Clock& clock, ServiceOptions options,
+                 std::unique_ptr<sched::Scheduler> scheduler)
+    : store_(store), clock_(clock), options_(std::move(options)), scheduler_(std::move(scheduler)) {}
+
+Service::~Service() { Stop(); }
+
+Result<std::unique_ptr<Service>> Service::Create(store::Store& store, const Clock& clock, ServiceOptions options) {
+  ASSIGN_OR_RETURN(auto scheduler, sched::MakeScheduler(options.policy, options.placement));
+  auto svc = std::make_unique<Service>(store, clock, std::move(options), std::move(scheduler));
+  ASSIGN_OR_RETURN(auto jobs, store.ListJobs({}));
+  for (auto& j : jobs) {
+    if (j.state == JobState::kQueued) svc->queued_.insert({JobNumber(j.id), j.id});
+    svc->jobs_.emplace(j.id, std::move(j));
+  }
+  ASSIGN_OR_RETURN(auto nodes, store.ListNodes());
+  ASSIGN_OR_RETURN(auto gpus, store.ListGpus());
+  for (auto& n : nodes) {
+    NodeState ns;
+    ns.node = n;
+    ns.node.healthy = false;  // until its agent registers again
+    svc->nodes_.emplace(n.name, std::move(ns));
+  }
+  for (auto& g : gpus) {
+    auto it = svc->nodes_.find(g.node);
+    if (it != svc->nodes_.end()) it->second.gpus.push_back(g);
+  }
+  return svc;
+}
+
+void Service::Start() {
+  std::lock_guard lock(mu_);
+  if (loop_.joinable()) return;
+  stopping_ = false;
+  loop_ = std::thread([this] { Loop(); });
+}
+
+void Service::Stop() {
+  {
+    std::lock_guard lock(mu_);
+    stopping_ = true;
+  }
+  wake_loop_.notify_all();
+  commands_cv_.notify_all();
+  changed_.notify_all();
+  if (loop_.joinable()) loop_.join();
+}
+
+void Service::NotifyAll() { changed_.notify_all(); }
+
+void Service::SetLogSource(const std::string& node, agent::LogSource* source) {
+  std::lock_guard lock(mu_);
+  nodes_[node].logs = source;
+}
+
+store::JobUpdate Service::Transition(const Job& before, Job after, const std::string& reason,
+                                     const std::string& actor) const {
+  store::JobUpdate u;
+  u.event.job_id = before.id;
+  u.event.at = clock_.NowMillis();
+  u.event.from = std::string(api::JobStateName(before.state));
+  u.event.to = std::string(api::JobStateName(after.state));
+  u.event.reason = reason;
+  u.event.actor = actor;
+  after.reason = reason;
+  u.job = std::move(after);
+  return u;
+}
+
+void Service::ApplyLocked(const Job& job) {
+  auto num = JobNumber(job.id);
+  if (job.state == JobState::kQueued) {
+    queued_.insert({num, job.id});
+  } else {
+    queued_.erase({num, job.id});
+  }
+  if (api::IsTerminal(job.state) || job.state == JobState::kQueued) stops_.erase(job.id);
+  jobs_[job.id] = job;
+}
+
+Status Service::Commit(const std::vector<store::JobUpdate>& updates) {
+  if (updates.empty()) return Status::Ok();
+  RETURN_IF_ERROR(store_.UpdateJobs(updates));
+  {
+    std::lock_guard lock(mu_);
+    for (const auto& u : updates) ApplyLocked(u.job);
+  }
+  NotifyAll();
+  wake_loop_.notify_all();
+  return Status::Ok();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Client API
+
+Result<Job> Service::Submit(api::JobSpec spec, const std::string& user) {
+  RETURN_IF_ERROR(api::ValidateJobSpec(spec));
+  Job job;
+  job.spec = std::move(spec);
+  job.user = user;
+  job.state = JobState::kQueued;
+  job.created_at = clock_.NowMillis();
+  {
+    std::lock_guard lock(mu_);
+    if (stopping_) return Unavailable("server is shutting down");
+    bool any_node = false;
+    for (const auto& [name, ns] : nodes_) any_node |= !ns.gpus.empty();
+    if (any_node) {
+      RETURN_IF_ERROR(sched::CheckFeasible(SnapshotLocked(/*empty=*/true), ToRequest(job)));
+    }
+  }
+  api::JobEvent ev;
+  ev.at = job.created_at;
+  ev.to = "QUEUED";
+  ev.reason = "submitted";
+  ev.actor = "user:" + user;
+  ASSIGN_OR_RETURN(Job created, store_.CreateJob(job, ev));
+  {
+    std::lock_guard lock(mu_);
+    queued_.insert({JobNumber(created.id), created.id});
+    jobs_[created.id] = created;
+    wake_ = true;
+  }
+  wake_loop_.notify_one();
+  return created;
+}
+
+Result<Job> Service::GetJob(const std::string& id) const {
+  std::lock_guard lock(mu_);
+  auto it = jobs_.find(id);
+  if (it == jobs_.end()) return NotFound("job " + id + " does not exist");
+  return it->second;
+}
+
+std::vector<Job> Service::ListJobs(const JobListQuery& q) const {
+  std::vector<const Job*> picked;
+  std::vector<Job> out;
+  std::lock_guard lock(mu_);
+  picked.reserve(jobs_.size());
+  for (const auto& [id, j] : jobs_) {
+    if (!q.states.empty() && std::find(q.states.begin(), q.states.end(), j.state) == q.states.end()) continue;
+    if (!q.project.empty() && j.spec.project != q.project) continue;
+    picked.push_back(&j);
+  }
+  std::sort(picked.begin(), picked.end(),
+            [](const Job* a, const Job* b) { return JobNumber(a->id) > JobNumber(b->id); });
+  size_t n = q.limit > 0 ? std::min<size_t>(picked.size(), q.limit) : picked.size();
+  out.reserve(n);
+  for (size_t i = 0; i < n; ++i) out.push_back(*picked[i]);
+  return out;
+}
+
+Result<Job> Service::Cancel(const std::string& id, const std::string& actor) {
+  std::lock_guard mutate(mutate_mu_);
+  std::vector<store::JobUpdate> updates;
+  Job current;
+  {
+    std::lock_guard lock(mu_);
+    auto it = jobs_.find(id);
+    if (it == jobs_.end()) return NotFound("job " + id + " does not exist");
+    current = it->second;
+    if (api::IsTerminal(current.state))
+      return FailedPrecondition("job " + id + " already ended (" + std::string(api::JobStateName(current.state)) +
+                                "); nothing to cancel");
+    if (current.state == JobState::kScheduled) {
+      // Not yet handed to the agent: drop the start command.
+      auto& cmds = nodes_[current.node].commands;
+      cmds.erase(std::remove_if(cmds.begin(), cmds.end(),
+                                [&](const agent::JobCommand& c) {
+                                  return c.kind == agent::JobCommand::Kind::kStart && c.job.id == id;
+                                }),
+                 cmds.end());
+    }
+    if (current.state == JobState::kQueued || current.state == JobState::kScheduled ||
+        current.state == JobState::kPreempted) {
+      Job after = current;
+      after.state = JobState::kCancelled;
+      after.finished_at = clock_.NowMillis();
+      updates.push_back(Transition(current, after, "cancelled by user", actor));
+    } else {
+      if (!stops_.count(id)) {
+        stops_[id] = {StopKind::kCancel, "cancelled by user"};
+        agent::JobCommand cmd;
+        cmd.kind = agent::JobCommand::Kind::kStop;
+        cmd.job_id = id;
+        cmd.attempt = current.attempt;
+        cmd.reason = "cancelled by user";
+        cmd.grace_ms = options_.stop_grace_ms;
+        nodes_[current.node].commands.push_back(cmd);
+        commands_cv_.notify_all();
+        jobs_[id].reason = "cancelling";
+      }
+      return jobs_[id];
+    }
+  }
+  RETURN_IF_ERROR(Commit(updates));
+  return GetJob(id);
+}
+
+Result<std::vector<api::JobEvent>> Service::Events(const std::string& id) {
+  RETURN_IF_ERROR(GetJob(id).status());
+  return store_.ListEvents(id);
+}
+
+Result<Job> Service::Wait(const std::string& id, int64_t timeout_ms, bool until_running) {
+  std::unique_lock lock(mu_);
+  auto done = [&] {
+    auto it = jobs_.find(id);
+    if (it == jobs_.end() || stopping_) return true;
+    JobState s = it->second.state;
+    return api::IsTerminal(s) || (until_running && s == JobState::kRunning);
+  };
+  changed_.wait_for(lock, std::chrono::milliseconds(std::max<int64_t>(0, timeout_ms)), done);
+  auto it = jobs_.find(id);
+  if (it == jobs_.end()) return NotFound("job " + id + " does not exist");
+  return it->second;
+}
+
+void Service::WaitForChange(const std::string& id, int64_t timeout_ms) {
+  std::unique_lock lock(mu_);
+  auto it = jobs_.find(id);
+  if (it == jobs_.end()) return;
+  JobState s = it->second.state;
+  changed_.wait_for(lock, std::chrono::milliseconds(timeout_ms), [&] {
+    auto i = jobs_.find(id);
+    return stopping_ || i == jobs_.end() || i->second.state != s;
+  });
+}
+
+std::vector<api::Gpu> Service::ListGpus() const {
+  std::lock_guard lock(mu_);
+  std::map<std::string, std::pair<MilliGpu, std::vector<std::string>>> alloc;
+  for (const auto& [id, j] : jobs_) {
+    if (!HoldsResources(j.state)) continue;
+    MilliGpu per = std::min<MilliGpu>(j.spec.gpus_milli, kMilliPerGpu);
+    for (const auto& u : j.assigned_gpus) {
+      alloc[u].first += per;
+      alloc[u].second.push_back(id);
+    }
+  }
+  std::vector<api::Gpu> out;
+  for (const auto& [name, ns] : nodes_) {
+    for (auto g : ns.gpus) {
+      auto it = alloc.find(g.uuid);
+      if (it != alloc.end()) {
+        g.allocated_milli = it->second.first;
+        g.jobs = it->second.second;
+        std::sort(g.jobs.begin(), g.jobs.end(),
+                  [](const std::string& a, const std::string& b) { return JobNumber(a) < JobNumber(b); });
+      }
+      if (!ns.node.healthy) g.healthy = false;
+      out.push_back(std::move(g));
+    }
+  }
+  return out;
+}
+
+std::vector<api::Node> Service::ListNodes() const {
+  std::lock_guard lock(mu_);
+  std::vector<api::Node> out;
+  for (const auto& [name, ns] : nodes_) {
+    api::Node n = ns.node;
+    n.gpu_count = static_cast<int>(ns.gpus.size());
+    out.push_back(std::move(n));
+  }
+  return out;
+}
+
+Result<agent::LogChunk> Service::ReadLog(const std::string& id, int64_t offset, int64_t max_bytes) {
+  agent::LogSource* src = nullptr;
+  {
+    std::lock_guard lock(mu_);
+    auto it = jobs_.find(id);
+    if (it == jobs_.end()) return NotFound("job " + id + " does not exist");
+    const Job& j = it->second;
+    if (j.node.empty() || j.attempt == 0) return agent::LogChunk{"", offset, true};
+    auto n = nodes_.find(j.node);
+    if (n != nodes_.end()) src = n->second.logs;
+    if (!src) return Unavailable("logs of job " + id + " are on node " + j.node + ", which is not reachable");
+  }
+  auto chunk = src->ReadLog(id, offset, max_bytes);
+  if (!chunk.ok() && chunk.status().code() == ErrorCode::kNotFound) return agent::LogChunk{"", offset, true};
+  return chunk;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Scheduling
+
+sched::ClusterSnapshot Service::SnapshotLocked(bool empty) const {
+  sched::ClusterSnapshot snap;
+  snap.now = clock_.NowMillis();
+  std::unordered_map<std::string, std::pair<size_t, size_t>> where;  // uuid -> (node idx, gpu idx)
+  for (const auto& [name, ns] : nodes_) {
+    if (!ns.registered) continue;
+    sched::NodeView nv;
+    nv.name = name;
+    nv.labels = ns.node.labels;
+    nv.healthy = ns.node.healthy;
+    nv.draining = ns.node.draining;
+    for (const auto& g : ns.gpus) {
+      sched::GpuView gv;
+      gv.uuid = g.uuid;
+      gv.index = g.index;
+      gv.type = g.type;
+      gv.memory_mib = g.memory_total_mib;
+      gv.free_milli = kMilliPerGpu;
+      gv.free_memory_mib = g.memory_total_mib;
+      gv.healthy = empty ? true : g.healthy;
+      where[g.uuid] = {snap.nodes.size(), nv.gpus.size()};
+      nv.gpus.push_back(std::move(gv));
+    }
+    if (empty) nv.healthy = true, nv.draining = false;
+    snap.nodes.push_back(std::move(nv));
+  }
+  if (empty) return snap;
+  for (const auto& [id, j] : jobs_) {
+    if (!HoldsResources(j.state)) continue;
+    sched::RunningJob rj;
+    rj.job_id = id;
+    rj.project = j.spec.project;
+    rj.user = j.user;
+    rj.priority = j.spec.priority;
+    rj.started_at = j.started_at;
+    rj.runtime_limit_s = j.spec.runtime_limit_s;
+    rj.stopping = stops_.count(id) > 0;
+    MilliGpu per = std::min<MilliGpu>(j.spec.gpus_milli, kMilliPerGpu);
+    for (const auto& u : j.assigned_gpus) {
+      auto w = where.find(u);
+      if (w == where.end()) continue;
+      auto& gv = snap.nodes[w->second.first].gpus[w->second.second];
+      MiB mem = per >= kMilliPerGpu ? gv.memory_mib : j.spec.memory_mib;
+      gv.free_milli -= per;
+      gv.free_memory_mib -= mem;
+      rj.shares.push_back({snap.nodes[w->second.first].name, u, per, mem});
+    }
+    snap.running.push_back(std::move(rj));
+  }
+  return snap;
+}
+
+bool Service::HasFreeCapacityLocked() const {
+  std::unordered_map<std::string, MilliGpu> used;
+  for (const auto& [id, j] : jobs_) {
+    if (!HoldsResources(j.state)) continue;
+    for (const auto& u : j.assigned_gpus) used[u] += std::min<MilliGpu>(j.spec.gpus_milli, kMilliPerGpu);
+  }
+  for (const auto& [name, ns] : nodes_) {
+    if (!ns.registered || !ns.node.healthy || ns.node.draining) continue;
+    for (const auto& g : ns.gpus) {
+      if (!g.healthy) continue;
+      auto it = used.find(g.uuid);
+      if (it == used.end() || it->second < kMilliPerGpu) return true;
+    }
+  }
+  return false;
+}
+
+void Service::ScheduleOnce() {
+  std::lock_guard mutate(mutate_mu_);
+  sched::ClusterSnapshot snap;
+  std::vector<sched::JobRequest> queue;
+  {
+    std::lock_guard lock(mu_);
+    if (queued_.empty() || stopping_) return;
+    if (!HasFreeCapacityLocked()) {
+      for (const auto& [num, id] : queued_) {
+        auto& j = jobs_[id];
+        if (j.reason.empty() || j.reason.rfind("waiting", 0) == 0) j.reason = "waiting: all GPUs are in use";
+      }
+      return;
+    }
+    snap = SnapshotLocked(false);
+    queue.reserve(queued_.size());
+    for (const auto& [num, id] : queued_) queue.push_back(ToRequest(jobs_.at(id)));
+  }
+  sched::Decisions d = scheduler_->Schedule(snap, queue);
+  std::vector<store::JobUpdate> updates;
+  std::vector<agent::JobCommand> starts;
+  {
+    std::lock_guard lock(mu_);
+    for (const auto& b : d.binds) {
+      auto it = jobs_.find(b.job_id);
+      if (it == jobs_.end() || it->second.state != JobState::kQueued || b.nodes.empty()) continue;
+      Job after = it->second;
+      after.state = JobState::kScheduled;
+      after.node = b.nodes[0].node;
+      after.assigned_gpus = b.nodes[0].gpu_uuids;
+      after.assigned_gpu_indices = b.nodes[0].gpu_indices;
+      after.attempt += 1;
+      after.exit_code.reset();
+      after.signal.reset();
+      after.pid = 0;
+      std::string why = "placed on " + after.node;
+      updates.push_back(Transition(it->second, after, why, "scheduler"));
+      updates.back().expected_state = JobState::kQueued;
+    }
+    for (const auto& p : d.pending) {
+      auto it = jobs_.find(p.job_id);
+      if (it != jobs_.end()) it->second.reason = p.reason;
+    }
+  }
+  Status st = Commit(updates);
+  if (!st.ok()) return;
+  std::lock_guard lock(mu_);
+  for (const auto& u : updates) {
+    agent::JobCommand cmd;
+    cmd.kind = agent::JobCommand::Kind::kStart;
+    cmd.job = u.job;
+    nodes_[u.job.node].commands.push_back(std::move(cmd));
+  }
+  // Preemptions: ask the victims to stop; their resources free when they exit.
+  for (const auto& p : d.preemptions) {
+    auto it = jobs_.find(p.job_id);
+    if (it == jobs_.end() || !HoldsResources(it->second.state) || stops_.count(p.job_id)) continue;
+    stops_[p.job_id] = {StopKind::kPreempt, p.reason};
+    agent::JobCommand cmd;
+    cmd.kind = agent::JobCommand::Kind::kStop;
+    cmd.job_id = p.job_id;
+    cmd.attempt = it->second.attempt;
+    cmd.reason = p.reason;
+    cmd.grace_ms = options_.stop_grace_ms;
+    nodes_[it->second.node].commands.push_back(std::move(cmd));
+  }
+  commands_cv_.notify_all();
+}
+
+void Service::EnforceLimitsLocked(std::vector<std::pair<std::string, agent::JobCommand>>& stops) {
+  UnixMillis now = clock_.NowMillis();
+  for (auto& [id, j] : jobs_) {
+    if (j.state != JobState::kRunning || j.spec.runtime_limit_s <= 0 || stops_.count(id)) continue;
+    if (now < j.started_at + j.spec.runtime_limit_s * 1000) continue;
+    std::string reason = "runtime limit";
+    stops_[id] = {StopKind::kRuntimeLimit, reason};
+    agent::JobCommand cmd;
+    cmd.kind = agent::JobCommand::Kind::kStop;
+    cmd.job_id = id;
+    cmd.attempt = j.attempt;
+    cmd.reason = reason + " (" + FormatDuration(j.spec.runtime_limit_s) + ") reached";
+    cmd.grace_ms = options_.stop_grace_ms;
+    stops.push_back({j.node, std::move(cmd)});
+  }
+}
+
+void Service::Loop() {
+  while (true) {
+    {
+      std::unique_lock lock(mu_);
+      wake_loop_.wait_for(lock, std::chrono::milliseconds(options_.tick_ms), [&] { return wake_ || stopping_; });
+      if (stopping_) return;
+      wake_ = false;
+      std::vector<std::pair<std::string, agent::JobCommand>> stops;
+      EnforceLimitsLocked(stops);
+      for (auto& [node, cmd] : stops) nodes_[node].commands.push_back(std::move(cmd));
+      if (!stops.empty()) commands_cv_.notify_all();
+    }
+    ScheduleOnce();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Agent protocol
+
+Result<std::vector<agent::JobCommand>> Service::WaitCommands(const std::string& node,
+                                                             std::chrono::milliseconds timeout) {
+  {
+    std::unique_lock lock(mu_);
+    auto it = nodes_.find(node);
+    if (it == nodes_.end() || !it->second.registered)
+      return FailedPrecondition("node " + node + " is not registered");
+    commands_cv_.wait_for(lock, timeout, [&] { return stopping_ || !nodes_[node].commands.empty(); });
+    if (stopping_) return Unavailable("server is shutting down");
+    if (nodes_[node].commands.empty()) return std::vector<agent::JobCommand>{};
+  }
+  std::lock_guard mutate(mutate_mu_);
+  std::vector<agent::JobCommand> cmds;
+  std::vector<store::JobUpdate> updates;
+  {
+    std::lock_guard lock(mu_);
+    auto& q = nodes_[node].commands;
+    cmds.assign(std::make_move_iterator(q.begin()), std::make_move_iterator(q.end()));
+    q.clear();
+    for (auto& c : cmds) {
+      if (c.kind != agent::JobCommand::Kind::kStart) continue;
+      const Job& cur = jobs_.at(c.job.id);
+      Job after = cur;
+      after.state = JobState::kStarting;
+      updates.push_back(Transition(cur, after, "sent to node " + node, "server"));
+      c.job = updates.back().job;
+    }
+  }
+  Status st = Commit(updates);
+  if (!st.ok()) {
+    // Put them back; the agent will ask again.
+    std::lock_guard lock(mu_);
+    auto& q = nodes_[node].commands;
+    for (auto it = cmds.rbegin(); it != cmds.rend(); ++it) q.push_front(std::move(*it));
+    return st;
+  }
+  return cmds;
+}
+
+Job Service::FinalStateFor(const Job& job, const agent::JobReport& r, std::vector<store::JobUpdate>& updates) {
+  UnixMillis now = clock_.NowMillis();
+  Job after = job;
+  after.finished_at = now;
+  after.exit_code = r.exit_code;
+  after.signal = r.signal;
+  after.pid = 0;
+  std::string reason;
+  auto stop = stops_.find(job.id);
+  std::string actor = "agent:" + r.node;
+  if (r.kind == agent::JobReport::Kind::kLost) {
+    after.state = JobState::kLost;
+    reason = r.reason.empty() ? "process lost" : r.reason;
+  } else if (stop != stops_.end() && stop->second.kind == StopKind::kCancel) {
+    after.state = JobState::kCancelled;
+    reason = stop->second.reason;
+  } else if (stop != stops_.end() && stop->second.kind == StopKind::kRuntimeLimit) {
+    after.state = JobState::kFailed;
+    reason = "runtime limit";
+  } else if (stop != stops_.end() && stop->second.kind == StopKind::kPreempt) {
+    after.state = JobState::kPreempted;
+    reason = stop->second.reason;
+  } else if (r.exit_code && *r.exit_code == 0) {
+    after.state = JobState::kSucceeded;
+    reason = "exit code 0";
+  } else {
+    after.state = JobState::kFailed;
+    if (r.signal) {
+      reason = "killed by " + SignalName(*r.signal);
+    } else if (r.exit_code) {
+      reason = "exit code " + std::to_string(*r.exit_code);
+      if (!r.reason.empty()) reason += ": " + r.reason;
+    } else {
+      reason = r.reason.empty() ? "failed" : r.reason;
+    }
+  }
+  updates.push_back(Transition(job, after, reason, actor));
+  Job last = updates.back().job;
+  bool requeue = after.state == JobState::kPreempted ||
+                 (after.state == JobState::kLost && job.attempt <= job.spec.max_retries);
+  if (requeue) {
+    Job again = last;
+    again.state = JobState::kQueued;
+    again.node.clear();
+    again.assigned_gpus.clear();
+    again.assigned_gpu_indices.clear();
+    again.finished_at = 0;
+    again.started_at = 0;
+    std::string why = after.state == JobState::kPreempted
+                          ? "requeued after preemption"
+                          : "requeued after loss (retry " + std::to_string(job.attempt) + " of " +
+                                std::to_string(job.spec.max_retries) + ")";
+    updates.push_back(Transition(last, again, why, "server"));
+    last = updates.back().job;
+  }
+  return last;
+}
+
+Status Service::ReportJob(const agent::JobReport& r) {
+  std::lock_guard mutate(mutate_mu_);
+  std::vector<store::JobUpdate> updates;
+  {
+    std::lock_guard lock(mu_);
+    auto it = jobs_.find(r.job_id);
+    if (it == jobs_.end()) return NotFound("job " + r.job_id + " does not exist");
+    const Job& j = it->second;
+    // Stale report (an older attempt, or a job no longer on that node): ignore.
+    if (j.attempt != r.attempt || j.node != r.node || !HoldsResources(j.state)) return Status::Ok();
+    if (r.kind == agent::JobReport::Kind::kStarted) {
+      if (j.state == JobState::kRunning) return Status::Ok();
+      Job after = j;
+      after.state = JobState::kRunning;
+      after.started_at = clock_.NowMillis();
+      after.pid = r.pid;
+      updates.push_back(Transition(j, after, "process " + std::to_string(r.pid) + " started", "agent:" + r.node));
+    } else {
+      FinalStateFor(j, r, updates);
+    }
+  }
+  return Commit(updates);
+}
+
+Status Service::RegisterNode(const agent::NodeRegistration& reg) {
+  if (reg.node.name.empty()) return InvalidArgument("node name is empty");
+  RETURN_IF_ERROR(store_.UpsertNode(reg.node, reg.gpus));
+  // Jobs that ended while nobody was watching.
+  for (const auto& r : reg.recovered) {
+    Status st = ReportJob(r);
+    if (!st.ok() && st.code() != ErrorCode::kNotFound) return st;
+  }
+  std::lock_guard mutate(mutate_mu_);
+  std::vector<store::JobUpdate> updates;
+  {
+    std::lock_guard lock(mu_);
+    NodeState& ns = nodes_[reg.node.name];
+    ns.node = reg.node;
+    ns.node.healthy = true;
+    ns.node.last_heartbeat = clock_.NowMillis();
+    ns.node.gpu_count = static_cast<int>(reg.gpus.size());
+    ns.gpus = reg.gpus;
+    for (auto& g : ns.gpus) g.node = reg.node.name;
+    ns.registered = true;
+    ns.commands.clear();
+    std::set<std::string> alive(reg.running_job_ids.begin(), reg.running_job_ids.end());
+    for (const auto& [id, j] : jobs_) {
+      if (j.node != reg.node.name || !HoldsResources(j.state)) continue;
+      if (alive.count(id)) {
+        Job after = j;
+        after.state = JobState::kRunning;
+        if (!after.started_at) after.started_at = clock_.NowMillis();
+        updates.push_back(Transition(j, after, "re-adopted after restart: process still running",
+                                     "agent:" + reg.node.name));
+      } else if (j.state == JobState::kScheduled) {
+        Job after = j;
+        after.state = JobState::kQueued;
+        after.node.clear();
+        after.assigned_gpus.clear();
+        after.assigned_gpu_indices.clear();
+        updates.push_back(Transition(j, after, "requeued after restart: it had not started", "server"));
+      } else {
+        agent::JobReport lost;
+        lost.kind = agent::JobReport::Kind::kLost;
+        lost.job_id = id;
+        lost.node = reg.node.name;
+        lost.attempt = j.attempt;
+        lost.reason = "process not found after the node restarted";
+        FinalStateFor(j, lost, updates);
+      }
+    }
+    for (const auto& u : updates) stops_.erase(u.job.id);
+  }
+  RETURN_IF_ERROR(Commit(updates));
+  wake_loop_.notify_all();
+  return Status::Ok();
+}
+
+Status Service::Heartbeat(const agent::NodeHeartbeat& hb) {
+  std::lock_guard lock(mu_);
+  auto it = nodes_.find(hb.node);
+  if (it == nodes_.end() || !it->second.registered) return FailedPrecondition("node " + hb.node + " is not registered");
+  auto& ns = it->second;
+  ns.node.last_heartbeat = clock_.NowMillis();
+  std::unordered_map<std::string, const api::Gpu*> live;
+  for (const auto& g : hb.gpus) live[g.uuid] = &g;
+  for (auto& g : ns.gpus) {
+    auto l = live.find(g.uuid);
+    if (l == live.end()) continue;
+    g.memory_used_mib = l->second->memory_used_mib;
+    g.utilization_pct = l->second->utilization_pct;
+    g.temperature_c = l->second->temperature_c;
+    g.power_mw = l->second->power_mw;
+    bool was = g.healthy;
+    g.healthy = l->second->healthy;
+    if (was != g.healthy) wake_ = true;
+  }
+  if (wake_) wake_loop_.notify_one();
+  return Status::Ok();
+}
+
+}  // namespace fastgpu::server

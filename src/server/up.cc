@@ -1,0 +1,47 @@
+#include "server/up.h"
+
+#include <pthread.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <iostream>
+
+#include "server/embedded.h"
+#include "server/service.h"
+
+namespace fastgpu::server {
+
+int RunUp(const UpOptions& options) {
+  // Block termination signals in every thread; one thread waits for them.
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  ::signal(SIGPIPE, SIG_IGN);
+
+  Embedded up;
+  Status st = up.Start(options);
+  if (!st.ok()) {
+    std::cerr << "fastgpu: error: " << st.message() << "\n";
+    return 1;
+  }
+  std::cout << "FastGPU is up at " << up.url() << "\n"
+            << "  home:  " << up.home() << " (admin token in " << up.home() << "/admin.token)\n"
+            << "  GPUs:  " << up.fleet_description();
+  if (up.simulated()) std::cout << "  [SIMULATED: no NVIDIA GPU found; jobs still run as real processes]";
+  std::cout << "\n\nIn another terminal:\n"
+            << "  fastgpu gpu list\n"
+            << "  fastgpu job submit --gpus 2 --name hello -- sh -c 'echo $CUDA_VISIBLE_DEVICES; nvidia-smi || true'\n"
+            << "  fastgpu job list\n"
+            << "Press Ctrl-C to stop (running jobs keep running and are re-adopted by the next `fastgpu up`).\n"
+            << std::flush;
+  int sig = 0;
+  sigwait(&set, &sig);
+  std::cout << "\nfastgpu: stopping (" << (sig == SIGINT ? "SIGINT" : "SIGTERM") << ")\n" << std::flush;
+  up.Stop();
+  return 0;
+}
+
+}  // namespace fastgpu::server

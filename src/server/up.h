@@ -1,0 +1,33 @@
+// Entry points of the long-running modes. Called by the CLI (src/cli) after flag parsing.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+namespace fastgpu::server {
+
+struct UpOptions {
+  std::string home;                 // resolved data dir ($FASTGPU_HOME or ~/.fastgpu when empty)
+  std::string listen = "127.0.0.1:8400";  // HOST:PORT; port 0 picks a free port
+  std::string sim_gpus = "auto";    // "auto": real GPUs if NVML finds any, else 4xA100-80GB; "none"; or SPEC
+  std::string node_name;           // default: hostname
+  std::string policy = "priority";  // scheduler queue policy
+  std::string placement = "best-fit";
+  int64_t stop_grace_ms = 10'000;   // SIGTERM -> SIGKILL grace for cancel / runtime limit
+};
+
+// Runs server + local agent + SQLite in this process until SIGINT/SIGTERM. Writes <home>/url and
+// <home>/admin.token (0600) once ready. Returns the process exit code.
+int RunUp(const UpOptions& options);
+
+// Benchmark of the embedded server: durable submits/s and submit->RUNNING latency.
+struct ApiBenchOptions {
+  std::string home;            // temp dir when empty
+  int clients = 16;            // concurrent HTTP clients
+  int submits = 20000;         // total submits for the throughput phase
+  int latency_samples = 200;   // sequential submit->RUNNING samples
+  bool json = false;
+};
+int RunApiBench(const ApiBenchOptions& options);
+
+}  // namespace fastgpu::server

@@ -1,0 +1,358 @@
+// Round trips through the real HTTP client and the verb dispatcher against a small in-test server.
+#include <gtest/gtest.h>
+#include <httplib.h>
+
+#include <atomic>
+#include <map>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <thread>
+
+#include "api/json.h"
+#include "cli/app.h"
+#include "cli/client.h"
+#include "cli/commands.h"
+
+namespace fastgpu::cli {
+namespace {
+
+using nlohmann::json;
+
+api::Job MakeJob(const std::string& id, api::JobState state) {
+  api::Job j;
+  j.id = id;
+  j.spec.name = "hello";
+  j.spec.command = {"true"};
+  j.state = state;
+  j.created_at = 1'700'000'000'000;
+  return j;
+}
+
+void SendError(httplib::Response& res, const Status& st) {
+  res.status = HttpStatusFor(st.code());
+  res.set_content(api::ErrorBody(st), "application/json");
+}
+
+// Mimics a few routes of the FastGPU API.
+class FakeServer {
+ public:
+  FakeServer() {
+    srv_.set_tcp_nodelay(true);
+    srv_.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
+      ++requests_;
+      if (req.get_header_value("Authorization") != "Bearer secret") {
+        SendError(res, Status(ErrorCode::kUnauthenticated, "missing or invalid API token"));
+        return httplib::Server::HandlerResponse::Handled;
+      }
+      return httplib::Server::HandlerResponse::Unhandled;
+    });
+    srv_.Post("/v1/jobs", [this](const httplib::Request& req, httplib::Response& res) {
+      {
+        std::lock_guard lock(mu_);
+        last_body_ = req.body;
+      }
+      auto spec = api::JobSpecFromJsonText(req.body);
+      if (!spec.ok()) return SendError(res, spec.status());
+      if (spec->gpus_milli > 8000)
+        return SendError(res, Unschedulable("needs " + FormatMilliGpu(spec->gpus_milli) + " GPUs, largest node has 8"));
+      api::Job j = MakeJob("j-1", api::JobState::kQueued);
+      j.spec = *spec;
+      res.status = 201;
+      res.set_content(api::ToJson(j).dump(), "application/json");
+    });
+    srv_.Get(R"(/v1/jobs/([^/]+))", [](const httplib::Request& req, httplib::Response& res) {
+      if (req.matches[1] != "j-1") return SendError(res, NotFound("job " + std::string(req.matches[1]) + " does not exist"));
+      res.set_content(api::ToJson(MakeJob("j-1", api::JobState::kRunning)).dump(), "application/json");
+    });
+    srv_.Get(R"(/v1/jobs/([^/]+)/wait)", [](const httplib::Request& req, httplib::Response& res) {
+      std::string id = req.matches[1];
+      api::Job j = MakeJob(id, id == "j-ok" ? api::JobState::kSucceeded : api::JobState::kFailed);
+      if (id == "j-slow") j.state = api::JobState::kRunning;
+      if (j.state == api::JobState::kFailed) {
+        j.exit_code = 3;
+        j.reason = "process exited with code 3";
+      }
+      res.set_content(api::ToJson(j).dump(), "application/json");
+    });
+    srv_.Get("/v1/jobs/j-1/logs", [this](const httplib::Request& req, httplib::Response& res) {
+      if (req.get_param_value("follow") != "true") {
+        res.set_header("X-Next-Offset", "11");
+        res.set_content("hello world", "text/plain");
+        return;
+      }
+      int64_t offset = std::stoll(req.get_param_value("offset"));
+      {
+        std::lock_guard lock(mu_);
+        follow_offsets_.push_back(offset);
+      }
+      // The first stream is cut after "hello " to exercise resuming from the last byte received.
+      const std::string all = "hello world\nbye\n";
+      res.set_chunked_content_provider("text/plain", [all, offset, sent = false](size_t, httplib::DataSink& sink) mutable {
+        if (offset == 0) {
+          if (sent) return false;  // drop the connection mid-stream
+          sent = true;
+          sink.write(all.data(), 6);
+          return true;
+        }
+        std::string rest = all.substr(static_cast<size_t>(offset));
+        sink.write(rest.data(), rest.size());
+        sink.done();
+        return true;
+      });
+    });
+    srv_.Get("/v1/gpus", [](const httplib::Request&, httplib::Response& res) {
+      api::Gpu g;
+      g.uuid = "GPU-sim-0";
+      g.type = "A100-80GB";
+      g.node = "local";
+      g.simulated = true;
+      res.set_content(json{{"gpus", json::array({api::ToJson(g)})}}.dump(), "application/json");
+    });
+    port_ = srv_.bind_to_any_port("127.0.0.1");
+    // The socket is already listening after bind_to_any_port: connections queue until accepted.
+    thread_ = std::thread([this] {
+      srv_.listen_after_bind();
+      finished_ = true;
+    });
+    // stop() is a no-op until the accept loop runs, so wait for it (poll with a deadline).
+    SystemClock clock;
+    const int64_t deadline = clock.MonotonicNanos() + 10'000'000'000;
+    while (!srv_.is_running() && clock.MonotonicNanos() < deadline) std::this_thread::yield();
+  }
+  ~FakeServer() {
+    // stop() can race with the start of the accept loop; repeat it until the loop has ended.
+    SystemClock clock;
+    const int64_t deadline = clock.MonotonicNanos() + 10'000'000'000;
+    while (!finished_ && clock.MonotonicNanos() < deadline) {
+      srv_.stop();
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    thread_.join();
+  }
+  std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
+  int requests() const { return requests_; }
+  std::string last_body() {
+    std::lock_guard lock(mu_);
+    return last_body_;
+  }
+  std::vector<int64_t> follow_offsets() {
+    std::lock_guard lock(mu_);
+    return follow_offsets_;
+  }
+
+ private:
+  httplib::Server srv_;
+  int port_ = 0;
+  std::thread thread_;
+  std::atomic<int> requests_{0};
+  std::atomic<bool> finished_{false};
+  std::mutex mu_;
+  std::string last_body_;
+  std::vector<int64_t> follow_offsets_;
+};
+
+struct Outcome {
+  int code = -1;
+  std::string out;
+  std::string err;
+};
+
+class CliRoundTrip : public ::testing::Test {
+ protected:
+  Outcome Cli(std::vector<std::string> args, std::map<std::string, std::string> env = {}) {
+    if (!env.count("FASTGPU_SERVER")) env["FASTGPU_SERVER"] = server_.url();
+    if (!env.count("FASTGPU_TOKEN")) env["FASTGPU_TOKEN"] = "secret";
+    env["HOME"] = "/nonexistent-home";
+    std::ostringstream out, err;
+    Io io{out,
+          err,
+          /*out_is_tty=*/false,
+          [env](std::string_view k) -> std::optional<std::string> {
+            auto it = env.find(std::string(k));
+            if (it == env.end()) return std::nullopt;
+            return it->second;
+          },
+          [this](const std::string& p) -> std::optional<std::string> {
+            auto it = files_.find(p);
+            if (it == files_.end()) return std::nullopt;
+            return it->second;
+          },
+          clock_};
+    Hooks hooks;
+    hooks.run_up = [this](const server::UpOptions& o) {
+      up_ = o;
+      return 0;
+    };
+    Outcome r;
+    r.code = RunApp(args, hooks, io);
+    r.out = out.str();
+    r.err = err.str();
+    return r;
+  }
+  static int Newlines(const std::string& s) { return static_cast<int>(std::count(s.begin(), s.end(), '\n')); }
+
+  FakeServer server_;
+  FakeClock clock_;
+  std::map<std::string, std::string> files_;
+  server::UpOptions up_;
+};
+
+TEST_F(CliRoundTrip, SubmitPrintsTheIdAndSendsTheSpec) {
+  auto r = Cli({"job", "submit", "--gpus", "0.25", "--runtime", "30m", "--env", "A=1", "--env", "B=2", "--name", "n",
+                "--", "python", "train.py", "--lr", "3"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.out, "j-1\n");
+  EXPECT_EQ(r.err, "");
+  json body = json::parse(server_.last_body());
+  EXPECT_EQ(body["gpus"], "0.25");
+  EXPECT_EQ(body["runtime_limit_s"], 1800);
+  EXPECT_EQ(body["env"], (json{{"A", "1"}, {"B", "2"}}));
+  EXPECT_EQ(body["command"], (json{"python", "train.py", "--lr", "3"}));
+}
+
+TEST_F(CliRoundTrip, SubmitJsonPrintsTheJobAndFileFieldsAreSent) {
+  files_["job.yaml"] = "name: from-file\ncommand: [sleep, '1']\npriority: 80\n";
+  auto r = Cli({"job", "submit", "-f", "job.yaml", "--priority", "90", "--output", "json"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  json j = json::parse(r.out);
+  EXPECT_EQ(j["id"], "j-1");
+  EXPECT_EQ(j["name"], "from-file");
+  EXPECT_EQ(j["priority"], 90);
+}
+
+TEST_F(CliRoundTrip, BadInputIsRejectedBeforeAnythingIsSent) {
+  int before = server_.requests();
+  auto r = Cli({"job", "submit", "--gpus", "abc", "--", "true"});
+  EXPECT_EQ(r.code, kExitUsage);
+  EXPECT_EQ(Newlines(r.err), 1) << r.err;
+  EXPECT_EQ(r.err.rfind("fastgpu: error: invalid --gpus", 0), 0u) << r.err;
+  files_["bad.yaml"] = "command: [x]\ncolour: blue\n";
+  r = Cli({"job", "submit", "-f", "bad.yaml"});
+  EXPECT_EQ(r.code, kExitUsage);
+  EXPECT_NE(r.err.find("unknown field 'colour'"), std::string::npos) << r.err;
+  r = Cli({"job", "submit"});
+  EXPECT_EQ(r.code, kExitUsage);
+  EXPECT_EQ(Newlines(r.err), 1) << r.err;
+  EXPECT_EQ(server_.requests(), before);
+}
+
+TEST_F(CliRoundTrip, ServerErrorsBecomeOneLine) {
+  auto r = Cli({"job", "get", "j-404"});
+  EXPECT_EQ(r.code, kExitFailure);
+  EXPECT_EQ(r.err, "fastgpu: error: job j-404 does not exist\n");
+  EXPECT_EQ(r.out, "");
+
+  r = Cli({"job", "submit", "--gpus", "16", "--", "true"});
+  EXPECT_EQ(r.code, kExitFailure);
+  EXPECT_EQ(r.err, "fastgpu: error: needs 16 GPUs, largest node has 8\n");
+
+  r = Cli({"gpu", "list"}, {{"FASTGPU_TOKEN", "wrong"}});
+  EXPECT_NE(r.code, 0);
+  EXPECT_EQ(r.err, "fastgpu: error: missing or invalid API token\n");
+}
+
+TEST_F(CliRoundTrip, ConnectionRefusedExplainsWhatToDo) {
+  std::string url;
+  {
+    FakeServer gone;  // bound, then closed: nothing listens there any more
+    url = gone.url();
+  }
+  auto r = Cli({"job", "list"}, {{"FASTGPU_SERVER", url}});
+  EXPECT_EQ(r.code, kExitFailure);
+  EXPECT_EQ(r.err, "fastgpu: error: cannot reach the FastGPU server at " + url +
+                       ": is `fastgpu up` running? (connection refused)\n");
+}
+
+TEST_F(CliRoundTrip, TokenAndUrlComeFromTheHomeDir) {
+  files_["/h/url"] = server_.url() + "\n";
+  files_["/h/admin.token"] = "secret\n";
+  auto r = Cli({"job", "get", "j-1"}, {{"FASTGPU_SERVER", ""}, {"FASTGPU_TOKEN", ""}, {"FASTGPU_HOME", "/h"}});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.out.find("RUNNING"), std::string::npos) << r.out;
+}
+
+TEST_F(CliRoundTrip, GetJsonAndGlobalFlagsAfterTheVerb) {
+  auto r = Cli({"job", "get", "j-1", "--output", "json", "--server", server_.url(), "--token", "secret"},
+               {{"FASTGPU_SERVER", "http://127.0.0.1:1"}, {"FASTGPU_TOKEN", "wrong"}});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(json::parse(r.out)["state"], "RUNNING");
+  r = Cli({"job", "get", "j-1", "--output", "yaml"});
+  EXPECT_EQ(r.code, kExitUsage);
+}
+
+TEST_F(CliRoundTrip, LogsAndFollowResumesAfterACutStream) {
+  auto r = Cli({"job", "logs", "j-1"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.out, "hello world");
+  r = Cli({"job", "logs", "-f", "j-1"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.out, "hello world\nbye\n");
+  EXPECT_EQ(server_.follow_offsets(), (std::vector<int64_t>{0, 6}));
+}
+
+TEST_F(CliRoundTrip, WaitExitCodes) {
+  auto r = Cli({"job", "wait", "j-ok"});
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.out.find("SUCCEEDED"), std::string::npos);
+  r = Cli({"job", "wait", "j-bad", "--timeout", "30s"});
+  EXPECT_EQ(r.code, 1);
+  EXPECT_EQ(r.err, "j-bad FAILED (exit code 3): process exited with code 3\n");
+  r = Cli({"job", "wait", "j-slow", "--timeout", "0s"});
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.err.find("still RUNNING"), std::string::npos) << r.err;
+  r = Cli({"job", "wait", "j-slow", "--timeout", "soon"});
+  EXPECT_EQ(r.code, 2);
+}
+
+TEST_F(CliRoundTrip, GpuListLabelsSimulatedGpus) {
+  auto r = Cli({"gpu", "list"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.out.find("A100-80GB (simulated)"), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find('\033'), std::string::npos);
+}
+
+TEST_F(CliRoundTrip, HelpHasExamples) {
+  auto r = Cli({"--help"});
+  EXPECT_EQ(r.code, 0);
+  EXPECT_NE(r.out.find("Examples:"), std::string::npos);
+  r = Cli({"job", "submit", "--help"});
+  EXPECT_EQ(r.code, 0);
+  EXPECT_NE(r.out.find("Examples:"), std::string::npos);
+  EXPECT_NE(r.out.find("--gpus"), std::string::npos);
+}
+
+TEST_F(CliRoundTrip, UsageErrorsAreOneLine) {
+  for (auto args : std::vector<std::vector<std::string>>{{}, {"job"}, {"frobnicate"}, {"job", "get"},
+                                                         {"job", "list", "--limit", "x"}}) {
+    auto r = Cli(args);
+    EXPECT_EQ(r.code, kExitUsage);
+    EXPECT_EQ(Newlines(r.err), 1) << r.err;
+    EXPECT_EQ(r.err.rfind("fastgpu: error: ", 0), 0u) << r.err;
+  }
+  auto r = Cli({"job", "list", "--state", "RUNNING,SLEEPING"});
+  EXPECT_EQ(r.code, kExitUsage);
+  EXPECT_NE(r.err.find("SLEEPING"), std::string::npos);
+}
+
+TEST_F(CliRoundTrip, UpFillsOptions) {
+  auto r = Cli({"up", "--listen", "127.0.0.1:0", "--sim-gpus", "2xH100-80GB", "--policy", "fifo"},
+               {{"FASTGPU_HOME", "/tmp/fg-home"}});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(up_.home, "/tmp/fg-home");
+  EXPECT_EQ(up_.listen, "127.0.0.1:0");
+  EXPECT_EQ(up_.sim_gpus, "2xH100-80GB");
+  EXPECT_EQ(up_.policy, "fifo");
+  EXPECT_EQ(up_.placement, "best-fit");
+  r = Cli({"up", "--home", "/x"});
+  EXPECT_EQ(up_.home, "/x");
+}
+
+TEST_F(CliRoundTrip, Version) {
+  auto r = Cli({"version"});
+  EXPECT_EQ(r.code, 0);
+  EXPECT_EQ(r.out.rfind("fastgpu ", 0), 0u);
+}
+
+}  // namespace
+}  // namespace fastgpu::cli

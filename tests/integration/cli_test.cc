@@ -1,0 +1,99 @@
+// The walkthrough, through the real CLI: gpu list, job submit/list/logs -f/wait/cancel.
+#include <gtest/gtest.h>
+
+#include "harness.h"
+
+namespace fastgpu::testing {
+namespace {
+
+class CliTest : public ::testing::Test {
+ protected:
+  void SetUp() override { up_.Start(); }
+  UpProcess up_;
+};
+
+TEST_F(CliTest, Walkthrough) {
+  auto gpus = up_.Cli({"gpu", "list"});
+  ASSERT_EQ(gpus.exit_code, 0) << gpus.err;
+  EXPECT_NE(gpus.out.find("A100-80GB"), std::string::npos) << gpus.out;
+  EXPECT_NE(gpus.out.find("simulated"), std::string::npos) << gpus.out;
+
+  auto sub = up_.Cli({"job", "submit", "--gpus", "2", "--name", "hello", "--", "sh", "-c",
+                      "echo $CUDA_VISIBLE_DEVICES; nvidia-smi || true"});
+  ASSERT_EQ(sub.exit_code, 0) << sub.err;
+  std::string id = Trim(sub.out);
+  ASSERT_EQ(id.rfind("j-", 0), 0u) << sub.out;
+
+  auto wait = up_.Cli({"job", "wait", id, "--timeout", "30s"});
+  EXPECT_EQ(wait.exit_code, 0) << wait.err;
+  auto logs = up_.Cli({"job", "logs", "-f", id});
+  ASSERT_EQ(logs.exit_code, 0) << logs.err;
+  json job = up_.Job(id);
+  std::string cvd = std::to_string(job["assigned_gpu_indices"][0].get<int>()) + "," +
+                    std::to_string(job["assigned_gpu_indices"][1].get<int>());
+  EXPECT_EQ(logs.out.substr(0, cvd.size() + 1), cvd + "\n") << logs.out;
+
+  auto list = up_.Cli({"job", "list"});
+  ASSERT_EQ(list.exit_code, 0) << list.err;
+  EXPECT_NE(list.out.find(id), std::string::npos);
+  EXPECT_NE(list.out.find("hello"), std::string::npos);
+  EXPECT_NE(list.out.find("SUCCEEDED"), std::string::npos);
+
+  auto js = up_.Cli({"job", "get", id, "--output", "json"});
+  ASSERT_EQ(js.exit_code, 0) << js.err;
+  EXPECT_EQ(json::parse(js.out)["state"], "SUCCEEDED");
+
+  auto events = up_.Cli({"job", "events", id});
+  ASSERT_EQ(events.exit_code, 0) << events.err;
+  EXPECT_NE(events.out.find("RUNNING"), std::string::npos);
+
+  auto nodes = up_.Cli({"node", "list"});
+  ASSERT_EQ(nodes.exit_code, 0) << nodes.err;
+}
+
+TEST_F(CliTest, CancelAndWaitReportTheOutcome) {
+  auto sub = up_.Cli({"job", "submit", "--", "sleep", "300"});
+  ASSERT_EQ(sub.exit_code, 0) << sub.err;
+  std::string id = Trim(sub.out);
+  ASSERT_TRUE(up_.WaitState(id, "RUNNING"));
+  auto cancel = up_.Cli({"job", "cancel", id});
+  EXPECT_EQ(cancel.exit_code, 0) << cancel.err;
+  auto wait = up_.Cli({"job", "wait", id, "--timeout", "30s"});
+  EXPECT_NE(wait.exit_code, 0);
+  EXPECT_NE(wait.err.find("CANCELLED"), std::string::npos) << wait.err;
+}
+
+TEST_F(CliTest, SubmitJsonAndErrors) {
+  auto sub = up_.Cli({"job", "submit", "--output", "json", "--gpus", "0.25", "--runtime", "1h", "--", "true"});
+  ASSERT_EQ(sub.exit_code, 0) << sub.err;
+  json j = json::parse(sub.out);
+  EXPECT_EQ(j["gpus"], "0.25");
+  EXPECT_EQ(j["runtime_limit_s"], 3600);
+
+  auto missing = up_.Cli({"job", "get", "j-424242"});
+  EXPECT_NE(missing.exit_code, 0);
+  EXPECT_EQ(std::count(missing.err.begin(), missing.err.end(), '\n'), 1) << missing.err;
+  EXPECT_NE(missing.err.find("j-424242"), std::string::npos);
+
+  auto bad = up_.Cli({"job", "submit", "--gpus", "-2", "--", "true"});
+  EXPECT_NE(bad.exit_code, 0);
+  auto empty = up_.Cli({"job", "submit"});
+  EXPECT_NE(empty.exit_code, 0);
+  auto never = up_.Cli({"job", "submit", "--gpus", "16", "--", "true"});
+  EXPECT_NE(never.exit_code, 0);
+  EXPECT_NE(never.err.find("16"), std::string::npos) << never.err;
+
+  auto help = up_.Cli({"job", "submit", "--help"});
+  EXPECT_EQ(help.exit_code, 0);
+  EXPECT_NE(help.out.find("Example"), std::string::npos) << help.out;
+}
+
+TEST(CliNoServer, ClearErrorWhenNothingIsRunning) {
+  UpProcess up;  // never started
+  auto r = up.Cli({"job", "list"});
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_FALSE(r.err.empty());
+}
+
+}  // namespace
+}  // namespace fastgpu::testing
