@@ -1,6 +1,7 @@
 #include "cli/app.h"
 
 #include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
 #include <algorithm>
 #include <memory>
 #include <optional>
@@ -9,6 +10,8 @@
 #include "cli/client.h"
 #include "cli/commands.h"
 #include "cli/job_file.h"
+#include "bench/scheduler_bench.h"
+#include "sim/simulate_command.h"
 
 #ifndef FASTGPU_VERSION
 #define FASTGPU_VERSION "dev"
@@ -16,6 +19,16 @@
 
 namespace fastgpu::cli {
 namespace {
+
+std::string SchedulerBenchJson(const bench::SchedulerBenchResult& r) {
+  nlohmann::json j = {{"decisions", r.decisions},     {"seconds", r.seconds},
+                      {"decisions_per_s", r.decisions_per_s}, {"binds", r.binds},
+                      {"binds_per_s", r.binds_per_s}, {"pending", r.pending},
+                      {"preemptions", r.preemptions}, {"gpus", r.gpus},
+                      {"allocated_milli", r.allocated_milli}, {"rounds", r.rounds},
+                      {"scheduler", r.scheduler}};
+  return j.dump(2);
+}
 
 constexpr const char* kMainFooter = R"(
 Examples:
@@ -269,9 +282,72 @@ Examples:
       return hooks.run_api_bench(bench_opts);
     };
   });
-  // WIRING POINT: `fastgpu bench scheduler ...` is added here as a subcommand of `bench`.
+  bench::SchedulerBenchOptions sched_opts;
+  auto* bench_sched = bench->add_subcommand("scheduler", "Placement decisions/s of the scheduler library");
+  bench_sched->add_option("--nodes", sched_opts.nodes, "Nodes in the synthetic cluster")->capture_default_str();
+  bench_sched->add_option("--gpus-per-node", sched_opts.gpus_per_node, "GPUs per node")->capture_default_str();
+  bench_sched->add_option("--pending", sched_opts.pending, "Queued jobs (mixed 1/2/4/8 GPUs and fractions)")
+      ->capture_default_str();
+  bench_sched->add_option("--policy", sched_opts.policy, "Queue policy")->capture_default_str();
+  bench_sched->add_option("--placement", sched_opts.placement, "best-fit or spread")->capture_default_str();
+  bench_sched->add_option("--rounds", sched_opts.rounds, "Schedule calls to time")->capture_default_str();
+  bench_sched->add_option("--seed", sched_opts.seed, "Random seed of the synthetic queue")->capture_default_str();
+  bench_sched->footer(
+      "\nA decision is one verdict (bind or waiting) per queued job per scheduling round.\n"
+      "Example:\n  fastgpu bench scheduler --nodes 1000 --gpus-per-node 8 --pending 100000 --output json");
+  bench_sched->callback([&] {
+    action = [&]() -> int {
+      auto format = ParseOutputFormat(g.output);
+      if (!format.ok()) return ReportError(io.err, format.status(), kExitUsage);
+      if (sched_opts.nodes < 1 || sched_opts.nodes > 100000 || sched_opts.gpus_per_node < 1 ||
+          sched_opts.gpus_per_node > 64 || sched_opts.pending < 0 || sched_opts.pending > 10'000'000 ||
+          sched_opts.rounds < 1 || sched_opts.rounds > 1000)
+        return ReportError(io.err,
+                           InvalidArgument("--nodes must be 1..100000, --gpus-per-node 1..64, --pending "
+                                           "0..10000000 and --rounds 1..1000"),
+                           kExitUsage);
+      auto r = bench::RunSchedulerBench(sched_opts, io.clock);
+      if (!r.ok()) return ReportError(io.err, r.status(), kExitUsage);
+      if (*format == OutputFormat::kJson) {
+        io.out << SchedulerBenchJson(*r) << "\n";
+      } else {
+        io.out << bench::FormatSchedulerBench(*r);
+      }
+      return kExitOk;
+    };
+  });
 
-  // WIRING POINT: `fastgpu simulate ...` (sim::SimulateOptions) is added here as a subcommand of `app`.
+  // ---- simulate ----------------------------------------------------------------------------------
+  sim::SimulateOptions sim_opts;
+  bool sim_no_timing = false;
+  auto* simulate = app.add_subcommand("simulate", "Replay a GPU job trace against scheduling policies");
+  simulate->add_option("--trace", sim_opts.trace_path,
+                       "CSV trace: job_id,submit_time_s,num_gpus,duration_s,user,queue,status "
+                       "(e.g. data/traces/philly_2017_sep_nov.csv)")
+      ->required();
+  simulate->add_option("--cluster", sim_opts.cluster, "NODESxGPUSxTYPE")->capture_default_str();
+  simulate->add_option("--policy", sim_opts.policy, "fifo, priority, fair-share, sjf, las, backfill, ga")
+      ->capture_default_str();
+  simulate->add_option("--placement", sim_opts.placement, "best-fit or spread")->capture_default_str();
+  simulate->add_option("--compare", sim_opts.compare, "Comma-separated policies, or 'all'");
+  simulate->add_option("--from", sim_opts.from_s, "First submit_time_s to keep");
+  simulate->add_option("--to", sim_opts.to_s, "Last submit_time_s to keep");
+  simulate->add_option("--queue", sim_opts.queue, "Keep only this queue (virtual cluster)");
+  simulate->add_option("--tick", sim_opts.reschedule_interval_s, "Also reschedule after this many idle seconds");
+  simulate->add_flag("--no-timing", sim_no_timing, "Omit wall time and memory (byte-for-byte reproducible output)");
+  simulate->footer(
+      "\nOutput: --output table (default), json or csv. A progress bar is drawn on stderr when it is a terminal.\n"
+      "Examples:\n"
+      "  fastgpu simulate --trace data/traces/philly_2017_sep_nov.csv --compare all\n"
+      "  fastgpu simulate --trace data/traces/philly_2017_sep_nov.csv --cluster 32x8xA100-80GB --policy las\n"
+      "  fastgpu simulate --trace data/traces/philly_2017_sep_nov.csv --compare fifo,sjf --output csv");
+  simulate->callback([&] {
+    action = [&]() -> int {
+      sim_opts.output = g.output.empty() ? "table" : g.output;
+      sim_opts.timing = !sim_no_timing;
+      return sim::RunSimulateCommand(sim_opts, io.out, io.err, io.clock);
+    };
+  });
 
   // CLI11 takes the arguments in reverse order.
   std::vector<std::string> rev(args.rbegin(), args.rend());
