@@ -66,6 +66,7 @@ Result<std::unique_ptr<Service>> Service::Create(store::Store& store, const Cloc
   ASSIGN_OR_RETURN(auto jobs, store.ListJobs({}));
   for (auto& j : jobs) {
     if (j.state == JobState::kQueued) svc->queued_.insert({JobNumber(j.id), j.id});
+    if (HoldsResources(j.state)) svc->active_.insert(j.id);
     svc->jobs_.emplace(j.id, std::move(j));
   }
   ASSIGN_OR_RETURN(auto nodes, store.ListNodes());
@@ -129,6 +130,11 @@ void Service::ApplyLocked(const Job& job) {
   } else {
     queued_.erase({num, job.id});
   }
+  if (HoldsResources(job.state)) {
+    active_.insert(job.id);
+  } else {
+    active_.erase(job.id);
+  }
   if (api::IsTerminal(job.state) || job.state == JobState::kQueued) stops_.erase(job.id);
   jobs_[job.id] = job;
 }
@@ -155,14 +161,11 @@ Result<Job> Service::Submit(api::JobSpec spec, const std::string& user) {
   job.user = user;
   job.state = JobState::kQueued;
   job.created_at = clock_.NowMillis();
+  job.reason = "waiting to be scheduled";
   {
     std::lock_guard lock(mu_);
     if (stopping_) return Unavailable("server is shutting down");
-    bool any_node = false;
-    for (const auto& [name, ns] : nodes_) any_node |= !ns.gpus.empty();
-    if (any_node) {
-      RETURN_IF_ERROR(sched::CheckFeasible(SnapshotLocked(/*empty=*/true), ToRequest(job)));
-    }
+    if (any_gpu_) RETURN_IF_ERROR(sched::CheckFeasible(capacity_, ToRequest(job)));
   }
   api::JobEvent ev;
   ev.at = job.created_at;
@@ -170,13 +173,17 @@ Result<Job> Service::Submit(api::JobSpec spec, const std::string& user) {
   ev.reason = "submitted";
   ev.actor = "user:" + user;
   ASSIGN_OR_RETURN(Job created, store_.CreateJob(job, ev));
+  bool wake;
   {
     std::lock_guard lock(mu_);
     queued_.insert({JobNumber(created.id), created.id});
     jobs_[created.id] = created;
-    wake_ = true;
+    // While every GPU is taken a new job cannot start: don't wake the loop for nothing (it runs
+    // again whenever GPUs are released).
+    wake = HasFreeCapacityLocked();
+    wake_ = wake_ || wake;
   }
-  wake_loop_.notify_one();
+  if (wake) wake_loop_.notify_one();
   return created;
 }
 
@@ -285,8 +292,8 @@ void Service::WaitForChange(const std::string& id, int64_t timeout_ms) {
 std::vector<api::Gpu> Service::ListGpus() const {
   std::lock_guard lock(mu_);
   std::map<std::string, std::pair<MilliGpu, std::vector<std::string>>> alloc;
-  for (const auto& [id, j] : jobs_) {
-    if (!HoldsResources(j.state)) continue;
+  for (const auto& id : active_) {
+    const Job& j = jobs_.at(id);
     MilliGpu per = std::min<MilliGpu>(j.spec.gpus_milli, kMilliPerGpu);
     for (const auto& u : j.assigned_gpus) {
       alloc[u].first += per;
@@ -368,8 +375,8 @@ sched::ClusterSnapshot Service::SnapshotLocked(bool empty) const {
     snap.nodes.push_back(std::move(nv));
   }
   if (empty) return snap;
-  for (const auto& [id, j] : jobs_) {
-    if (!HoldsResources(j.state)) continue;
+  for (const auto& id : active_) {
+    const Job& j = jobs_.at(id);
     sched::RunningJob rj;
     rj.job_id = id;
     rj.project = j.spec.project;
@@ -395,8 +402,8 @@ sched::ClusterSnapshot Service::SnapshotLocked(bool empty) const {
 
 bool Service::HasFreeCapacityLocked() const {
   std::unordered_map<std::string, MilliGpu> used;
-  for (const auto& [id, j] : jobs_) {
-    if (!HoldsResources(j.state)) continue;
+  for (const auto& id : active_) {
+    const Job& j = jobs_.at(id);
     for (const auto& u : j.assigned_gpus) used[u] += std::min<MilliGpu>(j.spec.gpus_milli, kMilliPerGpu);
   }
   for (const auto& [name, ns] : nodes_) {
@@ -417,13 +424,8 @@ void Service::ScheduleOnce() {
   {
     std::lock_guard lock(mu_);
     if (queued_.empty() || stopping_) return;
-    if (!HasFreeCapacityLocked()) {
-      for (const auto& [num, id] : queued_) {
-        auto& j = jobs_[id];
-        if (j.reason.empty() || j.reason.rfind("waiting", 0) == 0) j.reason = "waiting: all GPUs are in use";
-      }
-      return;
-    }
+    // Nothing can start while every GPU is taken (preemption is not enabled for server jobs).
+    if (!HasFreeCapacityLocked()) return;
     snap = SnapshotLocked(false);
     queue.reserve(queued_.size());
     for (const auto& [num, id] : queued_) queue.push_back(ToRequest(jobs_.at(id)));
@@ -481,7 +483,8 @@ void Service::ScheduleOnce() {
 
 void Service::EnforceLimitsLocked(std::vector<std::pair<std::string, agent::JobCommand>>& stops) {
   UnixMillis now = clock_.NowMillis();
-  for (auto& [id, j] : jobs_) {
+  for (const auto& id : active_) {
+    const Job& j = jobs_.at(id);
     if (j.state != JobState::kRunning || j.spec.runtime_limit_s <= 0 || stops_.count(id)) continue;
     if (now < j.started_at + j.spec.runtime_limit_s * 1000) continue;
     std::string reason = "runtime limit";
@@ -658,8 +661,9 @@ Status Service::RegisterNode(const agent::NodeRegistration& reg) {
     ns.registered = true;
     ns.commands.clear();
     std::set<std::string> alive(reg.running_job_ids.begin(), reg.running_job_ids.end());
-    for (const auto& [id, j] : jobs_) {
-      if (j.node != reg.node.name || !HoldsResources(j.state)) continue;
+    for (const auto& id : active_) {
+      const Job& j = jobs_.at(id);
+      if (j.node != reg.node.name) continue;
       if (alive.count(id)) {
         Job after = j;
         after.state = JobState::kRunning;
@@ -684,6 +688,9 @@ Status Service::RegisterNode(const agent::NodeRegistration& reg) {
       }
     }
     for (const auto& u : updates) stops_.erase(u.job.id);
+    capacity_ = SnapshotLocked(/*empty=*/true);
+    any_gpu_ = false;
+    for (const auto& n : capacity_.nodes) any_gpu_ |= !n.gpus.empty();
   }
   RETURN_IF_ERROR(Commit(updates));
   wake_loop_.notify_all();

@@ -120,6 +120,9 @@ class Service final : public agent::ControlPlane {
   bool stopping_ = false;
   std::unordered_map<std::string, api::Job> jobs_;
   std::set<std::pair<int64_t, std::string>> queued_;  // (id number, id) in submit order
+  std::set<std::string> active_;                      // jobs holding GPUs (SCHEDULED/STARTING/RUNNING)
+  sched::ClusterSnapshot capacity_;                   // all registered nodes, empty: for CheckFeasible
+  bool any_gpu_ = false;
   std::map<std::string, NodeState> nodes_;
   std::unordered_map<std::string, StopRequest> stops_;
   // Held across "read state, persist, apply" for every change to an existing job, so changes are
