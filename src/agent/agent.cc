@@ -1,5 +1,7 @@
 #include "agent/agent.h"
 
+#include "common/file_util.h"
+
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -25,59 +27,6 @@ bool IsSafeId(const std::string& id) {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
            c == '_' || c == '.';
   });
-}
-
-Status MakeDirs(const std::string& path) {
-  std::string cur;
-  size_t i = 0;
-  while (i <= path.size()) {
-    size_t next = path.find('/', i);
-    if (next == std::string::npos) next = path.size();
-    cur = path.substr(0, next);
-    i = next + 1;
-    if (cur.empty() || cur == "/") continue;
-    if (::mkdir(cur.c_str(), 0700) != 0 && errno != EEXIST) {
-      return Internal("cannot create directory '" + cur + "': " + std::strerror(errno));
-    }
-  }
-  return Status::Ok();
-}
-
-std::optional<std::string> ReadFile(const std::string& path) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return std::nullopt;
-  std::string out;
-  char buf[4096];
-  while (true) {
-    ssize_t r = ::read(fd, buf, sizeof(buf));
-    if (r < 0 && errno == EINTR) continue;
-    if (r <= 0) break;
-    out.append(buf, static_cast<size_t>(r));
-  }
-  ::close(fd);
-  return out;
-}
-
-Status WriteFileAtomic(const std::string& path, const std::string& data) {
-  const std::string tmp = path + ".tmp";
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd < 0) return Internal("cannot write '" + tmp + "': " + std::strerror(errno));
-  size_t done = 0;
-  while (done < data.size()) {
-    ssize_t w = ::write(fd, data.data() + done, data.size() - done);
-    if (w < 0 && errno == EINTR) continue;
-    if (w < 0) {
-      int e = errno;
-      ::close(fd);
-      return Internal("cannot write '" + tmp + "': " + std::strerror(e));
-    }
-    done += static_cast<size_t>(w);
-  }
-  ::close(fd);
-  if (::rename(tmp.c_str(), path.c_str()) != 0) {
-    return Internal("cannot rename '" + tmp + "' to '" + path + "': " + std::strerror(errno));
-  }
-  return Status::Ok();
 }
 
 std::string Join(const std::vector<std::string>& parts, char sep) {
@@ -108,7 +57,7 @@ struct JobMeta {
 };
 
 std::optional<JobMeta> ReadMeta(const std::string& job_dir) {
-  auto text = ReadFile(job_dir + "/" + kMetaFile);
+  auto text = ReadFileToString(job_dir + "/" + kMetaFile);
   if (!text) return std::nullopt;
   JobMeta m;
   for (const std::string& line : Split(*text, '\n')) {
@@ -119,7 +68,7 @@ std::optional<JobMeta> ReadMeta(const std::string& job_dir) {
 }
 
 std::optional<int> ReadReported(const std::string& job_dir) {
-  auto text = ReadFile(job_dir + "/" + kReportedFile);
+  auto text = ReadFileToString(job_dir + "/" + kReportedFile);
   if (!text || text->empty()) return std::nullopt;
   return std::atoi(text->c_str());
 }

@@ -44,6 +44,8 @@
 
 #include "agent/executor.h"
 
+#include "common/file_util.h"
+
 extern char** environ;  // NOLINT: POSIX
 
 namespace fastgpu::agent {
@@ -313,47 +315,10 @@ struct LaunchRecord {
 
 std::string ErrnoText(int e) { return std::strerror(e); }
 
-Status MakeDirs(const std::string& path, mode_t mode) {
-  if (path.empty()) return InvalidArgument("empty directory path");
-  std::string cur;
-  size_t i = 0;
-  while (i <= path.size()) {
-    size_t next = path.find('/', i);
-    if (next == std::string::npos) next = path.size();
-    cur = path.substr(0, next);
-    i = next + 1;
-    if (cur.empty() || cur == "/") continue;
-    if (::mkdir(cur.c_str(), mode) != 0 && errno != EEXIST) {
-      return Internal("cannot create directory '" + cur + "': " + ErrnoText(errno));
-    }
-  }
-  struct stat st {};
-  if (::stat(path.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
-    return FailedPrecondition("'" + path + "' exists but is not a directory");
-  }
-  return Status::Ok();
-}
-
 std::string Absolute(const std::string& p) {
   std::error_code ec;
   auto abs = std::filesystem::absolute(p, ec);
   return ec ? p : abs.lexically_normal().string();
-}
-
-std::optional<std::string> ReadSmallFile(const std::string& path) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return std::nullopt;
-  std::string out;
-  char buf[1024];
-  while (true) {
-    ssize_t r = ::read(fd, buf, sizeof(buf));
-    if (r < 0 && errno == EINTR) continue;
-    if (r <= 0) break;
-    out.append(buf, static_cast<size_t>(r));
-    if (out.size() > 64 * 1024) break;
-  }
-  ::close(fd);
-  return out;
 }
 
 // True when `pid` is a live (non-zombie) process that started at `start_ticks`.
@@ -393,7 +358,7 @@ std::optional<PidRecord> ParsePidFile(const std::string& text) {
 
 // Parses an exit file. nullopt when absent or unreadable.
 std::optional<ExitStatus> ReadExitFile(const std::string& job_id, const std::string& job_dir) {
-  auto text = ReadSmallFile(job_dir + "/" + kExitFile);
+  auto text = ReadFileToString(job_dir + "/" + kExitFile);
   if (!text) return std::nullopt;
   ExitStatus st;
   st.job_id = job_id;
@@ -625,7 +590,7 @@ class ProcessExecutor final : public Executor {
       pending_.push_back(*ex);
       return NotFound("job " + job_id + " already exited");
     }
-    auto text = ReadSmallFile(job_dir + "/" + kPidFile);
+    auto text = ReadFileToString(job_dir + "/" + kPidFile);
     std::optional<PidRecord> rec = text ? ParsePidFile(*text) : std::nullopt;
     if (!rec) {
       ExitStatus st;

@@ -1,5 +1,7 @@
 #include "cli/config.h"
 
+#include "common/file_util.h"
+
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
@@ -29,13 +31,7 @@ std::optional<std::string> GetEnv(std::string_view name) {
   return std::string(v);
 }
 
-std::optional<std::string> ReadSmallFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return std::nullopt;
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
+std::optional<std::string> ReadSmallFile(const std::string& path) { return ReadFileToString(path, 1 << 20); }
 
 std::string ResolveHome(const EnvFn& env) {
   if (auto h = NonEmpty(env("FASTGPU_HOME"))) return *h;

@@ -14,6 +14,7 @@
 
 #include "agent/agent.h"
 #include "agent/executor.h"
+#include "common/file_util.h"
 #include "gpu/backend.h"
 #include "server/http.h"
 #include "server/service.h"
@@ -30,27 +31,6 @@ std::string DefaultHome() {
 }
 
 namespace {
-
-Status WriteFileAtomic(const std::string& path, const std::string& content, mode_t mode) {
-  std::string tmp = path + ".tmp";
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
-  if (fd < 0) return Internal("cannot write " + tmp + ": " + std::strerror(errno));
-  ::fchmod(fd, mode);
-  size_t off = 0;
-  while (off < content.size()) {
-    ssize_t n = ::write(fd, content.data() + off, content.size() - off);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      ::close(fd);
-      return Internal("cannot write " + tmp + ": " + std::strerror(errno));
-    }
-    off += static_cast<size_t>(n);
-  }
-  ::fsync(fd);
-  ::close(fd);
-  if (::rename(tmp.c_str(), path.c_str()) != 0) return Internal("cannot rename " + tmp + ": " + std::strerror(errno));
-  return Status::Ok();
-}
 
 Result<std::pair<std::string, int>> ParseListen(const std::string& listen) {
   auto colon = listen.rfind(':');
@@ -153,7 +133,7 @@ Status Embedded::Start(const UpOptions& options) {
   }
   if (token_.size() < 32) {
     ASSIGN_OR_RETURN(token_, RandomToken());
-    RETURN_IF_ERROR(WriteFileAtomic(token_path, token_ + "\n", 0600));
+    RETURN_IF_ERROR(WriteFileAtomic(token_path, token_ + "\n", 0600, /*sync=*/true));
   }
   ::chmod(token_path.c_str(), 0600);
 
@@ -166,7 +146,7 @@ Status Embedded::Start(const UpOptions& options) {
   std::string host = hostport.first == "::1" ? "[::1]" : hostport.first;
   url_ = "http://" + host + ":" + std::to_string(port);
   http_->Start();
-  RETURN_IF_ERROR(WriteFileAtomic(home_ + "/url", url_ + "\n", 0600));
+  RETURN_IF_ERROR(WriteFileAtomic(home_ + "/url", url_ + "\n", 0644, /*sync=*/true));
   return Status::Ok();
 }
 

@@ -1,0 +1,23 @@
+// Small file helpers shared by the agent, the server and the CLI.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstddef>
+#include <optional>
+#include <string>
+
+#include "common/status.h"
+
+namespace fastgpu {
+
+// Reads a whole file, up to `max_bytes`. nullopt when it cannot be opened.
+std::optional<std::string> ReadFileToString(const std::string& path, size_t max_bytes = 64 << 20);
+
+// Writes `data` to path.tmp, optionally fsyncs it, then renames it over `path`.
+Status WriteFileAtomic(const std::string& path, const std::string& data, mode_t mode = 0600, bool sync = false);
+
+// mkdir -p with `mode` for the directories it creates.
+Status MakeDirs(const std::string& path, mode_t mode = 0700);
+
+}  // namespace fastgpu
