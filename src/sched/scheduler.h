@@ -17,7 +17,9 @@ class Scheduler {
  public:
   virtual ~Scheduler() = default;
   // Decide which queued jobs to start (and which running ones to preempt) now.
-  // Every job in `queue` gets exactly one verdict: a Bind or a Pending entry.
+  // Every job in `queue` gets exactly one verdict: a Bind or a Pending entry. With
+  // SchedulerOptions::max_pending_reasons >= 0 some waiting jobs get no entry instead; they are
+  // counted in Decisions::unreported.
   virtual Decisions Schedule(const ClusterSnapshot& cluster, std::span<const JobRequest> queue) = 0;
   virtual std::string Name() const = 0;
 };
@@ -32,6 +34,16 @@ inline constexpr const char* kPlacementNames[] = {"best-fit", "spread"};
 struct SchedulerOptions {
   std::string policy = "priority";
   std::string placement = "best-fit";
+
+  // How many "waiting" Pending entries a round produces, at most (-1 = one for every queued job,
+  // the default). Jobs are reported in the policy's order, so the first N waiting jobs get their
+  // reason. With a limit, a round also stops looking at the queue once it has N waiting verdicts
+  // and no later job could start (no free GPU is large enough for any queued request, or a strict
+  // policy's head is blocked) and no preemption is possible; jobs it did not reach get no entry.
+  // Binds and preemptions are the same as without a limit. Never-fits entries (rejections) are
+  // produced for every job the round looked at, whatever the limit. Replays use a small limit;
+  // user-facing callers should keep reasons for at least the first ~1000 queued jobs.
+  int64_t max_pending_reasons = -1;
 
   // priority: a queued job's effective priority grows by 1 for every `aging_ms_per_point` it has
   // waited (default: +1 per 10 minutes, unbounded), so a priority-0 job overtakes a freshly

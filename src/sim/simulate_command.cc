@@ -271,7 +271,12 @@ int RunSimulateCommand(const SimulateOptions& options, std::ostream& out, std::o
   std::vector<std::unique_ptr<sched::Scheduler>> schedulers;
   std::vector<std::string> names;
   for (const std::string& p : policies) {
-    auto s = sched::MakeScheduler(p, options.placement);
+    sched::SchedulerOptions so;
+    so.policy = p;
+    so.placement = options.placement;
+    // A replay only needs the first waiting reason (for the stall message); binds are the same.
+    so.max_pending_reasons = 1;
+    auto s = sched::MakeScheduler(so);
     if (!s.ok()) {
       if (skip_unknown) {
         err << "note: skipping policy '" << p << "': " << s.status().message() << "\n";

@@ -82,12 +82,25 @@ class Engine {
         Complete(c.job, t);
         completed_any = true;
       }
-      while (next_arrival < jobs_.size() && jobs_[next_arrival].submit_ms == t) Arrive(next_arrival++);
+      int min_arrival_gpus = std::numeric_limits<int>::max();
+      while (next_arrival < jobs_.size() && jobs_[next_arrival].submit_ms == t) {
+        if (!jobs_[next_arrival].rejected) min_arrival_gpus = std::min(min_arrival_gpus, jobs_[next_arrival].gpus);
+        Arrive(next_arrival++);
+      }
+      if (completed_any) unchanged_since_idle_round_ = false;
       const bool tick = ticking && t >= next_tick;
       if (tick_ms > 0) next_tick = t + tick_ms;
 
       bool must_schedule = QueueSize() > 0;
       if (must_schedule && cfg_.skip_when_full && !completed_any && !tick && free_whole_gpus_ == 0) {
+        must_schedule = false;
+      }
+      // Only arrivals, none of which fits the largest free block, after a round that changed nothing: a
+      // policy that never preempts would start nothing (every older job already failed on this same state,
+      // and the new ones cannot fit), so the call is skipped. Not when runtime estimates are due for a refresh,
+      // since reservations (backfill) depend on them.
+      if (must_schedule && cfg_.skip_when_full && !completed_any && !tick && unchanged_since_idle_round_ &&
+          !RefreshDue(t) && min_arrival_gpus > LargestFreeBlock()) {
         must_schedule = false;
       }
       std::string first_pending_reason;
@@ -352,13 +365,28 @@ class Engine {
     return Status::Ok();
   }
 
+  bool RefreshDue(int64_t t) const {
+    return predictions_dirty_ && cfg_.prediction_refresh_s > 0 && t >= next_prediction_refresh_ms_;
+  }
+
+  // Most fully free GPUs on one node.
+  int LargestFreeBlock() const {
+    int most = 0;
+    for (const sched::NodeView& n : snapshot_.nodes) {
+      int free = 0;
+      for (const sched::GpuView& g : n.gpus) free += g.free_milli == kMilliPerGpu && g.healthy ? 1 : 0;
+      most = std::max(most, free);
+    }
+    return most;
+  }
+
   Status ScheduleAt(int64_t t, std::string* first_pending_reason) {
     snapshot_.now = cfg_.epoch_ms + t;
     for (size_t i = 0; i < running_.size(); ++i) {
       const Job& j = jobs_[running_[i]];
       snapshot_.running[i].attained_gpu_ms = j.attained_gpu_ms + (t - j.attempt_start_ms) * j.alloc_gpus;
     }
-    if (predictions_dirty_ && cfg_.prediction_refresh_s > 0 && t >= next_prediction_refresh_ms_) {
+    if (RefreshDue(t)) {
       for (size_t i = head_; i < queue_.size(); ++i) {
         queue_[i].predicted_runtime_s = predicted_s_[jobs_[queue_job_[i]].key];
       }
@@ -380,6 +408,7 @@ class Engine {
     sched::Decisions d =
         sched_.Schedule(snapshot_, std::span<const sched::JobRequest>(queue_.data() + head_, queue_.size() - head_));
     *preempted = !d.preemptions.empty();
+    unchanged_since_idle_round_ = d.preemptions.empty() && d.binds.empty();
     for (const sched::Preempt& p : d.preemptions) RETURN_IF_ERROR(Preempt(p, t));
     for (const sched::Bind& b : d.binds) RETURN_IF_ERROR(ApplyBind(b, t));
     first_pending_reason->clear();
@@ -395,6 +424,7 @@ class Engine {
       j.reject_reason = p.reason;
       ++rejected_;
       removed_from_queue_ = true;
+      unchanged_since_idle_round_ = false;
     }
     if (removed_from_queue_) CompactQueue();
     return Status::Ok();
@@ -505,6 +535,8 @@ class Engine {
   std::vector<uint32_t> queue_job_;  // parallel to queue_
   size_t head_ = 0;  // queue_[0, head_) are stale entries awaiting erasure
   bool removed_from_queue_ = false;
+  // The last scheduler call started, preempted and rejected nothing, and no job has finished since.
+  bool unchanged_since_idle_round_ = false;
   int64_t next_prediction_refresh_ms_ = 0;
   std::priority_queue<Completion, std::vector<Completion>, std::greater<>> completions_;
   int64_t free_whole_gpus_ = 0;
@@ -525,7 +557,7 @@ int64_t PercentileOfSorted(const std::vector<int64_t>& sorted, double p) {
 }
 
 bool PolicyNeverPreempts(std::string_view policy) {
-  return policy == "fifo" || policy == "sjf" || policy == "backfill";
+  return policy == "fifo" || policy == "sjf" || policy == "backfill" || policy == "fair-share" || policy == "ga";
 }
 
 Result<SimResult> Simulate(const Trace& trace, sched::Scheduler& scheduler, const SimConfig& config) {

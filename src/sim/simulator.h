@@ -58,7 +58,8 @@ struct SimConfig {
   // Runtime estimates are set when a job is queued (submission, requeue after preemption) and refreshed for
   // every queued job at most once per this many simulated seconds when new jobs have finished (0 = never).
   int64_t prediction_refresh_s = 600;
-  // Skips scheduler calls when no GPU is free and no job finished in the batch. Only correct for policies that
+  // Skips scheduler calls when no GPU is free and no job finished in the batch, and batches of arrivals none of
+  // which fits the largest free block right after a call that changed nothing. Only correct for policies that
   // never preempt (see PolicyNeverPreempts); saves most calls while a backlog exists.
   bool skip_when_full = false;
   // Simulated wall time of trace second 0 (snapshot "now" = epoch_ms + seconds * 1000).
@@ -103,7 +104,8 @@ struct SimResult {
   std::vector<JobOutcome> jobs;  // in trace order
 };
 
-// True for policies that never return preemptions, so SimConfig::skip_when_full is safe for them.
+// True for policies that never return preemptions (fifo, sjf, backfill, fair-share, ga), so
+// SimConfig::skip_when_full is safe for them.
 bool PolicyNeverPreempts(std::string_view policy);
 
 // Replays `trace` against `scheduler`. Fails when the scheduler returns an invalid decision (binding a GPU that

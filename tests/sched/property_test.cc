@@ -259,3 +259,75 @@ TEST(Property, BoundedWaitingUnderAging) {
 
 }  // namespace
 }  // namespace fastgpu::sched
+
+namespace fastgpu::sched {
+namespace {
+
+std::string BindsAndPreemptions(const Decisions& d) {
+  std::ostringstream o;
+  for (const Bind& b : d.binds) {
+    o << "B " << b.job_id << " " << b.milli_per_gpu << " " << b.memory_mib_per_gpu;
+    for (const NodeAssignment& a : b.nodes) {
+      o << " [" << a.node;
+      for (const std::string& u : a.gpu_uuids) o << " " << u;
+      o << "]";
+    }
+    o << "\n";
+  }
+  for (const Preempt& p : d.preemptions) o << "P " << p.job_id << " " << p.reason << "\n";
+  return o.str();
+}
+
+// A limit on waiting reasons never changes binds or preemptions; reported verdicts are the same
+// as without a limit; every job is bound, reported or counted as unreported.
+TEST(Property, PendingReasonLimitKeepsDecisions) {
+  for (uint64_t seed = 1; seed <= 120; ++seed) {
+    Rng rng(seed);
+    const ClusterSnapshot s = RandomCluster(rng);
+    const std::vector<JobRequest> q = RandomQueue(rng);
+    for (const char* policy : kPolicyNames) {
+      for (const char* placement : kPlacementNames) {
+        const Decisions full = testing::Make(policy, placement)->Schedule(s, q);
+        EXPECT_EQ(full.unreported, 0);
+        std::map<std::string, const Pending*> full_pending;
+        for (const Pending& p : full.pending) full_pending[p.job_id] = &p;
+        for (int64_t limit : {0, 1, 5}) {
+          SCOPED_TRACE("seed " + std::to_string(seed) + " " + policy + "/" + placement + " limit " +
+                       std::to_string(limit));
+          SchedulerOptions o;
+          o.policy = policy;
+          o.placement = placement;
+          o.max_pending_reasons = limit;
+          const Decisions lim = (*MakeScheduler(o))->Schedule(s, q);
+          EXPECT_EQ(BindsAndPreemptions(full), BindsAndPreemptions(lim));
+          int64_t waiting = 0;
+          for (const Pending& p : lim.pending) {
+            if (!p.never_fits) ++waiting;
+            auto it = full_pending.find(p.job_id);
+            ASSERT_NE(it, full_pending.end()) << p.job_id;
+            EXPECT_EQ(it->second->reason, p.reason);
+            EXPECT_EQ(it->second->never_fits, p.never_fits);
+          }
+          EXPECT_LE(waiting, limit);
+          EXPECT_EQ(static_cast<int64_t>(lim.binds.size() + lim.pending.size()) + lim.unreported,
+                    static_cast<int64_t>(q.size()));
+          if (::testing::Test::HasFailure()) return;
+        }
+      }
+    }
+  }
+}
+
+// Queues already in submit order skip the sort; the order is the same either way.
+TEST(Property, OrderByKeyOnSortedAndShuffledInput) {
+  Rng rng(3);
+  std::vector<JobRequest> q = RandomQueue(rng);
+  std::vector<uint32_t> order = FifoOrder(q);
+  std::vector<JobRequest> sorted;
+  for (uint32_t i : order) sorted.push_back(q[i]);
+  std::vector<uint32_t> again = FifoOrder(sorted);
+  for (size_t i = 0; i < again.size(); ++i) EXPECT_EQ(again[i], i);
+}
+
+}  // namespace
+}  // namespace fastgpu::sched

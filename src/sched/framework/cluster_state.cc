@@ -85,6 +85,8 @@ ClusterState::ClusterState(const ClusterSnapshot& snapshot) : snapshot_(&snapsho
     if (g.free_milli == kMilliPerGpu) {
       ++whole_free_[Idx(g.node, g.cls)];
       ++free_whole_gpus_;
+    } else if (g.free_milli > 0) {
+      ++partly_free_gpus_;
     }
   }
   for (size_t n = 0; n < nodes_.size(); ++n) {
@@ -128,6 +130,12 @@ int ClusterState::MaxWholeFree(int cls) const {
   return 0;
 }
 
+int ClusterState::LargestWholeBlock() const {
+  int most = 0;
+  for (int v : whole_free_) most = std::max(most, v);
+  return most;
+}
+
 void ClusterState::IndexNode(int n) {
   const size_t nc = classes_.size();
   for (size_t c = 0; c < nc; ++c) {
@@ -165,10 +173,12 @@ void ClusterState::UnindexNode(int n) {
 void ClusterState::Touch(int g, MilliGpu old_free) {
   Gpu& gpu = gpus_[static_cast<size_t>(g)];
   ++version_;
+  ++alloc_version_;
   if (!gpu.usable) return;
   const bool was_whole = old_free == kMilliPerGpu;
   const bool is_whole = gpu.free_milli == kMilliPerGpu;
   const bool indexed = Indexed(gpu.node);
+  partly_free_gpus_ += (gpu.free_milli > 0 && gpu.free_milli < kMilliPerGpu) - (old_free > 0 && old_free < kMilliPerGpu);
   nodes_[static_cast<size_t>(gpu.node)].free_milli += gpu.free_milli - old_free;
   if (was_whole != is_whole) {
     int& wf = whole_free_[Idx(gpu.node, gpu.cls)];

@@ -72,6 +72,8 @@ class ClusterState {
   const GpuView& gpu_view(int g) const;
   // Bumped on every change; lets callers cache answers derived from the state.
   uint64_t version() const { return version_; }
+  // Bumped on every allocation change only (not when nodes are held or released).
+  uint64_t alloc_version() const { return alloc_version_; }
 
   // Classes matching a GPU type ("" = any) with at least `min_memory` total memory.
   void MatchClasses(std::string_view type, MiB min_memory, std::vector<int>* out) const;
@@ -88,6 +90,10 @@ class ClusterState {
   const std::set<std::pair<MilliGpu, int>>& Shared(int cls) const { return shared_[static_cast<size_t>(cls)]; }
   int64_t total_usable_gpus() const { return total_usable_gpus_; }
   int64_t free_whole_gpus() const { return free_whole_gpus_; }
+  // Usable GPUs that are partly allocated (0 < free share < 1 GPU), on any node, held or not.
+  int64_t partly_free_gpus() const { return partly_free_gpus_; }
+  // Most fully free GPUs of one class on one usable node, held nodes included. O(nodes x classes).
+  int LargestWholeBlock() const;
 
   // Takes (releases) `milli` and `mem` of a GPU. Whole-GPU holders pass 1000 and the GPU's memory.
   void Allocate(int gpu, MilliGpu milli, MiB mem);
@@ -122,7 +128,9 @@ class ClusterState {
   std::unordered_map<std::string_view, int> node_by_name_;
   int64_t total_usable_gpus_ = 0;
   int64_t free_whole_gpus_ = 0;
+  int64_t partly_free_gpus_ = 0;
   uint64_t version_ = 0;
+  uint64_t alloc_version_ = 0;
 };
 
 }  // namespace fastgpu::sched

@@ -57,30 +57,29 @@ std::string DescribeRequest(const JobRequest& job) {
 }
 
 Capacity::Capacity(const ClusterSnapshot& cluster) : num_nodes_(cluster.nodes.size()) {
+  // One pass; consecutive GPUs are almost always of the class just seen.
+  std::vector<int> cls_of;
   for (const NodeView& n : cluster.nodes) {
     for (const GpuView& g : n.gpus) {
-      bool found = false;
-      for (const Cls& c : classes_) {
-        if (c.type == g.type && c.memory_mib == g.memory_mib) {
-          found = true;
-          break;
+      size_t c = cls_of.empty() ? 0 : static_cast<size_t>(cls_of.back());
+      if (c >= classes_.size() || classes_[c].memory_mib != g.memory_mib || classes_[c].type != g.type) {
+        c = 0;
+        while (c < classes_.size() && (classes_[c].memory_mib != g.memory_mib || classes_[c].type != g.type)) ++c;
+        if (c == classes_.size()) {
+          classes_.push_back(Cls{g.type, g.memory_mib});
+          types_.push_back(g.type);
         }
       }
-      if (!found) classes_.push_back(Cls{g.type, g.memory_mib});
-      types_.push_back(g.type);
+      cls_of.push_back(static_cast<int>(c));
     }
   }
   std::sort(types_.begin(), types_.end());
   types_.erase(std::unique(types_.begin(), types_.end()), types_.end());
   counts_.assign(num_nodes_ * classes_.size(), 0);
+  size_t k = 0;
   for (size_t ni = 0; ni < cluster.nodes.size(); ++ni) {
-    for (const GpuView& g : cluster.nodes[ni].gpus) {
-      for (size_t c = 0; c < classes_.size(); ++c) {
-        if (classes_[c].type == g.type && classes_[c].memory_mib == g.memory_mib) {
-          ++counts_[ni * classes_.size() + c];
-          break;
-        }
-      }
+    for (size_t gi = 0; gi < cluster.nodes[ni].gpus.size(); ++gi) {
+      ++counts_[ni * classes_.size() + static_cast<size_t>(cls_of[k++])];
     }
   }
 }

@@ -12,9 +12,15 @@ RunningIndex::RunningIndex(const ClusterState& state) {
   shares_.resize(running.size());
   total_.assign(running.size(), 0);
   on_node_.resize(static_cast<size_t>(state.num_nodes()));
+  const std::string* last_name = nullptr;  // members of a job usually share a node
+  int last_node = -1;
   for (size_t j = 0; j < running.size(); ++j) {
     for (const GpuShare& sh : running[j].shares) {
-      int n = state.FindNode(sh.node);
+      if (last_name == nullptr || *last_name != sh.node) {
+        last_node = state.FindNode(sh.node);
+        last_name = &sh.node;
+      }
+      const int n = last_node;
       int g = state.FindGpu(n, sh.gpu_uuid);
       if (g < 0) continue;
       shares_[j].push_back(Share{g, sh.milli, sh.memory_mib});

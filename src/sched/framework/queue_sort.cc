@@ -8,14 +8,18 @@ namespace fastgpu::sched {
 std::vector<uint32_t> OrderByKey(std::span<const JobRequest> queue, std::span<const int64_t> keys) {
   std::vector<uint32_t> order(queue.size());
   std::iota(order.begin(), order.end(), 0u);
-  std::sort(order.begin(), order.end(), [&](uint32_t a, uint32_t b) {
+  auto less = [&](uint32_t a, uint32_t b) {
     if (keys[a] != keys[b]) return keys[a] < keys[b];
     const JobRequest& ja = queue[a];
     const JobRequest& jb = queue[b];
     if (ja.submitted_at != jb.submitted_at) return ja.submitted_at < jb.submitted_at;
     if (ja.job_id != jb.job_id) return ja.job_id < jb.job_id;
     return a < b;
-  });
+  };
+  // Queues usually arrive in submit order already (FIFO-like keys): one linear check then.
+  bool sorted = true;
+  for (size_t i = 1; i < order.size() && sorted; ++i) sorted = less(order[i - 1], order[i]);
+  if (!sorted) std::sort(order.begin(), order.end(), less);
   return order;
 }
 

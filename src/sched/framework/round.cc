@@ -26,7 +26,8 @@ Round::Round(const ClusterSnapshot& cluster, std::span<const JobRequest> queue, 
              PlacementKind kind)
     : cluster_(cluster), queue_(queue), options_(options), kind_(kind), state_(cluster), decided_(queue.size(), 0) {
   out_.binds.reserve(std::min<size_t>(queue.size(), static_cast<size_t>(state_.total_usable_gpus()) * 4 + 16));
-  out_.pending.reserve(queue.size());
+  limit_ = options.max_pending_reasons < 0 ? -1 : options.max_pending_reasons;
+  out_.pending.reserve(limit_ < 0 ? queue.size() : std::min<size_t>(queue.size(), static_cast<size_t>(limit_) + 16));
   for (const RunningJob& r : cluster.running) any_stopping_ = any_stopping_ || r.stopping;
 }
 
@@ -85,12 +86,24 @@ bool Round::TryBind(size_t i) {
   return true;
 }
 
-void Round::PendingWith(size_t i, std::string reason, bool never_fits) {
-  out_.pending.push_back(sched::Pending{queue_[i].job_id, std::move(reason), never_fits});
+void Round::PendingWith(size_t i, std::string_view reason, bool never_fits) {
   decided_[i] = 1;
+  if (!never_fits) {
+    if (!want_reason()) {
+      ++suppressed_;
+      return;
+    }
+    ++waiting_reported_;
+  }
+  out_.pending.push_back(sched::Pending{queue_[i].job_id, std::string(reason), never_fits});
 }
 
 void Round::PendingNoFit(size_t i, std::string_view suffix) {
+  if (!want_reason()) {
+    decided_[i] = 1;
+    ++suppressed_;
+    return;
+  }
   if (reasons_version_ != state_.version()) {
     reasons_.clear();
     reasons_version_ = state_.version();
@@ -103,14 +116,75 @@ void Round::PendingNoFit(size_t i, std::string_view suffix) {
   } else {
     std::string r = it->second;
     r += suffix;
-    PendingWith(i, std::move(r));
+    PendingWith(i, r);
   }
 }
 
-void Round::PendingRest(const std::string& reason) {
+void Round::PendingRest(std::string_view reason) {
   for (size_t i = 0; i < queue_.size(); ++i) {
-    if (!decided_[i]) PendingWith(i, reason);
+    if (decided_[i]) continue;
+    if (want_reason()) {
+      PendingWith(i, reason);
+    } else {
+      decided_[i] = 1;
+      ++suppressed_;
+    }
   }
+}
+
+bool Round::NothingCanStart(bool held_usable) {
+  const size_t h = held_usable ? 1 : 0;
+  // Holding nodes does not change what is free in total, only what is indexed.
+  const uint64_t version = held_usable ? state_.alloc_version() : state_.version();
+  if (nothing_version_[h] == version) return nothing_[h];
+  if (!scanned_) {
+    scanned_ = true;
+    min_whole_gpus_ = std::numeric_limits<int>::max();
+    for (const JobRequest& j : queue_) {
+      if (IsFraction(j)) {
+        any_fraction_ = true;
+      } else {
+        min_whole_gpus_ = std::min(min_whole_gpus_, j.gpus);
+      }
+    }
+  }
+  bool nothing = true;
+  if (held_usable) {
+    if (any_fraction_ && (state_.free_whole_gpus() > 0 || state_.partly_free_gpus() > 0)) nothing = false;
+    if (nothing && min_whole_gpus_ <= state_.LargestWholeBlock()) nothing = false;
+  } else {
+    int most = 0;
+    bool shared = false;
+    for (int c = 0; c < state_.num_classes(); ++c) {
+      most = std::max(most, state_.MaxWholeFree(c));
+      shared = shared || !state_.Shared(c).empty();
+    }
+    if (any_fraction_ && (most > 0 || shared)) nothing = false;
+    if (nothing && min_whole_gpus_ <= most) nothing = false;
+  }
+  nothing_version_[h] = version;
+  nothing_[h] = nothing;
+  return nothing;
+}
+
+bool Round::CanStop(bool held_usable) {
+  return limit_ >= 0 && waiting_reported_ >= limit_ && NothingCanStart(held_usable);
+}
+
+bool Round::CanStop(int64_t max_rank, std::span<const int64_t> victim_rank) {
+  if (!CanStop()) return false;
+  if (cluster_.running.empty() || !preemption_allowed()) return true;
+  if (attempts_ >= 4 * options_.max_preemptors_per_round + 16) return true;
+  if (!victims_scanned_) {
+    victims_scanned_ = true;
+    for (size_t r = 0; r < cluster_.running.size(); ++r) {
+      const RunningJob& rj = cluster_.running[r];
+      if (!rj.preemptible || rj.stopping) continue;
+      min_victim_rank_ = any_victim_ ? std::min(min_victim_rank_, victim_rank[r]) : victim_rank[r];
+      any_victim_ = true;
+    }
+  }
+  return !any_victim_ || min_victim_rank_ >= max_rank;
 }
 
 bool Round::preemption_allowed() const {
@@ -122,10 +196,7 @@ bool Round::TryPreempt(size_t i, int64_t rank, std::span<const int64_t> victim_r
   // Each attempt scans the running jobs; bound the work per round.
   if (++attempts_ > 4 * options_.max_preemptors_per_round + 16) return false;
   const auto& running = cluster_.running;
-  if (!running_index_) {
-    running_index_ = std::make_unique<RunningIndex>(state_);
-    preempted_.assign(running.size(), 0);
-  }
+  if (preempted_.empty()) preempted_.assign(running.size(), 0);
   std::vector<char> eligible(running.size(), 0);
   bool any = false;
   for (size_t r = 0; r < running.size(); ++r) {
@@ -137,6 +208,7 @@ bool Round::TryPreempt(size_t i, int64_t rank, std::span<const int64_t> victim_r
     any = true;
   }
   if (!any) return false;
+  if (!running_index_) running_index_ = std::make_unique<RunningIndex>(state_);
   std::vector<int> victims;
   std::vector<int> nodes;
   if (!FindVictims(state_, *running_index_, queue_[i], Classes(i), eligible, victim_rank, &victims, &nodes)) {
@@ -164,6 +236,7 @@ bool Round::TryPreempt(size_t i, int64_t rank, std::span<const int64_t> victim_r
 Decisions Round::Take() {
   // Every job gets exactly one verdict.
   PendingRest("waiting: not considered this round");
+  out_.unreported = suppressed_;
   return std::move(out_);
 }
 

@@ -50,10 +50,25 @@ class Round {
   bool TryBind(size_t i);
   // Emits the Pending verdict for a job that does not fit now ("waiting: needs ...").
   void PendingNoFit(size_t i, std::string_view suffix = {});
-  void PendingWith(size_t i, std::string reason, bool never_fits = false);
+  // Emits a Pending verdict. Waiting verdicts (never_fits = false) beyond
+  // SchedulerOptions::max_pending_reasons are only counted (Decisions::unreported).
+  void PendingWith(size_t i, std::string_view reason, bool never_fits = false);
   bool decided(size_t i) const { return decided_[i] != 0; }
   // Emits "waiting: <reason>" for every job not decided yet.
-  void PendingRest(const std::string& reason);
+  void PendingRest(std::string_view reason);
+  // Whether the next waiting verdict is still reported (callers may skip building reasons).
+  bool want_reason() const { return limit_ < 0 || waiting_reported_ < limit_; }
+
+  // Early exit for policies: true when waiting verdicts are limited, the limit is reached, and no
+  // queued job could start on the GPUs still free (every whole-GPU request is larger than the
+  // largest free block, and no fraction could go anywhere). Free GPUs on held (blocked) nodes count
+  // only with `held_usable` (policies that unblock nodes during the round). The second form also
+  // requires that no preemption is possible for jobs of rank <= `max_rank` (see TryPreempt). Jobs
+  // not looked at get no verdict and count as unreported.
+  bool CanStop(bool held_usable = false);
+  bool CanStop(int64_t max_rank, std::span<const int64_t> victim_rank);
+  // No queued job could start on the free GPUs (cached per state version).
+  bool NothingCanStart(bool held_usable);
 
   // Preemption for job i against running jobs for which `victim_rank(r)` < `rank`, respecting
   // preemptibility, min runtime and jobs already preempted this round. On success emits the
@@ -82,6 +97,17 @@ class Round {
   int preemptors_ = 0;
   int attempts_ = 0;
   bool any_stopping_ = false;
+  int64_t limit_ = -1;
+  int64_t waiting_reported_ = 0;
+  int64_t suppressed_ = 0;
+  bool scanned_ = false;
+  bool any_fraction_ = false;
+  int min_whole_gpus_ = 0;
+  uint64_t nothing_version_[2] = {~uint64_t{0}, ~uint64_t{0}};
+  bool nothing_[2] = {false, false};
+  bool victims_scanned_ = false;
+  int64_t min_victim_rank_ = 0;
+  bool any_victim_ = false;
   Decisions out_;
 };
 

@@ -117,6 +117,9 @@ struct Decisions {
   std::vector<Bind> binds;
   std::vector<Preempt> preemptions;
   std::vector<Pending> pending;
+  // Queued jobs with neither a Bind nor a Pending entry: waiting jobs left out by
+  // SchedulerOptions::max_pending_reasons (always 0 without a limit).
+  int64_t unreported = 0;
 };
 
 }  // namespace fastgpu::sched

@@ -78,6 +78,8 @@ class BackfillScheduler final : public Scheduler {
     std::string suffix;
     Placement p;
     for (uint32_t i : FifoOrder(queue)) {
+      // Short jobs may use the reserved nodes, so their free GPUs count.
+      if (r.CanStop(/*held_usable=*/true)) break;
       if (!r.Admit(i)) continue;
       const JobRequest& job = queue[i];
       const int64_t rt = KnownRuntimeS(job.runtime_limit_s, job.predicted_runtime_s);

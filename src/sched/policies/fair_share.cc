@@ -61,6 +61,7 @@ class FairShareScheduler final : public Scheduler {
       if (!p.jobs.empty()) heap.emplace(share(p), name);
     }
     while (!heap.empty()) {
+      if (r.CanStop()) break;
       auto [sh, name] = heap.top();
       heap.pop();
       Project& p = projects.find(name)->second;

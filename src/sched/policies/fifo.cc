@@ -15,6 +15,8 @@ class FifoScheduler final : public Scheduler {
     int64_t head = -1;
     std::string behind;
     for (uint32_t i : FifoOrder(queue)) {
+      // Strict: once the head is blocked, nothing later starts; stop when no more reasons are wanted.
+      if (head >= 0 ? !r.want_reason() : r.CanStop()) break;
       if (!r.Admit(i)) continue;
       if (head >= 0) {
         r.PendingWith(i, behind);

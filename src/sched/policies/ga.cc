@@ -1,5 +1,6 @@
 #include <algorithm>
 #include <limits>
+#include <map>
 #include <numeric>
 
 #include "sched/framework/queue_sort.h"
@@ -32,14 +33,19 @@ class GaScheduler final : public Scheduler {
 
   using Genome = std::vector<uint32_t>;  // positions into the window
 
-  // Places the window in genome order, scores the result, and undoes it.
-  int64_t Fitness(Round& r, const std::vector<uint32_t>& window, const Genome& g, std::vector<Placement>* scratch) const {
+  // Places the window in genome order, scores the result, and undoes it. Positions whose job does
+  // not fit the round's starting state (`fits[pos] == 0`) cannot fit after other placements either,
+  // so they are not tried; nor is anything once no GPU has any free share left.
+  int64_t Fitness(Round& r, const std::vector<uint32_t>& window, const std::vector<char>& fits, const Genome& g,
+                  std::vector<Placement>* scratch) const {
     ClusterState& s = r.state();
     scratch->resize(window.size());
     std::vector<char> placed(window.size(), 0);
     int64_t horizon = 0;
     for (uint32_t w : window) horizon = std::max(horizon, EstimatedRuntimeS(r.job(w), options_.default_runtime_s));
     for (uint32_t pos : g) {
+      if (!fits[pos]) continue;
+      if (s.free_whole_gpus() == 0 && s.partly_free_gpus() == 0) break;
       Placement& p = (*scratch)[pos];
       if (r.Find(window[pos], &p)) {
         Commit(s, p);
@@ -98,7 +104,33 @@ class GaScheduler final : public Scheduler {
     for (; rest < order.size() && static_cast<int>(window.size()) < options_.ga_window; ++rest) {
       if (r.Admit(order[rest])) window.push_back(order[rest]);
     }
-    if (window.size() > 1) {
+    // Jobs of the window that fit the current free GPUs on their own. With at most one, every order
+    // places the same jobs the same way, all fitness values are equal and the plain priority order
+    // wins, so the search is skipped (same result).
+    std::vector<char> fits(window.size(), 0);
+    size_t fitting = 0;
+    {
+      Placement probe;
+      for (size_t k = 0; k < window.size(); ++k) {
+        fits[k] = r.Find(window[k], &probe) ? 1 : 0;
+        fitting += static_cast<size_t>(fits[k]);
+      }
+    }
+    if (window.size() > 1 && fitting >= 2) {
+      // Fitness depends only on the relative order of the jobs that can fit: memoised on it.
+      std::map<std::vector<uint32_t>, int64_t> memo;
+      std::vector<uint32_t> key;
+      auto fitness = [&](const Genome& g, std::vector<Placement>* scratch) {
+        key.clear();
+        for (uint32_t pos : g) {
+          if (fits[pos]) key.push_back(pos);
+        }
+        auto it = memo.find(key);
+        if (it != memo.end()) return it->second;
+        const int64_t f = Fitness(r, window, fits, g, scratch);
+        memo.emplace(key, f);
+        return f;
+      };
       Rng rng(options_.seed ^ static_cast<uint64_t>(cluster.now) * 0x2545f4914f6cdd1dULL);
       const size_t n = window.size();
       const size_t pop_size = static_cast<size_t>(std::max(2, options_.ga_population));
@@ -110,7 +142,7 @@ class GaScheduler final : public Scheduler {
       }
       std::vector<Placement> scratch;
       std::vector<int64_t> fit(pop_size);
-      for (size_t i = 0; i < pop_size; ++i) fit[i] = Fitness(r, window, pop[i], &scratch);
+      for (size_t i = 0; i < pop_size; ++i) fit[i] = fitness(pop[i], &scratch);
       for (int gen = 0; gen < options_.ga_generations; ++gen) {
         std::vector<size_t> rank(pop_size);
         std::iota(rank.begin(), rank.end(), size_t{0});
@@ -128,7 +160,7 @@ class GaScheduler final : public Scheduler {
         while (next.size() < pop_size) {
           Genome child = Crossover(tournament(), tournament(), rng);
           if (rng.Below(4) == 0) std::swap(child[rng.Below(n)], child[rng.Below(n)]);
-          next_fit.push_back(Fitness(r, window, child, &scratch));
+          next_fit.push_back(fitness(child, &scratch));
           next.push_back(std::move(child));
         }
         pop = std::move(next);
@@ -146,6 +178,7 @@ class GaScheduler final : public Scheduler {
       if (!r.TryBind(i)) r.PendingNoFit(i);
     }
     for (; rest < order.size(); ++rest) {
+      if (r.CanStop()) break;
       const uint32_t i = order[rest];
       if (!r.Admit(i)) continue;
       if (!r.TryBind(i)) r.PendingNoFit(i);

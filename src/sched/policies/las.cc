@@ -1,3 +1,5 @@
+#include <algorithm>
+
 #include "sched/framework/queue_sort.h"
 #include "sched/framework/round.h"
 #include "sched/policies/policies.h"
@@ -32,7 +34,10 @@ class LasScheduler final : public Scheduler {
     for (size_t i = 0; i < cluster.running.size(); ++i) {
       victim_rank[i] = levels - QueueOf(cluster.running[i].attained_gpu_ms);
     }
+    int64_t max_rank = 0;  // highest rank in the queue, for the early exit
+    for (int64_t k : keys) max_rank = std::max(max_rank, levels - k);
     for (uint32_t i : OrderByKey(queue, keys)) {
+      if (r.CanStop(max_rank, victim_rank)) break;
       if (!r.Admit(i)) continue;
       if (r.TryBind(i)) continue;
       if (r.preemption_allowed() &&

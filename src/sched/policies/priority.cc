@@ -1,4 +1,5 @@
 #include <algorithm>
+#include <limits>
 
 #include "sched/framework/queue_sort.h"
 #include "sched/framework/round.h"
@@ -38,7 +39,10 @@ class PriorityScheduler final : public Scheduler {
     for (size_t i = 0; i < cluster.running.size(); ++i) victim_rank[i] = cluster.running[i].priority;
     int reservations = 0;
     std::string held;  // suffix for jobs that could not start while nodes are held
+    int64_t max_rank = std::numeric_limits<int64_t>::min();  // highest base priority in the queue, for the early exit
+    for (const JobRequest& j : queue) max_rank = std::max<int64_t>(max_rank, j.priority);
     for (uint32_t i : PriorityOrder(queue, cluster.now, options_.aging_ms_per_point)) {
+      if (r.CanStop(max_rank, victim_rank)) break;
       if (!r.Admit(i)) continue;
       if (r.TryBind(i)) continue;
       const JobRequest& job = queue[i];

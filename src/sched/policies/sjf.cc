@@ -15,6 +15,7 @@ class SjfScheduler final : public Scheduler {
     std::vector<int64_t> keys(queue.size());
     for (size_t i = 0; i < queue.size(); ++i) keys[i] = EstimatedRuntimeS(queue[i], options_.default_runtime_s);
     for (uint32_t i : OrderByKey(queue, keys)) {
+      if (r.CanStop()) break;
       if (!r.Admit(i)) continue;
       if (!r.TryBind(i)) r.PendingNoFit(i);
     }
