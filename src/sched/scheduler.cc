@@ -35,7 +35,6 @@ Result<std::unique_ptr<Scheduler>> MakeScheduler(const SchedulerOptions& options
   if (p == "sjf" || p == "sjf-predicted") return MakeSjfScheduler(options, kind);
   if (p == "las" || p == "tiresias") return MakeLasScheduler(options, kind);
   if (p == "backfill" || p == "easy") return MakeBackfillScheduler(options, kind);
-  if (p == "ga") return MakeGaScheduler(options, kind);
   std::string names;
   for (const char* n : kPolicyNames) {
     if (!names.empty()) names += ", ";

@@ -26,7 +26,7 @@ class Scheduler {
 
 // Policy names accepted by MakeScheduler.
 inline constexpr const char* kPolicyNames[] = {"fifo", "priority", "fair-share", "sjf",
-                                                "las",  "backfill", "ga"};
+                                                "las",  "backfill"};
 // Placement names accepted by MakeScheduler.
 inline constexpr const char* kPlacementNames[] = {"best-fit", "spread"};
 
@@ -72,16 +72,6 @@ struct SchedulerOptions {
   // las: a job that has waited longer than this moves to queue 0 (0 = never).
   int64_t las_promote_after_ms = 0;
 
-  // ga: the first `ga_window` jobs in priority order are reordered by a genetic algorithm;
-  // the rest are placed greedily after them.
-  uint64_t seed = 1;
-  int ga_window = 32;
-  int ga_population = 16;
-  int ga_generations = 20;
-  // Fitness = completion_weight * mean estimated completion (s) + variance_weight * node load
-  // variance (in (percent)^2). Lower is better.
-  int64_t ga_completion_weight = 1;
-  int64_t ga_variance_weight = 10;
 };
 
 // Checks whether `job` could ever run on `cluster` if it were empty (all GPUs free). Every node

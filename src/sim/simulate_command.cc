@@ -102,7 +102,7 @@ class ProgressBar {
 }  // namespace
 
 const std::vector<std::string>& KnownPolicies() {
-  static const std::vector<std::string> kPolicies = {"fifo", "priority", "fair-share", "sjf", "las", "backfill", "ga"};
+  static const std::vector<std::string> kPolicies = {"fifo", "priority", "fair-share", "sjf", "las", "backfill"};
   return kPolicies;
 }
 

@@ -557,7 +557,7 @@ int64_t PercentileOfSorted(const std::vector<int64_t>& sorted, double p) {
 }
 
 bool PolicyNeverPreempts(std::string_view policy) {
-  return policy == "fifo" || policy == "sjf" || policy == "backfill" || policy == "fair-share" || policy == "ga";
+  return policy == "fifo" || policy == "sjf" || policy == "backfill" || policy == "fair-share";
 }
 
 Result<SimResult> Simulate(const Trace& trace, sched::Scheduler& scheduler, const SimConfig& config) {

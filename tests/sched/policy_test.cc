@@ -260,27 +260,5 @@ TEST(Backfill, JobsOutsideReservedNodesRun) {
   EXPECT_EQ(FindBind(d, "unknown")->nodes[0].node, "b");
 }
 
-TEST(Ga, DeterministicAndPlacesEverythingThatFits) {
-  ClusterBuilder c;
-  for (int i = 0; i < 4; ++i) c.Node("n" + std::to_string(i), 8);
-  std::vector<JobRequest> q;
-  for (int i = 0; i < 20; ++i) {
-    q.push_back(JobBuilder("j" + std::to_string(i)).Gpus(1 << (i % 4)).Predicted(60 * (i + 1)).Submitted(i));
-  }
-  auto s1 = Make("ga");
-  auto s2 = Make("ga");
-  Decisions a = s1->Schedule(c.Build(), q);
-  Decisions b = s2->Schedule(c.Build(), q);
-  ASSERT_EQ(a.binds.size(), b.binds.size());
-  for (size_t i = 0; i < a.binds.size(); ++i) {
-    EXPECT_EQ(a.binds[i].job_id, b.binds[i].job_id);
-    EXPECT_EQ(a.binds[i].nodes[0].gpu_uuids, b.binds[i].nodes[0].gpu_uuids);
-  }
-  int gpus = 0;
-  for (const Bind& x : a.binds) gpus += static_cast<int>(x.nodes[0].gpu_uuids.size());
-  EXPECT_GE(gpus, 24);
-  EXPECT_LE(gpus, 32);
-}
-
 }  // namespace
 }  // namespace fastgpu::sched

@@ -42,9 +42,5 @@ std::unique_ptr<Scheduler> MakeLasScheduler(const SchedulerOptions& options, Pla
 // the shadow time. Jobs without any runtime estimate only use nodes outside the reservation.
 std::unique_ptr<Scheduler> MakeBackfillScheduler(const SchedulerOptions& options, PlacementKind kind);
 
-// ga: genetic algorithm over the start order of the first ga_window jobs (priority order);
-// seeded from options.seed and the snapshot time, so deterministic. Fitness (lower is better):
-// ga_completion_weight * mean estimated completion time + ga_variance_weight * node load variance.
-std::unique_ptr<Scheduler> MakeGaScheduler(const SchedulerOptions& options, PlacementKind kind);
 
 }  // namespace fastgpu::sched
