@@ -197,43 +197,40 @@ int JobCancel(Context& ctx, const std::string& id) {
   return kExitOk;
 }
 
-int JobEvents(Context& ctx, const std::string& id) {
-  auto r = ctx.client.JobEvents(id);
+namespace {
+
+// The shared shape of the listing verbs: JSON passes through; tables are decoded, then rendered.
+template <typename T, typename Decode, typename Render>
+int PrintList(Context& ctx, const Result<json>& r, const char* field, Decode decode, Render render) {
   if (!r.ok()) return ReportError(ctx.err, r.status(), kExitFailure);
   if (ctx.format == OutputFormat::kJson) {
     PrintJson(ctx, *r);
     return kExitOk;
   }
-  auto events = DecodeList<api::JobEvent>(*r, "events", [](const json& j) { return api::JobEventFromJson(j); });
-  if (!events.ok()) return ReportError(ctx.err, events.status(), kExitFailure);
-  ctx.out << RenderEvents(*events, ctx.color) << std::flush;
+  auto items = DecodeList<T>(*r, field, decode);
+  if (!items.ok()) return ReportError(ctx.err, items.status(), kExitFailure);
+  ctx.out << render(*items) << std::flush;
   return kExitOk;
+}
+
+}  // namespace
+
+int JobEvents(Context& ctx, const std::string& id) {
+  return PrintList<api::JobEvent>(
+      ctx, ctx.client.JobEvents(id), "events", [](const json& j) { return api::JobEventFromJson(j); },
+      [&](const std::vector<api::JobEvent>& v) { return RenderEvents(v, ctx.color); });
 }
 
 int GpuList(Context& ctx) {
-  auto r = ctx.client.ListGpus();
-  if (!r.ok()) return ReportError(ctx.err, r.status(), kExitFailure);
-  if (ctx.format == OutputFormat::kJson) {
-    PrintJson(ctx, *r);
-    return kExitOk;
-  }
-  auto gpus = DecodeList<api::Gpu>(*r, "gpus", [](const json& j) { return api::GpuFromJson(j); });
-  if (!gpus.ok()) return ReportError(ctx.err, gpus.status(), kExitFailure);
-  ctx.out << RenderGpuList(*gpus, ctx.color) << std::flush;
-  return kExitOk;
+  return PrintList<api::Gpu>(
+      ctx, ctx.client.ListGpus(), "gpus", [](const json& j) { return api::GpuFromJson(j); },
+      [&](const std::vector<api::Gpu>& v) { return RenderGpuList(v, ctx.color); });
 }
 
 int NodeList(Context& ctx) {
-  auto r = ctx.client.ListNodes();
-  if (!r.ok()) return ReportError(ctx.err, r.status(), kExitFailure);
-  if (ctx.format == OutputFormat::kJson) {
-    PrintJson(ctx, *r);
-    return kExitOk;
-  }
-  auto nodes = DecodeList<api::Node>(*r, "nodes", [](const json& j) { return api::NodeFromJson(j); });
-  if (!nodes.ok()) return ReportError(ctx.err, nodes.status(), kExitFailure);
-  ctx.out << RenderNodeList(*nodes, ctx.clock.NowMillis(), ctx.color) << std::flush;
-  return kExitOk;
+  return PrintList<api::Node>(
+      ctx, ctx.client.ListNodes(), "nodes", [](const json& j) { return api::NodeFromJson(j); },
+      [&](const std::vector<api::Node>& v) { return RenderNodeList(v, ctx.clock.NowMillis(), ctx.color); });
 }
 
 }  // namespace fastgpu::cli
