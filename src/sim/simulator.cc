@@ -176,7 +176,12 @@ class Engine {
       ++rejected_;
       return;
     }
-    const TraceJob& tj = trace_.jobs[i];
+    Enqueue(static_cast<uint32_t>(i), RequestFor(j));
+  }
+
+  // What the scheduler sees of a queued job (first arrival or requeue after preemption).
+  sched::JobRequest RequestFor(const Job& j) {
+    const TraceJob& tj = trace_.jobs[j.trace_index];
     sched::JobRequest r;
     r.job_id = tj.job_id;
     r.name = tj.queue;
@@ -188,7 +193,8 @@ class Engine {
     r.milli_per_gpu = kMilliPerGpu;
     r.preemptible = cfg_.preemptible;
     r.predicted_runtime_s = predicted_s_[j.key];
-    Enqueue(static_cast<uint32_t>(i), std::move(r));
+    r.attained_gpu_ms = j.attained_gpu_ms;
+    return r;
   }
 
   void Enqueue(uint32_t job, sched::JobRequest r) {
@@ -258,20 +264,7 @@ class Engine {
     ++j.preemptions;
     ++preemptions_;
     j.last_preempted_ms = t;
-    const TraceJob& tj = trace_.jobs[j.trace_index];
-    sched::JobRequest r;
-    r.job_id = tj.job_id;
-    r.name = tj.queue;
-    r.project = tj.queue;
-    r.user = tj.user;
-    r.submitted_at = cfg_.epoch_ms + j.submit_ms;
-    r.gpus = j.gpus;
-    r.nodes = j.nodes;
-    r.milli_per_gpu = kMilliPerGpu;
-    r.preemptible = cfg_.preemptible;
-    r.predicted_runtime_s = predicted_s_[j.key];
-    r.attained_gpu_ms = j.attained_gpu_ms;
-    Enqueue(it->second, std::move(r));
+    Enqueue(it->second, RequestFor(j));
     return Status::Ok();
   }
 
