@@ -83,7 +83,8 @@ json ToJson(const JobSpec& s) {
               {"env", s.env},
               {"workdir", s.workdir},
               {"project", s.project},
-              {"max_retries", s.max_retries}};
+              {"max_retries", s.max_retries},
+              {"secrets", s.secrets}};
 }
 
 json ToJson(const Job& j) {
@@ -105,6 +106,7 @@ json ToJson(const Job& j) {
            {"user", j.user},
            {"runtime_limit_s", j.spec.runtime_limit_s},
            {"max_retries", j.spec.max_retries},
+           {"secrets", j.spec.secrets},
            {"created_at", FormatTimestamp(j.created_at)},
            {"started_at", j.started_at ? json(FormatTimestamp(j.started_at)) : json(nullptr)},
            {"finished_at", j.finished_at ? json(FormatTimestamp(j.finished_at)) : json(nullptr)},
@@ -157,7 +159,7 @@ json ToJson(const Node& n) {
 Result<JobSpec> JobSpecFromJson(const json& j) {
   RETURN_IF_ERROR(CheckFields(j,
                               {"name", "command", "gpus", "gpu_type", "memory_mib", "runtime", "runtime_limit_s",
-                               "priority", "env", "workdir", "project", "max_retries"},
+                               "priority", "env", "workdir", "project", "max_retries", "secrets"},
                               "job spec"));
   JobSpec s;
   ASSIGN_OR_RETURN(s.name, GetString(j, "name"));
@@ -193,6 +195,13 @@ Result<JobSpec> JobSpecFromJson(const json& j) {
     for (auto e = it->begin(); e != it->end(); ++e) {
       if (!e->is_string()) return InvalidArgument("env value of '" + e.key() + "' must be a string");
       s.env[e.key()] = e->get<std::string>();
+    }
+  }
+  if (auto it = j.find("secrets"); it != j.end() && !it->is_null()) {
+    if (!it->is_array()) return InvalidArgument("field 'secrets' must be an array of secret names");
+    for (const auto& e : *it) {
+      if (!e.is_string()) return InvalidArgument("field 'secrets' must be an array of secret names");
+      s.secrets.push_back(e.get<std::string>());
     }
   }
   ASSIGN_OR_RETURN(s.workdir, GetString(j, "workdir"));
@@ -234,6 +243,7 @@ Result<Job> JobFromJson(const json& j) {
     out.spec.workdir = j.value("workdir", "");
     out.spec.project = j.value("project", "default");
     out.spec.max_retries = j.value("max_retries", 0);
+    out.spec.secrets = j.value("secrets", std::vector<std::string>{});
     ASSIGN_OR_RETURN(out.state, ParseJobState(j.at("state").get<std::string>()));
     out.user = j.value("user", "");
     out.assigned_gpus = j.value("assigned_gpus", std::vector<std::string>{});

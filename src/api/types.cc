@@ -55,6 +55,13 @@ Status ValidateJobSpec(const JobSpec& spec) {
   }
   for (const auto& a : spec.command)
     if (a.find('\0') != std::string::npos) return InvalidArgument("command argument contains NUL");
+  if (spec.secrets.size() > 64) return InvalidArgument("a job may name at most 64 secrets");
+  for (const auto& name : spec.secrets) {
+    bool ok = !name.empty() && name.size() <= 128 && ((name[0] >= 'A' && name[0] <= 'Z') || name[0] == '_');
+    for (char c : name) ok = ok && ((c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_');
+    if (!ok) return InvalidArgument("secret name '" + name + "' is not valid (use A-Z, 0-9 and '_')");
+    if (spec.env.count(name)) return InvalidArgument("'" + name + "' is both in env and in secrets");
+  }
   return Status::Ok();
 }
 

@@ -43,6 +43,8 @@ struct JobSpec {
   std::string workdir;                           // empty = job's own dir
   std::string project = "default";
   int max_retries = 0;                           // requeues after LOST
+  // Names of project secrets to inject into the job's environment (values never stored in the job).
+  std::vector<std::string> secrets;
 };
 
 struct Job {

@@ -1,5 +1,7 @@
 #include "server/embedded.h"
 
+#include "common/crypto.h"
+
 #include <fcntl.h>
 #include <sys/file.h>
 #include <sys/stat.h>

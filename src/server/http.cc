@@ -1,9 +1,5 @@
 #include "server/http.h"
 
-#include <openssl/crypto.h>
-#include <openssl/evp.h>
-#include <openssl/rand.h>
-
 #include <httplib.h>
 
 #include <nlohmann/json.hpp>
@@ -11,6 +7,7 @@
 #include <thread>
 
 #include "api/json.h"
+#include "common/crypto.h"
 
 namespace fastgpu::server {
 
@@ -86,31 +83,6 @@ std::string ToRegex(const std::string& path) {
 }  // namespace
 
 const std::vector<RouteInfo>& Routes() { return kRoutes; }
-
-std::string Sha256Hex(const std::string& text) {
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  EVP_Digest(text.data(), text.size(), md, &len, EVP_sha256(), nullptr);
-  static const char* kHex = "0123456789abcdef";
-  std::string out;
-  for (unsigned i = 0; i < len; ++i) {
-    out.push_back(kHex[md[i] >> 4]);
-    out.push_back(kHex[md[i] & 15]);
-  }
-  return out;
-}
-
-Result<std::string> RandomToken() {
-  unsigned char buf[32];
-  if (RAND_bytes(buf, sizeof(buf)) != 1) return Internal("cannot get random bytes from OpenSSL");
-  static const char* kHex = "0123456789abcdef";
-  std::string out = "fgp_";
-  for (unsigned char b : buf) {
-    out.push_back(kHex[b >> 4]);
-    out.push_back(kHex[b & 15]);
-  }
-  return out;
-}
 
 HttpServer::HttpServer(Service& service, HttpOptions options)
     : service_(service), options_(std::move(options)), http_(std::make_unique<httplib::Server>()) {

@@ -65,9 +65,4 @@ class HttpServer {
   std::unique_ptr<httplib::Server> http_;
 };
 
-// Hex SHA-256 of `text`.
-std::string Sha256Hex(const std::string& text);
-// 256 random bits, hex encoded (64 chars), from the OS CSPRNG.
-Result<std::string> RandomToken();
-
 }  // namespace fastgpu::server

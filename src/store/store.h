@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include "api/accounts.h"
+#include "api/billing.h"
 #include "api/types.h"
 #include "common/status.h"
 
@@ -24,6 +26,44 @@ struct JobUpdate {
   api::Job job;                                  // full new value (id must exist)
   api::JobEvent event;                           // appended to the event log (job_id/seq filled by the store)
   std::optional<api::JobState> expected_state;   // compare-and-set: fail with kFailedPrecondition if differs
+  // Metering written in the same transaction as the state change that ends a run (exactly once:
+  // a segment or ledger entry whose key already exists is skipped, not an error).
+  std::vector<api::UsageSegment> usage;
+  std::vector<api::LedgerEntry> ledger;
+};
+
+// A small versioned document (users, projects, memberships, tokens, service accounts, secrets, prices,
+// plans...). The store does not interpret `value` (JSON written by src/auth and src/billing).
+struct Record {
+  std::string kind;
+  std::string key;
+  std::string value;
+  int64_t version = 0;  // 1 on create, +1 on every update
+};
+
+// One write in an atomic WriteRecords batch.
+struct RecordWrite {
+  std::string kind;
+  std::string key;
+  std::string value;
+  bool erase = false;
+  // Compare-and-set: 0 = must not exist yet; N = must currently be at version N. Absent = blind write.
+  // A mismatch fails the whole batch: kAlreadyExists when it had to be new, else kFailedPrecondition;
+  // erasing a record that does not exist with an expected version fails with kNotFound.
+  std::optional<int64_t> expected_version;
+};
+
+struct UsageFilter {
+  std::string project;   // empty = all
+  std::string job_id;    // empty = all
+  UnixMillis from = 0;   // segments that end at or after `from`
+  UnixMillis to = 0;     // and start before `to` (0 = no upper bound)
+};
+
+struct LedgerFilter {
+  std::string project;   // empty = all
+  std::string month;     // "2026-11"; empty = all
+  std::string kind;      // empty = all
 };
 
 struct StoreStats {
@@ -56,6 +96,27 @@ class Store {
   virtual Status PutSetting(const std::string& key, const std::string& value) = 0;
   virtual Result<std::optional<std::string>> GetSetting(const std::string& key) = 0;
 
+  // Documents. WriteRecords applies all writes in one durable transaction, or none.
+  virtual Status WriteRecords(const std::vector<RecordWrite>& writes) = 0;
+  virtual Result<std::optional<Record>> GetRecord(const std::string& kind, const std::string& key) = 0;
+  // Records of `kind` whose key starts with `key_prefix`, ordered by key.
+  virtual Result<std::vector<Record>> ListRecords(const std::string& kind, const std::string& key_prefix) = 0;
+
+  // Audit log, append-only and hash-chained: the store assigns seq (1, 2, ...), prev_hash (hash of the
+  // previous row, "" for the first) and hash (api::AuditHash) inside its write transaction, so
+  // concurrent appends are chained in commit order. Durable on return.
+  virtual Result<api::AuditRecord> AppendAudit(api::AuditRecord record) = 0;
+  // Rows with seq > after_seq in seq order, at most `limit` (0 = all).
+  virtual Result<std::vector<api::AuditRecord>> ListAudit(int64_t after_seq, int limit) = 0;
+
+  // Metering and ledger outside job updates (credits, adjustments, recovery). Idempotent by key,
+  // atomic, durable on return.
+  virtual Status PostLedger(const std::vector<api::UsageSegment>& usage,
+                            const std::vector<api::LedgerEntry>& entries) = 0;
+  virtual Result<std::vector<api::UsageSegment>> ListUsage(const UsageFilter& filter) = 0;
+  // In seq order.
+  virtual Result<std::vector<api::LedgerEntry>> ListLedger(const LedgerFilter& filter) = 0;
+
   virtual int SchemaVersion() = 0;
 
   // Counters for monitoring (write batching efficiency). Implementations without them return zeros.
@@ -67,6 +128,11 @@ struct SqliteOptions {
   int max_idle_readers = 8;      // read connections kept open between reads
   int busy_timeout_ms = 5000;    // wait for locks held by other processes before failing
 };
+
+// Convenience wrappers over WriteRecords.
+Status PutRecord(Store& store, const std::string& kind, const std::string& key, const std::string& value,
+                 std::optional<int64_t> expected_version = std::nullopt);
+Status DeleteRecord(Store& store, const std::string& kind, const std::string& key);
 
 // Opens (creating if needed) a SQLite store at `path`, running schema migrations.
 // Fails with kFailedPrecondition when the database was written by a newer fastgpu.

@@ -697,6 +697,26 @@ class SqliteStore final : public Store {
     });
   }
 
+  // TODO(store): implemented in the records/audit/ledger change.
+  Status WriteRecords(const std::vector<RecordWrite>&) override { return Internal("not implemented"); }
+  Result<std::optional<Record>> GetRecord(const std::string&, const std::string&) override {
+    return Internal("not implemented");
+  }
+  Result<std::vector<Record>> ListRecords(const std::string&, const std::string&) override {
+    return Internal("not implemented");
+  }
+  Result<api::AuditRecord> AppendAudit(api::AuditRecord) override { return Internal("not implemented"); }
+  Result<std::vector<api::AuditRecord>> ListAudit(int64_t, int) override { return Internal("not implemented"); }
+  Status PostLedger(const std::vector<api::UsageSegment>&, const std::vector<api::LedgerEntry>&) override {
+    return Internal("not implemented");
+  }
+  Result<std::vector<api::UsageSegment>> ListUsage(const UsageFilter&) override {
+    return Internal("not implemented");
+  }
+  Result<std::vector<api::LedgerEntry>> ListLedger(const LedgerFilter&) override {
+    return Internal("not implemented");
+  }
+
   int SchemaVersion() override { return version_; }
 
   StoreStats Stats() override {

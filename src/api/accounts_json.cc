@@ -1,0 +1,6 @@
+#include "api/accounts_json.h"
+
+#include <nlohmann/json.hpp>
+
+namespace fastgpu::api {
+}  // namespace fastgpu::api

@@ -1,0 +1,10 @@
+// JSON codecs for api/billing.h. Decoders are strict (unknown fields and wrong types are errors).
+#pragma once
+
+#include <nlohmann/json_fwd.hpp>
+
+#include "api/billing.h"
+#include "common/status.h"
+
+namespace fastgpu::api {
+}  // namespace fastgpu::api

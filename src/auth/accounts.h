@@ -1,0 +1,122 @@
+// Users, projects, memberships, API tokens, service accounts (OAuth2 client credentials) and project
+// secrets, kept as Store records. Thread-safe. Reads are served from an in-memory cache that is
+// loaded at start and updated on every write (this process is the only writer).
+#pragma once
+
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "api/accounts.h"
+#include "auth/policy.h"
+#include "auth/secrets.h"
+#include "common/clock.h"
+#include "common/status.h"
+#include "store/store.h"
+
+namespace fastgpu::auth {
+
+struct CreatedToken {
+  api::TokenRecord record;
+  std::string token;  // the secret, shown once
+};
+
+struct CreatedServiceAccount {
+  api::ServiceAccount account;
+  std::string client_secret;  // shown once
+};
+
+struct AccessToken {
+  std::string access_token;
+  int64_t expires_in_s = 0;
+};
+
+struct AccountOptions {
+  int64_t access_token_ttl_s = 3600;  // OAuth2 access tokens
+  int64_t max_token_ttl_s = 366LL * 86400;
+};
+
+class AccountService {
+ public:
+  // Loads all records. `key` seals secrets (may be null: secret calls then fail with a clear error).
+  static Result<std::unique_ptr<AccountService>> Create(store::Store& store, const Clock& clock,
+                                                        const MasterKey* key, AccountOptions options = {});
+
+  // --- Bootstrap (fastgpu up / server start): ensures user `admin` (admin=true), project "default"
+  // with admin as owner, and a token whose hash is `token_sha256` owned by admin (idempotent).
+  Status EnsureBootstrap(const std::string& admin_token_sha256);
+
+  // --- Authentication. kUnauthenticated for unknown, expired, revoked tokens and disabled users
+  // (one message for all: "invalid or expired token").
+  Result<Principal> Authenticate(const std::string& bearer_token) const;
+  // OAuth2 client credentials. kUnauthenticated for a wrong id/secret or disabled account.
+  Result<AccessToken> IssueAccessToken(const std::string& client_id, const std::string& client_secret);
+
+  // --- Users (admin)
+  Result<api::User> CreateUser(api::User user);
+  Result<api::User> GetUser(const std::string& name) const;
+  std::vector<api::User> ListUsers() const;
+  // Sets admin / disabled / display_name. An admin cannot remove their own admin flag or disable
+  // themselves (kFailedPrecondition), so the system never loses its last admin by accident.
+  Result<api::User> UpdateUser(const std::string& actor_user, const std::string& name,
+                               std::optional<bool> admin, std::optional<bool> disabled,
+                               std::optional<std::string> display_name);
+
+  // --- Projects
+  Result<api::Project> CreateProject(api::Project project, const std::string& owner_user);
+  Result<api::Project> GetProject(const std::string& name) const;
+  std::vector<api::Project> ListProjects() const;
+  // Replaces the project's mutable fields (description, quota, budget, run_as_user, allow_root).
+  Result<api::Project> UpdateProject(const api::Project& project);
+
+  // --- Memberships
+  Status SetMember(const std::string& project, const std::string& user, api::Role role);
+  // Refuses to remove the last owner (kFailedPrecondition).
+  Status RemoveMember(const std::string& project, const std::string& user);
+  std::vector<api::Membership> ListMembers(const std::string& project) const;
+
+  // --- API tokens. ttl_s 0 = default 90 days; capped by options.max_token_ttl_s.
+  Result<CreatedToken> CreateToken(const std::string& user, const std::string& name, int64_t ttl_s);
+  std::vector<api::TokenRecord> ListTokens(const std::string& user) const;  // "" = all (admin)
+  Result<api::TokenRecord> GetToken(const std::string& id) const;
+  Status RevokeToken(const std::string& id);
+
+  // --- Service accounts of a project.
+  Result<CreatedServiceAccount> CreateServiceAccount(const std::string& project, const std::string& name,
+                                                     api::Role role);
+  std::vector<api::ServiceAccount> ListServiceAccounts(const std::string& project) const;
+  Status DeleteServiceAccount(const std::string& project, const std::string& id);  // also revokes its tokens
+
+  // --- Secrets (values never leave except via OpenSecretValues for job start).
+  Status SetSecret(const std::string& project, const std::string& name, const std::string& value,
+                   const std::string& actor);
+  std::vector<api::SecretRecord> ListSecrets(const std::string& project) const;  // records, no values
+  Status DeleteSecret(const std::string& project, const std::string& name);
+  // For starting a job: NAME -> value for each requested name. kNotFound naming the first missing one.
+  Result<std::map<std::string, std::string>> OpenSecretValues(const std::string& project,
+                                                              const std::vector<std::string>& names) const;
+  // Re-encrypts every secret under `new_key` in one store transaction and switches to it.
+  // The caller persists the new key file first (see docs/security.md for the order). Returns the count.
+  Result<int64_t> RotateKey(const MasterKey& new_key);
+
+ private:
+  AccountService(store::Store& store, const Clock& clock, const MasterKey* key, AccountOptions options);
+  Status Load();
+
+  store::Store& store_;
+  const Clock& clock_;
+  std::optional<MasterKey> key_;
+  AccountOptions options_;
+  mutable std::mutex mu_;
+  std::map<std::string, api::User> users_;
+  std::map<std::string, api::Project> projects_;
+  std::map<std::pair<std::string, std::string>, api::Role> members_;  // (project, user)
+  std::map<std::string, api::TokenRecord> tokens_by_hash_;
+  std::map<std::string, api::ServiceAccount> service_accounts_;
+  std::map<std::pair<std::string, std::string>, api::SecretRecord> secrets_;  // (project, name)
+};
+
+}  // namespace fastgpu::auth

@@ -1,0 +1,1 @@
+#include "auth/secrets.h"

@@ -1,0 +1,1 @@
+#include "billing/billing.h"
