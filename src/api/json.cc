@@ -1,5 +1,7 @@
 #include "api/json.h"
 
+#include "api/json_internal.h"
+
 #include <cmath>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -217,16 +219,7 @@ Result<JobSpec> JobSpecFromJsonText(std::string_view text) {
   return JobSpecFromJson(j);
 }
 
-namespace {
-template <typename F>
-auto Guard(F&& f) -> decltype(f()) {
-  try {
-    return f();
-  } catch (const std::exception& e) {
-    return InvalidArgument(std::string("malformed record: ") + e.what());
-  }
-}
-}  // namespace
+using internal::Guard;
 
 Result<Job> JobFromJson(const json& j) {
   return Guard([&]() -> Result<Job> {

@@ -61,8 +61,11 @@ std::optional<api::UsageSegment> SegmentForRun(const api::Job& running_job, cons
                                                UnixMillis end);
 
 // Ledger "usage" entries for one segment: one per piece after splitting at month boundaries, price
-// changes and plan boundaries; second granularity (start rounded down, end rounded up? see docs);
-// amount = gross - discount. Keys "usage/<segment key>/<piece start ms>" (idempotent).
+// changes and plan boundaries. Second granularity: the run covers seconds [start/1000, end/1000) (both
+// rounded down, so back-to-back runs never share a second); each second is charged at the price in force
+// at its first millisecond. gross = seconds x milli x price / 3,600,000 rounded half up per piece;
+// discount = gross x bps / 10,000 rounded half up; amount = gross - discount.
+// Keys "usage/<segment key>/<piece start ms>" (idempotent).
 Result<std::vector<api::LedgerEntry>> ChargeSegment(const api::UsageSegment& segment, const PriceCatalog& prices,
                                                     const std::vector<Plan>& plans);
 
@@ -84,8 +87,13 @@ Result<Estimate> EstimateJob(const api::JobSpec& spec, const std::string& gpu_ty
 // ---- Credits (double-entry; accounts and consumption order in docs/billing.md).
 Result<api::LedgerEntry> TrialCredit(const std::string& project, int64_t amount_micro, UnixMillis at,
                                      UnixMillis expires_at);
-// A prepaid purchase of `months` months: pays `paid_micro`, receives credit worth paid / (1 - discount),
-// and a Plan. Returns the ledger entries and the plan.
+// Trial credit for new projects (server option): amount and lifetime.
+struct TrialPolicy {
+  int64_t amount_micro = 0;     // 0 = no trial credit
+  int64_t lifetime_days = 30;
+};
+// A prepaid purchase of `months` months: pays `paid_micro` and receives credit of the same amount plus a
+// Plan that discounts usage by `discount_bps` from `at` for `months` calendar months.
 struct Purchase {
   std::vector<api::LedgerEntry> entries;
   Plan plan;
