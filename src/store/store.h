@@ -96,7 +96,9 @@ class Store {
   virtual Status PutSetting(const std::string& key, const std::string& value) = 0;
   virtual Result<std::optional<std::string>> GetSetting(const std::string& key) = 0;
 
-  // Documents. WriteRecords applies all writes in one durable transaction, or none.
+  // Documents. WriteRecords applies all writes in one durable transaction, or none. Writes apply in order,
+  // so a later write in a batch sees the earlier ones. Kind and key must not be empty (kInvalidArgument).
+  // A blind erase (no expected_version) of a record that does not exist is a no-op.
   virtual Status WriteRecords(const std::vector<RecordWrite>& writes) = 0;
   virtual Result<std::optional<Record>> GetRecord(const std::string& kind, const std::string& key) = 0;
   // Records of `kind` whose key starts with `key_prefix`, ordered by key.
@@ -109,10 +111,12 @@ class Store {
   // Rows with seq > after_seq in seq order, at most `limit` (0 = all).
   virtual Result<std::vector<api::AuditRecord>> ListAudit(int64_t after_seq, int limit) = 0;
 
-  // Metering and ledger outside job updates (credits, adjustments, recovery). Idempotent by key,
-  // atomic, durable on return.
+  // Metering and ledger outside job updates (credits, adjustments, recovery). Idempotent by key (the
+  // first posting of a key wins; a later one with the same key is skipped whatever its content), atomic,
+  // durable on return. Empty keys and negative amounts are rejected with kInvalidArgument.
   virtual Status PostLedger(const std::vector<api::UsageSegment>& usage,
                             const std::vector<api::LedgerEntry>& entries) = 0;
+  // Ordered by start_ms, then key.
   virtual Result<std::vector<api::UsageSegment>> ListUsage(const UsageFilter& filter) = 0;
   // In seq order.
   virtual Result<std::vector<api::LedgerEntry>> ListLedger(const LedgerFilter& filter) = 0;
@@ -129,7 +133,8 @@ struct SqliteOptions {
   int busy_timeout_ms = 5000;    // wait for locks held by other processes before failing
 };
 
-// Convenience wrappers over WriteRecords.
+// Convenience wrappers over WriteRecords. DeleteRecord of a record that does not exist returns Ok
+// (idempotent: a retried delete does not fail).
 Status PutRecord(Store& store, const std::string& kind, const std::string& key, const std::string& value,
                  std::optional<int64_t> expected_version = std::nullopt);
 Status DeleteRecord(Store& store, const std::string& kind, const std::string& key);

@@ -562,6 +562,712 @@ TEST_P(StoreConformance, ConcurrentCompareAndSetHasOneWinner) {
   EXPECT_EQ(store_->ListEvents(j.id)->size(), 2u);
 }
 
+// ---------------------------------------------------------------------------------------------
+// Records.
+
+std::vector<std::string> Keys(const std::vector<Record>& records) {
+  std::vector<std::string> out;
+  for (const Record& r : records) out.push_back(r.key);
+  return out;
+}
+
+// The record's version, 0 when it does not exist, -1 on error.
+int64_t VersionOf(Store& store, const std::string& kind, const std::string& key) {
+  auto r = store.GetRecord(kind, key);
+  EXPECT_TRUE(r.ok()) << r.status().ToString();
+  if (!r.ok()) return -1;
+  return r->has_value() ? (*r)->version : 0;
+}
+
+TEST_P(StoreConformance, RecordCompareAndSet) {
+  auto missing = store_->GetRecord("user", "alice");
+  ASSERT_TRUE(missing.ok()) << missing.status().ToString();
+  EXPECT_FALSE(missing->has_value());
+
+  // Create: must not exist yet.
+  ASSERT_TRUE(PutRecord(*store_, "user", "alice", R"({"admin":false})", 0).ok());
+  auto got = store_->GetRecord("user", "alice");
+  ASSERT_TRUE(got.ok());
+  ASSERT_TRUE(got->has_value());
+  EXPECT_EQ((*got)->kind, "user");
+  EXPECT_EQ((*got)->key, "alice");
+  EXPECT_EQ((*got)->value, R"({"admin":false})");
+  EXPECT_EQ((*got)->version, 1);
+
+  Status st = PutRecord(*store_, "user", "alice", "{}", 0);
+  EXPECT_EQ(st.code(), ErrorCode::kAlreadyExists) << st.ToString();
+  EXPECT_NE(st.message().find("alice"), std::string::npos) << st.message();
+
+  // Update at the expected version.
+  ASSERT_TRUE(PutRecord(*store_, "user", "alice", R"({"admin":true})", 1).ok());
+  EXPECT_EQ(VersionOf(*store_, "user", "alice"), 2);
+  st = PutRecord(*store_, "user", "alice", "stale", 1);
+  EXPECT_EQ(st.code(), ErrorCode::kFailedPrecondition) << st.ToString();
+  EXPECT_EQ(store_->GetRecord("user", "alice")->value().value, R"({"admin":true})");
+
+  // Blind writes always apply and still bump the version.
+  ASSERT_TRUE(PutRecord(*store_, "user", "alice", "blind").ok());
+  EXPECT_EQ(VersionOf(*store_, "user", "alice"), 3);
+  ASSERT_TRUE(PutRecord(*store_, "user", "bob", "new blind").ok());
+  EXPECT_EQ(VersionOf(*store_, "user", "bob"), 1);
+
+  // Updating a record that does not exist at an expected version.
+  st = PutRecord(*store_, "user", "carol", "x", 4);
+  EXPECT_EQ(st.code(), ErrorCode::kFailedPrecondition) << st.ToString();
+  EXPECT_EQ(VersionOf(*store_, "user", "carol"), 0);
+
+  // The same key under another kind is another record.
+  ASSERT_TRUE(PutRecord(*store_, "project", "alice", "p", 0).ok());
+  EXPECT_EQ(store_->GetRecord("project", "alice")->value().value, "p");
+  EXPECT_EQ(VersionOf(*store_, "user", "alice"), 3);
+
+  // Erase with compare-and-set.
+  st = store_->WriteRecords({{.kind = "user", .key = "alice", .erase = true, .expected_version = 2}});
+  EXPECT_EQ(st.code(), ErrorCode::kFailedPrecondition) << st.ToString();
+  st = store_->WriteRecords({{.kind = "user", .key = "alice", .erase = true, .expected_version = 0}});
+  EXPECT_EQ(st.code(), ErrorCode::kAlreadyExists) << st.ToString();
+  EXPECT_EQ(VersionOf(*store_, "user", "alice"), 3);
+  ASSERT_TRUE(store_->WriteRecords({{.kind = "user", .key = "alice", .erase = true, .expected_version = 3}}).ok());
+  EXPECT_EQ(VersionOf(*store_, "user", "alice"), 0);
+  st = store_->WriteRecords({{.kind = "user", .key = "alice", .erase = true, .expected_version = 3}});
+  EXPECT_EQ(st.code(), ErrorCode::kNotFound) << st.ToString();
+  EXPECT_TRUE(store_->GetRecord("project", "alice")->has_value());
+
+  // Blind deletes are idempotent.
+  EXPECT_TRUE(DeleteRecord(*store_, "user", "bob").ok());
+  EXPECT_TRUE(DeleteRecord(*store_, "user", "bob").ok());
+  EXPECT_TRUE(DeleteRecord(*store_, "user", "never-existed").ok());
+  EXPECT_EQ(VersionOf(*store_, "user", "bob"), 0);
+
+  // A deleted record can be created again and starts over at version 1.
+  ASSERT_TRUE(PutRecord(*store_, "user", "alice", "again", 0).ok());
+  EXPECT_EQ(VersionOf(*store_, "user", "alice"), 1);
+
+  // Bad input.
+  EXPECT_EQ(PutRecord(*store_, "", "k", "v").code(), ErrorCode::kInvalidArgument);
+  EXPECT_EQ(PutRecord(*store_, "user", "", "v").code(), ErrorCode::kInvalidArgument);
+  EXPECT_EQ(PutRecord(*store_, "user", "alice", "v", -1).code(), ErrorCode::kInvalidArgument);
+  EXPECT_EQ(VersionOf(*store_, "user", "alice"), 1);
+  EXPECT_TRUE(store_->WriteRecords({}).ok());
+
+  // Values are kept byte for byte.
+  const std::string odd = std::string("quote \" backslash \\ newline \n nul ") + '\0' + " end \xc3\xa9";
+  ASSERT_TRUE(PutRecord(*store_, "blob", "k", odd).ok());
+  EXPECT_EQ(store_->GetRecord("blob", "k")->value().value, odd);
+}
+
+TEST_P(StoreConformance, WriteRecordsIsAllOrNothing) {
+  ASSERT_TRUE(PutRecord(*store_, "user", "b", "b1", 0).ok());
+  ASSERT_TRUE(PutRecord(*store_, "user", "b", "b2", 1).ok());
+
+  // The second write's compare-and-set fails: the first one must not be applied either.
+  Status st = store_->WriteRecords({
+      {.kind = "user", .key = "a", .value = "a1", .expected_version = 0},
+      {.kind = "user", .key = "b", .value = "stale", .expected_version = 1},
+      {.kind = "user", .key = "c", .value = "c1"},
+  });
+  EXPECT_EQ(st.code(), ErrorCode::kFailedPrecondition) << st.ToString();
+  EXPECT_EQ(VersionOf(*store_, "user", "a"), 0);
+  EXPECT_EQ(VersionOf(*store_, "user", "c"), 0);
+  EXPECT_EQ(store_->GetRecord("user", "b")->value().value, "b2");
+
+  st = store_->WriteRecords({
+      {.kind = "user", .key = "a", .value = "a1"},
+      {.kind = "user", .key = "b", .erase = true},
+      {.kind = "user", .key = "b", .value = "dup", .expected_version = 0},  // b is gone by now: ok
+      {.kind = "user", .key = "c", .value = "c1", .expected_version = 0},
+      {.kind = "user", .key = "a", .value = "a2", .expected_version = 0},   // exists: fails everything
+  });
+  EXPECT_EQ(st.code(), ErrorCode::kAlreadyExists) << st.ToString();
+  EXPECT_EQ(VersionOf(*store_, "user", "a"), 0);
+  EXPECT_EQ(VersionOf(*store_, "user", "b"), 2);
+  EXPECT_EQ(VersionOf(*store_, "user", "c"), 0);
+
+  // An invalid write fails the batch before anything is applied.
+  st = store_->WriteRecords({{.kind = "user", .key = "a", .value = "a1"}, {.kind = "", .key = "x"}});
+  EXPECT_EQ(st.code(), ErrorCode::kInvalidArgument) << st.ToString();
+  EXPECT_EQ(VersionOf(*store_, "user", "a"), 0);
+
+  // Writes apply in order: a later write sees the earlier ones.
+  ASSERT_TRUE(store_
+                  ->WriteRecords({
+                      {.kind = "user", .key = "a", .value = "a1", .expected_version = 0},
+                      {.kind = "user", .key = "a", .value = "a2", .expected_version = 1},
+                      {.kind = "user", .key = "b", .erase = true, .expected_version = 2},
+                      {.kind = "user", .key = "b", .value = "b-new", .expected_version = 0},
+                      {.kind = "membership", .key = "ml/a", .value = "owner"},
+                  })
+                  .ok());
+  auto a = store_->GetRecord("user", "a");
+  ASSERT_TRUE(a.ok() && a->has_value());
+  EXPECT_EQ((*a)->value, "a2");
+  EXPECT_EQ((*a)->version, 2);
+  EXPECT_EQ(VersionOf(*store_, "user", "b"), 1);
+  EXPECT_EQ(store_->GetRecord("user", "b")->value().value, "b-new");
+  EXPECT_EQ(VersionOf(*store_, "membership", "ml/a"), 1);
+}
+
+TEST_P(StoreConformance, ListRecordsByPrefixInKeyOrder) {
+  for (const std::string key : {"ml/bob", "nlp/carol", "ml2/x", "ml/alice", "m", "ml"}) {
+    ASSERT_TRUE(PutRecord(*store_, "membership", key, "v-" + key).ok());
+  }
+  ASSERT_TRUE(PutRecord(*store_, "user", "ml/zz", "other kind").ok());
+  ASSERT_TRUE(PutRecord(*store_, "membership", "ml/alice", "updated").ok());
+
+  auto all = store_->ListRecords("membership", "");
+  ASSERT_TRUE(all.ok()) << all.status().ToString();
+  EXPECT_EQ(Keys(*all), (std::vector<std::string>{"m", "ml", "ml/alice", "ml/bob", "ml2/x", "nlp/carol"}));
+  ASSERT_EQ(all->size(), 6u);
+  EXPECT_EQ((*all)[2].kind, "membership");
+  EXPECT_EQ((*all)[2].value, "updated");
+  EXPECT_EQ((*all)[2].version, 2);
+  EXPECT_EQ((*all)[3].value, "v-ml/bob");
+  EXPECT_EQ((*all)[3].version, 1);
+
+  auto ml_slash = store_->ListRecords("membership", "ml/");
+  ASSERT_TRUE(ml_slash.ok());
+  EXPECT_EQ(Keys(*ml_slash), (std::vector<std::string>{"ml/alice", "ml/bob"}));
+
+  auto ml = store_->ListRecords("membership", "ml");
+  ASSERT_TRUE(ml.ok());
+  EXPECT_EQ(Keys(*ml), (std::vector<std::string>{"ml", "ml/alice", "ml/bob", "ml2/x"}));
+
+  auto exact = store_->ListRecords("membership", "ml/bob");
+  ASSERT_TRUE(exact.ok());
+  EXPECT_EQ(Keys(*exact), (std::vector<std::string>{"ml/bob"}));
+
+  EXPECT_TRUE(store_->ListRecords("membership", "zzz")->empty());
+  EXPECT_TRUE(store_->ListRecords("membership", "ml/bobby")->empty());
+  EXPECT_TRUE(store_->ListRecords("nothing", "")->empty());
+  EXPECT_EQ(Keys(*store_->ListRecords("user", "")), (std::vector<std::string>{"ml/zz"}));
+
+  // Prefixes are matched byte for byte: no wildcards, and bytes at the top of the range.
+  ASSERT_TRUE(PutRecord(*store_, "raw", "a%b", "1").ok());
+  ASSERT_TRUE(PutRecord(*store_, "raw", "a_b", "2").ok());
+  ASSERT_TRUE(PutRecord(*store_, "raw", "axb", "3").ok());
+  ASSERT_TRUE(PutRecord(*store_, "raw", "z\xff", "4").ok());
+  ASSERT_TRUE(PutRecord(*store_, "raw", "z\xff\xff" "a", "5").ok());
+  ASSERT_TRUE(PutRecord(*store_, "raw", "z\xfe", "6").ok());
+  EXPECT_EQ(Keys(*store_->ListRecords("raw", "a%")), (std::vector<std::string>{"a%b"}));
+  EXPECT_EQ(Keys(*store_->ListRecords("raw", "a_")), (std::vector<std::string>{"a_b"}));
+  EXPECT_EQ(Keys(*store_->ListRecords("raw", "z\xff")), (std::vector<std::string>{"z\xff", "z\xff\xff" "a"}));
+  EXPECT_EQ(Keys(*store_->ListRecords("raw", "z\xff\xff")), (std::vector<std::string>{"z\xff\xff" "a"}));
+  EXPECT_EQ(Keys(*store_->ListRecords("raw", "z")), (std::vector<std::string>{"z\xfe", "z\xff", "z\xff\xff" "a"}));
+
+  // Deleted records are gone from listings.
+  ASSERT_TRUE(DeleteRecord(*store_, "membership", "ml/alice").ok());
+  EXPECT_EQ(Keys(*store_->ListRecords("membership", "ml/")), (std::vector<std::string>{"ml/bob"}));
+}
+
+TEST_P(StoreConformance, ConcurrentRecordCompareAndSetHasOneWinner) {
+  ASSERT_TRUE(PutRecord(*store_, "project", "ml", "v1", 0).ok());
+  constexpr int kThreads = 12;
+  std::atomic<int> wins{0};
+  std::atomic<int> conflicts{0};
+  std::atomic<int> other{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      Status st = PutRecord(*store_, "project", "ml", "writer-" + std::to_string(t), 1);
+      if (st.ok()) {
+        wins++;
+      } else if (st.code() == ErrorCode::kFailedPrecondition) {
+        conflicts++;
+      } else {
+        other++;
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(wins.load(), 1);
+  EXPECT_EQ(conflicts.load(), kThreads - 1);
+  EXPECT_EQ(other.load(), 0);
+  EXPECT_EQ(VersionOf(*store_, "project", "ml"), 2);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Audit log.
+
+api::AuditRecord MakeAudit(const std::string& actor, const std::string& action, UnixMillis at = 1'700'000'000'000) {
+  api::AuditRecord r;
+  r.at = at;
+  r.actor = actor;
+  r.source = "127.0.0.1";
+  r.action = action;
+  r.target = "job:j-1";
+  r.result = "ok";
+  r.detail = "detail with \"quotes\"; and 3:colons";
+  return r;
+}
+
+// Checks that `rows` is the whole log: seq 1..n, each linked to the previous one, each hash correct.
+void ExpectValidChain(const std::vector<api::AuditRecord>& rows) {
+  std::string prev;
+  for (size_t i = 0; i < rows.size(); ++i) {
+    const api::AuditRecord& r = rows[i];
+    EXPECT_EQ(r.seq, static_cast<int64_t>(i + 1));
+    EXPECT_EQ(r.prev_hash, prev) << "seq " << r.seq;
+    EXPECT_EQ(r.hash, api::AuditHash(r)) << "seq " << r.seq;
+    EXPECT_EQ(r.hash.size(), 64u) << "seq " << r.seq;
+    prev = r.hash;
+  }
+}
+
+TEST_P(StoreConformance, AuditAppendsFormAHashChain) {
+  auto empty = store_->ListAudit(0, 0);
+  ASSERT_TRUE(empty.ok()) << empty.status().ToString();
+  EXPECT_TRUE(empty->empty());
+
+  std::vector<api::AuditRecord> appended;
+  for (int i = 0; i < 3; ++i) {
+    api::AuditRecord in = MakeAudit("user:alice", "POST /v1/jobs", 1000 + i);
+    in.target = "job:j-" + std::to_string(i);
+    // Caller-supplied chain fields are ignored: the store assigns them.
+    in.seq = 99;
+    in.prev_hash = "forged";
+    in.hash = "forged";
+    auto r = store_->AppendAudit(in);
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    EXPECT_EQ(r->seq, i + 1);
+    EXPECT_EQ(r->at, 1000 + i);
+    EXPECT_EQ(r->actor, in.actor);
+    EXPECT_EQ(r->target, in.target);
+    EXPECT_EQ(r->detail, in.detail);
+    EXPECT_EQ(r->prev_hash, i == 0 ? "" : appended.back().hash);
+    EXPECT_EQ(r->hash, api::AuditHash(*r));
+    appended.push_back(*r);
+  }
+
+  auto rows = store_->ListAudit(0, 0);
+  ASSERT_TRUE(rows.ok()) << rows.status().ToString();
+  ASSERT_EQ(rows->size(), 3u);
+  ExpectValidChain(*rows);
+  for (size_t i = 0; i < rows->size(); ++i) {
+    const api::AuditRecord& a = appended[i];
+    const api::AuditRecord& b = (*rows)[i];
+    EXPECT_EQ(a.seq, b.seq);
+    EXPECT_EQ(a.at, b.at);
+    EXPECT_EQ(a.actor, b.actor);
+    EXPECT_EQ(a.source, b.source);
+    EXPECT_EQ(a.action, b.action);
+    EXPECT_EQ(a.target, b.target);
+    EXPECT_EQ(a.result, b.result);
+    EXPECT_EQ(a.detail, b.detail);
+    EXPECT_EQ(a.prev_hash, b.prev_hash);
+    EXPECT_EQ(a.hash, b.hash);
+  }
+
+  // Tampering with any stored field would break the chain: the hash covers every field.
+  api::AuditRecord tampered = (*rows)[1];
+  tampered.detail = "rewritten";
+  EXPECT_NE(api::AuditHash(tampered), (*rows)[1].hash);
+}
+
+TEST_P(StoreConformance, ConcurrentAuditAppendsFormOneChain) {
+  constexpr int kThreads = 8;
+  constexpr int kPerThread = 25;
+  std::vector<std::vector<api::AuditRecord>> mine(kThreads);
+  std::atomic<int> failures{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kPerThread; ++i) {
+        auto r = store_->AppendAudit(MakeAudit("user:t" + std::to_string(t), "op-" + std::to_string(i)));
+        if (!r.ok()) {
+          failures++;
+          continue;
+        }
+        mine[t].push_back(*r);
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(failures.load(), 0);
+
+  auto rows = store_->ListAudit(0, 0);
+  ASSERT_TRUE(rows.ok()) << rows.status().ToString();
+  ASSERT_EQ(rows->size(), static_cast<size_t>(kThreads * kPerThread));
+  ExpectValidChain(*rows);
+  // What each caller got back is exactly the stored row, and its own appends are in its order.
+  for (int t = 0; t < kThreads; ++t) {
+    int64_t last = 0;
+    for (const api::AuditRecord& r : mine[t]) {
+      ASSERT_GE(r.seq, 1);
+      ASSERT_LE(r.seq, static_cast<int64_t>(rows->size()));
+      const api::AuditRecord& stored = (*rows)[static_cast<size_t>(r.seq - 1)];
+      EXPECT_EQ(stored.actor, r.actor);
+      EXPECT_EQ(stored.action, r.action);
+      EXPECT_EQ(stored.hash, r.hash);
+      EXPECT_EQ(stored.prev_hash, r.prev_hash);
+      EXPECT_GT(r.seq, last);
+      last = r.seq;
+    }
+  }
+}
+
+TEST_P(StoreConformance, ListAuditAfterSeqWithLimit) {
+  for (int i = 0; i < 10; ++i) ASSERT_TRUE(store_->AppendAudit(MakeAudit("user:a", "op", i)).ok());
+  auto seqs = [](const std::vector<api::AuditRecord>& rows) {
+    std::vector<int64_t> out;
+    for (const api::AuditRecord& r : rows) out.push_back(r.seq);
+    return out;
+  };
+  auto page = store_->ListAudit(3, 4);
+  ASSERT_TRUE(page.ok()) << page.status().ToString();
+  EXPECT_EQ(seqs(*page), (std::vector<int64_t>{4, 5, 6, 7}));
+  EXPECT_EQ((*page)[0].at, 3);
+  auto rest = store_->ListAudit(8, 0);
+  ASSERT_TRUE(rest.ok());
+  EXPECT_EQ(seqs(*rest), (std::vector<int64_t>{9, 10}));
+  auto first = store_->ListAudit(0, 1);
+  ASSERT_TRUE(first.ok());
+  EXPECT_EQ(seqs(*first), (std::vector<int64_t>{1}));
+  EXPECT_EQ(store_->ListAudit(-5, 2)->size(), 2u);
+  EXPECT_TRUE(store_->ListAudit(10, 5)->empty());
+  EXPECT_TRUE(store_->ListAudit(1000, 0)->empty());
+  auto bad = store_->ListAudit(0, -1);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.status().code(), ErrorCode::kInvalidArgument);
+
+  // Paging through with after_seq visits every row once.
+  std::vector<int64_t> paged;
+  int64_t after = 0;
+  while (true) {
+    auto p = store_->ListAudit(after, 3);
+    ASSERT_TRUE(p.ok());
+    if (p->empty()) break;
+    for (const api::AuditRecord& r : *p) paged.push_back(r.seq);
+    after = p->back().seq;
+  }
+  EXPECT_EQ(paged, (std::vector<int64_t>{1, 2, 3, 4, 5, 6, 7, 8, 9, 10}));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Usage and ledger.
+
+api::UsageSegment MakeUsage(const std::string& job_id, int attempt, const std::string& project, UnixMillis start,
+                            UnixMillis end) {
+  api::UsageSegment u;
+  u.key = job_id + "/" + std::to_string(attempt);
+  u.job_id = job_id;
+  u.attempt = attempt;
+  u.project = project;
+  u.user = "alice";
+  u.gpu_type = "A100-80GB";
+  u.milli = 2000;
+  u.gpus = {"GPU-aaaa", "GPU-bbbb"};
+  u.start_ms = start;
+  u.end_ms = end;
+  return u;
+}
+
+api::LedgerEntry MakeEntry(const std::string& key, const std::string& project, const std::string& month,
+                           const std::string& kind, int64_t amount) {
+  api::LedgerEntry e;
+  e.key = key;
+  e.at = 1'700'000'000'000;
+  e.project = project;
+  e.kind = kind;
+  e.debit = "project:" + project;
+  e.credit = kind == "usage" ? "revenue" : "grants";
+  e.amount_micro = amount;
+  e.month = month;
+  return e;
+}
+
+void ExpectSameUsage(const api::UsageSegment& a, const api::UsageSegment& b) {
+  EXPECT_EQ(a.key, b.key);
+  EXPECT_EQ(a.job_id, b.job_id);
+  EXPECT_EQ(a.attempt, b.attempt);
+  EXPECT_EQ(a.project, b.project);
+  EXPECT_EQ(a.user, b.user);
+  EXPECT_EQ(a.gpu_type, b.gpu_type);
+  EXPECT_EQ(a.milli, b.milli);
+  EXPECT_EQ(a.gpus, b.gpus);
+  EXPECT_EQ(a.start_ms, b.start_ms);
+  EXPECT_EQ(a.end_ms, b.end_ms);
+}
+
+// Compares every field but seq.
+void ExpectSameEntry(const api::LedgerEntry& a, const api::LedgerEntry& b) {
+  EXPECT_EQ(a.key, b.key);
+  EXPECT_EQ(a.at, b.at);
+  EXPECT_EQ(a.project, b.project);
+  EXPECT_EQ(a.kind, b.kind);
+  EXPECT_EQ(a.debit, b.debit);
+  EXPECT_EQ(a.credit, b.credit);
+  EXPECT_EQ(a.amount_micro, b.amount_micro);
+  EXPECT_EQ(a.month, b.month);
+  EXPECT_EQ(a.job_id, b.job_id);
+  EXPECT_EQ(a.gpu_type, b.gpu_type);
+  EXPECT_EQ(a.seconds, b.seconds);
+  EXPECT_EQ(a.milli, b.milli);
+  EXPECT_EQ(a.unit_price_micro, b.unit_price_micro);
+  EXPECT_EQ(a.gross_micro, b.gross_micro);
+  EXPECT_EQ(a.discount_micro, b.discount_micro);
+  EXPECT_EQ(a.expires_at, b.expires_at);
+  EXPECT_EQ(a.memo, b.memo);
+  EXPECT_EQ(a.actor, b.actor);
+}
+
+std::vector<std::string> EntryKeys(const std::vector<api::LedgerEntry>& entries) {
+  std::vector<std::string> out;
+  for (const api::LedgerEntry& e : entries) out.push_back(e.key);
+  return out;
+}
+
+std::vector<std::string> UsageKeys(const std::vector<api::UsageSegment>& usage) {
+  std::vector<std::string> out;
+  for (const api::UsageSegment& u : usage) out.push_back(u.key);
+  return out;
+}
+
+TEST_P(StoreConformance, PostLedgerIsIdempotentByKey) {
+  EXPECT_TRUE(store_->ListLedger({})->empty());
+  EXPECT_TRUE(store_->ListUsage({})->empty());
+
+  api::UsageSegment seg = MakeUsage("j-1", 0, "ml", 1000, 61'000);
+  api::LedgerEntry usage = MakeEntry("usage/j-1/0", "ml", "2026-11", "usage", 2'500'000);
+  usage.job_id = "j-1";
+  usage.gpu_type = "A100-80GB";
+  usage.seconds = 60;
+  usage.milli = 2000;
+  usage.unit_price_micro = 2'500'000;
+  usage.gross_micro = 3'000'000;
+  usage.discount_micro = 500'000;
+  usage.memo = "memo \"quoted\"";
+  usage.actor = "metering";
+  api::LedgerEntry credit = MakeEntry("trial/ml", "ml", "2026-11", "trial_credit", 10'000'000);
+  credit.expires_at = 1'800'000'000'000;
+  credit.seq = 42;  // ignored: the store assigns seq
+  ASSERT_TRUE(store_->PostLedger({seg}, {usage, credit}).ok());
+
+  // Posting the same keys again (even with other content) changes nothing.
+  api::UsageSegment seg2 = seg;
+  seg2.end_ms = 999'999;
+  api::LedgerEntry usage2 = usage;
+  usage2.amount_micro = 1;
+  ASSERT_TRUE(store_->PostLedger({seg2, seg2}, {usage2, credit}).ok());
+  ASSERT_TRUE(store_->PostLedger({}, {credit}).ok());
+  ASSERT_TRUE(store_->PostLedger({}, {}).ok());
+
+  auto entries = store_->ListLedger({});
+  ASSERT_TRUE(entries.ok()) << entries.status().ToString();
+  ASSERT_EQ(entries->size(), 2u);
+  ExpectSameEntry((*entries)[0], usage);
+  ExpectSameEntry((*entries)[1], credit);
+  EXPECT_GT((*entries)[0].seq, 0);
+  EXPECT_GT((*entries)[1].seq, (*entries)[0].seq);
+  auto segments = store_->ListUsage({});
+  ASSERT_TRUE(segments.ok()) << segments.status().ToString();
+  ASSERT_EQ(segments->size(), 1u);
+  ExpectSameUsage((*segments)[0], seg);
+
+  // A batch of old and new keys adds only the new ones, after the old ones.
+  api::LedgerEntry adj = MakeEntry("adj/1", "ml", "2026-11", "adjustment", 0);
+  api::UsageSegment no_gpus = MakeUsage("j-2", 1, "ml", 2000, 3000);
+  no_gpus.gpus.clear();
+  ASSERT_TRUE(store_->PostLedger({seg, no_gpus}, {credit, adj, usage}).ok());
+  entries = store_->ListLedger({});
+  ASSERT_TRUE(entries.ok());
+  EXPECT_EQ(EntryKeys(*entries), (std::vector<std::string>{"usage/j-1/0", "trial/ml", "adj/1"}));
+  EXPECT_GT((*entries)[2].seq, (*entries)[1].seq);
+  segments = store_->ListUsage({});
+  ASSERT_TRUE(segments.ok());
+  ASSERT_EQ(segments->size(), 2u);
+  ExpectSameUsage((*segments)[1], no_gpus);
+
+  // Bad postings are refused whole.
+  api::LedgerEntry negative = MakeEntry("neg", "ml", "2026-11", "adjustment", -5);
+  Status st = store_->PostLedger({}, {MakeEntry("fine", "ml", "2026-11", "adjustment", 5), negative});
+  EXPECT_EQ(st.code(), ErrorCode::kInvalidArgument) << st.ToString();
+  api::LedgerEntry no_key = MakeEntry("", "ml", "2026-11", "adjustment", 5);
+  EXPECT_EQ(store_->PostLedger({}, {no_key}).code(), ErrorCode::kInvalidArgument);
+  api::UsageSegment seg_no_key = MakeUsage("j-3", 0, "ml", 0, 1);
+  seg_no_key.key.clear();
+  EXPECT_EQ(store_->PostLedger({seg_no_key}, {MakeEntry("fine", "ml", "2026-11", "adjustment", 5)}).code(),
+            ErrorCode::kInvalidArgument);
+  EXPECT_EQ(store_->ListLedger({})->size(), 3u);
+  EXPECT_EQ(store_->ListUsage({})->size(), 2u);
+}
+
+TEST_P(StoreConformance, ListUsageFilters) {
+  ASSERT_TRUE(store_
+                  ->PostLedger({MakeUsage("j-3", 0, "nlp", 5000, 9000), MakeUsage("j-1", 0, "ml", 1000, 2000),
+                                MakeUsage("j-1", 1, "ml", 3000, 4000), MakeUsage("j-2", 0, "ml", 2500, 7000),
+                                MakeUsage("j-4", 0, "nlp", 10'000, 12'000)},
+                               {})
+                  .ok());
+  auto keys = [&](const UsageFilter& f) {
+    auto r = store_->ListUsage(f);
+    EXPECT_TRUE(r.ok()) << r.status().ToString();
+    return r.ok() ? UsageKeys(*r) : std::vector<std::string>{"error"};
+  };
+  // Ordered by start.
+  EXPECT_EQ(keys({}), (std::vector<std::string>{"j-1/0", "j-2/0", "j-1/1", "j-3/0", "j-4/0"}));
+  EXPECT_EQ(keys({.project = "ml"}), (std::vector<std::string>{"j-1/0", "j-2/0", "j-1/1"}));
+  EXPECT_EQ(keys({.project = "nlp"}), (std::vector<std::string>{"j-3/0", "j-4/0"}));
+  EXPECT_EQ(keys({.project = "none"}), std::vector<std::string>{});
+  EXPECT_EQ(keys({.job_id = "j-1"}), (std::vector<std::string>{"j-1/0", "j-1/1"}));
+  EXPECT_EQ(keys({.project = "nlp", .job_id = "j-1"}), std::vector<std::string>{});
+  // Time window [from, to): segments ending at or after `from` and starting before `to`.
+  EXPECT_EQ(keys({.from = 4000}), (std::vector<std::string>{"j-2/0", "j-1/1", "j-3/0", "j-4/0"}));
+  EXPECT_EQ(keys({.from = 4001}), (std::vector<std::string>{"j-2/0", "j-3/0", "j-4/0"}));
+  EXPECT_EQ(keys({.to = 3000}), (std::vector<std::string>{"j-1/0", "j-2/0"}));
+  EXPECT_EQ(keys({.from = 4500, .to = 10'000}), (std::vector<std::string>{"j-2/0", "j-3/0"}));
+  EXPECT_EQ(keys({.project = "ml", .from = 2000, .to = 2600}), (std::vector<std::string>{"j-1/0", "j-2/0"}));
+  EXPECT_EQ(keys({.project = "ml", .job_id = "j-1", .from = 2001}), (std::vector<std::string>{"j-1/1"}));
+}
+
+TEST_P(StoreConformance, ListLedgerFiltersInSeqOrder) {
+  std::vector<api::LedgerEntry> entries = {
+      MakeEntry("e1", "ml", "2026-10", "usage", 1), MakeEntry("e2", "nlp", "2026-11", "usage", 2),
+      MakeEntry("e3", "ml", "2026-11", "trial_credit", 3), MakeEntry("e4", "ml", "2026-11", "usage", 4),
+  };
+  ASSERT_TRUE(store_->PostLedger({}, entries).ok());
+  ASSERT_TRUE(store_->PostLedger({}, {MakeEntry("e0", "ml", "2026-11", "usage", 5)}).ok());
+  auto keys = [&](const LedgerFilter& f) {
+    auto r = store_->ListLedger(f);
+    EXPECT_TRUE(r.ok()) << r.status().ToString();
+    if (!r.ok()) return std::vector<std::string>{"error"};
+    for (size_t i = 1; i < r->size(); ++i) EXPECT_GT((*r)[i].seq, (*r)[i - 1].seq);
+    return EntryKeys(*r);
+  };
+  // Posting order, not key order.
+  EXPECT_EQ(keys({}), (std::vector<std::string>{"e1", "e2", "e3", "e4", "e0"}));
+  EXPECT_EQ(keys({.project = "ml"}), (std::vector<std::string>{"e1", "e3", "e4", "e0"}));
+  EXPECT_EQ(keys({.month = "2026-11"}), (std::vector<std::string>{"e2", "e3", "e4", "e0"}));
+  EXPECT_EQ(keys({.kind = "usage"}), (std::vector<std::string>{"e1", "e2", "e4", "e0"}));
+  EXPECT_EQ(keys({.project = "ml", .month = "2026-11"}), (std::vector<std::string>{"e3", "e4", "e0"}));
+  EXPECT_EQ(keys({.project = "ml", .month = "2026-11", .kind = "usage"}), (std::vector<std::string>{"e4", "e0"}));
+  EXPECT_EQ(keys({.month = "2026-12"}), std::vector<std::string>{});
+  EXPECT_EQ(keys({.project = "nlp", .kind = "trial_credit"}), std::vector<std::string>{});
+}
+
+TEST_P(StoreConformance, JobUpdateWritesMeteringAtomically) {
+  Job j = Create("metered", "ml");
+  ASSERT_TRUE(Transition(j, JobState::kScheduled).ok());
+  j = Get(j.id);
+  ASSERT_TRUE(Transition(j, JobState::kRunning).ok());
+  j = Get(j.id);
+
+  api::UsageSegment seg = MakeUsage(j.id, 0, "ml", 1000, 3'601'000);
+  api::LedgerEntry charge = MakeEntry("usage/" + j.id + "/0", "ml", "2026-11", "usage", 5'000'000);
+  charge.job_id = j.id;
+  Job done = j;
+  done.state = JobState::kSucceeded;
+  done.exit_code = 0;
+  JobUpdate finish{.job = done, .event = {.to = "SUCCEEDED", .reason = "exit 0"}, .expected_state = JobState::kRunning,
+                   .usage = {seg}, .ledger = {charge}};
+  ASSERT_TRUE(store_->UpdateJobs({finish}).ok());
+  EXPECT_EQ(Get(j.id).state, JobState::kSucceeded);
+  auto segments = store_->ListUsage({.job_id = j.id});
+  ASSERT_TRUE(segments.ok());
+  ASSERT_EQ(segments->size(), 1u);
+  ExpectSameUsage((*segments)[0], seg);
+  auto entries = store_->ListLedger({});
+  ASSERT_TRUE(entries.ok());
+  ASSERT_EQ(entries->size(), 1u);
+  ExpectSameEntry((*entries)[0], charge);
+
+  // The same finish replayed (say, by recovery after a crash) is a compare-and-set failure now...
+  Status st = store_->UpdateJobs({finish});
+  EXPECT_EQ(st.code(), ErrorCode::kFailedPrecondition) << st.ToString();
+  // ...and an unconditional replay applies, but writes no second segment or ledger entry.
+  JobUpdate replay = finish;
+  replay.expected_state.reset();
+  ASSERT_TRUE(store_->UpdateJobs({replay}).ok());
+  EXPECT_EQ(store_->ListUsage({})->size(), 1u);
+  EXPECT_EQ(store_->ListLedger({})->size(), 1u);
+  ExpectSameEntry(store_->ListLedger({})->at(0), charge);
+
+  // A failed compare-and-set writes no metering.
+  Job other = Create("other", "ml");  // QUEUED
+  Job other_done = other;
+  other_done.state = JobState::kFailed;
+  st = store_->UpdateJobs({{.job = other_done, .event = {.to = "FAILED"}, .expected_state = JobState::kRunning,
+                            .usage = {MakeUsage(other.id, 0, "ml", 0, 10)},
+                            .ledger = {MakeEntry("usage/" + other.id + "/0", "ml", "2026-11", "usage", 7)}}});
+  EXPECT_EQ(st.code(), ErrorCode::kFailedPrecondition) << st.ToString();
+  EXPECT_TRUE(store_->ListUsage({.job_id = other.id})->empty());
+  EXPECT_EQ(store_->ListLedger({})->size(), 1u);
+  EXPECT_EQ(Get(other.id).state, JobState::kQueued);
+
+  // Nor does a batch where another update fails: metering of the good update is rolled back too.
+  Job third = Create("third", "ml");
+  Job third_done = third;
+  third_done.state = JobState::kCancelled;
+  st = store_->UpdateJobs({
+      {.job = third_done, .event = {.to = "CANCELLED"}, .expected_state = JobState::kQueued,
+       .usage = {MakeUsage(third.id, 0, "ml", 0, 10)},
+       .ledger = {MakeEntry("usage/" + third.id + "/0", "ml", "2026-11", "usage", 9)}},
+      {.job = other_done, .event = {.to = "FAILED"}, .expected_state = JobState::kRunning},
+  });
+  EXPECT_EQ(st.code(), ErrorCode::kFailedPrecondition) << st.ToString();
+  EXPECT_EQ(Get(third.id).state, JobState::kQueued);
+  EXPECT_EQ(store_->ListUsage({})->size(), 1u);
+  EXPECT_EQ(store_->ListLedger({})->size(), 1u);
+
+  // Invalid metering fails the update before anything is written.
+  api::LedgerEntry bad = MakeEntry("", "ml", "2026-11", "usage", 9);
+  st = store_->UpdateJobs({{.job = third_done, .event = {.to = "CANCELLED"}, .ledger = {bad}}});
+  EXPECT_EQ(st.code(), ErrorCode::kInvalidArgument) << st.ToString();
+  EXPECT_EQ(Get(third.id).state, JobState::kQueued);
+
+  // Metering posted separately and then again with a job update is still written once.
+  api::UsageSegment pre = MakeUsage(third.id, 0, "ml", 0, 10);
+  ASSERT_TRUE(store_->PostLedger({pre}, {}).ok());
+  ASSERT_TRUE(store_
+                  ->UpdateJobs({{.job = third_done, .event = {.to = "CANCELLED"}, .expected_state = JobState::kQueued,
+                                 .usage = {pre}, .ledger = {MakeEntry("usage/" + third.id + "/0", "ml", "2026-11",
+                                                                      "usage", 9)}}})
+                  .ok());
+  EXPECT_EQ(Get(third.id).state, JobState::kCancelled);
+  EXPECT_EQ(store_->ListUsage({.job_id = third.id})->size(), 1u);
+  EXPECT_EQ(EntryKeys(*store_->ListLedger({})),
+            (std::vector<std::string>{"usage/" + j.id + "/0", "usage/" + third.id + "/0"}));
+}
+
+TEST_P(StoreConformance, RecordsAuditAndLedgerPersistAcrossReopen) {
+  ASSERT_TRUE(PutRecord(*store_, "user", "alice", "v1", 0).ok());
+  ASSERT_TRUE(PutRecord(*store_, "user", "alice", "v2", 1).ok());
+  auto a1 = store_->AppendAudit(MakeAudit("user:alice", "login"));
+  ASSERT_TRUE(a1.ok());
+  auto a2 = store_->AppendAudit(MakeAudit("user:alice", "logout"));
+  ASSERT_TRUE(a2.ok());
+  api::UsageSegment seg = MakeUsage("j-1", 0, "ml", 1, 2);
+  api::LedgerEntry e1 = MakeEntry("e1", "ml", "2026-11", "usage", 10);
+  ASSERT_TRUE(store_->PostLedger({seg}, {e1}).ok());
+  int64_t e1_seq = store_->ListLedger({})->at(0).seq;
+
+  Reopen();
+  auto rec = store_->GetRecord("user", "alice");
+  ASSERT_TRUE(rec.ok() && rec->has_value());
+  EXPECT_EQ((*rec)->value, "v2");
+  EXPECT_EQ((*rec)->version, 2);
+  EXPECT_EQ(PutRecord(*store_, "user", "alice", "stale", 1).code(), ErrorCode::kFailedPrecondition);
+
+  // The chain continues where it stopped.
+  auto a3 = store_->AppendAudit(MakeAudit("user:bob", "login"));
+  ASSERT_TRUE(a3.ok()) << a3.status().ToString();
+  EXPECT_EQ(a3->seq, 3);
+  EXPECT_EQ(a3->prev_hash, a2->hash);
+  auto rows = store_->ListAudit(0, 0);
+  ASSERT_TRUE(rows.ok());
+  ASSERT_EQ(rows->size(), 3u);
+  ExpectValidChain(*rows);
+  EXPECT_EQ((*rows)[0].hash, a1->hash);
+
+  // Idempotency keys are remembered, and ledger seqs keep increasing.
+  ASSERT_TRUE(store_->PostLedger({seg}, {e1, MakeEntry("e2", "ml", "2026-11", "usage", 20)}).ok());
+  auto entries = store_->ListLedger({});
+  ASSERT_TRUE(entries.ok());
+  ASSERT_EQ(entries->size(), 2u);
+  EXPECT_EQ((*entries)[0].seq, e1_seq);
+  EXPECT_GT((*entries)[1].seq, e1_seq);
+  EXPECT_EQ(store_->ListUsage({})->size(), 1u);
+}
+
 std::unique_ptr<Store> OpenSqlite(const std::string& dir) {
   auto r = OpenSqliteStore(dir + "/fastgpu.db");
   if (!r.ok()) {

@@ -12,6 +12,7 @@
 
 #include <atomic>
 #include <cstdlib>
+#include <map>
 #include <string>
 #include <thread>
 #include <vector>
@@ -56,6 +57,31 @@ TEST(StoreCrashChild, CreateJobsUntilKilled) {
   for (auto& th : threads) th.join();
 }
 
+// Runs only inside the child process: appends audit rows, acknowledging each as "<seq> <hash>".
+TEST(StoreCrashChild, AppendAuditUntilKilled) {
+  const char* path = std::getenv(kDbEnv);
+  if (path == nullptr) GTEST_SKIP() << "helper for StoreCrashTest; runs only when started by it";
+  auto store = OpenSqliteStore(path);
+  if (!store.ok()) {
+    std::string line = "error " + store.status().ToString() + "\n";
+    (void)!write(kAckFd, line.data(), line.size());
+    std::_Exit(2);
+  }
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 8; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 1'000'000; ++i) {
+        api::AuditRecord rec{.at = i, .actor = "user:t" + std::to_string(t), .action = "crash", .result = "ok"};
+        auto r = (*store)->AppendAudit(rec);
+        std::string line =
+            r.ok() ? std::to_string(r->seq) + " " + r->hash + "\n" : "error " + r.status().ToString() + "\n";
+        if (write(kAckFd, line.data(), line.size()) < 0) std::_Exit(3);
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+}
+
 struct ChildRun {
   std::vector<std::string> acked;
   std::vector<std::string> errors;
@@ -63,7 +89,8 @@ struct ChildRun {
 };
 
 // Starts the child on `db`, SIGKILLs it once it has acknowledged `kill_after` jobs.
-ChildRun RunChildAndKill(const std::string& db, size_t kill_after) {
+ChildRun RunChildAndKill(const std::string& db, size_t kill_after,
+                         const std::string& child_test = "CreateJobsUntilKilled") {
   ChildRun run;
   int fds[2];
   // Both ends close-on-exec; the dup2 below gives the child a plain copy of the write end as fd 3.
@@ -80,7 +107,7 @@ ChildRun RunChildAndKill(const std::string& db, size_t kill_after) {
   for (auto& s : env_strings) envp.push_back(s.data());
   envp.push_back(nullptr);
   std::string exe = "/proc/self/exe";
-  std::string filter = "--gtest_filter=StoreCrashChild.CreateJobsUntilKilled";
+  std::string filter = "--gtest_filter=StoreCrashChild." + child_test;
   std::vector<char*> argv = {exe.data(), filter.data(), nullptr};
 
   posix_spawn_file_actions_t actions;
@@ -166,6 +193,47 @@ TEST(StoreCrashTest, AcknowledgedJobsSurviveSigkill) {
     ASSERT_TRUE(next.ok()) << next.status().ToString();
     EXPECT_GT(JobNumber(next->id), max_acked);
     max_acked = JobNumber(next->id);
+  }
+}
+
+TEST(StoreCrashTest, AuditChainSurvivesSigkill) {
+  TempDir dir;
+  const std::string db = dir.path() + "/fastgpu.db";
+  std::map<int64_t, std::string> acked;  // seq -> hash
+  for (size_t kill_after : {size_t{1}, size_t{500}}) {
+    ChildRun run = RunChildAndKill(db, kill_after, "AppendAuditUntilKilled");
+    ASSERT_TRUE(run.errors.empty()) << run.errors.front();
+    ASSERT_GE(run.acked.size(), kill_after);
+    for (const std::string& line : run.acked) {
+      size_t space = line.find(' ');
+      ASSERT_NE(space, std::string::npos) << line;
+      int64_t seq = std::stoll(line.substr(0, space));
+      EXPECT_TRUE(acked.emplace(seq, line.substr(space + 1)).second) << "seq handed out twice: " << seq;
+    }
+
+    auto store = OpenSqliteStore(db);
+    ASSERT_TRUE(store.ok()) << store.status().ToString();
+    auto rows = (*store)->ListAudit(0, 0);
+    ASSERT_TRUE(rows.ok()) << rows.status().ToString();
+    // The log is one unbroken chain, and holds every acknowledged row unchanged.
+    std::string prev;
+    for (size_t i = 0; i < rows->size(); ++i) {
+      const api::AuditRecord& r = (*rows)[i];
+      ASSERT_EQ(r.seq, static_cast<int64_t>(i + 1));
+      ASSERT_EQ(r.prev_hash, prev) << "seq " << r.seq;
+      ASSERT_EQ(r.hash, api::AuditHash(r)) << "seq " << r.seq;
+      prev = r.hash;
+    }
+    for (const auto& [seq, hash] : acked) {
+      ASSERT_LE(seq, static_cast<int64_t>(rows->size())) << "acknowledged audit row lost after SIGKILL: " << seq;
+      EXPECT_EQ((*rows)[static_cast<size_t>(seq - 1)].hash, hash) << "seq " << seq;
+    }
+    // Appends continue the chain after the crash.
+    auto next = (*store)->AppendAudit({.actor = "user:after-crash", .action = "check"});
+    ASSERT_TRUE(next.ok()) << next.status().ToString();
+    EXPECT_EQ(next->seq, static_cast<int64_t>(rows->size()) + 1);
+    EXPECT_EQ(next->prev_hash, prev);
+    acked.emplace(next->seq, next->hash);
   }
 }
 

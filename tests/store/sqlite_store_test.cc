@@ -39,6 +39,20 @@ class RawDb {
     return msg;
   }
 
+  // The detail column of EXPLAIN QUERY PLAN, one line per row.
+  std::string QueryPlan(const std::string& sql) {
+    sqlite3_stmt* s = nullptr;
+    EXPECT_EQ(sqlite3_prepare_v2(db_, ("EXPLAIN QUERY PLAN " + sql).c_str(), -1, &s, nullptr), SQLITE_OK)
+        << sqlite3_errmsg(db_);
+    std::string out;
+    while (sqlite3_step(s) == SQLITE_ROW) {
+      if (sqlite3_column_text(s, 3) != nullptr) out += reinterpret_cast<const char*>(sqlite3_column_text(s, 3));
+      out += "\n";
+    }
+    sqlite3_finalize(s);
+    return out;
+  }
+
   std::string QueryText(const std::string& sql) {
     sqlite3_stmt* s = nullptr;
     EXPECT_EQ(sqlite3_prepare_v2(db_, sql.c_str(), -1, &s, nullptr), SQLITE_OK) << sqlite3_errmsg(db_);
@@ -123,6 +137,102 @@ TEST_F(SqliteStoreTest, EventLogIsAppendOnly) {
   EXPECT_NE(raw.Exec("UPDATE job_events SET reason = 'rewritten'"), "");
   EXPECT_NE(raw.Exec("DELETE FROM job_events"), "");
   EXPECT_EQ(raw.QueryText("SELECT count(*) FROM job_events"), "1");
+}
+
+TEST_F(SqliteStoreTest, AuditUsageAndLedgerAreAppendOnly) {
+  auto store = Open();
+  ASSERT_NE(store, nullptr);
+  ASSERT_TRUE(store->AppendAudit({.actor = "user:alice", .action = "login"}).ok());
+  api::UsageSegment seg{.key = "j-1/0", .job_id = "j-1", .project = "ml", .gpus = {"GPU-1"}, .end_ms = 5};
+  api::LedgerEntry entry{.key = "usage/j-1/0", .project = "ml", .kind = "usage", .amount_micro = 7,
+                         .month = "2026-11"};
+  ASSERT_TRUE(store->PostLedger({seg}, {entry}).ok());
+  RawDb raw(DbPath());
+  for (const std::string table : {"audit", "usage", "ledger"}) {
+    std::string update = "UPDATE " + table + (table == "audit" ? " SET detail = 'x'" : " SET project = 'x'");
+    EXPECT_NE(raw.Exec(update).find("append-only"), std::string::npos) << table;
+    EXPECT_NE(raw.Exec("DELETE FROM " + table).find("append-only"), std::string::npos) << table;
+    EXPECT_EQ(raw.QueryText("SELECT count(*) FROM " + table), "1") << table;
+  }
+  EXPECT_EQ(raw.QueryText("SELECT gpus FROM usage"), R"(["GPU-1"])");
+  // Records are ordinary mutable rows.
+  ASSERT_TRUE(PutRecord(*store, "user", "alice", "v").ok());
+  EXPECT_EQ(raw.Exec("DELETE FROM records"), "");
+}
+
+TEST_F(SqliteStoreTest, LedgerFiltersUseIndexes) {
+  ASSERT_NE(Open(), nullptr);
+  RawDb raw(DbPath());
+  EXPECT_NE(raw.QueryPlan("SELECT * FROM ledger WHERE month = '2026-11' ORDER BY seq").find("ledger_by_month"),
+            std::string::npos);
+  std::string by_project = raw.QueryPlan("SELECT * FROM ledger WHERE project = 'ml' AND month = '2026-11' ORDER BY seq");
+  EXPECT_NE(by_project.find("ledger_by_project_month"), std::string::npos) << by_project;
+  std::string records = raw.QueryPlan("SELECT * FROM records WHERE kind = 'u' AND key >= 'a' AND key < 'b' ORDER BY key");
+  EXPECT_EQ(records.find("TEMP B-TREE"), std::string::npos) << records;  // no sort: the key order is the index
+  EXPECT_NE(records.find("PRIMARY KEY"), std::string::npos) << records;
+}
+
+// A database written by a fastgpu at schema version 1 (jobs, nodes, settings only) is migrated on open and
+// keeps its data.
+TEST_F(SqliteStoreTest, MigratesVersion1Database) {
+  std::string job_id;
+  {
+    auto store = Open();
+    ASSERT_NE(store, nullptr);
+    auto j = store->CreateJob(SampleJob("old"), SubmitEvent());
+    ASSERT_TRUE(j.ok());
+    job_id = j->id;
+    ASSERT_TRUE(store->PutSetting("cluster_id", "c-1").ok());
+  }
+  {
+    // Turn it back into a version 1 database: exactly what migration 1 created.
+    RawDb raw(DbPath());
+    ASSERT_EQ(raw.Exec("DROP TABLE records; DROP TABLE audit; DROP TABLE usage; DROP TABLE ledger; "
+                       "DELETE FROM sqlite_sequence WHERE name = 'ledger'; PRAGMA user_version = 1"),
+              "");
+    ASSERT_EQ(raw.QueryText("SELECT count(*) FROM sqlite_master WHERE tbl_name IN "
+                            "('records', 'audit', 'usage', 'ledger')"),
+              "0");
+  }
+  auto store = Open();
+  ASSERT_NE(store, nullptr);
+  EXPECT_EQ(store->SchemaVersion(), SqliteLatestSchemaVersion());
+  EXPECT_GE(SqliteLatestSchemaVersion(), 2);
+  {
+    RawDb raw(DbPath());
+    EXPECT_EQ(raw.QueryText("PRAGMA user_version"), std::to_string(SqliteLatestSchemaVersion()));
+    EXPECT_EQ(raw.QueryText("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name IN "
+                            "('records', 'audit', 'usage', 'ledger')"),
+              "4");
+    EXPECT_EQ(raw.QueryText("SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name = 'ledger_by_month'"),
+              "1");
+  }
+  // Old data is intact and the new tables work.
+  auto j = store->GetJob(job_id);
+  ASSERT_TRUE(j.ok()) << j.status().ToString();
+  EXPECT_EQ(j->spec.name, "old");
+  EXPECT_EQ(store->GetSetting("cluster_id")->value_or("?"), "c-1");
+  ASSERT_TRUE(PutRecord(*store, "user", "alice", "v", 0).ok());
+  auto a = store->AppendAudit({.actor = "user:alice", .action = "login"});
+  ASSERT_TRUE(a.ok()) << a.status().ToString();
+  EXPECT_EQ(a->seq, 1);
+  EXPECT_EQ(a->prev_hash, "");
+  ASSERT_TRUE(store->PostLedger({}, {{.key = "k", .project = "ml", .kind = "trial_credit", .amount_micro = 1,
+                                      .month = "2026-11"}})
+                  .ok());
+  EXPECT_EQ(store->ListLedger({.month = "2026-11"})->size(), 1u);
+  // Skipped duplicates use up no seq numbers.
+  ASSERT_TRUE(store->PostLedger({}, {{.key = "k"}, {.key = "k2"}, {.key = "k"}}).ok());
+  ASSERT_TRUE(store->PostLedger({}, {{.key = "k2"}, {.key = "k3"}}).ok());
+  auto entries = store->ListLedger({});
+  ASSERT_TRUE(entries.ok());
+  ASSERT_EQ(entries->size(), 3u);
+  EXPECT_EQ((*entries)[0].seq, 1);
+  EXPECT_EQ((*entries)[1].seq, 2);
+  EXPECT_EQ((*entries)[2].seq, 3);
+  auto next = store->CreateJob(SampleJob("new"), SubmitEvent());
+  ASSERT_TRUE(next.ok());
+  EXPECT_GT(JobNumber(next->id), JobNumber(job_id));
 }
 
 TEST_F(SqliteStoreTest, IdsAreNeverReused) {

@@ -20,6 +20,7 @@
 #include <unordered_map>
 #include <utility>
 
+#include "api/accounts.h"
 #include "api/json.h"
 #include "store/store.h"
 
@@ -100,6 +101,80 @@ CREATE TABLE settings (
   key   TEXT PRIMARY KEY,
   value TEXT NOT NULL
 );
+)sql"},
+    {2, R"sql(
+CREATE TABLE records (
+  kind    TEXT    NOT NULL,                                -- "user", "project", "token", ...
+  key     TEXT    NOT NULL,
+  value   TEXT    NOT NULL,                                -- opaque to the store (JSON)
+  version INTEGER NOT NULL,                                -- 1 on create, +1 on every update
+  PRIMARY KEY (kind, key)
+) WITHOUT ROWID;
+
+CREATE TABLE audit (
+  seq       INTEGER PRIMARY KEY,                           -- 1, 2, ... assigned by the store
+  at        INTEGER NOT NULL,                              -- Unix milliseconds
+  actor     TEXT    NOT NULL,
+  source    TEXT    NOT NULL,
+  action    TEXT    NOT NULL,
+  target    TEXT    NOT NULL,
+  result    TEXT    NOT NULL,
+  detail    TEXT    NOT NULL,
+  prev_hash TEXT    NOT NULL,                              -- hash of row seq-1 ("" for the first)
+  hash      TEXT    NOT NULL                               -- api::AuditHash of this row
+);
+CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit
+  BEGIN SELECT RAISE(ABORT, 'audit is append-only'); END;
+CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit
+  BEGIN SELECT RAISE(ABORT, 'audit is append-only'); END;
+
+CREATE TABLE usage (
+  key       TEXT    PRIMARY KEY,                           -- "<job_id>/<attempt>": written once
+  job_id    TEXT    NOT NULL,
+  attempt   INTEGER NOT NULL,
+  project   TEXT    NOT NULL,
+  user_name TEXT    NOT NULL,
+  gpu_type  TEXT    NOT NULL,
+  milli     INTEGER NOT NULL,
+  gpus      TEXT    NOT NULL,                              -- JSON array of GPU UUIDs
+  start_ms  INTEGER NOT NULL,
+  end_ms    INTEGER NOT NULL
+);
+CREATE INDEX usage_by_project ON usage(project, end_ms);
+CREATE INDEX usage_by_job     ON usage(job_id);
+CREATE INDEX usage_by_end     ON usage(end_ms);
+CREATE TRIGGER usage_no_update BEFORE UPDATE ON usage
+  BEGIN SELECT RAISE(ABORT, 'usage is append-only'); END;
+CREATE TRIGGER usage_no_delete BEFORE DELETE ON usage
+  BEGIN SELECT RAISE(ABORT, 'usage is append-only'); END;
+
+CREATE TABLE ledger (
+  seq              INTEGER PRIMARY KEY AUTOINCREMENT,      -- posting order; never reused
+  key              TEXT    NOT NULL UNIQUE,                -- idempotency key
+  at               INTEGER NOT NULL,
+  project          TEXT    NOT NULL,
+  kind             TEXT    NOT NULL,
+  debit            TEXT    NOT NULL,
+  credit           TEXT    NOT NULL,
+  amount_micro     INTEGER NOT NULL,                       -- micro-USD, >= 0
+  month            TEXT    NOT NULL,                       -- "2026-11"
+  job_id           TEXT    NOT NULL,
+  gpu_type         TEXT    NOT NULL,
+  seconds          INTEGER NOT NULL,
+  milli            INTEGER NOT NULL,
+  unit_price_micro INTEGER NOT NULL,
+  gross_micro      INTEGER NOT NULL,
+  discount_micro   INTEGER NOT NULL,
+  expires_at       INTEGER NOT NULL,
+  memo             TEXT    NOT NULL,
+  actor            TEXT    NOT NULL
+);
+CREATE INDEX ledger_by_month         ON ledger(month, seq);
+CREATE INDEX ledger_by_project_month ON ledger(project, month, seq);
+CREATE TRIGGER ledger_no_update BEFORE UPDATE ON ledger
+  BEGIN SELECT RAISE(ABORT, 'ledger is append-only'); END;
+CREATE TRIGGER ledger_no_delete BEFORE DELETE ON ledger
+  BEGIN SELECT RAISE(ABORT, 'ledger is append-only'); END;
 )sql"},
 };
 
@@ -429,6 +504,241 @@ Status InsertEvent(Conn& c, int64_t job_num, const api::JobEvent& e, std::string
 }
 
 // ---------------------------------------------------------------------------------------------
+// Records, audit rows, usage segments and ledger entries.
+
+std::string RecordName(std::string_view kind, std::string_view key) {
+  return "record " + std::string(kind) + " '" + std::string(key) + "'";
+}
+
+Status ValidateRecordWrite(const RecordWrite& w) {
+  if (w.kind.empty()) return InvalidArgument("record kind must not be empty (key '" + w.key + "')");
+  if (w.key.empty()) return InvalidArgument("record key must not be empty (kind " + w.kind + ")");
+  if (w.expected_version && *w.expected_version < 0) {
+    return InvalidArgument(RecordName(w.kind, w.key) + ": expected version must not be negative, got " +
+                           std::to_string(*w.expected_version));
+  }
+  return Status::Ok();
+}
+
+// Applies one write of a WriteRecords batch; the caller's savepoint undoes earlier writes on failure.
+Status ApplyRecordWrite(Conn& c, const RecordWrite& w) {
+  std::optional<int64_t> current;
+  {
+    ASSIGN_OR_RETURN(Stmt s, c.Prepare("SELECT version FROM records WHERE kind = ?1 AND key = ?2"));
+    s.Bind(1, w.kind);
+    s.Bind(2, w.key);
+    ASSIGN_OR_RETURN(bool row, s.Step());
+    if (row) current = s.Int(0);
+  }
+  if (w.expected_version) {
+    const int64_t want = *w.expected_version;
+    if (!current) {
+      if (w.erase) return NotFound(RecordName(w.kind, w.key) + " does not exist");
+      if (want != 0) {
+        return FailedPrecondition(RecordName(w.kind, w.key) + " does not exist, expected version " +
+                                  std::to_string(want) + " (it was deleted concurrently; reload it and retry)");
+      }
+    } else if (want == 0) {
+      return AlreadyExists(RecordName(w.kind, w.key) + " already exists");
+    } else if (*current != want) {
+      return FailedPrecondition(RecordName(w.kind, w.key) + " is at version " + std::to_string(*current) +
+                                ", not " + std::to_string(want) + " (it changed concurrently; reload it and retry)");
+    }
+  }
+  if (w.erase) {
+    if (!current) return Status::Ok();  // deleting what is not there (without a version check) is a no-op
+    ASSIGN_OR_RETURN(Stmt s, c.Prepare("DELETE FROM records WHERE kind = ?1 AND key = ?2"));
+    s.Bind(1, w.kind);
+    s.Bind(2, w.key);
+    return s.Run();
+  }
+  if (current) {
+    ASSIGN_OR_RETURN(Stmt s, c.Prepare("UPDATE records SET value = ?3, version = version + 1 "
+                                       "WHERE kind = ?1 AND key = ?2"));
+    s.Bind(1, w.kind);
+    s.Bind(2, w.key);
+    s.Bind(3, w.value);
+    return s.Run();
+  }
+  ASSIGN_OR_RETURN(Stmt s, c.Prepare("INSERT INTO records(kind, key, value, version) VALUES(?1, ?2, ?3, 1)"));
+  s.Bind(1, w.kind);
+  s.Bind(2, w.key);
+  s.Bind(3, w.value);
+  return s.Run();
+}
+
+// The smallest string above every string that starts with `prefix` (byte order), or nullopt when there is
+// none (empty prefix, or only 0xff bytes).
+std::optional<std::string> PrefixEnd(std::string prefix) {
+  while (!prefix.empty()) {
+    auto last = static_cast<unsigned char>(prefix.back());
+    if (last != 0xff) {
+      prefix.back() = static_cast<char>(last + 1);
+      return prefix;
+    }
+    prefix.pop_back();
+  }
+  return std::nullopt;
+}
+
+// Chains `r` to the newest audit row (seq, prev_hash, hash) and inserts it. Runs on the writer, so
+// appends are chained in commit order (BEGIN IMMEDIATE also serializes other processes on the file).
+Status AppendAuditRow(Conn& c, api::AuditRecord& r) {
+  {
+    ASSIGN_OR_RETURN(Stmt s, c.Prepare("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1"));
+    ASSIGN_OR_RETURN(bool row, s.Step());
+    r.seq = row ? s.Int(0) + 1 : 1;
+    r.prev_hash = row ? std::string(s.Text(1)) : std::string();
+  }
+  r.hash = api::AuditHash(r);
+  ASSIGN_OR_RETURN(Stmt s, c.Prepare("INSERT INTO audit(seq, at, actor, source, action, target, result, detail, "
+                                     "prev_hash, hash) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"));
+  s.Bind(1, r.seq);
+  s.Bind(2, r.at);
+  s.Bind(3, r.actor);
+  s.Bind(4, r.source);
+  s.Bind(5, r.action);
+  s.Bind(6, r.target);
+  s.Bind(7, r.result);
+  s.Bind(8, r.detail);
+  s.Bind(9, r.prev_hash);
+  s.Bind(10, r.hash);
+  return s.Run();
+}
+
+Status ValidateMetering(const std::vector<api::UsageSegment>& usage, const std::vector<api::LedgerEntry>& entries) {
+  for (const api::UsageSegment& u : usage) {
+    if (u.key.empty()) return InvalidArgument("usage segment of job '" + u.job_id + "' has an empty key");
+  }
+  for (const api::LedgerEntry& e : entries) {
+    if (e.key.empty()) return InvalidArgument("ledger entry of kind '" + e.kind + "' has an empty key");
+    if (e.amount_micro < 0) {
+      return InvalidArgument("ledger entry " + e.key + " has a negative amount (" + std::to_string(e.amount_micro) +
+                             " micro-USD); post the opposite direction instead");
+    }
+  }
+  return Status::Ok();
+}
+
+// Usage GPU lists encoded before the request reaches the writer thread.
+std::vector<std::string> EncodeUsageGpus(const std::vector<api::UsageSegment>& usage) {
+  std::vector<std::string> out;
+  out.reserve(usage.size());
+  for (const api::UsageSegment& u : usage) out.push_back(EncodeStrings(u.gpus));
+  return out;
+}
+
+#define FASTGPU_USAGE_COLUMNS "key, job_id, attempt, project, user_name, gpu_type, milli, gpus, start_ms, end_ms"
+constexpr std::string_view kInsertUsage = "INSERT INTO usage(" FASTGPU_USAGE_COLUMNS
+                                          ") VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) "
+                                          "ON CONFLICT(key) DO NOTHING";
+constexpr std::string_view kSelectUsage = "SELECT " FASTGPU_USAGE_COLUMNS " FROM usage";
+#undef FASTGPU_USAGE_COLUMNS
+
+#define FASTGPU_LEDGER_COLUMNS                                                                              \
+  "key, at, project, kind, debit, credit, amount_micro, month, job_id, gpu_type, seconds, milli, "         \
+  "unit_price_micro, gross_micro, discount_micro, expires_at, memo, actor"
+constexpr std::string_view kInsertLedger =
+    "INSERT INTO ledger(" FASTGPU_LEDGER_COLUMNS
+    ") VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)";
+constexpr std::string_view kSelectLedger = "SELECT seq, " FASTGPU_LEDGER_COLUMNS " FROM ledger";
+#undef FASTGPU_LEDGER_COLUMNS
+
+// Inserts usage segments and ledger entries; any whose key is already there is skipped (exactly once).
+Status InsertMetering(Conn& c, const std::vector<api::UsageSegment>& usage, const std::vector<std::string>& gpus,
+                      const std::vector<api::LedgerEntry>& entries) {
+  for (size_t i = 0; i < usage.size(); ++i) {
+    const api::UsageSegment& u = usage[i];
+    ASSIGN_OR_RETURN(Stmt s, c.Prepare(kInsertUsage));
+    s.Bind(1, u.key);
+    s.Bind(2, u.job_id);
+    s.Bind(3, int64_t{u.attempt});
+    s.Bind(4, u.project);
+    s.Bind(5, u.user);
+    s.Bind(6, u.gpu_type);
+    s.Bind(7, u.milli);
+    s.Bind(8, gpus[i]);
+    s.Bind(9, u.start_ms);
+    s.Bind(10, u.end_ms);
+    RETURN_IF_ERROR(s.Run());
+  }
+  for (const api::LedgerEntry& e : entries) {
+    {
+      // Checked first rather than INSERT ... ON CONFLICT DO NOTHING, which would use up a seq number and leave
+      // a gap for every skipped duplicate.
+      ASSIGN_OR_RETURN(Stmt s, c.Prepare("SELECT 1 FROM ledger WHERE key = ?1"));
+      s.Bind(1, e.key);
+      ASSIGN_OR_RETURN(bool exists, s.Step());
+      if (exists) continue;
+    }
+    ASSIGN_OR_RETURN(Stmt s, c.Prepare(kInsertLedger));
+    s.Bind(1, e.key);
+    s.Bind(2, e.at);
+    s.Bind(3, e.project);
+    s.Bind(4, e.kind);
+    s.Bind(5, e.debit);
+    s.Bind(6, e.credit);
+    s.Bind(7, e.amount_micro);
+    s.Bind(8, e.month);
+    s.Bind(9, e.job_id);
+    s.Bind(10, e.gpu_type);
+    s.Bind(11, e.seconds);
+    s.Bind(12, e.milli);
+    s.Bind(13, e.unit_price_micro);
+    s.Bind(14, e.gross_micro);
+    s.Bind(15, e.discount_micro);
+    s.Bind(16, e.expires_at);
+    s.Bind(17, e.memo);
+    s.Bind(18, e.actor);
+    RETURN_IF_ERROR(s.Run());
+  }
+  return Status::Ok();
+}
+
+Result<api::UsageSegment> ReadUsage(const Stmt& s) {
+  api::UsageSegment u;
+  u.key = s.Text(0);
+  u.job_id = s.Text(1);
+  u.attempt = static_cast<int>(s.Int(2));
+  u.project = s.Text(3);
+  u.user = s.Text(4);
+  u.gpu_type = s.Text(5);
+  u.milli = s.Int(6);
+  try {
+    u.gpus = DecodeJson<std::vector<std::string>>(s.Text(7));
+  } catch (const std::exception& e) {
+    return Internal("usage segment " + u.key + " has a damaged row: " + e.what());
+  }
+  u.start_ms = s.Int(8);
+  u.end_ms = s.Int(9);
+  return u;
+}
+
+api::LedgerEntry ReadLedger(const Stmt& s) {
+  api::LedgerEntry e;
+  e.seq = s.Int(0);
+  e.key = s.Text(1);
+  e.at = s.Int(2);
+  e.project = s.Text(3);
+  e.kind = s.Text(4);
+  e.debit = s.Text(5);
+  e.credit = s.Text(6);
+  e.amount_micro = s.Int(7);
+  e.month = s.Text(8);
+  e.job_id = s.Text(9);
+  e.gpu_type = s.Text(10);
+  e.seconds = s.Int(11);
+  e.milli = s.Int(12);
+  e.unit_price_micro = s.Int(13);
+  e.gross_micro = s.Int(14);
+  e.discount_micro = s.Int(15);
+  e.expires_at = s.Int(16);
+  e.memo = s.Text(17);
+  e.actor = s.Text(18);
+  return e;
+}
+
+// ---------------------------------------------------------------------------------------------
 // Migrations.
 
 Status Migrate(Conn& c, const std::string& path, int& version_out) {
@@ -501,10 +811,19 @@ class SqliteStore final : public Store {
   Status UpdateJobs(const std::vector<JobUpdate>& updates) override {
     if (updates.empty()) return Status::Ok();
     std::vector<JobRow> rows;
+    std::vector<std::vector<std::string>> usage_gpus;
     rows.reserve(updates.size());
-    for (const JobUpdate& u : updates) rows.emplace_back(u.job);
+    usage_gpus.reserve(updates.size());
+    for (const JobUpdate& u : updates) {
+      RETURN_IF_ERROR(ValidateMetering(u.usage, u.ledger));
+      rows.emplace_back(u.job);
+      usage_gpus.push_back(EncodeUsageGpus(u.usage));
+    }
     return Write([&](Conn& c) -> Status {
-      for (size_t i = 0; i < updates.size(); ++i) RETURN_IF_ERROR(ApplyUpdate(c, updates[i], rows[i]));
+      for (size_t i = 0; i < updates.size(); ++i) {
+        RETURN_IF_ERROR(ApplyUpdate(c, updates[i], rows[i]));
+        RETURN_IF_ERROR(InsertMetering(c, updates[i].usage, usage_gpus[i], updates[i].ledger));
+      }
       return Status::Ok();
     });
   }
@@ -697,24 +1016,150 @@ class SqliteStore final : public Store {
     });
   }
 
-  // TODO(store): implemented in the records/audit/ledger change.
-  Status WriteRecords(const std::vector<RecordWrite>&) override { return Internal("not implemented"); }
-  Result<std::optional<Record>> GetRecord(const std::string&, const std::string&) override {
-    return Internal("not implemented");
+  Status WriteRecords(const std::vector<RecordWrite>& writes) override {
+    if (writes.empty()) return Status::Ok();
+    for (const RecordWrite& w : writes) RETURN_IF_ERROR(ValidateRecordWrite(w));
+    return Write([&](Conn& c) -> Status {
+      for (const RecordWrite& w : writes) RETURN_IF_ERROR(ApplyRecordWrite(c, w));
+      return Status::Ok();
+    });
   }
-  Result<std::vector<Record>> ListRecords(const std::string&, const std::string&) override {
-    return Internal("not implemented");
+
+  Result<std::optional<Record>> GetRecord(const std::string& kind, const std::string& key) override {
+    return Read([&](Conn& c) -> Result<std::optional<Record>> {
+      ASSIGN_OR_RETURN(Stmt s, c.Prepare("SELECT value, version FROM records WHERE kind = ?1 AND key = ?2"));
+      s.Bind(1, kind);
+      s.Bind(2, key);
+      ASSIGN_OR_RETURN(bool row, s.Step());
+      if (!row) return std::optional<Record>();
+      return std::optional<Record>(Record{.kind = kind, .key = key, .value = std::string(s.Text(0)),
+                                          .version = s.Int(1)});
+    });
   }
-  Result<api::AuditRecord> AppendAudit(api::AuditRecord) override { return Internal("not implemented"); }
-  Result<std::vector<api::AuditRecord>> ListAudit(int64_t, int) override { return Internal("not implemented"); }
-  Status PostLedger(const std::vector<api::UsageSegment>&, const std::vector<api::LedgerEntry>&) override {
-    return Internal("not implemented");
+
+  Result<std::vector<Record>> ListRecords(const std::string& kind, const std::string& key_prefix) override {
+    // A key range instead of a LIKE/substr test, so the primary key index bounds the scan.
+    std::optional<std::string> end = PrefixEnd(key_prefix);
+    std::string_view sql = "SELECT key, value, version FROM records WHERE kind = ?1 ORDER BY key";
+    if (!key_prefix.empty()) {
+      sql = end ? "SELECT key, value, version FROM records WHERE kind = ?1 AND key >= ?2 AND key < ?3 ORDER BY key"
+                : "SELECT key, value, version FROM records WHERE kind = ?1 AND key >= ?2 ORDER BY key";
+    }
+    return Read([&](Conn& c) -> Result<std::vector<Record>> {
+      ASSIGN_OR_RETURN(Stmt s, c.Prepare(sql));
+      s.Bind(1, kind);
+      if (!key_prefix.empty()) s.Bind(2, key_prefix);
+      if (!key_prefix.empty() && end) s.Bind(3, *end);
+      std::vector<Record> out;
+      while (true) {
+        ASSIGN_OR_RETURN(bool row, s.Step());
+        if (!row) break;
+        out.push_back(Record{.kind = kind, .key = std::string(s.Text(0)), .value = std::string(s.Text(1)),
+                             .version = s.Int(2)});
+      }
+      return out;
+    });
   }
-  Result<std::vector<api::UsageSegment>> ListUsage(const UsageFilter&) override {
-    return Internal("not implemented");
+
+  Result<api::AuditRecord> AppendAudit(api::AuditRecord record) override {
+    Status st = Write([&](Conn& c) -> Status { return AppendAuditRow(c, record); });
+    if (!st.ok()) return st;
+    return record;
   }
-  Result<std::vector<api::LedgerEntry>> ListLedger(const LedgerFilter&) override {
-    return Internal("not implemented");
+
+  Result<std::vector<api::AuditRecord>> ListAudit(int64_t after_seq, int limit) override {
+    if (limit < 0) return InvalidArgument("limit must not be negative, got " + std::to_string(limit));
+    return Read([&](Conn& c) -> Result<std::vector<api::AuditRecord>> {
+      ASSIGN_OR_RETURN(Stmt s, c.Prepare("SELECT seq, at, actor, source, action, target, result, detail, "
+                                         "prev_hash, hash FROM audit WHERE seq > ?1 ORDER BY seq LIMIT ?2"));
+      s.Bind(1, after_seq);
+      s.Bind(2, limit > 0 ? int64_t{limit} : int64_t{-1});  // a negative LIMIT means none
+      std::vector<api::AuditRecord> out;
+      if (limit > 0) out.reserve(static_cast<size_t>(std::min(limit, 4096)));
+      while (true) {
+        ASSIGN_OR_RETURN(bool row, s.Step());
+        if (!row) break;
+        api::AuditRecord r;
+        r.seq = s.Int(0);
+        r.at = s.Int(1);
+        r.actor = s.Text(2);
+        r.source = s.Text(3);
+        r.action = s.Text(4);
+        r.target = s.Text(5);
+        r.result = s.Text(6);
+        r.detail = s.Text(7);
+        r.prev_hash = s.Text(8);
+        r.hash = s.Text(9);
+        out.push_back(std::move(r));
+      }
+      return out;
+    });
+  }
+
+  Status PostLedger(const std::vector<api::UsageSegment>& usage,
+                    const std::vector<api::LedgerEntry>& entries) override {
+    if (usage.empty() && entries.empty()) return Status::Ok();
+    RETURN_IF_ERROR(ValidateMetering(usage, entries));
+    std::vector<std::string> gpus = EncodeUsageGpus(usage);
+    return Write([&](Conn& c) -> Status { return InsertMetering(c, usage, gpus, entries); });
+  }
+
+  Result<std::vector<api::UsageSegment>> ListUsage(const UsageFilter& filter) override {
+    // Fixed parameter numbers (?1 project, ?2 job, ?3 from, ?4 to): gaps are allowed, and each combination of
+    // filters is one cached statement.
+    std::string sql(kSelectUsage);
+    std::vector<std::string_view> where;
+    if (!filter.project.empty()) where.push_back("project = ?1");
+    if (!filter.job_id.empty()) where.push_back("job_id = ?2");
+    if (filter.from != 0) where.push_back("end_ms >= ?3");
+    if (filter.to != 0) where.push_back("start_ms < ?4");
+    for (size_t i = 0; i < where.size(); ++i) {
+      sql += i ? " AND " : " WHERE ";
+      sql += where[i];
+    }
+    sql += " ORDER BY start_ms, key";
+    return Read([&](Conn& c) -> Result<std::vector<api::UsageSegment>> {
+      ASSIGN_OR_RETURN(Stmt s, c.Prepare(sql));
+      if (!filter.project.empty()) s.Bind(1, filter.project);
+      if (!filter.job_id.empty()) s.Bind(2, filter.job_id);
+      if (filter.from != 0) s.Bind(3, filter.from);
+      if (filter.to != 0) s.Bind(4, filter.to);
+      std::vector<api::UsageSegment> out;
+      while (true) {
+        ASSIGN_OR_RETURN(bool row, s.Step());
+        if (!row) break;
+        ASSIGN_OR_RETURN(api::UsageSegment u, ReadUsage(s));
+        out.push_back(std::move(u));
+      }
+      return out;
+    });
+  }
+
+  Result<std::vector<api::LedgerEntry>> ListLedger(const LedgerFilter& filter) override {
+    // ?1 project, ?2 month, ?3 kind (see ListUsage).
+    std::string sql(kSelectLedger);
+    std::vector<std::string_view> where;
+    if (!filter.project.empty()) where.push_back("project = ?1");
+    if (!filter.month.empty()) where.push_back("month = ?2");
+    if (!filter.kind.empty()) where.push_back("kind = ?3");
+    for (size_t i = 0; i < where.size(); ++i) {
+      sql += i ? " AND " : " WHERE ";
+      sql += where[i];
+    }
+    sql += " ORDER BY seq";
+    return Read([&](Conn& c) -> Result<std::vector<api::LedgerEntry>> {
+      ASSIGN_OR_RETURN(Stmt s, c.Prepare(sql));
+      if (!filter.project.empty()) s.Bind(1, filter.project);
+      if (!filter.month.empty()) s.Bind(2, filter.month);
+      if (!filter.kind.empty()) s.Bind(3, filter.kind);
+      std::vector<api::LedgerEntry> out;
+      while (true) {
+        ASSIGN_OR_RETURN(bool row, s.Step());
+        if (!row) break;
+        out.push_back(ReadLedger(s));
+      }
+      return out;
+    });
   }
 
   int SchemaVersion() override { return version_; }
