@@ -8,6 +8,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "api/accounts.h"
@@ -102,15 +103,35 @@ class AccountService {
   // The caller persists the new key file first (see docs/security.md for the order). Returns the count.
   Result<int64_t> RotateKey(const MasterKey& new_key);
 
+  // Only Create() can make the pass key (so construction goes through loading).
+  class PassKey {
+    friend class AccountService;
+    explicit PassKey() = default;
+  };
+  AccountService(PassKey, store::Store& store, const Clock& clock, const MasterKey* key, AccountOptions options);
+
  private:
-  AccountService(store::Store& store, const Clock& clock, const MasterKey* key, AccountOptions options);
+  using RecordId = std::pair<std::string, std::string>;  // (kind, key)
+
   Status Load();
+  // Record write with compare-and-set against the version this process last saw (0 = must be new).
+  store::RecordWrite Put(const std::string& kind, const std::string& key, std::string value) const;
+  store::RecordWrite Erase(const std::string& kind, const std::string& key) const;
+  // Applies `writes` in one store transaction; on success updates versions_ and runs `apply` under mu_.
+  // On a compare-and-set conflict (another process wrote), reloads the cache and fails.
+  template <typename F>
+  Status Commit(const std::vector<store::RecordWrite>& writes, F&& apply);
+  Result<api::TokenRecord> NewToken(const std::string& user, const std::string& name, UnixMillis expires_at,
+                                    std::string* token) const;
+  bool IsLastOwner(const std::string& project, const std::string& user) const;  // needs mu_ or write_mu_
 
   store::Store& store_;
   const Clock& clock_;
   std::optional<MasterKey> key_;
   AccountOptions options_;
-  mutable std::mutex mu_;
+  std::mutex write_mu_;  // serialises writers (held across the store write); readers only take mu_
+  mutable std::mutex mu_;  // guards the cache below and key_
+  std::map<RecordId, int64_t> versions_;
   std::map<std::string, api::User> users_;
   std::map<std::string, api::Project> projects_;
   std::map<std::pair<std::string, std::string>, api::Role> members_;  // (project, user)

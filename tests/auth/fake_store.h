@@ -1,0 +1,108 @@
+// In-memory Store for the auth tests: only the record methods (WriteRecords, GetRecord, ListRecords)
+// are implemented, with the compare-and-set semantics of store/store.h. Everything else is Internal.
+#pragma once
+
+#include <map>
+#include <mutex>
+#include <utility>
+
+#include "store/store.h"
+
+namespace fastgpu::auth::fakes {
+
+class FakeStore final : public store::Store {
+ public:
+  Status WriteRecords(const std::vector<store::RecordWrite>& writes) override {
+    std::lock_guard lock(mu_);
+    if (!fail_next_write_.ok()) {
+      Status st = fail_next_write_;
+      fail_next_write_ = Status::Ok();
+      return st;
+    }
+    auto next = records_;  // all or nothing
+    for (const auto& w : writes) {
+      auto it = next.find({w.kind, w.key});
+      const bool exists = it != next.end();
+      if (w.expected_version) {
+        const std::string name = w.kind + "/" + w.key;
+        if (w.erase && !exists) return NotFound("record " + name + " does not exist");
+        if (*w.expected_version == 0 && exists) return AlreadyExists("record " + name + " already exists");
+        if (*w.expected_version != 0 && (!exists || it->second.version != *w.expected_version))
+          return FailedPrecondition("record " + name + " is not at version " + std::to_string(*w.expected_version));
+      }
+      if (w.erase) {
+        if (exists) next.erase(it);
+        continue;
+      }
+      store::Record r{w.kind, w.key, w.value, exists ? it->second.version + 1 : 1};
+      next[{w.kind, w.key}] = std::move(r);
+    }
+    records_ = std::move(next);
+    ++write_calls_;
+    return Status::Ok();
+  }
+
+  Result<std::optional<store::Record>> GetRecord(const std::string& kind, const std::string& key) override {
+    std::lock_guard lock(mu_);
+    auto it = records_.find({kind, key});
+    if (it == records_.end()) return std::optional<store::Record>();
+    return std::optional<store::Record>(it->second);
+  }
+
+  Result<std::vector<store::Record>> ListRecords(const std::string& kind, const std::string& key_prefix) override {
+    std::lock_guard lock(mu_);
+    std::vector<store::Record> out;
+    for (auto it = records_.lower_bound({kind, key_prefix}); it != records_.end() && it->first.first == kind; ++it) {
+      if (it->first.second.compare(0, key_prefix.size(), key_prefix) != 0) break;
+      out.push_back(it->second);
+    }
+    return out;
+  }
+
+  // Test hooks.
+  void FailNextWrite(Status st) {
+    std::lock_guard lock(mu_);
+    fail_next_write_ = std::move(st);
+  }
+  int write_calls() {
+    std::lock_guard lock(mu_);
+    return write_calls_;
+  }
+  // Every stored value, concatenated (to check that no secret appears in the store).
+  std::string Dump() {
+    std::lock_guard lock(mu_);
+    std::string out;
+    for (const auto& [k, r] : records_) out += r.kind + " " + r.key + " " + r.value + "\n";
+    return out;
+  }
+
+  // Not used by src/auth.
+  Result<api::Job> CreateJob(api::Job, const api::JobEvent&) override { return Unimplemented(); }
+  Status UpdateJobs(const std::vector<store::JobUpdate>&) override { return Unimplemented(); }
+  Result<api::Job> GetJob(const std::string&) override { return Unimplemented(); }
+  Result<std::vector<api::Job>> ListJobs(const store::JobFilter&) override { return Unimplemented(); }
+  Result<std::vector<api::JobEvent>> ListEvents(const std::string&) override { return Unimplemented(); }
+  Status UpsertNode(const api::Node&, const std::vector<api::Gpu>&) override { return Unimplemented(); }
+  Result<std::vector<api::Node>> ListNodes() override { return Unimplemented(); }
+  Result<std::vector<api::Gpu>> ListGpus() override { return Unimplemented(); }
+  Status PutSetting(const std::string&, const std::string&) override { return Unimplemented(); }
+  Result<std::optional<std::string>> GetSetting(const std::string&) override { return Unimplemented(); }
+  Result<api::AuditRecord> AppendAudit(api::AuditRecord) override { return Unimplemented(); }
+  Result<std::vector<api::AuditRecord>> ListAudit(int64_t, int) override { return Unimplemented(); }
+  Status PostLedger(const std::vector<api::UsageSegment>&, const std::vector<api::LedgerEntry>&) override {
+    return Unimplemented();
+  }
+  Result<std::vector<api::UsageSegment>> ListUsage(const store::UsageFilter&) override { return Unimplemented(); }
+  Result<std::vector<api::LedgerEntry>> ListLedger(const store::LedgerFilter&) override { return Unimplemented(); }
+  int SchemaVersion() override { return 0; }
+
+ private:
+  static Status Unimplemented() { return Internal("FakeStore: not implemented"); }
+
+  std::mutex mu_;
+  std::map<std::pair<std::string, std::string>, store::Record> records_;
+  Status fail_next_write_;
+  int write_calls_ = 0;
+};
+
+}  // namespace fastgpu::auth::fakes
