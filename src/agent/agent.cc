@@ -117,6 +117,11 @@ Status Agent::Start() {
   if (opts_.node_name.empty()) return InvalidArgument("agent: node name is empty");
   if (opts_.home.empty()) return InvalidArgument("agent: home directory is empty");
   RETURN_IF_ERROR(MakeDirs(opts_.home + "/jobs"));
+  // As root, jobs run as other users, who need to pass through (not list) the job dirs to reach their
+  // working directories.
+  if (::geteuid() == 0 && ::chmod((opts_.home + "/jobs").c_str(), 0711) != 0) {
+    return Internal("cannot set the mode of '" + opts_.home + "/jobs': " + std::strerror(errno));
+  }
   RETURN_IF_ERROR(MakeDirs(opts_.home + "/logs"));
   auto discovered = gpus_backend_.Discover();
   if (!discovered.ok()) {
@@ -326,7 +331,7 @@ void Agent::CommandLoop() {
     }
     for (const JobCommand& cmd : *cmds) {
       if (cmd.kind == JobCommand::Kind::kStart) {
-        HandleStart(cmd.job);
+        HandleStart(cmd);
       } else {
         HandleStop(cmd);
       }
@@ -334,7 +339,8 @@ void Agent::CommandLoop() {
   }
 }
 
-void Agent::HandleStart(const api::Job& job) {
+void Agent::HandleStart(const JobCommand& cmd) {
+  const api::Job& job = cmd.job;
   const std::string& id = job.id;
   auto fail = [&](std::string reason, std::string mark_dir) {
     JobReport r;
@@ -386,6 +392,9 @@ void Agent::HandleStart(const api::Job& job) {
       spec.job_id = id;
       spec.argv = job.spec.command;
       spec.env = job.spec.env;
+      // Secret values live only in this in-memory spec and the job's environment: nothing below
+      // writes the env to disk or into a message.
+      for (const auto& [name, value] : cmd.secret_env) spec.env[name] = value;
       // Set last so that a job cannot claim GPUs it was not given.
       spec.env["CUDA_VISIBLE_DEVICES"] = Join(indices, ',');
       spec.env["FASTGPU_JOB_ID"] = id;
@@ -394,6 +403,10 @@ void Agent::HandleStart(const api::Job& job) {
       spec.workdir = job.spec.workdir.empty() ? dir + "/work" : job.spec.workdir;
       spec.job_dir = dir;
       spec.log_path = LogPath(id);
+      spec.run_as_user = cmd.run_as_user;
+      spec.allow_root = cmd.allow_root;
+      spec.project = job.spec.project;
+      spec.node = opts_.node_name;
       Status prep = MakeDirs(dir);
       if (prep.ok()) {
         prep = WriteFileAtomic(dir + "/" + kMetaFile, "attempt=" + std::to_string(job.attempt) +

@@ -2,10 +2,11 @@
 // command, reports their exits, sends heartbeats with GPU metrics, and serves job logs.
 //
 // On-disk layout under `home`:
-//   jobs/<id>/job        attempt and assigned GPUs of the latest attempt ("attempt=N", "gpus=U1,U2")
+//   jobs/<id>/job        attempt and assigned GPUs of the latest attempt ("attempt=N", "gpus=U1,U2");
+//                        never the job's environment (it may carry secret values)
 //   jobs/<id>/pid, exit  process records written by the executor's supervisor
 //   jobs/<id>/reported   the attempt whose final report the server has acknowledged
-//   jobs/<id>/work/      default working directory of the job
+//   jobs/<id>/work/      default working directory of the job (0700, owned by the job's OS user)
 //   logs/<id>.log        combined stdout+stderr of all attempts
 // Jobs survive a restart of the agent: Start() re-adopts the ones still running and reports the
 // ones that ended while it was down.
@@ -91,7 +92,7 @@ class Agent final : public LogSource {
   Status Register();
   void CommandLoop();
   void MonitorLoop();
-  void HandleStart(const api::Job& job);
+  void HandleStart(const JobCommand& cmd);
   void HandleStop(const JobCommand& cmd);
   void CollectExitsLocked(std::vector<ExitStatus> exits, std::vector<PendingReport>* out);
   void Enqueue(PendingReport r);

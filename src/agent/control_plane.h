@@ -3,6 +3,7 @@
 #pragma once
 
 #include <chrono>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -44,6 +45,16 @@ struct JobCommand {
   enum class Kind { kStart, kStop };
   Kind kind = Kind::kStart;
   api::Job job;                    // kStart: full job incl. assigned_gpus/indices, attempt
+  // kStart: the OS user the job runs as when the agent runs as root (the project's setting). Empty:
+  // the server did not ask for one, and the agent uses "nobody". Ignored by an agent that is not root
+  // (jobs then run as the agent's own user).
+  std::string run_as_user;
+  // kStart: the project allows jobs to run as root (uid 0). Without it, a start that would run as
+  // root fails with a reason instead.
+  bool allow_root = false;
+  // kStart: values of the project secrets named by job.spec.secrets (name -> value), filled by the
+  // server. Added to the job's environment at exec only: the agent never writes them to disk or logs.
+  std::map<std::string, std::string> secret_env;
   std::string job_id;              // kStop
   int attempt = 0;                 // kStop: the attempt to stop
   std::string reason;              // kStop: "cancelled by user", "runtime limit", "preempted"

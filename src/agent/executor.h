@@ -17,10 +17,17 @@ namespace fastgpu::agent {
 struct LaunchSpec {
   std::string job_id;
   std::vector<std::string> argv;             // argv[0] resolved through PATH
-  std::map<std::string, std::string> env;    // added to / overriding the agent's environment
-  std::string workdir;                       // created (0700) when missing
+  std::map<std::string, std::string> env;    // added to / overriding the agent's environment; kept in
+                                             // memory only (it may carry secret values)
+  std::string workdir;                       // created (0700) when missing; empty: <job_dir>/work
   std::string job_dir;                       // per-job state dir (pid, exit files); created 0700
-  std::string log_path;                      // stdout+stderr appended here
+  std::string log_path;                      // stdout+stderr appended here (opened by the agent's user)
+  // Identity of the job, applied only when the agent runs as root (euid 0); otherwise jobs run as the
+  // agent's own user and these are ignored.
+  std::string run_as_user;                   // OS user; empty: "nobody"
+  bool allow_root = false;                   // without it, a job that would run as uid 0 is refused
+  std::string project;                       // named in the refusal message
+  std::string node;                          // named in the unknown-user message
 };
 
 // Identifies a launched job across restarts of the agent.
@@ -43,6 +50,11 @@ class Executor {
  public:
   virtual ~Executor() = default;
   // Starts the job. Returns once the process exists (exec failures are reported as exit 127).
+  // As root: the job runs as spec.run_as_user (default "nobody") with that user's groups, HOME, USER
+  // and LOGNAME. The default working directory belongs to that user; one named by the spec is created
+  // and entered with that user's permissions (a failure there is an exec failure: exit 127).
+  // An unknown user, or uid 0 without allow_root, fails here with kFailedPrecondition / kPermissionDenied
+  // (the reason is also written to the job's log).
   virtual Result<ProcessRef> Launch(const LaunchSpec& spec) = 0;
   // SIGTERM to the job's process group now, SIGKILL after `grace` if still alive. Non-blocking.
   virtual Status Terminate(const std::string& job_id, std::chrono::milliseconds grace) = 0;

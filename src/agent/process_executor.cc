@@ -12,16 +12,26 @@
 // followed by "reason ..."). Both files are written to a temporary name and renamed, so readers see
 // either nothing or a complete record. After a restart of fastgpu, Adopt() reads them back.
 //
-// The supervisor starts the job with posix_spawn, so an exec failure (e.g. command not found) is
-// known at once: it is written to the log as "fastgpu: cannot run 'x': <reason>" and recorded as
-// exit 127, with the supervisor standing in for the job's pid.
+// The supervisor starts the job with vfork + execve (no copy of its page tables, and the child
+// reports a failure through the memory it shares with the supervisor until it execs), so an exec
+// failure (e.g. command not found) is known at once: it is written to the log as
+// "fastgpu: cannot run 'x': <reason>" and recorded as exit 127, with the supervisor standing in for
+// the job's pid.
 //
-// Everything the supervisor needs (argv, envp, spawn attributes, paths, messages) is prepared before
-// fork(): the parent has other threads, so the supervisor makes only async-signal-safe calls (plus
-// posix_spawn, which uses no locks or allocation with prepared attributes).
+// Identity: when fastgpu runs as root, the job process (never the supervisor, which must stay able to
+// record the exit and clean up the process group) switches to the job's OS user between vfork and
+// exec: setgroups, setgid, setuid, then checks that setuid(0) fails. The log file and /dev/null are
+// opened before that, so the job needs no access to the agent's state dir. Its default working
+// directory (in the job dir) is given to the job's user and entered before the switch; a directory
+// named by the job spec is created (when missing) and entered by the job's user after it.
+//
+// Everything the supervisor needs (argv, envp, groups, paths, messages) is prepared before fork():
+// the parent has other threads, so the supervisor makes only async-signal-safe calls, and the job
+// process before exec only raw system calls.
 #include <fcntl.h>
+#include <grp.h>
+#include <pwd.h>
 #include <signal.h>
-#include <spawn.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -180,10 +190,21 @@ struct Prepared {
   std::string exec_path;  // resolved argv[0]; empty when not found (execve then fails with ENOENT)
   std::string workdir;
   std::string pid_tmp, pid_path, exit_tmp, exit_path;
-  std::string exec_fail_prefix;     // "fastgpu: cannot run 'x': "
-  std::string chdir_fail_prefix;    // "fastgpu: cannot enter working directory 'w': "
-  std::string reason_exec_prefix;   // "cannot run 'x': "
-  std::string reason_chdir_prefix;  // "cannot enter working directory 'w': "
+  std::string reason_exec_prefix;      // "cannot run 'x': "
+  std::string reason_chdir_prefix;     // "cannot enter working directory 'w': "
+  std::string reason_mkdir_prefix;     // "cannot create working directory 'w': "
+  std::string reason_identity_prefix;  // "cannot switch to OS user 'u' (uid N): "
+  std::string reason_regain_root;      // complete reason: root could be regained after the switch
+  // Identity of the job process (set_identity only when fastgpu runs as root).
+  bool set_identity = false;
+  uid_t uid = 0;
+  gid_t gid = 0;
+  std::vector<gid_t> groups;
+  // Enter the working directory before giving up root: the default one lives in the agent's state
+  // dir, which the job's user may not be able to traverse. Other (user-chosen) directories are
+  // entered with the job's own permissions.
+  bool chdir_as_root = false;
+  std::vector<std::string> mkdir_paths;  // created (0700) by the job's process before it enters workdir
   // Views handed to execve.
   std::vector<char*> argv;
   std::vector<char*> sh_argv;  // /bin/sh fallback for scripts without a #! line
@@ -191,8 +212,6 @@ struct Prepared {
   int log_fd = -1;
   int null_fd = -1;
   int max_fd = 1024;
-  posix_spawn_file_actions_t actions;
-  posix_spawnattr_t attr;
 };
 
 // What the supervisor sends the parent once the job process exists.
@@ -204,23 +223,77 @@ struct LaunchRecord {
   int32_t reserved = 0;
 };
 
+// Where the job process failed before exec; written by it into memory shared with the supervisor.
+enum Stage : int { kStageNone = 0, kStageMkdir, kStageChdir, kStageIdentity, kStageRegainRoot, kStageExec };
+struct ChildFailure {
+  volatile int stage = kStageNone;
+  volatile int err = 0;
+};
+
+[[noreturn]] void ChildFail(ChildFailure* fail, int stage, int err) {
+  fail->err = err;
+  fail->stage = stage;
+  ::_exit(127);
+}
+
+// The job process between vfork() and execve(). It runs on the supervisor's memory, so it makes raw
+// system calls only (no libc state: the set*id wrappers would coordinate threads) and never returns.
+[[noreturn]] __attribute__((noinline)) void ExecJob(const Prepared& p, ChildFailure* fail) {
+  ::setpgid(0, 0);
+  struct sigaction sa {};
+  sigemptyset(&sa.sa_mask);
+  sa.sa_handler = SIG_DFL;  // the supervisor ignores these two; everything else is already default
+  ::sigaction(SIGPIPE, &sa, nullptr);
+  ::sigaction(SIGHUP, &sa, nullptr);
+  if (p.chdir_as_root && ::chdir(p.workdir.c_str()) != 0) ChildFail(fail, kStageChdir, errno);
+  if (p.set_identity) {
+    // Groups and gid first: changing them needs the privileges that setuid gives up.
+    if (::syscall(SYS_setgroups, static_cast<long>(p.groups.size()), p.groups.data()) != 0 ||
+        ::syscall(SYS_setresgid, static_cast<long>(p.gid), static_cast<long>(p.gid), static_cast<long>(p.gid)) != 0 ||
+        ::syscall(SYS_setresuid, static_cast<long>(p.uid), static_cast<long>(p.uid), static_cast<long>(p.uid)) != 0) {
+      ChildFail(fail, kStageIdentity, errno);
+    }
+    if (p.uid != 0 && ::syscall(SYS_setuid, 0L) == 0) ChildFail(fail, kStageRegainRoot, 0);
+  }
+  for (const std::string& dir : p.mkdir_paths) {
+    if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) ChildFail(fail, kStageMkdir, errno);
+  }
+  if (!p.chdir_as_root && ::chdir(p.workdir.c_str()) != 0) ChildFail(fail, kStageChdir, errno);
+  const char* path = p.exec_path.empty() ? "" : p.exec_path.c_str();
+  ::execve(path, p.argv.data(), p.envp.data());
+  if (errno == ENOEXEC) ::execve("/bin/sh", p.sh_argv.data(), p.envp.data());
+  ChildFail(fail, kStageExec, errno);
+}
+
+// Starts the job process. Kept apart from the supervisor's other locals because of vfork.
+__attribute__((noinline)) pid_t SpawnJob(const Prepared& p, ChildFailure* fail) {
+  pid_t pid = ::vfork();
+  if (pid == 0) ExecJob(p, fail);
+  return pid;
+}
+
 // Runs in the supervisor (child of fastgpu). Never returns.
 [[noreturn]] void RunSupervisor(const Prepared& p, const char* const* errors, int report_fd) {
   ::setsid();
   {
+    // Default dispositions: fastgpu's handlers mean nothing here, and the job must not inherit
+    // ignored signals. SIGPIPE and SIGHUP stay ignored: the parent may be gone when we write to the
+    // pipe, and the session may lose its terminal.
     struct sigaction sa {};
     sigemptyset(&sa.sa_mask);
     sa.sa_handler = SIG_DFL;
-    ::sigaction(SIGCHLD, &sa, nullptr);
-    sa.sa_handler = SIG_IGN;  // the parent may be gone when we write to the pipe
+    for (int sig = 1; sig < NSIG; ++sig) {
+      if (sig != SIGKILL && sig != SIGSTOP) ::sigaction(sig, &sa, nullptr);  // EINVAL for reserved ones
+    }
+    sa.sa_handler = SIG_IGN;
     ::sigaction(SIGPIPE, &sa, nullptr);
     ::sigaction(SIGHUP, &sa, nullptr);
     sigset_t none;
     sigemptyset(&none);
     ::sigprocmask(SIG_SETMASK, &none, nullptr);
   }
-  // Arrange fds: 0 /dev/null, 1+2 the log, 3 the report pipe; close everything else (the parent's
-  // sockets and databases must not be held open by a long-lived process).
+  // Arrange fds: 0 /dev/null, 1+2 the log, 3 the report pipe (close-on-exec); close everything else
+  // (the parent's sockets and databases must not be held open by a long-lived process or the job).
   int null_fd = ::fcntl(p.null_fd, F_DUPFD, 10);
   int log_fd = ::fcntl(p.log_fd, F_DUPFD, 10);
   int rep_fd = ::fcntl(report_fd, F_DUPFD, 10);
@@ -231,26 +304,32 @@ struct LaunchRecord {
   ::fcntl(3, F_SETFD, FD_CLOEXEC);
   SafeCloseFrom(4, p.max_fd);
 
-  // The job is started with posix_spawn (vfork-like: no copy of our page tables, and exec errors
-  // come back synchronously). Its attributes were prepared before the first fork: own process
-  // group, default signal dispositions, empty mask, cwd = workdir, fds above 2 closed.
-  pid_t job = 0;
-  const char* path = p.exec_path.empty() ? "" : p.exec_path.c_str();
-  int err = ::posix_spawn(&job, path, &p.actions, &p.attr, p.argv.data(), p.envp.data());
-  if (err == ENOEXEC) {
-    err = ::posix_spawn(&job, "/bin/sh", &p.actions, &p.attr, p.sh_argv.data(), p.envp.data());
+  ChildFailure fail;
+  pid_t job = SpawnJob(p, &fail);
+  int stage = kStageNone;
+  int err = 0;
+  if (job < 0) {
+    stage = kStageExec;
+    err = errno;
+  } else if (fail.stage != kStageNone) {
+    stage = fail.stage;
+    err = fail.err;
+    int ignored = 0;
+    while (::waitpid(job, &ignored, 0) < 0 && errno == EINTR) {
+    }
   }
   const char* reason_prefix = p.reason_exec_prefix.c_str();
-  if (err != 0) {
+  if (stage == kStageMkdir) reason_prefix = p.reason_mkdir_prefix.c_str();
+  if (stage == kStageChdir) reason_prefix = p.reason_chdir_prefix.c_str();
+  if (stage == kStageIdentity) reason_prefix = p.reason_identity_prefix.c_str();
+  if (stage == kStageRegainRoot) reason_prefix = p.reason_regain_root.c_str();
+  const char* err_text = err == 0 ? "" : errors[err > 0 && err < kMaxErrno ? err : 0];
+  if (stage != kStageNone) {
     // Nothing runs: the supervisor stands in as the job's process so that the launch is recorded
     // like any other, with exit 127 and the reason.
-    if (::chdir(p.workdir.c_str()) != 0) {
-      reason_prefix = p.reason_chdir_prefix.c_str();
-      SafeWriteStr(2, p.chdir_fail_prefix.c_str());
-    } else {
-      SafeWriteStr(2, p.exec_fail_prefix.c_str());
-    }
-    SafeWriteStr(2, errors[err >= 0 && err < kMaxErrno ? err : 0]);
+    SafeWriteStr(2, "fastgpu: ");
+    SafeWriteStr(2, reason_prefix);
+    SafeWriteStr(2, err_text);
     SafeWriteStr(2, "\n");
     job = ::getpid();
   }
@@ -281,7 +360,7 @@ struct LaunchRecord {
   ::close(3);
 
   int status = 0;
-  if (err == 0) {
+  if (stage == kStageNone) {
     // Wait for the job without reaping it (its pid keeps the process group id reserved), clean up
     // what is left of its process group, then reap it.
     siginfo_t info{};
@@ -294,10 +373,10 @@ struct LaunchRecord {
 
   char out[1024];
   size_t n = 0;
-  if (err != 0) {
+  if (stage != kStageNone) {
     SafeAppendStr(out, &n, sizeof(out), "exit 127\nreason ");
     SafeAppendStr(out, &n, sizeof(out) - 2, reason_prefix);
-    SafeAppendStr(out, &n, sizeof(out) - 2, errors[err >= 0 && err < kMaxErrno ? err : 0]);
+    SafeAppendStr(out, &n, sizeof(out) - 2, err_text);
   } else if (WIFSIGNALED(status)) {
     SafeAppendStr(out, &n, sizeof(out), "signal ");
     SafeAppendInt(out, &n, WTERMSIG(status));
@@ -386,6 +465,64 @@ std::optional<ExitStatus> ReadExitFile(const std::string& job_id, const std::str
   return st;
 }
 
+// The OS identity a job runs as (when fastgpu runs as root).
+struct Identity {
+  std::string name;
+  std::string home;
+  uid_t uid = 0;
+  gid_t gid = 0;
+  std::vector<gid_t> groups;  // supplementary groups, as initgroups() would set them
+};
+
+Result<Identity> LookUpUser(const std::string& user, const std::string& node) {
+  const std::string where = node.empty() ? "this node" : "node " + node;
+  long hint = ::sysconf(_SC_GETPW_R_SIZE_MAX);
+  std::vector<char> buf(hint > 0 ? static_cast<size_t>(hint) : 16384);
+  struct passwd pw {};
+  struct passwd* found = nullptr;
+  int rc = 0;
+  while ((rc = ::getpwnam_r(user.c_str(), &pw, buf.data(), buf.size(), &found)) == ERANGE && buf.size() < (1u << 24)) {
+    buf.resize(buf.size() * 2);
+  }
+  if (rc != 0) return Internal("cannot look up OS user '" + user + "' on " + where + ": " + ErrnoText(rc));
+  if (found == nullptr) {
+    return FailedPrecondition("OS user '" + user + "' does not exist on " + where +
+                              " (create it, or set the project's run_as_user to an existing user)");
+  }
+  Identity id;
+  id.name = pw.pw_name;
+  id.home = pw.pw_dir != nullptr ? pw.pw_dir : "/";
+  id.uid = pw.pw_uid;
+  id.gid = pw.pw_gid;
+  int n = 32;
+  while (true) {
+    id.groups.resize(static_cast<size_t>(n));
+    int want = n;
+    if (::getgrouplist(id.name.c_str(), id.gid, id.groups.data(), &want) >= 0) {
+      id.groups.resize(static_cast<size_t>(want));
+      break;
+    }
+    if (want <= n || want > 65536) return Internal("cannot list the groups of OS user '" + user + "' on " + where);
+    n = want;
+  }
+  return id;
+}
+
+// True when `path` lies strictly inside `dir` (both absolute and normalised).
+bool IsInside(const std::string& path, const std::string& dir) {
+  return path.size() > dir.size() + 1 && path.compare(0, dir.size(), dir) == 0 && path[dir.size()] == '/';
+}
+
+// Hands the default working directory to the job's user (through an fd: never via a symlink).
+Status GiveDir(const std::string& dir, const Identity& id) {
+  int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  bool ok = fd >= 0 && ::fchown(fd, id.uid, id.gid) == 0 && ::fchmod(fd, 0700) == 0;
+  int e = errno;
+  if (fd >= 0) ::close(fd);
+  if (!ok) return Internal("cannot give directory '" + dir + "' to OS user '" + id.name + "': " + ErrnoText(e));
+  return Status::Ok();
+}
+
 class ProcessExecutor final : public Executor {
  public:
   explicit ProcessExecutor(const Clock& clock) : clock_(clock) {
@@ -427,14 +564,57 @@ class ProcessExecutor final : public Executor {
         return AlreadyExists("job " + spec.job_id + " is already running on this node");
       }
     }
-    Prepared p;
-    p.max_fd = max_fd_;
     const std::string job_dir = Absolute(spec.job_dir);
     const std::string log_path = Absolute(spec.log_path);
-    p.workdir = Absolute(spec.workdir.empty() ? job_dir : spec.workdir);
     RETURN_IF_ERROR(MakeDirs(job_dir, 0700));
-    RETURN_IF_ERROR(MakeDirs(p.workdir, 0700));
     RETURN_IF_ERROR(MakeDirs(std::filesystem::path(log_path).parent_path().string(), 0700));
+
+    // Who the job runs as. Only root can choose; otherwise it is us.
+    std::optional<Identity> ident;
+    if (::geteuid() == 0) {
+      const std::string user = spec.run_as_user.empty() ? "nobody" : spec.run_as_user;
+      Result<Identity> looked_up = LookUpUser(user, spec.node);
+      if (!looked_up.ok()) return FailInLog(log_path, looked_up.status());
+      if (looked_up->uid == 0 && !spec.allow_root) {
+        return FailInLog(log_path, PermissionDenied("refusing to run as root: project '" + spec.project +
+                                                    "' does not allow root (set run_as_user to an unprivileged "
+                                                    "OS user, or allow root for the project)"));
+      }
+      ident = std::move(*looked_up);
+    } else if (!spec.run_as_user.empty()) {
+      std::lock_guard lock(mu_);
+      if (!noted_not_root_) {
+        noted_not_root_ = true;
+        std::fprintf(stderr,
+                     "fastgpu agent: not running as root, so jobs run as this agent's user (uid %u) and "
+                     "run_as_user (e.g. '%s' for job %s) is ignored\n",
+                     static_cast<unsigned>(::geteuid()), spec.run_as_user.c_str(), spec.job_id.c_str());
+      }
+    }
+    const bool other_user = ident && ident->uid != ::geteuid();
+
+    Prepared p;
+    p.max_fd = max_fd_;
+    p.workdir = Absolute(spec.workdir.empty() ? job_dir + "/work" : spec.workdir);
+    // The job's user may need to pass through its job dir to reach its working directory; the
+    // records in it stay private (0600 files, no listing).
+    if (::chmod(job_dir.c_str(), other_user ? 0711 : 0700) != 0) {
+      return Internal("cannot set the mode of '" + job_dir + "': " + ErrnoText(errno));
+    }
+    if (IsInside(p.workdir, job_dir)) {
+      // Our own tree: (re)given to the job's user on every attempt, entered before giving up root.
+      RETURN_IF_ERROR(MakeDirs(p.workdir, 0700));
+      if (other_user) RETURN_IF_ERROR(GiveDir(p.workdir, *ident));
+      p.chdir_as_root = ident.has_value();
+    } else if (ident) {
+      // A directory named by the job is created by the job's user, in the job's process: root must
+      // not create (and hand over) directories wherever a job spec points, e.g. under /etc.
+      for (size_t i = 1; i <= p.workdir.size(); ++i) {
+        if (i == p.workdir.size() || p.workdir[i] == '/') p.mkdir_paths.push_back(p.workdir.substr(0, i));
+      }
+    } else {
+      RETURN_IF_ERROR(MakeDirs(p.workdir, 0700));
+    }
     p.pid_path = job_dir + "/" + kPidFile;
     p.pid_tmp = p.pid_path + ".tmp";
     p.exit_path = job_dir + "/" + kExitFile;
@@ -442,13 +622,26 @@ class ProcessExecutor final : public Executor {
     // A previous attempt of the same job may have left records behind.
     for (const std::string* f : {&p.pid_path, &p.pid_tmp, &p.exit_path, &p.exit_tmp}) ::unlink(f->c_str());
 
-    // Environment: ours, then the job's additions/overrides.
+    // Environment: ours, the job user's identity, then the job's additions/overrides.
     std::map<std::string, std::string> env;
     for (char** e = environ; e != nullptr && *e != nullptr; ++e) {
       std::string kv(*e);
       size_t eq = kv.find('=');
       if (eq == std::string::npos || eq == 0) continue;
       env.emplace(kv.substr(0, eq), kv.substr(eq + 1));
+    }
+    if (ident) {
+      env["HOME"] = ident->home;
+      env["USER"] = ident->name;
+      env["LOGNAME"] = ident->name;
+      p.set_identity = true;
+      p.uid = ident->uid;
+      p.gid = ident->gid;
+      p.groups = ident->groups;
+      p.reason_identity_prefix =
+          "cannot switch to OS user '" + ident->name + "' (uid " + std::to_string(ident->uid) + "): ";
+      p.reason_regain_root = "refusing to run: root privileges could be regained after switching to OS user '" +
+                             ident->name + "'";
     }
     for (const auto& [k, v] : spec.env) {
       if (k.empty() || k.find('=') != std::string::npos) {
@@ -458,8 +651,9 @@ class ProcessExecutor final : public Executor {
     }
     p.env_store.reserve(env.size());
     for (const auto& [k, v] : env) p.env_store.push_back(k + "=" + v);
+    env.clear();  // the values may be secrets: keep as few copies as possible
     p.argv_store = spec.argv;
-    p.exec_path = ResolveCommand(spec.argv[0], env.count("PATH") ? env["PATH"] : "");
+    p.exec_path = ResolveCommand(spec.argv[0], PathOf(p.env_store));
     for (auto& s : p.argv_store) p.argv.push_back(s.data());
     p.argv.push_back(nullptr);
     static constexpr char kSh[] = "/bin/sh";
@@ -471,8 +665,7 @@ class ProcessExecutor final : public Executor {
     p.envp.push_back(nullptr);
     p.reason_exec_prefix = "cannot run '" + spec.argv[0] + "': ";
     p.reason_chdir_prefix = "cannot enter working directory '" + p.workdir + "': ";
-    p.exec_fail_prefix = "fastgpu: " + p.reason_exec_prefix;
-    p.chdir_fail_prefix = "fastgpu: " + p.reason_chdir_prefix;
+    p.reason_mkdir_prefix = "cannot create working directory '" + p.workdir + "': ";
 
     p.log_fd = ::open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOCTTY, 0600);
     if (p.log_fd < 0) {
@@ -491,26 +684,6 @@ class ProcessExecutor final : public Executor {
       ::close(p.null_fd);
       return Unavailable("cannot create a pipe to start job " + spec.job_id + ": " + ErrnoText(e));
     }
-
-    // posix_spawn attributes for the job, built here because they allocate.
-    ::posix_spawn_file_actions_init(&p.actions);
-    ::posix_spawnattr_init(&p.attr);
-    struct SpawnCleanup {
-      Prepared& p;
-      ~SpawnCleanup() {
-        ::posix_spawn_file_actions_destroy(&p.actions);
-        ::posix_spawnattr_destroy(&p.attr);
-      }
-    } spawn_cleanup{p};
-    ::posix_spawn_file_actions_addchdir_np(&p.actions, p.workdir.c_str());
-    ::posix_spawn_file_actions_addclosefrom_np(&p.actions, 3);
-    sigset_t all, none;
-    sigfillset(&all);
-    sigemptyset(&none);
-    ::posix_spawnattr_setsigdefault(&p.attr, &all);
-    ::posix_spawnattr_setsigmask(&p.attr, &none);
-    ::posix_spawnattr_setpgroup(&p.attr, 0);
-    ::posix_spawnattr_setflags(&p.attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
 
     pid_t sup = ::fork();
     if (sup == 0) {
@@ -675,6 +848,25 @@ class ProcessExecutor final : public Executor {
     std::optional<int64_t> kill_deadline_ns;
   };
 
+  // Appends "fastgpu: <reason>" to the job's log (so that `job logs` shows why nothing ran) and
+  // returns the status.
+  static Status FailInLog(const std::string& log_path, Status st) {
+    int fd = ::open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOCTTY, 0600);
+    if (fd >= 0) {
+      const std::string line = "fastgpu: " + st.message() + "\n";
+      SafeWrite(fd, line.data(), line.size());
+      ::close(fd);
+    }
+    return st;
+  }
+
+  static std::string PathOf(const std::vector<std::string>& env) {
+    for (const std::string& kv : env) {
+      if (kv.rfind("PATH=", 0) == 0) return kv.substr(5);
+    }
+    return "";
+  }
+
   static std::string ResolveCommand(const std::string& cmd, const std::string& path_env) {
     if (cmd.find('/') != std::string::npos) return cmd;
     std::string path = path_env.empty() ? "/usr/local/bin:/usr/bin:/bin" : path_env;
@@ -732,6 +924,7 @@ class ProcessExecutor final : public Executor {
   std::vector<const char*> errors_;
   int max_fd_ = 1024;
   mutable std::mutex mu_;
+  bool noted_not_root_ = false;  // the note about run_as_user on a non-root agent was printed
   std::map<std::string, Tracked> jobs_;
   std::vector<ExitStatus> pending_;
 };

@@ -177,7 +177,7 @@ class AgentTest : public ::testing::Test {
  protected:
   void SetUp() override {
     BecomeSubreaper();
-    home_ = MakeTempDir();
+    home_ = MakeTempDirForJobs();
     ASSERT_FALSE(home_.empty());
   }
   void TearDown() override {
@@ -389,7 +389,9 @@ TEST_F(AgentTest, LaunchFailureIsReportedWithoutStart) {
   ASSERT_TRUE(exited.has_value());
   EXPECT_EQ(exited->exit_code, 127);
   EXPECT_THAT(exited->reason, HasSubstr("/dev/null"));
-  EXPECT_EQ(cp_.ReportsFor("nowd").size(), 1u);
+  // As root, a working directory named by the spec is created by the job's user in the job's process,
+  // so the failure comes after the start, like a command that cannot run.
+  EXPECT_EQ(cp_.ReportsFor("nowd").size(), RunningAsRoot() ? 2u : 1u);
   cp_.Push(StartCmd("../x", {"true"}));
   auto bad = cp_.WaitReport("../x", JobReport::Kind::kExited);
   ASSERT_TRUE(bad.has_value());
@@ -550,6 +552,98 @@ TEST_F(AgentTest, StartLatencyFigure) {
   std::printf("start command -> process started (kStarted): p50 %lld us, max %lld us over %zu starts\n",
               static_cast<long long>(micros[micros.size() / 2]), static_cast<long long>(micros.back()),
               micros.size());
+}
+
+// Everything under `dir` whose content contains `needle`.
+std::vector<std::string> FilesContaining(const std::string& dir, const std::string& needle) {
+  std::vector<std::string> hits;
+  std::error_code ec;
+  for (auto it = std::filesystem::recursive_directory_iterator(dir, ec);
+       !ec && it != std::filesystem::recursive_directory_iterator(); it.increment(ec)) {
+    std::error_code ec2;
+    if (!it->is_regular_file(ec2)) continue;
+    if (ReadText(it->path().string()).find(needle) != std::string::npos) hits.push_back(it->path().string());
+  }
+  return hits;
+}
+
+TEST_F(AgentTest, SecretsReachTheJobsEnvironmentButNeverTheDisk) {
+  const std::string secret = "s3cr3t-v4lue-7f3a9c";
+  const std::string shouted = "S3CR3T-V4LUE-7F3A9C";  // what the job prints: proves it saw the value
+  Agent& a = NewAgent(Options());
+  ASSERT_TRUE(a.Start().ok());
+  JobCommand c = StartCmd("sec", {"sh", "-c", "printf '%s\\n' \"$API_KEY\" | tr a-z A-Z; echo OTHER=$OTHER"});
+  c.job.spec.secrets = {"API_KEY"};
+  c.job.spec.env = {{"OTHER", "plain"}};
+  c.secret_env = {{"API_KEY", secret}};
+  cp_.Push(c);
+  auto exited = cp_.WaitReport("sec", JobReport::Kind::kExited);
+  ASSERT_TRUE(exited.has_value());
+  EXPECT_EQ(exited->exit_code, 0);
+  EXPECT_EQ(ReadAllLog(a, "sec"), shouted + "\nOTHER=plain\n");
+  // A restart re-reads the state dir: nothing there may hold the value.
+  a.Stop();
+  agents_.clear();
+  executors_.clear();
+  Agent& b = NewAgent(Options());
+  ASSERT_TRUE(b.Start().ok());
+  EXPECT_THAT(FilesContaining(home_, secret), IsEmpty());
+  ASSERT_FALSE(FilesContaining(home_, shouted).empty()) << "the scan must see the job's log";
+  for (const auto& r : cp_.Reports()) EXPECT_THAT(r.reason, ::testing::Not(HasSubstr(secret)));
+}
+
+TEST_F(AgentTest, SecretsDoNotOverrideTheGpuEnvironment) {
+  Agent& a = NewAgent(Options());
+  ASSERT_TRUE(a.Start().ok());
+  JobCommand c = StartCmd("sec-gpu", {"sh", "-c", "echo CVD=$CUDA_VISIBLE_DEVICES"});
+  c.job.assigned_gpu_indices = {1};
+  c.secret_env = {{"CUDA_VISIBLE_DEVICES", "0,1"}};
+  cp_.Push(c);
+  ASSERT_TRUE(cp_.WaitReport("sec-gpu", JobReport::Kind::kExited).has_value());
+  EXPECT_EQ(ReadAllLog(a, "sec-gpu"), "CVD=1\n");
+}
+
+TEST_F(AgentTest, AsRootJobsRunAsTheProjectsUserAndRootIsRefused) {
+  if (!RunningAsRoot()) {
+    GTEST_SKIP() << "needs root: only a root agent runs jobs as other users";
+  }
+  auto [nobody, nobody_gid] = UserIds("nobody");
+  ASSERT_GE(nobody, 0);
+  Agent& a = NewAgent(Options());
+  ASSERT_TRUE(a.Start().ok());
+
+  cp_.Push(StartCmd("default-user", {"id", "-u"}));
+  auto exited = cp_.WaitReport("default-user", JobReport::Kind::kExited);
+  ASSERT_TRUE(exited.has_value());
+  EXPECT_EQ(exited->exit_code, 0);
+  EXPECT_EQ(ReadAllLog(a, "default-user"), std::to_string(nobody) + "\n");
+
+  JobCommand root = StartCmd("root-job", {"id", "-u"});
+  root.job.spec.project = "vision";
+  root.run_as_user = "root";
+  cp_.Push(root);
+  exited = cp_.WaitReport("root-job", JobReport::Kind::kExited);
+  ASSERT_TRUE(exited.has_value());
+  EXPECT_EQ(exited->exit_code, 127);
+  EXPECT_THAT(exited->reason, HasSubstr("refusing to run as root: project 'vision' does not allow root"));
+  EXPECT_EQ(cp_.ReportsFor("root-job").size(), 1u);  // never started
+  EXPECT_THAT(ReadAllLog(a, "root-job"), HasSubstr("refusing to run as root"));
+
+  root.job.id = "root-allowed";
+  root.allow_root = true;
+  cp_.Push(root);
+  exited = cp_.WaitReport("root-allowed", JobReport::Kind::kExited);
+  ASSERT_TRUE(exited.has_value());
+  EXPECT_EQ(exited->exit_code, 0);
+  EXPECT_EQ(ReadAllLog(a, "root-allowed"), "0\n");
+
+  JobCommand ghost = StartCmd("ghost", {"true"});
+  ghost.run_as_user = "fastgpu-no-such-user";
+  cp_.Push(ghost);
+  exited = cp_.WaitReport("ghost", JobReport::Kind::kExited);
+  ASSERT_TRUE(exited.has_value());
+  EXPECT_EQ(exited->exit_code, 127);
+  EXPECT_THAT(exited->reason, HasSubstr("OS user 'fastgpu-no-such-user' does not exist on node node-1"));
 }
 
 }  // namespace

@@ -1,3 +1,5 @@
+#include <grp.h>
+#include <pwd.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -25,7 +27,7 @@ class ProcessExecutorTest : public ::testing::Test {
  protected:
   void SetUp() override {
     BecomeSubreaper();
-    root_ = MakeTempDir();
+    root_ = MakeTempDirForJobs();
     ASSERT_FALSE(root_.empty());
     exec_ = MakeProcessExecutor(clock_);
   }
@@ -178,7 +180,12 @@ TEST_F(ProcessExecutorTest, NonExecutableFileIsPermissionDenied) {
 TEST_F(ProcessExecutorTest, ScriptWithoutShebangRunsWithSh) {
   std::filesystem::create_directories(root_ + "/bin");
   std::ofstream(root_ + "/bin/script") << "echo from-script $1\n";
-  std::filesystem::permissions(root_ + "/bin/script", std::filesystem::perms::owner_all);
+  // Readable and executable by others too: as root, the job runs as "nobody".
+  std::filesystem::permissions(root_ + "/bin/script", std::filesystem::perms::owner_all |
+                                                          std::filesystem::perms::group_read |
+                                                          std::filesystem::perms::group_exec |
+                                                          std::filesystem::perms::others_read |
+                                                          std::filesystem::perms::others_exec);
   LaunchSpec spec = Spec("script", {"script", "x"});
   spec.env["PATH"] = root_ + "/bin:/usr/bin:/bin";
   Launch(*exec_, spec);
@@ -199,7 +206,8 @@ TEST_F(ProcessExecutorTest, CreatesWorkdirWithMode0700AndRunsThere) {
   ASSERT_EQ(::stat(spec.workdir.c_str(), &sb), 0);
   EXPECT_EQ(sb.st_mode & 0777, 0700u);
   ASSERT_EQ(::stat(spec.job_dir.c_str(), &sb), 0);
-  EXPECT_EQ(sb.st_mode & 0777, 0700u);
+  // As root the job runs as another user, who may pass through (not list) the agent's job dir.
+  EXPECT_EQ(sb.st_mode & 0777, RunningAsRoot() ? 0711u : 0700u);
   EXPECT_EQ(ReadText(spec.log_path), std::filesystem::canonical(spec.workdir).string() + "\n");
 }
 
@@ -341,6 +349,220 @@ TEST_F(ProcessExecutorTest, JobSurvivesSigkillOfTheLaunchingProcess) {
   ASSERT_TRUE(st.has_value());
   EXPECT_EQ(st->signal, SIGTERM);
   EXPECT_FALSE(st->lost);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Job identity. The cases that switch users need root (CI runs the tests as root).
+
+#define SKIP_UNLESS_ROOT()                                                          \
+  if (!RunningAsRoot()) {                                                           \
+    GTEST_SKIP() << "needs root: only a root agent runs jobs as other users";       \
+  }                                                                                 \
+  static_assert(true)
+
+struct Owner {
+  int64_t uid = -1, gid = -1;
+  unsigned mode = 0;
+};
+Owner StatOf(const std::string& path) {
+  struct stat sb {};
+  if (::lstat(path.c_str(), &sb) != 0) return {};
+  return {static_cast<int64_t>(sb.st_uid), static_cast<int64_t>(sb.st_gid), sb.st_mode & 07777u};
+}
+
+TEST_F(ProcessExecutorTest, AsRootJobRunsAsNobodyInItsOwnWorkdir) {
+  SKIP_UNLESS_ROOT();
+  auto [uid, gid] = UserIds("nobody");
+  ASSERT_GE(uid, 0) << "no 'nobody' user on this machine";
+  LaunchSpec spec = Spec("nob", {"sh", "-c",
+                                 "id -u; id -g; echo $HOME $USER $LOGNAME; pwd; echo made > mine; "
+                                 "touch ../forged 2>/dev/null && echo wrote-job-dir || echo job-dir-closed"});
+  Launch(*exec_, spec);
+  auto st = WaitExit(*exec_, "nob");
+  ASSERT_TRUE(st.has_value());
+  EXPECT_EQ(st->exit_code, 0) << ReadText(spec.log_path);
+  struct passwd* pw = ::getpwnam("nobody");
+  ASSERT_NE(pw, nullptr);
+  EXPECT_EQ(ReadText(spec.log_path), std::to_string(uid) + "\n" + std::to_string(gid) + "\n" + pw->pw_dir +
+                                         " nobody nobody\n" + spec.workdir + "\njob-dir-closed\n");
+  Owner w = StatOf(spec.workdir);
+  EXPECT_EQ(w.uid, uid);
+  EXPECT_EQ(w.gid, gid);
+  EXPECT_EQ(w.mode, 0700u);
+  EXPECT_EQ(StatOf(spec.workdir + "/mine").uid, uid);
+  // The agent's records and the log stay the agent's.
+  Owner log = StatOf(spec.log_path);
+  EXPECT_EQ(log.uid, 0);
+  EXPECT_EQ(log.mode, 0600u);
+  EXPECT_EQ(StatOf(spec.job_dir).uid, 0);
+  EXPECT_EQ(StatOf(spec.job_dir + "/exit").uid, 0);
+  EXPECT_FALSE(std::filesystem::exists(spec.job_dir + "/forged"));
+}
+
+TEST_F(ProcessExecutorTest, AsRootJobCannotRegainRootAndHasOnlyItsUsersGroups) {
+  SKIP_UNLESS_ROOT();
+  auto [uid, gid] = UserIds("nobody");
+  ASSERT_GE(uid, 0);
+  // /proc/self/status: real, effective, saved and fs ids, then the supplementary groups.
+  LaunchSpec spec = Spec("ids", {"sh", "-c", "grep -E '^(Uid|Gid|Groups):' /proc/self/status | tr -s '\\t ' ' '"});
+  Launch(*exec_, spec);
+  auto st = WaitExit(*exec_, "ids");
+  ASSERT_TRUE(st.has_value());
+  EXPECT_EQ(st->exit_code, 0);
+  const std::string u = std::to_string(uid), g = std::to_string(gid);
+  std::string log = ReadText(spec.log_path);
+  EXPECT_THAT(log, HasSubstr("Uid: " + u + " " + u + " " + u + " " + u + "\n"));
+  EXPECT_THAT(log, HasSubstr("Gid: " + g + " " + g + " " + g + " " + g + "\n"));
+  EXPECT_THAT(log, ::testing::Not(HasSubstr("Groups: 0")));
+}
+
+TEST_F(ProcessExecutorTest, AsRootJobRunsAsTheConfiguredUser) {
+  SKIP_UNLESS_ROOT();
+  auto [uid, gid] = UserIds("daemon");
+  if (uid < 0) {
+    GTEST_SKIP() << "no 'daemon' user on this machine";
+  }
+  LaunchSpec spec = Spec("daemon", {"sh", "-c", "id -un; id -u"});
+  spec.run_as_user = "daemon";
+  Launch(*exec_, spec);
+  auto st = WaitExit(*exec_, "daemon");
+  ASSERT_TRUE(st.has_value());
+  EXPECT_EQ(st->exit_code, 0);
+  EXPECT_EQ(ReadText(spec.log_path), "daemon\n" + std::to_string(uid) + "\n");
+  EXPECT_EQ(StatOf(spec.workdir).uid, uid);
+}
+
+TEST_F(ProcessExecutorTest, AsRootUnknownUserFailsToStart) {
+  SKIP_UNLESS_ROOT();
+  LaunchSpec spec = Spec("ghost-user", {"true"});
+  spec.run_as_user = "fastgpu-no-such-user";
+  spec.node = "node-7";
+  auto ref = exec_->Launch(spec);
+  ASSERT_FALSE(ref.ok());
+  EXPECT_EQ(ref.status().code(), ErrorCode::kFailedPrecondition);
+  EXPECT_THAT(ref.status().message(), HasSubstr("OS user 'fastgpu-no-such-user' does not exist on node node-7"));
+  EXPECT_THAT(ReadText(spec.log_path), HasSubstr("fastgpu: OS user 'fastgpu-no-such-user' does not exist"));
+  EXPECT_TRUE(exec_->Running().empty());
+  EXPECT_FALSE(std::filesystem::exists(spec.workdir));
+}
+
+TEST_F(ProcessExecutorTest, AsRootRunningAsRootIsRefusedUnlessAllowed) {
+  SKIP_UNLESS_ROOT();
+  LaunchSpec spec = Spec("as-root", {"id", "-u"});
+  spec.run_as_user = "root";
+  spec.project = "ml";
+  auto ref = exec_->Launch(spec);
+  ASSERT_FALSE(ref.ok());
+  EXPECT_EQ(ref.status().code(), ErrorCode::kPermissionDenied);
+  EXPECT_THAT(ref.status().message(), HasSubstr("refusing to run as root: project 'ml' does not allow root"));
+  EXPECT_THAT(ref.status().message(), HasSubstr("set run_as_user"));
+  EXPECT_THAT(ReadText(spec.log_path), HasSubstr("fastgpu: refusing to run as root"));
+
+  spec.allow_root = true;
+  Launch(*exec_, spec);
+  auto st = WaitExit(*exec_, "as-root");
+  ASSERT_TRUE(st.has_value());
+  EXPECT_EQ(st->exit_code, 0);
+  EXPECT_THAT(ReadText(spec.log_path), HasSubstr("\n0\n"));
+}
+
+TEST_F(ProcessExecutorTest, AsRootChosenWorkdirIsCreatedByTheJobUser) {
+  SKIP_UNLESS_ROOT();
+  auto [uid, gid] = UserIds("nobody");
+  ASSERT_GE(uid, 0);
+  std::filesystem::create_directories(root_ + "/shared");
+  ::chmod((root_ + "/shared").c_str(), 01777);  // like /tmp
+  LaunchSpec spec = Spec("chosen", {"pwd"});
+  spec.workdir = root_ + "/shared/a/b";
+  Launch(*exec_, spec);
+  auto st = WaitExit(*exec_, "chosen");
+  ASSERT_TRUE(st.has_value());
+  EXPECT_EQ(st->exit_code, 0) << ReadText(spec.log_path);
+  EXPECT_EQ(ReadText(spec.log_path), spec.workdir + "\n");
+  EXPECT_EQ(StatOf(root_ + "/shared").uid, 0);  // existed: left alone
+  for (const std::string& d : {root_ + "/shared/a", spec.workdir}) {
+    Owner o = StatOf(d);
+    EXPECT_EQ(o.uid, uid) << d;
+    EXPECT_EQ(o.mode, 0700u) << d;
+  }
+}
+
+TEST_F(ProcessExecutorTest, AsRootChosenWorkdirIsNotCreatedWhereTheJobUserCannot) {
+  SKIP_UNLESS_ROOT();
+  std::filesystem::create_directories(root_ + "/closed");
+  ::chmod((root_ + "/closed").c_str(), 0755);  // root's: nobody may not create in it
+  LaunchSpec spec = Spec("nocreate", {"pwd"});
+  spec.workdir = root_ + "/closed/sub";
+  Launch(*exec_, spec);
+  auto st = WaitExit(*exec_, "nocreate");
+  ASSERT_TRUE(st.has_value());
+  EXPECT_EQ(st->exit_code, 127);
+  EXPECT_THAT(st->reason, HasSubstr("cannot create working directory '" + spec.workdir + "': Permission denied"));
+  EXPECT_THAT(ReadText(spec.log_path), HasSubstr("fastgpu: cannot create working directory"));
+  EXPECT_FALSE(std::filesystem::exists(spec.workdir));
+}
+
+TEST_F(ProcessExecutorTest, AsRootExistingWorkdirIsEnteredWithTheJobUsersPermissions) {
+  SKIP_UNLESS_ROOT();
+  std::filesystem::create_directories(root_ + "/private");
+  ::chmod((root_ + "/private").c_str(), 0700);  // root's, not nobody's
+  LaunchSpec spec = Spec("noentry", {"pwd"});
+  spec.workdir = root_ + "/private";
+  Launch(*exec_, spec);
+  auto st = WaitExit(*exec_, "noentry");
+  ASSERT_TRUE(st.has_value());
+  EXPECT_EQ(st->exit_code, 127);
+  EXPECT_THAT(st->reason, HasSubstr("cannot enter working directory '" + spec.workdir + "': Permission denied"));
+  EXPECT_THAT(ReadText(spec.log_path), HasSubstr("Permission denied"));
+}
+
+// Without root, jobs run as the agent's own user whatever run_as_user says. As root, this is tested in
+// a child process that gives up root first.
+TEST_F(ProcessExecutorTest, WithoutRootJobRunsAsTheAgentsUser) {
+  auto [nobody_uid, nobody_gid] = UserIds("nobody");
+  const bool drop = RunningAsRoot();
+  if (drop && nobody_uid < 0) {
+    GTEST_SKIP() << "no 'nobody' user to give up root to";
+  }
+  const std::string dir = root_ + "/unprivileged";
+  std::filesystem::create_directories(dir);
+  if (drop) {
+    ASSERT_EQ(::chown(dir.c_str(), static_cast<uid_t>(nobody_uid), static_cast<gid_t>(nobody_gid)), 0);
+  }
+  pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    if (drop && (::setgroups(0, nullptr) != 0 || ::setgid(static_cast<gid_t>(nobody_gid)) != 0 ||
+                 ::setuid(static_cast<uid_t>(nobody_uid)) != 0)) {
+      ::_exit(10);
+    }
+    SystemClock clock;
+    auto ex = MakeProcessExecutor(clock);
+    LaunchSpec spec;
+    spec.job_id = "mine";
+    spec.argv = {"id", "-u"};
+    spec.job_dir = dir + "/jobs/mine";
+    spec.log_path = dir + "/logs/mine.log";
+    spec.run_as_user = "root";  // ignored: not root
+    auto ref = ex->Launch(spec);
+    if (!ref.ok()) ::_exit(11);
+    std::optional<ExitStatus> done;
+    WaitUntil([&] {
+      for (auto& s : ex->Poll()) done = s;
+      return done.has_value();
+    });
+    if (!done || done->exit_code != 0) ::_exit(12);
+    if (ReadText(spec.log_path) != std::to_string(::getuid()) + "\n") ::_exit(13);
+    struct stat sb {};
+    if (::stat((spec.job_dir + "/work").c_str(), &sb) != 0 || (sb.st_mode & 0777) != 0700) ::_exit(14);
+    if (::stat(spec.job_dir.c_str(), &sb) != 0 || (sb.st_mode & 0777) != 0700) ::_exit(15);
+    ::_exit(0);
+  }
+  int wst = 0;
+  ASSERT_EQ(::waitpid(child, &wst, 0), child);
+  ASSERT_TRUE(WIFEXITED(wst));
+  EXPECT_EQ(WEXITSTATUS(wst), 0) << "10: cannot give up root, 11: launch failed, 12: job failed, 13: wrong uid, "
+                                    "14/15: wrong directory mode";
 }
 
 }  // namespace

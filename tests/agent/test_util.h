@@ -1,7 +1,9 @@
 // Helpers shared by the agent tests: temp dirs, deadline polling, process cleanup.
 #pragma once
 
+#include <pwd.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -15,6 +17,7 @@
 #include <sstream>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "common/clock.h"
@@ -25,6 +28,23 @@ inline std::string MakeTempDir() {
   std::string tmpl = (std::filesystem::temp_directory_path() / "fastgpu-agent-test-XXXXXX").string();
   char* dir = ::mkdtemp(tmpl.data());
   return dir == nullptr ? std::string() : std::string(dir);
+}
+
+// As root, the executor runs jobs as other OS users ("nobody" by default), who create working
+// directories named by a job spec themselves: the test's temp dir is then open to them, like /tmp.
+inline std::string MakeTempDirForJobs() {
+  std::string dir = MakeTempDir();
+  if (!dir.empty() && ::geteuid() == 0) ::chmod(dir.c_str(), 01777);
+  return dir;
+}
+
+inline bool RunningAsRoot() { return ::geteuid() == 0; }
+
+// uid/gid of an OS user; -1 when it does not exist.
+inline std::pair<int64_t, int64_t> UserIds(const std::string& name) {
+  struct passwd* pw = ::getpwnam(name.c_str());  // tests are single-threaded here
+  if (pw == nullptr) return {-1, -1};
+  return {pw->pw_uid, pw->pw_gid};
 }
 
 inline std::string ReadText(const std::string& path) {
