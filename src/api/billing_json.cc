@@ -7,6 +7,8 @@
 namespace fastgpu::api {
 
 using internal::Guard;
+using internal::IntAt;
+using internal::IntOr;
 using nlohmann::json;
 
 json ToJson(const PriceEntry& p) {
@@ -45,8 +47,8 @@ Result<PriceEntry> PriceEntryFromJson(const json& j) {
   return Guard([&]() -> Result<PriceEntry> {
     PriceEntry p;
     p.gpu_type = j.at("gpu_type").get<std::string>();
-    p.micro_per_gpu_hour = j.at("price_per_gpu_hour_micro").get<int64_t>();
-    p.effective_from = j.value("effective_from", int64_t{0});
+    p.micro_per_gpu_hour = IntAt<int64_t>(j, "price_per_gpu_hour_micro");
+    p.effective_from = IntOr<int64_t>(j, "effective_from", 0);
     p.set_by = j.value("set_by", "");
     if (p.micro_per_gpu_hour < 0) return InvalidArgument("price of " + p.gpu_type + " is negative");
     return p;
@@ -58,14 +60,14 @@ Result<UsageSegment> UsageSegmentFromJson(const json& j) {
     UsageSegment s;
     s.key = j.at("key").get<std::string>();
     s.job_id = j.at("job_id").get<std::string>();
-    s.attempt = j.value("attempt", 0);
+    s.attempt = IntOr<int>(j, "attempt", 0);
     s.project = j.at("project").get<std::string>();
     s.user = j.value("user", "");
     s.gpu_type = j.value("gpu_type", "");
-    s.milli = j.at("milli").get<int64_t>();
+    s.milli = IntAt<int64_t>(j, "milli");
     s.gpus = j.value("gpus", std::vector<std::string>{});
-    s.start_ms = j.at("start_ms").get<int64_t>();
-    s.end_ms = j.at("end_ms").get<int64_t>();
+    s.start_ms = IntAt<int64_t>(j, "start_ms");
+    s.end_ms = IntAt<int64_t>(j, "end_ms");
     return s;
   });
 }
@@ -73,23 +75,23 @@ Result<UsageSegment> UsageSegmentFromJson(const json& j) {
 Result<LedgerEntry> LedgerEntryFromJson(const json& j) {
   return Guard([&]() -> Result<LedgerEntry> {
     LedgerEntry e;
-    e.seq = j.value("seq", int64_t{0});
+    e.seq = IntOr<int64_t>(j, "seq", 0);
     e.key = j.at("key").get<std::string>();
-    e.at = j.at("at").get<int64_t>();
+    e.at = IntAt<int64_t>(j, "at");
     e.project = j.at("project").get<std::string>();
     e.kind = j.at("kind").get<std::string>();
     e.debit = j.at("debit").get<std::string>();
     e.credit = j.at("credit").get<std::string>();
-    e.amount_micro = j.at("amount_micro").get<int64_t>();
+    e.amount_micro = IntAt<int64_t>(j, "amount_micro");
     e.month = j.value("month", "");
     e.job_id = j.value("job_id", "");
     e.gpu_type = j.value("gpu_type", "");
-    e.seconds = j.value("seconds", int64_t{0});
-    e.milli = j.value("milli", int64_t{0});
-    e.unit_price_micro = j.value("unit_price_micro", int64_t{0});
-    e.gross_micro = j.value("gross_micro", int64_t{0});
-    e.discount_micro = j.value("discount_micro", int64_t{0});
-    e.expires_at = j.value("expires_at", int64_t{0});
+    e.seconds = IntOr<int64_t>(j, "seconds", 0);
+    e.milli = IntOr<int64_t>(j, "milli", 0);
+    e.unit_price_micro = IntOr<int64_t>(j, "unit_price_micro", 0);
+    e.gross_micro = IntOr<int64_t>(j, "gross_micro", 0);
+    e.discount_micro = IntOr<int64_t>(j, "discount_micro", 0);
+    e.expires_at = IntOr<int64_t>(j, "expires_at", 0);
     e.memo = j.value("memo", "");
     e.actor = j.value("actor", "");
     if (e.amount_micro < 0) return InvalidArgument("ledger entry " + e.key + " has a negative amount");

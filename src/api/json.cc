@@ -220,6 +220,9 @@ Result<JobSpec> JobSpecFromJsonText(std::string_view text) {
 }
 
 using internal::Guard;
+using internal::IntAt;
+using internal::IntOr;
+using internal::IntsOr;
 
 Result<Job> JobFromJson(const json& j) {
   return Guard([&]() -> Result<Job> {
@@ -227,29 +230,29 @@ Result<Job> JobFromJson(const json& j) {
     out.id = j.at("id").get<std::string>();
     out.spec.name = j.value("name", "");
     out.spec.command = j.at("command").get<std::vector<std::string>>();
-    out.spec.gpus_milli = j.value("gpus_milli", kMilliPerGpu);
+    out.spec.gpus_milli = IntOr<MilliGpu>(j, "gpus_milli", kMilliPerGpu);
     out.spec.gpu_type = j.value("gpu_type", "");
-    out.spec.memory_mib = j.value("memory_mib", int64_t{0});
-    out.spec.runtime_limit_s = j.value("runtime_limit_s", int64_t{0});
-    out.spec.priority = j.value("priority", 50);
+    out.spec.memory_mib = IntOr<int64_t>(j, "memory_mib", 0);
+    out.spec.runtime_limit_s = IntOr<int64_t>(j, "runtime_limit_s", 0);
+    out.spec.priority = IntOr<int>(j, "priority", 50);
     out.spec.env = j.value("env", std::map<std::string, std::string>{});
     out.spec.workdir = j.value("workdir", "");
     out.spec.project = j.value("project", "default");
-    out.spec.max_retries = j.value("max_retries", 0);
+    out.spec.max_retries = IntOr<int>(j, "max_retries", 0);
     out.spec.secrets = j.value("secrets", std::vector<std::string>{});
     ASSIGN_OR_RETURN(out.state, ParseJobState(j.at("state").get<std::string>()));
     out.user = j.value("user", "");
     out.assigned_gpus = j.value("assigned_gpus", std::vector<std::string>{});
-    out.assigned_gpu_indices = j.value("assigned_gpu_indices", std::vector<int>{});
+    out.assigned_gpu_indices = IntsOr<int>(j, "assigned_gpu_indices");
     out.node = j.value("node", "");
-    out.created_at = j.value("created_at_ms", int64_t{0});
-    out.started_at = j.value("started_at_ms", int64_t{0});
-    out.finished_at = j.value("finished_at_ms", int64_t{0});
-    if (j.contains("exit_code") && !j["exit_code"].is_null()) out.exit_code = j["exit_code"].get<int>();
-    if (j.contains("signal") && !j["signal"].is_null()) out.signal = j["signal"].get<int>();
+    out.created_at = IntOr<int64_t>(j, "created_at_ms", 0);
+    out.started_at = IntOr<int64_t>(j, "started_at_ms", 0);
+    out.finished_at = IntOr<int64_t>(j, "finished_at_ms", 0);
+    if (j.contains("exit_code") && !j["exit_code"].is_null()) out.exit_code = IntAt<int>(j, "exit_code");
+    if (j.contains("signal") && !j["signal"].is_null()) out.signal = IntAt<int>(j, "signal");
     out.reason = j.value("reason", "");
-    out.attempt = j.value("attempt", 0);
-    out.pid = j.value("pid", int64_t{0});
+    out.attempt = IntOr<int>(j, "attempt", 0);
+    out.pid = IntOr<int64_t>(j, "pid", 0);
     return out;
   });
 }
@@ -258,19 +261,19 @@ Result<Gpu> GpuFromJson(const json& j) {
   return Guard([&]() -> Result<Gpu> {
     Gpu g;
     g.uuid = j.at("uuid").get<std::string>();
-    g.index = j.value("index", 0);
+    g.index = IntOr<int>(j, "index", 0);
     g.name = j.value("name", "");
     g.type = j.value("type", "");
     g.node = j.value("node", "");
     g.pci_bus_id = j.value("pci_bus_id", "");
-    g.memory_total_mib = j.value("memory_total_mib", int64_t{0});
-    g.memory_used_mib = j.value("memory_used_mib", int64_t{0});
-    g.utilization_pct = j.value("utilization_pct", 0);
-    g.temperature_c = j.value("temperature_c", 0);
-    g.power_mw = j.value("power_mw", 0);
+    g.memory_total_mib = IntOr<int64_t>(j, "memory_total_mib", 0);
+    g.memory_used_mib = IntOr<int64_t>(j, "memory_used_mib", 0);
+    g.utilization_pct = IntOr<int>(j, "utilization_pct", 0);
+    g.temperature_c = IntOr<int>(j, "temperature_c", 0);
+    g.power_mw = IntOr<int>(j, "power_mw", 0);
     g.simulated = j.value("simulated", false);
     g.healthy = j.value("healthy", true);
-    g.allocated_milli = j.value("allocated_milli", int64_t{0});
+    g.allocated_milli = IntOr<int64_t>(j, "allocated_milli", 0);
     g.jobs = j.value("jobs", std::vector<std::string>{});
     return g;
   });
@@ -285,8 +288,8 @@ Result<Node> NodeFromJson(const json& j) {
     n.healthy = j.value("healthy", true);
     n.draining = j.value("draining", false);
     n.simulated = j.value("simulated", false);
-    n.last_heartbeat = j.value("last_heartbeat_ms", int64_t{0});
-    n.gpu_count = j.value("gpu_count", 0);
+    n.last_heartbeat = IntOr<int64_t>(j, "last_heartbeat_ms", 0);
+    n.gpu_count = IntOr<int>(j, "gpu_count", 0);
     return n;
   });
 }
@@ -294,9 +297,9 @@ Result<Node> NodeFromJson(const json& j) {
 Result<JobEvent> JobEventFromJson(const json& j) {
   return Guard([&]() -> Result<JobEvent> {
     JobEvent e;
-    e.seq = j.value("seq", int64_t{0});
+    e.seq = IntOr<int64_t>(j, "seq", 0);
     e.job_id = j.at("job_id").get<std::string>();
-    e.at = j.value("at_ms", int64_t{0});
+    e.at = IntOr<int64_t>(j, "at_ms", 0);
     e.from = j.value("from", "");
     e.to = j.value("to", "");
     e.reason = j.value("reason", "");

@@ -1,6 +1,44 @@
 #include "api/types.h"
 
+#include <utility>
+
 namespace fastgpu::api {
+namespace {
+
+// Strict UTF-8 (no overlong forms, surrogates or code points above U+10FFFF): what JSON can carry.
+bool IsUtf8(std::string_view s) {
+  size_t i = 0;
+  while (i < s.size()) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    size_t n;
+    unsigned char lo = 0x80, hi = 0xBF;  // allowed range of the first continuation byte
+    if (c < 0x80) {
+      ++i;
+      continue;
+    } else if (c >= 0xC2 && c <= 0xDF) {
+      n = 1;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+      n = 2;
+      if (c == 0xE0) lo = 0xA0;
+      if (c == 0xED) hi = 0x9F;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+      n = 3;
+      if (c == 0xF0) lo = 0x90;
+      if (c == 0xF4) hi = 0x8F;
+    } else {
+      return false;
+    }
+    if (s.size() - i <= n) return false;
+    for (size_t k = 1; k <= n; ++k) {
+      const auto b = static_cast<unsigned char>(s[i + k]);
+      if (b < (k == 1 ? lo : 0x80) || b > (k == 1 ? hi : 0xBF)) return false;
+    }
+    i += n + 1;
+  }
+  return true;
+}
+
+}  // namespace
 
 std::string_view JobStateName(JobState s) {
   switch (s) {
@@ -48,6 +86,20 @@ Status ValidateJobSpec(const JobSpec& spec) {
   if (spec.max_retries < 0 || spec.max_retries > 100)
     return InvalidArgument("max_retries must be between 0 and 100");
   if (spec.name.size() > 256) return InvalidArgument("name is longer than 256 characters");
+  // Specs travel as JSON, which holds only UTF-8 text. (Messages do not echo the bad bytes.)
+  for (const auto& [field, text] : {std::pair<const char*, const std::string*>{"name", &spec.name},
+                                    {"gpu_type", &spec.gpu_type}, {"workdir", &spec.workdir},
+                                    {"project", &spec.project}}) {
+    if (!IsUtf8(*text)) return InvalidArgument(std::string(field) + " is not valid UTF-8 text");
+  }
+  for (size_t i = 0; i < spec.command.size(); ++i) {
+    if (!IsUtf8(spec.command[i]))
+      return InvalidArgument("command argument " + std::to_string(i + 1) + " is not valid UTF-8 text");
+  }
+  for (const auto& [k, v] : spec.env) {
+    if (!IsUtf8(k)) return InvalidArgument("an env variable name is not valid UTF-8 text");
+    if (!IsUtf8(v)) return InvalidArgument("env value of '" + k + "' is not valid UTF-8 text");
+  }
   for (const auto& [k, v] : spec.env) {
     if (k.empty() || k.find('=') != std::string::npos || k.find('\0') != std::string::npos)
       return InvalidArgument("env name '" + k + "' is not valid");

@@ -7,6 +7,8 @@
 #include <optional>
 #include <ostream>
 
+#include "cli/accounts.h"
+#include "cli/app_internal.h"
 #include "cli/client.h"
 #include "cli/commands.h"
 #include "cli/job_file.h"
@@ -41,9 +43,13 @@ Examples:
   fastgpu job logs -f j-1
   fastgpu job wait j-1 --timeout 1h && echo done
   fastgpu job get j-1 --output json
+  fastgpu login --server https://gpu.example.com --token fgp_... [--ca ca.pem]
+  fastgpu project set ml --quota-gpus A100-80GB=8 --budget 500 --budget-hard
+  fastgpu bill show --project ml --month 2026-11
 
-Where the client connects: --server / --token, else $FASTGPU_SERVER / $FASTGPU_TOKEN, else the url and
-admin.token files that `fastgpu up` writes to $FASTGPU_HOME (default ~/.fastgpu).
+Where the client connects: --server / --token / --ca, else $FASTGPU_SERVER / $FASTGPU_TOKEN / $FASTGPU_CA,
+else what `fastgpu login` stored in $FASTGPU_HOME/credentials.json, else the url and admin.token files that
+`fastgpu up` writes to $FASTGPU_HOME (default ~/.fastgpu). https:// certificates are always verified.
 Exit codes: 0 ok; 1 the request failed (or the waited-for job failed); 2 bad input, timeout.)";
 
 constexpr const char* kSubmitFooter = R"(
@@ -60,20 +66,18 @@ A job file (-f) holds the same fields; flags given on the command line override 
   workdir: /data/run1
   project: vision
   max_retries: 2
+  secrets: [WANDB_KEY]                           # project secrets, given as env vars
 
 Examples:
   fastgpu job submit -- nvidia-smi
   fastgpu job submit --gpus 2 --gpu-type A100-80GB --name train -- python train.py --epochs 90
   fastgpu job submit --gpus 0.25 --memory 16GiB --runtime 30m --env BATCH=64 -- python infer.py
   fastgpu job submit -f job.yaml --priority 90
+  fastgpu job submit --project ml --secret WANDB_KEY -- python train.py
+  fastgpu job submit --gpus 8 --gpu-type H100-80GB --runtime 24h --dry-run -- python train.py
   fastgpu job submit --output json -- sleep 60        # prints the whole job object
-Prints the new job's id (or the job as JSON with --output json).)";
-
-struct Globals {
-  std::string server;
-  std::string token;
-  std::string output = "table";
-};
+Prints the new job's id (or the job as JSON with --output json). --dry-run prints the price per hour and
+the estimate for the runtime limit; nothing is created.)";
 
 std::string ListenFooter() {
   return R"(
@@ -81,7 +85,8 @@ Examples:
   fastgpu up
   fastgpu up --sim-gpus 8xH100-80GB --policy fair-share
   fastgpu up --home /tmp/fg --listen 127.0.0.1:0      # port 0 picks a free port (see <home>/url)
-  fastgpu up --sim-gpus none                          # only real GPUs)";
+  fastgpu up --sim-gpus none                          # only real GPUs
+  fastgpu up --listen 0.0.0.0:8443 --tls-cert cert.pem --tls-key key.pem)";
 }
 
 void AddUpOptions(CLI::App* cmd, server::UpOptions& o) {
@@ -94,6 +99,13 @@ void AddUpOptions(CLI::App* cmd, server::UpOptions& o) {
   cmd->add_option("--policy", o.policy, "Scheduling policy for the queue")->capture_default_str();
   cmd->add_option("--placement", o.placement, "GPU placement (best-fit, spread, ...)")->capture_default_str();
   cmd->add_option("--node-name", o.node_name, "Name of the local node (default: host name)");
+  cmd->add_option("--tls-cert", o.tls_cert, "PEM certificate chain: serve HTTPS (with --tls-key)")->type_name("FILE");
+  cmd->add_option("--tls-key", o.tls_key, "PEM private key of --tls-cert")->type_name("FILE");
+  cmd->add_flag("--insecure", o.insecure, "Allow plain HTTP on a non-loopback address (not recommended)");
+  cmd->add_option("--trial-credit", o.trial_credit, "Free-trial credit in USD for each new project (0 = none)")
+      ->capture_default_str()
+      ->type_name("USD");
+  cmd->add_option("--trial-days", o.trial_days, "Days the trial credit stays valid")->capture_default_str();
   cmd->footer(ListenFooter());
 }
 
@@ -110,23 +122,34 @@ int RunApp(const std::vector<std::string>& args, const Hooks& hooks, const Io& i
   Globals g;
   app.add_option("--server", g.server, "Server URL (env FASTGPU_SERVER; default: $FASTGPU_HOME/url)")->type_name("URL");
   app.add_option("--token", g.token, "API token (env FASTGPU_TOKEN; default: $FASTGPU_HOME/admin.token)")->type_name("TOKEN");
-  app.add_option("--output,-o", g.output, "Output format: table or json")->capture_default_str()->type_name("FORMAT");
+  app.add_option("--ca", g.ca, "CA bundle (PEM) trusted for https:// servers (env FASTGPU_CA)")->type_name("FILE");
+  app.add_option("--output,-o", g.output, "Output format: table or json (bill show: also csv)")
+      ->capture_default_str()
+      ->type_name("FORMAT");
 
   std::function<int()> action;
 
-  // Runs a client verb with a resolved configuration.
-  auto client_verb = [&](std::function<int(Context&)> verb) {
-    return [&, verb]() -> int {
-      auto format = ParseOutputFormat(g.output);
+  // Runs a client verb with a given configuration.
+  auto run_with = [&](const ClientConfig& cfg, const ClientVerb& verb, bool allow_csv) -> int {
+    auto format = ParseOutputFormat(g.output, allow_csv);
+    if (!format.ok()) return ReportError(io.err, format.status(), kExitUsage);
+    Client client(cfg.server_url, cfg.token, cfg.ca_file);
+    bool color = io.out_is_tty && !io.env("NO_COLOR").has_value() && io.env("TERM").value_or("") != "dumb";
+    Context ctx{client, io.out, io.err, *format, color, io.clock};
+    return verb(ctx);
+  };
+  // Runs a client verb with the resolved configuration.
+  auto client_verb = [&](ClientVerb verb, bool allow_csv = false) {
+    return [&, verb, allow_csv]() -> int {
+      auto format = ParseOutputFormat(g.output, allow_csv);  // checked before the config, as before
       if (!format.ok()) return ReportError(io.err, format.status(), kExitUsage);
-      auto cfg = ResolveClientConfig(g.server, g.token, io.env, io.read_file);
+      auto cfg = ResolveClientConfig(g.server, g.token, io.env, io.read_file, g.ca);
       if (!cfg.ok()) return ReportError(io.err, cfg.status(), kExitUsage);
-      Client client(cfg->server_url, cfg->token);
-      bool color = io.out_is_tty && !io.env("NO_COLOR").has_value() && io.env("TERM").value_or("") != "dumb";
-      Context ctx{client, io.out, io.err, *format, color, io.clock};
-      return verb(ctx);
+      return run_with(*cfg, verb, allow_csv);
     };
   };
+  VerbHost host{g, io, [&](std::function<int()> a) { action = std::move(a); }, run_with,
+                [&](ClientVerb verb, bool allow_csv) { action = client_verb(std::move(verb), allow_csv); }};
 
   // ---- up / server -------------------------------------------------------------------------------
   server::UpOptions up_opts;
@@ -180,6 +203,10 @@ Examples:
   auto* o_project = sub->add_option("--project", s_project, "Project to account the job to (default: default)")->type_name("PROJECT");
   auto* o_retries = sub->add_option("--max-retries", s_retries, "Requeues after the node is lost (default 0)")->type_name("N");
   auto* o_file = sub->add_option("-f,--file", s_file, "Job file (YAML); flags override its fields")->type_name("FILE");
+  sub->add_option("--secret", submit.secrets, "Project secret to give the job as an env var (repeatable)")
+      ->allow_extra_args(false)
+      ->type_name("NAME");
+  sub->add_flag("--dry-run", submit.dry_run, "Print the price per hour and the estimate; submit nothing");
   sub->add_option("command", submit.command, "Command and arguments, after --")->type_name("CMD");
   sub->footer(kSubmitFooter);
   sub->callback([&] {
@@ -196,7 +223,9 @@ Examples:
     set(o_project, s_project, submit.project);
     set(o_retries, s_retries, submit.max_retries);
     set(o_file, s_file, submit.file);
-    action = client_verb([&](Context& ctx) { return JobSubmit(ctx, submit, io.read_file); });
+    action = client_verb([&](Context& ctx) {
+      return submit.dry_run ? JobSubmitDryRun(ctx, submit, io.read_file) : JobSubmit(ctx, submit, io.read_file);
+    });
   });
 
   JobListFlags list_flags;
@@ -259,6 +288,10 @@ Examples:
   node_list->alias("ls");
   node_list->footer("\nSimulated nodes show KIND \"simulated\".\nExample:\n  fastgpu node list");
   node_list->callback([&] { action = client_verb([](Context& ctx) { return NodeList(ctx); }); });
+
+  // ---- accounts, security, billing (app_accounts.cc) -----------------------------------------------
+  AddAccountVerbs(app, host);
+  AddBillingVerbs(app, host);
 
   // ---- bench -------------------------------------------------------------------------------------
   auto* bench = app.add_subcommand("bench", "Benchmarks (they print figures)");

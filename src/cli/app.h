@@ -9,6 +9,7 @@
 
 #include "cli/config.h"
 #include "common/clock.h"
+#include "common/status.h"
 #include "server/up.h"
 
 namespace fastgpu::cli {
@@ -26,6 +27,10 @@ struct Io {
   EnvFn env;
   ReadFileFn read_file;
   const Clock& clock;
+  std::istream* in = nullptr;  // standard input (secret values)
+  bool in_is_tty = false;
+  // Reads one line from the terminal without echo (termios), after printing `prompt`.
+  std::function<Result<std::string>(const std::string& prompt)> prompt_hidden;
 };
 
 // `args` excludes the program name. Returns the process exit code.

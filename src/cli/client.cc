@@ -6,6 +6,7 @@
 
 #include "api/json.h"
 #include "cli/job_file.h"
+#include "common/file_util.h"
 
 namespace fastgpu::cli {
 
@@ -34,22 +35,30 @@ ErrorCode CodeFromName(std::string_view name, int http_status) {
   }
 }
 
-std::unique_ptr<httplib::Client> MakeHttp(const std::string& base_url, const std::string& token, int read_timeout_s) {
+using HttpPtr = std::unique_ptr<httplib::Client>;
+
+Result<HttpPtr> MakeHttp(const std::string& base_url, const std::string& token, const std::string& ca_file,
+                         int read_timeout_s) {
+  const bool https = base_url.rfind("https://", 0) == 0;
+  if (!https && base_url.rfind("http://", 0) != 0)
+    return InvalidArgument("cannot use server URL '" + base_url + "' (use http://HOST:PORT or https://HOST:PORT)");
+  if (https && !ca_file.empty() && !ReadFileToString(ca_file, 4 << 20))
+    return InvalidArgument("cannot read the CA file '" + ca_file + "' given with --ca or FASTGPU_CA");
   auto c = std::make_unique<httplib::Client>(base_url);
-  if (!c->is_valid()) return nullptr;
+  if (!c->is_valid()) return InvalidArgument("cannot use server URL '" + base_url + "'");
   c->set_tcp_nodelay(true);
   c->set_connection_timeout(kConnectTimeoutS, 0);
   c->set_read_timeout(read_timeout_s, 0);
   c->set_write_timeout(30, 0);
+  if (https) {
+    c->enable_server_certificate_verification(true);
+    if (!ca_file.empty()) c->set_ca_cert_path(ca_file);
+  }
   if (!token.empty()) c->set_bearer_token_auth(token);
   return c;
 }
 
-Status InvalidUrl(const std::string& base_url) {
-  return InvalidArgument("cannot use server URL '" + base_url + "' (only http:// URLs are supported by this client)");
-}
-
-Status FromHttpError(const std::string& base_url, httplib::Error err) {
+Status FromHttpError(const std::string& base_url, const httplib::Client& http, httplib::Error err) {
   bool refused = err == httplib::Error::Connection;
   std::string detail;
   switch (err) {
@@ -57,19 +66,29 @@ Status FromHttpError(const std::string& base_url, httplib::Error err) {
     case httplib::Error::ConnectionTimeout: detail = "connection timed out"; break;
     case httplib::Error::Read: detail = "no complete answer (read error or timeout)"; break;
     case httplib::Error::Write: detail = "could not send the request (write error)"; break;
+    case httplib::Error::SSLServerVerification: {
+      const long v = http.get_openssl_verify_result();
+      std::string why = v != X509_V_OK ? X509_verify_cert_error_string(v)
+                                       : "it was issued for another host name";
+      return Unavailable("TLS certificate of " + base_url + " is not trusted: " + why +
+                         " (pass --ca FILE for a private CA)");
+    }
+    case httplib::Error::SSLConnection:
+      return Unavailable("TLS handshake with " + base_url + " failed (is it an HTTPS server? use http:// if not)");
     default: detail = httplib::to_string(err); break;
   }
   return TransportStatus(base_url, refused, detail);
 }
 
 Result<json> ParseBody(const httplib::Result& r) {
+  if (r->body.empty()) return json();  // 204 No Content
   json j = json::parse(r->body, nullptr, /*allow_exceptions=*/false);
   if (j.is_discarded()) return Internal("server answered with malformed JSON (HTTP " + std::to_string(r->status) + ")");
   return j;
 }
 
-Result<json> Finish(const std::string& base_url, const httplib::Result& r) {
-  if (!r) return FromHttpError(base_url, r.error());
+Result<json> Finish(const std::string& base_url, const httplib::Client& http, const httplib::Result& r) {
+  if (!r) return FromHttpError(base_url, http, r.error());
   if (r->status < 200 || r->status >= 300) return StatusFromErrorBody(r->status, r->body);
   return ParseBody(r);
 }
@@ -116,18 +135,40 @@ std::string UrlEncode(std::string_view s) {
   return out;
 }
 
-Client::Client(std::string base_url, std::string token) : base_url_(std::move(base_url)), token_(std::move(token)) {}
+Client::Client(std::string base_url, std::string token, std::string ca_file)
+    : base_url_(std::move(base_url)), token_(std::move(token)), ca_file_(std::move(ca_file)) {}
 
 Result<json> Client::GetJson(const std::string& path_and_query, int read_timeout_s) const {
-  auto http = MakeHttp(base_url_, token_, read_timeout_s);
-  if (!http) return InvalidUrl(base_url_);
-  return Finish(base_url_, http->Get(path_and_query));
+  ASSIGN_OR_RETURN(auto http, MakeHttp(base_url_, token_, ca_file_, read_timeout_s));
+  return Finish(base_url_, *http, http->Get(path_and_query));
 }
 
 Result<json> Client::PostJson(const std::string& path, const std::string& body) const {
-  auto http = MakeHttp(base_url_, token_, 30);
-  if (!http) return InvalidUrl(base_url_);
-  return Finish(base_url_, http->Post(path, body, "application/json"));
+  ASSIGN_OR_RETURN(auto http, MakeHttp(base_url_, token_, ca_file_, 30));
+  return Finish(base_url_, *http, http->Post(path, body, "application/json"));
+}
+
+Result<json> Client::PutJson(const std::string& path, const std::string& body) const {
+  ASSIGN_OR_RETURN(auto http, MakeHttp(base_url_, token_, ca_file_, 30));
+  return Finish(base_url_, *http, http->Put(path, body, "application/json"));
+}
+
+Result<json> Client::PatchJson(const std::string& path, const std::string& body) const {
+  ASSIGN_OR_RETURN(auto http, MakeHttp(base_url_, token_, ca_file_, 30));
+  return Finish(base_url_, *http, http->Patch(path, body, "application/json"));
+}
+
+Result<json> Client::Delete(const std::string& path) const {
+  ASSIGN_OR_RETURN(auto http, MakeHttp(base_url_, token_, ca_file_, 30));
+  return Finish(base_url_, *http, http->Delete(path));
+}
+
+Result<TextBody> Client::GetText(const std::string& path_and_query) const {
+  ASSIGN_OR_RETURN(auto http, MakeHttp(base_url_, token_, ca_file_, 60));
+  auto r = http->Get(path_and_query);
+  if (!r) return FromHttpError(base_url_, *http, r.error());
+  if (r->status < 200 || r->status >= 300) return StatusFromErrorBody(r->status, r->body);
+  return TextBody{r->body, r->get_header_value("Content-Type")};
 }
 
 Result<json> Client::Health() const { return GetJson("/healthz"); }
@@ -165,10 +206,9 @@ Result<json> Client::ListGpus() const { return GetJson("/v1/gpus"); }
 Result<json> Client::ListNodes() const { return GetJson("/v1/nodes"); }
 
 Result<LogChunk> Client::ReadLogs(const std::string& id, int64_t offset) const {
-  auto http = MakeHttp(base_url_, token_, 60);
-  if (!http) return InvalidUrl(base_url_);
+  ASSIGN_OR_RETURN(auto http, MakeHttp(base_url_, token_, ca_file_, 60));
   auto r = http->Get(JobPath(id) + "/logs?offset=" + std::to_string(offset) + "&follow=false");
-  if (!r) return FromHttpError(base_url_, r.error());
+  if (!r) return FromHttpError(base_url_, *http, r.error());
   if (r->status != 200) return StatusFromErrorBody(r->status, r->body);
   LogChunk chunk;
   chunk.data = r->body;
@@ -189,8 +229,9 @@ Status Client::FollowLogs(const std::string& id, int64_t offset,
   constexpr int kIdleReadTimeoutS = 60;
   int failures_without_progress = 0;
   while (true) {
-    auto http = MakeHttp(base_url_, token_, kIdleReadTimeoutS);
-    if (!http) return InvalidUrl(base_url_);
+    auto made = MakeHttp(base_url_, token_, ca_file_, kIdleReadTimeoutS);
+    if (!made.ok()) return made.status();
+    auto& http = *made;
     int status = 0;
     std::string error_body;
     bool stopped = false;
@@ -224,9 +265,11 @@ Status Client::FollowLogs(const std::string& id, int64_t offset,
       continue;
     }
     if (status != 0) return StatusFromErrorBody(status, error_body);
-    if (r.error() == httplib::Error::Connection) return FromHttpError(base_url_, r.error());
+    if (r.error() == httplib::Error::Connection || r.error() == httplib::Error::SSLServerVerification ||
+        r.error() == httplib::Error::SSLConnection)
+      return FromHttpError(base_url_, *http, r.error());
     failures_without_progress = offset > before ? 0 : failures_without_progress + 1;
-    if (failures_without_progress >= 3) return FromHttpError(base_url_, r.error());
+    if (failures_without_progress >= 3) return FromHttpError(base_url_, *http, r.error());
   }
 }
 

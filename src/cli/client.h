@@ -35,9 +35,17 @@ struct LogChunk {
   int64_t next_offset = 0;
 };
 
+// Raw body of a non-JSON answer (CSV exports).
+struct TextBody {
+  std::string body;
+  std::string content_type;
+};
+
+// http:// and https:// URLs. For https the server certificate is always verified, against `ca_file`
+// (a PEM bundle) when given, else against the system's trust store.
 class Client {
  public:
-  Client(std::string base_url, std::string token);
+  Client(std::string base_url, std::string token, std::string ca_file = "");
 
   const std::string& base_url() const { return base_url_; }
 
@@ -61,10 +69,16 @@ class Client {
   // Raw JSON calls, for paths without a helper.
   Result<nlohmann::json> GetJson(const std::string& path_and_query, int read_timeout_s = 30) const;
   Result<nlohmann::json> PostJson(const std::string& path, const std::string& body) const;
+  Result<nlohmann::json> PutJson(const std::string& path, const std::string& body) const;
+  Result<nlohmann::json> PatchJson(const std::string& path, const std::string& body) const;
+  // An empty answer (204) becomes a null JSON value.
+  Result<nlohmann::json> Delete(const std::string& path) const;
+  Result<TextBody> GetText(const std::string& path_and_query) const;
 
  private:
   std::string base_url_;
   std::string token_;
+  std::string ca_file_;
 };
 
 }  // namespace fastgpu::cli

@@ -44,10 +44,12 @@ std::string Upper(std::string s) {
 
 }  // namespace
 
-Result<OutputFormat> ParseOutputFormat(const std::string& text) {
+Result<OutputFormat> ParseOutputFormat(const std::string& text, bool allow_csv) {
   if (text == "table" || text.empty()) return OutputFormat::kTable;
   if (text == "json") return OutputFormat::kJson;
-  return InvalidArgument("--output must be 'table' or 'json', got '" + text + "'");
+  if (text == "csv" && allow_csv) return OutputFormat::kCsv;
+  return InvalidArgument("--output must be 'table' or 'json'" + std::string(allow_csv ? " or 'csv'" : "") +
+                         ", got '" + text + "'");
 }
 
 std::string ErrorLine(const Status& st) {

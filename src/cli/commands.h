@@ -20,8 +20,9 @@ inline constexpr int kExitOk = 0;
 inline constexpr int kExitFailure = 1;  // the server refused or failed the request; `job wait`: the job failed
 inline constexpr int kExitUsage = 2;    // bad input (nothing sent); `job wait`: timeout or error
 
-enum class OutputFormat { kTable, kJson };
-Result<OutputFormat> ParseOutputFormat(const std::string& text);
+enum class OutputFormat { kTable, kJson, kCsv };
+// "csv" is accepted only where `allow_csv` (verbs with a CSV export).
+Result<OutputFormat> ParseOutputFormat(const std::string& text, bool allow_csv = false);
 
 // "fastgpu: error: <message>" on one line (newlines in the message become spaces).
 std::string ErrorLine(const Status& st);

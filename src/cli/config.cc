@@ -1,10 +1,13 @@
 #include "cli/config.h"
 
-#include "common/file_util.h"
+#include <unistd.h>
 
+#include <cerrno>
 #include <cstdlib>
-#include <fstream>
-#include <sstream>
+#include <cstring>
+#include <nlohmann/json.hpp>
+
+#include "common/file_util.h"
 
 namespace fastgpu::cli {
 namespace {
@@ -52,10 +55,56 @@ Result<std::string> NormalizeServerUrl(std::string_view text) {
   return s;
 }
 
+std::string CredentialsPath(const std::string& home) { return home + "/credentials.json"; }
+
+Result<Credentials> ParseCredentials(std::string_view text) {
+  auto j = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+  auto str = [&](const char* k) -> std::string {
+    auto it = j.find(k);
+    return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
+  };
+  if (j.is_discarded() || !j.is_object() || str("server").empty() || str("token").empty())
+    return InvalidArgument("credentials file is damaged (expected JSON with \"server\" and \"token\"); run "
+                           "`fastgpu login` again");
+  for (const auto& [k, v] : j.items()) {
+    if ((k != "server" && k != "token" && k != "ca") || !v.is_string())
+      return InvalidArgument("credentials file has an unexpected field '" + k + "'; run `fastgpu login` again");
+  }
+  Credentials c{str("server"), TrimSpace(str("token")), str("ca")};
+  auto url = NormalizeServerUrl(c.server);
+  if (!url.ok()) return InvalidArgument("credentials file: " + url.status().message());
+  c.server = *url;
+  return c;
+}
+
+std::string CredentialsJson(const Credentials& c) {
+  nlohmann::json j = {{"server", c.server}, {"token", c.token}};
+  if (!c.ca.empty()) j["ca"] = c.ca;
+  return j.dump(2) + "\n";
+}
+
+Status WriteCredentials(const std::string& home, const Credentials& c) {
+  RETURN_IF_ERROR(MakeDirs(home, 0700));
+  return WriteFileAtomic(CredentialsPath(home), CredentialsJson(c), 0600, /*sync=*/true);
+}
+
+Result<bool> RemoveCredentials(const std::string& home) {
+  const std::string path = CredentialsPath(home);
+  if (::unlink(path.c_str()) == 0) return true;
+  if (errno == ENOENT) return false;
+  return Internal("cannot remove " + path + ": " + std::strerror(errno));
+}
+
 Result<ClientConfig> ResolveClientConfig(const std::string& flag_server, const std::string& flag_token,
-                                         const EnvFn& env, const ReadFileFn& read_file) {
+                                         const EnvFn& env, const ReadFileFn& read_file,
+                                         const std::string& flag_ca) {
   ClientConfig cfg;
   std::string home = ResolveHome(env);
+  const std::string creds_path = CredentialsPath(home);
+  std::optional<Result<Credentials>> creds;
+  if (auto text = read_file(creds_path)) creds = ParseCredentials(*text);
+  auto creds_error = [&] { return InvalidArgument(creds_path + ": " + creds->status().message()); };
+
   std::string raw_url;
   if (!TrimSpace(flag_server).empty()) {
     raw_url = flag_server;
@@ -63,6 +112,10 @@ Result<ClientConfig> ResolveClientConfig(const std::string& flag_server, const s
   } else if (auto e = NonEmpty(env("FASTGPU_SERVER"))) {
     raw_url = *e;
     cfg.server_from = "FASTGPU_SERVER";
+  } else if (creds) {
+    if (!creds->ok()) return creds_error();
+    raw_url = (*creds)->server;
+    cfg.server_from = creds_path;
   } else if (auto f = NonEmpty(read_file(home + "/url"))) {
     raw_url = *f;
     cfg.server_from = home + "/url";
@@ -73,6 +126,8 @@ Result<ClientConfig> ResolveClientConfig(const std::string& flag_server, const s
   auto url = NormalizeServerUrl(raw_url);
   if (!url.ok()) return InvalidArgument(url.status().message() + " (from " + cfg.server_from + ")");
   cfg.server_url = *url;
+  // The stored token and CA belong to the server they were stored for.
+  const Credentials* stored = creds && creds->ok() && (*creds)->server == cfg.server_url ? &**creds : nullptr;
 
   if (!TrimSpace(flag_token).empty()) {
     cfg.token = TrimSpace(flag_token);
@@ -80,9 +135,23 @@ Result<ClientConfig> ResolveClientConfig(const std::string& flag_server, const s
   } else if (auto e = NonEmpty(env("FASTGPU_TOKEN"))) {
     cfg.token = *e;
     cfg.token_from = "FASTGPU_TOKEN";
+  } else if (stored != nullptr) {
+    cfg.token = stored->token;
+    cfg.token_from = creds_path;
   } else if (auto f = NonEmpty(read_file(home + "/admin.token"))) {
     cfg.token = *f;
     cfg.token_from = home + "/admin.token";
+  }
+
+  if (!TrimSpace(flag_ca).empty()) {
+    cfg.ca_file = TrimSpace(flag_ca);
+    cfg.ca_from = "--ca";
+  } else if (auto e = NonEmpty(env("FASTGPU_CA"))) {
+    cfg.ca_file = *e;
+    cfg.ca_from = "FASTGPU_CA";
+  } else if (stored != nullptr && !stored->ca.empty()) {
+    cfg.ca_file = stored->ca;
+    cfg.ca_from = creds_path;
   }
   return cfg;
 }

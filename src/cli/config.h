@@ -30,13 +30,33 @@ Result<std::string> NormalizeServerUrl(std::string_view text);
 struct ClientConfig {
   std::string server_url;
   std::string token;
-  std::string server_from;  // "--server", "FASTGPU_SERVER", "<home>/url" or "default"
-  std::string token_from;   // "--token", "FASTGPU_TOKEN", "<home>/admin.token" or "" (none)
+  std::string ca_file;      // private CA bundle for https:// URLs; empty = the system's trust store
+  std::string server_from;  // "--server", "FASTGPU_SERVER", "<home>/credentials.json", "<home>/url" or "default"
+  std::string token_from;   // "--token", "FASTGPU_TOKEN", "<home>/credentials.json", "<home>/admin.token" or ""
+  std::string ca_from;      // "--ca", "FASTGPU_CA", "<home>/credentials.json" or ""
 };
 
-// Order for each of URL and token: flag > environment > files written by `fastgpu up` in the home dir
-// > default (URL only).
+// What `fastgpu login` stores in <home>/credentials.json (mode 0600).
+struct Credentials {
+  std::string server;  // normalised URL
+  std::string token;
+  std::string ca;      // absolute path of a CA bundle, or empty
+};
+std::string CredentialsPath(const std::string& home);
+// Strict: a JSON object with non-empty "server" and "token" strings, optional "ca".
+Result<Credentials> ParseCredentials(std::string_view text);
+std::string CredentialsJson(const Credentials& c);
+// Creates `home` (0700) when missing and writes the file atomically with mode 0600.
+Status WriteCredentials(const std::string& home, const Credentials& c);
+// Removes the file; false when there was none.
+Result<bool> RemoveCredentials(const std::string& home);
+
+// Order for each of URL, token and CA file: flag > environment (FASTGPU_SERVER / FASTGPU_TOKEN /
+// FASTGPU_CA) > <home>/credentials.json > files written by `fastgpu up` in the home dir (url,
+// admin.token) > default (URL only). The stored token and CA are used only for the server they were
+// stored for, so `--server` pointing elsewhere never receives the logged-in token.
 Result<ClientConfig> ResolveClientConfig(const std::string& flag_server, const std::string& flag_token,
-                                         const EnvFn& env, const ReadFileFn& read_file);
+                                         const EnvFn& env, const ReadFileFn& read_file,
+                                         const std::string& flag_ca = "");
 
 }  // namespace fastgpu::cli

@@ -2,6 +2,7 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <algorithm>
 #include <cctype>
 #include <charconv>
 #include <nlohmann/json.hpp>
@@ -57,14 +58,14 @@ Status ApplyYaml(const YAML::Node& root, api::JobSpec& spec) {
   static const std::set<std::string> kKnown = {"name",    "command", "gpus",    "gpu_type",
                                                 "memory",  "memory_mib", "runtime", "runtime_limit_s",
                                                 "priority", "env",     "workdir", "project",
-                                                "max_retries"};
+                                                "max_retries", "secrets"};
   for (const auto& kv : root) {
     std::string key = kv.first.as<std::string>();
     const YAML::Node& v = kv.second;
     if (!kKnown.count(key)) {
       return InvalidArgument("unknown field '" + key + "'" + Where(kv.first) +
                              "; known fields: name, command, gpus, gpu_type, memory, runtime, priority, env, "
-                             "workdir, project, max_retries");
+                             "workdir, project, max_retries, secrets");
     }
     if (v.IsNull()) continue;
     if (key == "command") {
@@ -78,6 +79,16 @@ Status ApplyYaml(const YAML::Node& root, api::JobSpec& spec) {
         }
       } else {
         return InvalidArgument("field 'command' must be a list of strings or a shell string" + Where(v));
+      }
+    } else if (key == "secrets") {
+      // A single name is accepted as a one-element list.
+      if (!v.IsSequence() && !v.IsScalar())
+        return InvalidArgument("field 'secrets' must be a list of secret names" + Where(v));
+      spec.secrets.clear();
+      if (v.IsScalar()) spec.secrets.push_back(v.Scalar());
+      for (const auto& a : v) {
+        if (!a.IsScalar()) return InvalidArgument("field 'secrets' must be a list of secret names" + Where(a));
+        spec.secrets.push_back(a.Scalar());
       }
     } else if (key == "env") {
       if (!v.IsMap()) return InvalidArgument("field 'env' must be a mapping of NAME: value" + Where(v));
@@ -176,6 +187,10 @@ Result<api::JobSpec> BuildJobSpec(const SubmitFlags& flags, const ReadFileFn& re
   for (const auto& e : flags.env) {
     ASSIGN_OR_RETURN(auto kv, Prefix(ParseEnvAssignment(e), "invalid --env: "));
     spec.env[kv.first] = kv.second;
+  }
+  // --secret adds to the file's list; a name given twice is sent once.
+  for (const auto& name : flags.secrets) {
+    if (std::find(spec.secrets.begin(), spec.secrets.end(), name) == spec.secrets.end()) spec.secrets.push_back(name);
   }
   if (!flags.command.empty()) spec.command = flags.command;
   if (spec.command.empty()) {

@@ -1,13 +1,34 @@
 #include "cli/main.h"
 
+#include <termios.h>
 #include <unistd.h>
 
 #include <iostream>
+#include <string>
 
 #include "cli/app.h"
 #include "server/up.h"
 
 namespace fastgpu::cli {
+namespace {
+
+// Reads one line from the terminal with echo off (for secret values); echo is restored afterwards.
+Result<std::string> PromptHidden(const std::string& prompt) {
+  std::cerr << prompt << std::flush;
+  termios old{};
+  if (::tcgetattr(STDIN_FILENO, &old) != 0) return InvalidArgument("cannot read from the terminal");
+  termios quiet = old;
+  quiet.c_lflag &= ~static_cast<tcflag_t>(ECHO);
+  quiet.c_lflag |= ECHONL;
+  ::tcsetattr(STDIN_FILENO, TCSAFLUSH, &quiet);
+  std::string line;
+  const bool got = static_cast<bool>(std::getline(std::cin, line));
+  ::tcsetattr(STDIN_FILENO, TCSAFLUSH, &old);
+  if (!got) return InvalidArgument("no value entered");
+  return line;
+}
+
+}  // namespace
 
 int Main(int argc, char** argv) {
   std::vector<std::string> args;
@@ -16,7 +37,8 @@ int Main(int argc, char** argv) {
   hooks.run_up = [](const server::UpOptions& o) { return server::RunUp(o); };
   hooks.run_api_bench = [](const server::ApiBenchOptions& o) { return server::RunApiBench(o); };
   SystemClock clock;
-  Io io{std::cout, std::cerr, ::isatty(STDOUT_FILENO) == 1, GetEnv, ReadSmallFile, clock};
+  Io io{std::cout, std::cerr, ::isatty(STDOUT_FILENO) == 1, GetEnv, ReadSmallFile, clock,
+        &std::cin, ::isatty(STDIN_FILENO) == 1, PromptHidden};
   return RunApp(args, hooks, io);
 }
 

@@ -1,6 +1,10 @@
 // Time is injected: only clock.cc reads the system clocks.
 #pragma once
 
+#include <string_view>
+
+#include "common/status.h"
+
 #include <chrono>
 #include <cstdint>
 #include <mutex>
@@ -53,5 +57,7 @@ class FakeClock final : public Clock {
 
 // RFC 3339 UTC text, e.g. "2026-11-23T10:00:00.123Z". Empty for 0.
 std::string FormatTimestamp(UnixMillis t);
+// Parses "2026-11-23", "2026-11-23T10:00:00Z", "2026-11-23T10:00:00.123Z" or "...+02:00" (UTC offset).
+Result<UnixMillis> ParseTimestamp(std::string_view text);
 
 }  // namespace fastgpu

@@ -18,6 +18,7 @@
 #include "agent/executor.h"
 #include "common/file_util.h"
 #include "gpu/backend.h"
+#include "server/directory.h"
 #include "server/http.h"
 #include "server/service.h"
 #include "store/store.h"
@@ -57,6 +58,28 @@ std::string Hostname() {
 }  // namespace
 
 Embedded::Embedded() = default;
+
+// A rotation writes <key>.new, re-encrypts every secret in one transaction, then renames the new key
+// over the old one. After a crash in between: if any secret is sealed by the new key the transaction
+// committed, so finish the rename; otherwise drop the unused new key.
+Status Embedded::FinishKeyRotation(const std::string& key_path) {
+  if (key_path.empty()) return Status::Ok();
+  std::string next = key_path + ".new";
+  if (::access(next.c_str(), F_OK) != 0) return Status::Ok();
+  ASSIGN_OR_RETURN(auto new_key, auth::MasterKey::LoadFile(next, /*create=*/false));
+  bool committed = false;
+  for (const auto& p : accounts_->ListProjects())
+    for (const auto& sec : accounts_->ListSecrets(p.name)) committed |= sec.key_id == new_key.id();
+  if (!committed) {
+    ::unlink(next.c_str());
+    return Status::Ok();
+  }
+  if (::rename(next.c_str(), key_path.c_str()) != 0)
+    return Internal("cannot finish key rotation: rename " + next + " to " + key_path + ": " + std::strerror(errno));
+  master_key_ = new_key;
+  ASSIGN_OR_RETURN(accounts_, auth::AccountService::Create(*store_, clock_, &*master_key_));
+  return Status::Ok();
+}
 Embedded::~Embedded() { Stop(); }
 
 Status Embedded::Start(const UpOptions& options) {
@@ -68,10 +91,18 @@ Status Embedded::Start(const UpOptions& options) {
   home_ = fs::canonical(home_, ec).string();
 
   ASSIGN_OR_RETURN(auto hostport, ParseListen(options.listen));
-  if (hostport.first != "127.0.0.1" && hostport.first != "localhost" && hostport.first != "::1")
+  bool tls = !options.tls_cert.empty() || !options.tls_key.empty();
+  if (tls && (options.tls_cert.empty() || options.tls_key.empty()))
+    return InvalidArgument("give both --tls-cert FILE and --tls-key FILE (PEM) to serve HTTPS");
+  for (const std::string* f : {&options.tls_cert, &options.tls_key}) {
+    if (!f->empty() && ::access(f->c_str(), R_OK) != 0)
+      return InvalidArgument("cannot read " + *f + ": " + std::strerror(errno));
+  }
+  bool loopback = hostport.first == "127.0.0.1" || hostport.first == "localhost" || hostport.first == "::1";
+  if (!loopback && !tls && !options.insecure)
     return InvalidArgument("--listen " + options.listen +
-                           ": fastgpu up serves on loopback only (127.0.0.1, ::1) until TLS and accounts are "
-                           "configured; use 127.0.0.1:PORT");
+                           " exposes the API beyond this machine: API tokens would cross the network in clear "
+                           "text. Give --tls-cert FILE --tls-key FILE, or --insecure to accept the risk");
 
   // One `fastgpu up` per home: the lock is released by the kernel even on kill -9.
   std::string lock_path = home_ + "/fastgpu.lock";
@@ -111,11 +142,27 @@ Status Embedded::Start(const UpOptions& options) {
     fleet_ = "simulated GPUs " + spec;
   }
 
+  // Master key for project secrets: FASTGPU_MASTER_KEY (64 hex) or <home>/master.key (0600, created).
+  std::string key_path;
+  if (const char* env = std::getenv("FASTGPU_MASTER_KEY"); env && *env) {
+    ASSIGN_OR_RETURN(master_key_, auth::MasterKey::FromHex(env));
+  } else {
+    key_path = home_ + "/master.key";
+    ASSIGN_OR_RETURN(master_key_, auth::MasterKey::LoadFile(key_path, /*create=*/true));
+  }
+  ASSIGN_OR_RETURN(accounts_, auth::AccountService::Create(*store_, clock_, &*master_key_));
+  RETURN_IF_ERROR(FinishKeyRotation(key_path));
+
   ServiceOptions sopts;
   sopts.policy = options.policy;
   sopts.placement = options.placement;
   sopts.stop_grace_ms = options.stop_grace_ms;
   ASSIGN_OR_RETURN(service_, Service::Create(*store_, clock_, sopts));
+  directory_ = std::make_unique<AccountDirectory>(*accounts_);
+  service_->SetProjectDirectory(directory_.get());
+  ASSIGN_OR_RETURN(auto prices, LoadPrices(*store_));
+  ASSIGN_OR_RETURN(auto plans, LoadPlans(*store_));
+  RETURN_IF_ERROR(service_->SetBilling(std::move(prices), std::move(plans)));
   service_->Start();
 
   executor_ = agent::MakeProcessExecutor(clock_);
@@ -139,14 +186,25 @@ Status Embedded::Start(const UpOptions& options) {
   }
   ::chmod(token_path.c_str(), 0600);
 
+  RETURN_IF_ERROR(accounts_->EnsureBootstrap(Sha256Hex(token_)));
+
   HttpOptions hopts;
   hopts.host = hostport.first;
   hopts.port = hostport.second;
-  hopts.admin_token_sha256 = Sha256Hex(token_);
-  http_ = std::make_unique<HttpServer>(*service_, hopts);
+  hopts.tls_cert = options.tls_cert;
+  hopts.tls_key = options.tls_key;
+  hopts.master_key_path = key_path;
+  {
+    auto trial = billing::ParseUsd(options.trial_credit);
+    if (!trial.ok() || *trial < 0)
+      return InvalidArgument("--trial-credit must be an amount in USD >= 0, e.g. 50 or 0 (none)");
+    if (options.trial_days < 1 || options.trial_days > 3660) return InvalidArgument("--trial-days must be 1..3660");
+    hopts.trial = {*trial, options.trial_days};
+  }
+  http_ = std::make_unique<HttpServer>(*service_, *accounts_, *store_, clock_, hopts);
   ASSIGN_OR_RETURN(int port, http_->Bind());
   std::string host = hostport.first == "::1" ? "[::1]" : hostport.first;
-  url_ = "http://" + host + ":" + std::to_string(port);
+  url_ = std::string(tls ? "https://" : "http://") + host + ":" + std::to_string(port);
   http_->Start();
   RETURN_IF_ERROR(WriteFileAtomic(home_ + "/url", url_ + "\n", 0644, /*sync=*/true));
   return Status::Ok();
@@ -163,6 +221,8 @@ void Embedded::Stop() {
   http_.reset();
   agent_.reset();
   service_.reset();
+  directory_.reset();
+  accounts_.reset();
   executor_.reset();
   backend_.reset();
   store_.reset();

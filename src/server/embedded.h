@@ -5,6 +5,8 @@
 #include <string>
 #include <thread>
 
+#include "auth/accounts.h"
+#include "auth/secrets.h"
 #include "common/clock.h"
 #include "common/status.h"
 #include "server/up.h"
@@ -24,6 +26,7 @@ namespace fastgpu::server {
 
 class Service;
 class HttpServer;
+class AccountDirectory;
 
 class Embedded {
  public:
@@ -43,11 +46,16 @@ class Embedded {
   Service& service() { return *service_; }
 
  private:
+  Status FinishKeyRotation(const std::string& key_path);
+
   SystemClock clock_;
   std::string home_, url_, token_, fleet_;
   bool simulated_ = false;
   int lock_fd_ = -1;
   std::unique_ptr<store::Store> store_;
+  std::optional<auth::MasterKey> master_key_;
+  std::unique_ptr<auth::AccountService> accounts_;
+  std::unique_ptr<AccountDirectory> directory_;
   std::unique_ptr<gpu::GpuBackend> backend_;
   std::unique_ptr<agent::Executor> executor_;
   std::unique_ptr<Service> service_;

@@ -8,35 +8,114 @@
 
 #include "api/json.h"
 #include "common/crypto.h"
+#include "server/http_internal.h"
 
 namespace fastgpu::server {
 
 using nlohmann::json;
+using auth::Action;
 
 namespace {
 
 constexpr size_t kHttpThreads = 64;
 
+// Every route with its authorisation rule. A route served without an entry here aborts at start-up,
+// and tests/server/authz_test.cc checks each entry against every role.
 const std::vector<RouteInfo> kRoutes = {
-    {"GET", "/healthz", false, "Liveness check"},
-    {"GET", "/v1/openapi.json", false, "This API description"},
-    {"POST", "/v1/jobs", true, "Submit a job"},
-    {"GET", "/v1/jobs", true, "List jobs (newest first)"},
-    {"GET", "/v1/jobs/{id}", true, "Get a job"},
-    {"POST", "/v1/jobs/{id}/cancel", true, "Cancel a job"},
-    {"GET", "/v1/jobs/{id}/events", true, "A job's state changes"},
-    {"GET", "/v1/jobs/{id}/logs", true, "A job's output (follow=true streams)"},
-    {"GET", "/v1/jobs/{id}/wait", true, "Wait for a job to end (or to run)"},
-    {"GET", "/v1/gpus", true, "List GPUs"},
-    {"GET", "/v1/nodes", true, "List nodes"},
+    {"GET", "/healthz", Action::kPublic, Scope::kNone, "Liveness check"},
+    {"GET", "/v1/openapi.json", Action::kPublic, Scope::kNone, "This API description"},
+    {"POST", "/oauth/token", Action::kPublic, Scope::kNone, "OAuth2 client credentials: access token for a service account"},
+    {"GET", "/v1/whoami", Action::kAuthenticated, Scope::kNone, "The caller, their projects and roles"},
+    // Jobs
+    {"POST", "/v1/jobs", Action::kProjectWrite, Scope::kInHandler, "Submit a job (dry_run=true: price it only)"},
+    {"GET", "/v1/jobs", Action::kAuthenticated, Scope::kInHandler, "List jobs of your projects (newest first)"},
+    {"GET", "/v1/jobs/{id}", Action::kProjectRead, Scope::kPathJob, "Get a job"},
+    {"POST", "/v1/jobs/{id}/cancel", Action::kProjectWrite, Scope::kPathJob, "Cancel a job"},
+    {"GET", "/v1/jobs/{id}/events", Action::kProjectRead, Scope::kPathJob, "A job's state changes"},
+    {"GET", "/v1/jobs/{id}/logs", Action::kProjectRead, Scope::kPathJob, "A job's output (follow=true streams)"},
+    {"GET", "/v1/jobs/{id}/wait", Action::kProjectRead, Scope::kPathJob, "Wait for a job to end (or to run)"},
+    {"GET", "/v1/gpus", Action::kAuthenticated, Scope::kNone, "List GPUs"},
+    {"GET", "/v1/nodes", Action::kAuthenticated, Scope::kNone, "List nodes"},
+    // Users, projects, members
+    {"POST", "/v1/users", Action::kAdmin, Scope::kNone, "Create a user"},
+    {"GET", "/v1/users", Action::kAdmin, Scope::kNone, "List users"},
+    {"GET", "/v1/users/{name}", Action::kAuthenticated, Scope::kInHandler, "Get a user (admin, or yourself)"},
+    {"PATCH", "/v1/users/{name}", Action::kAdmin, Scope::kNone, "Change a user (admin flag, disabled, display name)"},
+    {"POST", "/v1/projects", Action::kAdmin, Scope::kNone, "Create a project"},
+    {"GET", "/v1/projects", Action::kAuthenticated, Scope::kInHandler, "List your projects (admin: all)"},
+    {"GET", "/v1/projects/{project}", Action::kProjectRead, Scope::kPathProject, "Get a project"},
+    {"PATCH", "/v1/projects/{project}", Action::kProjectManage, Scope::kPathProject,
+     "Change a project (quota, run_as_user, allow_root: admin only)"},
+    {"GET", "/v1/projects/{project}/members", Action::kProjectRead, Scope::kPathProject, "List members"},
+    {"PUT", "/v1/projects/{project}/members/{user}", Action::kProjectManage, Scope::kPathProject, "Add or change a member"},
+    {"DELETE", "/v1/projects/{project}/members/{user}", Action::kProjectManage, Scope::kPathProject, "Remove a member"},
+    // Tokens and service accounts
+    {"POST", "/v1/tokens", Action::kAuthenticated, Scope::kInHandler, "Create an API token (shown once)"},
+    {"GET", "/v1/tokens", Action::kAuthenticated, Scope::kInHandler, "List your tokens (admin: ?user= or ?all=true)"},
+    {"DELETE", "/v1/tokens/{id}", Action::kAuthenticated, Scope::kInHandler, "Revoke a token (yours; admin: any)"},
+    {"POST", "/v1/projects/{project}/service-accounts", Action::kProjectManage, Scope::kPathProject,
+     "Create a service account (client secret shown once)"},
+    {"GET", "/v1/projects/{project}/service-accounts", Action::kProjectManage, Scope::kPathProject, "List service accounts"},
+    {"DELETE", "/v1/projects/{project}/service-accounts/{id}", Action::kProjectManage, Scope::kPathProject,
+     "Delete a service account and revoke its tokens"},
+    // Secrets
+    {"PUT", "/v1/projects/{project}/secrets/{name}", Action::kProjectWrite, Scope::kPathProject, "Set a secret"},
+    {"GET", "/v1/projects/{project}/secrets", Action::kProjectRead, Scope::kPathProject, "List secret names (never values)"},
+    {"DELETE", "/v1/projects/{project}/secrets/{name}", Action::kProjectWrite, Scope::kPathProject, "Delete a secret"},
+    {"POST", "/v1/admin/rotate-key", Action::kAdmin, Scope::kNone, "Re-encrypt all secrets under a new master key"},
+    // Audit
+    {"GET", "/v1/audit", Action::kAdmin, Scope::kNone, "Audit log rows"},
+    {"GET", "/v1/audit/verify", Action::kAdmin, Scope::kNone, "Check the audit log's hash chain"},
+    // Billing
+    {"GET", "/v1/prices", Action::kAuthenticated, Scope::kNone, "GPU prices in force (all=true: history)"},
+    {"POST", "/v1/prices", Action::kAdmin, Scope::kNone, "Set a GPU type's price from a date"},
+    {"GET", "/v1/usage", Action::kAuthenticated, Scope::kInHandler, "Spend this month by project and GPU type"},
+    {"GET", "/v1/projects/{project}/bill", Action::kProjectRead, Scope::kPathProject, "A project's invoice for a month"},
+    {"GET", "/v1/projects/{project}/credits", Action::kProjectRead, Scope::kPathProject, "Credit balance and grants"},
+    {"POST", "/v1/projects/{project}/credits", Action::kAdmin, Scope::kPathProject,
+     "Add credit: adjustment, prepaid plan purchase or trial"},
 };
+
+std::string ToRegex(const std::string& path) {
+  return std::regex_replace(path, std::regex(R"(\{[a-z_]+\})"), "([A-Za-z0-9_.-]+)");
+}
+
+Result<std::vector<api::JobState>> StatesParam(const httplib::Request& req) {
+  std::vector<api::JobState> out;
+  std::string v = Param(req, "state");
+  size_t start = 0;
+  while (start < v.size()) {
+    size_t comma = v.find(',', start);
+    std::string tok = v.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+    for (auto& c : tok) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    if (!tok.empty()) {
+      ASSIGN_OR_RETURN(auto st, api::ParseJobState(tok));
+      out.push_back(st);
+    }
+    if (comma == std::string::npos) break;
+    start = comma + 1;
+  }
+  return out;
+}
+
+std::string CodeOf(const httplib::Response& res) {
+  if (res.status < 400) return "ok";
+  auto j = json::parse(res.body, nullptr, false);
+  if (j.is_object() && j.contains("error") && j["error"].is_object() && j["error"].contains("code") &&
+      j["error"]["code"].is_string())
+    return j["error"]["code"].get<std::string>();
+  if (j.is_object() && j.contains("error") && j["error"].is_string()) return j["error"].get<std::string>();
+  return "http_" + std::to_string(res.status);
+}
+
+}  // namespace
 
 void SendError(httplib::Response& res, const Status& st) {
   res.status = HttpStatusFor(st.code());
   res.set_content(api::ErrorBody(st), "application/json");
 }
 
-void SendJson(httplib::Response& res, const json& j, int status = 200) {
+void SendJson(httplib::Response& res, const json& j, int status) {
   res.status = status;
   res.set_content(j.dump(), "application/json");
 }
@@ -58,34 +137,69 @@ Result<int64_t> IntParam(const httplib::Request& req, const char* name, int64_t 
   return n;
 }
 
-Result<std::vector<api::JobState>> StatesParam(const httplib::Request& req) {
-  std::vector<api::JobState> out;
-  std::string v = Param(req, "state");
-  size_t start = 0;
-  while (start < v.size()) {
-    size_t comma = v.find(',', start);
-    std::string tok = v.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
-    for (auto& c : tok) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-    if (!tok.empty()) {
-      ASSIGN_OR_RETURN(auto st, api::ParseJobState(tok));
-      out.push_back(st);
+Result<json> ObjectBody(const httplib::Request& req, std::initializer_list<const char*> allowed) {
+  json j = req.body.empty() ? json::object() : json::parse(req.body, nullptr, false);
+  if (j.is_discarded()) return InvalidArgument("request body is not valid JSON");
+  if (!j.is_object()) return InvalidArgument("request body must be a JSON object");
+  for (auto it = j.begin(); it != j.end(); ++it) {
+    bool known = false;
+    std::string list;
+    for (const char* a : allowed) {
+      known = known || it.key() == a;
+      list += list.empty() ? a : std::string(", ") + a;
     }
-    if (comma == std::string::npos) break;
-    start = comma + 1;
+    if (!known) return InvalidArgument("unknown field '" + it.key() + "' (known: " + list + ")");
   }
-  return out;
+  return j;
 }
 
-std::string ToRegex(const std::string& path) {
-  return std::regex_replace(path, std::regex(R"(\{[a-z_]+\})"), "([A-Za-z0-9_.-]+)");
+Result<std::optional<std::string>> OptString(const json& j, const char* field) {
+  auto it = j.find(field);
+  if (it == j.end() || it->is_null()) return std::optional<std::string>();
+  if (!it->is_string()) return InvalidArgument(std::string("field '") + field + "' must be a string");
+  return std::optional<std::string>(it->get<std::string>());
 }
 
-}  // namespace
+Result<std::optional<bool>> OptBool(const json& j, const char* field) {
+  auto it = j.find(field);
+  if (it == j.end() || it->is_null()) return std::optional<bool>();
+  if (!it->is_boolean()) return InvalidArgument(std::string("field '") + field + "' must be true or false");
+  return std::optional<bool>(it->get<bool>());
+}
+
+Result<std::optional<int64_t>> OptInt(const json& j, const char* field, int64_t lo, int64_t hi) {
+  auto it = j.find(field);
+  if (it == j.end() || it->is_null()) return std::optional<int64_t>();
+  if (!it->is_number_integer())
+    return InvalidArgument(std::string("field '") + field + "' must be an integer");
+  int64_t v = it->get<int64_t>();
+  if (v < lo || v > hi)
+    return InvalidArgument(std::string("field '") + field + "' must be between " + std::to_string(lo) + " and " +
+                           std::to_string(hi));
+  return std::optional<int64_t>(v);
+}
+
+std::string Timestamp(UnixMillis ms) { return ms ? FormatTimestamp(ms) : std::string(); }
 
 const std::vector<RouteInfo>& Routes() { return kRoutes; }
 
-HttpServer::HttpServer(Service& service, HttpOptions options)
-    : service_(service), options_(std::move(options)), http_(std::make_unique<httplib::Server>()) {
+namespace {
+std::unique_ptr<httplib::Server> MakeServer(const HttpOptions& o) {
+  if (!o.tls_cert.empty() && !o.tls_key.empty())
+    return std::make_unique<httplib::SSLServer>(o.tls_cert.c_str(), o.tls_key.c_str());
+  return std::make_unique<httplib::Server>();
+}
+}  // namespace
+
+HttpServer::HttpServer(Service& service, auth::AccountService& accounts, store::Store& store, const Clock& clock,
+                       HttpOptions options)
+    : accounts_(accounts),
+      store_(store),
+      clock_(clock),
+      limiter_(options.auth_failures_per_minute, 60'000),
+      service_(service),
+      options_(std::move(options)),
+      http_(MakeServer(options_)) {
   Install();
 }
 
@@ -121,14 +235,106 @@ void HttpServer::Stop() {
   if (thread_.joinable()) thread_.join();
 }
 
-void HttpServer::Add(const std::string& method, const std::string& path,
-                     std::function<void(const httplib::Request&, httplib::Response&)> handler) {
-  registered_.push_back(method + " " + path);
-  if (method == "GET") {
-    http_->Get(ToRegex(path), std::move(handler));
-  } else {
-    http_->Post(ToRegex(path), std::move(handler));
+void HttpServer::Add(const std::string& method, const std::string& path, Handler handler) {
+  const RouteInfo* route = nullptr;
+  for (const auto& r : kRoutes)
+    if (r.method == method && r.path == path) route = &r;
+  if (!route) {
+    // A route without an authorisation rule must never be served.
+    std::fprintf(stderr, "internal error: route %s %s has no entry in the route table\n", method.c_str(), path.c_str());
+    std::abort();
   }
+  registered_.push_back(method + " " + path);
+  auto fn = [this, route, h = std::move(handler)](const httplib::Request& req, httplib::Response& res) mutable {
+    Serve(*route, h, req, res);
+  };
+  std::string re = ToRegex(path);
+  if (method == "GET") {
+    http_->Get(re, std::move(fn));
+  } else if (method == "POST") {
+    http_->Post(re, std::move(fn));
+  } else if (method == "PUT") {
+    http_->Put(re, std::move(fn));
+  } else if (method == "PATCH") {
+    http_->Patch(re, std::move(fn));
+  } else {
+    http_->Delete(re, std::move(fn));
+  }
+}
+
+void HttpServer::Serve(const RouteInfo& route, Handler& handler, const httplib::Request& req, httplib::Response& res) {
+  Ctx ctx{req, res};
+  bool audited = route.method != "GET" || route.path == "/v1/whoami";
+  if (route.action != Action::kPublic) {
+    std::string source = req.remote_addr;
+    UnixMillis now = clock_.NowMillis();
+    if (int64_t wait = limiter_.RetryAfterMs(source, now); wait > 0) {
+      res.set_header("Retry-After", std::to_string((wait + 999) / 1000));
+      return SendError(res, ResourceExhausted("too many failed authentication attempts from " + source +
+                                              "; try again in " + std::to_string((wait + 999) / 1000) + " s"));
+    }
+    std::string header = req.get_header_value("Authorization");
+    const std::string prefix = "Bearer ";
+    Result<auth::Principal> who = Unauthenticated("missing API token");
+    if (header.rfind(prefix, 0) == 0) who = accounts_.Authenticate(header.substr(prefix.size()));
+    if (!who.ok()) {
+      limiter_.RecordFailure(source, now);
+      res.set_header("WWW-Authenticate", "Bearer");
+      SendError(res, Unauthenticated(
+                         "missing or invalid API token: pass 'Authorization: Bearer <token>' (fastgpu login, or "
+                         "the admin token fastgpu up writes to $FASTGPU_HOME/admin.token)"));
+      ctx.audit_actor = "anonymous";
+      ctx.audit_detail = "authentication failed";
+      Audit(ctx, route);
+      return;
+    }
+    limiter_.RecordSuccess(source);
+    ctx.principal = std::move(who).value();
+    ctx.authenticated = true;
+    Status allowed = Status::Ok();
+    if (route.scope == Scope::kPathProject) {
+      ctx.project = req.matches[1];
+      allowed = auth::Authorize(ctx.principal, route.action, ctx.project,
+                                "project " + ctx.project + " does not exist");
+      // Admin-only routes on a project: a non-admin member gets 403, a stranger 404.
+      if (allowed.ok() && route.action == Action::kAdmin) allowed = auth::Authorize(ctx.principal, Action::kAdmin, "", "");
+      if (!allowed.ok() && route.action == Action::kAdmin && !ctx.principal.RoleIn(ctx.project))
+        allowed = NotFound("project " + ctx.project + " does not exist");
+      if (allowed.ok() && !accounts_.GetProject(ctx.project).ok())
+        allowed = NotFound("project " + ctx.project + " does not exist");
+    } else if (route.scope == Scope::kPathJob) {
+      std::string id = req.matches[1];
+      auto job = service_.GetJob(id);
+      if (!job.ok()) {
+        allowed = job.status();
+      } else {
+        ctx.project = job->spec.project;
+        allowed = auth::Authorize(ctx.principal, route.action, ctx.project, "job " + id + " does not exist");
+      }
+    } else if (route.scope == Scope::kNone) {
+      allowed = auth::Authorize(ctx.principal, route.action, "", "");
+    }
+    if (!allowed.ok()) {
+      SendError(res, allowed);
+      if (audited) Audit(ctx, route);
+      return;
+    }
+  }
+  handler(ctx);
+  if (audited) Audit(ctx, route);
+}
+
+void HttpServer::Audit(const Ctx& ctx, const RouteInfo& route) {
+  api::AuditRecord rec;
+  rec.at = clock_.NowMillis();
+  rec.actor = !ctx.audit_actor.empty() ? ctx.audit_actor : ctx.authenticated ? ctx.principal.Actor() : "anonymous";
+  rec.source = ctx.req.remote_addr;
+  rec.action = route.path == "/v1/whoami" ? "login" : route.method + " " + route.path;
+  rec.target = ctx.audit_target.empty() ? ctx.req.path : ctx.audit_target;
+  rec.result = CodeOf(ctx.res);
+  rec.detail = ctx.audit_detail;
+  auto st = store_.AppendAudit(std::move(rec));
+  if (!st.ok()) std::fprintf(stderr, "fastgpu: cannot write audit row: %s\n", st.status().ToString().c_str());
 }
 
 void HttpServer::Install() {
@@ -143,27 +349,6 @@ void HttpServer::Install() {
   s.new_task_queue = [] { return std::make_unique<httplib::ThreadPool>(kHttpThreads).release(); };
   s.set_write_timeout(30, 0);
 
-  std::string token_hash = options_.admin_token_sha256;
-  s.set_pre_routing_handler([token_hash](const httplib::Request& req, httplib::Response& res) {
-    if (req.path == "/healthz" || req.path == "/v1/openapi.json") return httplib::Server::HandlerResponse::Unhandled;
-    std::string auth = req.get_header_value("Authorization");
-    const std::string prefix = "Bearer ";
-    bool ok = false;
-    if (auth.rfind(prefix, 0) == 0 && !token_hash.empty()) {
-      std::string h = Sha256Hex(auth.substr(prefix.size()));
-      ok = h.size() == token_hash.size() && CRYPTO_memcmp(h.data(), token_hash.data(), h.size()) == 0;
-    }
-    if (!ok) {
-      res.status = 401;
-      res.set_header("WWW-Authenticate", "Bearer");
-      res.set_content(api::ErrorBody({ErrorCode::kUnauthenticated,
-                                      "missing or invalid API token: pass 'Authorization: Bearer <token>' "
-                                      "(fastgpu up writes the admin token to $FASTGPU_HOME/admin.token)"}),
-                      "application/json");
-      return httplib::Server::HandlerResponse::Handled;
-    }
-    return httplib::Server::HandlerResponse::Unhandled;
-  });
   s.set_error_handler([](const httplib::Request& req, httplib::Response& res) {
     if (!res.body.empty()) return;
     Status st;
@@ -191,25 +376,56 @@ void HttpServer::Install() {
     SendError(res, Internal(what));
   });
 
-  Add("GET", "/healthz", [](const httplib::Request&, httplib::Response& res) { SendJson(res, {{"status", "ok"}}); });
-  Add("GET", "/v1/openapi.json", [](const httplib::Request&, httplib::Response& res) {
+  Add("GET", "/healthz", [](Ctx& ctx) {
+    auto& res = ctx.res; SendJson(res, {{"status", "ok"}}); });
+  Add("GET", "/v1/openapi.json", [](Ctx& ctx) {
+    auto& res = ctx.res;
     res.set_content(OpenApiJson(), "application/json");
   });
 
-  Add("POST", "/v1/jobs", [this](const httplib::Request& req, httplib::Response& res) {
+  Add("POST", "/v1/jobs", [this](Ctx& ctx) {
+    const auto& req = ctx.req;
+    auto& res = ctx.res;
     auto spec = api::JobSpecFromJsonText(req.body);
     if (!spec.ok()) return SendError(res, spec.status());
-    auto job = service_.Submit(std::move(spec).value(), "admin");
+    RETURN_IF_SEND_ERROR(res, auth::Authorize(ctx.principal, Action::kProjectWrite, spec->project,
+                                              "project " + spec->project + " does not exist"));
+    std::string dry = Param(req, "dry_run");
+    if (dry == "true" || dry == "1") {
+      auto est = service_.EstimateCost(*spec);
+      if (!est.ok()) return SendError(res, est.status());
+      ctx.audit_detail = "dry run";
+      return SendJson(res, {{"dry_run", true},
+                            {"gpu_type", est->gpu_type},
+                            {"gpus_milli", spec->gpus_milli},
+                            {"price_per_gpu_hour_micro", est->price_per_gpu_hour_micro},
+                            {"price_per_hour_micro", est->price_per_hour_micro},
+                            {"runtime_limit_s", est->runtime_limit_s},
+                            {"estimate_micro", est->estimate_micro}});
+    }
+    auto job = service_.Submit(std::move(spec).value(), ctx.principal.user);
     if (!job.ok()) return SendError(res, job.status());
+    ctx.audit_target = "job:" + job->id;
     res.set_header("Location", "/v1/jobs/" + job->id);
     SendJson(res, api::ToJson(*job), 201);
   });
-  Add("GET", "/v1/jobs", [this](const httplib::Request& req, httplib::Response& res) {
+  Add("GET", "/v1/jobs", [this](Ctx& ctx) {
+    const auto& req = ctx.req;
+    auto& res = ctx.res;
     JobListQuery q;
     auto states = StatesParam(req);
     if (!states.ok()) return SendError(res, states.status());
     q.states = *states;
     q.project = Param(req, "project");
+    std::set<std::string> visible;
+    if (!ctx.principal.admin) {
+      if (!q.project.empty()) {
+        RETURN_IF_SEND_ERROR(res, auth::Authorize(ctx.principal, Action::kProjectRead, q.project,
+                                                  "project " + q.project + " does not exist"));
+      }
+      for (const auto& [p, role] : ctx.principal.roles) visible.insert(p);
+      q.visible = &visible;
+    }
     auto limit = IntParam(req, "limit", 0, 0, 1'000'000);
     if (!limit.ok()) return SendError(res, limit.status());
     q.limit = static_cast<int>(*limit);
@@ -217,24 +433,32 @@ void HttpServer::Install() {
     for (const auto& j : service_.ListJobs(q)) arr.push_back(api::ToJson(j));
     SendJson(res, {{"jobs", std::move(arr)}});
   });
-  Add("GET", "/v1/jobs/{id}", [this](const httplib::Request& req, httplib::Response& res) {
+  Add("GET", "/v1/jobs/{id}", [this](Ctx& ctx) {
+    const auto& req = ctx.req;
+    auto& res = ctx.res;
     auto job = service_.GetJob(req.matches[1]);
     if (!job.ok()) return SendError(res, job.status());
     SendJson(res, api::ToJson(*job));
   });
-  Add("POST", "/v1/jobs/{id}/cancel", [this](const httplib::Request& req, httplib::Response& res) {
-    auto job = service_.Cancel(req.matches[1], "user:admin");
+  Add("POST", "/v1/jobs/{id}/cancel", [this](Ctx& ctx) {
+    const auto& req = ctx.req;
+    auto& res = ctx.res;
+    auto job = service_.Cancel(req.matches[1], ctx.principal.Actor());
     if (!job.ok()) return SendError(res, job.status());
     SendJson(res, api::ToJson(*job));
   });
-  Add("GET", "/v1/jobs/{id}/events", [this](const httplib::Request& req, httplib::Response& res) {
+  Add("GET", "/v1/jobs/{id}/events", [this](Ctx& ctx) {
+    const auto& req = ctx.req;
+    auto& res = ctx.res;
     auto events = service_.Events(req.matches[1]);
     if (!events.ok()) return SendError(res, events.status());
     json arr = json::array();
     for (const auto& e : *events) arr.push_back(api::ToJson(e));
     SendJson(res, {{"events", std::move(arr)}});
   });
-  Add("GET", "/v1/jobs/{id}/wait", [this](const httplib::Request& req, httplib::Response& res) {
+  Add("GET", "/v1/jobs/{id}/wait", [this](Ctx& ctx) {
+    const auto& req = ctx.req;
+    auto& res = ctx.res;
     std::string t = Param(req, "timeout");
     int64_t timeout_s = 30;
     if (!t.empty()) {
@@ -249,7 +473,9 @@ void HttpServer::Install() {
     if (!job.ok()) return SendError(res, job.status());
     SendJson(res, api::ToJson(*job));
   });
-  Add("GET", "/v1/jobs/{id}/logs", [this](const httplib::Request& req, httplib::Response& res) {
+  Add("GET", "/v1/jobs/{id}/logs", [this](Ctx& ctx) {
+    const auto& req = ctx.req;
+    auto& res = ctx.res;
     std::string id = req.matches[1];
     auto offset = IntParam(req, "offset", 0, 0, int64_t{1} << 50);
     if (!offset.ok()) return SendError(res, offset.status());
@@ -295,16 +521,20 @@ void HttpServer::Install() {
           }
         });
   });
-  Add("GET", "/v1/gpus", [this](const httplib::Request&, httplib::Response& res) {
+  Add("GET", "/v1/gpus", [this](Ctx& ctx) {
+    auto& res = ctx.res;
     json arr = json::array();
     for (const auto& g : service_.ListGpus()) arr.push_back(api::ToJson(g));
     SendJson(res, {{"gpus", std::move(arr)}});
   });
-  Add("GET", "/v1/nodes", [this](const httplib::Request&, httplib::Response& res) {
+  Add("GET", "/v1/nodes", [this](Ctx& ctx) {
+    auto& res = ctx.res;
     json arr = json::array();
     for (const auto& n : service_.ListNodes()) arr.push_back(api::ToJson(n));
     SendJson(res, {{"nodes", std::move(arr)}});
   });
+  InstallAccounts();
+  InstallBilling();
 }
 
 }  // namespace fastgpu::server

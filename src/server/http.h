@@ -6,8 +6,13 @@
 #include <string>
 #include <vector>
 
+#include "auth/accounts.h"
+#include "auth/limiter.h"
+#include "auth/policy.h"
+#include "common/clock.h"
 #include "common/status.h"
 #include "server/service.h"
+#include "store/store.h"
 
 #include <atomic>
 #include <functional>
@@ -21,10 +26,19 @@ struct Response;
 
 namespace fastgpu::server {
 
+// Where a route finds the project it acts on (for authorisation).
+enum class Scope {
+  kNone,         // not project-scoped (public, any caller, admin)
+  kPathProject,  // path parameter {project}
+  kPathJob,      // path parameter {id}: the job's project
+  kInHandler,    // the handler authorises (project in the body or the query, or a per-object rule)
+};
+
 struct RouteInfo {
-  std::string method;   // "GET", "POST"
+  std::string method;   // "GET", "POST", "PUT", "PATCH", "DELETE"
   std::string path;     // OpenAPI style: "/v1/jobs/{id}"
-  bool auth = true;     // requires a bearer token
+  auth::Action action;  // who may call it (see auth/policy.h and docs/security.md)
+  Scope scope;
   std::string summary;
 };
 
@@ -37,13 +51,18 @@ std::string OpenApiJson();
 struct HttpOptions {
   std::string host = "127.0.0.1";
   int port = 8400;                 // 0 = pick a free port
-  std::string admin_token_sha256;  // hex SHA-256 of the admin token
   size_t max_body_bytes = 1 << 20;
+  std::string tls_cert;            // PEM files; both set = HTTPS
+  std::string tls_key;
+  std::string master_key_path;     // for key rotation; empty when the key came from the environment
+  int auth_failures_per_minute = 20;  // per source address, then 429
+  billing::TrialPolicy trial;      // credit granted to each new project
 };
 
 class HttpServer {
  public:
-  HttpServer(Service& service, HttpOptions options);
+  HttpServer(Service& service, auth::AccountService& accounts, store::Store& store, const Clock& clock,
+             HttpOptions options);
   ~HttpServer();
   // Binds the port; returns the bound port.
   Result<int> Bind();
@@ -54,10 +73,19 @@ class HttpServer {
   const std::vector<std::string>& RegisteredRoutes() const { return registered_; }
 
  private:
+  struct Ctx;
+  using Handler = std::function<void(Ctx&)>;
   void Install();
-  void Add(const std::string& method, const std::string& path,
-           std::function<void(const httplib::Request&, httplib::Response&)> handler);
+  void InstallAccounts();
+  void InstallBilling();
+  void Add(const std::string& method, const std::string& path, Handler handler);
+  void Serve(const RouteInfo& route, Handler& handler, const httplib::Request& req, httplib::Response& res);
+  void Audit(const Ctx& ctx, const RouteInfo& route);
   std::vector<std::string> registered_;
+  auth::AccountService& accounts_;
+  store::Store& store_;
+  const Clock& clock_;
+  auth::FailureLimiter limiter_;
   std::atomic<bool> served_{false};
   std::thread thread_;
   Service& service_;

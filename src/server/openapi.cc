@@ -76,7 +76,22 @@ json Operation(const RouteInfo& r) {
   } else if (p == "/v1/openapi.json") {
     op["responses"] = {{"200", JsonResponse("OpenAPI 3 document", {{"type", "object"}})}};
   }
-  if (!r.auth) op["security"] = json::array();
+  // Path parameters of the account and billing routes, and a generic success response.
+  for (const char* name : {"project", "name", "user"}) {
+    if (p.find(std::string("{") + name + "}") == std::string::npos) continue;
+    if (!op.contains("parameters")) op["parameters"] = json::array();
+    op["parameters"].push_back({{"name", name}, {"in", "path"}, {"required", true}, {"schema", {{"type", "string"}}}});
+  }
+  if (p.find("{id}") != std::string::npos && p.rfind("/v1/jobs", 0) != 0) op["parameters"][0]["description"] = "Object id";
+  bool has_success = false;
+  for (const char* code : {"200", "201", "204"}) has_success |= op["responses"].contains(code);
+  if (!has_success) {
+    int code = r.method == "DELETE" ? 204 : r.method == "POST" && r.path != "/oauth/token" ? 201 : 200;
+    op["responses"][std::to_string(code)] =
+        code == 204 ? json{{"description", "Done"}} : JsonResponse("See docs/security.md and docs/billing.md", {{"type", "object"}});
+  }
+  op["x-fastgpu-authorization"] = std::string(auth::ActionName(r.action));
+  if (r.action == auth::Action::kPublic) op["security"] = json::array();
   return op;
 }
 
@@ -108,7 +123,8 @@ json Schemas() {
           {"env", {{"type", "object"}, {"additionalProperties", str}}},
           {"workdir", str},
           {"project", str},
-          {"max_retries", {{"type", "integer"}, {"minimum", 0}, {"maximum", 100}}}}}}},
+          {"max_retries", {{"type", "integer"}, {"minimum", 0}, {"maximum", 100}}},
+          {"secrets", {{"type", "array"}, {"items", str}, {"description", "Project secrets to inject as env"}}}}}}},
       {"Job",
        {{"type", "object"},
         {"properties",

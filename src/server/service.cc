@@ -120,6 +120,7 @@ store::JobUpdate Service::Transition(const Job& before, Job after, const std::st
   u.event.actor = actor;
   after.reason = reason;
   u.job = std::move(after);
+  MeterLocked(before, u.job, u.event.at, u);
   return u;
 }
 
@@ -144,7 +145,15 @@ Status Service::Commit(const std::vector<store::JobUpdate>& updates) {
   RETURN_IF_ERROR(store_.UpdateJobs(updates));
   {
     std::lock_guard lock(mu_);
-    for (const auto& u : updates) ApplyLocked(u.job);
+    for (const auto& u : updates) {
+      ApplyLocked(u.job);
+      for (const auto& e : u.ledger) {
+        if (e.kind != "usage" || e.month != month_) continue;
+        auto& s = month_spend_[{e.project, e.gpu_type}];
+        s.cost_micro += e.amount_micro;
+        s.gpu_ms_milli += e.seconds * 1000 * e.milli;
+      }
+    }
   }
   NotifyAll();
   wake_loop_.notify_all();
@@ -166,6 +175,19 @@ Result<Job> Service::Submit(api::JobSpec spec, const std::string& user) {
     std::lock_guard lock(mu_);
     if (stopping_) return Unavailable("server is shutting down");
     if (any_gpu_) RETURN_IF_ERROR(sched::CheckFeasible(capacity_, ToRequest(job)));
+    if (directory_) {
+      auto rules = directory_->Rules(job.spec.project);
+      if (!rules) return NotFound("project " + job.spec.project + " does not exist");
+      if (rules->quota.max_queued_jobs > 0) {
+        int64_t queued = 0;
+        for (const auto& [num, id] : queued_) queued += jobs_.at(id).spec.project == job.spec.project;
+        if (queued >= rules->quota.max_queued_jobs)
+          return ResourceExhausted("quota: project " + job.spec.project + " has " + std::to_string(queued) + "/" +
+                                   std::to_string(rules->quota.max_queued_jobs) +
+                                   " jobs queued; wait for some to start or cancel some");
+      }
+      if (!job.spec.secrets.empty()) RETURN_IF_ERROR(directory_->SecretEnv(job.spec.project, job.spec.secrets).status());
+    }
   }
   api::JobEvent ev;
   ev.at = job.created_at;
@@ -202,6 +224,7 @@ std::vector<Job> Service::ListJobs(const JobListQuery& q) const {
   for (const auto& [id, j] : jobs_) {
     if (!q.states.empty() && std::find(q.states.begin(), q.states.end(), j.state) == q.states.end()) continue;
     if (!q.project.empty() && j.spec.project != q.project) continue;
+    if (q.visible && !q.visible->count(j.spec.project)) continue;
     picked.push_back(&j);
   }
   std::sort(picked.begin(), picked.end(),
@@ -421,6 +444,9 @@ void Service::ScheduleOnce() {
   std::lock_guard mutate(mutate_mu_);
   sched::ClusterSnapshot snap;
   std::vector<sched::JobRequest> queue;
+  std::map<std::string, ProjectSpend> spend;
+  std::map<std::string, std::map<std::string, MilliGpu>> held;  // project -> type ("*" = all) -> milli
+  std::map<std::string, std::map<std::string, std::string>> secret_env;  // job -> env
   {
     std::lock_guard lock(mu_);
     if (queued_.empty() || stopping_) return;
@@ -428,7 +454,27 @@ void Service::ScheduleOnce() {
     if (!HasFreeCapacityLocked()) return;
     snap = SnapshotLocked(false);
     queue.reserve(queued_.size());
-    for (const auto& [num, id] : queued_) queue.push_back(ToRequest(jobs_.at(id)));
+    if (directory_) {
+      UnixMillis now = clock_.NowMillis();
+      RollMonthLocked(now);
+      spend = SpendByProjectLocked(now);
+      for (const auto& id : active_) {
+        const Job& j = jobs_.at(id);
+        held[j.spec.project]["*"] += j.spec.gpus_milli;
+        held[j.spec.project][GpuTypeLocked(j)] += j.spec.gpus_milli;
+      }
+    }
+    for (const auto& [num, id] : queued_) {
+      Job& j = jobs_.at(id);
+      if (directory_) {
+        std::string hold = HoldReasonLocked(j, spend, held);
+        if (!hold.empty()) {
+          j.reason = hold;
+          continue;
+        }
+      }
+      queue.push_back(ToRequest(j));
+    }
   }
   sched::Decisions d = scheduler_->Schedule(snap, queue);
   std::vector<store::JobUpdate> updates;
@@ -447,6 +493,31 @@ void Service::ScheduleOnce() {
       after.exit_code.reset();
       after.signal.reset();
       after.pid = 0;
+      if (directory_) {
+        // Quotas by type are known only once placed: re-check with the GPU type it got.
+        std::string type = GpuTypeLocked(after);
+        Job typed = it->second;
+        typed.spec.gpu_type = type;
+        std::string hold = HoldReasonLocked(typed, spend, held);
+        if (!hold.empty()) {
+          it->second.reason = hold;
+          continue;
+        }
+        held[after.spec.project]["*"] += after.spec.gpus_milli;
+        held[after.spec.project][type] += after.spec.gpus_milli;
+        if (!after.spec.secrets.empty()) {
+          auto env = directory_->SecretEnv(after.spec.project, after.spec.secrets);
+          if (!env.ok()) {
+            Job failed = it->second;
+            failed.state = JobState::kFailed;
+            failed.finished_at = clock_.NowMillis();
+            updates.push_back(Transition(it->second, failed, "cannot start: " + env.status().message(), "scheduler"));
+            updates.back().expected_state = JobState::kQueued;
+            continue;
+          }
+          secret_env[after.id] = std::move(env).value();
+        }
+      }
       std::string why = "placed on " + after.node;
       updates.push_back(Transition(it->second, after, why, "scheduler"));
       updates.back().expected_state = JobState::kQueued;
@@ -460,9 +531,17 @@ void Service::ScheduleOnce() {
   if (!st.ok()) return;
   std::lock_guard lock(mu_);
   for (const auto& u : updates) {
+    if (u.job.state != JobState::kScheduled) continue;
     agent::JobCommand cmd;
     cmd.kind = agent::JobCommand::Kind::kStart;
     cmd.job = u.job;
+    if (directory_) {
+      if (auto rules = directory_->Rules(u.job.spec.project)) {
+        cmd.run_as_user = rules->run_as_user;
+        cmd.allow_root = rules->allow_root;
+      }
+      if (auto env = secret_env.find(u.job.id); env != secret_env.end()) cmd.secret_env = std::move(env->second);
+    }
     nodes_[u.job.node].commands.push_back(std::move(cmd));
   }
   // Preemptions: ask the victims to stop; their resources free when they exit.
@@ -508,6 +587,7 @@ void Service::Loop() {
       wake_ = false;
       std::vector<std::pair<std::string, agent::JobCommand>> stops;
       EnforceLimitsLocked(stops);
+      EnforceBudgetsLocked(stops);
       for (auto& [node, cmd] : stops) nodes_[node].commands.push_back(std::move(cmd));
       if (!stops.empty()) commands_cv_.notify_all();
     }
@@ -576,6 +656,9 @@ Job Service::FinalStateFor(const Job& job, const agent::JobReport& r, std::vecto
   } else if (stop != stops_.end() && stop->second.kind == StopKind::kRuntimeLimit) {
     after.state = JobState::kFailed;
     reason = "runtime limit";
+  } else if (stop != stops_.end() && stop->second.kind == StopKind::kBudget) {
+    after.state = JobState::kCancelled;
+    reason = stop->second.reason;
   } else if (stop != stops_.end() && stop->second.kind == StopKind::kPreempt) {
     after.state = JobState::kPreempted;
     reason = stop->second.reason;

@@ -14,7 +14,9 @@
 #include <vector>
 
 #include "agent/control_plane.h"
+#include "api/accounts.h"
 #include "api/types.h"
+#include "billing/billing.h"
 #include "common/clock.h"
 #include "common/status.h"
 #include "sched/scheduler.h"
@@ -30,9 +32,33 @@ struct ServiceOptions {
   int64_t node_timeout_ms = 60'000;  // a node silent this long is unhealthy; its jobs become LOST
 };
 
+// What the service needs to know about a project (quotas, budget, who runs its jobs, its secrets).
+// Implemented over the account service; absent (nullptr) in tests without accounts: no limits.
+struct ProjectRules {
+  api::Quota quota;
+  api::Budget budget;
+  std::string run_as_user;
+  bool allow_root = false;
+};
+class ProjectDirectory {
+ public:
+  virtual ~ProjectDirectory() = default;
+  virtual std::optional<ProjectRules> Rules(const std::string& project) const = 0;
+  // NAME -> value for the named secrets of `project`; kNotFound naming a missing one.
+  virtual Result<std::map<std::string, std::string>> SecretEnv(const std::string& project,
+                                                               const std::vector<std::string>& names) const = 0;
+};
+
+// This month's metered usage of one project (closed segments; running jobs are added on the fly).
+struct ProjectSpend {
+  int64_t cost_micro = 0;
+  int64_t gpu_ms_milli = 0;  // milliseconds x milli-GPU
+};
+
 struct JobListQuery {
   std::vector<api::JobState> states;
   std::string project;
+  const std::set<std::string>* visible = nullptr;  // only these projects (null = all)
   int limit = 0;
 };
 
@@ -73,6 +99,20 @@ class Service final : public agent::ControlPlane {
   // For tests and benchmarks: run one scheduling pass now.
   void ScheduleOnce();
 
+  // Accounts and billing wiring (call before Start()).
+  void SetProjectDirectory(const ProjectDirectory* directory);
+  // Loads this month's spend from the store's ledger.
+  Status SetBilling(billing::PriceCatalog prices, std::vector<billing::Plan> plans);
+  void AddPrice(const api::PriceEntry& price);
+  void AddPlan(const billing::Plan& plan);
+  billing::PriceCatalog Prices() const;
+  std::vector<billing::Plan> Plans() const;
+  // Spend this month per project: closed segments plus what running jobs have accrued so far,
+  // by GPU type. project "" = all.
+  std::map<std::pair<std::string, std::string>, ProjectSpend> SpendThisMonth(const std::string& project) const;
+  // Price of the GPU type a job would get (its gpu_type, else the most common type in the fleet).
+  Result<billing::Estimate> EstimateCost(const api::JobSpec& spec) const;
+
  Service(store::Store& store, const Clock& clock, ServiceOptions options,
           std::unique_ptr<sched::Scheduler> scheduler);
 
@@ -86,7 +126,7 @@ class Service final : public agent::ControlPlane {
     bool registered = false;
   };
   // Why the server asked a job to stop; decides its final state.
-  enum class StopKind { kCancel, kRuntimeLimit, kPreempt, kNodeLost };
+  enum class StopKind { kCancel, kRuntimeLimit, kPreempt, kNodeLost, kBudget };
   struct StopRequest {
     StopKind kind;
     std::string reason;
@@ -106,6 +146,15 @@ class Service final : public agent::ControlPlane {
   api::Job FinalStateFor(const api::Job& job, const agent::JobReport& report,
                          std::vector<store::JobUpdate>& updates);
   void NotifyAll();
+  // Requires mu_ held. Metering for a run that ends with this transition (empty when none ended).
+  void MeterLocked(const api::Job& before, const api::Job& after, UnixMillis at, store::JobUpdate& u) const;
+  std::string GpuTypeLocked(const api::Job& job) const;
+  void RollMonthLocked(UnixMillis now);
+  // Requires mu_ held. Why a queued job of this project may not start now ("" = it may).
+  std::string HoldReasonLocked(const api::Job& job, const std::map<std::string, ProjectSpend>& spend,
+                               const std::map<std::string, std::map<std::string, MilliGpu>>& held) const;
+  std::map<std::string, ProjectSpend> SpendByProjectLocked(UnixMillis now) const;
+  void EnforceBudgetsLocked(std::vector<std::pair<std::string, agent::JobCommand>>& stops);
 
   store::Store& store_;
   const Clock& clock_;
@@ -129,6 +178,13 @@ class Service final : public agent::ControlPlane {
   // serialised and the store and memory never disagree. Submits (new jobs) do not take it.
   std::mutex mutate_mu_;
   std::thread loop_;
+
+  const ProjectDirectory* directory_ = nullptr;
+  billing::PriceCatalog prices_;
+  std::vector<billing::Plan> plans_;
+  std::string month_;                                     // month the spend below is for
+  std::map<std::pair<std::string, std::string>, ProjectSpend> month_spend_;  // (project, gpu type)
+  std::set<std::string> budget_warned_;                   // "<project>/<month>"
 };
 
 int64_t JobNumber(const std::string& id);  // "j-42" -> 42

@@ -14,6 +14,11 @@ struct UpOptions {
   std::string policy = "priority";  // scheduler queue policy
   std::string placement = "best-fit";
   int64_t stop_grace_ms = 10'000;   // SIGTERM -> SIGKILL grace for cancel / runtime limit
+  std::string tls_cert;             // PEM certificate chain; with tls_key serves HTTPS
+  std::string tls_key;
+  bool insecure = false;            // allow plain HTTP on a non-loopback address (not recommended)
+  std::string trial_credit = "0";   // USD of free-trial credit for each new project ("0" = none)
+  int64_t trial_days = 30;          // how long the trial credit stays valid
 };
 
 // Runs server + local agent + SQLite in this process until SIGINT/SIGTERM. Writes <home>/url and

@@ -13,6 +13,7 @@
 #include "cli/app.h"
 #include "cli/client.h"
 #include "cli/commands.h"
+#include "test_server.h"
 
 namespace fastgpu::cli {
 namespace {
@@ -38,7 +39,7 @@ void SendError(httplib::Response& res, const Status& st) {
 class FakeServer {
  public:
   FakeServer() {
-    srv_.set_tcp_nodelay(true);
+    httplib::Server& srv_ = http_.srv();
     srv_.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
       ++requests_;
       if (req.get_header_value("Authorization") != "Bearer secret") {
@@ -109,28 +110,9 @@ class FakeServer {
       g.simulated = true;
       res.set_content(json{{"gpus", json::array({api::ToJson(g)})}}.dump(), "application/json");
     });
-    port_ = srv_.bind_to_any_port("127.0.0.1");
-    // The socket is already listening after bind_to_any_port: connections queue until accepted.
-    thread_ = std::thread([this] {
-      srv_.listen_after_bind();
-      finished_ = true;
-    });
-    // stop() is a no-op until the accept loop runs, so wait for it (poll with a deadline).
-    SystemClock clock;
-    const int64_t deadline = clock.MonotonicNanos() + 10'000'000'000;
-    while (!srv_.is_running() && clock.MonotonicNanos() < deadline) std::this_thread::yield();
+    http_.Start();
   }
-  ~FakeServer() {
-    // stop() can race with the start of the accept loop; repeat it until the loop has ended.
-    SystemClock clock;
-    const int64_t deadline = clock.MonotonicNanos() + 10'000'000'000;
-    while (!finished_ && clock.MonotonicNanos() < deadline) {
-      srv_.stop();
-      std::this_thread::sleep_for(std::chrono::milliseconds(5));
-    }
-    thread_.join();
-  }
-  std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
+  std::string url() const { return "http://127.0.0.1:" + std::to_string(http_.port()); }
   int requests() const { return requests_; }
   std::string last_body() {
     std::lock_guard lock(mu_);
@@ -142,14 +124,11 @@ class FakeServer {
   }
 
  private:
-  httplib::Server srv_;
-  int port_ = 0;
-  std::thread thread_;
   std::atomic<int> requests_{0};
-  std::atomic<bool> finished_{false};
   std::mutex mu_;
   std::string last_body_;
   std::vector<int64_t> follow_offsets_;
+  TestHttpServer http_;  // last: stopped before the state its handlers use is destroyed
 };
 
 struct Outcome {

@@ -2,7 +2,13 @@
 
 #include <gtest/gtest.h>
 
+#include <sys/stat.h>
+
+#include <cstdlib>
+#include <filesystem>
 #include <map>
+
+#include "common/file_util.h"
 
 namespace fastgpu::cli {
 namespace {
@@ -88,6 +94,102 @@ TEST(NormalizeServerUrl, AddsSchemeAndRejectsJunk) {
   EXPECT_FALSE(NormalizeServerUrl("").ok());
   EXPECT_FALSE(NormalizeServerUrl("ftp://x").ok());
   EXPECT_FALSE(NormalizeServerUrl("http://").ok());
+}
+
+TEST(ResolveClientConfig, CredentialsSitBetweenEnvAndUpFiles) {
+  Fakes f;
+  f.env["FASTGPU_HOME"] = "/h";
+  f.files["/h/url"] = "http://127.0.0.1:8400\n";
+  f.files["/h/admin.token"] = "admin-token\n";
+  f.files["/h/credentials.json"] =
+      R"({"server":"https://gpu.example.com","token":"login-token","ca":"/etc/ca.pem"})";
+
+  // Credentials beat the files of `fastgpu up`.
+  auto c = ResolveClientConfig("", "", f.Env(), f.Files());
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->server_url, "https://gpu.example.com");
+  EXPECT_EQ(c->token, "login-token");
+  EXPECT_EQ(c->ca_file, "/etc/ca.pem");
+  EXPECT_EQ(c->server_from, "/h/credentials.json");
+  EXPECT_EQ(c->token_from, "/h/credentials.json");
+
+  // Environment beats credentials, field by field.
+  f.env["FASTGPU_TOKEN"] = "env-token";
+  f.env["FASTGPU_CA"] = "/env/ca.pem";
+  c = ResolveClientConfig("", "", f.Env(), f.Files());
+  ASSERT_TRUE(c.ok());
+  EXPECT_EQ(c->server_url, "https://gpu.example.com");
+  EXPECT_EQ(c->token, "env-token");
+  EXPECT_EQ(c->ca_file, "/env/ca.pem");
+  EXPECT_EQ(c->ca_from, "FASTGPU_CA");
+
+  // Flags beat everything.
+  c = ResolveClientConfig("https://gpu.example.com", "flag-token", f.Env(), f.Files(), "/flag/ca.pem");
+  ASSERT_TRUE(c.ok());
+  EXPECT_EQ(c->token, "flag-token");
+  EXPECT_EQ(c->ca_file, "/flag/ca.pem");
+  EXPECT_EQ(c->ca_from, "--ca");
+}
+
+TEST(ResolveClientConfig, StoredTokenIsOnlySentToItsServer) {
+  Fakes f;
+  f.env["FASTGPU_HOME"] = "/h";
+  f.files["/h/admin.token"] = "admin-token";
+  f.files["/h/credentials.json"] = R"({"server":"https://gpu.example.com/","token":"login-token","ca":"/ca.pem"})";
+
+  // Another server: the local admin token (from `fastgpu up`), not the logged-in one.
+  auto c = ResolveClientConfig("http://127.0.0.1:8400", "", f.Env(), f.Files());
+  ASSERT_TRUE(c.ok());
+  EXPECT_EQ(c->token, "admin-token");
+  EXPECT_EQ(c->ca_file, "");
+
+  // The same server given explicitly (URL normalised): the stored token and CA apply.
+  f.env["FASTGPU_SERVER"] = "https://gpu.example.com";
+  c = ResolveClientConfig("", "", f.Env(), f.Files());
+  ASSERT_TRUE(c.ok());
+  EXPECT_EQ(c->token, "login-token");
+  EXPECT_EQ(c->ca_file, "/ca.pem");
+}
+
+TEST(ResolveClientConfig, DamagedCredentialsSayWhatToDo) {
+  Fakes f;
+  f.env["FASTGPU_HOME"] = "/h";
+  f.files["/h/credentials.json"] = "{not json";
+  auto c = ResolveClientConfig("", "", f.Env(), f.Files());
+  ASSERT_FALSE(c.ok());
+  EXPECT_NE(c.status().message().find("/h/credentials.json"), std::string::npos) << c.status().message();
+  EXPECT_NE(c.status().message().find("fastgpu login"), std::string::npos);
+  // Not needed when the server is given.
+  EXPECT_TRUE(ResolveClientConfig("http://x:1", "t", f.Env(), f.Files()).ok());
+}
+
+TEST(Credentials, RoundTripAndStrictParsing) {
+  Credentials c{"https://gpu.example.com", "fgp_abc", "/etc/ca.pem"};
+  auto back = ParseCredentials(CredentialsJson(c));
+  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  EXPECT_EQ(back->server, c.server);
+  EXPECT_EQ(back->token, c.token);
+  EXPECT_EQ(back->ca, c.ca);
+  EXPECT_EQ(ParseCredentials(R"({"server":"gpu:8400","token":"t"})")->server, "http://gpu:8400");
+  EXPECT_FALSE(ParseCredentials(R"({"server":"http://x"})").ok());
+  EXPECT_FALSE(ParseCredentials(R"({"server":"http://x","token":"t","extra":1})").ok());
+  EXPECT_FALSE(ParseCredentials(R"([1])").ok());
+}
+
+TEST(Credentials, WrittenWithMode0600AndRemoved) {
+  std::string base = std::filesystem::temp_directory_path() / "fastgpu-creds-XXXXXX";
+  ASSERT_NE(::mkdtemp(base.data()), nullptr);
+  const std::string home = base + "/nested/home";  // created on demand
+  ASSERT_TRUE(WriteCredentials(home, {"http://127.0.0.1:1", "tok", ""}).ok());
+  struct stat st {};
+  ASSERT_EQ(::stat(CredentialsPath(home).c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  ASSERT_EQ(::stat(home.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0700u);
+  EXPECT_EQ(ParseCredentials(*ReadFileToString(CredentialsPath(home)))->token, "tok");
+  EXPECT_EQ(*RemoveCredentials(home), true);
+  EXPECT_EQ(*RemoveCredentials(home), false);
+  std::filesystem::remove_all(base);
 }
 
 }  // namespace

@@ -165,5 +165,31 @@ TEST(JobSpecRequestBody, ServerDecoderAcceptsIt) {
   EXPECT_EQ(back->command, s->command);
 }
 
+TEST(ParseJobYaml, Secrets) {
+  auto s = ParseJobYaml("command: [run]\nsecrets: [WANDB_KEY, HF_TOKEN]\n");
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  EXPECT_EQ(s->secrets, (std::vector<std::string>{"WANDB_KEY", "HF_TOKEN"}));
+  EXPECT_EQ(ParseJobYaml("command: [run]\nsecrets: WANDB_KEY\n")->secrets, std::vector<std::string>{"WANDB_KEY"});
+  auto bad = ParseJobYaml("command: [run]\nsecrets: {A: b}\n");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("'secrets'"), std::string::npos) << bad.status().message();
+}
+
+TEST(BuildJobSpec, SecretFlagsAddToTheFileAndAreValidated) {
+  SubmitFlags f;
+  f.file = "job.yaml";
+  f.secrets = {"HF_TOKEN", "WANDB_KEY"};
+  auto s = BuildJobSpec(f, Files({{"job.yaml", "command: [run]\nsecrets: [WANDB_KEY]\n"}}));
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  EXPECT_EQ(s->secrets, (std::vector<std::string>{"WANDB_KEY", "HF_TOKEN"}));
+  auto j = nlohmann::json::parse(JobSpecRequestBody(*s));
+  EXPECT_EQ(j["secrets"], (nlohmann::json{"WANDB_KEY", "HF_TOKEN"}));
+
+  f.secrets = {"lower-case"};
+  auto bad = BuildJobSpec(f, Files({{"job.yaml", "command: [run]\n"}}));
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("lower-case"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace fastgpu::cli

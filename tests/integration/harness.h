@@ -100,10 +100,17 @@ class UpProcess {
       url_ = Trim(ReadFile(home_ + "/url"));
       token_ = Trim(ReadFile(home_ + "/admin.token"));
       httplib::Client c(url_);
+      if (!tls_ca_.empty()) c.set_ca_cert_path(tls_ca_.c_str());
       auto r = c.Get("/healthz");
       return r && r->status == 200;
     });
     ASSERT_TRUE(up) << "fastgpu up did not become ready; its output:\n" << ReadFile(log);
+  }
+
+  // Starts with TLS flags; the readiness probe trusts `ca_file`.
+  void StartTls(std::vector<std::string> extra, const std::string& ca_file) {
+    tls_ca_ = ca_file;
+    Start(std::move(extra));
   }
 
   void Stop(int sig) {
@@ -185,6 +192,7 @@ class UpProcess {
 
  private:
   std::string sim_gpus_;
+  std::string tls_ca_;
   std::string dir_, home_, url_, token_;
   pid_t pid_ = -1;
   int starts_ = 0;

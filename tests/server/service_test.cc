@@ -195,7 +195,8 @@ TEST(HttpRoutes, EveryRouteIsDocumentedAndEveryDocumentedRouteIsServed) {
   FakeClock clock;
   auto store = std::move(store::OpenSqliteStore(dir + "/db")).value();
   auto svc = std::move(Service::Create(*store, clock, {})).value();
-  HttpServer http(*svc, {});
+  auto accounts = std::move(auth::AccountService::Create(*store, clock, nullptr)).value();
+  HttpServer http(*svc, *accounts, *store, clock, {});
   std::set<std::string> served(http.RegisteredRoutes().begin(), http.RegisteredRoutes().end());
   std::set<std::string> table;
   for (const auto& r : Routes()) table.insert(r.method + " " + r.path);

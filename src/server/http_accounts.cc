@@ -1,0 +1,396 @@
+// HTTP handlers: identity (OAuth2, whoami, users, projects, members, tokens, service accounts),
+// secrets and the audit log. Authorisation is done by HttpServer::Serve from the route table;
+// handlers add per-object rules (yourself, admin-only fields).
+#include <nlohmann/json.hpp>
+
+#include "api/accounts_json.h"
+#include "auth/audit.h"
+#include "common/file_util.h"
+#include "server/http_internal.h"
+
+namespace fastgpu::server {
+
+using nlohmann::json;
+using auth::Action;
+
+namespace {
+
+json Array(const char* key, json arr) { return json{{key, std::move(arr)}}; }
+
+template <typename T>
+json ToArray(const std::vector<T>& items) {
+  json arr = json::array();
+  for (const auto& i : items) arr.push_back(api::ToJson(i));
+  return arr;
+}
+
+// OAuth2 (RFC 6749 section 5.2) error body.
+void OAuthError(httplib::Response& res, int status, const std::string& error, const std::string& description) {
+  SendJson(res, {{"error", error}, {"error_description", description}}, status);
+}
+
+Result<api::Quota> QuotaFrom(const json& j, api::Quota q) {
+  if (!j.is_object()) return InvalidArgument("field 'quota' must be an object");
+  for (auto it = j.begin(); it != j.end(); ++it) {
+    if (it.key() == "max_gpus") {
+      if (!it->is_object()) return InvalidArgument("field 'quota.max_gpus' must be an object of GPU type -> count");
+      q.max_gpus_milli.clear();
+      for (auto g = it->begin(); g != it->end(); ++g) {
+        std::string text = g->is_string() ? g->get<std::string>() : g->is_number() ? g->dump() : "";
+        auto m = ParseMilliGpu(text);
+        if (!m.ok()) return InvalidArgument("quota.max_gpus['" + g.key() + "']: " + m.status().message());
+        q.max_gpus_milli[g.key()] = *m;
+      }
+    } else if (it.key() == "max_gpu_hours_per_month" || it.key() == "max_queued_jobs") {
+      if (!it->is_number_integer() || it->get<int64_t>() < 0)
+        return InvalidArgument("field 'quota." + it.key() + "' must be a non-negative integer (0 = unlimited)");
+      (it.key() == "max_queued_jobs" ? q.max_queued_jobs : q.max_gpu_hours_per_month) = it->get<int64_t>();
+    } else if (it.key() != "max_gpus_milli") {
+      return InvalidArgument("unknown field 'quota." + it.key() +
+                             "' (known: max_gpus, max_gpu_hours_per_month, max_queued_jobs)");
+    }
+  }
+  return q;
+}
+
+Result<api::Budget> BudgetFrom(const json& j, api::Budget b) {
+  if (!j.is_object()) return InvalidArgument("field 'budget' must be an object");
+  for (auto it = j.begin(); it != j.end(); ++it)
+    if (it.key() != "monthly_limit" && it.key() != "monthly_limit_micro" && it.key() != "hard")
+      return InvalidArgument("unknown field 'budget." + it.key() + "' (known: monthly_limit, monthly_limit_micro, hard)");
+  ASSIGN_OR_RETURN(auto limit, OptMoney(j, "monthly_limit"));
+  if (limit) {
+    if (*limit < 0) return InvalidArgument("budget.monthly_limit must not be negative");
+    b.monthly_limit_micro = *limit;
+  }
+  ASSIGN_OR_RETURN(auto hard, OptBool(j, "hard"));
+  if (hard) b.hard = *hard;
+  return b;
+}
+
+}  // namespace
+
+void HttpServer::InstallAccounts() {
+  Add("POST", "/oauth/token", [this](Ctx& ctx) {
+    const auto& req = ctx.req;
+    std::string grant, id, secret;
+    if (req.get_header_value("Content-Type").rfind("application/json", 0) == 0) {
+      json j = json::parse(req.body, nullptr, false);
+      if (!j.is_object()) return OAuthError(ctx.res, 400, "invalid_request", "body is not a JSON object");
+      grant = j.value("grant_type", "");
+      id = j.value("client_id", "");
+      secret = j.value("client_secret", "");
+    } else {
+      grant = Param(req, "grant_type");
+      id = Param(req, "client_id");
+      secret = Param(req, "client_secret");
+    }
+    ctx.audit_actor = id.empty() ? "anonymous" : "sa:" + id;
+    ctx.audit_target = "service-account:" + id;
+    if (grant != "client_credentials")
+      return OAuthError(ctx.res, 400, "unsupported_grant_type", "only grant_type=client_credentials is supported");
+    UnixMillis now = clock_.NowMillis();
+    if (int64_t wait = limiter_.RetryAfterMs(req.remote_addr, now); wait > 0) {
+      ctx.res.set_header("Retry-After", std::to_string((wait + 999) / 1000));
+      return OAuthError(ctx.res, 429, "slow_down", "too many failed attempts; try again later");
+    }
+    auto tok = accounts_.IssueAccessToken(id, secret);
+    if (!tok.ok()) {
+      limiter_.RecordFailure(req.remote_addr, now);
+      return OAuthError(ctx.res, 401, "invalid_client", "unknown client_id or wrong client_secret");
+    }
+    limiter_.RecordSuccess(req.remote_addr);
+    ctx.res.set_header("Cache-Control", "no-store");
+    SendJson(ctx.res, {{"access_token", tok->access_token}, {"token_type", "Bearer"}, {"expires_in", tok->expires_in_s}});
+  });
+
+  Add("GET", "/v1/whoami", [](Ctx& ctx) {
+    const auto& p = ctx.principal;
+    json projects = json::array();
+    for (const auto& [name, role] : p.roles) projects.push_back({{"project", name}, {"role", api::RoleName(role)}});
+    SendJson(ctx.res, {{"user", p.user},
+                       {"admin", p.admin},
+                       {"service_account", p.service_account},
+                       {"token_id", p.token_id},
+                       {"projects", projects}});
+  });
+
+  // ---- Users
+  Add("POST", "/v1/users", [this](Ctx& ctx) {
+    auto body = ObjectBody(ctx.req, {"name", "display_name", "admin"});
+    if (!body.ok()) return SendError(ctx.res, body.status());
+    api::User u;
+    auto name = OptString(*body, "name");
+    auto display = OptString(*body, "display_name");
+    auto admin = OptBool(*body, "admin");
+    for (const Status& st : {name.status(), display.status(), admin.status()})
+      if (!st.ok()) return SendError(ctx.res, st);
+    if (!*name) return SendError(ctx.res, InvalidArgument("field 'name' is required"));
+    u.name = **name;
+    u.display_name = display->value_or("");
+    u.admin = admin->value_or(false);
+    auto created = accounts_.CreateUser(u);
+    if (!created.ok()) return SendError(ctx.res, created.status());
+    ctx.audit_target = "user:" + u.name;
+    SendJson(ctx.res, api::ToJson(*created), 201);
+  });
+  Add("GET", "/v1/users", [this](Ctx& ctx) { SendJson(ctx.res, Array("users", ToArray(accounts_.ListUsers()))); });
+  Add("GET", "/v1/users/{name}", [this](Ctx& ctx) {
+    std::string name = ctx.req.matches[1];
+    if (!ctx.principal.admin && (ctx.principal.service_account || ctx.principal.user != name))
+      return SendError(ctx.res, NotFound("user " + name + " does not exist"));
+    auto u = accounts_.GetUser(name);
+    if (!u.ok()) return SendError(ctx.res, u.status());
+    SendJson(ctx.res, api::ToJson(*u));
+  });
+  Add("PATCH", "/v1/users/{name}", [this](Ctx& ctx) {
+    auto body = ObjectBody(ctx.req, {"admin", "disabled", "display_name"});
+    if (!body.ok()) return SendError(ctx.res, body.status());
+    auto admin = OptBool(*body, "admin");
+    auto disabled = OptBool(*body, "disabled");
+    auto display = OptString(*body, "display_name");
+    for (const Status& st : {admin.status(), disabled.status(), display.status()})
+      if (!st.ok()) return SendError(ctx.res, st);
+    std::string name = ctx.req.matches[1];
+    ctx.audit_target = "user:" + name;
+    auto u = accounts_.UpdateUser(ctx.principal.user, name, *admin, *disabled, *display);
+    if (!u.ok()) return SendError(ctx.res, u.status());
+    SendJson(ctx.res, api::ToJson(*u));
+  });
+
+  // ---- Projects
+  Add("POST", "/v1/projects", [this](Ctx& ctx) {
+    auto body = ObjectBody(ctx.req, {"name", "description", "owner"});
+    if (!body.ok()) return SendError(ctx.res, body.status());
+    auto name = OptString(*body, "name");
+    auto desc = OptString(*body, "description");
+    auto owner = OptString(*body, "owner");
+    for (const Status& st : {name.status(), desc.status(), owner.status()})
+      if (!st.ok()) return SendError(ctx.res, st);
+    if (!*name) return SendError(ctx.res, InvalidArgument("field 'name' is required"));
+    api::Project p;
+    p.name = **name;
+    p.description = desc->value_or("");
+    ctx.audit_target = "project:" + p.name;
+    auto created = accounts_.CreateProject(p, owner->value_or(ctx.principal.user));
+    if (!created.ok()) return SendError(ctx.res, created.status());
+    if (options_.trial.amount_micro > 0) {
+      UnixMillis now = clock_.NowMillis();
+      auto trial = billing::TrialCredit(created->name, options_.trial.amount_micro, now,
+                                        now + options_.trial.lifetime_days * 86'400'000);
+      if (trial.ok()) RETURN_IF_SEND_ERROR(ctx.res, store_.PostLedger({}, {*trial}));
+    }
+    SendJson(ctx.res, api::ToJson(*created), 201);
+  });
+  Add("GET", "/v1/projects", [this](Ctx& ctx) {
+    json arr = json::array();
+    for (const auto& p : accounts_.ListProjects())
+      if (ctx.principal.admin || ctx.principal.RoleIn(p.name)) arr.push_back(api::ToJson(p));
+    SendJson(ctx.res, Array("projects", std::move(arr)));
+  });
+  Add("GET", "/v1/projects/{project}", [this](Ctx& ctx) {
+    auto p = accounts_.GetProject(ctx.project);
+    if (!p.ok()) return SendError(ctx.res, p.status());
+    SendJson(ctx.res, api::ToJson(*p));
+  });
+  Add("PATCH", "/v1/projects/{project}", [this](Ctx& ctx) {
+    auto body = ObjectBody(ctx.req, {"description", "quota", "budget", "run_as_user", "allow_root"});
+    if (!body.ok()) return SendError(ctx.res, body.status());
+    auto p = accounts_.GetProject(ctx.project);
+    if (!p.ok()) return SendError(ctx.res, p.status());
+    for (const char* admin_only : {"quota", "run_as_user", "allow_root"}) {
+      if (body->contains(admin_only) && !ctx.principal.admin)
+        return SendError(ctx.res, PermissionDenied(std::string("only an admin may change '") + admin_only + "'"));
+    }
+    api::Project next = *p;
+    auto desc = OptString(*body, "description");
+    auto run_as = OptString(*body, "run_as_user");
+    auto root = OptBool(*body, "allow_root");
+    for (const Status& st : {desc.status(), run_as.status(), root.status()})
+      if (!st.ok()) return SendError(ctx.res, st);
+    if (*desc) next.description = **desc;
+    if (*run_as) next.run_as_user = **run_as;
+    if (*root) next.allow_root = **root;
+    if (auto q = body->find("quota"); q != body->end()) {
+      auto quota = QuotaFrom(*q, next.quota);
+      if (!quota.ok()) return SendError(ctx.res, quota.status());
+      next.quota = *quota;
+    }
+    if (auto b = body->find("budget"); b != body->end()) {
+      auto budget = BudgetFrom(*b, next.budget);
+      if (!budget.ok()) return SendError(ctx.res, budget.status());
+      next.budget = *budget;
+    }
+    auto updated = accounts_.UpdateProject(next);
+    if (!updated.ok()) return SendError(ctx.res, updated.status());
+    SendJson(ctx.res, api::ToJson(*updated));
+  });
+  Add("GET", "/v1/projects/{project}/members", [this](Ctx& ctx) {
+    SendJson(ctx.res, Array("members", ToArray(accounts_.ListMembers(ctx.project))));
+  });
+  Add("PUT", "/v1/projects/{project}/members/{user}", [this](Ctx& ctx) {
+    std::string user = ctx.req.matches[2];
+    ctx.audit_target = "member:" + ctx.project + "/" + user;
+    auto body = ObjectBody(ctx.req, {"role"});
+    if (!body.ok()) return SendError(ctx.res, body.status());
+    auto role_text = OptString(*body, "role");
+    if (!role_text.ok()) return SendError(ctx.res, role_text.status());
+    auto role = api::ParseRole(role_text->value_or(""));
+    if (!role.ok()) return SendError(ctx.res, role.status());
+    RETURN_IF_SEND_ERROR(ctx.res, accounts_.SetMember(ctx.project, user, *role));
+    ctx.audit_detail = "role " + std::string(api::RoleName(*role));
+    SendJson(ctx.res, {{"project", ctx.project}, {"user", user}, {"role", api::RoleName(*role)}});
+  });
+  Add("DELETE", "/v1/projects/{project}/members/{user}", [this](Ctx& ctx) {
+    std::string user = ctx.req.matches[2];
+    ctx.audit_target = "member:" + ctx.project + "/" + user;
+    RETURN_IF_SEND_ERROR(ctx.res, accounts_.RemoveMember(ctx.project, user));
+    ctx.res.status = 204;
+  });
+
+  // ---- Tokens
+  Add("POST", "/v1/tokens", [this](Ctx& ctx) {
+    auto body = ObjectBody(ctx.req, {"name", "expires_in", "user"});
+    if (!body.ok()) return SendError(ctx.res, body.status());
+    if (ctx.principal.service_account)
+      return SendError(ctx.res, PermissionDenied("service accounts get tokens from /oauth/token"));
+    auto name = OptString(*body, "name");
+    auto user = OptString(*body, "user");
+    for (const Status& st : {name.status(), user.status()})
+      if (!st.ok()) return SendError(ctx.res, st);
+    int64_t ttl = 0;
+    if (auto e = body->find("expires_in"); e != body->end() && !e->is_null()) {
+      if (e->is_number_integer()) {
+        ttl = e->get<int64_t>();
+      } else if (e->is_string()) {
+        auto d = ParseDurationSeconds(e->get<std::string>());
+        if (!d.ok()) return SendError(ctx.res, d.status());
+        ttl = *d;
+      } else {
+        return SendError(ctx.res, InvalidArgument("field 'expires_in' must be seconds or a duration like \"30d\""));
+      }
+      if (ttl <= 0) return SendError(ctx.res, InvalidArgument("field 'expires_in' must be positive"));
+    }
+    std::string owner = user->value_or(ctx.principal.user);
+    if (owner != ctx.principal.user && !ctx.principal.admin)
+      return SendError(ctx.res, PermissionDenied("only an admin may create tokens for another user"));
+    auto created = accounts_.CreateToken(owner, name->value_or(""), ttl);
+    if (!created.ok()) return SendError(ctx.res, created.status());
+    ctx.audit_target = "token:" + created->record.id;
+    json out = api::ToJson(created->record);
+    out["token"] = created->token;
+    ctx.res.set_header("Cache-Control", "no-store");
+    SendJson(ctx.res, out, 201);
+  });
+  Add("GET", "/v1/tokens", [this](Ctx& ctx) {
+    std::string user = Param(ctx.req, "user");
+    bool all = Param(ctx.req, "all") == "true";
+    if ((all || (!user.empty() && user != ctx.principal.user)) && !ctx.principal.admin)
+      return SendError(ctx.res, PermissionDenied("only an admin may list other users' tokens"));
+    if (user.empty() && !all) user = ctx.principal.user;
+    SendJson(ctx.res, Array("tokens", ToArray(accounts_.ListTokens(all ? "" : user))));
+  });
+  Add("DELETE", "/v1/tokens/{id}", [this](Ctx& ctx) {
+    std::string id = ctx.req.matches[1];
+    ctx.audit_target = "token:" + id;
+    auto tok = accounts_.GetToken(id);
+    if (!tok.ok() || (!ctx.principal.admin && tok->user != ctx.principal.user))
+      return SendError(ctx.res, NotFound("token " + id + " does not exist"));
+    RETURN_IF_SEND_ERROR(ctx.res, accounts_.RevokeToken(id));
+    ctx.res.status = 204;
+  });
+
+  // ---- Service accounts
+  Add("POST", "/v1/projects/{project}/service-accounts", [this](Ctx& ctx) {
+    auto body = ObjectBody(ctx.req, {"name", "role"});
+    if (!body.ok()) return SendError(ctx.res, body.status());
+    auto name = OptString(*body, "name");
+    auto role_text = OptString(*body, "role");
+    for (const Status& st : {name.status(), role_text.status()})
+      if (!st.ok()) return SendError(ctx.res, st);
+    auto role = api::ParseRole(role_text->value_or("member"));
+    if (!role.ok()) return SendError(ctx.res, role.status());
+    auto created = accounts_.CreateServiceAccount(ctx.project, name->value_or(""), *role);
+    if (!created.ok()) return SendError(ctx.res, created.status());
+    ctx.audit_target = "service-account:" + created->account.id;
+    json out = api::ToJson(created->account);
+    out["client_id"] = created->account.id;
+    out["client_secret"] = created->client_secret;
+    ctx.res.set_header("Cache-Control", "no-store");
+    SendJson(ctx.res, out, 201);
+  });
+  Add("GET", "/v1/projects/{project}/service-accounts", [this](Ctx& ctx) {
+    SendJson(ctx.res, Array("service_accounts", ToArray(accounts_.ListServiceAccounts(ctx.project))));
+  });
+  Add("DELETE", "/v1/projects/{project}/service-accounts/{id}", [this](Ctx& ctx) {
+    std::string id = ctx.req.matches[2];
+    ctx.audit_target = "service-account:" + id;
+    RETURN_IF_SEND_ERROR(ctx.res, accounts_.DeleteServiceAccount(ctx.project, id));
+    ctx.res.status = 204;
+  });
+
+  // ---- Secrets (values go in, never out)
+  Add("PUT", "/v1/projects/{project}/secrets/{name}", [this](Ctx& ctx) {
+    std::string name = ctx.req.matches[2];
+    ctx.audit_target = "secret:" + ctx.project + "/" + name;
+    auto body = ObjectBody(ctx.req, {"value"});
+    if (!body.ok()) return SendError(ctx.res, body.status());
+    auto value = OptString(*body, "value");
+    if (!value.ok()) return SendError(ctx.res, value.status());
+    if (!*value) return SendError(ctx.res, InvalidArgument("field 'value' is required"));
+    RETURN_IF_SEND_ERROR(ctx.res, accounts_.SetSecret(ctx.project, name, **value, ctx.principal.Actor()));
+    for (const auto& s : accounts_.ListSecrets(ctx.project))
+      if (s.name == name) return SendJson(ctx.res, api::ToJson(s));
+    SendJson(ctx.res, {{"project", ctx.project}, {"name", name}});
+  });
+  Add("GET", "/v1/projects/{project}/secrets", [this](Ctx& ctx) {
+    SendJson(ctx.res, Array("secrets", ToArray(accounts_.ListSecrets(ctx.project))));
+  });
+  Add("DELETE", "/v1/projects/{project}/secrets/{name}", [this](Ctx& ctx) {
+    std::string name = ctx.req.matches[2];
+    ctx.audit_target = "secret:" + ctx.project + "/" + name;
+    RETURN_IF_SEND_ERROR(ctx.res, accounts_.DeleteSecret(ctx.project, name));
+    ctx.res.status = 204;
+  });
+  Add("POST", "/v1/admin/rotate-key", [this](Ctx& ctx) {
+    if (options_.master_key_path.empty())
+      return SendError(ctx.res, FailedPrecondition(
+                                    "the master key comes from FASTGPU_MASTER_KEY: rotate by setting a new key "
+                                    "there and restarting (see docs/security.md)"));
+    auto key = auth::MasterKey::Generate();
+    if (!key.ok()) return SendError(ctx.res, key.status());
+    // Order: new key durable on disk first (as <path>.new), then re-encrypt in one transaction, then
+    // rename over the old key. A crash in between is resolved at start-up (embedded.cc).
+    std::string next = options_.master_key_path + ".new";
+    RETURN_IF_SEND_ERROR(ctx.res, key->WriteFile(next));
+    auto n = accounts_.RotateKey(*key);
+    if (!n.ok()) return SendError(ctx.res, n.status());
+    if (::rename(next.c_str(), options_.master_key_path.c_str()) != 0)
+      return SendError(ctx.res, Internal("secrets were re-encrypted but the new key could not replace " +
+                                         options_.master_key_path + "; it is in " + next));
+    ctx.audit_detail = "rotated " + std::to_string(*n) + " secrets to key " + key->id();
+    SendJson(ctx.res, {{"rotated", *n}, {"key_id", key->id()}});
+  });
+
+  // ---- Audit
+  Add("GET", "/v1/audit", [this](Ctx& ctx) {
+    auto after = IntParam(ctx.req, "after", 0, 0, int64_t{1} << 60);
+    auto limit = IntParam(ctx.req, "limit", 100, 1, 10'000);
+    for (const Status& st : {after.status(), limit.status()})
+      if (!st.ok()) return SendError(ctx.res, st);
+    auto rows = store_.ListAudit(*after, static_cast<int>(*limit));
+    if (!rows.ok()) return SendError(ctx.res, rows.status());
+    SendJson(ctx.res, Array("records", ToArray(*rows)));
+  });
+  Add("GET", "/v1/audit/verify", [this](Ctx& ctx) {
+    auto rows = store_.ListAudit(0, 0);
+    if (!rows.ok()) return SendError(ctx.res, rows.status());
+    auto report = auth::VerifyAuditChain(*rows);
+    SendJson(ctx.res, {{"ok", report.ok},
+                       {"rows", report.rows},
+                       {"first_bad_seq", report.first_bad_seq},
+                       {"problem", report.problem}});
+  });
+}
+
+}  // namespace fastgpu::server

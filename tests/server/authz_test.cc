@@ -1,0 +1,290 @@
+// The authorisation matrix: every route in the route table x every kind of caller x own/other project.
+// A route without a request template here fails the test, so no route ships without a checked policy.
+#include <gtest/gtest.h>
+#include <httplib.h>
+#include <stdlib.h>
+
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <nlohmann/json.hpp>
+
+#include "auth/accounts.h"
+#include "common/crypto.h"
+#include "server/directory.h"
+#include "server/http.h"
+#include "server/service.h"
+#include "store/store.h"
+
+namespace fastgpu::server {
+namespace {
+
+using auth::Action;
+using nlohmann::json;
+
+enum class Caller { kAnonymous, kAdmin, kOwner, kMember, kViewer, kStranger };
+const char* CallerName(Caller c) {
+  switch (c) {
+    case Caller::kAnonymous: return "anonymous";
+    case Caller::kAdmin: return "admin";
+    case Caller::kOwner: return "owner";
+    case Caller::kMember: return "member";
+    case Caller::kViewer: return "viewer";
+    case Caller::kStranger: return "stranger";
+  }
+  return "?";
+}
+
+struct Request {
+  std::string method, path, body;
+};
+
+class AuthzTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/fastgpu-authz-XXXXXX";
+    dir_ = ::mkdtemp(tmpl);
+    clock_.Set(1'795'000'000'000);
+    store_ = std::move(store::OpenSqliteStore(dir_ + "/db")).value();
+    key_ = std::move(auth::MasterKey::Generate()).value();
+    accounts_ = std::move(auth::AccountService::Create(*store_, clock_, &*key_)).value();
+    admin_token_ = std::move(RandomToken()).value();
+    ASSERT_TRUE(accounts_->EnsureBootstrap(Sha256Hex(admin_token_)).ok());
+    svc_ = std::move(Service::Create(*store_, clock_, {})).value();
+    directory_ = std::make_unique<AccountDirectory>(*accounts_);
+    svc_->SetProjectDirectory(directory_.get());
+    ASSERT_TRUE(svc_->SetBilling(billing::PriceCatalog::Defaults(), {}).ok());
+    // Two tenants: "own" (owner/member/viewer) and "other" (its own owner). "stranger" is in neither.
+    for (const char* u : {"owner", "member", "viewer", "stranger", "otherowner", "dummy"}) {
+      api::User user;
+      user.name = u;
+      ASSERT_TRUE(accounts_->CreateUser(user).ok()) << u;
+    }
+    api::Project own, other;
+    own.name = "own";
+    other.name = "other";
+    ASSERT_TRUE(accounts_->CreateProject(own, "owner").ok());
+    ASSERT_TRUE(accounts_->CreateProject(other, "otherowner").ok());
+    ASSERT_TRUE(accounts_->SetMember("own", "member", api::Role::kMember).ok());
+    ASSERT_TRUE(accounts_->SetMember("own", "viewer", api::Role::kViewer).ok());
+    tokens_[Caller::kAdmin] = admin_token_;
+    tokens_[Caller::kOwner] = Token("owner");
+    tokens_[Caller::kMember] = Token("member");
+    tokens_[Caller::kViewer] = Token("viewer");
+    tokens_[Caller::kStranger] = Token("stranger");
+    HttpOptions o;
+    o.port = 0;
+    o.master_key_path = dir_ + "/master.key";
+    o.auth_failures_per_minute = 100000;
+    ASSERT_TRUE(key_->WriteFile(o.master_key_path).ok());
+    http_ = std::make_unique<HttpServer>(*svc_, *accounts_, *store_, clock_, o);
+    port_ = std::move(http_->Bind()).value();
+    http_->Start();
+  }
+
+  void TearDown() override {
+    http_.reset();
+    svc_.reset();
+    accounts_.reset();
+    store_.reset();
+    std::filesystem::remove_all(dir_);
+  }
+
+  std::string Token(const std::string& user) { return std::move(accounts_->CreateToken(user, "t", 0)).value().token; }
+
+  std::string Job(const std::string& project) {
+    api::JobSpec spec;
+    spec.command = {"true"};
+    spec.project = project;
+    return std::move(svc_->Submit(spec, "owner")).value().id;
+  }
+
+  // Objects each request acts on are created fresh, so destructive calls do not disturb later ones.
+  Request Build(const RouteInfo& r, const std::string& p) {
+    std::string path = r.path;
+    auto sub = [&](const std::string& from, const std::string& to) {
+      auto at = path.find(from);
+      if (at != std::string::npos) path.replace(at, from.size(), to);
+    };
+    std::string body;
+    const std::string key = r.method + " " + r.path;
+    std::string owner_of_p = p == "own" ? "owner" : "otherowner";
+    sub("{project}", p);
+    if (key == "POST /v1/jobs") body = json{{"command", {"true"}}, {"project", p}}.dump();
+    if (path.find("{id}") != std::string::npos && r.path.rfind("/v1/jobs", 0) == 0) sub("{id}", Job(p));
+    if (key == "DELETE /v1/tokens/{id}") sub("{id}", accounts_->CreateToken(owner_of_p, "x", 0)->record.id);
+    if (key == "DELETE /v1/projects/{project}/service-accounts/{id}")
+      sub("{id}", accounts_->CreateServiceAccount(p, "ci", api::Role::kMember)->account.id);
+    if (r.path.find("/secrets/{name}") != std::string::npos) {
+      EXPECT_TRUE(accounts_->SetSecret(p, "S1", "v", "test").ok());
+      sub("{name}", "S1");
+    }
+    if (key == "PUT /v1/projects/{project}/secrets/{name}") body = R"({"value":"x"})";
+    if (r.path.find("/members/{user}") != std::string::npos) {
+      EXPECT_TRUE(accounts_->SetMember(p, "dummy", api::Role::kViewer).ok());
+      sub("{user}", "dummy");
+    }
+    if (key == "PUT /v1/projects/{project}/members/{user}") body = R"({"role":"member"})";
+    // Per-user routes: "own" targets the caller's own record, "other" somebody else's.
+    if (key == "GET /v1/users/{name}") sub("{name}", p == "own" ? "@self" : "dummy");
+    if (key == "PATCH /v1/users/{name}") {
+      sub("{name}", "dummy");
+      body = R"({"display_name":"D"})";
+    }
+    if (key == "POST /v1/users") body = json{{"name", "u" + std::to_string(++serial_)}}.dump();
+    if (key == "POST /v1/projects") body = json{{"name", "p" + std::to_string(++serial_)}, {"owner", "dummy"}}.dump();
+    if (key == "PATCH /v1/projects/{project}") body = R"({"description":"d"})";
+    if (key == "POST /v1/tokens") body = R"({"name":"n"})";
+    if (key == "POST /v1/projects/{project}/service-accounts") body = R"({"name":"ci"})";
+    if (key == "POST /v1/prices") body = R"({"gpu_type":"A10","price":"1.00"})";
+    if (key == "POST /v1/projects/{project}/credits") body = R"({"kind":"adjustment","amount":"5.00"})";
+    if (key == "GET /v1/jobs/{id}/wait") path += "?timeout=0s";
+    if (key == "GET /v1/usage" || key == "GET /v1/jobs") path += "?project=" + p;
+    if (key == "POST /oauth/token") {
+      auto sa = accounts_->CreateServiceAccount(p, "ci", api::Role::kMember);
+      body = json{{"grant_type", "client_credentials"}, {"client_id", sa->account.id},
+                  {"client_secret", sa->client_secret}}.dump();
+    }
+    return {r.method, path, body};
+  }
+
+  // The rule each route must follow, for routes whose handler authorises (Scope::kInHandler).
+  static Action EffectiveAction(const RouteInfo& r) {
+    const std::string key = r.method + " " + r.path;
+    if (key == "POST /v1/jobs") return Action::kProjectWrite;
+    if (key == "GET /v1/jobs" || key == "GET /v1/usage") return Action::kProjectRead;  // ?project= given
+    return r.action;
+  }
+
+  // Expected class of outcome: 2xx-ish ("ok"), 401, 403 or 404.
+  std::string Expected(const RouteInfo& r, Caller c, const std::string& p) {
+    const std::string key = r.method + " " + r.path;
+    Action a = EffectiveAction(r);
+    if (a == Action::kPublic) return "ok";
+    if (c == Caller::kAnonymous) return "401";
+    if (c == Caller::kAdmin) return "ok";
+    if (key == "GET /v1/users/{name}") return p == "own" ? "ok" : "404";  // yourself only
+    if (key == "DELETE /v1/tokens/{id}") return p == "own" && c == Caller::kOwner ? "ok" : "404";
+    if (a == Action::kAuthenticated) return "ok";
+    std::optional<api::Role> role;
+    if (p == "own" && c == Caller::kOwner) role = api::Role::kOwner;
+    if (p == "own" && c == Caller::kMember) role = api::Role::kMember;
+    if (p == "own" && c == Caller::kViewer) role = api::Role::kViewer;
+    if (a == Action::kAdmin) return r.scope == Scope::kPathProject && !role ? "404" : "403";
+    if (!role) return "404";
+    api::Role need = a == Action::kProjectRead ? api::Role::kViewer
+                     : a == Action::kProjectWrite ? api::Role::kMember
+                                                  : api::Role::kOwner;
+    return static_cast<int>(*role) >= static_cast<int>(need) ? "ok" : "403";
+  }
+
+  int Send(const Request& rq, Caller c) {
+    httplib::Client cli("127.0.0.1", port_);
+    httplib::Headers h;
+    if (c != Caller::kAnonymous) h.emplace("Authorization", "Bearer " + tokens_[c]);
+    std::string path = rq.path;
+    if (auto at = path.find("@self"); at != std::string::npos) {
+      const char* names[] = {"someone", "admin", "owner", "member", "viewer", "stranger"};
+      path.replace(at, 5, names[static_cast<int>(c)]);
+    }
+    auto send = [&]() -> httplib::Result {
+      if (rq.method == "GET") return cli.Get(path, h);
+      if (rq.method == "POST") return cli.Post(path, h, rq.body, "application/json");
+      if (rq.method == "PUT") return cli.Put(path, h, rq.body, "application/json");
+      if (rq.method == "PATCH") return cli.Patch(path, h, rq.body, "application/json");
+      return cli.Delete(path, h);
+    };
+    auto res = send();
+    return res ? res->status : -1;
+  }
+
+  std::string dir_;
+  FakeClock clock_;
+  std::unique_ptr<store::Store> store_;
+  std::optional<auth::MasterKey> key_;
+  std::unique_ptr<auth::AccountService> accounts_;
+  std::unique_ptr<Service> svc_;
+  std::unique_ptr<AccountDirectory> directory_;
+  std::unique_ptr<HttpServer> http_;
+  std::string admin_token_;
+  std::map<Caller, std::string> tokens_;
+  int port_ = 0;
+  int serial_ = 0;
+};
+
+TEST_F(AuthzTest, EveryRouteEveryCallerOwnAndOtherProject) {
+  int checked = 0;
+  for (const auto& r : Routes()) {
+    for (const std::string p : {"own", "other"}) {
+      for (Caller c : {Caller::kAnonymous, Caller::kAdmin, Caller::kOwner, Caller::kMember, Caller::kViewer,
+                       Caller::kStranger}) {
+        Request rq = Build(r, p);
+        int status = Send(rq, c);
+        std::string want = Expected(r, c, p);
+        std::string got = status == 401 ? "401" : status == 403 ? "403" : status == 404 ? "404" : "ok";
+        if (want == "ok") {
+          EXPECT_TRUE(status >= 200 && status < 400)
+              << r.method << " " << r.path << " as " << CallerName(c) << " on " << p << ": HTTP " << status;
+        } else {
+          EXPECT_EQ(got, want) << r.method << " " << r.path << " as " << CallerName(c) << " on " << p << ": HTTP "
+                               << status;
+        }
+        ++checked;
+      }
+    }
+  }
+  EXPECT_EQ(checked, static_cast<int>(Routes().size()) * 12);
+}
+
+TEST_F(AuthzTest, CrossTenantJobReadsLookLikeMissingJobs) {
+  std::string theirs = Job("other");
+  httplib::Client cli("127.0.0.1", port_);
+  httplib::Headers h{{"Authorization", "Bearer " + tokens_[Caller::kOwner]}};
+  auto existing = cli.Get("/v1/jobs/" + theirs, h);
+  auto missing = cli.Get("/v1/jobs/j-999999", h);
+  ASSERT_TRUE(existing && missing);
+  EXPECT_EQ(existing->status, 404);
+  EXPECT_EQ(missing->status, 404);
+  // Listing never shows the other tenant's jobs.
+  auto list = cli.Get("/v1/jobs", h);
+  ASSERT_TRUE(list);
+  EXPECT_EQ(list->body.find(theirs + "\""), std::string::npos);
+}
+
+TEST_F(AuthzTest, FailedAuthenticationIsRateLimitedPerSource) {
+  http_.reset();
+  HttpOptions o;
+  o.port = 0;
+  o.auth_failures_per_minute = 3;
+  http_ = std::make_unique<HttpServer>(*svc_, *accounts_, *store_, clock_, o);
+  port_ = std::move(http_->Bind()).value();
+  http_->Start();
+  httplib::Client cli("127.0.0.1", port_);
+  httplib::Headers bad{{"Authorization", "Bearer fgp_wrong"}};
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(cli.Get("/v1/gpus", bad)->status, 401);
+  auto blocked = cli.Get("/v1/gpus", httplib::Headers{{"Authorization", "Bearer " + admin_token_}});
+  EXPECT_EQ(blocked->status, 429);
+  EXPECT_FALSE(blocked->get_header_value("Retry-After").empty());
+  clock_.Advance(std::chrono::milliseconds(61'000));
+  EXPECT_EQ(cli.Get("/v1/gpus", httplib::Headers{{"Authorization", "Bearer " + admin_token_}})->status, 200);
+}
+
+TEST_F(AuthzTest, StateChangesAndFailedLoginsAreAuditedWithoutSecretValues) {
+  httplib::Client cli("127.0.0.1", port_);
+  httplib::Headers h{{"Authorization", "Bearer " + tokens_[Caller::kMember]}};
+  ASSERT_EQ(cli.Put("/v1/projects/own/secrets/API_KEY", h, R"({"value":"hunter2-secret"})", "application/json")->status,
+            200);
+  EXPECT_EQ(cli.Get("/v1/gpus", httplib::Headers{{"Authorization", "Bearer nope"}})->status, 401);
+  auto rows = std::move(store_->ListAudit(0, 0)).value();
+  bool saw_secret = false, saw_failure = false;
+  for (const auto& r : rows) {
+    EXPECT_EQ(api::AuditCanonical(r).find("hunter2"), std::string::npos);
+    saw_secret |= r.target == "secret:own/API_KEY" && r.actor == "user:member" && r.result == "ok";
+    saw_failure |= r.actor == "anonymous" && r.result == "unauthenticated";
+  }
+  EXPECT_TRUE(saw_secret);
+  EXPECT_TRUE(saw_failure);
+}
+
+}  // namespace
+}  // namespace fastgpu::server
