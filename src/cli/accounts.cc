@@ -296,7 +296,7 @@ std::string QuotaGpusText(const json& quota) {
 std::string BudgetText(const json& budget) {
   const int64_t limit = Int(budget, "monthly_limit_micro");
   if (limit <= 0) return "none";
-  return FormatUsd(limit) + " per month (" + (Bool(budget, "hard") ? "hard: jobs wait when spent" : "soft: warnings only") +
+  return FormatUsd(limit) + " per month (" + (Bool(budget, "hard") ? "hard: at 100 % new jobs wait and running jobs stop" : "soft: at 100 % new jobs wait") +
          ")";
 }
 

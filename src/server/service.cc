@@ -578,6 +578,19 @@ void Service::EnforceLimitsLocked(std::vector<std::pair<std::string, agent::JobC
   }
 }
 
+void Service::EnforceOnce() {
+  std::lock_guard lock(mu_);
+  EnforceOnceLocked();
+}
+
+void Service::EnforceOnceLocked() {
+  std::vector<std::pair<std::string, agent::JobCommand>> stops;
+  EnforceLimitsLocked(stops);
+  EnforceBudgetsLocked(stops);
+  for (auto& [node, cmd] : stops) nodes_[node].commands.push_back(std::move(cmd));
+  if (!stops.empty()) commands_cv_.notify_all();
+}
+
 void Service::Loop() {
   while (true) {
     {
@@ -585,11 +598,7 @@ void Service::Loop() {
       wake_loop_.wait_for(lock, std::chrono::milliseconds(options_.tick_ms), [&] { return wake_ || stopping_; });
       if (stopping_) return;
       wake_ = false;
-      std::vector<std::pair<std::string, agent::JobCommand>> stops;
-      EnforceLimitsLocked(stops);
-      EnforceBudgetsLocked(stops);
-      for (auto& [node, cmd] : stops) nodes_[node].commands.push_back(std::move(cmd));
-      if (!stops.empty()) commands_cv_.notify_all();
+      EnforceOnceLocked();
     }
     ScheduleOnce();
   }

@@ -98,6 +98,9 @@ class Service final : public agent::ControlPlane {
 
   // For tests and benchmarks: run one scheduling pass now.
   void ScheduleOnce();
+  // One pass of the loop's checks: runtime limits and budgets (stop commands for running jobs,
+  // budget warnings). The loop calls it every tick; tests call it directly.
+  void EnforceOnce();
 
   // Accounts and billing wiring (call before Start()).
   void SetProjectDirectory(const ProjectDirectory* directory);
@@ -142,6 +145,7 @@ class Service final : public agent::ControlPlane {
   store::JobUpdate Transition(const api::Job& before, api::Job after, const std::string& reason,
                               const std::string& actor) const;
   void ApplyLocked(const api::Job& job);
+  void EnforceOnceLocked();
   void EnforceLimitsLocked(std::vector<std::pair<std::string, agent::JobCommand>>& stops);
   api::Job FinalStateFor(const api::Job& job, const agent::JobReport& report,
                          std::vector<store::JobUpdate>& updates);
