@@ -286,5 +286,31 @@ TEST_F(AuthzTest, StateChangesAndFailedLoginsAreAuditedWithoutSecretValues) {
   EXPECT_TRUE(saw_failure);
 }
 
+TEST_F(AuthzTest, ServiceAccountExchangesClientCredentialsForAProjectScopedToken) {
+  auto sa = accounts_->CreateServiceAccount("own", "ci", api::Role::kMember);
+  ASSERT_TRUE(sa.ok()) << sa.status().ToString();
+  httplib::Client cli("127.0.0.1", port_);
+  auto bad = cli.Post("/oauth/token",
+                      json{{"grant_type", "client_credentials"}, {"client_id", sa->account.id},
+                           {"client_secret", "fgs_wrong"}}.dump(),
+                      "application/json");
+  EXPECT_EQ(bad->status, 401);
+  auto ok = cli.Post("/oauth/token",
+                     json{{"grant_type", "client_credentials"}, {"client_id", sa->account.id},
+                          {"client_secret", sa->client_secret}}.dump(),
+                     "application/json");
+  ASSERT_EQ(ok->status, 200) << ok->body;
+  auto body = json::parse(ok->body);
+  EXPECT_EQ(body["token_type"], "Bearer");
+  EXPECT_EQ(body["expires_in"], 3600);
+  httplib::Headers h{{"Authorization", "Bearer " + body["access_token"].get<std::string>()}};
+  EXPECT_EQ(cli.Get("/v1/jobs?project=own", h)->status, 200);
+  EXPECT_EQ(cli.Get("/v1/jobs?project=other", h)->status, 404);
+  EXPECT_EQ(cli.Get("/v1/users", h)->status, 403);
+  // The access token expires.
+  clock_.Advance(std::chrono::seconds(3601));
+  EXPECT_EQ(cli.Get("/v1/jobs?project=own", h)->status, 401);
+}
+
 }  // namespace
 }  // namespace fastgpu::server
