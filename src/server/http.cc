@@ -334,7 +334,14 @@ void HttpServer::Audit(const Ctx& ctx, const RouteInfo& route) {
   rec.result = CodeOf(ctx.res);
   rec.detail = ctx.audit_detail;
   auto st = store_.AppendAudit(std::move(rec));
-  if (!st.ok()) std::fprintf(stderr, "fastgpu: cannot write audit row: %s\n", st.status().ToString().c_str());
+  if (!st.ok()) {
+    std::fprintf(stderr, "fastgpu: cannot write audit row: %s\n", st.status().ToString().c_str());
+    return;
+  }
+  // The newest row this process wrote: `audit verify` then also detects deletion of the newest rows.
+  int64_t seen = audit_high_.load();
+  while (st->seq > seen && !audit_high_.compare_exchange_weak(seen, st->seq)) {
+  }
 }
 
 void HttpServer::Install() {

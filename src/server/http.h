@@ -2,6 +2,7 @@
 // document and the authorisation checks can be verified against it.
 #pragma once
 
+#include <atomic>
 #include <memory>
 #include <string>
 #include <vector>
@@ -86,6 +87,7 @@ class HttpServer {
   store::Store& store_;
   const Clock& clock_;
   auth::FailureLimiter limiter_;
+  std::atomic<int64_t> audit_high_{0};  // highest audit seq appended by this process
   std::atomic<bool> served_{false};
   std::thread thread_;
   Service& service_;

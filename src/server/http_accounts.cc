@@ -385,7 +385,7 @@ void HttpServer::InstallAccounts() {
   Add("GET", "/v1/audit/verify", [this](Ctx& ctx) {
     auto rows = store_.ListAudit(0, 0);
     if (!rows.ok()) return SendError(ctx.res, rows.status());
-    auto report = auth::VerifyAuditChain(*rows);
+    auto report = auth::VerifyAuditChain(*rows, audit_high_.load());
     SendJson(ctx.res, {{"ok", report.ok},
                        {"rows", report.rows},
                        {"first_bad_seq", report.first_bad_seq},

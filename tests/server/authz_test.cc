@@ -2,6 +2,7 @@
 // A route without a request template here fails the test, so no route ships without a checked policy.
 #include <gtest/gtest.h>
 #include <httplib.h>
+#include <sqlite3.h>
 #include <stdlib.h>
 
 #include <filesystem>
@@ -310,6 +311,36 @@ TEST_F(AuthzTest, ServiceAccountExchangesClientCredentialsForAProjectScopedToken
   // The access token expires.
   clock_.Advance(std::chrono::seconds(3601));
   EXPECT_EQ(cli.Get("/v1/jobs?project=own", h)->status, 401);
+}
+
+TEST_F(AuthzTest, AuditVerifyDetectsDeletedRowsInTheMiddleAndAtTheEnd) {
+  httplib::Client cli("127.0.0.1", port_);
+  httplib::Headers admin{{"Authorization", "Bearer " + tokens_[Caller::kAdmin]}};
+  for (int i = 0; i < 4; ++i)
+    ASSERT_EQ(cli.Post("/v1/users", admin, json{{"name", "audited" + std::to_string(i)}}.dump(), "application/json")
+                  ->status,
+              201);
+  auto verify = [&] { return json::parse(cli.Get("/v1/audit/verify", admin)->body); };
+  EXPECT_TRUE(verify()["ok"].get<bool>()) << verify().dump();
+  int64_t last = std::move(store_->ListAudit(0, 0)).value().back().seq;
+  auto exec = [&](const std::string& sql) {
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open((dir_ + "/db").c_str(), &db), SQLITE_OK);
+    char* err = nullptr;
+    EXPECT_EQ(sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &err), SQLITE_OK) << (err ? err : "");
+    sqlite3_free(err);
+    sqlite3_close(db);
+  };
+  // The newest row disappears: the server remembers the last seq it wrote.
+  exec("DROP TRIGGER audit_no_delete; DELETE FROM audit WHERE seq = " + std::to_string(last));
+  auto report = verify();
+  EXPECT_FALSE(report["ok"].get<bool>()) << report.dump();
+  EXPECT_EQ(report["first_bad_seq"], last);
+  // A row in the middle disappears: a gap in the chain.
+  exec("DELETE FROM audit WHERE seq = 2");
+  report = verify();
+  EXPECT_FALSE(report["ok"].get<bool>());
+  EXPECT_EQ(report["first_bad_seq"], 2) << report.dump();
 }
 
 }  // namespace
