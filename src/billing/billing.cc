@@ -275,11 +275,13 @@ std::vector<UnixMillis> PriceCatalog::ChangesBetween(const std::string& gpu_type
     if ((e.gpu_type == gpu_type || e.gpu_type == "*") && e.effective_from > from && e.effective_from < to)
       candidates.insert(e.effective_from);
   std::vector<UnixMillis> out;
-  auto before = PriceAt(gpu_type, from);
-  std::optional<int64_t> last = before.ok() ? std::optional<int64_t>(*before) : std::nullopt;
-  for (UnixMillis t : candidates) {
+  auto price_or_none = [&](UnixMillis t) -> int64_t {  // -1 = unpriced (prices are >= 0)
     auto p = PriceAt(gpu_type, t);
-    std::optional<int64_t> now = p.ok() ? std::optional<int64_t>(*p) : std::nullopt;
+    return p.ok() ? *p : -1;
+  };
+  int64_t last = price_or_none(from);
+  for (UnixMillis t : candidates) {
+    int64_t now = price_or_none(t);
     if (now != last) out.push_back(t);
     last = now;
   }
