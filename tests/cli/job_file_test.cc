@@ -191,5 +191,17 @@ TEST(BuildJobSpec, SecretFlagsAddToTheFileAndAreValidated) {
   EXPECT_NE(bad.status().message().find("lower-case"), std::string::npos);
 }
 
+// Found by fuzz/job_file_yaml_fuzz: bytes that are not UTF-8 made JobSpecRequestBody throw (abort).
+TEST(BuildJobSpec, TextThatIsNotUtf8IsAnError) {
+  SubmitFlags f;
+  f.file = "job.yaml";
+  auto s = BuildJobSpec(f, Files({{"job.yaml", "command:\n  - torchrun\n  - tra\xff\xff\n"}}));
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.status().message().find("UTF-8"), std::string::npos) << s.status().message();
+  f.file.reset();
+  f.command = {"python", "caf\xe9.py"};  // Latin-1
+  EXPECT_FALSE(BuildJobSpec(f, Files({})).ok());
+}
+
 }  // namespace
 }  // namespace fastgpu::cli
