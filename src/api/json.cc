@@ -310,7 +310,8 @@ Result<JobEvent> JobEventFromJson(const json& j) {
 
 std::string ErrorBody(const Status& st) {
   json j{{"error", {{"code", std::string(ErrorCodeName(st.code()))}, {"message", st.message()}}}};
-  return j.dump();
+  // Messages may quote request text that is not valid UTF-8 (a path, a query value): replace, never throw.
+  return j.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
 }  // namespace fastgpu::api

@@ -39,7 +39,15 @@ int Main(int argc, char** argv) {
   SystemClock clock;
   Io io{std::cout, std::cerr, ::isatty(STDOUT_FILENO) == 1, GetEnv, ReadSmallFile, clock,
         &std::cin, ::isatty(STDIN_FILENO) == 1, PromptHidden};
-  return RunApp(args, hooks, io);
+  try {
+    return RunApp(args, hooks, io);
+  } catch (const std::exception& e) {
+    // Last line of defence: one line on stderr and a non-zero exit code, never an abort.
+    std::string what = e.what();
+    if (what.find("UTF-8") != std::string::npos) what = "an argument or file is not valid UTF-8 text (" + what + ")";
+    std::cerr << "fastgpu: error: " << what << "\n";
+    return 1;
+  }
 }
 
 }  // namespace fastgpu::cli

@@ -34,9 +34,17 @@ Result<std::vector<billing::Plan>> LoadPlans(store::Store& store) {
   std::vector<billing::Plan> plans;
   for (const auto& r : records) {
     auto j = nlohmann::json::parse(r.value, nullptr, false);
-    if (!j.is_object()) return Internal("plan record " + r.key + " is not valid JSON");
-    plans.push_back({j.value("project", ""), j.value("discount_bps", int64_t{0}), j.value("from", int64_t{0}),
-                     j.value("to", int64_t{0})});
+    auto int_field = [&](const char* f) -> Result<int64_t> {
+      auto it = j.find(f);
+      if (it == j.end() || !it->is_number_integer()) return Internal("plan record " + r.key + ": bad field " + f);
+      return it->get<int64_t>();
+    };
+    if (!j.is_object() || !j.contains("project") || !j["project"].is_string())
+      return Internal("plan record " + r.key + " is not a valid plan");
+    ASSIGN_OR_RETURN(int64_t bps, int_field("discount_bps"));
+    ASSIGN_OR_RETURN(int64_t from, int_field("from"));
+    ASSIGN_OR_RETURN(int64_t to, int_field("to"));
+    plans.push_back({j["project"].get<std::string>(), bps, from, to});
   }
   return plans;
 }

@@ -117,7 +117,8 @@ void SendError(httplib::Response& res, const Status& st) {
 
 void SendJson(httplib::Response& res, const json& j, int status) {
   res.status = status;
-  res.set_content(j.dump(), "application/json");
+  // Text from the request (paths, query values) may be invalid UTF-8: replace such bytes, never throw.
+  res.set_content(j.dump(-1, ' ', false, json::error_handler_t::replace), "application/json");
 }
 
 std::string Param(const httplib::Request& req, const char* name) {

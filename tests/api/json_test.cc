@@ -80,3 +80,16 @@ TEST(ValidateJobSpec, TextMustBeUtf8) {
 
 }  // namespace
 }  // namespace fastgpu::api
+
+namespace fastgpu::api {
+namespace {
+
+TEST(ErrorBody, InvalidUtf8InTheMessageIsReplacedNotThrown) {
+  std::string body = ErrorBody(NotFound("job j-\xff does not exist"));
+  auto j = nlohmann::json::parse(body, nullptr, false);
+  ASSERT_FALSE(j.is_discarded()) << body;
+  EXPECT_EQ(j["error"]["code"], "not_found");
+}
+
+}  // namespace
+}  // namespace fastgpu::api

@@ -343,5 +343,19 @@ TEST_F(AuthzTest, AuditVerifyDetectsDeletedRowsInTheMiddleAndAtTheEnd) {
   EXPECT_EQ(report["first_bad_seq"], 2) << report.dump();
 }
 
+TEST_F(AuthzTest, InvalidUtf8InPathsAndQueriesGetsAJsonErrorNotACrash) {
+  httplib::Client cli("127.0.0.1", port_);
+  httplib::Headers admin{{"Authorization", "Bearer " + tokens_[Caller::kAdmin]}};
+  for (const char* path : {"/v1/jobs/j-%FF", "/v1/no-such-route/%FF%FE", "/v1/projects/%E9x", "/v1/jobs?project=%FF"}) {
+    for (const auto& h : {admin, httplib::Headers{}}) {
+      auto r = cli.Get(path, h);
+      ASSERT_TRUE(r) << path << ": the server must answer";
+      EXPECT_TRUE(r->status == 200 || r->status >= 400) << path << ": " << r->status;
+      EXPECT_FALSE(json::parse(r->body, nullptr, false).is_discarded()) << path << ": " << r->body;
+    }
+  }
+  EXPECT_EQ(cli.Get("/healthz")->status, 200);
+}
+
 }  // namespace
 }  // namespace fastgpu::server
