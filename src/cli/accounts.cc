@@ -300,6 +300,15 @@ std::string BudgetText(const json& budget) {
          ")";
 }
 
+json Sub(const json& j, const char* k);
+
+// " (83 % of the budget)" when the project has a budget.
+std::string BudgetShare(const json& p) {
+  const int64_t limit = Int(Sub(p, "budget"), "monthly_limit_micro");
+  if (limit <= 0) return "";
+  return " (" + std::to_string(Int(p, "spent_this_month_micro") * 100 / limit) + " % of the budget)";
+}
+
 json Sub(const json& j, const char* k) {
   if (j.is_object()) {
     auto it = j.find(k);
@@ -329,6 +338,7 @@ std::string RenderProject(const json& p, bool color) {
                    {"GPU-hours per month", limit(Int(quota, "max_gpu_hours_per_month"))},
                    {"Queued jobs", limit(Int(quota, "max_queued_jobs"))},
                    {"Budget", BudgetText(Sub(p, "budget"))},
+                   {"Spent this month", FormatUsd(Int(p, "spent_this_month_micro")) + BudgetShare(p)},
                    {"Run as user", OrDash(Str(p, "run_as_user"))},
                    {"Allow root", Cell(YesNo(Bool(p, "allow_root")), Bool(p, "allow_root") ? Color::kYellow : Color::kNone)}},
                   color);

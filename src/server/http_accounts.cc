@@ -191,7 +191,12 @@ void HttpServer::InstallAccounts() {
   Add("GET", "/v1/projects/{project}", [this](Ctx& ctx) {
     auto p = accounts_.GetProject(ctx.project);
     if (!p.ok()) return SendError(ctx.res, p.status());
-    SendJson(ctx.res, api::ToJson(*p));
+    json j = api::ToJson(*p);
+    // Spend so far this month (written usage + running jobs), so members see how close the budget is.
+    int64_t spent = 0;
+    for (const auto& [key, s] : service_.SpendThisMonth(ctx.project)) spent += s.cost_micro;
+    j["spent_this_month_micro"] = spent;
+    SendJson(ctx.res, j);
   });
   Add("PATCH", "/v1/projects/{project}", [this](Ctx& ctx) {
     auto body = ObjectBody(ctx.req, {"description", "quota", "budget", "run_as_user", "allow_root"});

@@ -173,6 +173,8 @@ TEST_F(SecurityTest, BillingMetersARunAndPricesADryRun) {
   EXPECT_NE(csv->body.find("A100-80GB"), std::string::npos) << csv->body;
   auto usage = up_.GetJson("/v1/usage");
   EXPECT_EQ(usage.value("total_micro", -1), bill.value("usage_total_micro", -2)) << usage.dump();
+  EXPECT_EQ(up_.GetJson("/v1/projects/default").value("spent_this_month_micro", -1),
+            bill.value("usage_total_micro", -2));
 }
 
 }  // namespace
