@@ -240,6 +240,7 @@ JobReport Agent::FinalReport(const ExitStatus& st, int attempt, const std::strin
   r.exit_code = st.exit_code;
   r.signal = st.signal;
   r.reason = st.reason;
+  r.finished_at_ms = st.lost ? 0 : st.finished_at_ms;
   if (r.reason.empty() && !stop_reason.empty()) r.reason = stop_reason;
   return r;
 }

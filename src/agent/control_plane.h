@@ -24,6 +24,9 @@ struct JobReport {
   std::optional<int> exit_code;    // kExited
   std::optional<int> signal;       // kExited
   std::string reason;              // kLost / exec failures
+  // kExited: when the process ended (Unix ms; 0 = unknown, use the time of the report). Exits found
+  // after an agent restart carry the real time, so the run is not billed for the downtime.
+  int64_t finished_at_ms = 0;
 };
 
 struct NodeRegistration {

@@ -44,6 +44,7 @@ struct ExitStatus {
   std::optional<int> signal;       // set when killed by a signal
   std::string reason;              // e.g. "process lost: supervisor gone and no exit record"
   bool lost = false;               // true when the outcome is unknown
+  int64_t finished_at_ms = 0;      // when the exit was recorded (Unix ms; 0 = unknown)
 };
 
 class Executor {

@@ -437,10 +437,15 @@ std::optional<PidRecord> ParsePidFile(const std::string& text) {
 
 // Parses an exit file. nullopt when absent or unreadable.
 std::optional<ExitStatus> ReadExitFile(const std::string& job_id, const std::string& job_dir) {
-  auto text = ReadFileToString(job_dir + "/" + kExitFile);
+  const std::string path = job_dir + "/" + kExitFile;
+  auto text = ReadFileToString(path);
   if (!text) return std::nullopt;
   ExitStatus st;
   st.job_id = job_id;
+  // The supervisor writes the file when the job ends: its modification time is the end of the run.
+  struct stat sb {};
+  if (::stat(path.c_str(), &sb) == 0)
+    st.finished_at_ms = static_cast<int64_t>(sb.st_mtim.tv_sec) * 1000 + sb.st_mtim.tv_nsec / 1'000'000;
   size_t pos = 0;
   bool any = false;
   while (pos < text->size()) {

@@ -68,11 +68,13 @@ Status ValidateQuota(const api::Quota& q) {
   for (const auto& [type, milli] : q.max_gpus_milli) {
     if (type.empty() || type.size() > 64)
       return InvalidArgument("quota GPU type '" + type + "' must be 1-64 characters (or \"*\" for all types)");
-    if (milli < 0) return InvalidArgument("quota for GPU type " + type + " must not be negative");
+    if (milli < 0 || milli > 1'000'000'000)
+      return InvalidArgument("quota for GPU type " + type + " must be 0 to 1000000 GPUs");
   }
-  if (q.max_gpu_hours_per_month < 0)
-    return InvalidArgument("quota max_gpu_hours_per_month must not be negative (0 = unlimited)");
-  if (q.max_queued_jobs < 0) return InvalidArgument("quota max_queued_jobs must not be negative (0 = unlimited)");
+  if (q.max_gpu_hours_per_month < 0 || q.max_gpu_hours_per_month > 1'000'000'000)
+    return InvalidArgument("quota max_gpu_hours_per_month must be 0 (unlimited) to 1000000000");
+  if (q.max_queued_jobs < 0 || q.max_queued_jobs > 1'000'000'000)
+    return InvalidArgument("quota max_queued_jobs must be 0 (unlimited) to 1000000000");
   return Status::Ok();
 }
 

@@ -131,8 +131,8 @@ Result<int64_t> IntParam(const httplib::Request& req, const char* name, int64_t 
   int64_t n = 0;
   for (char c : v) {
     if (c < '0' || c > '9') return InvalidArgument(std::string("query parameter '") + name + "' must be a non-negative integer");
+    if (n > (hi - (c - '0')) / 10) return InvalidArgument(std::string("query parameter '") + name + "' is too large (max " + std::to_string(hi) + ")");
     n = n * 10 + (c - '0');
-    if (n > hi) return InvalidArgument(std::string("query parameter '") + name + "' is too large (max " + std::to_string(hi) + ")");
   }
   if (n < lo) return InvalidArgument(std::string("query parameter '") + name + "' is too small");
   return n;
@@ -289,7 +289,7 @@ void HttpServer::Serve(const RouteInfo& route, Handler& handler, const httplib::
       Audit(ctx, route);
       return;
     }
-    limiter_.RecordSuccess(source);
+    // Successes do not reset the failure count: a valid token must not buy more guesses.
     ctx.principal = std::move(who).value();
     ctx.authenticated = true;
     Status allowed = Status::Ok();
@@ -532,7 +532,16 @@ void HttpServer::Install() {
   Add("GET", "/v1/gpus", [this](Ctx& ctx) {
     auto& res = ctx.res;
     json arr = json::array();
-    for (const auto& g : service_.ListGpus()) arr.push_back(api::ToJson(g));
+    for (auto g : service_.ListGpus()) {
+      // Other tenants' job ids are not shown (their existence must not leak); the allocation still is.
+      if (!ctx.principal.admin) {
+        std::erase_if(g.jobs, [&](const std::string& id) {
+          auto job = service_.GetJob(id);
+          return !job.ok() || !ctx.principal.RoleIn(job->spec.project).has_value();
+        });
+      }
+      arr.push_back(api::ToJson(g));
+    }
     SendJson(res, {{"gpus", std::move(arr)}});
   });
   Add("GET", "/v1/nodes", [this](Ctx& ctx) {

@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -88,6 +89,7 @@ class HttpServer {
   const Clock& clock_;
   auth::FailureLimiter limiter_;
   std::atomic<int64_t> audit_high_{0};  // highest audit seq appended by this process
+  std::mutex rotate_mu_;                // one master-key rotation at a time
   std::atomic<bool> served_{false};
   std::thread thread_;
   Service& service_;

@@ -77,29 +77,37 @@ void HttpServer::InstallAccounts() {
     if (req.get_header_value("Content-Type").rfind("application/json", 0) == 0) {
       json j = json::parse(req.body, nullptr, false);
       if (!j.is_object()) return OAuthError(ctx.res, 400, "invalid_request", "body is not a JSON object");
-      grant = j.value("grant_type", "");
-      id = j.value("client_id", "");
-      secret = j.value("client_secret", "");
+      auto text = [&](const char* f) {
+        auto it = j.find(f);
+        return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
+      };
+      grant = text("grant_type");
+      id = text("client_id");
+      secret = text("client_secret");
     } else {
       grant = Param(req, "grant_type");
       id = Param(req, "client_id");
       secret = Param(req, "client_secret");
     }
-    ctx.audit_actor = id.empty() ? "anonymous" : "sa:" + id;
-    ctx.audit_target = "service-account:" + id;
-    if (grant != "client_credentials")
-      return OAuthError(ctx.res, 400, "unsupported_grant_type", "only grant_type=client_credentials is supported");
+    // Only a well-formed id ("sa-" + 12 hex) goes into the audit row: the body is the caller's.
+    const bool id_ok = id.size() == 15 && id.rfind("sa-", 0) == 0 &&
+                       id.find_first_not_of("0123456789abcdef", 3) == std::string::npos;
+    ctx.audit_actor = id_ok ? "sa:" + id : "anonymous";
+    ctx.audit_target = id_ok ? "service-account:" + id : "service-account:(invalid id)";
     UnixMillis now = clock_.NowMillis();
     if (int64_t wait = limiter_.RetryAfterMs(req.remote_addr, now); wait > 0) {
       ctx.res.set_header("Retry-After", std::to_string((wait + 999) / 1000));
       return OAuthError(ctx.res, 429, "slow_down", "too many failed attempts; try again later");
     }
-    auto tok = accounts_.IssueAccessToken(id, secret);
+    if (grant != "client_credentials") {
+      limiter_.RecordFailure(req.remote_addr, now);
+      return OAuthError(ctx.res, 400, "unsupported_grant_type", "only grant_type=client_credentials is supported");
+    }
+    auto tok = id_ok ? accounts_.IssueAccessToken(id, secret) : Result<auth::AccessToken>(Unauthenticated("bad id"));
     if (!tok.ok()) {
       limiter_.RecordFailure(req.remote_addr, now);
       return OAuthError(ctx.res, 401, "invalid_client", "unknown client_id or wrong client_secret");
     }
-    limiter_.RecordSuccess(req.remote_addr);
     ctx.res.set_header("Cache-Control", "no-store");
     SendJson(ctx.res, {{"access_token", tok->access_token}, {"token_type", "Bearer"}, {"expires_in", tok->expires_in_s}});
   });
@@ -290,16 +298,19 @@ void HttpServer::InstallAccounts() {
   Add("GET", "/v1/tokens", [this](Ctx& ctx) {
     std::string user = Param(ctx.req, "user");
     bool all = Param(ctx.req, "all") == "true";
-    if ((all || (!user.empty() && user != ctx.principal.user)) && !ctx.principal.admin)
+    // A service account's tokens are owned by "sa:<id>", never by a user of the same name.
+    const std::string self = ctx.principal.service_account ? "sa:" + ctx.principal.user : ctx.principal.user;
+    if ((all || (!user.empty() && user != self)) && !ctx.principal.admin)
       return SendError(ctx.res, PermissionDenied("only an admin may list other users' tokens"));
-    if (user.empty() && !all) user = ctx.principal.user;
+    if (user.empty() && !all) user = self;
     SendJson(ctx.res, Array("tokens", ToArray(accounts_.ListTokens(all ? "" : user))));
   });
   Add("DELETE", "/v1/tokens/{id}", [this](Ctx& ctx) {
     std::string id = ctx.req.matches[1];
     ctx.audit_target = "token:" + id;
     auto tok = accounts_.GetToken(id);
-    if (!tok.ok() || (!ctx.principal.admin && tok->user != ctx.principal.user))
+    const std::string self = ctx.principal.service_account ? "sa:" + ctx.principal.user : ctx.principal.user;
+    if (!tok.ok() || (!ctx.principal.admin && tok->user != self))
       return SendError(ctx.res, NotFound("token " + id + " does not exist"));
     RETURN_IF_SEND_ERROR(ctx.res, accounts_.RevokeToken(id));
     ctx.res.status = 204;
@@ -367,6 +378,10 @@ void HttpServer::InstallAccounts() {
     // Order: new key durable on disk first (as <path>.new), then re-encrypt in one transaction, then
     // rename over the old key. A crash in between is resolved at start-up (embedded.cc).
     std::string next = options_.master_key_path + ".new";
+    // One rotation at a time: two interleaved ones could leave secrets sealed by a key that is on no disk.
+    std::unique_lock rotating(rotate_mu_, std::try_to_lock);
+    if (!rotating.owns_lock())
+      return SendError(ctx.res, FailedPrecondition("a key rotation is already running; try again when it is done"));
     RETURN_IF_SEND_ERROR(ctx.res, key->WriteFile(next));
     auto n = accounts_.RotateKey(*key);
     if (!n.ok()) return SendError(ctx.res, n.status());

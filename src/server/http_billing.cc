@@ -75,11 +75,17 @@ void HttpServer::InstallBilling() {
       if (!micro.ok()) return SendError(ctx.res, micro.status());
       *price = *micro;
     }
-    if (!price->has_value() || **price < 0)
-      return SendError(ctx.res, InvalidArgument("give 'price' (dollars per GPU-hour, e.g. \"2.50\") >= 0"));
+    constexpr int64_t kMaxPrice = 1'000'000'000'000;  // $1,000,000 per GPU-hour
+    if (!price->has_value() || **price < 0 || **price > kMaxPrice)
+      return SendError(ctx.res, InvalidArgument("give 'price' (dollars per GPU-hour, e.g. \"2.50\"), 0 to 1000000"));
     UnixMillis now = clock_.NowMillis();
     auto from = TimeField(*body, "effective_from", now);
     if (!from.ok()) return SendError(ctx.res, from.status());
+    // Prices change from now on: seconds already run keep the price they ran at (a minute of clock skew
+    // between client and server is tolerated and treated as now).
+    if (*from < now - 60'000)
+      return SendError(ctx.res, InvalidArgument("'effective_from' is in the past: prices can only change from now on"));
+    if (*from < now) *from = now;
     api::PriceEntry e{.gpu_type = **type, .micro_per_gpu_hour = **price, .effective_from = *from,
                       .set_by = ctx.principal.Actor()};
     ctx.audit_target = "price:" + e.gpu_type;

@@ -154,7 +154,7 @@ std::string Service::HoldReasonLocked(const Job& job, const std::map<std::string
            billing::FormatUsd(rules->budget.monthly_limit_micro) + " this month";
   }
   if (rules->quota.max_gpu_hours_per_month > 0 &&
-      used.gpu_ms_milli >= rules->quota.max_gpu_hours_per_month * kMsPerHour * kMilliPerGpu) {
+      used.gpu_ms_milli / (kMsPerHour * kMilliPerGpu) >= rules->quota.max_gpu_hours_per_month) {
     return "quota: project " + p + " used " + std::to_string(used.gpu_ms_milli / (kMsPerHour * kMilliPerGpu)) +
            "/" + std::to_string(rules->quota.max_gpu_hours_per_month) + " GPU-hours this month";
   }

@@ -120,7 +120,11 @@ store::JobUpdate Service::Transition(const Job& before, Job after, const std::st
   u.event.actor = actor;
   after.reason = reason;
   u.job = std::move(after);
-  MeterLocked(before, u.job, u.event.at, u);
+  // A run ends at the job's finished_at when that is known to lie within the run (a recovered exit).
+  UnixMillis end = u.event.at;
+  if (u.job.finished_at > 0 && u.job.finished_at >= before.started_at && u.job.finished_at < end)
+    end = u.job.finished_at;
+  MeterLocked(before, u.job, end, u);
   return u;
 }
 
@@ -171,6 +175,7 @@ Result<Job> Service::Submit(api::JobSpec spec, const std::string& user) {
   job.state = JobState::kQueued;
   job.created_at = clock_.NowMillis();
   job.reason = "waiting to be scheduled";
+  bool counted = false;  // in submitting_ while the store write is in flight (queued-jobs quota)
   {
     std::lock_guard lock(mu_);
     if (stopping_) return Unavailable("server is shutting down");
@@ -179,7 +184,8 @@ Result<Job> Service::Submit(api::JobSpec spec, const std::string& user) {
       auto rules = directory_->Rules(job.spec.project);
       if (!rules) return NotFound("project " + job.spec.project + " does not exist");
       if (rules->quota.max_queued_jobs > 0) {
-        int64_t queued = 0;
+        // Submits still being written count too, so parallel submits cannot overshoot the quota.
+        int64_t queued = submitting_[job.spec.project];
         for (const auto& [num, id] : queued_) queued += jobs_.at(id).spec.project == job.spec.project;
         if (queued >= rules->quota.max_queued_jobs)
           return ResourceExhausted("quota: project " + job.spec.project + " has " + std::to_string(queued) + "/" +
@@ -187,17 +193,31 @@ Result<Job> Service::Submit(api::JobSpec spec, const std::string& user) {
                                    " jobs queued; wait for some to start or cancel some");
       }
       if (!job.spec.secrets.empty()) RETURN_IF_ERROR(directory_->SecretEnv(job.spec.project, job.spec.secrets).status());
+      if (rules->quota.max_queued_jobs > 0) {
+        ++submitting_[job.spec.project];
+        counted = true;
+      }
     }
   }
+  auto uncount = [&] {
+    if (counted && --submitting_[job.spec.project] == 0) submitting_.erase(job.spec.project);
+  };
   api::JobEvent ev;
   ev.at = job.created_at;
   ev.to = "QUEUED";
   ev.reason = "submitted";
   ev.actor = "user:" + user;
-  ASSIGN_OR_RETURN(Job created, store_.CreateJob(job, ev));
+  auto stored = store_.CreateJob(job, ev);
+  if (!stored.ok()) {
+    std::lock_guard lock(mu_);
+    uncount();
+    return stored.status();
+  }
+  Job created = std::move(stored).value();
   bool wake;
   {
     std::lock_guard lock(mu_);
+    uncount();
     queued_.insert({JobNumber(created.id), created.id});
     jobs_[created.id] = created;
     // While every GPU is taken a new job cannot start: don't wake the loop for nothing (it runs
@@ -650,6 +670,9 @@ Job Service::FinalStateFor(const Job& job, const agent::JobReport& r, std::vecto
   UnixMillis now = clock_.NowMillis();
   Job after = job;
   after.finished_at = now;
+  // An exit found after a restart happened earlier than now: end the run (and its billing) then.
+  if (r.kind == agent::JobReport::Kind::kExited && r.finished_at_ms > 0 && job.started_at > 0)
+    after.finished_at = std::clamp(r.finished_at_ms, job.started_at, now);
   after.exit_code = r.exit_code;
   after.signal = r.signal;
   after.pid = 0;

@@ -178,6 +178,7 @@ class Service final : public agent::ControlPlane {
   bool any_gpu_ = false;
   std::map<std::string, NodeState> nodes_;
   std::unordered_map<std::string, StopRequest> stops_;
+  std::map<std::string, int64_t> submitting_;  // project -> submits being written (queued-jobs quota)
   // Held across "read state, persist, apply" for every change to an existing job, so changes are
   // serialised and the store and memory never disagree. Submits (new jobs) do not take it.
   std::mutex mutate_mu_;

@@ -357,5 +357,55 @@ TEST_F(AuthzTest, InvalidUtf8InPathsAndQueriesGetsAJsonErrorNotACrash) {
   EXPECT_EQ(cli.Get("/healthz")->status, 200);
 }
 
+TEST_F(AuthzTest, HostileInputToPublicAndAdminRoutesIsBounded) {
+  httplib::Client cli("127.0.0.1", port_);
+  // A huge client_id is refused without landing in the audit log.
+  std::string huge(100'000, 'a');
+  auto r = cli.Post("/oauth/token",
+                    json{{"grant_type", "client_credentials"}, {"client_id", huge}, {"client_secret", "x"}}.dump(),
+                    "application/json");
+  EXPECT_EQ(r->status, 401);
+  r = cli.Post("/oauth/token", R"({"grant_type":5,"client_id":[1]})", "application/json");
+  EXPECT_EQ(r->status, 400) << r->body;
+  auto rows = store_->ListAudit(0, 0);
+  ASSERT_TRUE(rows.ok());
+  for (const auto& row : *rows) EXPECT_LT(api::AuditCanonical(row).size(), 2000u);
+  httplib::Headers admin{{"Authorization", "Bearer " + tokens_[Caller::kAdmin]}};
+  // Prices change from now on, never retroactively; absurd prices and quotas are refused.
+  r = cli.Post("/v1/prices", admin, R"({"gpu_type":"A10","price":"1.00","effective_from":"2020-01-01T00:00:00Z"})",
+               "application/json");
+  EXPECT_EQ(r->status, 400) << r->body;
+  r = cli.Post("/v1/prices", admin, R"({"gpu_type":"A10","price":"99999999"})", "application/json");
+  EXPECT_EQ(r->status, 400) << r->body;
+  r = cli.Patch("/v1/projects/own", admin, R"({"quota":{"max_gpu_hours_per_month":99999999999}})", "application/json");
+  EXPECT_EQ(r->status, 400) << r->body;
+  EXPECT_EQ(cli.Get("/v1/audit?after=99999999999999999999", admin)->status, 400);
+}
+
+TEST_F(AuthzTest, GpuListingsHideOtherTenantsJobs) {
+  agent::NodeRegistration reg;
+  reg.node.name = "n1";
+  api::Gpu g;
+  g.uuid = "SIM-0";
+  g.type = "A100-80GB";
+  g.memory_total_mib = 81920;
+  reg.gpus.push_back(g);
+  ASSERT_TRUE(svc_->RegisterNode(reg).ok());
+  api::JobSpec spec;
+  spec.command = {"true"};
+  spec.project = "own";
+  auto job = svc_->Submit(spec, "owner");
+  ASSERT_TRUE(job.ok()) << job.status().ToString();
+  svc_->ScheduleOnce();
+  httplib::Client cli("127.0.0.1", port_);
+  auto jobs_on_gpu = [&](Caller c) {
+    auto r = cli.Get("/v1/gpus", httplib::Headers{{"Authorization", "Bearer " + tokens_[c]}});
+    return json::parse(r->body)["gpus"][0]["jobs"].size();
+  };
+  EXPECT_EQ(jobs_on_gpu(Caller::kMember), 1u);
+  EXPECT_EQ(jobs_on_gpu(Caller::kAdmin), 1u);
+  EXPECT_EQ(jobs_on_gpu(Caller::kStranger), 0u);
+}
+
 }  // namespace
 }  // namespace fastgpu::server

@@ -116,6 +116,27 @@ TEST_F(MeteringTest, RunningTimeIsBilledOnceQueuedTimeIsNot) {
   EXPECT_EQ((spend[{"ml", "A100-80GB"}].cost_micro), 2'500'000);
 }
 
+TEST_F(MeteringTest, AnExitFoundAfterARestartIsBilledUntilTheProcessEnded) {
+  Submit(1);
+  auto cmds = StartAll();
+  ASSERT_EQ(cmds.size(), 1u);
+  const UnixMillis ended = clock_.NowMillis() + 3'600'000;
+  clock_.Advance(minutes(8 * 60));  // the server was down for 7 of these 8 hours
+  agent::JobReport r;
+  r.kind = agent::JobReport::Kind::kExited;
+  r.job_id = cmds[0].job.id;
+  r.attempt = cmds[0].job.attempt;
+  r.node = "n1";
+  r.exit_code = 0;
+  r.finished_at_ms = ended;
+  ASSERT_TRUE(svc_->ReportJob(r).ok());
+  auto usage = store_->ListUsage({}).value();
+  ASSERT_EQ(usage.size(), 1u);
+  EXPECT_EQ(usage[0].end_ms, ended);
+  EXPECT_EQ(svc_->GetJob(r.job_id)->finished_at, ended);
+  EXPECT_EQ(store_->ListLedger({}).value().at(0).amount_micro, 2'500'000);  // 1 GPU-hour
+}
+
 TEST_F(MeteringTest, RunningJobsCountInThisMonthsSpend) {
   Submit(1);
   StartAll();
