@@ -1,10 +1,37 @@
 #include "sched/scheduler.h"
 
+#include "sched/framework/cluster_state.h"
 #include "sched/framework/feasibility.h"
 #include "sched/framework/round.h"
 #include "sched/policies/policies.h"
 
 namespace fastgpu::sched {
+
+Decisions Scheduler::Schedule(const ClusterSnapshot& cluster, const JobQueue& queue) {
+  const std::vector<JobRequest> jobs = queue.Jobs();
+  return Schedule(cluster, std::span<const JobRequest>(jobs));
+}
+
+Decisions Scheduler::Schedule(const ClusterState& state, const JobQueue& queue) {
+  return Schedule(state.snapshot(), queue);
+}
+
+QueueOrder QueueOrderFor(const SchedulerOptions& options) {
+  QueueOrder o;
+  const std::string& p = options.policy;
+  if (p == "priority" || p == "priority-fifo") {
+    o.kind = QueueOrder::Kind::kPriority;
+  } else if (p == "fair-share" || p == "drf") {
+    o.kind = QueueOrder::Kind::kProjectPriority;
+  } else if (p == "sjf" || p == "sjf-predicted") {
+    o.kind = QueueOrder::Kind::kEstimate;
+    o.default_runtime_s = options.default_runtime_s;
+  } else if (p == "las" || p == "tiresias") {
+    o.kind = QueueOrder::Kind::kAttained;
+    o.thresholds_gpu_ms = options.las_thresholds_gpu_ms;
+  }
+  return o;
+}
 
 Status CheckFeasible(const ClusterSnapshot& cluster, const JobRequest& job) {
   return Capacity(cluster).Check(job);

@@ -9,9 +9,12 @@
 #include <vector>
 
 #include "common/status.h"
+#include "sched/model/job_queue.h"
 #include "sched/model/model.h"
 
 namespace fastgpu::sched {
+
+class ClusterState;  // sched/framework/cluster_state.h
 
 class Scheduler {
  public:
@@ -21,8 +24,23 @@ class Scheduler {
   // SchedulerOptions::max_pending_reasons >= 0 some waiting jobs get no entry instead; they are
   // counted in Decisions::unreported.
   virtual Decisions Schedule(const ClusterSnapshot& cluster, std::span<const JobRequest> queue) = 0;
+  // The same decisions for the queue's jobs in insertion order. The policies walk `queue` in place
+  // when it was built with their queue_order() (a round then touches only the jobs it looks at),
+  // and index a copy otherwise; this default copies the jobs and calls the span version.
+  virtual Decisions Schedule(const ClusterSnapshot& cluster, const JobQueue& queue);
+  // The same decisions for state.snapshot(), starting from a caller-kept index of it instead of
+  // indexing the snapshot on every call. `state` must be what ClusterState(state.snapshot()) builds:
+  // a caller that changes the snapshot makes the same changes with ClusterState::Allocate/Release
+  // (ClusterState::SameAs checks it). This default ignores the index.
+  virtual Decisions Schedule(const ClusterState& state, const JobQueue& queue);
+  // How a caller-kept JobQueue should be indexed for this scheduler.
+  virtual QueueOrder queue_order() const { return {}; }
+  // Whether decisions depend on the predicted_runtime_s of queued jobs other than through deadlines
+  // (finish_before). When not, a caller may leave queued jobs' predictions as they were on submission.
+  virtual bool UsesRuntimeEstimates() const { return true; }
   virtual std::string Name() const = 0;
 };
+
 
 // Policy names accepted by MakeScheduler.
 inline constexpr const char* kPolicyNames[] = {"fifo", "priority", "fair-share", "sjf",
@@ -88,5 +106,8 @@ Status CheckDeadline(const JobRequest& job, UnixMillis now);
 // "priority") and placement ("best-fit", "spread").
 Result<std::unique_ptr<Scheduler>> MakeScheduler(const std::string& policy, const std::string& placement);
 Result<std::unique_ptr<Scheduler>> MakeScheduler(const SchedulerOptions& options);
+
+// The queue order of a policy: what MakeScheduler(options)->queue_order() returns.
+QueueOrder QueueOrderFor(const SchedulerOptions& options);
 
 }  // namespace fastgpu::sched

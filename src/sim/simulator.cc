@@ -3,10 +3,12 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <optional>
 #include <queue>
 #include <unordered_map>
 #include <utility>
 
+#include "sched/framework/cluster_state.h"
 #include "sched/policies/runtime_predictor.h"
 
 namespace fastgpu::sim {
@@ -39,6 +41,7 @@ struct Job {
   uint32_t attempt = 0;
   int preemptions = 0;
   int32_t running_pos = kNone;
+  sched::JobQueue::Handle handle = sched::JobQueue::kNone;  // while queued
   bool queued = false;
   bool rejected = false;
   std::string reject_reason;
@@ -58,7 +61,7 @@ struct Completion {
 class Engine {
  public:
   Engine(const Trace& trace, sched::Scheduler& scheduler, const SimConfig& config)
-      : trace_(trace), sched_(scheduler), cfg_(config) {}
+      : trace_(trace), sched_(scheduler), cfg_(config), queue_(scheduler.queue_order()) {}
 
   Result<SimResult> Run() {
     RETURN_IF_ERROR(Init());
@@ -122,6 +125,8 @@ class Engine {
  private:
   Status Init() {
     snapshot_ = BuildEmptySnapshot(cfg_.cluster, cfg_.epoch_ms);
+    cluster_.emplace(snapshot_);
+    cluster_->BuildLookups();  // shared by the copies each round starts from
     free_whole_gpus_ = cfg_.cluster.total_gpus();
     for (uint32_t n = 0; n < snapshot_.nodes.size(); ++n) {
       node_by_name_.emplace(snapshot_.nodes[n].name, n);
@@ -198,12 +203,20 @@ class Engine {
   }
 
   void Enqueue(uint32_t job, sched::JobRequest r) {
-    jobs_[job].queued = true;
-    queue_.push_back(std::move(r));
-    queue_job_.push_back(job);
+    Job& j = jobs_[job];
+    j.queued = true;
+    j.handle = queue_.Add(std::move(r));
+    if (queue_key_.size() <= j.handle) queue_key_.resize(j.handle + 1);
+    queue_key_[j.handle] = j.key;
   }
 
-  size_t QueueSize() const { return queue_.size() - head_; }
+  void Dequeue(Job& j) {
+    j.queued = false;
+    queue_.Remove(j.handle);
+    j.handle = sched::JobQueue::kNone;
+  }
+
+  size_t QueueSize() const { return queue_.size(); }
 
   bool IsCurrent(const Completion& c) const {
     const Job& j = jobs_[c.job];
@@ -219,6 +232,7 @@ class Engine {
       sched::GpuView& v = snapshot_.nodes[g.node].gpus[g.gpu];
       v.free_milli += g.milli;
       v.free_memory_mib += g.memory;
+      cluster_->Release(GpuIndex(g), g.milli, g.memory);
       if (v.free_milli == kMilliPerGpu) ++free_whole_gpus_;
     }
     j.held.clear();
@@ -329,10 +343,10 @@ class Engine {
       if (v.free_milli == kMilliPerGpu) --free_whole_gpus_;
       v.free_milli -= h.milli;
       v.free_memory_mib -= h.memory;
+      cluster_->Allocate(GpuIndex(h), h.milli, h.memory);
     }
     j.held = std::move(held);
-    j.queued = false;
-    removed_from_queue_ = true;
+    Dequeue(j);
     j.attempt_start_ms = t;
     if (j.first_start_ms < 0) j.first_start_ms = t;
     completions_.push(Completion{t + j.remaining_ms, job, j.attempt});
@@ -380,8 +394,9 @@ class Engine {
       snapshot_.running[i].attained_gpu_ms = j.attained_gpu_ms + (t - j.attempt_start_ms) * j.alloc_gpus;
     }
     if (RefreshDue(t)) {
-      for (size_t i = head_; i < queue_.size(); ++i) {
-        queue_[i].predicted_runtime_s = predicted_s_[jobs_[queue_job_[i]].key];
+      // Policies that ignore queued jobs' estimates are not affected by them (no job here has a deadline).
+      if (sched_.UsesRuntimeEstimates()) {
+        queue_.SetPredictedRuntimes([this](sched::JobQueue::Handle h) { return predicted_s_[queue_key_[h]]; });
       }
       predictions_dirty_ = false;
       next_prediction_refresh_ms_ = t + cfg_.prediction_refresh_s * 1000;
@@ -396,10 +411,18 @@ class Engine {
     return Status::Ok();
   }
 
+  // The GPU in sched::ClusterState numbering.
+  int GpuIndex(const GpuRef& g) const {
+    return cluster_->node(static_cast<int>(g.node)).first_gpu + static_cast<int>(g.gpu);
+  }
+
   Status Round(int64_t t, std::string* first_pending_reason, bool* preempted) {
     ++schedule_calls_;
-    sched::Decisions d =
-        sched_.Schedule(snapshot_, std::span<const sched::JobRequest>(queue_.data() + head_, queue_.size() - head_));
+    if (cfg_.check_cluster_state && !cluster_->SameAs(sched::ClusterState(snapshot_))) {
+      return Internal("the simulator's cluster index no longer matches its snapshot at t=" + std::to_string(t / 1000) +
+                      " s");
+    }
+    sched::Decisions d = sched_.Schedule(*cluster_, queue_);
     *preempted = !d.preemptions.empty();
     unchanged_since_idle_round_ = d.preemptions.empty() && d.binds.empty();
     for (const sched::Preempt& p : d.preemptions) RETURN_IF_ERROR(Preempt(p, t));
@@ -412,39 +435,13 @@ class Engine {
       if (it == job_by_id_.end()) continue;
       Job& j = jobs_[it->second];
       if (!j.queued || j.first_start_ms >= 0) continue;  // only jobs that never ran can be rejected
-      j.queued = false;
+      Dequeue(j);
       j.rejected = true;
       j.reject_reason = p.reason;
       ++rejected_;
-      removed_from_queue_ = true;
       unchanged_since_idle_round_ = false;
     }
-    if (removed_from_queue_) CompactQueue();
     return Status::Ok();
-  }
-
-  // Drops jobs that left the queue, keeping the order of the rest. Jobs leaving from the front (the common case
-  // for FIFO-like policies) only advance head_; the vector is shifted only from the first hole after that.
-  void CompactQueue() {
-    removed_from_queue_ = false;
-    while (head_ < queue_.size() && !jobs_[queue_job_[head_]].queued) ++head_;
-    size_t out = head_;
-    while (out < queue_.size() && jobs_[queue_job_[out]].queued) ++out;
-    for (size_t i = out; i < queue_.size(); ++i) {
-      if (!jobs_[queue_job_[i]].queued) continue;
-      queue_[out] = std::move(queue_[i]);
-      queue_job_[out] = queue_job_[i];
-      ++out;
-    }
-    queue_.resize(out);
-    queue_job_.resize(out);
-    if (head_ > 0 && (head_ == queue_.size() || head_ >= 4096)) {
-      if (head_ * 2 >= queue_.size() || head_ == queue_.size()) {
-        queue_.erase(queue_.begin(), queue_.begin() + static_cast<std::ptrdiff_t>(head_));
-        queue_job_.erase(queue_job_.begin(), queue_job_.begin() + static_cast<std::ptrdiff_t>(head_));
-        head_ = 0;
-      }
-    }
   }
 
   void ReportProgress(bool final) {
@@ -523,11 +520,14 @@ class Engine {
   bool predictions_dirty_ = false;
 
   sched::ClusterSnapshot snapshot_;
+  // The scheduler's index of snapshot_, kept in step with it (Allocate/Release) so that rounds start
+  // from a copy instead of indexing the snapshot again.
+  std::optional<sched::ClusterState> cluster_;
   std::vector<uint32_t> running_;  // parallel to snapshot_.running
-  std::vector<sched::JobRequest> queue_;
-  std::vector<uint32_t> queue_job_;  // parallel to queue_
-  size_t head_ = 0;  // queue_[0, head_) are stale entries awaiting erasure
-  bool removed_from_queue_ = false;
+  // Queued jobs, indexed in the scheduler's order (Scheduler::queue_order()), so a round only
+  // touches the jobs it looks at.
+  sched::JobQueue queue_;
+  std::vector<uint32_t> queue_key_;  // by queue handle: the job's key (for estimates)
   // The last scheduler call started, preempted and rejected nothing, and no job has finished since.
   bool unchanged_since_idle_round_ = false;
   int64_t next_prediction_refresh_ms_ = 0;

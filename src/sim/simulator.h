@@ -14,7 +14,11 @@
 //    multiple of nodes the job holds the rounded-up count, and the held GPUs count as busy.
 //  * Runtime estimates: JobRequest.predicted_runtime_s comes from a runtime predictor that learns only from jobs
 //    of the same user and queue that have finished so far in the replay (never from the job's own duration).
-//    It is set when a job is queued and refreshed for all queued jobs every prediction_refresh_s.
+//    It is set when a job is queued and refreshed for all queued jobs every prediction_refresh_s (only for
+//    policies whose decisions use it, sched::Scheduler::UsesRuntimeEstimates).
+//  * The scheduler is called with a sched::JobQueue (queued jobs indexed in the policy's order) and a
+//    sched::ClusterState (the index of the snapshot), both kept up to date between calls; the decisions are the
+//    same as for the span of queued jobs on the snapshot.
 //  * Trace fields map onto JobRequest as: job_id -> job_id, user -> user, queue -> project and name,
 //    num_gpus -> gpus x nodes (above), submit_time_s -> submitted_at (epoch_ms + seconds), priority 50.
 //  * Jobs whose gang needs more nodes than the cluster has, or that the scheduler reports as never fitting, are
@@ -62,6 +66,9 @@ struct SimConfig {
   // which fits the largest free block right after a call that changed nothing. Only correct for policies that
   // never preempt (see PolicyNeverPreempts); saves most calls while a backlog exists.
   bool skip_when_full = false;
+  // Checks before every scheduler call that the simulator's incrementally kept cluster index equals
+  // one built from its snapshot (slow; for tests).
+  bool check_cluster_state = false;
   // Simulated wall time of trace second 0 (snapshot "now" = epoch_ms + seconds * 1000).
   UnixMillis epoch_ms = 1'000'000'000'000;
   // Called with (jobs finished or rejected, jobs in the trace) about every 0.5 % of progress.

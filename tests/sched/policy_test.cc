@@ -248,6 +248,38 @@ TEST(Backfill, ShortJobsFillBeforeReservation) {
   EXPECT_NE(FindPending(d, "long")->reason.find("backfill must not delay head"), std::string::npos);
 }
 
+// With one waiting reason (replays), the round still walks past long jobs to a short one that fits
+// on the reserved node, and past jobs that fit nowhere to one that fits outside it.
+TEST(Backfill, ShortJobsFillWithOneReason) {
+  ClusterBuilder c;
+  c.Node("a", 4).Node("b", 2);
+  c.Run("r", "a", {0, 1}, 50, false, kNow - 1000);
+  c.last_running().runtime_limit_s = 3600;  // a frees at ~now+1h: the head's shadow time
+  c.Run("s", "b", {0}, 50, false, kNow - 1000);
+  std::vector<JobRequest> q = {JobBuilder("head").Gpus(4).Submitted(1)};
+  for (int i = 0; i < 20; ++i) q.push_back(JobBuilder("long" + std::to_string(i)).Gpus(2).Limit(7200).Submitted(2 + i));
+  for (int i = 0; i < 20; ++i) q.push_back(JobBuilder("big" + std::to_string(i)).Gpus(3).Submitted(30 + i));
+  q.push_back(JobBuilder("short").Gpus(2).Limit(600).Submitted(60));
+  SchedulerOptions o;
+  o.policy = "backfill";
+  o.max_pending_reasons = 1;
+  for (bool small : {false, true}) {
+    SCOPED_TRACE(small ? "with a job for b" : "only the short job");
+    std::vector<JobRequest> jobs = q;
+    if (small) jobs.push_back(JobBuilder("small").Gpus(1).Submitted(61));
+    Decisions d = (*MakeScheduler(o))->Schedule(c.Build(), jobs);
+    ASSERT_NE(FindBind(d, "short"), nullptr);
+    EXPECT_EQ(FindBind(d, "short")->nodes[0].node, "a");
+    if (small) {
+      ASSERT_NE(FindBind(d, "small"), nullptr);
+      EXPECT_EQ(FindBind(d, "small")->nodes[0].node, "b");
+    }
+    EXPECT_EQ(d.binds.size(), small ? 2u : 1u);
+    EXPECT_EQ(d.pending.size(), 1u);
+    EXPECT_EQ(d.unreported, static_cast<int64_t>(jobs.size() - d.binds.size()) - 1);
+  }
+}
+
 TEST(Backfill, JobsOutsideReservedNodesRun) {
   ClusterBuilder c;
   c.Node("a", 4).Node("b", 2);

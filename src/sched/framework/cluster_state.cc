@@ -4,6 +4,8 @@
 #include <bit>
 #include <cassert>
 
+#include "sched/framework/feasibility.h"
+
 namespace fastgpu::sched {
 
 int NodeBitset::FindFirst(int from) const {
@@ -38,29 +40,35 @@ ClusterState::ClusterState(const ClusterSnapshot& snapshot) : snapshot_(&snapsho
   // Classes in order of first appearance (deterministic).
   size_t total = 0;
   for (const NodeView& n : snapshot.nodes) total += n.gpus.size();
-  gpus_.reserve(total);
+  gpus_.resize(total);
   nodes_.resize(snapshot.nodes.size());
-  node_by_name_.reserve(snapshot.nodes.size());
+  int last_cls = -1;  // consecutive GPUs are almost always of the same class
+  size_t gi = 0;
   for (size_t ni = 0; ni < snapshot.nodes.size(); ++ni) {
     const NodeView& nv = snapshot.nodes[ni];
-    node_by_name_.emplace(nv.name, static_cast<int>(ni));
     Node& node = nodes_[ni];
-    node.first_gpu = static_cast<int>(gpus_.size());
+    node.first_gpu = static_cast<int>(gi);
     node.num_gpus = static_cast<int>(nv.gpus.size());
     node.usable = nv.healthy && !nv.draining;
     for (const GpuView& gv : nv.gpus) {
       int cls = -1;
-      for (size_t c = 0; c < classes_.size(); ++c) {
-        if (classes_[c].memory_mib == gv.memory_mib && classes_[c].type == gv.type) {
-          cls = static_cast<int>(c);
-          break;
+      if (last_cls >= 0 && classes_[static_cast<size_t>(last_cls)].memory_mib == gv.memory_mib &&
+          SameText(classes_[static_cast<size_t>(last_cls)].type, gv.type)) {
+        cls = last_cls;
+      } else {
+        for (size_t c = 0; c < classes_.size(); ++c) {
+          if (classes_[c].memory_mib == gv.memory_mib && SameText(classes_[c].type, gv.type)) {
+            cls = static_cast<int>(c);
+            break;
+          }
         }
       }
       if (cls < 0) {
         cls = static_cast<int>(classes_.size());
         classes_.push_back(GpuClass{gv.type, gv.memory_mib, 0});
       }
-      Gpu g;
+      last_cls = cls;
+      Gpu& g = gpus_[gi++];
       g.node = static_cast<int>(ni);
       g.cls = cls;
       g.index = gv.index;
@@ -69,7 +77,6 @@ ClusterState::ClusterState(const ClusterSnapshot& snapshot) : snapshot_(&snapsho
       g.total_mem = gv.memory_mib;
       g.free_mem = g.free_milli == kMilliPerGpu ? gv.memory_mib : std::clamp<MiB>(gv.free_memory_mib, 0, gv.memory_mib);
       g.usable = node.usable && gv.healthy;
-      gpus_.push_back(g);
     }
   }
   const size_t nc = classes_.size();
@@ -234,9 +241,33 @@ void ClusterState::Unblock(int n) {
   ++version_;
 }
 
+bool ClusterState::SameAs(const ClusterState& o) const {
+  return snapshot_ == o.snapshot_ && nodes_ == o.nodes_ && gpus_ == o.gpus_ && classes_ == o.classes_ &&
+         whole_free_ == o.whole_free_ && class_gpus_ == o.class_gpus_ && buckets_ == o.buckets_ &&
+         shared_ == o.shared_ && total_usable_gpus_ == o.total_usable_gpus_ &&
+         free_whole_gpus_ == o.free_whole_gpus_ && partly_free_gpus_ == o.partly_free_gpus_;
+}
+
+const Capacity& ClusterState::capacity() const {
+  if (!capacity_) capacity_ = std::make_shared<const Capacity>(*this);
+  return *capacity_;
+}
+
+void ClusterState::BuildLookups() const {
+  capacity();
+  FindNode({});
+}
+
 int ClusterState::FindNode(std::string_view name) const {
-  auto it = node_by_name_.find(name);
-  return it == node_by_name_.end() ? -1 : it->second;
+  if (!node_by_name_) {
+    // Built on first use: most rounds never look a node up by name.
+    auto m = std::make_shared<std::unordered_map<std::string_view, int>>();
+    m->reserve(nodes_.size());
+    for (size_t ni = 0; ni < nodes_.size(); ++ni) m->emplace(snapshot_->nodes[ni].name, static_cast<int>(ni));
+    node_by_name_ = std::move(m);
+  }
+  auto it = node_by_name_->find(name);
+  return it == node_by_name_->end() ? -1 : it->second;
 }
 
 int ClusterState::FindGpu(int n, std::string_view uuid) const {
@@ -244,7 +275,7 @@ int ClusterState::FindGpu(int n, std::string_view uuid) const {
   const Node& node = nodes_[static_cast<size_t>(n)];
   const NodeView& nv = snapshot_->nodes[static_cast<size_t>(n)];
   for (int i = 0; i < node.num_gpus; ++i) {
-    if (nv.gpus[static_cast<size_t>(i)].uuid == uuid) return node.first_gpu + i;
+    if (SameText(nv.gpus[static_cast<size_t>(i)].uuid, uuid)) return node.first_gpu + i;
   }
   return -1;
 }

@@ -8,6 +8,8 @@
 #pragma once
 
 #include <cstdint>
+#include <cstring>
+#include <memory>
 #include <set>
 #include <string>
 #include <string_view>
@@ -19,6 +21,38 @@
 
 namespace fastgpu::sched {
 
+class Capacity;  // feasibility.h
+
+// Equality for the short names and ids a snapshot repeats ("node-07", "SIM-07-3", "V100-32GB"): up
+// to 16 bytes are compared as two overlapping words, which beats a call to memcmp at these lengths.
+inline bool SameText(std::string_view a, std::string_view b) {
+  const size_t n = a.size();
+  if (n != b.size()) return false;
+  const char* x = a.data();
+  const char* y = b.data();
+  if (n >= 8) {
+    if (n > 16) return a == b;
+    uint64_t x0, y0, x1, y1;
+    std::memcpy(&x0, x, 8);
+    std::memcpy(&y0, y, 8);
+    std::memcpy(&x1, x + n - 8, 8);
+    std::memcpy(&y1, y + n - 8, 8);
+    return ((x0 ^ y0) | (x1 ^ y1)) == 0;
+  }
+  if (n >= 4) {
+    uint32_t x0, y0, x1, y1;
+    std::memcpy(&x0, x, 4);
+    std::memcpy(&y0, y, 4);
+    std::memcpy(&x1, x + n - 4, 4);
+    std::memcpy(&y1, y + n - 4, 4);
+    return ((x0 ^ y0) | (x1 ^ y1)) == 0;
+  }
+  for (size_t i = 0; i < n; ++i) {
+    if (x[i] != y[i]) return false;
+  }
+  return true;
+}
+
 class NodeBitset {
  public:
   void Resize(int n) { words_.assign(static_cast<size_t>((n + 63) / 64), 0); }
@@ -28,6 +62,7 @@ class NodeBitset {
   int FindFirst(int from) const;
   // Highest set index <= from, or -1.
   int FindLast(int from) const;
+  bool operator==(const NodeBitset&) const = default;
 
  private:
   std::vector<uint64_t> words_;
@@ -44,6 +79,7 @@ class ClusterState {
     MiB free_mem = 0;
     MiB total_mem = 0;
     bool usable = false;  // healthy GPU on a healthy, non-draining node
+    bool operator==(const Gpu&) const = default;
   };
   struct Node {
     int first_gpu = 0;
@@ -52,11 +88,13 @@ class ClusterState {
     bool blocked = false;
     MilliGpu capacity_milli = 0;  // usable GPUs only
     MilliGpu free_milli = 0;
+    bool operator==(const Node&) const = default;
   };
   struct GpuClass {
     std::string type;
     MiB memory_mib = 0;
     int max_per_node = 0;  // most usable GPUs of this class on one node
+    bool operator==(const GpuClass&) const = default;
   };
 
   explicit ClusterState(const ClusterSnapshot& snapshot);
@@ -102,6 +140,16 @@ class ClusterState {
   void Block(int node);
   void Unblock(int node);
 
+  // Whether `other` holds the same allocations, holds and indexes (version counters aside): a
+  // caller-kept state (Scheduler::Schedule(const ClusterState&, ...)) must be SameAs a fresh one.
+  bool SameAs(const ClusterState& other) const;
+
+  // The cluster's capacity as if empty (see feasibility.h), built on first use.
+  const Capacity& capacity() const;
+  // Builds the node-name index and the capacity table now, so that copies share them instead of
+  // building their own: for a state kept between rounds.
+  void BuildLookups() const;
+
   // Node index by name / GPU index by node + UUID; -1 if unknown.
   int FindNode(std::string_view name) const;
   int FindGpu(int node, std::string_view uuid) const;
@@ -110,6 +158,7 @@ class ClusterState {
   struct Buckets {
     std::vector<NodeBitset> sets;  // by number of fully free GPUs
     std::vector<int> count;
+    bool operator==(const Buckets&) const = default;
   };
   size_t Idx(int node, int cls) const { return static_cast<size_t>(node) * classes_.size() + static_cast<size_t>(cls); }
   bool Indexed(int node) const { return nodes_[static_cast<size_t>(node)].usable && !nodes_[static_cast<size_t>(node)].blocked; }
@@ -125,7 +174,9 @@ class ClusterState {
   std::vector<int> class_gpus_;   // usable GPUs of the class on the node
   std::vector<Buckets> buckets_;  // per class
   std::vector<std::set<std::pair<MilliGpu, int>>> shared_;
-  std::unordered_map<std::string_view, int> node_by_name_;
+  // Built on first use; copies share them (a caller-kept state builds them once, see BuildLookups).
+  mutable std::shared_ptr<const std::unordered_map<std::string_view, int>> node_by_name_;
+  mutable std::shared_ptr<const Capacity> capacity_;
   int64_t total_usable_gpus_ = 0;
   int64_t free_whole_gpus_ = 0;
   int64_t partly_free_gpus_ = 0;

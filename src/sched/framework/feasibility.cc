@@ -84,6 +84,23 @@ Capacity::Capacity(const ClusterSnapshot& cluster) : num_nodes_(cluster.nodes.si
   }
 }
 
+Capacity::Capacity(const ClusterState& state) : num_nodes_(static_cast<size_t>(state.num_nodes())) {
+  const size_t nc = static_cast<size_t>(state.num_classes());
+  classes_.reserve(nc);
+  for (size_t c = 0; c < nc; ++c) {
+    const ClusterState::GpuClass& k = state.gpu_class(static_cast<int>(c));
+    classes_.push_back(Cls{k.type, k.memory_mib});
+    types_.push_back(k.type);
+  }
+  std::sort(types_.begin(), types_.end());
+  types_.erase(std::unique(types_.begin(), types_.end()), types_.end());
+  counts_.assign(num_nodes_ * nc, 0);
+  for (int g = 0; g < state.num_gpus(); ++g) {
+    const ClusterState::Gpu& gpu = state.gpu(g);
+    ++counts_[static_cast<size_t>(gpu.node) * nc + static_cast<size_t>(gpu.cls)];
+  }
+}
+
 Status Capacity::Check(const JobRequest& job) const {
   if (std::string e = ShapeError(job); !e.empty()) return InvalidArgument(e);
   if (classes_.empty()) return Unschedulable("the cluster has no GPUs");

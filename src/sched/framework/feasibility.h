@@ -43,6 +43,8 @@ struct ShapeKeyHash {
 class Capacity {
  public:
   explicit Capacity(const ClusterSnapshot& cluster);
+  // The same, from the classes a ClusterState already found (no string comparisons).
+  explicit Capacity(const ClusterState& state);
   Status Check(const JobRequest& job) const;
 
  private:

@@ -9,29 +9,51 @@ namespace fastgpu::sched {
 
 RunningIndex::RunningIndex(const ClusterState& state) {
   const auto& running = state.snapshot().running;
-  shares_.resize(running.size());
+  const size_t num_nodes = static_cast<size_t>(state.num_nodes());
   total_.assign(running.size(), 0);
-  on_node_.resize(static_cast<size_t>(state.num_nodes()));
+  share_begin_.reserve(running.size() + 1);
+  std::vector<int> share_node;  // node of each share in shares_
   const std::string* last_name = nullptr;  // members of a job usually share a node
   int last_node = -1;
   for (size_t j = 0; j < running.size(); ++j) {
+    share_begin_.push_back(static_cast<uint32_t>(shares_.size()));
     for (const GpuShare& sh : running[j].shares) {
-      if (last_name == nullptr || *last_name != sh.node) {
+      if (last_name == nullptr || !SameText(*last_name, sh.node)) {
         last_node = state.FindNode(sh.node);
         last_name = &sh.node;
       }
       const int n = last_node;
       int g = state.FindGpu(n, sh.gpu_uuid);
       if (g < 0) continue;
-      shares_[j].push_back(Share{g, sh.milli, sh.memory_mib});
+      shares_.push_back(Share{g, sh.milli, sh.memory_mib});
+      share_node.push_back(n);
       total_[j] += sh.milli;
-      auto& list = on_node_[static_cast<size_t>(n)];
-      if (list.empty() || list.back() != static_cast<int>(j)) list.push_back(static_cast<int>(j));
     }
   }
-  for (auto& list : on_node_) {
-    std::sort(list.begin(), list.end());
-    list.erase(std::unique(list.begin(), list.end()), list.end());
+  share_begin_.push_back(static_cast<uint32_t>(shares_.size()));
+  // Jobs per node, ascending and distinct: jobs come in ascending order, so remembering the last job
+  // counted on each node is enough.
+  std::vector<int> last_job(num_nodes, -1);
+  node_begin_.assign(num_nodes + 1, 0);
+  for (size_t j = 0; j < running.size(); ++j) {
+    for (uint32_t k = share_begin_[j]; k < share_begin_[j + 1]; ++k) {
+      const auto n = static_cast<size_t>(share_node[k]);
+      if (last_job[n] == static_cast<int>(j)) continue;
+      last_job[n] = static_cast<int>(j);
+      ++node_begin_[n + 1];
+    }
+  }
+  for (size_t n = 0; n < num_nodes; ++n) node_begin_[n + 1] += node_begin_[n];
+  on_node_.resize(node_begin_[num_nodes]);
+  std::vector<uint32_t> fill(node_begin_.begin(), node_begin_.end() - 1);
+  std::fill(last_job.begin(), last_job.end(), -1);
+  for (size_t j = 0; j < running.size(); ++j) {
+    for (uint32_t k = share_begin_[j]; k < share_begin_[j + 1]; ++k) {
+      const auto n = static_cast<size_t>(share_node[k]);
+      if (last_job[n] == static_cast<int>(j)) continue;
+      last_job[n] = static_cast<int>(j);
+      on_node_[fill[n]++] = static_cast<int>(j);
+    }
   }
 }
 

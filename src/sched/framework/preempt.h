@@ -16,7 +16,7 @@
 
 namespace fastgpu::sched {
 
-// Where each running job holds GPUs, resolved to ClusterState indexes.
+// Where each running job holds GPUs, resolved to ClusterState indexes (flat arrays).
 class RunningIndex {
  public:
   struct Share {
@@ -25,13 +25,22 @@ class RunningIndex {
     MiB mem = 0;
   };
   explicit RunningIndex(const ClusterState& state);
-  const std::vector<Share>& shares(int job) const { return shares_[static_cast<size_t>(job)]; }
-  const std::vector<int>& jobs_on(int node) const { return on_node_[static_cast<size_t>(node)]; }
+  std::span<const Share> shares(int job) const {
+    return {shares_.data() + share_begin_[static_cast<size_t>(job)],
+            shares_.data() + share_begin_[static_cast<size_t>(job) + 1]};
+  }
+  // Running jobs with a share on the node, ascending.
+  std::span<const int> jobs_on(int node) const {
+    return {on_node_.data() + node_begin_[static_cast<size_t>(node)],
+            on_node_.data() + node_begin_[static_cast<size_t>(node) + 1]};
+  }
   MilliGpu total_milli(int job) const { return total_[static_cast<size_t>(job)]; }
 
  private:
-  std::vector<std::vector<Share>> shares_;
-  std::vector<std::vector<int>> on_node_;
+  std::vector<Share> shares_;
+  std::vector<uint32_t> share_begin_;  // running jobs + 1
+  std::vector<int> on_node_;
+  std::vector<uint32_t> node_begin_;  // nodes + 1
   std::vector<MilliGpu> total_;
 };
 

@@ -29,9 +29,13 @@ std::vector<uint32_t> FifoOrder(std::span<const JobRequest> queue) {
 }
 
 int64_t EffectivePriorityMilli(const JobRequest& job, UnixMillis now, int64_t aging_ms_per_point) {
-  int64_t eff = static_cast<int64_t>(job.priority) * 1000;
-  if (aging_ms_per_point > 0 && now > job.submitted_at) {
-    const int64_t waited = now - job.submitted_at;
+  return EffectivePriorityMilli(job.priority, job.submitted_at, now, aging_ms_per_point);
+}
+
+int64_t EffectivePriorityMilli(int priority, UnixMillis submitted_at, UnixMillis now, int64_t aging_ms_per_point) {
+  int64_t eff = static_cast<int64_t>(priority) * 1000;
+  if (aging_ms_per_point > 0 && now > submitted_at) {
+    const int64_t waited = now - submitted_at;
     eff += waited / aging_ms_per_point * 1000 + (waited % aging_ms_per_point) * 1000 / aging_ms_per_point;
   }
   return eff;

@@ -16,6 +16,7 @@ std::vector<uint32_t> FifoOrder(std::span<const JobRequest> queue);
 // Effective priority in thousandths: priority * 1000 plus 1000 per `aging_ms_per_point` waited
 // (0 = no aging). Unbounded, so every job eventually reaches the head of the queue.
 int64_t EffectivePriorityMilli(const JobRequest& job, UnixMillis now, int64_t aging_ms_per_point);
+int64_t EffectivePriorityMilli(int priority, UnixMillis submitted_at, UnixMillis now, int64_t aging_ms_per_point);
 
 // Effective priority descending, then FIFO.
 std::vector<uint32_t> PriorityOrder(std::span<const JobRequest> queue, UnixMillis now, int64_t aging_ms_per_point);

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <span>
@@ -20,40 +21,64 @@ namespace fastgpu::sched {
 
 PlacementKind ParsePlacement(const std::string& name, bool* ok);
 
-// Runtime used for estimates: limit, else prediction, else `fallback` (seconds).
-int64_t EstimatedRuntimeS(const JobRequest& job, int64_t fallback);
-
+// Jobs are named by their JobQueue handle.
 class Round {
  public:
-  Round(const ClusterSnapshot& cluster, std::span<const JobRequest> queue, const SchedulerOptions& options,
-        PlacementKind kind);
+  using Handle = JobQueue::Handle;
+  // Starts from a copy of `state` (a caller-kept index of `cluster`) or, when null, indexes `cluster`.
+  Round(const ClusterSnapshot& cluster, const ClusterState* state, const JobQueue& queue,
+        const SchedulerOptions& options, PlacementKind kind);
 
   ClusterState& state() { return state_; }
   const ClusterSnapshot& cluster() const { return cluster_; }
-  const JobRequest& job(size_t i) const { return queue_[i]; }
-  size_t size() const { return queue_.size(); }
+  const JobRequest& job(Handle i) const { return queue_.job(i); }
+  const JobQueue& queue() const { return queue_; }
   UnixMillis now() const { return cluster_.now; }
   PlacementKind kind() const { return kind_; }
 
   // Checks what does not depend on free capacity: request shape, whether the cluster could ever
   // hold the job, the start window and the deadline. Emits a Pending verdict and returns false
   // when the job cannot start now for one of those reasons.
-  bool Admit(size_t i);
+  bool Admit(Handle i) {
+    // Common case from the compact Info alone: a shape known to fit the cluster, no window, no deadline.
+    const JobQueue::Info& info = queue_.info(i);
+    if (shapes_[info.shape].feasible > 0 && info.start_after <= cluster_.now && info.finish_before <= 0) return true;
+    return AdmitSlow(i);
+  }
+  // The same from the job's band entry (no Info lookup).
+  bool Admit(const JobQueue::Entry& e) {
+    if (!e.special() && shapes_[e.shape()].feasible > 0) return true;
+    return AdmitSlow(e.handle);
+  }
   // Classes of GPUs that satisfy the job's type and memory.
-  const std::vector<int>& Classes(size_t i);
+  const std::vector<int>& Classes(Handle i) { return ShapeClasses(queue_.info(i).shape); }
+
+  // Jobs of one shape (JobQueue::Info::shape) fit or fail alike; these are memoised per shape.
+  // Capacity check of the shape (what Admit reports as never fitting).
+  const Status& ShapeCapacity(uint32_t shape);
+  const std::vector<int>& ShapeClasses(uint32_t shape);
+  // FindPlacement for a job of the shape on the current state (no exclusions).
+  bool FindShape(uint32_t shape, Placement* p);
 
   // Finds a placement without changing anything.
-  bool Find(size_t i, Placement* p, std::span<const int> exclude = {});
+  bool Find(Handle i, Placement* p, std::span<const int> exclude = {});
   // Commits a placement and emits the Bind.
-  void Bind(size_t i, const Placement& p);
+  void Bind(Handle i, const Placement& p);
   // Find + Bind.
-  bool TryBind(size_t i);
+  bool TryBind(Handle i);
   // Emits the Pending verdict for a job that does not fit now ("waiting: needs ...").
-  void PendingNoFit(size_t i, std::string_view suffix = {});
+  void PendingNoFit(Handle i, std::string_view suffix = {}) {
+    if (!want_reason()) {
+      Decide(i);
+      ++suppressed_;
+      return;
+    }
+    PendingNoFitReason(i, suffix);
+  }
   // Emits a Pending verdict. Waiting verdicts (never_fits = false) beyond
   // SchedulerOptions::max_pending_reasons are only counted (Decisions::unreported).
-  void PendingWith(size_t i, std::string_view reason, bool never_fits = false);
-  bool decided(size_t i) const { return decided_[i] != 0; }
+  void PendingWith(Handle i, std::string_view reason, bool never_fits = false);
+  bool decided(Handle i) const { return decided_[i] != 0; }
   // Emits "waiting: <reason>" for every job not decided yet.
   void PendingRest(std::string_view reason);
   // Whether the next waiting verdict is still reported (callers may skip building reasons).
@@ -65,33 +90,64 @@ class Round {
   // only with `held_usable` (policies that unblock nodes during the round). The second form also
   // requires that no preemption is possible for jobs of rank <= `max_rank` (see TryPreempt). Jobs
   // not looked at get no verdict and count as unreported.
-  bool CanStop(bool held_usable = false);
+  bool CanStop(bool held_usable = false) {
+    return limit_ >= 0 && waiting_reported_ >= limit_ && NothingCanStart(held_usable);
+  }
   bool CanStop(int64_t max_rank, std::span<const int64_t> victim_rank);
   // No queued job could start on the free GPUs (cached per state version).
-  bool NothingCanStart(bool held_usable);
+  bool NothingCanStart(bool held_usable) {
+    const size_t h = held_usable ? 1 : 0;
+    // Holding nodes does not change what is free in total, only what is indexed.
+    const uint64_t version = held_usable ? state_.alloc_version() : state_.version();
+    if (nothing_version_[h] == version) return nothing_[h];
+    return ComputeNothingCanStart(held_usable, version);
+  }
 
   // Preemption for job i against running jobs for which `victim_rank(r)` < `rank`, respecting
   // preemptibility, min runtime and jobs already preempted this round. On success emits the
   // Preempt entries and a Pending verdict for job i, holds the freed nodes for it for the rest of
   // the round, and returns true. Victim ranks: lower is preempted first.
-  bool TryPreempt(size_t i, int64_t rank, std::span<const int64_t> victim_rank, const std::string& why);
+  // `why()` gives the text for the victims' reasons ("priority 90"); it is only called on success.
+  bool TryPreempt(Handle i, int64_t rank, std::span<const int64_t> victim_rank,
+                  const std::function<std::string()>& why);
   bool preemption_allowed() const;
   int preemptors() const { return preemptors_; }
 
   Decisions Take();
 
  private:
+  void Decide(Handle i) {
+    if (decided_[i] == 0) {
+      decided_[i] = 1;
+      ++decided_count_;
+    }
+  }
+
   const ClusterSnapshot& cluster_;
-  std::span<const JobRequest> queue_;
+  const JobQueue& queue_;
   const SchedulerOptions& options_;
   PlacementKind kind_;
   ClusterState state_;
-  std::optional<Capacity> capacity_;
-  std::unordered_map<ShapeKey, Status, ShapeKeyHash> feasible_;
-  std::unordered_map<ShapeKey, std::vector<int>, ShapeKeyHash> classes_;
+  // What is known of each shape (JobQueue::Info::shape) this round.
+  struct ShapeMemo {
+    int8_t feasible = 0;  // 0 not checked yet, 1 could ever fit, -1 never (status says why)
+    bool classes_known = false;
+    uint64_t no_fit_version = 0;  // state version + 1 at which Find (no exclusions) failed
+    uint64_t no_victims_version = 0;  // state version + 1 at which TryPreempt found no victims...
+    int64_t no_victims_rank = 0;      // ...for this rank
+    Status status;
+    std::vector<int> classes;
+  };
+  void ScanVictims(std::span<const int64_t> victim_rank);
+  bool AdmitSlow(Handle i);
+  void PendingNoFitReason(Handle i, std::string_view suffix);
+  bool ComputeNothingCanStart(bool held_usable, uint64_t version);
+
+  std::vector<ShapeMemo> shapes_;
   std::unordered_map<ShapeKey, std::string, ShapeKeyHash> reasons_;
   uint64_t reasons_version_ = 0;
-  std::vector<char> decided_;
+  std::vector<char> decided_;  // by handle
+  size_t decided_count_ = 0;
   std::unique_ptr<RunningIndex> running_index_;
   std::vector<char> preempted_;
   int preemptors_ = 0;
@@ -100,9 +156,6 @@ class Round {
   int64_t limit_ = -1;
   int64_t waiting_reported_ = 0;
   int64_t suppressed_ = 0;
-  bool scanned_ = false;
-  bool any_fraction_ = false;
-  int min_whole_gpus_ = 0;
   uint64_t nothing_version_[2] = {~uint64_t{0}, ~uint64_t{0}};
   bool nothing_[2] = {false, false};
   bool victims_scanned_ = false;

@@ -1,20 +1,24 @@
-#include "sched/framework/queue_sort.h"
+#include "sched/framework/queue_walk.h"
 #include "sched/framework/round.h"
 #include "sched/policies/policies.h"
 
 namespace fastgpu::sched {
 namespace {
 
-class FifoScheduler final : public Scheduler {
+class FifoScheduler final : public PolicyScheduler {
  public:
-  FifoScheduler(const SchedulerOptions& o, PlacementKind k) : options_(o), kind_(k) {}
+  using PolicyScheduler::PolicyScheduler;
   std::string Name() const override { return "fifo/" + options_.placement; }
+  // Runtime predictions only matter for deadlines here.
+  bool UsesRuntimeEstimates() const override { return false; }
 
-  Decisions Schedule(const ClusterSnapshot& cluster, std::span<const JobRequest> queue) override {
-    Round r(cluster, queue, options_, kind_);
+ protected:
+  Decisions Run(const ClusterSnapshot& cluster, const ClusterState* state, const JobQueue& queue) override {
+    Round r(cluster, state, queue, options_, kind_);
     int64_t head = -1;
     std::string behind;
-    for (uint32_t i : FifoOrder(queue)) {
+    QueueWalk walk(queue);
+    for (JobQueue::Handle i = walk.Next(); i != JobQueue::kNone; i = walk.Next()) {
       // Strict: once the head is blocked, nothing later starts; stop when no more reasons are wanted.
       if (head >= 0 ? !r.want_reason() : r.CanStop()) break;
       if (!r.Admit(i)) continue;
@@ -25,14 +29,10 @@ class FifoScheduler final : public Scheduler {
       if (r.TryBind(i)) continue;
       r.PendingNoFit(i);
       head = i;
-      behind = "waiting: behind " + queue[i].job_id + ", first in line (fifo)";
+      behind = "waiting: behind " + queue.job(i).job_id + ", first in line (fifo)";
     }
     return r.Take();
   }
-
- private:
-  SchedulerOptions options_;
-  PlacementKind kind_;
 };
 
 }  // namespace

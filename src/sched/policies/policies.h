@@ -4,10 +4,44 @@
 
 #include <memory>
 
+#include "sched/framework/cluster_state.h"
 #include "sched/framework/placement.h"
 #include "sched/scheduler.h"
 
 namespace fastgpu::sched {
+
+// Common shell of the policies: a span is indexed into a JobQueue of the policy's order, and a
+// JobQueue of another order is re-indexed; Run() then walks the queue.
+class PolicyScheduler : public Scheduler {
+ public:
+  PolicyScheduler(const SchedulerOptions& options, PlacementKind kind)
+      : options_(options), kind_(kind), order_(QueueOrderFor(options)) {}
+  Decisions Schedule(const ClusterSnapshot& cluster, std::span<const JobRequest> queue) final {
+    const JobQueue q = JobQueue::View(order_, queue);
+    return Run(cluster, nullptr, q);
+  }
+  Decisions Schedule(const ClusterSnapshot& cluster, const JobQueue& queue) final {
+    return Ordered(cluster, nullptr, queue);
+  }
+  Decisions Schedule(const ClusterState& state, const JobQueue& queue) final {
+    return Ordered(state.snapshot(), &state, queue);
+  }
+  QueueOrder queue_order() const final { return order_; }
+
+ protected:
+  // `state`: a caller-kept index of `cluster` to start the round from, or nullptr.
+  virtual Decisions Run(const ClusterSnapshot& cluster, const ClusterState* state, const JobQueue& queue) = 0;
+
+  Decisions Ordered(const ClusterSnapshot& cluster, const ClusterState* state, const JobQueue& queue) {
+    if (queue.order() == order_) return Run(cluster, state, queue);
+    const JobQueue q(order_, queue);
+    return Run(cluster, state, q);
+  }
+
+  const SchedulerOptions options_;
+  const PlacementKind kind_;
+  const QueueOrder order_;
+};
 
 // fifo: submit order, strict. The first job that does not fit blocks every later one (jobs that
 // can never fit, are outside their start window or cannot meet their deadline do not block).

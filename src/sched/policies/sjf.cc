@@ -1,30 +1,28 @@
-#include "sched/framework/queue_sort.h"
+#include "sched/framework/queue_walk.h"
 #include "sched/framework/round.h"
 #include "sched/policies/policies.h"
 
 namespace fastgpu::sched {
 namespace {
 
-class SjfScheduler final : public Scheduler {
+// The queue is one band sorted by estimate (EstimatedRuntimeS with default_runtime_s), then submit
+// order: walking it is shortest first.
+class SjfScheduler final : public PolicyScheduler {
  public:
-  SjfScheduler(const SchedulerOptions& o, PlacementKind k) : options_(o), kind_(k) {}
+  using PolicyScheduler::PolicyScheduler;
   std::string Name() const override { return "sjf/" + options_.placement; }
 
-  Decisions Schedule(const ClusterSnapshot& cluster, std::span<const JobRequest> queue) override {
-    Round r(cluster, queue, options_, kind_);
-    std::vector<int64_t> keys(queue.size());
-    for (size_t i = 0; i < queue.size(); ++i) keys[i] = EstimatedRuntimeS(queue[i], options_.default_runtime_s);
-    for (uint32_t i : OrderByKey(queue, keys)) {
+ protected:
+  Decisions Run(const ClusterSnapshot& cluster, const ClusterState* state, const JobQueue& queue) override {
+    Round r(cluster, state, queue, options_, kind_);
+    QueueWalk walk(queue);
+    for (JobQueue::Handle i = walk.Next(); i != JobQueue::kNone; i = walk.Next()) {
       if (r.CanStop()) break;
       if (!r.Admit(i)) continue;
       if (!r.TryBind(i)) r.PendingNoFit(i);
     }
     return r.Take();
   }
-
- private:
-  SchedulerOptions options_;
-  PlacementKind kind_;
 };
 
 }  // namespace
