@@ -1,37 +1,12 @@
 // End-to-end: tenants, tokens, secrets, audit, TLS and billing against the real binary.
 #include <gtest/gtest.h>
-#include <openssl/evp.h>
-#include <openssl/pem.h>
-#include <openssl/x509.h>
 #include <sqlite3.h>
 
 #include "harness.h"
+#include "support/self_signed_cert.h"
 
 namespace fastgpu::testing {
 namespace {
-
-// A self-signed certificate for 127.0.0.1, written as PEM files.
-void WriteSelfSigned(const std::string& cert_path, const std::string& key_path) {
-  EVP_PKEY* key = EVP_EC_gen("P-256");
-  ASSERT_NE(key, nullptr);
-  X509* x = X509_new();
-  ASN1_INTEGER_set(X509_get_serialNumber(x), 1);
-  X509_gmtime_adj(X509_getm_notBefore(x), -3600);
-  X509_gmtime_adj(X509_getm_notAfter(x), 86400);
-  X509_set_pubkey(x, key);
-  X509_NAME* name = X509_get_subject_name(x);
-  X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, reinterpret_cast<const unsigned char*>("127.0.0.1"), -1, -1, 0);
-  X509_set_issuer_name(x, name);
-  X509_sign(x, key, EVP_sha256());
-  FILE* c = std::fopen(cert_path.c_str(), "w");
-  PEM_write_X509(c, x);
-  std::fclose(c);
-  FILE* k = std::fopen(key_path.c_str(), "w");
-  PEM_write_PrivateKey(k, key, nullptr, nullptr, 0, nullptr, nullptr);
-  std::fclose(k);
-  X509_free(x);
-  EVP_PKEY_free(key);
-}
 
 json Parse(const httplib::Result& r) { return r ? json::parse(r->body, nullptr, false) : json(); }
 
@@ -141,7 +116,7 @@ TEST(SecurityUp, ServesHttpsWithACertificateTheClientVerifies) {
   UpProcess up("1xA10-24GB");
   char tmpl[] = "/tmp/fastgpu-cert-XXXXXX";
   std::string dir = ::mkdtemp(tmpl);
-  WriteSelfSigned(dir + "/cert.pem", dir + "/key.pem");
+  testing_support::WriteSelfSignedCert(dir + "/cert.pem", dir + "/key.pem");
   up.StartTls({"--tls-cert", dir + "/cert.pem", "--tls-key", dir + "/key.pem"}, dir + "/cert.pem");
   EXPECT_EQ(up.url().rfind("https://", 0), 0u) << up.url();
   // Without the CA the CLI refuses the certificate; with --ca it works.
