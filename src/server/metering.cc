@@ -54,7 +54,9 @@ void Service::RollMonthLocked(UnixMillis now) {
   auto entries = store_.ListLedger({.project = "", .month = month, .kind = "usage"});
   if (!entries.ok()) return;  // retried on the next call
   month_spend_.clear();
+  month_keys_.clear();
   for (const auto& e : *entries) {
+    if (!month_keys_.insert(e.key).second) continue;
     auto& s = month_spend_[{e.project, e.gpu_type}];
     s.cost_micro += e.amount_micro;
     s.gpu_ms_milli += e.seconds * 1000 * e.milli;

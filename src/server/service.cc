@@ -152,7 +152,8 @@ Status Service::Commit(const std::vector<store::JobUpdate>& updates) {
     for (const auto& u : updates) {
       ApplyLocked(u.job);
       for (const auto& e : u.ledger) {
-        if (e.kind != "usage" || e.month != month_) continue;
+        // Counted once: the month may have been (re)loaded from the store since this commit.
+        if (e.kind != "usage" || e.month != month_ || !month_keys_.insert(e.key).second) continue;
         auto& s = month_spend_[{e.project, e.gpu_type}];
         s.cost_micro += e.amount_micro;
         s.gpu_ms_milli += e.seconds * 1000 * e.milli;

@@ -11,6 +11,7 @@
 #include <string>
 #include <thread>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "agent/control_plane.h"
@@ -189,6 +190,7 @@ class Service final : public agent::ControlPlane {
   std::vector<billing::Plan> plans_;
   std::string month_;                                     // month the spend below is for
   std::map<std::pair<std::string, std::string>, ProjectSpend> month_spend_;  // (project, gpu type)
+  std::unordered_set<std::string> month_keys_;            // ledger keys counted in month_spend_
   std::set<std::string> budget_warned_;                   // "<project>/<month>"
 };
 
