@@ -411,7 +411,7 @@ void HttpServer::Install() {
                             {"runtime_limit_s", est->runtime_limit_s},
                             {"estimate_micro", est->estimate_micro}});
     }
-    auto job = service_.Submit(std::move(spec).value(), ctx.principal.user);
+    auto job = service_.Submit(std::move(spec).value(), ctx.principal.user, ctx.principal.Actor());
     if (!job.ok()) return SendError(res, job.status());
     ctx.audit_target = "job:" + job->id;
     res.set_header("Location", "/v1/jobs/" + job->id);

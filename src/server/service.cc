@@ -168,7 +168,7 @@ Status Service::Commit(const std::vector<store::JobUpdate>& updates) {
 // ---------------------------------------------------------------------------------------------
 // Client API
 
-Result<Job> Service::Submit(api::JobSpec spec, const std::string& user) {
+Result<Job> Service::Submit(api::JobSpec spec, const std::string& user, const std::string& actor) {
   RETURN_IF_ERROR(api::ValidateJobSpec(spec));
   Job job;
   job.spec = std::move(spec);
@@ -207,7 +207,7 @@ Result<Job> Service::Submit(api::JobSpec spec, const std::string& user) {
   ev.at = job.created_at;
   ev.to = "QUEUED";
   ev.reason = "submitted";
-  ev.actor = "user:" + user;
+  ev.actor = actor.empty() ? "user:" + user : actor;
   auto stored = store_.CreateJob(job, ev);
   if (!stored.ok()) {
     std::lock_guard lock(mu_);

@@ -73,7 +73,9 @@ class Service final : public agent::ControlPlane {
   void Stop();   // stops it, wakes all waiters
 
   // Client API.
-  Result<api::Job> Submit(api::JobSpec spec, const std::string& user);
+  // `user` owns the job; `actor` is who did it for the event log ("user:alice", "sa:sa-…";
+  // default "user:<user>").
+  Result<api::Job> Submit(api::JobSpec spec, const std::string& user, const std::string& actor = "");
   Result<api::Job> GetJob(const std::string& id) const;
   std::vector<api::Job> ListJobs(const JobListQuery& q) const;
   Result<api::Job> Cancel(const std::string& id, const std::string& actor);

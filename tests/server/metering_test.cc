@@ -66,7 +66,7 @@ class MeteringTest : public ::testing::Test {
     s.gpus_milli = gpus * 1000;
     s.gpu_type = type;
     s.project = "ml";
-    auto j = svc_->Submit(s, "user:alice");
+    auto j = svc_->Submit(s, "alice");
     EXPECT_TRUE(j.ok()) << j.status().ToString();
     return j.ok() ? *j : api::Job{};
   }
@@ -168,7 +168,7 @@ TEST_F(MeteringTest, QueuedJobLimitIsEnforcedAtSubmit) {
   api::JobSpec s;
   s.command = {"true"};
   s.project = "ml";
-  auto second = svc_->Submit(s, "user:alice");
+  auto second = svc_->Submit(s, "alice");
   ASSERT_FALSE(second.ok());
   EXPECT_NE(second.status().message().find("1"), std::string::npos) << second.status().message();
   EXPECT_EQ(svc_->ListJobs({}).size(), 1u);
@@ -232,14 +232,14 @@ TEST_F(MeteringTest, SecretsGoInTheStartCommandOnly) {
   s.command = {"true"};
   s.project = "ml";
   s.secrets = {"TOKEN"};
-  auto job = svc_->Submit(s, "user:alice");
+  auto job = svc_->Submit(s, "alice");
   ASSERT_TRUE(job.ok()) << job.status().ToString();
   auto cmds = StartAll();
   ASSERT_EQ(cmds.size(), 1u);
   EXPECT_EQ(cmds[0].secret_env.at("TOKEN"), "value");
   EXPECT_EQ(svc_->GetJob(job->id)->spec.env.count("TOKEN"), 0u);
   s.secrets = {"MISSING"};
-  EXPECT_EQ(svc_->Submit(s, "user:alice").status().code(), ErrorCode::kNotFound);
+  EXPECT_EQ(svc_->Submit(s, "alice").status().code(), ErrorCode::kNotFound);
 }
 
 }  // namespace
