@@ -470,6 +470,23 @@ std::optional<ExitStatus> ReadExitFile(const std::string& job_id, const std::str
   return st;
 }
 
+// Which of the agent's environment variables a job inherits. Never FASTGPU_* (the master key and tokens
+// may be there). A job running as another OS user gets only an allow-list (locale, PATH, time zone,
+// terminal, proxies, CUDA/NVIDIA/NCCL settings and the library path), so nothing else of the agent's
+// environment crosses the privilege boundary.
+bool InheritedVariable(const std::string& name, bool other_user) {
+  if (name.rfind("FASTGPU_", 0) == 0) return false;
+  if (!other_user) return true;
+  static constexpr const char* kExact[] = {"PATH", "LANG", "LANGUAGE", "TZ", "TERM", "LD_LIBRARY_PATH",
+                                           "http_proxy", "https_proxy", "no_proxy", "HTTP_PROXY",
+                                           "HTTPS_PROXY", "NO_PROXY"};
+  for (const char* e : kExact)
+    if (name == e) return true;
+  for (const char* prefix : {"LC_", "CUDA_", "NVIDIA_", "NCCL_"})
+    if (name.rfind(prefix, 0) == 0) return true;
+  return false;
+}
+
 // The OS identity a job runs as (when fastgpu runs as root).
 struct Identity {
   std::string name;
@@ -627,13 +644,16 @@ class ProcessExecutor final : public Executor {
     // A previous attempt of the same job may have left records behind.
     for (const std::string* f : {&p.pid_path, &p.pid_tmp, &p.exit_path, &p.exit_tmp}) ::unlink(f->c_str());
 
-    // Environment: ours, the job user's identity, then the job's additions/overrides.
+    // Environment: ours (filtered, see InheritedVariable), the job user's identity, then the job's
+    // additions/overrides.
     std::map<std::string, std::string> env;
     for (char** e = environ; e != nullptr && *e != nullptr; ++e) {
       std::string kv(*e);
       size_t eq = kv.find('=');
       if (eq == std::string::npos || eq == 0) continue;
-      env.emplace(kv.substr(0, eq), kv.substr(eq + 1));
+      std::string name = kv.substr(0, eq);
+      if (!InheritedVariable(name, ident.has_value())) continue;
+      env.emplace(std::move(name), kv.substr(eq + 1));
     }
     if (ident) {
       env["HOME"] = ident->home;

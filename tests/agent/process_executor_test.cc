@@ -351,6 +351,23 @@ TEST_F(ProcessExecutorTest, JobSurvivesSigkillOfTheLaunchingProcess) {
   EXPECT_FALSE(st->lost);
 }
 
+TEST_F(ProcessExecutorTest, JobsNeverInheritFastgpuVariablesAndOtherUsersGetAnAllowList) {
+  ::setenv("FASTGPU_MASTER_KEY", "00112233", 1);
+  ::setenv("AGENT_ONLY_VAR", "x", 1);
+  LaunchSpec spec = Spec("envj", {"sh", "-c",
+                                  "echo k=${FASTGPU_MASTER_KEY:-none} a=${AGENT_ONLY_VAR:-none} p=${PATH:+set} "
+                                  "j=${FASTGPU_JOB_ID:-none}"});
+  spec.env["FASTGPU_JOB_ID"] = "envj";  // the job's own variables are always passed
+  Launch(*exec_, spec);
+  auto st = WaitExit(*exec_, "envj");
+  ::unsetenv("FASTGPU_MASTER_KEY");
+  ::unsetenv("AGENT_ONLY_VAR");
+  ASSERT_TRUE(st.has_value());
+  // As root the job runs as another user and gets only the allow-list.
+  EXPECT_EQ(ReadText(spec.log_path),
+            std::string("k=none a=") + (RunningAsRoot() ? "none" : "x") + " p=set j=envj\n");
+}
+
 // ---------------------------------------------------------------------------------------------
 // Job identity. The cases that switch users need root (CI runs the tests as root).
 
