@@ -174,19 +174,10 @@ TEST(Property, BoundedWaitingUnderAging) {
 namespace fastgpu::sched {
 namespace {
 
-std::string BindsAndPreemptions(const Decisions& d) {
-  std::ostringstream o;
-  for (const Bind& b : d.binds) {
-    o << "B " << b.job_id << " " << b.milli_per_gpu << " " << b.memory_mib_per_gpu;
-    for (const NodeAssignment& a : b.nodes) {
-      o << " [" << a.node;
-      for (const std::string& u : a.gpu_uuids) o << " " << u;
-      o << "]";
-    }
-    o << "\n";
-  }
-  for (const Preempt& p : d.preemptions) o << "P " << p.job_id << " " << p.reason << "\n";
-  return o.str();
+// Decisions without the waiting reasons (random_inputs.h's Serialize of the rest).
+std::string BindsAndPreemptions(Decisions d) {
+  d.pending.clear();
+  return Serialize(d);
 }
 
 // A limit on waiting reasons never changes binds or preemptions; reported verdicts are the same
