@@ -45,7 +45,13 @@ struct Project {
   UnixMillis created_at = 0;
   Quota quota;
   Budget budget;
-  std::string run_as_user;   // OS user that runs this project's jobs when the agent runs as root
+  // The Unix uid (and gid) this project's jobs run as when the agent runs as root: allocated by the
+  // server when the project is created, from the configured job uid range, never shared with another
+  // project and never reused. 0 = not allocated yet (records written by older versions).
+  int64_t run_as_uid = 0;
+  // Optional named OS user that runs this project's jobs instead of run_as_uid (admin only; for shared
+  // storage that expects a known user). Never shared between projects.
+  std::string run_as_user;
   bool allow_root = false;   // only an admin may set it: jobs may run as root
 };
 

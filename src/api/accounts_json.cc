@@ -11,6 +11,7 @@ using nlohmann::json;
 namespace {
 
 constexpr int64_t kMaxInt = std::numeric_limits<int64_t>::max();
+constexpr int64_t kMaxJobUid = 4'294'967'294;  // (uid_t)-1 means "no change" to setuid
 
 // Reads the fields of one JSON object strictly. `prefix` names nested objects in messages ("quota.").
 class Reader {
@@ -186,6 +187,7 @@ json ToJson(const Project& p) {
          {"description", p.description},
          {"quota", ToJson(p.quota)},
          {"budget", ToJson(p.budget)},
+         {"run_as_uid", p.run_as_uid},
          {"run_as_user", p.run_as_user},
          {"allow_root", p.allow_root}};
   PutTime(j, "created_at", p.created_at);
@@ -269,8 +271,8 @@ Result<Budget> BudgetFromJson(const json& j) { return DecodeBudget(j, "budget", 
 
 Result<Project> ProjectFromJson(const json& j) {
   Reader r(j, "project");
-  RETURN_IF_ERROR(r.Check({"name", "description", "created_at", "created_at_ms", "quota", "budget", "run_as_user",
-                           "allow_root"}));
+  RETURN_IF_ERROR(r.Check({"name", "description", "created_at", "created_at_ms", "quota", "budget", "run_as_uid",
+                           "run_as_user", "allow_root"}));
   Project p;
   ASSIGN_OR_RETURN(p.name, r.RequiredString("name"));
   ASSIGN_OR_RETURN(p.description, r.String("description"));
@@ -281,6 +283,7 @@ Result<Project> ProjectFromJson(const json& j) {
   if (const json* b = r.Find("budget")) {
     ASSIGN_OR_RETURN(p.budget, DecodeBudget(*b, "project", "budget."));
   }
+  ASSIGN_OR_RETURN(p.run_as_uid, r.Int("run_as_uid", 0, kMaxJobUid));
   ASSIGN_OR_RETURN(p.run_as_user, r.String("run_as_user"));
   ASSIGN_OR_RETURN(p.allow_root, r.Bool("allow_root"));
   return p;

@@ -23,7 +23,7 @@ nlohmann::json ToJson(const User& u);
 nlohmann::json ToJson(const Quota& q);
 // {"monthly_limit_micro","hard"}
 nlohmann::json ToJson(const Budget& b);
-// {"name","description","created_at","created_at_ms","quota":{...},"budget":{...},"run_as_user","allow_root"}
+// {"name","description","created_at","created_at_ms","quota":{...},"budget":{...},"run_as_uid","run_as_user","allow_root"}
 nlohmann::json ToJson(const Project& p);
 // {"project","user","role"}
 nlohmann::json ToJson(const Membership& m);

@@ -3,7 +3,9 @@
 #include <openssl/crypto.h>
 
 #include <algorithm>
+#include <charconv>
 #include <nlohmann/json.hpp>
+#include <set>
 
 #include "api/accounts_json.h"
 #include "common/crypto.h"
@@ -21,6 +23,10 @@ constexpr char kMemberKind[] = "member";         // key: "<project>/<user>"
 constexpr char kTokenKind[] = "token";           // key: SHA-256 hex of the token
 constexpr char kServiceAccountKind[] = "sa";     // key: "sa-<12 hex>"
 constexpr char kSecretKind[] = "secret";         // key: "<project>/<NAME>"
+constexpr char kUidAllocKind[] = "uidalloc";     // key: kJobUidKey, value {"last": <highest uid given>}
+constexpr char kJobUidKey[] = "job_uid";
+constexpr int64_t kMinJobUid = 1000;             // below: system users
+constexpr int64_t kMaxJobUid = 4'294'967'294;    // (uid_t)-1 means "no change" to setuid
 
 constexpr int64_t kDefaultTokenTtlS = 90LL * 86400;
 constexpr int64_t kDefaultMaxTokenTtlS = 366LL * 86400;
@@ -85,6 +91,13 @@ Status ValidateProjectFields(const api::Project& p) {
   return ValidateRunAsUser(p.run_as_user, p.allow_root);
 }
 
+Result<int64_t> ParseUid(std::string_view s) {
+  int64_t v = 0;
+  auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (s.empty() || ec != std::errc() || end != s.data() + s.size()) return InvalidArgument("not a number");
+  return v;
+}
+
 template <typename T>
 void SortByCreation(std::vector<T>& v) {
   std::sort(v.begin(), v.end(), [](const T& a, const T& b) {
@@ -93,6 +106,27 @@ void SortByCreation(std::vector<T>& v) {
 }
 
 }  // namespace
+
+Result<JobUidRange> ParseJobUidRange(std::string_view text) {
+  auto bad = [&](const std::string& why) {
+    return InvalidArgument("job uid range '" + std::string(text) + "' " + why +
+                           " (give FIRST-LAST, e.g. 200000-299999: Unix uids from " + std::to_string(kMinJobUid) +
+                           " to " + std::to_string(kMaxJobUid) + " that no user of the machine has)");
+  };
+  const size_t dash = text.find('-');
+  if (dash == std::string_view::npos) return bad("has no '-'");
+  auto first = ParseUid(text.substr(0, dash));
+  auto last = ParseUid(text.substr(dash + 1));
+  if (!first.ok() || !last.ok()) return bad("is not two numbers");
+  if (*first < kMinJobUid) return bad("starts among the system uids");
+  if (*last > kMaxJobUid) return bad("ends beyond the largest uid");
+  if (*first > *last) return bad("ends before it starts");
+  return JobUidRange{*first, *last};
+}
+
+std::string FormatJobUidRange(const JobUidRange& r) {
+  return std::to_string(r.first) + "-" + std::to_string(r.last);
+}
 
 AccountService::AccountService(PassKey, store::Store& store, const Clock& clock, const MasterKey* key,
                                AccountOptions options)
@@ -104,8 +138,13 @@ AccountService::AccountService(PassKey, store::Store& store, const Clock& clock,
 
 Result<std::unique_ptr<AccountService>> AccountService::Create(store::Store& store, const Clock& clock,
                                                                const MasterKey* key, AccountOptions options) {
+  if (options.job_uids.first < kMinJobUid || options.job_uids.last > kMaxJobUid ||
+      options.job_uids.first > options.job_uids.last)
+    return InvalidArgument("job uid range " + FormatJobUidRange(options.job_uids) + " is not valid (from " +
+                           std::to_string(kMinJobUid) + " to " + std::to_string(kMaxJobUid) + ", first <= last)");
   auto svc = std::make_unique<AccountService>(PassKey(), store, clock, key, options);
   RETURN_IF_ERROR(svc->Load());
+  RETURN_IF_ERROR(svc->AllocateMissingUids());
   return svc;
 }
 
@@ -119,6 +158,7 @@ Status AccountService::Load() {
   std::map<std::string, api::ServiceAccount> sas;
   std::map<std::pair<std::string, std::string>, api::SecretRecord> secrets;
   std::map<RecordId, int64_t> versions;
+  int64_t last_uid = 0;
 
   auto load = [&](const std::string& kind, auto&& add) -> Status {
     auto records = store_.ListRecords(kind, "");
@@ -142,6 +182,13 @@ Status AccountService::Load() {
     projects[p.name] = std::move(p);
     return Status::Ok();
   }));
+  RETURN_IF_ERROR(load(kUidAllocKind, [&](const json& j) -> Status {
+    auto it = j.find("last");
+    if (!j.is_object() || it == j.end() || !it->is_number_integer()) return InvalidArgument("'last' is not an integer");
+    last_uid = std::max(last_uid, it->get<int64_t>());
+    return Status::Ok();
+  }));
+  for (const auto& [name, p] : projects) last_uid = std::max(last_uid, p.run_as_uid);
   RETURN_IF_ERROR(load(kMemberKind, [&](const json& j) -> Status {
     ASSIGN_OR_RETURN(auto m, api::MembershipFromJson(j));
     members[{m.project, m.user}] = m.role;
@@ -172,6 +219,67 @@ Status AccountService::Load() {
   service_accounts_ = std::move(sas);
   secrets_ = std::move(secrets);
   versions_ = std::move(versions);
+  last_job_uid_ = last_uid;
+  return Status::Ok();
+}
+
+Result<int64_t> AccountService::NextJobUid(int64_t* last_given, const std::string& project) const {
+  const JobUidRange& r = options_.job_uids;
+  std::set<int64_t> held;
+  for (const auto& [name, p] : projects_) held.insert(p.run_as_uid);
+  // Uids are given in increasing order, so none is ever given twice (even after its project is gone or
+  // the range was changed).
+  int64_t uid = std::max(r.first, *last_given + 1);
+  while (uid <= r.last && held.count(uid)) ++uid;
+  if (uid > r.last)
+    return FailedPrecondition("no Unix uid left for project " + project + ": the job uid range " +
+                              FormatJobUidRange(r) + " has no uid above " + std::to_string(*last_given) +
+                              ", the highest ever given to a project (uids are given in increasing order and never "
+                              "reused); restart the server with a --job-uid-range that reaches higher");
+  *last_given = std::max(*last_given, uid);
+  return uid;
+}
+
+store::RecordWrite AccountService::PutUidMark(int64_t last_given) const {
+  return Put(kUidAllocKind, kJobUidKey, json{{"last", last_given}}.dump());
+}
+
+Status AccountService::AllocateMissingUids() {
+  // Another server process may allocate at the same time: the mark's compare-and-set makes one of
+  // us reload and try again.
+  for (int attempt = 0;; ++attempt) {
+    std::lock_guard wlock(write_mu_);
+    int64_t mark = last_job_uid_;
+    std::vector<store::RecordWrite> writes;
+    std::vector<api::Project> updated;
+    for (const auto& [name, p] : projects_) {
+      if (p.run_as_uid != 0) continue;
+      api::Project next = p;
+      ASSIGN_OR_RETURN(next.run_as_uid, NextJobUid(&mark, name));
+      writes.push_back(Put(kProjectKind, name, api::ToJson(next).dump()));
+      updated.push_back(std::move(next));
+    }
+    if (writes.empty()) return Status::Ok();
+    writes.push_back(PutUidMark(mark));
+    Status st = Commit(writes, [&] {
+      for (const auto& p : updated) projects_[p.name] = p;
+      last_job_uid_ = mark;
+    });
+    if (st.ok() || attempt >= 3 || (st.code() != ErrorCode::kAlreadyExists &&
+                                    st.code() != ErrorCode::kFailedPrecondition))
+      return st;
+  }
+}
+
+Status AccountService::CheckRunAsUserFree(const api::Project& project) const {
+  if (project.run_as_user.empty()) return Status::Ok();
+  for (const auto& [name, p] : projects_) {
+    if (name != project.name && p.run_as_user == project.run_as_user)
+      return FailedPrecondition("OS user '" + project.run_as_user + "' already runs the jobs of project " + name +
+                                ": a Unix user is never shared between projects (their jobs could read each "
+                                "other's processes, environment and files); choose another user, or leave "
+                                "run_as_user empty to use the project's own uid");
+  }
   return Status::Ok();
 }
 
@@ -260,6 +368,7 @@ Status AccountService::EnsureBootstrap(const std::string& admin_token_sha256) {
   std::optional<api::Project> project;
   std::optional<api::Membership> member;
   std::optional<api::TokenRecord> token;
+  int64_t mark = last_job_uid_;
 
   if (!users_.count(kBootstrapUser)) {
     user.emplace();
@@ -274,7 +383,9 @@ Status AccountService::EnsureBootstrap(const std::string& admin_token_sha256) {
     project->name = kBootstrapProject;
     project->description = "Default project";
     project->created_at = now;
+    ASSIGN_OR_RETURN(project->run_as_uid, NextJobUid(&mark, project->name));
     writes.push_back(Put(kProjectKind, project->name, api::ToJson(*project).dump()));
+    writes.push_back(PutUidMark(mark));
     if (!members_.count({kBootstrapProject, kBootstrapUser})) {
       member = api::Membership{kBootstrapProject, kBootstrapUser, api::Role::kOwner};
       writes.push_back(Put(kMemberKind, PairKey(member->project, member->user), api::ToJson(*member).dump()));
@@ -294,6 +405,7 @@ Status AccountService::EnsureBootstrap(const std::string& admin_token_sha256) {
   return Commit(writes, [&] {
     if (user) users_[user->name] = *user;
     if (project) projects_[project->name] = *project;
+    last_job_uid_ = mark;
     if (member) members_[{member->project, member->user}] = member->role;
     if (token) tokens_by_hash_[token->token_sha256] = *token;
   });
@@ -431,14 +543,18 @@ Result<api::Project> AccountService::CreateProject(api::Project project, const s
   if (projects_.count(project.name)) return AlreadyExists("project " + project.name + " already exists");
   if (!users_.count(owner_user))
     return NotFound("user " + owner_user + " does not exist (a project's owner must be an existing user)");
+  RETURN_IF_ERROR(CheckRunAsUserFree(project));
   if (project.created_at == 0) project.created_at = clock_.NowMillis();
+  int64_t mark = last_job_uid_;
+  ASSIGN_OR_RETURN(project.run_as_uid, NextJobUid(&mark, project.name));
   const api::Membership owner{project.name, owner_user, api::Role::kOwner};
   std::vector<store::RecordWrite> writes{
       Put(kProjectKind, project.name, api::ToJson(project).dump()),
-      Put(kMemberKind, PairKey(project.name, owner_user), api::ToJson(owner).dump())};
+      Put(kMemberKind, PairKey(project.name, owner_user), api::ToJson(owner).dump()), PutUidMark(mark)};
   RETURN_IF_ERROR(Commit(writes, [&] {
     projects_[project.name] = project;
     members_[{project.name, owner_user}] = api::Role::kOwner;
+    last_job_uid_ = mark;
   }));
   return project;
 }
@@ -463,7 +579,8 @@ Result<api::Project> AccountService::UpdateProject(const api::Project& project) 
   std::lock_guard wlock(write_mu_);
   auto it = projects_.find(project.name);
   if (it == projects_.end()) return NotFound("project " + project.name + " does not exist");
-  api::Project next = it->second;  // name and created_at stay
+  RETURN_IF_ERROR(CheckRunAsUserFree(project));
+  api::Project next = it->second;  // name, created_at and run_as_uid stay
   next.description = project.description;
   next.quota = project.quota;
   next.budget = project.budget;

@@ -8,6 +8,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -35,9 +36,24 @@ struct AccessToken {
   int64_t expires_in_s = 0;
 };
 
+// Unix uids given to projects for their jobs (`--job-uid-range`). The default lies above the ranges
+// that useradd hands out (regular users, system users, /etc/subuid blocks up to 600,100,000) and
+// above systemd-nspawn's container range (up to 1,879,048,191), below 2^31.
+inline constexpr int64_t kDefaultJobUidFirst = 1'900'000'000;
+inline constexpr int64_t kDefaultJobUidLast = 1'999'999'999;
+
+struct JobUidRange {
+  int64_t first = kDefaultJobUidFirst;
+  int64_t last = kDefaultJobUidLast;
+};
+// "FIRST-LAST", e.g. "200000-299999": both inclusive, 1000 <= FIRST <= LAST < 4294967295.
+Result<JobUidRange> ParseJobUidRange(std::string_view text);
+std::string FormatJobUidRange(const JobUidRange& r);  // "FIRST-LAST"
+
 struct AccountOptions {
   int64_t access_token_ttl_s = 3600;  // OAuth2 access tokens
   int64_t max_token_ttl_s = 366LL * 86400;
+  JobUidRange job_uids;  // where projects' run_as_uid are allocated from
 };
 
 class AccountService {
@@ -67,11 +83,16 @@ class AccountService {
                                std::optional<std::string> display_name);
 
   // --- Projects
+  // Allocates the project's run_as_uid (any value given is ignored): the next uid of the job uid range
+  // that no project has ever had. kFailedPrecondition when the range is used up. A named run_as_user
+  // that another project already uses is refused (kFailedPrecondition), here and in UpdateProject.
   Result<api::Project> CreateProject(api::Project project, const std::string& owner_user);
   Result<api::Project> GetProject(const std::string& name) const;
   std::vector<api::Project> ListProjects() const;
-  // Replaces the project's mutable fields (description, quota, budget, run_as_user, allow_root).
+  // Replaces the project's mutable fields (description, quota, budget, run_as_user, allow_root);
+  // run_as_uid never changes.
   Result<api::Project> UpdateProject(const api::Project& project);
+  JobUidRange job_uid_range() const { return options_.job_uids; }
 
   // --- Memberships
   Status SetMember(const std::string& project, const std::string& user, api::Role role);
@@ -114,6 +135,14 @@ class AccountService {
   using RecordId = std::pair<std::string, std::string>;  // (kind, key)
 
   Status Load();
+  // Gives a run_as_uid to every project that has none (records from older versions), durably.
+  Status AllocateMissingUids();
+  // The next job uid after `*last_given` that no project holds; advances *last_given. Needs write_mu_.
+  Result<int64_t> NextJobUid(int64_t* last_given, const std::string& project) const;
+  // The allocator's high-water mark record, with `last_given`.
+  store::RecordWrite PutUidMark(int64_t last_given) const;
+  // kFailedPrecondition when another project already runs as the named OS user. Needs write_mu_.
+  Status CheckRunAsUserFree(const api::Project& project) const;
   // Record write with compare-and-set against the version this process last saw (0 = must be new).
   store::RecordWrite Put(const std::string& kind, const std::string& key, std::string value) const;
   store::RecordWrite Erase(const std::string& kind, const std::string& key) const;
@@ -138,6 +167,7 @@ class AccountService {
   std::map<std::string, api::TokenRecord> tokens_by_hash_;
   std::map<std::string, api::ServiceAccount> service_accounts_;
   std::map<std::pair<std::string, std::string>, api::SecretRecord> secrets_;  // (project, name)
+  int64_t last_job_uid_ = 0;  // the highest run_as_uid ever given (persisted: uids are never reused)
 };
 
 }  // namespace fastgpu::auth

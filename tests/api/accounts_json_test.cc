@@ -45,6 +45,7 @@ TEST(AccountsJson, ProjectWithQuotaAndBudget) {
   p.quota.max_gpu_hours_per_month = 1000;
   p.quota.max_queued_jobs = 50;
   p.budget = {500'000'000, true};
+  p.run_as_uid = 1'900'000'007;
   p.run_as_user = "mlrunner";
   p.allow_root = true;
   json j = ToJson(p);
@@ -56,6 +57,7 @@ TEST(AccountsJson, ProjectWithQuotaAndBudget) {
   EXPECT_EQ(j["quota"]["max_queued_jobs"], 50);
   EXPECT_EQ(j["budget"]["monthly_limit_micro"], 500'000'000);
   EXPECT_EQ(j["budget"]["hard"], true);
+  EXPECT_EQ(j["run_as_uid"], 1'900'000'007);
   EXPECT_EQ(j["run_as_user"], "mlrunner");
   EXPECT_EQ(j["allow_root"], true);
   Project back = RoundTrip<Project>(j, ProjectFromJson);
@@ -67,6 +69,7 @@ TEST(AccountsJson, ProjectWithQuotaAndBudget) {
   EXPECT_EQ(back.quota.max_queued_jobs, 50);
   EXPECT_EQ(back.budget.monthly_limit_micro, 500'000'000);
   EXPECT_TRUE(back.budget.hard);
+  EXPECT_EQ(back.run_as_uid, 1'900'000'007);
   EXPECT_EQ(back.run_as_user, "mlrunner");
   EXPECT_TRUE(back.allow_root);
   // Empty quota and budget round-trip too.

@@ -392,6 +392,140 @@ TEST_F(AccountsTest, ProjectsCreateUpdateAndValidate) {
   EXPECT_EQ(accounts_->ListProjects().size(), 1u);
 }
 
+// ---- Job uids: one per project, from the configured range, never shared, never reused
+
+AccountOptions UidRange(int64_t first, int64_t last) {
+  AccountOptions o;
+  o.job_uids = {first, last};
+  return o;
+}
+
+TEST_F(AccountsTest, EveryProjectGetsItsOwnUidFromTheRange) {
+  accounts_ = Open(&*key_, UidRange(5000, 5002));
+  AddUser("alice");
+  ASSERT_TRUE(accounts_->EnsureBootstrap(Sha256Hex("t")).ok());
+  EXPECT_EQ(accounts_->GetProject("default")->run_as_uid, 5000);
+  api::Project p;
+  p.name = "ml";
+  p.run_as_uid = 4242;  // what a client sends is ignored
+  auto ml = accounts_->CreateProject(p, "alice");
+  ASSERT_TRUE(ml.ok()) << ml.status().ToString();
+  EXPECT_EQ(ml->run_as_uid, 5001);
+  AddProject("web", "alice");
+  EXPECT_EQ(accounts_->GetProject("web")->run_as_uid, 5002);
+
+  // The range is used up: a clear error, and nothing is created.
+  p.name = "ops";
+  auto full = accounts_->CreateProject(p, "alice");
+  ASSERT_FALSE(full.ok());
+  EXPECT_EQ(full.status().code(), ErrorCode::kFailedPrecondition);
+  EXPECT_NE(full.status().message().find("no Unix uid left for project ops"), std::string::npos)
+      << full.status().message();
+  EXPECT_NE(full.status().message().find("5000-5002"), std::string::npos);
+  EXPECT_NE(full.status().message().find("--job-uid-range"), std::string::npos);
+  EXPECT_EQ(accounts_->GetProject("ops").status().code(), ErrorCode::kNotFound);
+
+  // An update never changes the uid.
+  api::Project next = *ml;
+  next.run_as_uid = 5002;
+  next.description = "changed";
+  auto updated = accounts_->UpdateProject(next);
+  ASSERT_TRUE(updated.ok());
+  EXPECT_EQ(updated->run_as_uid, 5001);
+}
+
+TEST_F(AccountsTest, UidsSurviveARestartAndAreNeverGivenAgain) {
+  accounts_ = Open(&*key_, UidRange(5000, 5999));
+  AddUser("alice");
+  AddProject("ml", "alice");
+  AddProject("web", "alice");
+  accounts_ = Open(&*key_, UidRange(5000, 5999));
+  EXPECT_EQ(accounts_->GetProject("ml")->run_as_uid, 5000);
+  EXPECT_EQ(accounts_->GetProject("web")->run_as_uid, 5001);
+  AddProject("ops", "alice");
+  EXPECT_EQ(accounts_->GetProject("ops")->run_as_uid, 5002);
+
+  // The high-water mark is durable on its own: a uid given once is not given again even if the
+  // project that had it no longer holds it (here: its record is rewritten behind our back).
+  ASSERT_TRUE(store_.WriteRecords({{"project", "ops", R"({"name":"ops"})"}}).ok());
+  accounts_ = Open(&*key_, UidRange(5000, 5999));
+  EXPECT_EQ(accounts_->GetProject("ops")->run_as_uid, 5003);
+
+  // A range moved higher starts at its beginning; one at or below the highest uid ever given has
+  // nothing left, even where no project holds a uid now (5002 was ops's).
+  accounts_ = Open(&*key_, UidRange(7000, 7999));
+  AddProject("new", "alice");
+  EXPECT_EQ(accounts_->GetProject("new")->run_as_uid, 7000);
+  accounts_ = Open(&*key_, UidRange(5000, 5999));
+  api::Project p;
+  p.name = "back";
+  auto back = accounts_->CreateProject(p, "alice");
+  ASSERT_FALSE(back.ok());
+  EXPECT_EQ(back.status().code(), ErrorCode::kFailedPrecondition);
+  EXPECT_NE(back.status().message().find("no uid above 7000"), std::string::npos) << back.status().message();
+}
+
+TEST_F(AccountsTest, ProjectsFromOlderVersionsGetAUidAtLoadDurably) {
+  ASSERT_TRUE(store_.WriteRecords({{"project", "a", R"({"name":"a"})"},
+                                   {"project", "b", R"({"name":"b","run_as_user":"svc-b"})"}})
+                  .ok());
+  accounts_ = Open(&*key_, UidRange(5000, 5999));
+  const int64_t a = accounts_->GetProject("a")->run_as_uid;
+  const int64_t b = accounts_->GetProject("b")->run_as_uid;
+  EXPECT_EQ(a, 5000);
+  EXPECT_EQ(b, 5001);
+  auto records = store_.ListRecords("project", "");
+  ASSERT_TRUE(records.ok());
+  for (const auto& r : *records) EXPECT_NE(r.value.find("\"run_as_uid\":500"), std::string::npos) << r.value;
+  accounts_ = Open(&*key_, UidRange(5000, 5999));
+  EXPECT_EQ(accounts_->GetProject("a")->run_as_uid, a);
+  EXPECT_EQ(accounts_->GetProject("b")->run_as_uid, b);
+}
+
+TEST_F(AccountsTest, ANamedOsUserIsNeverSharedBetweenProjects) {
+  AddUser("alice");
+  AddProject("ml", "alice");
+  AddProject("web", "alice");
+  api::Project ml = *accounts_->GetProject("ml");
+  ml.run_as_user = "mlrunner";
+  ASSERT_TRUE(accounts_->UpdateProject(ml).ok());
+  ASSERT_TRUE(accounts_->UpdateProject(ml).ok());  // the same project again: fine
+  api::Project web = *accounts_->GetProject("web");
+  web.run_as_user = "mlrunner";
+  auto r = accounts_->UpdateProject(web);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), ErrorCode::kFailedPrecondition);
+  EXPECT_NE(r.status().message().find("OS user 'mlrunner' already runs the jobs of project ml"), std::string::npos)
+      << r.status().message();
+  api::Project ops;
+  ops.name = "ops";
+  ops.run_as_user = "mlrunner";
+  EXPECT_EQ(accounts_->CreateProject(ops, "alice").status().code(), ErrorCode::kFailedPrecondition);
+  ml.run_as_user = "";
+  ASSERT_TRUE(accounts_->UpdateProject(ml).ok());
+  EXPECT_TRUE(accounts_->UpdateProject(web).ok());
+}
+
+TEST(JobUidRangeTest, ParsesAndRefusesBadRanges) {
+  auto r = ParseJobUidRange("200000-299999");
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->first, 200000);
+  EXPECT_EQ(r->last, 299999);
+  EXPECT_EQ(FormatJobUidRange(*r), "200000-299999");
+  for (const char* bad : {"", "200000", "a-b", "5-2000", "3000-2000", "1000-4294967295", "-1-5", "1000-2000x"}) {
+    auto st = ParseJobUidRange(bad);
+    EXPECT_FALSE(st.ok()) << bad;
+    EXPECT_NE(st.status().message().find("FIRST-LAST"), std::string::npos) << bad;
+  }
+  AccountOptions o;
+  o.job_uids = {10, 20};
+  fakes::FakeStore store;
+  FakeClock clock{0};
+  EXPECT_EQ(AccountService::Create(store, clock, nullptr, o).status().code(), ErrorCode::kInvalidArgument);
+  EXPECT_GE(kDefaultJobUidFirst, 1'879'048'192);  // above useradd's subuids and nspawn's container range
+  EXPECT_LT(kDefaultJobUidLast, 2'147'483'648);
+}
+
 // ---- Secrets
 
 TEST_F(AccountsTest, SecretsAreSealedAndOpenOnlyForTheirProject) {
