@@ -5,6 +5,7 @@
 #include <cmath>
 #include <nlohmann/json.hpp>
 #include <set>
+#include <vector>
 
 namespace fastgpu::api {
 
@@ -72,6 +73,43 @@ Result<MilliGpu> GetGpus(const json& j) {
 }
 
 }  // namespace
+
+Result<json> ParseJson(std::string_view text, std::string_view what) {
+  std::vector<std::set<std::string, std::less<>>> keys;  // keys seen in each open object
+  std::string duplicate;
+  bool too_deep = false;
+  json::parser_callback_t check = [&](int depth, json::parse_event_t event, json& parsed) {
+    switch (event) {
+      case json::parse_event_t::object_start:
+        keys.emplace_back();
+        [[fallthrough]];
+      case json::parse_event_t::array_start:
+        too_deep = too_deep || depth >= kMaxJsonDepth;
+        break;
+      case json::parse_event_t::key:
+        if (!keys.empty() && !keys.back().insert(parsed.get_ref<const std::string&>()).second && duplicate.empty())
+          duplicate = parsed.get<std::string>();
+        break;
+      case json::parse_event_t::object_end:
+        if (!keys.empty()) keys.pop_back();
+        break;
+      default:
+        break;
+    }
+    return true;
+  };
+  json j = json::parse(text, check, /*allow_exceptions=*/false);
+  if (j.is_discarded()) return InvalidArgument(std::string(what) + " is not valid JSON");
+  if (!duplicate.empty()) {
+    if (duplicate.size() > 64) duplicate = duplicate.substr(0, 64) + "...";
+    return InvalidArgument(std::string(what) + " has the key '" + duplicate +
+                           "' more than once in one object; give each field once");
+  }
+  if (too_deep)
+    return InvalidArgument(std::string(what) + " nests objects or arrays deeper than " +
+                           std::to_string(kMaxJsonDepth) + " levels");
+  return j;
+}
 
 json ToJson(const JobSpec& s) {
   return json{{"name", s.name},
@@ -214,8 +252,7 @@ Result<JobSpec> JobSpecFromJson(const json& j) {
 }
 
 Result<JobSpec> JobSpecFromJsonText(std::string_view text) {
-  json j = json::parse(text, nullptr, /*allow_exceptions=*/false);
-  if (j.is_discarded()) return InvalidArgument("request body is not valid JSON");
+  ASSIGN_OR_RETURN(json j, ParseJson(text, "request body"));
   return JobSpecFromJson(j);
 }
 

@@ -10,6 +10,13 @@
 
 namespace fastgpu::api {
 
+// The one strict JSON reader for request bodies and stored records. Refuses text that is not JSON,
+// duplicate keys in an object (naming the key: `{"project":"a","project":"b"}` must not mean whichever
+// one a decoder happens to see) and nesting deeper than kMaxJsonDepth. `what` names the text in
+// messages ("request body", "stored job record").
+inline constexpr int kMaxJsonDepth = 64;
+Result<nlohmann::json> ParseJson(std::string_view text, std::string_view what = "request body");
+
 nlohmann::json ToJson(const JobSpec& s);
 nlohmann::json ToJson(const Job& j);
 nlohmann::json ToJson(const JobEvent& e);

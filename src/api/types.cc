@@ -91,6 +91,9 @@ Status ValidateJobSpec(const JobSpec& spec) {
                                     {"gpu_type", &spec.gpu_type}, {"workdir", &spec.workdir},
                                     {"project", &spec.project}}) {
     if (!IsUtf8(*text)) return InvalidArgument(std::string(field) + " is not valid UTF-8 text");
+    // A NUL byte would silently cut the text where it reaches C strings (exec, paths, the agent).
+    if (text->find('\0') != std::string::npos)
+      return InvalidArgument(std::string(field) + " contains a NUL byte (\\u0000); remove it");
   }
   for (size_t i = 0; i < spec.command.size(); ++i) {
     if (!IsUtf8(spec.command[i]))
@@ -101,12 +104,17 @@ Status ValidateJobSpec(const JobSpec& spec) {
     if (!IsUtf8(v)) return InvalidArgument("env value of '" + k + "' is not valid UTF-8 text");
   }
   for (const auto& [k, v] : spec.env) {
-    if (k.empty() || k.find('=') != std::string::npos || k.find('\0') != std::string::npos)
-      return InvalidArgument("env name '" + k + "' is not valid");
-    if (v.find('\0') != std::string::npos) return InvalidArgument("env value of '" + k + "' contains NUL");
+    if (k.find('\0') != std::string::npos)
+      return InvalidArgument("an env variable name contains a NUL byte (\\u0000); remove it");
+    if (k.empty() || k.find('=') != std::string::npos)
+      return InvalidArgument("env name '" + k + "' is not valid (it must be non-empty and contain no '=')");
+    if (v.find('\0') != std::string::npos)
+      return InvalidArgument("env value of '" + k + "' contains a NUL byte (\\u0000); remove it");
   }
-  for (const auto& a : spec.command)
-    if (a.find('\0') != std::string::npos) return InvalidArgument("command argument contains NUL");
+  for (size_t i = 0; i < spec.command.size(); ++i) {
+    if (spec.command[i].find('\0') != std::string::npos)
+      return InvalidArgument("command argument " + std::to_string(i + 1) + " contains a NUL byte (\\u0000); remove it");
+  }
   if (spec.secrets.size() > 64) return InvalidArgument("a job may name at most 64 secrets");
   for (const auto& name : spec.secrets) {
     bool ok = !name.empty() && name.size() <= 128 && ((name[0] >= 'A' && name[0] <= 'Z') || name[0] == '_');

@@ -78,6 +78,78 @@ TEST(ValidateJobSpec, TextMustBeUtf8) {
   EXPECT_FALSE(ValidateJobSpec(s).ok());
 }
 
+// Issue 11: duplicate keys were accepted (nlohmann keeps the last one), so two readers of one body
+// could disagree about, say, the project of a job.
+TEST(ParseJson, RefusesDuplicateKeysNamingTheKey) {
+  auto top = ParseJson(R"({"project":"a","command":["true"],"project":"b"})");
+  ASSERT_FALSE(top.ok());
+  EXPECT_EQ(top.status().code(), ErrorCode::kInvalidArgument);
+  EXPECT_NE(top.status().message().find("'project' more than once"), std::string::npos) << top.status().message();
+  auto nested = ParseJson(R"({"env":{"A":"1","A":"2"}})", "stored job record");
+  ASSERT_FALSE(nested.ok());
+  EXPECT_EQ(nested.status().message().rfind("stored job record has the key 'A'", 0), 0u) << nested.status().message();
+  // The same key in sibling or nested objects is fine; so is an array of objects with the same keys.
+  auto ok = ParseJson(R"({"a":{"a":1},"b":{"a":2},"c":[{"x":1},{"x":2}]})");
+  ASSERT_TRUE(ok.ok()) << ok.status().ToString();
+  EXPECT_EQ((*ok)["b"]["a"], 2);
+  // Escapes are decoded before comparing: "\u0061" is "a".
+  EXPECT_FALSE(ParseJson(R"({"a":1,"\u0061":2})").ok());
+  // A very long duplicate key is cut in the message.
+  const std::string k(10'000, 'k');
+  auto long_key = ParseJson("{\"" + k + "\":1,\"" + k + "\":2}");
+  ASSERT_FALSE(long_key.ok());
+  EXPECT_LT(long_key.status().message().size(), 300u);
+}
+
+TEST(ParseJson, RefusesInvalidJsonAndDeepNesting) {
+  EXPECT_EQ(ParseJson("{", "request body").status().message(), "request body is not valid JSON");
+  EXPECT_FALSE(ParseJson("").ok());
+  std::string deep(kMaxJsonDepth + 1, '[');
+  deep += std::string(kMaxJsonDepth + 1, ']');
+  auto d = ParseJson(deep);
+  ASSERT_FALSE(d.ok());
+  EXPECT_NE(d.status().message().find("deeper than"), std::string::npos);
+  std::string fine(kMaxJsonDepth, '[');
+  fine += std::string(kMaxJsonDepth, ']');
+  EXPECT_TRUE(ParseJson(fine).ok());
+  EXPECT_TRUE(ParseJson("[1, \"x\", null, {}]").ok());
+}
+
+TEST(JobSpecFromJsonText, DuplicateKeysAreRefused) {
+  auto dup = JobSpecFromJsonText(R"({"command":["true"],"project":"own","project":"other"})");
+  ASSERT_FALSE(dup.ok());
+  EXPECT_NE(dup.status().message().find("'project'"), std::string::npos);
+  auto env = JobSpecFromJsonText(R"({"command":["true"],"env":{"X":"1","X":"2"}})");
+  EXPECT_FALSE(env.ok());
+  EXPECT_TRUE(JobSpecFromJsonText(R"({"command":["true"],"env":{"X":"1","Y":"2"}})").ok());
+}
+
+// Issue 11: NUL bytes (JSON "\u0000") in the name or workdir were accepted; everything that reaches exec
+// is refused with a message that says which field and what to do.
+TEST(JobSpecFromJsonText, NulBytesAreRefusedInEveryStringThatReachesTheJob) {
+  struct Case {
+    const char* body;
+    const char* message;
+  };
+  const Case cases[] = {
+      {R"({"command":["true"],"name":"a\u0000b"})", "name contains a NUL byte (\\u0000); remove it"},
+      {R"({"command":["true"],"workdir":"/tmp/x\u0000/../etc"})", "workdir contains a NUL byte (\\u0000); remove it"},
+      {R"({"command":["true"],"gpu_type":"A100\u0000"})", "gpu_type contains a NUL byte (\\u0000); remove it"},
+      {R"({"command":["true"],"project":"own\u0000"})", "project contains a NUL byte (\\u0000); remove it"},
+      {R"({"command":["echo","x\u0000y"]})", "command argument 2 contains a NUL byte (\\u0000); remove it"},
+      {R"({"command":"echo x\u0000y"})", "command argument 3 contains a NUL byte (\\u0000); remove it"},
+      {R"({"command":["true"],"env":{"A\u0000B":"1"}})",
+       "an env variable name contains a NUL byte (\\u0000); remove it"},
+      {R"({"command":["true"],"env":{"A":"1\u00002"}})", "env value of 'A' contains a NUL byte (\\u0000); remove it"},
+  };
+  for (const auto& c : cases) {
+    auto spec = JobSpecFromJsonText(c.body);
+    ASSERT_FALSE(spec.ok()) << c.body;
+    EXPECT_EQ(spec.status().code(), ErrorCode::kInvalidArgument);
+    EXPECT_EQ(spec.status().message(), c.message) << c.body;
+  }
+}
+
 }  // namespace
 }  // namespace fastgpu::api
 
