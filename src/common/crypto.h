@@ -11,6 +11,8 @@ namespace fastgpu {
 
 // Lower-case hex SHA-256 of `data`.
 std::string Sha256Hex(std::string_view data);
+// Lower-case hex HMAC-SHA256 of `data` under `key`.
+std::string HmacSha256Hex(std::string_view key, std::string_view data);
 // Raw 32-byte SHA-256 of `data`.
 std::string Sha256Raw(std::string_view data);
 // `n` bytes from the OS CSPRNG (via OpenSSL RAND_bytes).

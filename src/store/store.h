@@ -30,7 +30,48 @@ struct JobUpdate {
   // a segment or ledger entry whose key already exists is skipped, not an error).
   std::vector<api::UsageSegment> usage;
   std::vector<api::LedgerEntry> ledger;
+  // The audit row of the request that made this change, appended in the same transaction (seq,
+  // prev_hash and hash are assigned by the store).
+  std::optional<api::AuditRecord> audit;
 };
+
+// A new job and what is written with it, in the same transaction.
+struct NewJob {
+  api::Job job;
+  api::JobEvent event;  // the submit event
+  // The audit row of the submit (seq, prev_hash, hash assigned by the store; an empty target becomes
+  // "job:<new id>").
+  std::optional<api::AuditRecord> audit;
+  // Idempotency: with a non-empty key, at most one job is ever created per (scope, key), kept for good.
+  // The same scope and key again returns that job (existing = true) and writes nothing; with another
+  // fingerprint (a different request) it fails with kFailedPrecondition.
+  std::string idempotency_scope;  // e.g. the principal ("user:alice")
+  std::string idempotency_key;
+  std::string fingerprint;        // of the request (e.g. SHA-256 of the canonical job spec)
+};
+
+struct CreatedJob {
+  api::Job job;                           // as stored now
+  bool existing = false;                  // created earlier under the same idempotency key
+  std::optional<api::AuditRecord> audit;  // the row appended (absent when none was, e.g. existing)
+};
+
+struct SubmitKey {
+  std::string job_id;
+  std::string fingerprint;
+};
+
+// Keys the audit chain: rows with seq >= keyed_from are hashed with HMAC-SHA256 under `key` (a secret
+// kept outside the database), so that someone who can only write the database cannot rewrite history
+// and recompute the chain. Older rows keep their plain SHA-256 hash (api::AuditHash); the first keyed
+// row links to them, so they are covered too.
+struct AuditChainKey {
+  std::string key;           // raw bytes, not empty
+  int64_t keyed_from = 1;    // first keyed seq
+};
+// The hash of `r` as the chain stores it: HMAC under `key` when r.seq >= key->keyed_from, else
+// api::AuditHash(r). `key` null: api::AuditHash(r).
+std::string AuditRowHash(const api::AuditRecord& r, const AuditChainKey* key);
 
 // A small versioned document (users, projects, memberships, tokens, service accounts, secrets, prices,
 // plans...). The store does not interpret `value` (JSON written by src/auth and src/billing).
@@ -70,6 +111,7 @@ struct StoreStats {
   int64_t writes = 0;          // write requests applied (committed or failed individually)
   int64_t commits = 0;         // transactions committed; writes / commits = average group size
   int64_t max_batch = 0;       // largest number of requests applied in one transaction
+  int64_t last_audit_seq = 0;  // newest audit row appended through this instance (0 = none)
 };
 
 class Store {
@@ -79,6 +121,11 @@ class Store {
   // Inserts a new job (state QUEUED) and its submit event. Assigns the id ("j-<n>", n increasing).
   // Returns only once the job is durable (fsync'd). Concurrent calls share commits (group commit).
   virtual Result<api::Job> CreateJob(api::Job job, const api::JobEvent& event) = 0;
+  // CreateJob with its audit row and idempotency key in the same transaction (see NewJob). Durable on
+  // return. The default supports neither and is for stores that hold no jobs.
+  virtual Result<CreatedJob> SubmitJob(NewJob job);
+  // The job created under an idempotency key, if any.
+  virtual Result<std::optional<SubmitKey>> FindSubmitKey(const std::string& scope, const std::string& key);
 
   // Applies all updates in one transaction, durable on return. All or nothing.
   virtual Status UpdateJobs(const std::vector<JobUpdate>& updates) = 0;
@@ -108,6 +155,11 @@ class Store {
   // previous row, "" for the first) and hash (api::AuditHash) inside its write transaction, so
   // concurrent appends are chained in commit order. Durable on return.
   virtual Result<api::AuditRecord> AppendAudit(api::AuditRecord record) = 0;
+  // Keys the chain from now on (call once at start, before any append). keyed_from = 0: from the next
+  // row this store appends. Returns the first keyed seq.
+  virtual Result<int64_t> SetAuditKey(const std::string& key, int64_t keyed_from);
+  // The key set by SetAuditKey (nullopt: plain SHA-256 chain).
+  virtual std::optional<AuditChainKey> AuditKey() const { return std::nullopt; }
   // Rows with seq > after_seq in seq order, at most `limit` (0 = all).
   virtual Result<std::vector<api::AuditRecord>> ListAudit(int64_t after_seq, int limit) = 0;
 
@@ -139,7 +191,8 @@ Status PutRecord(Store& store, const std::string& kind, const std::string& key, 
                  std::optional<int64_t> expected_version = std::nullopt);
 Status DeleteRecord(Store& store, const std::string& kind, const std::string& key);
 
-// Opens (creating if needed) a SQLite store at `path`, running schema migrations.
+// Opens (creating if needed) a SQLite store at `path`, running schema migrations. The database file and
+// its -wal/-shm files are readable and writable by their owner only (0600).
 // Fails with kFailedPrecondition when the database was written by a newer fastgpu.
 Result<std::unique_ptr<Store>> OpenSqliteStore(const std::string& path);
 Result<std::unique_ptr<Store>> OpenSqliteStore(const std::string& path, const SqliteOptions& options);

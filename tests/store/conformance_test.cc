@@ -1277,6 +1277,126 @@ std::unique_ptr<Store> OpenSqlite(const std::string& dir) {
   return std::move(*r);
 }
 
+// A submit's audit row is written in the job's transaction, with the new job as its target.
+TEST_P(StoreConformance, SubmitJobAppendsItsAuditRowWithTheJob) {
+  ASSERT_TRUE(store_->AppendAudit(MakeAudit("user:alice", "login")).ok());
+  NewJob n{.job = SampleJob("audited"), .event = SubmitEvent(), .audit = MakeAudit("user:alice", "POST /v1/jobs")};
+  auto r = store_->SubmitJob(n);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_FALSE(r->existing);
+  ASSERT_TRUE(r->audit.has_value());
+  EXPECT_EQ(r->audit->seq, 2);
+  EXPECT_EQ(r->audit->target, "job:" + r->job.id);
+  EXPECT_EQ(store_->Stats().last_audit_seq, 2);
+  auto rows = store_->ListAudit(0, 0);
+  ASSERT_TRUE(rows.ok());
+  ASSERT_EQ(rows->size(), 2u);
+  ExpectValidChain(*rows);
+  EXPECT_EQ((*rows)[1].target, "job:" + r->job.id);
+  EXPECT_EQ((*rows)[1].hash, r->audit->hash);
+}
+
+// A failing update (compare-and-set) writes neither the change nor its audit row.
+TEST_P(StoreConformance, UpdateJobsAppendsTheAuditRowOnlyWithTheChange) {
+  Job j = Create("cancel-me");
+  JobUpdate u;
+  u.job = j;
+  u.job.state = JobState::kCancelled;
+  u.event.to = "CANCELLED";
+  u.expected_state = JobState::kRunning;  // wrong: it is QUEUED
+  u.audit = MakeAudit("user:alice", "POST /v1/jobs/{id}/cancel");
+  EXPECT_EQ(store_->UpdateJobs({u}).code(), ErrorCode::kFailedPrecondition);
+  EXPECT_TRUE(store_->ListAudit(0, 0)->empty());
+  u.expected_state = JobState::kQueued;
+  ASSERT_TRUE(store_->UpdateJobs({u}).ok());
+  auto rows = store_->ListAudit(0, 0);
+  ASSERT_EQ(rows->size(), 1u);
+  EXPECT_EQ((*rows)[0].action, "POST /v1/jobs/{id}/cancel");
+  EXPECT_EQ(store_->Stats().last_audit_seq, 1);
+  EXPECT_EQ(Get(j.id).state, JobState::kCancelled);
+}
+
+// One job per (scope, key), ever: the same request again returns it; another request with the key is refused;
+// another scope is another key.
+TEST_P(StoreConformance, IdempotencyKeyCreatesOneJob) {
+  NewJob n{.job = SampleJob("once"), .event = SubmitEvent(), .audit = MakeAudit("user:alice", "POST /v1/jobs"),
+           .idempotency_scope = "user:alice", .idempotency_key = "k-1", .fingerprint = "f-1"};
+  auto first = store_->SubmitJob(n);
+  ASSERT_TRUE(first.ok()) << first.status().ToString();
+  auto again = store_->SubmitJob(n);
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
+  EXPECT_TRUE(again->existing);
+  EXPECT_FALSE(again->audit.has_value());
+  EXPECT_EQ(again->job.id, first->job.id);
+  EXPECT_EQ(store_->ListAudit(0, 0)->size(), 1u) << "a replay writes no second audit row";
+
+  NewJob other = n;
+  other.fingerprint = "f-2";
+  auto conflict = store_->SubmitJob(other);
+  ASSERT_FALSE(conflict.ok());
+  EXPECT_EQ(conflict.status().code(), ErrorCode::kFailedPrecondition);
+  EXPECT_NE(conflict.status().message().find("k-1"), std::string::npos) << conflict.status().message();
+
+  NewJob bob = n;
+  bob.idempotency_scope = "user:bob";
+  auto bobs = store_->SubmitJob(bob);
+  ASSERT_TRUE(bobs.ok());
+  EXPECT_NE(bobs->job.id, first->job.id);
+
+  auto found = store_->FindSubmitKey("user:alice", "k-1");
+  ASSERT_TRUE(found.ok());
+  ASSERT_TRUE(found->has_value());
+  EXPECT_EQ((*found)->job_id, first->job.id);
+  EXPECT_EQ((*found)->fingerprint, "f-1");
+  EXPECT_FALSE(store_->FindSubmitKey("user:alice", "k-2")->has_value());
+
+  Reopen();  // durable with the job
+  auto after = store_->SubmitJob(n);
+  ASSERT_TRUE(after.ok());
+  EXPECT_TRUE(after->existing);
+  EXPECT_EQ(after->job.id, first->job.id);
+  EXPECT_EQ(store_->ListJobs({})->size(), 2u);
+}
+
+TEST_P(StoreConformance, ConcurrentSubmitsWithOneKeyCreateOneJob) {
+  constexpr int kThreads = 8;
+  std::vector<std::string> ids(kThreads);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      auto r = store_->SubmitJob(NewJob{.job = SampleJob("race"), .event = SubmitEvent(),
+                                        .idempotency_scope = "user:alice", .idempotency_key = "same",
+                                        .fingerprint = "f"});
+      if (r.ok()) ids[t] = r->job.id;
+    });
+  }
+  for (auto& th : threads) th.join();
+  for (const auto& id : ids) EXPECT_EQ(id, ids[0]);
+  EXPECT_FALSE(ids[0].empty());
+  EXPECT_EQ(store_->ListJobs({})->size(), 1u);
+}
+
+// Keyed from the next row on: older rows keep their plain hash, newer ones are HMACs under the key.
+TEST_P(StoreConformance, KeyedAuditChainFromASwitchPoint) {
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(store_->AppendAudit(MakeAudit("user:alice", "before")).ok());
+  EXPECT_FALSE(store_->AuditKey().has_value());
+  auto from = store_->SetAuditKey(std::string(32, 'k'), 0);
+  ASSERT_TRUE(from.ok()) << from.status().ToString();
+  EXPECT_EQ(*from, 4);
+  ASSERT_TRUE(store_->AuditKey().has_value());
+  EXPECT_EQ(store_->AuditKey()->keyed_from, 4);
+  for (int i = 0; i < 2; ++i) ASSERT_TRUE(store_->AppendAudit(MakeAudit("user:alice", "after")).ok());
+  auto rows = store_->ListAudit(0, 0);
+  ASSERT_EQ(rows->size(), 5u);
+  AuditChainKey key = *store_->AuditKey();
+  for (const auto& r : *rows) {
+    EXPECT_EQ(r.hash, AuditRowHash(r, &key)) << r.seq;
+    EXPECT_EQ(r.hash == api::AuditHash(r), r.seq < 4) << r.seq;
+  }
+  EXPECT_EQ((*rows)[3].prev_hash, (*rows)[2].hash);
+  EXPECT_FALSE(store_->SetAuditKey("short", 0).ok());
+}
+
 INSTANTIATE_TEST_SUITE_P(Sqlite, StoreConformance, ::testing::Values(StoreFactory{"sqlite", OpenSqlite}),
                          [](const ::testing::TestParamInfo<StoreFactory>& info) { return info.param.name; });
 

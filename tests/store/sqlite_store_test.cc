@@ -1,6 +1,7 @@
 // SQLite-specific behaviour: pragmas, migrations, append-only events, id reuse, grouping.
 #include <gtest/gtest.h>
 #include <sqlite3.h>
+#include <sys/stat.h>
 
 #include <atomic>
 #include <memory>
@@ -107,6 +108,31 @@ TEST_F(SqliteStoreTest, NewerSchemaIsRefused) {
   EXPECT_NE(r.status().message().find("upgrade fastgpu"), std::string::npos) << r.status().message();
 }
 
+// The database holds password and token hashes and sealed secrets: owner-only, also its -wal/-shm files,
+// whatever the umask; files left readable by an older version are tightened on open.
+TEST_F(SqliteStoreTest, DatabaseFilesAreOwnerOnly) {
+  mode_t old = ::umask(022);
+  {
+    auto store = Open();
+    ASSERT_NE(store, nullptr);
+    ASSERT_TRUE(store->CreateJob(SampleJob("x"), SubmitEvent()).ok());
+    for (const char* suffix : {"", "-wal", "-shm"}) {
+      struct stat st {};
+      ASSERT_EQ(::stat((DbPath() + suffix).c_str(), &st), 0) << suffix;
+      EXPECT_EQ(st.st_mode & 0777, 0600u) << DbPath() + suffix;
+    }
+  }
+  ASSERT_EQ(::chmod(DbPath().c_str(), 0644), 0);
+  {
+    auto store = Open();
+    ASSERT_NE(store, nullptr);
+    struct stat st {};
+    ASSERT_EQ(::stat(DbPath().c_str(), &st), 0);
+    EXPECT_EQ(st.st_mode & 0777, 0600u);
+  }
+  ::umask(old);
+}
+
 TEST_F(SqliteStoreTest, MissingDirectoryIsAClearError) {
   auto r = OpenSqliteStore(dir_.path() + "/no/such/dir/fastgpu.db");
   ASSERT_FALSE(r.ok());
@@ -187,7 +213,7 @@ TEST_F(SqliteStoreTest, MigratesVersion1Database) {
   {
     // Turn it back into a version 1 database: exactly what migration 1 created.
     RawDb raw(DbPath());
-    ASSERT_EQ(raw.Exec("DROP TABLE records; DROP TABLE audit; DROP TABLE usage; DROP TABLE ledger; "
+    ASSERT_EQ(raw.Exec("DROP TABLE submit_keys; DROP TABLE records; DROP TABLE audit; DROP TABLE usage; DROP TABLE ledger; "
                        "DELETE FROM sqlite_sequence WHERE name = 'ledger'; PRAGMA user_version = 1"),
               "");
     ASSERT_EQ(raw.QueryText("SELECT count(*) FROM sqlite_master WHERE tbl_name IN "

@@ -5,11 +5,16 @@
 // transaction (group commit: one fsync for many requests). Each request runs inside its own
 // SAVEPOINT, so a failing request (e.g. a compare-and-set mismatch) fails alone.
 // Reads use a pool of separate connections; WAL lets them run concurrently with the writer.
+#include <fcntl.h>
 #include <sqlite3.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <charconv>
+#include <cstring>
 #include <condition_variable>
 #include <deque>
 #include <functional>
@@ -175,6 +180,15 @@ CREATE TRIGGER ledger_no_update BEFORE UPDATE ON ledger
   BEGIN SELECT RAISE(ABORT, 'ledger is append-only'); END;
 CREATE TRIGGER ledger_no_delete BEFORE DELETE ON ledger
   BEGIN SELECT RAISE(ABORT, 'ledger is append-only'); END;
+)sql"},
+    {3, R"sql(
+CREATE TABLE submit_keys (
+  scope       TEXT    NOT NULL,                            -- who submitted ("user:alice", "sa:...")
+  key         TEXT    NOT NULL,                            -- the client's Idempotency-Key
+  fingerprint TEXT    NOT NULL,                            -- of the request: same key + other request = refused
+  job_num     INTEGER NOT NULL REFERENCES jobs(num),
+  PRIMARY KEY (scope, key)
+) WITHOUT ROWID;
 )sql"},
 };
 
@@ -583,14 +597,15 @@ std::optional<std::string> PrefixEnd(std::string prefix) {
 
 // Chains `r` to the newest audit row (seq, prev_hash, hash) and inserts it. Runs on the writer, so
 // appends are chained in commit order (BEGIN IMMEDIATE also serializes other processes on the file).
-Status AppendAuditRow(Conn& c, api::AuditRecord& r) {
+// `key`: the chain's key (null: plain SHA-256).
+Status AppendAuditRow(Conn& c, api::AuditRecord& r, const AuditChainKey* key) {
   {
     ASSIGN_OR_RETURN(Stmt s, c.Prepare("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1"));
     ASSIGN_OR_RETURN(bool row, s.Step());
     r.seq = row ? s.Int(0) + 1 : 1;
     r.prev_hash = row ? std::string(s.Text(1)) : std::string();
   }
-  r.hash = api::AuditHash(r);
+  r.hash = AuditRowHash(r, key);
   ASSIGN_OR_RETURN(Stmt s, c.Prepare("INSERT INTO audit(seq, at, actor, source, action, target, result, detail, "
                                      "prev_hash, hash) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"));
   s.Bind(1, r.seq);
@@ -789,23 +804,82 @@ class SqliteStore final : public Store {
   }
 
   Result<api::Job> CreateJob(api::Job job, const api::JobEvent& event) override {
-    job.state = api::JobState::kQueued;
-    job.id.clear();
-    JobRow row(std::move(job));
-    int64_t num = 0;
+    ASSIGN_OR_RETURN(CreatedJob created, SubmitJob(NewJob{.job = std::move(job), .event = event}));
+    return std::move(created.job);
+  }
+
+  Result<CreatedJob> SubmitJob(NewJob n) override {
+    n.job.state = api::JobState::kQueued;
+    n.job.id.clear();
+    JobRow row(std::move(n.job));
+    CreatedJob out;
+    const bool keyed = !n.idempotency_key.empty();
     Status st = Write([&](Conn& c) -> Status {
+      if (keyed) {
+        std::optional<int64_t> earlier;
+        {
+          ASSIGN_OR_RETURN(Stmt s, c.Prepare("SELECT job_num, fingerprint FROM submit_keys WHERE scope = ?1 AND key = ?2"));
+          s.Bind(1, n.idempotency_scope);
+          s.Bind(2, n.idempotency_key);
+          ASSIGN_OR_RETURN(bool found, s.Step());
+          if (found) {
+            if (s.Text(1) != n.fingerprint) {
+              return FailedPrecondition("Idempotency-Key '" + n.idempotency_key + "' was already used for another "
+                                        "request (job " + JobId(s.Int(0)) + "); send a new key for a new job");
+            }
+            earlier = s.Int(0);
+          }
+        }
+        if (earlier) {
+          ASSIGN_OR_RETURN(Stmt s, c.Prepare(kSelectJobByNum));
+          s.Bind(1, *earlier);
+          ASSIGN_OR_RETURN(bool found, s.Step());
+          if (!found) return Internal("job " + JobId(*earlier) + " of Idempotency-Key '" + n.idempotency_key + "' is missing");
+          ASSIGN_OR_RETURN(out.job, ReadJob(s));
+          out.existing = true;
+          return Status::Ok();
+        }
+      }
       ASSIGN_OR_RETURN(Stmt s, c.Prepare(kInsertJob));
       s.BindNull(1);
       BindJob(s, row);
       RETURN_IF_ERROR(s.Run());
-      int64_t inserted = sqlite3_last_insert_rowid(c.db());
-      RETURN_IF_ERROR(InsertEvent(c, inserted, event, "", api::JobStateName(api::JobState::kQueued)));
-      num = inserted;
+      const int64_t num = sqlite3_last_insert_rowid(c.db());
+      RETURN_IF_ERROR(InsertEvent(c, num, n.event, "", api::JobStateName(api::JobState::kQueued)));
+      if (keyed) {
+        ASSIGN_OR_RETURN(Stmt k, c.Prepare("INSERT INTO submit_keys(scope, key, fingerprint, job_num) VALUES(?1, ?2, ?3, ?4)"));
+        k.Bind(1, n.idempotency_scope);
+        k.Bind(2, n.idempotency_key);
+        k.Bind(3, n.fingerprint);
+        k.Bind(4, num);
+        RETURN_IF_ERROR(k.Run());
+      }
+      if (n.audit) {
+        if (n.audit->target.empty()) n.audit->target = "job:" + JobId(num);
+        std::optional<AuditChainKey> key = CurrentAuditKey();
+        RETURN_IF_ERROR(AppendAuditRow(c, *n.audit, key ? &*key : nullptr));
+      }
+      row.job.id = JobId(num);
+      out.job = row.job;
       return Status::Ok();
     });
     if (!st.ok()) return st;
-    row.job.id = JobId(num);
-    return std::move(row.job);
+    if (!out.existing && n.audit) {
+      NoteAudit(n.audit->seq);
+      out.audit = std::move(n.audit);
+    }
+    return out;
+  }
+
+  Result<std::optional<SubmitKey>> FindSubmitKey(const std::string& scope, const std::string& key) override {
+    return Read([&](Conn& c) -> Result<std::optional<SubmitKey>> {
+      ASSIGN_OR_RETURN(Stmt s, c.Prepare("SELECT job_num, fingerprint FROM submit_keys WHERE scope = ?1 AND key = ?2"));
+      s.Bind(1, scope);
+      s.Bind(2, key);
+      ASSIGN_OR_RETURN(bool found, s.Step());
+      if (!found) return std::optional<SubmitKey>();
+      return std::optional<SubmitKey>(SubmitKey{.job_id = JobId(s.Int(0)), .fingerprint = std::string(s.Text(1))});
+    });
   }
 
   Status UpdateJobs(const std::vector<JobUpdate>& updates) override {
@@ -819,13 +893,23 @@ class SqliteStore final : public Store {
       rows.emplace_back(u.job);
       usage_gpus.push_back(EncodeUsageGpus(u.usage));
     }
-    return Write([&](Conn& c) -> Status {
+    int64_t audit_seq = 0;
+    Status st = Write([&](Conn& c) -> Status {
+      std::optional<AuditChainKey> key;
       for (size_t i = 0; i < updates.size(); ++i) {
         RETURN_IF_ERROR(ApplyUpdate(c, updates[i], rows[i]));
         RETURN_IF_ERROR(InsertMetering(c, updates[i].usage, usage_gpus[i], updates[i].ledger));
+        if (updates[i].audit) {
+          if (!key) key = CurrentAuditKey();
+          api::AuditRecord rec = *updates[i].audit;
+          RETURN_IF_ERROR(AppendAuditRow(c, rec, key ? &*key : nullptr));
+          audit_seq = rec.seq;
+        }
       }
       return Status::Ok();
     });
+    if (st.ok() && audit_seq > 0) NoteAudit(audit_seq);
+    return st;
   }
 
   Result<api::Job> GetJob(const std::string& id) override {
@@ -1062,10 +1146,34 @@ class SqliteStore final : public Store {
   }
 
   Result<api::AuditRecord> AppendAudit(api::AuditRecord record) override {
-    Status st = Write([&](Conn& c) -> Status { return AppendAuditRow(c, record); });
+    Status st = Write([&](Conn& c) -> Status {
+      std::optional<AuditChainKey> key = CurrentAuditKey();
+      return AppendAuditRow(c, record, key ? &*key : nullptr);
+    });
     if (!st.ok()) return st;
+    NoteAudit(record.seq);
     return record;
   }
+
+  Result<int64_t> SetAuditKey(const std::string& key, int64_t keyed_from) override {
+    if (key.size() < 16) return InvalidArgument("the audit chain key must be at least 16 bytes");
+    if (keyed_from < 0) return InvalidArgument("the first keyed audit row must be >= 1");
+    int64_t from = keyed_from;
+    // On the writer, so that no append runs between reading the head and keying the chain.
+    Status st = Write([&](Conn& c) -> Status {
+      if (from == 0) {
+        ASSIGN_OR_RETURN(int64_t last, c.QueryInt("SELECT COALESCE(MAX(seq), 0) FROM audit"));
+        from = last + 1;
+      }
+      std::lock_guard lock(key_mu_);
+      audit_key_ = AuditChainKey{.key = key, .keyed_from = from};
+      return Status::Ok();
+    });
+    if (!st.ok()) return st;
+    return from;
+  }
+
+  std::optional<AuditChainKey> AuditKey() const override { return CurrentAuditKey(); }
 
   Result<std::vector<api::AuditRecord>> ListAudit(int64_t after_seq, int limit) override {
     if (limit < 0) return InvalidArgument("limit must not be negative, got " + std::to_string(limit));
@@ -1208,6 +1316,17 @@ class SqliteStore final : public Store {
     return InsertEvent(c, *num, u.event, from, to);
   }
 
+  std::optional<AuditChainKey> CurrentAuditKey() const {
+    std::lock_guard lock(key_mu_);
+    return audit_key_;
+  }
+
+  // Remembers the newest audit row appended through this instance (after its commit).
+  void NoteAudit(int64_t seq) {
+    std::lock_guard lock(mu_);
+    stats_.last_audit_seq = std::max(stats_.last_audit_seq, seq);
+  }
+
   // Queues `apply` for the writer thread and waits until its transaction is durable.
   Status Write(std::function<Status(Conn&)> apply) {
     WriteOp op;
@@ -1338,8 +1457,33 @@ class SqliteStore final : public Store {
   std::mutex readers_mu_;
   std::vector<std::unique_ptr<Conn>> idle_readers_;
 
+  mutable std::mutex key_mu_;
+  std::optional<AuditChainKey> audit_key_;  // set once at start (SetAuditKey)
+
   std::thread writer_thread_;  // last: started after every member above is ready
 };
+
+// The database holds password hashes, token hashes and sealed secrets: owner-only. SQLite gives the -wal
+// and -shm files the mode of the database file, so creating that one 0600 covers them; existing files
+// (from an older fastgpu) are tightened.
+Status RestrictDatabaseFiles(const std::string& path) {
+  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    return Unavailable("cannot open database " + path + ": " + std::strerror(errno) +
+                       "; check that the data directory exists and is writable");
+  }
+  int rc = ::fchmod(fd, 0600);
+  int err = errno;
+  ::close(fd);
+  if (rc != 0) return Unavailable("cannot make database " + path + " private (chmod 600): " + std::strerror(err));
+  for (const char* suffix : {"-wal", "-shm", "-journal"}) {
+    std::string f = path + suffix;
+    if (::chmod(f.c_str(), 0600) != 0 && errno != ENOENT) {
+      return Unavailable("cannot make " + f + " private (chmod 600): " + std::strerror(errno));
+    }
+  }
+  return Status::Ok();
+}
 
 }  // namespace
 
@@ -1351,6 +1495,7 @@ Result<std::unique_ptr<Store>> OpenSqliteStore(const std::string& path) {
 
 Result<std::unique_ptr<Store>> OpenSqliteStore(const std::string& path, const SqliteOptions& options) {
   if (path.empty()) return InvalidArgument("database path must not be empty");
+  if (path != ":memory:" && path.rfind("file:", 0) != 0) RETURN_IF_ERROR(RestrictDatabaseFiles(path));
   ASSIGN_OR_RETURN(std::unique_ptr<Conn> writer, Conn::Open(path, /*writer=*/true, options.busy_timeout_ms));
   int version = 0;
   RETURN_IF_ERROR(Migrate(*writer, path, version));
