@@ -1,5 +1,8 @@
 #include "auth/policy.h"
 
+#include <algorithm>
+#include <cctype>
+
 namespace fastgpu::auth {
 
 std::string Principal::Actor() const { return (service_account ? "sa:" : "user:") + user; }
@@ -58,6 +61,38 @@ Status Authorize(const Principal& p, Action a, const std::string& project, const
                             project + "; " + Describe(p) + " is " + std::string(api::RoleName(*role)));
   }
   return Status::Ok();
+}
+
+Status MayManageIdentities(const Principal& p, std::string_view what) {
+  if (!p.service_account) return Status::Ok();
+  return PermissionDenied("service accounts may not " + std::string(what) + "; " + Describe(p) +
+                          " is a service account: ask an owner of its project (a person) to do it");
+}
+
+Status MayGrantRole(const Principal& p, const std::string& project, api::Role role, std::string_view what) {
+  RETURN_IF_ERROR(MayManageIdentities(p, what));
+  if (p.admin) return Status::Ok();
+  const auto held = p.RoleIn(project);
+  if (!held || static_cast<int>(role) > static_cast<int>(*held)) {
+    return PermissionDenied("cannot " + std::string(what) + " with role " + std::string(api::RoleName(role)) + ": " +
+                            Describe(p) + " is " + (held ? std::string(api::RoleName(*held)) : "not a member") +
+                            " in project " + project + " and may grant at most that");
+  }
+  return Status::Ok();
+}
+
+std::optional<std::string> BearerToken(std::string_view authorization) {
+  constexpr std::string_view kScheme = "bearer";
+  if (authorization.size() <= kScheme.size()) return std::nullopt;
+  for (size_t i = 0; i < kScheme.size(); ++i) {
+    if (std::tolower(static_cast<unsigned char>(authorization[i])) != kScheme[i]) return std::nullopt;
+  }
+  std::string_view rest = authorization.substr(kScheme.size());
+  if (rest.front() != ' ') return std::nullopt;
+  rest.remove_prefix(std::min(rest.find_first_not_of(' '), rest.size()));
+  while (!rest.empty() && (rest.back() == ' ' || rest.back() == '\t')) rest.remove_suffix(1);
+  if (rest.empty()) return std::nullopt;
+  return std::string(rest);
 }
 
 }  // namespace fastgpu::auth

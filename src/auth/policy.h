@@ -2,6 +2,7 @@
 #pragma once
 
 #include <map>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -37,6 +38,21 @@ enum class Action {
                       //  audit, key rotation
 };
 std::string_view ActionName(Action a);
+
+// Credentials and grants: a caller never hands out more than it holds (docs/security.md, "Credentials").
+// Service accounts manage no identities: they create no API tokens (theirs come from /oauth/token), no
+// service accounts and change no memberships, so every long-lived credential and every role traces back
+// to a person, and a leaked client secret cannot plant a second credential that outlives its deletion.
+// kPermissionDenied naming `what` for a service account.
+Status MayManageIdentities(const Principal& p, std::string_view what);
+// MayManageIdentities, and a user who is not an admin grants at most their own role in `project`
+// (a service account's role, a member's role).
+Status MayGrantRole(const Principal& p, const std::string& project, api::Role role, std::string_view what);
+
+// The token of an `Authorization: Bearer <token>` header value. The scheme word is case-insensitive
+// (RFC 7235: `bearer`, `BEARER`) and one or more spaces separate it from the token. nullopt for another
+// scheme or an empty token.
+std::optional<std::string> BearerToken(std::string_view authorization);
 
 // Decides whether `p` may perform `a` on `project` (ignored for kPublic/kAuthenticated/kAdmin).
 // Admins may do everything. Not a member of the project: kNotFound with `not_found_message` (so the

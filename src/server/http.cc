@@ -139,8 +139,10 @@ Result<int64_t> IntParam(const httplib::Request& req, const char* name, int64_t 
 }
 
 Result<json> ObjectBody(const httplib::Request& req, std::initializer_list<const char*> allowed) {
-  json j = req.body.empty() ? json::object() : json::parse(req.body, nullptr, false);
-  if (j.is_discarded()) return InvalidArgument("request body is not valid JSON");
+  json j = json::object();
+  if (!req.body.empty()) {
+    ASSIGN_OR_RETURN(j, api::ParseJson(req.body, "request body"));
+  }
   if (!j.is_object()) return InvalidArgument("request body must be a JSON object");
   for (auto it = j.begin(); it != j.end(); ++it) {
     bool known = false;
@@ -267,20 +269,22 @@ void HttpServer::Serve(const RouteInfo& route, Handler& handler, const httplib::
   Ctx ctx{req, res};
   bool audited = route.method != "GET" || route.path == "/v1/whoami";
   if (route.action != Action::kPublic) {
-    std::string source = req.remote_addr;
-    UnixMillis now = clock_.NowMillis();
-    if (int64_t wait = limiter_.RetryAfterMs(source, now); wait > 0) {
-      res.set_header("Retry-After", std::to_string((wait + 999) / 1000));
-      return SendError(res, ResourceExhausted("too many failed authentication attempts from " + source +
-                                              "; try again in " + std::to_string((wait + 999) / 1000) + " s"));
-    }
-    std::string header = req.get_header_value("Authorization");
-    const std::string prefix = "Bearer ";
-    Result<auth::Principal> who = Unauthenticated("missing API token");
-    if (header.rfind(prefix, 0) == 0) who = accounts_.Authenticate(header.substr(prefix.size()));
+    const std::string& source = req.remote_addr;
+    const std::optional<std::string> token = auth::BearerToken(req.get_header_value("Authorization"));
+    Result<auth::Principal> who = token ? accounts_.Authenticate(*token) : Unauthenticated("missing API token");
     if (!who.ok()) {
-      limiter_.RecordFailure(source, now);
+      // The limiter is asked only after the token failed: a valid token is never refused, so nobody
+      // sharing the caller's address (a job on this host, a proxy) can lock its holder out.
+      const int64_t wait =
+          limiter_.RecordFailure(source, token ? auth::CredentialId(*token) : "", clock_.NowMillis());
       res.set_header("WWW-Authenticate", "Bearer");
+      if (wait > 0) {
+        // Not audited row by row: a flood of bad tokens must not turn into a flood of durable writes.
+        const std::string secs = std::to_string((wait + 999) / 1000);
+        res.set_header("Retry-After", secs);
+        return SendError(res, ResourceExhausted("invalid API token, and too many failed authentication attempts "
+                                                "from " + source + "; try again in " + secs + " s"));
+      }
       SendError(res, Unauthenticated(
                          "missing or invalid API token: pass 'Authorization: Bearer <token>' (fastgpu login, or "
                          "the admin token fastgpu up writes to $FASTGPU_HOME/admin.token)"));
@@ -289,7 +293,6 @@ void HttpServer::Serve(const RouteInfo& route, Handler& handler, const httplib::
       Audit(ctx, route);
       return;
     }
-    // Successes do not reset the failure count: a valid token must not buy more guesses.
     ctx.principal = std::move(who).value();
     ctx.authenticated = true;
     Status allowed = Status::Ok();

@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 
 #include "api/accounts_json.h"
+#include "api/json.h"
 #include "auth/audit.h"
 #include "common/file_util.h"
 #include "server/http_internal.h"
@@ -75,7 +76,9 @@ void HttpServer::InstallAccounts() {
     const auto& req = ctx.req;
     std::string grant, id, secret;
     if (req.get_header_value("Content-Type").rfind("application/json", 0) == 0) {
-      json j = json::parse(req.body, nullptr, false);
+      auto parsed = api::ParseJson(req.body, "request body");
+      if (!parsed.ok()) return OAuthError(ctx.res, 400, "invalid_request", parsed.status().message());
+      const json& j = *parsed;
       if (!j.is_object()) return OAuthError(ctx.res, 400, "invalid_request", "body is not a JSON object");
       auto text = [&](const char* f) {
         auto it = j.find(f);
@@ -85,6 +88,11 @@ void HttpServer::InstallAccounts() {
       id = text("client_id");
       secret = text("client_secret");
     } else {
+      // RFC 6749 section 3.2: parameters must not be given more than once.
+      for (const char* f : {"grant_type", "client_id", "client_secret"}) {
+        if (req.params.count(f) > 1)
+          return OAuthError(ctx.res, 400, "invalid_request", std::string("parameter '") + f + "' is given more than once");
+      }
       grant = Param(req, "grant_type");
       id = Param(req, "client_id");
       secret = Param(req, "client_secret");
@@ -94,18 +102,24 @@ void HttpServer::InstallAccounts() {
                        id.find_first_not_of("0123456789abcdef", 3) == std::string::npos;
     ctx.audit_actor = id_ok ? "sa:" + id : "anonymous";
     ctx.audit_target = id_ok ? "service-account:" + id : "service-account:(invalid id)";
-    UnixMillis now = clock_.NowMillis();
-    if (int64_t wait = limiter_.RetryAfterMs(req.remote_addr, now); wait > 0) {
-      ctx.res.set_header("Retry-After", std::to_string((wait + 999) / 1000));
-      return OAuthError(ctx.res, 429, "slow_down", "too many failed attempts; try again later");
-    }
+    // Failures are counted per (source, claimed client id) and per source, after the credentials were
+    // checked: valid credentials are never refused, whoever else shares the caller's address.
+    auto limited = [&] {
+      const int64_t wait = limiter_.RecordFailure(req.remote_addr, id_ok ? id : auth::CredentialId(id),
+                                                  clock_.NowMillis());
+      if (wait <= 0) return false;
+      const std::string secs = std::to_string((wait + 999) / 1000);
+      ctx.res.set_header("Retry-After", secs);
+      OAuthError(ctx.res, 429, "slow_down", "too many failed attempts; try again in " + secs + " s");
+      return true;
+    };
     if (grant != "client_credentials") {
-      limiter_.RecordFailure(req.remote_addr, now);
+      if (limited()) return;
       return OAuthError(ctx.res, 400, "unsupported_grant_type", "only grant_type=client_credentials is supported");
     }
     auto tok = id_ok ? accounts_.IssueAccessToken(id, secret) : Result<auth::AccessToken>(Unauthenticated("bad id"));
     if (!tok.ok()) {
-      limiter_.RecordFailure(req.remote_addr, now);
+      if (limited()) return;
       return OAuthError(ctx.res, 401, "invalid_client", "unknown client_id or wrong client_secret");
     }
     ctx.res.set_header("Cache-Control", "no-store");
@@ -250,6 +264,7 @@ void HttpServer::InstallAccounts() {
     if (!role_text.ok()) return SendError(ctx.res, role_text.status());
     auto role = api::ParseRole(role_text->value_or(""));
     if (!role.ok()) return SendError(ctx.res, role.status());
+    RETURN_IF_SEND_ERROR(ctx.res, auth::MayGrantRole(ctx.principal, ctx.project, *role, "add or change members"));
     RETURN_IF_SEND_ERROR(ctx.res, accounts_.SetMember(ctx.project, user, *role));
     ctx.audit_detail = "role " + std::string(api::RoleName(*role));
     SendJson(ctx.res, {{"project", ctx.project}, {"user", user}, {"role", api::RoleName(*role)}});
@@ -257,6 +272,7 @@ void HttpServer::InstallAccounts() {
   Add("DELETE", "/v1/projects/{project}/members/{user}", [this](Ctx& ctx) {
     std::string user = ctx.req.matches[2];
     ctx.audit_target = "member:" + ctx.project + "/" + user;
+    RETURN_IF_SEND_ERROR(ctx.res, auth::MayManageIdentities(ctx.principal, "remove members"));
     RETURN_IF_SEND_ERROR(ctx.res, accounts_.RemoveMember(ctx.project, user));
     ctx.res.status = 204;
   });
@@ -265,8 +281,9 @@ void HttpServer::InstallAccounts() {
   Add("POST", "/v1/tokens", [this](Ctx& ctx) {
     auto body = ObjectBody(ctx.req, {"name", "expires_in", "user"});
     if (!body.ok()) return SendError(ctx.res, body.status());
-    if (ctx.principal.service_account)
-      return SendError(ctx.res, PermissionDenied("service accounts get tokens from /oauth/token"));
+    RETURN_IF_SEND_ERROR(ctx.res, auth::MayManageIdentities(ctx.principal,
+                                                            "create API tokens (a service account gets one-hour "
+                                                            "access tokens from POST /oauth/token)"));
     auto name = OptString(*body, "name");
     auto user = OptString(*body, "user");
     for (const Status& st : {name.status(), user.status()})
@@ -326,6 +343,7 @@ void HttpServer::InstallAccounts() {
       if (!st.ok()) return SendError(ctx.res, st);
     auto role = api::ParseRole(role_text->value_or("member"));
     if (!role.ok()) return SendError(ctx.res, role.status());
+    RETURN_IF_SEND_ERROR(ctx.res, auth::MayGrantRole(ctx.principal, ctx.project, *role, "create service accounts"));
     auto created = accounts_.CreateServiceAccount(ctx.project, name->value_or(""), *role);
     if (!created.ok()) return SendError(ctx.res, created.status());
     ctx.audit_target = "service-account:" + created->account.id;
@@ -341,6 +359,7 @@ void HttpServer::InstallAccounts() {
   Add("DELETE", "/v1/projects/{project}/service-accounts/{id}", [this](Ctx& ctx) {
     std::string id = ctx.req.matches[2];
     ctx.audit_target = "service-account:" + id;
+    RETURN_IF_SEND_ERROR(ctx.res, auth::MayManageIdentities(ctx.principal, "delete service accounts"));
     RETURN_IF_SEND_ERROR(ctx.res, accounts_.DeleteServiceAccount(ctx.project, id));
     ctx.res.status = 204;
   });

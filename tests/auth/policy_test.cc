@@ -119,5 +119,38 @@ TEST(Authorize, ServiceAccountActsOnlyInItsProject) {
   EXPECT_EQ(Authorize(sa, Action::kProjectRead, "web", "nope").code(), ErrorCode::kNotFound);
 }
 
+TEST(Credentials, ServiceAccountsManageNoIdentities) {
+  const auto owner_sa = ServiceAccount("sa-0123456789ab", "ml", Role::kOwner);
+  const Status st = MayManageIdentities(owner_sa, "create API tokens");
+  EXPECT_EQ(st.code(), ErrorCode::kPermissionDenied);
+  EXPECT_EQ(st.message().rfind("service accounts may not create API tokens; sa:sa-0123456789ab", 0), 0u) << st.message();
+  for (Role r : {Role::kViewer, Role::kMember, Role::kOwner})
+    EXPECT_EQ(MayGrantRole(owner_sa, "ml", r, "create a service account").code(), ErrorCode::kPermissionDenied);
+  EXPECT_TRUE(MayManageIdentities(User("alice", {}), "create API tokens").ok());
+}
+
+TEST(Credentials, UsersGrantAtMostTheirOwnRole) {
+  const auto alice = User("alice", {{"ml", Role::kOwner}, {"web", Role::kMember}});
+  EXPECT_TRUE(MayGrantRole(alice, "ml", Role::kOwner, "add a member").ok());
+  EXPECT_TRUE(MayGrantRole(alice, "web", Role::kMember, "add a member").ok());
+  const Status st = MayGrantRole(alice, "web", Role::kOwner, "add a member");
+  EXPECT_EQ(st.code(), ErrorCode::kPermissionDenied);
+  EXPECT_NE(st.message().find("user:alice is member in project web"), std::string::npos) << st.message();
+  EXPECT_EQ(MayGrantRole(alice, "other", Role::kViewer, "add a member").code(), ErrorCode::kPermissionDenied);
+  EXPECT_TRUE(MayGrantRole(User("root", {}, true), "other", Role::kOwner, "add a member").ok());
+}
+
+TEST(BearerToken, SchemeIsCaseInsensitiveAndTheTokenIsTrimmed) {
+  EXPECT_EQ(BearerToken("Bearer fgp_x"), "fgp_x");
+  EXPECT_EQ(BearerToken("bearer fgp_x"), "fgp_x");
+  EXPECT_EQ(BearerToken("BEARER fgp_x"), "fgp_x");
+  EXPECT_EQ(BearerToken("bEaReR   fgp_x  "), "fgp_x");
+  EXPECT_EQ(BearerToken("Basic dXNlcjpwYXNz"), std::nullopt);
+  EXPECT_EQ(BearerToken("Bearerfgp_x"), std::nullopt);
+  EXPECT_EQ(BearerToken("Bearer "), std::nullopt);
+  EXPECT_EQ(BearerToken("Bearer"), std::nullopt);
+  EXPECT_EQ(BearerToken(""), std::nullopt);
+}
+
 }  // namespace
 }  // namespace fastgpu::auth

@@ -91,6 +91,17 @@ class AuthzTest : public ::testing::Test {
     std::filesystem::remove_all(dir_);
   }
 
+  // A fresh server whose failed-authentication limit is `per_minute` (the fixture's is effectively off).
+  void RestartWithAuthFailureLimit(int per_minute) {
+    http_.reset();
+    HttpOptions o;
+    o.port = 0;
+    o.auth_failures_per_minute = per_minute;
+    http_ = std::make_unique<HttpServer>(*svc_, *accounts_, *store_, clock_, o);
+    port_ = std::move(http_->Bind()).value();
+    http_->Start();
+  }
+
   std::string Token(const std::string& user) { return std::move(accounts_->CreateToken(user, "t", 0)).value().token; }
 
   std::string Job(const std::string& project) {
@@ -252,22 +263,174 @@ TEST_F(AuthzTest, CrossTenantJobReadsLookLikeMissingJobs) {
   EXPECT_EQ(list->body.find(theirs + "\""), std::string::npos);
 }
 
-TEST_F(AuthzTest, FailedAuthenticationIsRateLimitedPerSource) {
-  http_.reset();
-  HttpOptions o;
-  o.port = 0;
-  o.auth_failures_per_minute = 3;
-  http_ = std::make_unique<HttpServer>(*svc_, *accounts_, *store_, clock_, o);
-  port_ = std::move(http_->Bind()).value();
-  http_->Start();
+// Issue 11: 21 bad tokens from a job on 127.0.0.1 locked the admin and every user out for 60 s. Failed
+// attempts are limited per (address, presented token) and per address, and a valid token is never refused.
+TEST_F(AuthzTest, BadTokensFromOneAddressNeverLockOutValidTokens) {
+  RestartWithAuthFailureLimit(20);
   httplib::Client cli("127.0.0.1", port_);
-  httplib::Headers bad{{"Authorization", "Bearer fgp_wrong"}};
-  for (int i = 0; i < 3; ++i) EXPECT_EQ(cli.Get("/v1/gpus", bad)->status, 401);
-  auto blocked = cli.Get("/v1/gpus", httplib::Headers{{"Authorization", "Bearer " + admin_token_}});
-  EXPECT_EQ(blocked->status, 429);
-  EXPECT_FALSE(blocked->get_header_value("Retry-After").empty());
+  const httplib::Headers admin{{"Authorization", "Bearer " + admin_token_}};
+  const httplib::Headers member{{"Authorization", "Bearer " + tokens_[Caller::kMember]}};
+  // Every other attempt repeats one wrong guess; the rest are new random tokens each time.
+  const std::string guess = "fgp_" + std::string(64, 'a');
+  std::vector<int> statuses;
+  for (int i = 0; i < 100; ++i) {
+    const std::string bad = i % 2 == 0 ? guess : std::move(RandomToken()).value();
+    auto r = cli.Get("/v1/gpus", httplib::Headers{{"Authorization", "Bearer " + bad}});
+    ASSERT_TRUE(r);
+    statuses.push_back(r->status);
+    if (r->status == 429) {
+      EXPECT_FALSE(r->get_header_value("Retry-After").empty());
+      EXPECT_NE(r->body.find("too many failed authentication attempts"), std::string::npos) << r->body;
+    } else {
+      EXPECT_EQ(r->status, 401) << i;
+    }
+    if (i % 10 == 9) {
+      EXPECT_EQ(cli.Get("/v1/gpus", admin)->status, 200) << "admin locked out after " << i + 1 << " bad tokens";
+      EXPECT_EQ(cli.Get("/v1/jobs?project=own", member)->status, 200) << "member locked out after " << i + 1;
+    }
+  }
+  // The repeated guess is limited after 20 failures; the address as a whole after 3 x 20.
+  for (int i = 0; i < 40; ++i) EXPECT_EQ(statuses[i], 401) << i;
+  EXPECT_EQ(statuses[42], 429);
+  for (int i = 60; i < 100; ++i) EXPECT_EQ(statuses[i], 429) << i;
+  // A missing token counts like a bad one.
+  EXPECT_EQ(cli.Get("/v1/gpus")->status, 429);
+  // Valid tokens still work, also brand-new ones, and a window later the address starts afresh.
+  EXPECT_EQ(cli.Get("/v1/whoami", httplib::Headers{{"Authorization", "Bearer " + Token("viewer")}})->status, 200);
   clock_.Advance(std::chrono::milliseconds(61'000));
+  EXPECT_EQ(cli.Get("/v1/gpus", httplib::Headers{{"Authorization", "Bearer " + guess}})->status, 401);
+}
+
+TEST_F(AuthzTest, BadClientSecretsNeverLockOutTheServiceAccount) {
+  RestartWithAuthFailureLimit(20);
+  auto sa = accounts_->CreateServiceAccount("own", "ci", api::Role::kMember);
+  ASSERT_TRUE(sa.ok()) << sa.status().ToString();
+  httplib::Client cli("127.0.0.1", port_);
+  auto exchange = [&](const std::string& secret) {
+    return cli.Post("/oauth/token",
+                    json{{"grant_type", "client_credentials"}, {"client_id", sa->account.id},
+                         {"client_secret", secret}}.dump(),
+                    "application/json");
+  };
+  int limited = 0;
+  for (int i = 0; i < 100; ++i) {
+    auto r = exchange("fgs_wrong" + std::to_string(i));
+    ASSERT_TRUE(r);
+    if (r->status == 429) {
+      ++limited;
+      EXPECT_FALSE(r->get_header_value("Retry-After").empty());
+      EXPECT_NE(r->body.find("slow_down"), std::string::npos);
+    } else {
+      EXPECT_EQ(r->status, 401);
+      EXPECT_EQ(limited, 0) << "once limited, stays limited in the window";
+    }
+  }
+  EXPECT_EQ(limited, 80);
+  auto ok = exchange(sa->client_secret);
+  ASSERT_EQ(ok->status, 200) << ok->body;
   EXPECT_EQ(cli.Get("/v1/gpus", httplib::Headers{{"Authorization", "Bearer " + admin_token_}})->status, 200);
+}
+
+TEST_F(AuthzTest, TheAuthSchemeWordIsCaseInsensitive) {
+  httplib::Client cli("127.0.0.1", port_);
+  for (const char* scheme : {"Bearer ", "bearer ", "BEARER ", "bEaReR   "}) {
+    auto r = cli.Get("/v1/whoami", httplib::Headers{{"Authorization", scheme + admin_token_}});
+    EXPECT_EQ(r->status, 200) << scheme;
+  }
+  for (const std::string& header : {"Basic " + admin_token_, "Bearer" + admin_token_, admin_token_}) {
+    auto r = cli.Get("/v1/whoami", httplib::Headers{{"Authorization", header}});
+    EXPECT_EQ(r->status, 401) << header;
+    EXPECT_EQ(r->get_header_value("WWW-Authenticate"), "Bearer");
+  }
+}
+
+TEST_F(AuthzTest, DuplicateJsonKeysAndNulBytesAreRefused) {
+  httplib::Client cli("127.0.0.1", port_);
+  const httplib::Headers owner{{"Authorization", "Bearer " + tokens_[Caller::kOwner]}};
+  auto message = [](const httplib::Result& r) { return json::parse(r->body)["error"]["message"].get<std::string>(); };
+  // Which project would this job be in? Neither: 400.
+  auto job = cli.Post("/v1/jobs", owner, R"({"command":["true"],"project":"own","project":"other"})",
+                      "application/json");
+  EXPECT_EQ(job->status, 400);
+  EXPECT_NE(message(job).find("'project' more than once"), std::string::npos) << job->body;
+  // Bodies read through ObjectBody too.
+  auto member = cli.Put("/v1/projects/own/members/dummy", owner, R"({"role":"viewer","role":"owner"})",
+                        "application/json");
+  EXPECT_EQ(member->status, 400);
+  EXPECT_NE(message(member).find("'role' more than once"), std::string::npos) << member->body;
+  EXPECT_FALSE(accounts_->ListMembers("own").empty());
+  for (const auto& m : accounts_->ListMembers("own")) EXPECT_NE(m.user, "dummy");
+  // And the OAuth token endpoint.
+  auto oauth = cli.Post("/oauth/token",
+                        R"({"grant_type":"client_credentials","client_id":"sa-000000000000","client_id":"sa-1"})",
+                        "application/json");
+  EXPECT_EQ(oauth->status, 400);
+  EXPECT_NE(oauth->body.find("invalid_request"), std::string::npos);
+  // NUL bytes in a job's name or workdir.
+  for (const char* body : {R"({"command":["true"],"project":"own","name":"a\u0000b"})",
+                           R"({"command":["true"],"project":"own","workdir":"/tmp/a\u0000/etc"})"}) {
+    auto r = cli.Post("/v1/jobs", owner, body, "application/json");
+    EXPECT_EQ(r->status, 400) << body;
+    EXPECT_NE(message(r).find("contains a NUL byte"), std::string::npos) << r->body;
+  }
+}
+
+// A service account never hands out more than it holds: no user tokens, no service accounts, no roles.
+TEST_F(AuthzTest, ServiceAccountsCannotCreateCredentialsOrGrantRoles) {
+  auto owner_sa = accounts_->CreateServiceAccount("own", "deployer", api::Role::kOwner);
+  auto member_sa = accounts_->CreateServiceAccount("own", "ci", api::Role::kMember);
+  ASSERT_TRUE(owner_sa.ok() && member_sa.ok());
+  httplib::Client cli("127.0.0.1", port_);
+  auto bearer = [&](const auth::CreatedServiceAccount& sa) {
+    auto r = cli.Post("/oauth/token",
+                      json{{"grant_type", "client_credentials"}, {"client_id", sa.account.id},
+                           {"client_secret", sa.client_secret}}.dump(),
+                      "application/json");
+    EXPECT_EQ(r->status, 200) << r->body;
+    return httplib::Headers{{"Authorization", "Bearer " + json::parse(r->body)["access_token"].get<std::string>()}};
+  };
+  const httplib::Headers h = bearer(*owner_sa);
+  const auto tokens_before = accounts_->ListTokens("").size();
+  const auto members_before = accounts_->ListMembers("own").size();
+  auto status = [](const httplib::Result& r) { return r ? r->status : -1; };
+  // No long-lived user token, for itself or for anybody else.
+  EXPECT_EQ(status(cli.Post("/v1/tokens", h, R"({"name":"x"})", "application/json")), 403);
+  EXPECT_EQ(status(cli.Post("/v1/tokens", h, R"({"name":"x","user":"admin"})", "application/json")), 403);
+  EXPECT_EQ(status(cli.Post("/v1/tokens", h, R"({"name":"x","user":"owner","expires_in":"366d"})",
+                            "application/json")),
+            403);
+  // No service account, whatever the role, in its project or another one.
+  for (const char* role : {"owner", "member", "viewer"}) {
+    auto r = cli.Post("/v1/projects/own/service-accounts", h, json{{"name", "x"}, {"role", role}}.dump(),
+                      "application/json");
+    EXPECT_EQ(status(r), 403) << role;
+    EXPECT_NE(r->body.find("service accounts may not create service accounts"), std::string::npos) << r->body;
+  }
+  EXPECT_EQ(status(cli.Post("/v1/projects/other/service-accounts", h, R"({"name":"x","role":"owner"})",
+                            "application/json")),
+            404);
+  EXPECT_EQ(status(cli.Post("/v1/projects/own/service-accounts", bearer(*member_sa), R"({"name":"x","role":"owner"})",
+                            "application/json")),
+            403);
+  EXPECT_EQ(status(cli.Delete("/v1/projects/own/service-accounts/" + member_sa->account.id, h)), 403);
+  // No roles for people either.
+  EXPECT_EQ(status(cli.Put("/v1/projects/own/members/stranger", h, R"({"role":"viewer"})", "application/json")), 403);
+  EXPECT_EQ(status(cli.Put("/v1/projects/own/members/member", h, R"({"role":"owner"})", "application/json")), 403);
+  EXPECT_EQ(status(cli.Delete("/v1/projects/own/members/member", h)), 403);
+  EXPECT_EQ(accounts_->ListServiceAccounts("own").size(), 2u);
+  EXPECT_EQ(accounts_->ListMembers("own").size(), members_before);
+  EXPECT_EQ(accounts_->ListTokens("").size(), tokens_before + 1);  // the member SA's access token above
+  // It still does its job: project settings, and giving up its own access token.
+  EXPECT_EQ(status(cli.Patch("/v1/projects/own", h, R"({"description":"deployed"})", "application/json")), 200);
+  auto mine = json::parse(cli.Get("/v1/tokens", h)->body)["tokens"];
+  ASSERT_EQ(mine.size(), 1u);
+  EXPECT_EQ(status(cli.Delete("/v1/tokens/" + mine[0]["id"].get<std::string>(), h)), 204);
+  EXPECT_EQ(status(cli.Get("/v1/projects/own", h)), 401);
+  // People who are owners still manage identities.
+  const httplib::Headers owner{{"Authorization", "Bearer " + tokens_[Caller::kOwner]}};
+  EXPECT_EQ(status(cli.Post("/v1/projects/own/service-accounts", owner, R"({"name":"x","role":"owner"})",
+                            "application/json")),
+            201);
 }
 
 TEST_F(AuthzTest, StateChangesAndFailedLoginsAreAuditedWithoutSecretValues) {
