@@ -8,6 +8,7 @@
 #include <set>
 
 #include "api/accounts_json.h"
+#include "api/json.h"
 #include "common/crypto.h"
 
 namespace fastgpu::auth {
@@ -164,9 +165,9 @@ Status AccountService::Load() {
     auto records = store_.ListRecords(kind, "");
     if (!records.ok()) return Internal("cannot load " + kind + " records: " + records.status().message());
     for (const auto& r : *records) {
-      json j = json::parse(r.value, nullptr, /*allow_exceptions=*/false);
-      if (j.is_discarded()) return Internal("stored " + kind + " record '" + r.key + "' is not valid JSON");
-      Status st = add(j);
+      auto j = api::ParseJson(r.value, "stored " + kind + " record '" + r.key + "'");
+      if (!j.ok()) return Internal(j.status().message());
+      Status st = add(*j);
       if (!st.ok()) return Internal("stored " + kind + " record '" + r.key + "' is malformed: " + st.message());
       versions[{kind, r.key}] = r.version;
     }

@@ -706,5 +706,16 @@ TEST_F(AccountsTest, MalformedRecordsFailTheLoadWithTheirName) {
   EXPECT_NE(r.status().message().find("admin"), std::string::npos) << r.status().message();
 }
 
+// Records go through the one strict JSON reader: a key given twice is damage, not "the last one wins".
+TEST_F(AccountsTest, RecordsWithDuplicateKeysFailTheLoad) {
+  ASSERT_TRUE(store_.WriteRecords({{"user", "bob", R"({"name":"bob","admin":false,"admin":true})"}}).ok());
+  auto r = AccountService::Create(store_, clock_, &*key_);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), ErrorCode::kInternal);
+  EXPECT_NE(r.status().message().find("stored user record 'bob' has the key 'admin' more than once"),
+            std::string::npos)
+      << r.status().message();
+}
+
 }  // namespace
 }  // namespace fastgpu::auth
