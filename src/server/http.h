@@ -57,7 +57,8 @@ struct HttpOptions {
   std::string tls_cert;            // PEM files; both set = HTTPS
   std::string tls_key;
   std::string master_key_path;     // for key rotation; empty when the key came from the environment
-  int auth_failures_per_minute = 20;  // per source address, then 429
+  // Failed authentications per minute for one credential from one address (x3 for the address), then 429.
+  int auth_failures_per_minute = 20;
   billing::TrialPolicy trial;      // credit granted to each new project
 };
 
