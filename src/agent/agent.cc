@@ -67,6 +67,13 @@ std::optional<JobMeta> ReadMeta(const std::string& job_dir) {
   return m;
 }
 
+// The attempt Launch recorded as (possibly) started in this dir (see kStartedFile), nullopt when none.
+std::optional<int> ReadStarted(const std::string& job_dir) {
+  auto text = ReadFileToString(job_dir + "/" + kStartedFile);
+  if (!text || text->rfind("attempt ", 0) != 0) return std::nullopt;
+  return std::atoi(text->c_str() + 8);
+}
+
 std::optional<int> ReadReported(const std::string& job_dir) {
   auto text = ReadFileToString(job_dir + "/" + kReportedFile);
   if (!text || text->empty()) return std::nullopt;
@@ -197,6 +204,12 @@ void Agent::Recover() {
     const int attempt = meta ? meta->attempt : 0;
     auto reported = ReadReported(dir);
     if (reported && *reported == attempt) continue;  // already delivered
+    // Never started here (the node stopped before launching it): nothing to adopt or report, and the
+    // server, finding the attempt neither running nor ended, may start it again. Dirs written before
+    // the started record existed are adopted as before.
+    auto started = ReadStarted(dir);
+    const bool old_layout = !started && ::access((dir + "/pid").c_str(), F_OK) == 0;
+    if (!old_layout && (!started || *started != attempt)) continue;
     auto ref = executor_.Adopt(id, dir);
     if (ref.ok()) {
       std::lock_guard lock(mu_);
@@ -284,6 +297,9 @@ Status Agent::Register() {
     for (const auto& [id, job] : running_) reg.running_job_ids.push_back(id);
     for (const auto& pr : recovered_) reg.recovered.push_back(pr.report);
     sent_recovered = recovered_.size();
+    // Reports not delivered yet (the server restarted under a running agent): every attempt this node
+    // started must be in running_job_ids or recovered, else the server takes it as never started.
+    for (const auto& pr : reports_) reg.recovered.push_back(pr.report);
   }
   Status s = cp_.RegisterNode(reg);
   if (!s.ok()) return s;
@@ -404,6 +420,8 @@ void Agent::HandleStart(const JobCommand& cmd) {
       spec.workdir = job.spec.workdir.empty() ? dir + "/work" : job.spec.workdir;
       spec.job_dir = dir;
       spec.log_path = LogPath(id);
+      spec.attempt = job.attempt;
+      spec.run_as_uid = cmd.run_as_uid;
       spec.run_as_user = cmd.run_as_user;
       spec.allow_root = cmd.allow_root;
       spec.project = job.spec.project;

@@ -32,7 +32,10 @@ struct JobReport {
 struct NodeRegistration {
   api::Node node;
   std::vector<api::Gpu> gpus;
-  // After a restart: jobs the agent found still running (adopted) and jobs that ended while it was down.
+  // After a restart: jobs the agent found still running (adopted) and jobs that ended while it was down
+  // (plus any report not delivered yet). Together they name every attempt this node started and has not
+  // reported: an attempt assigned to the node that is in neither was never started there (the executor
+  // records a start before it forks), so the server may start it again without running it twice.
   std::vector<std::string> running_job_ids;
   std::vector<JobReport> recovered;
 };
@@ -48,9 +51,12 @@ struct JobCommand {
   enum class Kind { kStart, kStop };
   Kind kind = Kind::kStart;
   api::Job job;                    // kStart: full job incl. assigned_gpus/indices, attempt
-  // kStart: the OS user the job runs as when the agent runs as root (the project's setting). Empty:
-  // the server did not ask for one, and the agent uses "nobody". Ignored by an agent that is not root
-  // (jobs then run as the agent's own user).
+  // kStart: who the job runs as when the agent runs as root (ignored by an agent that is not root:
+  // jobs then run as the agent's own user). The project's own Unix uid (also its gid; no passwd entry
+  // needed), never shared with another project...
+  int64_t run_as_uid = 0;
+  // ...or, when set, the named OS user the project is configured with (admin only, for shared storage).
+  // With neither, a root agent refuses to start the job.
   std::string run_as_user;
   // kStart: the project allows jobs to run as root (uid 0). Without it, a start that would run as
   // root fails with a reason instead.

@@ -24,11 +24,18 @@ struct LaunchSpec {
   std::string log_path;                      // stdout+stderr appended here (opened by the agent's user)
   // Identity of the job, applied only when the agent runs as root (euid 0); otherwise jobs run as the
   // agent's own user and these are ignored.
-  std::string run_as_user;                   // OS user; empty: "nobody"
+  int64_t run_as_uid = 0;                    // the project's own uid (gid = uid, no supplementary groups)
+  std::string run_as_user;                   // or a named OS user (wins over run_as_uid when set)
   bool allow_root = false;                   // without it, a job that would run as uid 0 is refused
   std::string project;                       // named in the refusal message
   std::string node;                          // named in the unknown-user message
+  int attempt = 0;                           // recorded in <job_dir>/started (kStartedFile) before the fork
 };
+
+// Launch writes "attempt N" to <job_dir>/started just before it forks, after everything that can fail
+// without starting anything. An attempt without this record was never started on this node, so after a
+// crash the server may start it again without running it twice.
+inline constexpr char kStartedFile[] = "started";
 
 // Identifies a launched job across restarts of the agent.
 struct ProcessRef {
@@ -51,11 +58,14 @@ class Executor {
  public:
   virtual ~Executor() = default;
   // Starts the job. Returns once the process exists (exec failures are reported as exit 127).
-  // As root: the job runs as spec.run_as_user (default "nobody") with that user's groups, HOME, USER
-  // and LOGNAME. The default working directory belongs to that user; one named by the spec is created
-  // and entered with that user's permissions (a failure there is an exec failure: exit 127).
-  // An unknown user, or uid 0 without allow_root, fails here with kFailedPrecondition / kPermissionDenied
-  // (the reason is also written to the job's log).
+  // As root: the job runs as spec.run_as_user with that user's groups, HOME, USER and LOGNAME, else as
+  // spec.run_as_uid (gid the same number, no supplementary groups, HOME = its working directory, umask
+  // 077). The job dir is then root's, 0710 with the job's gid (only the job can pass through it, nobody
+  // else can list or enter it); the default working directory belongs to the job's uid, 0700; one
+  // named by the spec is created and entered with the job's permissions (a failure there is an exec
+  // failure: exit 127). The log stays root's (0600). Neither identity, an unknown user, or uid 0
+  // without allow_root fails here with kFailedPrecondition / kPermissionDenied (the reason is also
+  // written to the job's log).
   virtual Result<ProcessRef> Launch(const LaunchSpec& spec) = 0;
   // SIGTERM to the job's process group now, SIGKILL after `grace` if still alive. Non-blocking.
   virtual Status Terminate(const std::string& job_id, std::chrono::milliseconds grace) = 0;

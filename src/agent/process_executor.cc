@@ -19,8 +19,11 @@
 // the job's pid.
 //
 // Identity: when fastgpu runs as root, the job process (never the supervisor, which must stay able to
-// record the exit and clean up the process group) switches to the job's OS user between vfork and
-// exec: setgroups, setgid, setuid, then checks that setuid(0) fails. The log file and /dev/null are
+// record the exit and clean up the process group) switches to the job's identity between vfork and
+// exec: setgroups, setgid, setuid, then checks that setuid(0) fails. The identity is the project's own
+// uid (gid the same, no supplementary groups, no passwd entry needed) or a named OS user configured
+// for the project; both are never shared between projects, so one tenant's job cannot read another's
+// /proc/<pid>/environ, signal its processes or enter its directories. The log file and /dev/null are
 // opened before that, so the job needs no access to the agent's state dir. Its default working
 // directory (in the job dir) is given to the job's user and entered before the switch; a directory
 // named by the job spec is created (when missing) and entered by the job's user after it.
@@ -200,6 +203,8 @@ struct Prepared {
   uid_t uid = 0;
   gid_t gid = 0;
   std::vector<gid_t> groups;
+  bool set_umask = false;
+  mode_t umask = 077;
   // Enter the working directory before giving up root: the default one lives in the agent's state
   // dir, which the job's user may not be able to traverse. Other (user-chosen) directories are
   // entered with the job's own permissions.
@@ -255,6 +260,7 @@ struct ChildFailure {
     }
     if (p.uid != 0 && ::syscall(SYS_setuid, 0L) == 0) ChildFail(fail, kStageRegainRoot, 0);
   }
+  if (p.set_umask) ::umask(p.umask);
   for (const std::string& dir : p.mkdir_paths) {
     if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) ChildFail(fail, kStageMkdir, errno);
   }
@@ -489,12 +495,16 @@ bool InheritedVariable(const std::string& name, bool other_user) {
 
 // The OS identity a job runs as (when fastgpu runs as root).
 struct Identity {
-  std::string name;
-  std::string home;
+  std::string name;           // for messages and USER/LOGNAME
+  std::string home;           // empty: the job's working directory
   uid_t uid = 0;
   gid_t gid = 0;
   std::vector<gid_t> groups;  // supplementary groups, as initgroups() would set them
+  bool project_uid = false;   // the project's own uid (not a named user)
 };
+
+constexpr int64_t kMaxUid = 4'294'967'294;  // (uid_t)-1 means "no change" to setuid
+
 
 Result<Identity> LookUpUser(const std::string& user, const std::string& node) {
   const std::string where = node.empty() ? "this node" : "node " + node;
@@ -530,6 +540,33 @@ Result<Identity> LookUpUser(const std::string& user, const std::string& node) {
   return id;
 }
 
+// Who a job runs as when fastgpu runs as root: the named user when the project has one, else the
+// project's own uid; never a default shared by several projects.
+Result<Identity> JobIdentity(const LaunchSpec& spec) {
+  if (!spec.run_as_user.empty()) {
+    ASSIGN_OR_RETURN(Identity id, LookUpUser(spec.run_as_user, spec.node));
+    if (id.uid == 0 && !spec.allow_root) {
+      return PermissionDenied("refusing to run as root: project '" + spec.project +
+                              "' does not allow root (set run_as_user to an unprivileged OS user, or allow root "
+                              "for the project)");
+    }
+    return id;
+  }
+  if (spec.run_as_uid <= 0 || spec.run_as_uid > kMaxUid) {
+    return FailedPrecondition(
+        "refusing to run job " + spec.job_id + " of project '" + spec.project +
+        "': the server sent no Unix uid for the project (run_as_uid " + std::to_string(spec.run_as_uid) +
+        ") and no run_as_user, and jobs never run as a user shared with other projects (upgrade the server, or "
+        "set the project's run_as_user)");
+  }
+  Identity id;
+  id.uid = static_cast<uid_t>(spec.run_as_uid);
+  id.gid = static_cast<gid_t>(spec.run_as_uid);
+  id.name = "fastgpu-" + (spec.project.empty() ? std::to_string(spec.run_as_uid) : spec.project);
+  id.project_uid = true;
+  return id;
+}
+
 // True when `path` lies strictly inside `dir` (both absolute and normalised).
 bool IsInside(const std::string& path, const std::string& dir) {
   return path.size() > dir.size() + 1 && path.compare(0, dir.size(), dir) == 0 && path[dir.size()] == '/';
@@ -542,6 +579,17 @@ Status GiveDir(const std::string& dir, const Identity& id) {
   int e = errno;
   if (fd >= 0) ::close(fd);
   if (!ok) return Internal("cannot give directory '" + dir + "' to OS user '" + id.name + "': " + ErrnoText(e));
+  return Status::Ok();
+}
+
+// The job dir stays ours (it holds the supervisor's records) but only the job's group may pass through
+// it (0710): another job's uid can neither list nor enter it. Through an fd: never via a symlink.
+Status CloseJobDir(const std::string& dir, const Identity& id) {
+  int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  bool ok = fd >= 0 && ::fchown(fd, ::geteuid(), id.gid) == 0 && ::fchmod(fd, 0710) == 0;
+  int e = errno;
+  if (fd >= 0) ::close(fd);
+  if (!ok) return Internal("cannot set the owner and mode of job directory '" + dir + "': " + ErrnoText(e));
   return Status::Ok();
 }
 
@@ -594,15 +642,9 @@ class ProcessExecutor final : public Executor {
     // Who the job runs as. Only root can choose; otherwise it is us.
     std::optional<Identity> ident;
     if (::geteuid() == 0) {
-      const std::string user = spec.run_as_user.empty() ? "nobody" : spec.run_as_user;
-      Result<Identity> looked_up = LookUpUser(user, spec.node);
-      if (!looked_up.ok()) return FailInLog(log_path, looked_up.status());
-      if (looked_up->uid == 0 && !spec.allow_root) {
-        return FailInLog(log_path, PermissionDenied("refusing to run as root: project '" + spec.project +
-                                                    "' does not allow root (set run_as_user to an unprivileged "
-                                                    "OS user, or allow root for the project)"));
-      }
-      ident = std::move(*looked_up);
+      Result<Identity> who = JobIdentity(spec);
+      if (!who.ok()) return FailInLog(log_path, who.status());
+      ident = std::move(*who);
     } else if (!spec.run_as_user.empty()) {
       std::lock_guard lock(mu_);
       if (!noted_not_root_) {
@@ -619,8 +661,10 @@ class ProcessExecutor final : public Executor {
     p.max_fd = max_fd_;
     p.workdir = Absolute(spec.workdir.empty() ? job_dir + "/work" : spec.workdir);
     // The job's user may need to pass through its job dir to reach its working directory; the
-    // records in it stay private (0600 files, no listing).
-    if (::chmod(job_dir.c_str(), other_user ? 0711 : 0700) != 0) {
+    // records in it stay private (0600 files, no listing), and no other uid may enter it.
+    if (other_user) {
+      RETURN_IF_ERROR(CloseJobDir(job_dir, *ident));
+    } else if (::chmod(job_dir.c_str(), 0700) != 0) {
       return Internal("cannot set the mode of '" + job_dir + "': " + ErrnoText(errno));
     }
     if (IsInside(p.workdir, job_dir)) {
@@ -656,17 +700,20 @@ class ProcessExecutor final : public Executor {
       env.emplace(std::move(name), kv.substr(eq + 1));
     }
     if (ident) {
-      env["HOME"] = ident->home;
+      env["HOME"] = ident->home.empty() ? p.workdir : ident->home;
       env["USER"] = ident->name;
       env["LOGNAME"] = ident->name;
       p.set_identity = true;
+      p.set_umask = ident->project_uid;  // files private to the job unless it says otherwise
       p.uid = ident->uid;
       p.gid = ident->gid;
       p.groups = ident->groups;
-      p.reason_identity_prefix =
-          "cannot switch to OS user '" + ident->name + "' (uid " + std::to_string(ident->uid) + "): ";
-      p.reason_regain_root = "refusing to run: root privileges could be regained after switching to OS user '" +
-                             ident->name + "'";
+      p.reason_identity_prefix = ident->project_uid
+                                     ? "cannot switch to uid " + std::to_string(ident->uid) + ": "
+                                     : "cannot switch to OS user '" + ident->name + "' (uid " +
+                                           std::to_string(ident->uid) + "): ";
+      p.reason_regain_root = "refusing to run: root privileges could be regained after switching to uid " +
+                             std::to_string(ident->uid);
     }
     for (const auto& [k, v] : spec.env) {
       if (k.empty() || k.find('=') != std::string::npos) {
@@ -710,6 +757,12 @@ class ProcessExecutor final : public Executor {
       return Unavailable("cannot create a pipe to start job " + spec.job_id + ": " + ErrnoText(e));
     }
 
+    // The record that this attempt may have started (see kStartedFile); nothing before here started it.
+    if (Status marked = WriteFileAtomic(job_dir + "/" + kStartedFile, "attempt " + std::to_string(spec.attempt) + "\n");
+        !marked.ok()) {
+      for (int fd : {report[0], report[1], p.log_fd, p.null_fd}) ::close(fd);
+      return marked;
+    }
     pid_t sup = ::fork();
     if (sup == 0) {
       ::close(report[0]);

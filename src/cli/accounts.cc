@@ -328,6 +328,14 @@ std::string RenderProjects(const json& projects, bool color) {
   return t.Render(color);
 }
 
+// Who the project's jobs run as on a root agent: its named OS user, else its own uid.
+std::string JobIdentityText(const json& p) {
+  const std::string user = Str(p, "run_as_user");
+  if (!user.empty()) return "OS user " + user;
+  const int64_t uid = Int(p, "run_as_uid");
+  return uid > 0 ? "uid " + std::to_string(uid) + " (the project's own)" : std::string("-");
+}
+
 std::string RenderProject(const json& p, bool color) {
   const json quota = Sub(p, "quota");
   auto limit = [](int64_t v) { return v > 0 ? std::to_string(v) : std::string("unlimited"); };
@@ -339,7 +347,7 @@ std::string RenderProject(const json& p, bool color) {
                    {"Queued jobs", limit(Int(quota, "max_queued_jobs"))},
                    {"Budget", BudgetText(Sub(p, "budget"))},
                    {"Spent this month", FormatUsd(Int(p, "spent_this_month_micro")) + BudgetShare(p)},
-                   {"Run as user", OrDash(Str(p, "run_as_user"))},
+                   {"Jobs run as", JobIdentityText(p)},
                    {"Allow root", Cell(YesNo(Bool(p, "allow_root")), Bool(p, "allow_root") ? Color::kYellow : Color::kNone)}},
                   color);
 }

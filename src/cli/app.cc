@@ -106,6 +106,10 @@ void AddUpOptions(CLI::App* cmd, server::UpOptions& o) {
       ->capture_default_str()
       ->type_name("USD");
   cmd->add_option("--trial-days", o.trial_days, "Days the trial credit stays valid")->capture_default_str();
+  cmd->add_option("--job-uid-range", o.job_uid_range,
+                  "Unix uids given to projects for their jobs, one each, never reused (when running as root; "
+                  "default 1900000000-1999999999)")
+      ->type_name("FIRST-LAST");
   cmd->footer(ListenFooter());
 }
 

@@ -9,7 +9,7 @@ namespace fastgpu::server {
 std::optional<ProjectRules> AccountDirectory::Rules(const std::string& project) const {
   auto p = accounts_.GetProject(project);
   if (!p.ok()) return std::nullopt;
-  return ProjectRules{p->quota, p->budget, p->run_as_user, p->allow_root};
+  return ProjectRules{p->quota, p->budget, p->run_as_user, p->allow_root, p->run_as_uid};
 }
 
 Result<std::map<std::string, std::string>> AccountDirectory::SecretEnv(const std::string& project,

@@ -77,7 +77,9 @@ Status Embedded::FinishKeyRotation(const std::string& key_path) {
   if (::rename(next.c_str(), key_path.c_str()) != 0)
     return Internal("cannot finish key rotation: rename " + next + " to " + key_path + ": " + std::strerror(errno));
   master_key_ = new_key;
-  ASSIGN_OR_RETURN(accounts_, auth::AccountService::Create(*store_, clock_, &*master_key_));
+  auth::AccountOptions aopts;
+  aopts.job_uids = accounts_->job_uid_range();
+  ASSIGN_OR_RETURN(accounts_, auth::AccountService::Create(*store_, clock_, &*master_key_, aopts));
   return Status::Ok();
 }
 Embedded::~Embedded() { Stop(); }
@@ -150,7 +152,13 @@ Status Embedded::Start(const UpOptions& options) {
     key_path = home_ + "/master.key";
     ASSIGN_OR_RETURN(master_key_, auth::MasterKey::LoadFile(key_path, /*create=*/true));
   }
-  ASSIGN_OR_RETURN(accounts_, auth::AccountService::Create(*store_, clock_, &*master_key_));
+  auth::AccountOptions account_opts;
+  if (!options.job_uid_range.empty()) {
+    auto range = auth::ParseJobUidRange(options.job_uid_range);
+    if (!range.ok()) return InvalidArgument("--job-uid-range: " + range.status().message());
+    account_opts.job_uids = *range;
+  }
+  ASSIGN_OR_RETURN(accounts_, auth::AccountService::Create(*store_, clock_, &*master_key_, account_opts));
   RETURN_IF_ERROR(FinishKeyRotation(key_path));
 
   ServiceOptions sopts;

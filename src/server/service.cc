@@ -558,6 +558,7 @@ void Service::ScheduleOnce() {
     cmd.job = u.job;
     if (directory_) {
       if (auto rules = directory_->Rules(u.job.spec.project)) {
+        cmd.run_as_uid = rules->run_as_uid;
         cmd.run_as_user = rules->run_as_user;
         cmd.allow_root = rules->allow_root;
       }

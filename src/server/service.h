@@ -40,6 +40,7 @@ struct ProjectRules {
   api::Budget budget;
   std::string run_as_user;
   bool allow_root = false;
+  int64_t run_as_uid = 0;  // the project's own Unix uid for its jobs
 };
 class ProjectDirectory {
  public:

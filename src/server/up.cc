@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <iostream>
 
+#include "auth/accounts.h"
 #include "server/embedded.h"
 #include "server/service.h"
 
@@ -31,6 +32,15 @@ int RunUp(const UpOptions& options) {
             << "  home:  " << up.home() << " (admin token in " << up.home() << "/admin.token)\n"
             << "  GPUs:  " << up.fleet_description();
   if (up.simulated()) std::cout << "  [SIMULATED: no NVIDIA GPU found; jobs still run as real processes]";
+  std::cout << "\n  jobs:  ";
+  if (::geteuid() == 0) {
+    std::cout << "each project's jobs run as its own Unix uid (from "
+              << (options.job_uid_range.empty() ? auth::FormatJobUidRange({}) : options.job_uid_range)
+              << "), never shared with another project";
+  } else {
+    std::cout << "run as this user (uid " << ::geteuid()
+              << "): not root, so jobs of different projects are not isolated from each other";
+  }
   std::cout << "\n\nIn another terminal:\n"
             << "  fastgpu gpu list\n"
             << "  fastgpu job submit --gpus 2 --name hello -- sh -c 'echo $CUDA_VISIBLE_DEVICES; nvidia-smi || true'\n"

@@ -19,6 +19,9 @@ struct UpOptions {
   bool insecure = false;            // allow plain HTTP on a non-loopback address (not recommended)
   std::string trial_credit = "0";   // USD of free-trial credit for each new project ("0" = none)
   int64_t trial_days = 30;          // how long the trial credit stays valid
+  // "FIRST-LAST": the Unix uids given to projects (one each, never reused) for their jobs when the
+  // agent runs as root. Empty: auth::kDefaultJobUidFirst-kDefaultJobUidLast.
+  std::string job_uid_range;
 };
 
 // Runs server + local agent + SQLite in this process until SIGINT/SIGTERM. Writes <home>/url and

@@ -218,6 +218,7 @@ class AgentTest : public ::testing::Test {
     c.job.id = id;
     c.job.attempt = attempt;
     c.job.spec.command = std::move(command);
+    c.run_as_uid = kTestJobUid;  // used only as root
     return c;
   }
   static JobCommand StopCmd(const std::string& id, int attempt, int64_t grace_ms, std::string reason) {
@@ -603,12 +604,10 @@ TEST_F(AgentTest, SecretsDoNotOverrideTheGpuEnvironment) {
   EXPECT_EQ(ReadAllLog(a, "sec-gpu"), "CVD=1\n");
 }
 
-TEST_F(AgentTest, AsRootJobsRunAsTheProjectsUserAndRootIsRefused) {
+TEST_F(AgentTest, AsRootJobsRunAsTheProjectsUidOrUserAndRootIsRefused) {
   if (!RunningAsRoot()) {
     GTEST_SKIP() << "needs root: only a root agent runs jobs as other users";
   }
-  auto [nobody, nobody_gid] = UserIds("nobody");
-  ASSERT_GE(nobody, 0);
   Agent& a = NewAgent(Options());
   ASSERT_TRUE(a.Start().ok());
 
@@ -616,7 +615,16 @@ TEST_F(AgentTest, AsRootJobsRunAsTheProjectsUserAndRootIsRefused) {
   auto exited = cp_.WaitReport("default-user", JobReport::Kind::kExited);
   ASSERT_TRUE(exited.has_value());
   EXPECT_EQ(exited->exit_code, 0);
-  EXPECT_EQ(ReadAllLog(a, "default-user"), std::to_string(nobody) + "\n");
+  EXPECT_EQ(ReadAllLog(a, "default-user"), std::to_string(kTestJobUid) + "\n");
+
+  // Without the project's uid (an older server), nothing runs rather than a shared user.
+  JobCommand anon = StartCmd("no-uid", {"id", "-u"});
+  anon.run_as_uid = 0;
+  cp_.Push(anon);
+  exited = cp_.WaitReport("no-uid", JobReport::Kind::kExited);
+  ASSERT_TRUE(exited.has_value());
+  EXPECT_EQ(exited->exit_code, 127);
+  EXPECT_THAT(exited->reason, HasSubstr("the server sent no Unix uid for the project"));
 
   JobCommand root = StartCmd("root-job", {"id", "-u"});
   root.job.spec.project = "vision";

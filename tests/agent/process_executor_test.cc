@@ -45,6 +45,8 @@ class ProcessExecutorTest : public ::testing::Test {
     s.job_dir = root_ + "/jobs/" + id;
     s.workdir = root_ + "/jobs/" + id + "/work";
     s.log_path = root_ + "/logs/" + id + ".log";
+    s.run_as_uid = kTestJobUid;  // used only as root
+    s.project = "test";
     return s;
   }
 
@@ -180,7 +182,7 @@ TEST_F(ProcessExecutorTest, NonExecutableFileIsPermissionDenied) {
 TEST_F(ProcessExecutorTest, ScriptWithoutShebangRunsWithSh) {
   std::filesystem::create_directories(root_ + "/bin");
   std::ofstream(root_ + "/bin/script") << "echo from-script $1\n";
-  // Readable and executable by others too: as root, the job runs as "nobody".
+  // Readable and executable by others too: as root, the job runs as its project's uid.
   std::filesystem::permissions(root_ + "/bin/script", std::filesystem::perms::owner_all |
                                                           std::filesystem::perms::group_read |
                                                           std::filesystem::perms::group_exec |
@@ -206,8 +208,8 @@ TEST_F(ProcessExecutorTest, CreatesWorkdirWithMode0700AndRunsThere) {
   ASSERT_EQ(::stat(spec.workdir.c_str(), &sb), 0);
   EXPECT_EQ(sb.st_mode & 0777, 0700u);
   ASSERT_EQ(::stat(spec.job_dir.c_str(), &sb), 0);
-  // As root the job runs as another user, who may pass through (not list) the agent's job dir.
-  EXPECT_EQ(sb.st_mode & 0777, RunningAsRoot() ? 0711u : 0700u);
+  // As root the job runs as its project's uid, whose group alone may pass through (not list) the job dir.
+  EXPECT_EQ(sb.st_mode & 0777, RunningAsRoot() ? 0710u : 0700u);
   EXPECT_EQ(ReadText(spec.log_path), std::filesystem::canonical(spec.workdir).string() + "\n");
 }
 
@@ -387,50 +389,107 @@ Owner StatOf(const std::string& path) {
   return {static_cast<int64_t>(sb.st_uid), static_cast<int64_t>(sb.st_gid), sb.st_mode & 07777u};
 }
 
-TEST_F(ProcessExecutorTest, AsRootJobRunsAsNobodyInItsOwnWorkdir) {
+TEST_F(ProcessExecutorTest, AsRootJobRunsAsItsProjectsUidInItsOwnWorkdir) {
   SKIP_UNLESS_ROOT();
-  auto [uid, gid] = UserIds("nobody");
-  ASSERT_GE(uid, 0) << "no 'nobody' user on this machine";
-  LaunchSpec spec = Spec("nob", {"sh", "-c",
-                                 "id -u; id -g; echo $HOME $USER $LOGNAME; pwd; echo made > mine; "
+  LaunchSpec spec = Spec("uid", {"sh", "-c",
+                                 "id -u; id -g; echo $HOME $USER $LOGNAME; pwd; umask; echo made > mine; "
                                  "touch ../forged 2>/dev/null && echo wrote-job-dir || echo job-dir-closed"});
   Launch(*exec_, spec);
-  auto st = WaitExit(*exec_, "nob");
+  auto st = WaitExit(*exec_, "uid");
   ASSERT_TRUE(st.has_value());
   EXPECT_EQ(st->exit_code, 0) << ReadText(spec.log_path);
-  struct passwd* pw = ::getpwnam("nobody");
-  ASSERT_NE(pw, nullptr);
-  EXPECT_EQ(ReadText(spec.log_path), std::to_string(uid) + "\n" + std::to_string(gid) + "\n" + pw->pw_dir +
-                                         " nobody nobody\n" + spec.workdir + "\njob-dir-closed\n");
+  const std::string u = std::to_string(kTestJobUid);
+  EXPECT_EQ(ReadText(spec.log_path), u + "\n" + u + "\n" + spec.workdir + " fastgpu-test fastgpu-test\n" +
+                                         spec.workdir + "\n0077\njob-dir-closed\n");
   Owner w = StatOf(spec.workdir);
-  EXPECT_EQ(w.uid, uid);
-  EXPECT_EQ(w.gid, gid);
+  EXPECT_EQ(w.uid, kTestJobUid);
+  EXPECT_EQ(w.gid, kTestJobUid);
   EXPECT_EQ(w.mode, 0700u);
-  EXPECT_EQ(StatOf(spec.workdir + "/mine").uid, uid);
-  // The agent's records and the log stay the agent's.
+  Owner mine = StatOf(spec.workdir + "/mine");
+  EXPECT_EQ(mine.uid, kTestJobUid);
+  EXPECT_EQ(mine.mode, 0600u);  // umask 077
+  // The agent's records and the log stay the agent's; only the job's group may pass the job dir.
   Owner log = StatOf(spec.log_path);
   EXPECT_EQ(log.uid, 0);
   EXPECT_EQ(log.mode, 0600u);
-  EXPECT_EQ(StatOf(spec.job_dir).uid, 0);
+  Owner dir = StatOf(spec.job_dir);
+  EXPECT_EQ(dir.uid, 0);
+  EXPECT_EQ(dir.gid, kTestJobUid);
+  EXPECT_EQ(dir.mode, 0710u);
   EXPECT_EQ(StatOf(spec.job_dir + "/exit").uid, 0);
+  EXPECT_EQ(StatOf(spec.job_dir + "/exit").mode, 0600u);
   EXPECT_FALSE(std::filesystem::exists(spec.job_dir + "/forged"));
 }
 
-TEST_F(ProcessExecutorTest, AsRootJobCannotRegainRootAndHasOnlyItsUsersGroups) {
+TEST_F(ProcessExecutorTest, AsRootJobCannotRegainRootAndHasNoGroups) {
   SKIP_UNLESS_ROOT();
-  auto [uid, gid] = UserIds("nobody");
-  ASSERT_GE(uid, 0);
   // /proc/self/status: real, effective, saved and fs ids, then the supplementary groups.
   LaunchSpec spec = Spec("ids", {"sh", "-c", "grep -E '^(Uid|Gid|Groups):' /proc/self/status | tr -s '\\t ' ' '"});
   Launch(*exec_, spec);
   auto st = WaitExit(*exec_, "ids");
   ASSERT_TRUE(st.has_value());
   EXPECT_EQ(st->exit_code, 0);
-  const std::string u = std::to_string(uid), g = std::to_string(gid);
+  const std::string u = std::to_string(kTestJobUid);
   std::string log = ReadText(spec.log_path);
   EXPECT_THAT(log, HasSubstr("Uid: " + u + " " + u + " " + u + " " + u + "\n"));
-  EXPECT_THAT(log, HasSubstr("Gid: " + g + " " + g + " " + g + " " + g + "\n"));
-  EXPECT_THAT(log, ::testing::Not(HasSubstr("Groups: 0")));
+  EXPECT_THAT(log, HasSubstr("Gid: " + u + " " + u + " " + u + " " + u + "\n"));
+  EXPECT_THAT(log, ::testing::ContainsRegex("Groups: ?\n"));
+}
+
+TEST_F(ProcessExecutorTest, AsRootJobWithoutAnIdentityIsRefused) {
+  SKIP_UNLESS_ROOT();
+  LaunchSpec spec = Spec("anon", {"true"});
+  spec.run_as_uid = 0;
+  spec.project = "ml";
+  auto ref = exec_->Launch(spec);
+  ASSERT_FALSE(ref.ok());
+  EXPECT_EQ(ref.status().code(), ErrorCode::kFailedPrecondition);
+  EXPECT_THAT(ref.status().message(), HasSubstr("refusing to run job anon of project 'ml'"));
+  EXPECT_THAT(ref.status().message(), HasSubstr("never run as a user shared with other projects"));
+  EXPECT_THAT(ReadText(spec.log_path), HasSubstr("fastgpu: refusing to run job anon"));
+  EXPECT_TRUE(exec_->Running().empty());
+}
+
+// The attacks of one tenant's job on another's: environ, files (relative and absolute paths), signals,
+// logs. Each is refused, and the victim keeps running.
+TEST_F(ProcessExecutorTest, AsRootJobsOfTwoProjectsCannotReachEachOther) {
+  SKIP_UNLESS_ROOT();
+  // Like the agent's home: anyone may pass through jobs/ (not list it). The logs dir is opened up too,
+  // so that only the log file's own mode protects it.
+  std::filesystem::create_directories(root_ + "/jobs");
+  std::filesystem::create_directories(root_ + "/logs");
+  ASSERT_EQ(::chmod((root_ + "/jobs").c_str(), 0711), 0);
+  ASSERT_EQ(::chmod((root_ + "/logs").c_str(), 0755), 0);
+  LaunchSpec victim = Spec("victim", {"sh", "-c", "echo started; exec sleep 60"});
+  victim.env["VICTIM_SECRET"] = "s3cret-victim-value";
+  victim.project = "pa";
+  ProcessRef vref = Launch(*exec_, victim);
+  ASSERT_TRUE(WaitUntil([&] { return ReadText(victim.log_path) == "started\n"; }));
+
+  const std::string pid = std::to_string(vref.pid);
+  LaunchSpec attacker = Spec("attacker", {"sh", "-c",
+      "cat /proc/" + pid + "/environ >/dev/null 2>&1 && echo environ-read || echo environ-refused; "
+      "ls ../../victim/work >/dev/null 2>&1 && echo rel-list || echo rel-list-refused; "
+      "(echo x > ../../victim/work/planted) 2>/dev/null && echo rel-write || echo rel-write-refused; "
+      "ls " + victim.workdir + " >/dev/null 2>&1 && echo abs-list || echo abs-list-refused; "
+      "(echo x > " + victim.workdir + "/planted) 2>/dev/null && echo abs-write || echo abs-write-refused; "
+      "ls ../../victim >/dev/null 2>&1 && echo jobdir-list || echo jobdir-list-refused; "
+      "kill -9 " + pid + " 2>/dev/null && echo killed || echo kill-refused; "
+      "cat " + victim.log_path + " >/dev/null 2>&1 && echo log-read || echo log-read-refused; "
+      "cat /proc/" + pid + "/fd/1 >/dev/null 2>&1 && echo fd-read || echo fd-read-refused"});
+  attacker.run_as_uid = kOtherTestJobUid;
+  attacker.project = "pb";
+  Launch(*exec_, attacker);
+  auto st = WaitExit(*exec_, "attacker");
+  ASSERT_TRUE(st.has_value());
+  EXPECT_EQ(st->exit_code, 0);
+  EXPECT_EQ(ReadText(attacker.log_path),
+            "environ-refused\nrel-list-refused\nrel-write-refused\nabs-list-refused\nabs-write-refused\n"
+            "jobdir-list-refused\nkill-refused\nlog-read-refused\nfd-read-refused\n");
+  EXPECT_FALSE(std::filesystem::exists(victim.workdir + "/planted"));
+  EXPECT_THAT(exec_->Running(), ::testing::Contains("victim"));
+  EXPECT_TRUE(exec_->Terminate("victim", std::chrono::milliseconds(0)).ok());
+  ASSERT_TRUE(WaitExit(*exec_, "victim").has_value());
 }
 
 TEST_F(ProcessExecutorTest, AsRootJobRunsAsTheConfiguredUser) {
@@ -485,8 +544,6 @@ TEST_F(ProcessExecutorTest, AsRootRunningAsRootIsRefusedUnlessAllowed) {
 
 TEST_F(ProcessExecutorTest, AsRootChosenWorkdirIsCreatedByTheJobUser) {
   SKIP_UNLESS_ROOT();
-  auto [uid, gid] = UserIds("nobody");
-  ASSERT_GE(uid, 0);
   std::filesystem::create_directories(root_ + "/shared");
   ::chmod((root_ + "/shared").c_str(), 01777);  // like /tmp
   LaunchSpec spec = Spec("chosen", {"pwd"});
@@ -499,7 +556,7 @@ TEST_F(ProcessExecutorTest, AsRootChosenWorkdirIsCreatedByTheJobUser) {
   EXPECT_EQ(StatOf(root_ + "/shared").uid, 0);  // existed: left alone
   for (const std::string& d : {root_ + "/shared/a", spec.workdir}) {
     Owner o = StatOf(d);
-    EXPECT_EQ(o.uid, uid) << d;
+    EXPECT_EQ(o.uid, kTestJobUid) << d;
     EXPECT_EQ(o.mode, 0700u) << d;
   }
 }
@@ -507,7 +564,7 @@ TEST_F(ProcessExecutorTest, AsRootChosenWorkdirIsCreatedByTheJobUser) {
 TEST_F(ProcessExecutorTest, AsRootChosenWorkdirIsNotCreatedWhereTheJobUserCannot) {
   SKIP_UNLESS_ROOT();
   std::filesystem::create_directories(root_ + "/closed");
-  ::chmod((root_ + "/closed").c_str(), 0755);  // root's: nobody may not create in it
+  ::chmod((root_ + "/closed").c_str(), 0755);  // root's: the job's uid may not create in it
   LaunchSpec spec = Spec("nocreate", {"pwd"});
   spec.workdir = root_ + "/closed/sub";
   Launch(*exec_, spec);
@@ -522,7 +579,7 @@ TEST_F(ProcessExecutorTest, AsRootChosenWorkdirIsNotCreatedWhereTheJobUserCannot
 TEST_F(ProcessExecutorTest, AsRootExistingWorkdirIsEnteredWithTheJobUsersPermissions) {
   SKIP_UNLESS_ROOT();
   std::filesystem::create_directories(root_ + "/private");
-  ::chmod((root_ + "/private").c_str(), 0700);  // root's, not nobody's
+  ::chmod((root_ + "/private").c_str(), 0700);  // root's, not the job's
   LaunchSpec spec = Spec("noentry", {"pwd"});
   spec.workdir = root_ + "/private";
   Launch(*exec_, spec);
@@ -536,21 +593,18 @@ TEST_F(ProcessExecutorTest, AsRootExistingWorkdirIsEnteredWithTheJobUsersPermiss
 // Without root, jobs run as the agent's own user whatever run_as_user says. As root, this is tested in
 // a child process that gives up root first.
 TEST_F(ProcessExecutorTest, WithoutRootJobRunsAsTheAgentsUser) {
-  auto [nobody_uid, nobody_gid] = UserIds("nobody");
+  const int64_t unpriv_uid = kTestJobUid, unpriv_gid = kTestJobUid;  // an unprivileged uid to give up root to
   const bool drop = RunningAsRoot();
-  if (drop && nobody_uid < 0) {
-    GTEST_SKIP() << "no 'nobody' user to give up root to";
-  }
   const std::string dir = root_ + "/unprivileged";
   std::filesystem::create_directories(dir);
   if (drop) {
-    ASSERT_EQ(::chown(dir.c_str(), static_cast<uid_t>(nobody_uid), static_cast<gid_t>(nobody_gid)), 0);
+    ASSERT_EQ(::chown(dir.c_str(), static_cast<uid_t>(unpriv_uid), static_cast<gid_t>(unpriv_gid)), 0);
   }
   pid_t child = ::fork();
   ASSERT_GE(child, 0);
   if (child == 0) {
-    if (drop && (::setgroups(0, nullptr) != 0 || ::setgid(static_cast<gid_t>(nobody_gid)) != 0 ||
-                 ::setuid(static_cast<uid_t>(nobody_uid)) != 0)) {
+    if (drop && (::setgroups(0, nullptr) != 0 || ::setgid(static_cast<gid_t>(unpriv_gid)) != 0 ||
+                 ::setuid(static_cast<uid_t>(unpriv_uid)) != 0)) {
       ::_exit(10);
     }
     SystemClock clock;

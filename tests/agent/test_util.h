@@ -30,8 +30,13 @@ inline std::string MakeTempDir() {
   return dir == nullptr ? std::string() : std::string(dir);
 }
 
-// As root, the executor runs jobs as other OS users ("nobody" by default), who create working
-// directories named by a job spec themselves: the test's temp dir is then open to them, like /tmp.
+// Project uids the tests run jobs as when they run as root (in the default job uid range, far from
+// what a real server allocates first).
+inline constexpr int64_t kTestJobUid = 1'999'990'001;
+inline constexpr int64_t kOtherTestJobUid = 1'999'990'002;
+
+// As root, the executor runs jobs as other uids, which create working directories named by a job spec
+// themselves: the test's temp dir is then open to them, like /tmp.
 inline std::string MakeTempDirForJobs() {
   std::string dir = MakeTempDir();
   if (!dir.empty() && ::geteuid() == 0) ::chmod(dir.c_str(), 01777);
