@@ -3,6 +3,10 @@
 #include <algorithm>
 #include <csignal>
 #include <cstring>
+#include <nlohmann/json.hpp>
+
+#include "api/json.h"
+#include "common/crypto.h"
 
 namespace fastgpu::server {
 
@@ -162,14 +166,50 @@ Status Service::Commit(const std::vector<store::JobUpdate>& updates) {
   }
   NotifyAll();
   wake_loop_.notify_all();
+  {
+    std::lock_guard lock(listener_mu_);
+    if (job_listener_)
+      for (const auto& u : updates) job_listener_(u.job.id);
+  }
   return Status::Ok();
+}
+
+void Service::SetJobChangeListener(std::function<void(const std::string& job_id)> listener) {
+  std::lock_guard lock(listener_mu_);
+  job_listener_ = std::move(listener);
 }
 
 // ---------------------------------------------------------------------------------------------
 // Client API
 
 Result<Job> Service::Submit(api::JobSpec spec, const std::string& user, const std::string& actor) {
+  ASSIGN_OR_RETURN(SubmitResult r, Submit(std::move(spec), user, SubmitOptions{.actor = actor}));
+  return std::move(r.job);
+}
+
+Result<SubmitResult> Service::Submit(api::JobSpec spec, const std::string& user, const SubmitOptions& options) {
   RETURN_IF_ERROR(api::ValidateJobSpec(spec));
+  const std::string actor = options.actor.empty() ? "user:" + user : options.actor;
+  std::string fingerprint;
+  if (!options.idempotency_key.empty()) {
+    const std::string& key = options.idempotency_key;
+    if (key.size() > 255 || !std::all_of(key.begin(), key.end(), [](char c) { return c > 0x20 && c < 0x7f; }))
+      return InvalidArgument("Idempotency-Key must be 1-255 printable ASCII characters without spaces");
+    fingerprint = Sha256Hex(api::ToJson(spec).dump());
+    // A retry of a submit that went through returns its job, before any check that the first one may now
+    // fail (e.g. the queued-jobs quota it filled itself).
+    ASSIGN_OR_RETURN(auto earlier, store_.FindSubmitKey(actor, key));
+    if (earlier) {
+      if (earlier->fingerprint != fingerprint) {
+        return FailedPrecondition("Idempotency-Key '" + key + "' was already used for another request (job " +
+                                  earlier->job_id + "); send a new key for a new job");
+      }
+      auto job = GetJob(earlier->job_id);
+      if (!job.ok()) job = store_.GetJob(earlier->job_id);  // committed, not applied in memory yet
+      if (!job.ok()) return job.status();
+      return SubmitResult{.job = std::move(job).value(), .replayed = true};
+    }
+  }
   Job job;
   job.spec = std::move(spec);
   job.user = user;
@@ -203,18 +243,36 @@ Result<Job> Service::Submit(api::JobSpec spec, const std::string& user, const st
   auto uncount = [&] {
     if (counted && --submitting_[job.spec.project] == 0) submitting_.erase(job.spec.project);
   };
-  api::JobEvent ev;
-  ev.at = job.created_at;
-  ev.to = "QUEUED";
-  ev.reason = "submitted";
-  ev.actor = actor.empty() ? "user:" + user : actor;
-  auto stored = store_.CreateJob(job, ev);
+  store::NewJob n;
+  n.job = job;
+  n.event.at = job.created_at;
+  n.event.to = "QUEUED";
+  n.event.reason = "submitted";
+  n.event.actor = actor;
+  if (options.audit) n.audit = *options.audit;
+  if (!options.idempotency_key.empty()) {
+    n.idempotency_scope = actor;
+    n.idempotency_key = options.idempotency_key;
+    n.fingerprint = std::move(fingerprint);
+  }
+  auto stored = store_.SubmitJob(std::move(n));
   if (!stored.ok()) {
     std::lock_guard lock(mu_);
     uncount();
     return stored.status();
   }
-  Job created = std::move(stored).value();
+  if (stored->existing) {
+    // A concurrent submit with the same key won: its job, as it is now.
+    {
+      std::lock_guard lock(mu_);
+      uncount();
+      auto it = jobs_.find(stored->job.id);
+      if (it != jobs_.end()) stored->job = it->second;
+    }
+    return SubmitResult{.job = std::move(stored->job), .replayed = true};
+  }
+  if (options.audit && stored->audit) *options.audit = *stored->audit;
+  Job created = std::move(stored->job);
   bool wake;
   {
     std::lock_guard lock(mu_);
@@ -227,7 +285,7 @@ Result<Job> Service::Submit(api::JobSpec spec, const std::string& user, const st
     wake_ = wake_ || wake;
   }
   if (wake) wake_loop_.notify_one();
-  return created;
+  return SubmitResult{.job = std::move(created)};
 }
 
 Result<Job> Service::GetJob(const std::string& id) const {
@@ -256,10 +314,11 @@ std::vector<Job> Service::ListJobs(const JobListQuery& q) const {
   return out;
 }
 
-Result<Job> Service::Cancel(const std::string& id, const std::string& actor) {
+Result<Job> Service::Cancel(const std::string& id, const std::string& actor, api::AuditRecord* audit) {
   std::lock_guard mutate(mutate_mu_);
   std::vector<store::JobUpdate> updates;
   Job current;
+  bool stop_sent = false;
   {
     std::lock_guard lock(mu_);
     auto it = jobs_.find(id);
@@ -295,11 +354,28 @@ Result<Job> Service::Cancel(const std::string& id, const std::string& actor) {
         nodes_[current.node].commands.push_back(cmd);
         commands_cv_.notify_all();
         jobs_[id].reason = "cancelling";
+        stop_sent = true;
       }
-      return jobs_[id];
+      current = jobs_[id];
     }
   }
+  if (!stop_sent && updates.empty()) return current;  // a cancel already under way: nothing changed
+  if (updates.empty()) {
+    // Only a stop command was queued (the state changes when the process ends): the audit row is this
+    // request's only write.
+    if (audit) {
+      auto row = store_.AppendAudit(*audit);
+      if (row.ok()) *audit = *row;
+    }
+    return current;
+  }
+  if (audit) updates.back().audit = *audit;
   RETURN_IF_ERROR(Commit(updates));
+  if (audit) {
+    // Commit is durable on return: the row is there; its seq is the store's newest (any later row
+    // will have a higher one, which is all the caller uses it for).
+    audit->seq = std::max<int64_t>(1, store_.Stats().last_audit_seq);
+  }
   return GetJob(id);
 }
 
@@ -787,13 +863,21 @@ Status Service::RegisterNode(const agent::NodeRegistration& reg) {
         if (!after.started_at) after.started_at = clock_.NowMillis();
         updates.push_back(Transition(j, after, "re-adopted after restart: process still running",
                                      "agent:" + reg.node.name));
-      } else if (j.state == JobState::kScheduled) {
+      } else if (j.state == JobState::kScheduled || j.state == JobState::kStarting) {
+        // The node reports every attempt it started and has not reported yet as running or recovered
+        // (see NodeRegistration): this one never started there. Back to the queue, and the attempt it
+        // was given is not counted (`attempt` counts starts).
         Job after = j;
         after.state = JobState::kQueued;
         after.node.clear();
         after.assigned_gpus.clear();
         after.assigned_gpu_indices.clear();
-        updates.push_back(Transition(j, after, "requeued after restart: it had not started", "server"));
+        after.attempt = std::max(0, j.attempt - 1);
+        updates.push_back(Transition(j, after,
+                                     j.state == JobState::kScheduled
+                                         ? "requeued after restart: it had not started"
+                                         : "requeued after restart: node " + reg.node.name + " never started it",
+                                     "server"));
       } else {
         agent::JobReport lost;
         lost.kind = agent::JobReport::Kind::kLost;

@@ -4,6 +4,7 @@
 
 #include <condition_variable>
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -64,6 +65,21 @@ struct JobListQuery {
   int limit = 0;
 };
 
+// How a submit is recorded, beyond the job itself.
+struct SubmitOptions {
+  std::string actor;  // who did it, for the event log ("user:alice", "sa:sa-…"; default "user:<user>")
+  // The request's audit row, appended in the job's transaction (target "job:<id>"). Its seq is set
+  // (> 0) once written; a replay (below) writes none.
+  api::AuditRecord* audit = nullptr;
+  // Idempotency-Key of the request (scoped to `actor`): the same key again returns the same job
+  // (replayed), never a second one, also across restarts; with a different request: kFailedPrecondition.
+  std::string idempotency_key;
+};
+struct SubmitResult {
+  api::Job job;
+  bool replayed = false;  // created by an earlier submit with the same idempotency key
+};
+
 class Service final : public agent::ControlPlane {
  public:
   // Loads all jobs from the store. Jobs that were running are re-checked when their node registers.
@@ -77,9 +93,12 @@ class Service final : public agent::ControlPlane {
   // `user` owns the job; `actor` is who did it for the event log ("user:alice", "sa:sa-…";
   // default "user:<user>").
   Result<api::Job> Submit(api::JobSpec spec, const std::string& user, const std::string& actor = "");
+  Result<SubmitResult> Submit(api::JobSpec spec, const std::string& user, const SubmitOptions& options);
   Result<api::Job> GetJob(const std::string& id) const;
   std::vector<api::Job> ListJobs(const JobListQuery& q) const;
-  Result<api::Job> Cancel(const std::string& id, const std::string& actor);
+  // `audit` (optional): the request's audit row, appended in the same transaction as the change; its
+  // seq is set (> 0) once written.
+  Result<api::Job> Cancel(const std::string& id, const std::string& actor, api::AuditRecord* audit = nullptr);
   Result<std::vector<api::JobEvent>> Events(const std::string& id);
   // Blocks until the job is terminal (or RUNNING/terminal when `until_running`), or `timeout` passes.
   Result<api::Job> Wait(const std::string& id, int64_t timeout_ms, bool until_running);
@@ -92,6 +111,9 @@ class Service final : public agent::ControlPlane {
 
   // Wiring: the log source for a node (in-process agent, or an HTTP client in fleet mode).
   void SetLogSource(const std::string& node, agent::LogSource* source);
+  // Called with the id of every job whose state was committed (after the commit, no lock held; must be
+  // cheap and must not call back into the service). nullptr removes it.
+  void SetJobChangeListener(std::function<void(const std::string& job_id)> listener);
 
   // ControlPlane (called by agents).
   Status RegisterNode(const agent::NodeRegistration& reg) override;
@@ -172,6 +194,8 @@ class Service final : public agent::ControlPlane {
   mutable std::mutex mu_;
   std::condition_variable changed_;     // any job changed (waiters, log followers)
   std::condition_variable wake_loop_;   // scheduler loop
+  mutable std::mutex listener_mu_;
+  std::function<void(const std::string&)> job_listener_;
   std::condition_variable commands_cv_; // agents waiting for commands
   bool wake_ = false;
   bool stopping_ = false;

@@ -189,6 +189,94 @@ TEST_F(ServiceTest, RestartReadoptsOrMarksLost) {
   EXPECT_EQ(State(retried->id), JobState::kQueued);
 }
 
+// After a crash, attempts the node never started go back to the queue with their attempt uncounted; one
+// it may have started (a recovered "lost" report) is LOST, counted, and retried only as max_retries allows.
+TEST_F(ServiceTest, RestartRequeuesStartsTheNodeNeverBegan) {
+  ASSERT_TRUE(svc_->RegisterNode(Node(4)).ok());
+  auto never = svc_->Submit(Spec(1), "u");
+  auto maybe = svc_->Submit(Spec(1), "u");
+  auto third = svc_->Submit(Spec(1), "u");
+  svc_->ScheduleOnce();
+  auto cmds = Commands();  // all three are STARTING
+  ASSERT_EQ(cmds.size(), 3u);
+  EXPECT_EQ(State(never->id), JobState::kStarting);
+  EXPECT_EQ(svc_->GetJob(never->id)->attempt, 1);
+  Open();
+  agent::JobReport lost;
+  lost.kind = agent::JobReport::Kind::kLost;
+  lost.job_id = maybe->id;
+  lost.attempt = 1;
+  lost.node = "n1";
+  lost.reason = "process lost: no process record";
+  ASSERT_TRUE(svc_->RegisterNode(Node(4, {}, {lost})).ok());
+  EXPECT_EQ(State(never->id), JobState::kQueued);
+  EXPECT_EQ(svc_->GetJob(never->id)->attempt, 0);
+  EXPECT_NE(svc_->GetJob(never->id)->reason.find("never started"), std::string::npos)
+      << svc_->GetJob(never->id)->reason;
+  EXPECT_EQ(State(third->id), JobState::kQueued);
+  EXPECT_EQ(State(maybe->id), JobState::kLost);
+  EXPECT_EQ(svc_->GetJob(maybe->id)->attempt, 1);
+  // Started again, it is attempt 1: one start, one attempt.
+  svc_->ScheduleOnce();
+  auto again = Commands();
+  ASSERT_EQ(again.size(), 2u);
+  for (const auto& c : again) EXPECT_EQ(c.job.attempt, 1) << c.job.id;
+}
+
+// The audit row of a submit and of a cancel is written in the change's own transaction.
+TEST_F(ServiceTest, SubmitAndCancelWriteTheirAuditRowsWithTheChange) {
+  ASSERT_TRUE(svc_->RegisterNode(Node(1)).ok());
+  api::AuditRecord submit_row{.actor = "user:alice", .action = "POST /v1/jobs", .result = "ok"};
+  auto job = svc_->Submit(Spec(1), "alice", SubmitOptions{.actor = "user:alice", .audit = &submit_row});
+  ASSERT_TRUE(job.ok()) << job.status().ToString();
+  EXPECT_EQ(submit_row.seq, 1);
+  EXPECT_EQ(submit_row.target, "job:" + job->job.id);
+  api::AuditRecord cancel_row{.actor = "user:alice", .action = "POST /v1/jobs/{id}/cancel", .result = "ok"};
+  ASSERT_TRUE(svc_->Cancel(job->job.id, "user:alice", &cancel_row).ok());
+  EXPECT_GT(cancel_row.seq, 0);
+  auto rows = store_->ListAudit(0, 0);
+  ASSERT_TRUE(rows.ok());
+  ASSERT_EQ(rows->size(), 2u);
+  EXPECT_EQ((*rows)[0].target, "job:" + job->job.id);
+  EXPECT_EQ((*rows)[1].action, "POST /v1/jobs/{id}/cancel");
+  // A refused cancel writes nothing (the HTTP layer records the failure).
+  api::AuditRecord refused{.actor = "user:alice", .action = "POST /v1/jobs/{id}/cancel"};
+  EXPECT_FALSE(svc_->Cancel(job->job.id, "user:alice", &refused).ok());
+  EXPECT_EQ(refused.seq, 0);
+  EXPECT_EQ(store_->ListAudit(0, 0)->size(), 2u);
+}
+
+// The same Idempotency-Key returns the same job, also across a restart; with another request it is refused;
+// keys are per principal.
+TEST_F(ServiceTest, IdempotencyKeyReturnsTheSameJob) {
+  ASSERT_TRUE(svc_->RegisterNode(Node(1)).ok());
+  SubmitOptions o{.actor = "user:alice", .idempotency_key = "key-1"};
+  auto first = svc_->Submit(Spec(1), "alice", o);
+  ASSERT_TRUE(first.ok()) << first.status().ToString();
+  EXPECT_FALSE(first->replayed);
+  auto again = svc_->Submit(Spec(1), "alice", o);
+  ASSERT_TRUE(again.ok());
+  EXPECT_TRUE(again->replayed);
+  EXPECT_EQ(again->job.id, first->job.id);
+  Open();
+  again = svc_->Submit(Spec(1), "alice", o);
+  ASSERT_TRUE(again.ok());
+  EXPECT_TRUE(again->replayed);
+  EXPECT_EQ(again->job.id, first->job.id);
+  EXPECT_EQ(svc_->ListJobs({}).size(), 1u);
+  auto other = svc_->Submit(Spec(1, 90), "alice", o);
+  ASSERT_FALSE(other.ok());
+  EXPECT_EQ(other.status().code(), ErrorCode::kFailedPrecondition);
+  EXPECT_NE(other.status().message().find("key-1"), std::string::npos);
+  auto bob = svc_->Submit(Spec(1), "bob", SubmitOptions{.actor = "user:bob", .idempotency_key = "key-1"});
+  ASSERT_TRUE(bob.ok());
+  EXPECT_NE(bob->job.id, first->job.id);
+  EXPECT_EQ(svc_->Submit(Spec(1), "alice", SubmitOptions{.actor = "user:alice", .idempotency_key = "has space"})
+                .status()
+                .code(),
+            ErrorCode::kInvalidArgument);
+}
+
 TEST(HttpRoutes, EveryRouteIsDocumentedAndEveryDocumentedRouteIsServed) {
   char tmpl[] = "/tmp/fastgpu-routes-XXXXXX";
   std::string dir = ::mkdtemp(tmpl);
