@@ -5,6 +5,9 @@
 #include <cstdlib>
 #include <nlohmann/json.hpp>
 #include <string_view>
+#include <utility>
+
+#include "api/json.h"
 
 namespace fastgpu::fuzz {
 
@@ -15,10 +18,16 @@ inline void Require(bool ok, std::string_view what) {
   std::abort();
 }
 
-// The input as JSON, or a discarded value when it is not JSON (never throws).
+// The input read by the product's strict JSON reader (api::ParseJson), or a discarded value when that
+// refuses it (never throws). Whatever it accepts, nlohmann alone reads as the same value: the strict
+// reader only refuses more (duplicate keys, deep nesting), it never changes what a document means.
 inline nlohmann::json ParseJson(const uint8_t* data, size_t size) {
-  return nlohmann::json::parse(std::string_view(reinterpret_cast<const char*>(data), size), nullptr,
-                               /*allow_exceptions=*/false);
+  const std::string_view text(reinterpret_cast<const char*>(data), size);
+  auto strict = api::ParseJson(text, "fuzz input");
+  if (!strict.ok()) return nlohmann::json(nlohmann::json::value_t::discarded);
+  Require(*strict == nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false),
+          "the strict JSON reader reads a value nlohmann reads differently");
+  return std::move(strict).value();
 }
 
 // Decodes `j`; when the decoder accepts it, the encoding of the result must decode again and
