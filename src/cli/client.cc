@@ -1,6 +1,11 @@
 #include "cli/client.h"
 
 #include <httplib.h>
+#include <sys/random.h>
+
+#include <cerrno>
+
+#include <thread>
 
 #include <nlohmann/json.hpp>
 
@@ -95,6 +100,32 @@ Result<json> Finish(const std::string& base_url, const httplib::Client& http, co
 
 std::string JobPath(const std::string& id) { return "/v1/jobs/" + UrlEncode(id); }
 
+// A request that got no answer may or may not have reached the server: safe to repeat only with an
+// idempotency key. TLS trust failures are not retried (they will not heal).
+bool TransientTransportError(httplib::Error err) {
+  return err == httplib::Error::Connection || err == httplib::Error::ConnectionTimeout ||
+         err == httplib::Error::Read || err == httplib::Error::Write || err == httplib::Error::Unknown;
+}
+
+// 128 random bits as hex, straight from the kernel (no TLS library start-up for a plain submit).
+Result<std::string> NewIdempotencyKey() {
+  unsigned char buf[16];
+  size_t got = 0;
+  while (got < sizeof(buf)) {
+    ssize_t n = ::getrandom(buf + got, sizeof(buf) - got, 0);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return Internal("cannot get random bytes for the Idempotency-Key");
+    got += static_cast<size_t>(n);
+  }
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out = "fgk-";
+  for (unsigned char c : buf) {
+    out += kHex[c >> 4];
+    out += kHex[c & 15];
+  }
+  return out;
+}
+
 }  // namespace
 
 Status StatusFromErrorBody(int http_status, std::string_view body) {
@@ -173,7 +204,24 @@ Result<TextBody> Client::GetText(const std::string& path_and_query) const {
 
 Result<json> Client::Health() const { return GetJson("/healthz"); }
 
-Result<json> Client::SubmitJob(const api::JobSpec& spec) const { return PostJson("/v1/jobs", JobSpecRequestBody(spec)); }
+Result<json> Client::SubmitJob(const api::JobSpec& spec) const {
+  ASSIGN_OR_RETURN(std::string key, NewIdempotencyKey());
+  return SubmitJob(spec, key);
+}
+
+Result<json> Client::SubmitJob(const api::JobSpec& spec, const std::string& idempotency_key) const {
+  const std::string body = JobSpecRequestBody(spec);
+  const httplib::Headers headers{{"Idempotency-Key", idempotency_key}};
+  std::chrono::milliseconds backoff = submit_backoff_;
+  for (int attempt = 1;; ++attempt) {
+    ASSIGN_OR_RETURN(auto http, MakeHttp(base_url_, token_, ca_file_, 30));
+    auto r = http->Post("/v1/jobs", headers, body, "application/json");
+    const bool again = !r ? TransientTransportError(r.error()) : r->status == 503;
+    if (!again || attempt >= submit_tries_) return Finish(base_url_, *http, r);
+    std::this_thread::sleep_for(backoff);  // back off before the retry (not a wait for an event)
+    backoff *= 2;
+  }
+}
 
 Result<json> Client::ListJobs(const JobListQuery& q) const {
   std::string path = "/v1/jobs";

@@ -2,6 +2,7 @@
 // carrying the server's own error message.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <nlohmann/json_fwd.hpp>
@@ -50,7 +51,16 @@ class Client {
   const std::string& base_url() const { return base_url_; }
 
   Result<nlohmann::json> Health() const;
-  Result<nlohmann::json> SubmitJob(const api::JobSpec& spec) const;  // the created job object
+  // The created job object. Sends a new random Idempotency-Key with each call, and retries with the same
+  // key (backing off) when the request gets no answer or 503: the server then returns the job the
+  // first try created instead of a second one.
+  Result<nlohmann::json> SubmitJob(const api::JobSpec& spec) const;
+  Result<nlohmann::json> SubmitJob(const api::JobSpec& spec, const std::string& idempotency_key) const;
+  // Tries of a submit in all (>= 1), and the wait before the first retry (doubled for each next one).
+  void set_submit_retries(int tries, std::chrono::milliseconds first_backoff) {
+    submit_tries_ = tries < 1 ? 1 : tries;
+    submit_backoff_ = first_backoff;
+  }
   Result<nlohmann::json> ListJobs(const JobListQuery& q) const;      // {"jobs":[...]}
   Result<nlohmann::json> GetJob(const std::string& id) const;
   Result<nlohmann::json> CancelJob(const std::string& id) const;
@@ -79,6 +89,8 @@ class Client {
   std::string base_url_;
   std::string token_;
   std::string ca_file_;
+  int submit_tries_ = 5;                          // about 3 s of retries in all
+  std::chrono::milliseconds submit_backoff_{200};
 };
 
 }  // namespace fastgpu::cli

@@ -333,5 +333,67 @@ TEST_F(CliRoundTrip, Version) {
   EXPECT_EQ(r.out.rfind("fastgpu ", 0), 0u);
 }
 
+// Each submit sends its own Idempotency-Key and repeats it on retries (here after a 503), so a retried
+// submit whose first answer was lost cannot create a second job.
+TEST(ClientSubmit, RetriesWithTheSameIdempotencyKey) {
+  TestHttpServer http;
+  std::mutex mu;
+  std::vector<std::string> keys;
+  http.srv().Post("/v1/jobs", [&](const httplib::Request& req, httplib::Response& res) {
+    std::lock_guard lock(mu);
+    keys.push_back(req.get_header_value("Idempotency-Key"));
+    if (keys.size() % 3 != 0) {  // two failures, then the answer
+      SendError(res, Unavailable("server is restarting"));
+      return;
+    }
+    res.status = 201;
+    res.set_content(api::ToJson(MakeJob("j-7", api::JobState::kQueued)).dump(), "application/json");
+  });
+  http.Start();
+  Client client("http://127.0.0.1:" + std::to_string(http.port()), "secret");
+  client.set_submit_retries(3, std::chrono::milliseconds(1));
+  api::JobSpec spec;
+  spec.command = {"true"};
+  spec.gpus_milli = 1000;
+  auto first = client.SubmitJob(spec);
+  ASSERT_TRUE(first.ok()) << first.status().ToString();
+  EXPECT_EQ((*first)["id"], "j-7");
+  auto second = client.SubmitJob(spec);
+  ASSERT_TRUE(second.ok()) << second.status().ToString();
+  std::unique_lock lock(mu);
+  ASSERT_EQ(keys.size(), 6u);
+  EXPECT_FALSE(keys[0].empty());
+  EXPECT_EQ(keys[1], keys[0]);
+  EXPECT_EQ(keys[2], keys[0]);
+  EXPECT_NE(keys[3], keys[0]) << "a new invocation is a new key";
+  EXPECT_EQ(keys[5], keys[3]);
+  // Out of tries: the last answer is the error.
+  client.set_submit_retries(1, std::chrono::milliseconds(1));
+  keys.clear();
+  lock.unlock();
+  auto failed = client.SubmitJob(spec);
+  lock.lock();
+  EXPECT_EQ(failed.status().code(), ErrorCode::kUnavailable);
+  EXPECT_EQ(keys.size(), 1u);
+}
+
+// No server at all: the submit is retried, then fails with the usual explanation.
+TEST(ClientSubmit, ConnectionRefusedIsRetriedThenExplained) {
+  std::string url;
+  {
+    TestHttpServer gone;
+    gone.Start();
+    url = "http://127.0.0.1:" + std::to_string(gone.port());
+  }
+  Client client(url, "secret");
+  client.set_submit_retries(3, std::chrono::milliseconds(1));
+  api::JobSpec spec;
+  spec.command = {"true"};
+  auto r = client.SubmitJob(spec);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), ErrorCode::kUnavailable);
+  EXPECT_NE(r.status().message().find("is `fastgpu up` running?"), std::string::npos) << r.status().message();
+}
+
 }  // namespace
 }  // namespace fastgpu::cli
