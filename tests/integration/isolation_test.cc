@@ -156,5 +156,26 @@ TEST_F(IsolationTest, AJobOfOneProjectCannotReachAnotherProjectsJob) {
   EXPECT_EQ(up_.Job(victim).value("state", ""), "RUNNING");
 }
 
+TEST_F(IsolationTest, ProjectUidsSurviveARestartAndAreNeverShared) {
+  auto admin = up_.Client();
+  ASSERT_EQ(admin->Post("/v1/projects", R"({"name":"pc"})", "application/json")->status, 201);
+  const int64_t uid_c = up_.GetJson("/v1/projects/pc").value("run_as_uid", 0);
+  ASSERT_GT(uid_c, 0);
+  up_.Stop(SIGTERM);
+  up_.Start({"--job-uid-range", "1999980000-1999980099"});
+  EXPECT_EQ(up_.GetJson("/v1/projects/pc").value("run_as_uid", 0), uid_c);
+  admin = up_.Client();
+  ASSERT_EQ(admin->Post("/v1/projects", R"({"name":"pd"})", "application/json")->status, 201);
+  EXPECT_GT(up_.GetJson("/v1/projects/pd").value("run_as_uid", 0), uid_c);
+  const std::string id = up_.Submit({{"project", "pc"}, {"command", {"id", "-u"}}});
+  ASSERT_TRUE(up_.WaitState(id, "SUCCEEDED")) << up_.Job(id).dump();
+  EXPECT_EQ(Trim(up_.Client()->Get("/v1/jobs/" + id + "/logs")->body), std::to_string(uid_c));
+  // A bad range is refused at start with the flag's name.
+  up_.Stop(SIGTERM);
+  auto bad = up_.Cli({"up", "--listen", "127.0.0.1:0", "--job-uid-range", "10-20"});
+  EXPECT_NE(bad.exit_code, 0);
+  EXPECT_NE((bad.out + bad.err).find("--job-uid-range"), std::string::npos) << bad.out << bad.err;
+}
+
 }  // namespace
 }  // namespace fastgpu::testing
