@@ -3,7 +3,7 @@
 # what is missing. Run as root (or with sudo available).
 set -euo pipefail
 PKGS=(cmake ninja-build g++ pkg-config ccache
-      libsqlite3-dev libcpp-httplib-dev nlohmann-json3-dev libyaml-cpp-dev libcli11-dev libssl-dev
+      libsqlite3-dev libcpp-httplib-dev nlohmann-json3-dev libyaml-cpp-dev libcli11-dev libssl-dev libboost-dev
       libgtest-dev libgmock-dev libbenchmark-dev procps)
 missing=()
 for p in "${PKGS[@]}"; do

@@ -307,7 +307,24 @@ Examples:
   bench_api->add_option("--latency-samples", bench_opts.latency_samples, "Sequential submit->RUNNING samples")
       ->capture_default_str();
   bench_api->add_option("--home", bench_opts.home, "Data directory (default: a temporary one)");
-  bench_api->footer("\nExample:\n  fastgpu bench api --clients 32 --submits 50000 --output json");
+  bench_api->add_option("--followers", bench_opts.followers, "Load case: clients following a job's log")
+      ->capture_default_str();
+  bench_api->add_option("--waiters", bench_opts.waiters, "Load case: clients in GET /wait (then they disconnect)")
+      ->capture_default_str();
+  bench_api->add_option("--idle", bench_opts.idle, "Load case: connected sockets that send nothing")
+      ->capture_default_str();
+  bench_api->add_option("--slowloris", bench_opts.slowloris, "Load case: sockets that send half a header and stop")
+      ->capture_default_str();
+  bench_api->add_option("--big-headers", bench_opts.big_headers, "Load case: requests with a 12.9 MB header")
+      ->capture_default_str();
+  bench_api->add_option("--log-readers", bench_opts.log_readers, "Load case: concurrent readers of a big log")
+      ->capture_default_str();
+  bench_api->add_option("--log-mib", bench_opts.log_mib, "Size of that log in MiB")->capture_default_str();
+  bench_api->footer(
+      "\nThe load cases run before the throughput phase; /healthz is probed and submits go on while they\n"
+      "hold their connections.\nExamples:\n  fastgpu bench api --clients 32 --submits 50000 --output json\n"
+      "  fastgpu bench api --followers 1000 --waiters 1000 --idle 1000 --slowloris 64 --big-headers 4 \\\n"
+      "      --log-readers 8 --submits 2000");
   bench_api->callback([&] {
     action = [&]() -> int {
       auto format = ParseOutputFormat(g.output);

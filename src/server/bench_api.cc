@@ -12,6 +12,7 @@
 #include <thread>
 #include <vector>
 
+#include "server/bench_load.h"
 #include "server/embedded.h"
 #include "server/service.h"
 #include "server/up.h"
@@ -102,7 +103,17 @@ int RunApiBench(const ApiBenchOptions& o) {
     }
   }
 
-  // Phase 2: durable submit throughput with concurrent clients. The jobs queue behind 8 long ones.
+  // Phase 2 (when asked): slow clients, long-polls, huge headers, big-log readers.
+  nlohmann::json load = nlohmann::json::object();
+  if (o.followers + o.waiters + o.idle + o.slowloris + o.big_headers + o.log_readers > 0) {
+    progress("load cases");
+    if (Status st = RunLoadCases(up, o, clock, load); !st.ok()) {
+      std::cerr << "fastgpu: error: " << st.message() << "\n";
+      return 1;
+    }
+  }
+
+  // Phase 3: durable submit throughput with concurrent clients. The jobs queue behind 8 long ones.
   progress("throughput phase");
   std::atomic<int> next{0}, failed{0};
   std::vector<std::vector<double>> lat(o.clients);
@@ -162,6 +173,7 @@ int RunApiBench(const ApiBenchOptions& o) {
       {"store", "sqlite (WAL, synchronous=FULL, group commit)"},
       {"cpus", std::thread::hardware_concurrency()},
   };
+  for (auto& [k, v] : load.items()) out[k] = v;
   if (o.json) {
     std::cout << out.dump(2) << "\n";
   } else {
@@ -174,6 +186,7 @@ int RunApiBench(const ApiBenchOptions& o) {
                 Percentile(server_ms, 0.99));
     std::printf("machine: %u CPUs; store: SQLite WAL synchronous=FULL with group commit\n",
                 std::thread::hardware_concurrency());
+    PrintLoadCases(load);
   }
   return failed.load() == 0 ? 0 : 1;
 }

@@ -4,6 +4,7 @@
 
 #include <fcntl.h>
 #include <sys/file.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -16,6 +17,7 @@
 
 #include "agent/agent.h"
 #include "agent/executor.h"
+#include "auth/audit.h"
 #include "common/file_util.h"
 #include "gpu/backend.h"
 #include "server/directory.h"
@@ -92,6 +94,11 @@ Status Embedded::Start(const UpOptions& options) {
   ::chmod(home_.c_str(), 0700);
   home_ = fs::canonical(home_, ec).string();
 
+  // Every client connection is a descriptor: allow as many as the hard limit lets us.
+  if (rlimit nofile{}; ::getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur < nofile.rlim_max) {
+    nofile.rlim_cur = nofile.rlim_max;
+    ::setrlimit(RLIMIT_NOFILE, &nofile);
+  }
   ASSIGN_OR_RETURN(auto hostport, ParseListen(options.listen));
   bool tls = !options.tls_cert.empty() || !options.tls_key.empty();
   if (tls && (options.tls_cert.empty() || options.tls_key.empty()))
@@ -115,6 +122,11 @@ Status Embedded::Start(const UpOptions& options) {
                               " (stop it, or use --home DIR for a second instance)");
 
   ASSIGN_OR_RETURN(store_, store::OpenSqliteStore(home_ + "/fastgpu.db"));
+  // The audit chain is keyed with a secret kept outside the database: FASTGPU_AUDIT_KEY or <home>/audit.key.
+  {
+    const char* env = std::getenv("FASTGPU_AUDIT_KEY");
+    RETURN_IF_ERROR(auth::KeyAuditChain(*store_, home_ + "/audit.key", env ? env : ""));
+  }
 
   // GPUs: real ones via NVML when present, else a simulated fleet.
   std::string spec = options.sim_gpus.empty() ? "auto" : options.sim_gpus;
@@ -217,6 +229,8 @@ Status Embedded::Start(const UpOptions& options) {
   RETURN_IF_ERROR(WriteFileAtomic(home_ + "/url", url_ + "\n", 0644, /*sync=*/true));
   return Status::Ok();
 }
+
+TransportStats Embedded::http_stats() const { return http_ ? http_->Stats() : TransportStats{}; }
 
 void Embedded::Stop() {
   if (http_) http_->Stop();

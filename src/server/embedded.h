@@ -9,6 +9,7 @@
 #include "auth/secrets.h"
 #include "common/clock.h"
 #include "common/status.h"
+#include "server/http_transport.h"
 #include "server/up.h"
 
 namespace fastgpu::gpu {
@@ -44,6 +45,8 @@ class Embedded {
   const std::string& fleet_description() const { return fleet_; }
   bool simulated() const { return simulated_; }
   Service& service() { return *service_; }
+  // Open connections and parked long-polls of the HTTP server (for `bench` and tests).
+  TransportStats http_stats() const;
 
  private:
   Status FinishKeyRotation(const std::string& key_path);

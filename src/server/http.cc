@@ -1,10 +1,7 @@
 #include "server/http.h"
 
-#include <httplib.h>
-
 #include <nlohmann/json.hpp>
 #include <regex>
-#include <thread>
 
 #include "api/json.h"
 #include "common/crypto.h"
@@ -16,8 +13,6 @@ using nlohmann::json;
 using auth::Action;
 
 namespace {
-
-constexpr size_t kHttpThreads = 64;
 
 // Every route with its authorisation rule. A route served without an entry here aborts at start-up,
 // and tests/server/authz_test.cc checks each entry against every role.
@@ -80,7 +75,7 @@ std::string ToRegex(const std::string& path) {
   return std::regex_replace(path, std::regex(R"(\{[a-z_]+\})"), "([A-Za-z0-9_.-]+)");
 }
 
-Result<std::vector<api::JobState>> StatesParam(const httplib::Request& req) {
+Result<std::vector<api::JobState>> StatesParam(const Request& req) {
   std::vector<api::JobState> out;
   std::string v = Param(req, "state");
   size_t start = 0;
@@ -98,7 +93,7 @@ Result<std::vector<api::JobState>> StatesParam(const httplib::Request& req) {
   return out;
 }
 
-std::string CodeOf(const httplib::Response& res) {
+std::string CodeOf(const Response& res) {
   if (res.status < 400) return "ok";
   auto j = json::parse(res.body, nullptr, false);
   if (j.is_object() && j.contains("error") && j["error"].is_object() && j["error"].contains("code") &&
@@ -110,22 +105,22 @@ std::string CodeOf(const httplib::Response& res) {
 
 }  // namespace
 
-void SendError(httplib::Response& res, const Status& st) {
+void SendError(Response& res, const Status& st) {
   res.status = HttpStatusFor(st.code());
   res.set_content(api::ErrorBody(st), "application/json");
 }
 
-void SendJson(httplib::Response& res, const json& j, int status) {
+void SendJson(Response& res, const json& j, int status) {
   res.status = status;
   // Text from the request (paths, query values) may be invalid UTF-8: replace such bytes, never throw.
   res.set_content(j.dump(-1, ' ', false, json::error_handler_t::replace), "application/json");
 }
 
-std::string Param(const httplib::Request& req, const char* name) {
+std::string Param(const Request& req, const char* name) {
   return req.has_param(name) ? req.get_param_value(name) : std::string();
 }
 
-Result<int64_t> IntParam(const httplib::Request& req, const char* name, int64_t def, int64_t lo, int64_t hi) {
+Result<int64_t> IntParam(const Request& req, const char* name, int64_t def, int64_t lo, int64_t hi) {
   std::string v = Param(req, name);
   if (v.empty()) return def;
   int64_t n = 0;
@@ -138,7 +133,7 @@ Result<int64_t> IntParam(const httplib::Request& req, const char* name, int64_t 
   return n;
 }
 
-Result<json> ObjectBody(const httplib::Request& req, std::initializer_list<const char*> allowed) {
+Result<json> ObjectBody(const Request& req, std::initializer_list<const char*> allowed) {
   json j = json::object();
   if (!req.body.empty()) {
     ASSIGN_OR_RETURN(j, api::ParseJson(req.body, "request body"));
@@ -187,10 +182,14 @@ std::string Timestamp(UnixMillis ms) { return ms ? FormatTimestamp(ms) : std::st
 const std::vector<RouteInfo>& Routes() { return kRoutes; }
 
 namespace {
-std::unique_ptr<httplib::Server> MakeServer(const HttpOptions& o) {
-  if (!o.tls_cert.empty() && !o.tls_key.empty())
-    return std::make_unique<httplib::SSLServer>(o.tls_cert.c_str(), o.tls_key.c_str());
-  return std::make_unique<httplib::Server>();
+TransportOptions MakeTransportOptions(const HttpOptions& o) {
+  TransportOptions t = o.transport;
+  t.host = o.host;
+  t.port = o.port;
+  t.tls_cert = o.tls_cert;
+  t.tls_key = o.tls_key;
+  t.max_body_bytes = o.max_body_bytes;
+  return t;
 }
 }  // namespace
 
@@ -202,40 +201,24 @@ HttpServer::HttpServer(Service& service, auth::AccountService& accounts, store::
       limiter_(options.auth_failures_per_minute, 60'000),
       service_(service),
       options_(std::move(options)),
-      http_(MakeServer(options_)) {
+      transport_(std::make_unique<HttpTransport>(MakeTransportOptions(options_),
+                                                 [this](Request& req, Response& res) { Dispatch(req, res); })) {
   Install();
+  // Parked requests (job wait, log follow) watch their job: wake them when it changes.
+  service_.SetJobChangeListener([this](const std::string& job_id) { transport_->Notify(job_id); });
 }
 
-HttpServer::~HttpServer() { Stop(); }
-
-Result<int> HttpServer::Bind() {
-  int port;
-  if (options_.port == 0) {
-    port = http_->bind_to_any_port(options_.host);
-  } else {
-    port = http_->bind_to_port(options_.host, options_.port) ? options_.port : -1;
-  }
-  if (port < 0)
-    return Unavailable("cannot listen on " + options_.host + ":" + std::to_string(options_.port) +
-                       " (address in use or not available); choose another with --listen HOST:PORT");
-  return port;
+HttpServer::~HttpServer() {
+  Stop();
+  service_.SetJobChangeListener(nullptr);
 }
 
-void HttpServer::Start() {
-  thread_ = std::thread([this] {
-    http_->listen_after_bind();
-    served_ = true;
-  });
-}
+Result<int> HttpServer::Bind() { return transport_->Bind(); }
+
+void HttpServer::Start() { transport_->Start(); }
 
 void HttpServer::Stop() {
-  if (!http_) return;
-  // stop() is a no-op if it lands before the accept loop has started: repeat until it has ended.
-  while (thread_.joinable() && !served_) {
-    http_->stop();
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  }
-  if (thread_.joinable()) thread_.join();
+  if (transport_) transport_->Stop();
 }
 
 void HttpServer::Add(const std::string& method, const std::string& path, Handler handler) {
@@ -248,24 +231,35 @@ void HttpServer::Add(const std::string& method, const std::string& path, Handler
     std::abort();
   }
   registered_.push_back(method + " " + path);
-  auto fn = [this, route, h = std::move(handler)](const httplib::Request& req, httplib::Response& res) mutable {
-    Serve(*route, h, req, res);
-  };
-  std::string re = ToRegex(path);
-  if (method == "GET") {
-    http_->Get(re, std::move(fn));
-  } else if (method == "POST") {
-    http_->Post(re, std::move(fn));
-  } else if (method == "PUT") {
-    http_->Put(re, std::move(fn));
-  } else if (method == "PATCH") {
-    http_->Patch(re, std::move(fn));
-  } else {
-    http_->Delete(re, std::move(fn));
-  }
+  installed_.push_back({method, std::regex(ToRegex(path)), route, std::move(handler)});
 }
 
-void HttpServer::Serve(const RouteInfo& route, Handler& handler, const httplib::Request& req, httplib::Response& res) {
+void HttpServer::Dispatch(Request& req, Response& res) {
+  bool path_known = false;
+  for (auto& r : installed_) {
+    std::smatch m;
+    if (!std::regex_match(req.path, m, r.path)) continue;
+    path_known = true;
+    if (r.method != req.method) continue;
+    req.matches.clear();
+    for (const auto& sub : m) req.matches.push_back(sub.str());
+    return Serve(*r.route, r.handler, req, res);
+  }
+  if (path_known) {
+    res.set_header("Allow", [&] {
+      std::string allow;
+      for (const auto& r : installed_)
+        if (std::regex_match(req.path, r.path)) allow += (allow.empty() ? "" : ", ") + r.method;
+      return allow;
+    }());
+    SendError(res, {ErrorCode::kInvalidArgument, "method " + req.method + " is not allowed on " + req.path});
+    res.status = 405;
+    return;
+  }
+  SendError(res, NotFound("no route " + req.method + " " + req.path + " (see /v1/openapi.json)"));
+}
+
+void HttpServer::Serve(const RouteInfo& route, Handler& handler, const Request& req, Response& res) {
   Ctx ctx{req, res};
   bool audited = route.method != "GET" || route.path == "/v1/whoami";
   if (route.action != Action::kPublic) {
@@ -329,6 +323,14 @@ void HttpServer::Serve(const RouteInfo& route, Handler& handler, const httplib::
 }
 
 void HttpServer::Audit(const Ctx& ctx, const RouteInfo& route) {
+  if (ctx.audited) {
+    // Written by the service in the change's own transaction.
+    int64_t written = store_.Stats().last_audit_seq;
+    int64_t seen = audit_high_.load();
+    while (written > seen && !audit_high_.compare_exchange_weak(seen, written)) {
+    }
+    return;
+  }
   api::AuditRecord rec;
   rec.at = clock_.NowMillis();
   rec.actor = !ctx.audit_actor.empty() ? ctx.audit_actor : ctx.authenticated ? ctx.principal.Actor() : "anonymous";
@@ -349,44 +351,6 @@ void HttpServer::Audit(const Ctx& ctx, const RouteInfo& route) {
 }
 
 void HttpServer::Install() {
-  auto& s = *http_;
-  s.set_tcp_nodelay(true);
-  s.set_payload_max_length(options_.max_body_bytes);
-  s.set_keep_alive_max_count(100000);
-  s.set_read_timeout(30, 0);
-  // Each keep-alive connection holds a worker thread: size the pool for many concurrent clients.
-  // (Debian's cpp-httplib is a compiled library, so CPPHTTPLIB_THREAD_POOL_COUNT would be ignored.)
-  // httplib takes ownership of the returned pool and deletes it.
-  s.new_task_queue = [] { return std::make_unique<httplib::ThreadPool>(kHttpThreads).release(); };
-  s.set_write_timeout(30, 0);
-
-  s.set_error_handler([](const httplib::Request& req, httplib::Response& res) {
-    if (!res.body.empty()) return;
-    Status st;
-    if (res.status == 404) {
-      st = NotFound("no route " + req.method + " " + req.path + " (see /v1/openapi.json)");
-    } else if (res.status == 413) {
-      st = {ErrorCode::kPayloadTooLarge, "request body is too large"};
-    } else if (res.status == 405) {
-      st = {ErrorCode::kInvalidArgument, "method " + req.method + " is not allowed on " + req.path};
-    } else if (res.status == 400) {
-      st = InvalidArgument("malformed HTTP request");
-    } else {
-      st = {ErrorCode::kInternal, "HTTP error " + std::to_string(res.status)};
-    }
-    res.set_content(api::ErrorBody(st), "application/json");
-  });
-  s.set_exception_handler([](const httplib::Request&, httplib::Response& res, std::exception_ptr ep) {
-    std::string what = "unexpected error";
-    try {
-      if (ep) std::rethrow_exception(ep);
-    } catch (const std::exception& e) {
-      what = e.what();
-    } catch (...) {
-    }
-    SendError(res, Internal(what));
-  });
-
   Add("GET", "/healthz", [](Ctx& ctx) {
     auto& res = ctx.res; SendJson(res, {{"status", "ok"}}); });
   Add("GET", "/v1/openapi.json", [](Ctx& ctx) {
@@ -414,11 +378,25 @@ void HttpServer::Install() {
                             {"runtime_limit_s", est->runtime_limit_s},
                             {"estimate_micro", est->estimate_micro}});
     }
-    auto job = service_.Submit(std::move(spec).value(), ctx.principal.user, ctx.principal.Actor());
-    if (!job.ok()) return SendError(res, job.status());
-    ctx.audit_target = "job:" + job->id;
-    res.set_header("Location", "/v1/jobs/" + job->id);
-    SendJson(res, api::ToJson(*job), 201);
+    // The audit row goes into the job's transaction (target "job:<id>" filled in there); failures are
+    // audited by Serve as usual.
+    api::AuditRecord audit{.at = clock_.NowMillis(), .actor = ctx.principal.Actor(), .source = req.remote_addr,
+                           .action = "POST /v1/jobs", .result = "ok"};
+    SubmitOptions opts{.actor = ctx.principal.Actor(), .audit = &audit,
+                       .idempotency_key = req.get_header_value("Idempotency-Key")};
+    auto submitted = service_.Submit(std::move(spec).value(), ctx.principal.user, opts);
+    if (!submitted.ok()) return SendError(res, submitted.status());
+    const api::Job& job = submitted->job;
+    ctx.audit_target = "job:" + job.id;
+    ctx.audited = audit.seq > 0;
+    res.set_header("Location", "/v1/jobs/" + job.id);
+    if (submitted->replayed) {
+      // The same Idempotency-Key again: the job it created, as it is now (200, not 201), audited apart.
+      ctx.audit_detail = "idempotent replay";
+      res.set_header("Idempotent-Replayed", "true");
+      return SendJson(res, api::ToJson(job), 200);
+    }
+    SendJson(res, api::ToJson(job), 201);
   });
   Add("GET", "/v1/jobs", [this](Ctx& ctx) {
     const auto& req = ctx.req;
@@ -454,8 +432,11 @@ void HttpServer::Install() {
   Add("POST", "/v1/jobs/{id}/cancel", [this](Ctx& ctx) {
     const auto& req = ctx.req;
     auto& res = ctx.res;
-    auto job = service_.Cancel(req.matches[1], ctx.principal.Actor());
+    api::AuditRecord audit{.at = clock_.NowMillis(), .actor = ctx.principal.Actor(), .source = req.remote_addr,
+                           .action = "POST /v1/jobs/{id}/cancel", .target = req.path, .result = "ok"};
+    auto job = service_.Cancel(req.matches[1], ctx.principal.Actor(), &audit);
     if (!job.ok()) return SendError(res, job.status());
+    ctx.audited = audit.seq > 0;
     SendJson(res, api::ToJson(*job));
   });
   Add("GET", "/v1/jobs/{id}/events", [this](Ctx& ctx) {
@@ -480,9 +461,23 @@ void HttpServer::Install() {
     std::string until = Param(req, "for");
     if (!until.empty() && until != "running" && until != "end")
       return SendError(res, InvalidArgument("query parameter 'for' must be 'running' or 'end'"));
-    auto job = service_.Wait(req.matches[1], timeout_s * 1000, until == "running");
-    if (!job.ok()) return SendError(res, job.status());
-    SendJson(res, api::ToJson(*job));
+    // Parked in the transport (no thread held) until the job changes, the deadline passes or the
+    // client disconnects.
+    auto reply = std::make_shared<DeferredReply>();
+    reply->watch_key = req.matches[1];
+    reply->timeout_ms = timeout_s * 1000;
+    reply->check = [this, id = req.matches[1], until_running = until == "running"](Response& out, bool timed_out) {
+      auto job = service_.GetJob(id);
+      if (!job.ok()) {
+        SendError(out, job.status());
+        return true;
+      }
+      bool done = api::IsTerminal(job->state) || (until_running && job->state == api::JobState::kRunning);
+      if (!done && !timed_out) return false;
+      SendJson(out, api::ToJson(*job));
+      return true;
+    };
+    res.deferred = std::move(reply);
   });
   Add("GET", "/v1/jobs/{id}/logs", [this](Ctx& ctx) {
     const auto& req = ctx.req;
@@ -495,42 +490,30 @@ void HttpServer::Install() {
       return SendError(res, InvalidArgument("query parameter 'follow' must be true or false"));
     auto job = service_.GetJob(id);
     if (!job.ok()) return SendError(res, job.status());
-    if (follow != "true" && follow != "1") {
-      std::string out;
-      int64_t off = *offset;
-      while (out.size() < (64u << 20)) {
-        auto chunk = service_.ReadLog(id, off, 1 << 20);
-        if (!chunk.ok()) return SendError(res, chunk.status());
-        out += chunk->data;
-        off = chunk->next_offset;
-        if (chunk->eof || chunk->data.empty()) break;
+    // Streamed in pieces of at most 256 KiB as the client reads them: memory stays bounded for any log
+    // size and any number of readers. Without follow the stream ends at the end of the log as it is;
+    // with follow it waits for more (no thread held) until the job has ended and all output is sent.
+    bool follow_on = follow == "true" || follow == "1";
+    auto stream = std::make_shared<BodyStream>();
+    stream->watch_key = id;
+    stream->poll_ms = 250;
+    stream->next = [this, id, follow_on, off = *offset]() mutable {
+      StreamStep step;
+      bool ended = true;
+      if (follow_on) {
+        auto job = service_.GetJob(id);
+        if (!job.ok()) return StreamStep{StreamStep::Kind::kError, {}};
+        ended = api::IsTerminal(job->state);
       }
-      res.set_header("X-Next-Offset", std::to_string(off));
-      res.set_content(out, "text/plain; charset=utf-8");
-      return;
-    }
-    int64_t start = *offset;
-    res.set_chunked_content_provider(
-        "text/plain; charset=utf-8", [this, id, off = start](size_t, httplib::DataSink& sink) mutable {
-          while (true) {
-            auto job = service_.GetJob(id);
-            if (!job.ok()) return false;
-            bool ended = api::IsTerminal(job->state);
-            auto chunk = service_.ReadLog(id, off, 256 << 10);
-            if (!chunk.ok()) return false;
-            if (!chunk->data.empty()) {
-              off = chunk->next_offset;
-              if (!sink.write(chunk->data.data(), chunk->data.size())) return false;
-              return true;  // called again
-            }
-            if (ended) {
-              sink.done();
-              return true;
-            }
-            if (!sink.is_writable()) return false;
-            service_.WaitForChange(id, 100);
-          }
-        });
+      auto chunk = service_.ReadLog(id, off, 256 << 10);
+      if (!chunk.ok()) return StreamStep{StreamStep::Kind::kError, {}};
+      if (!chunk->data.empty()) {
+        off = chunk->next_offset;
+        return StreamStep{StreamStep::Kind::kData, std::move(chunk->data)};
+      }
+      return StreamStep{ended ? StreamStep::Kind::kDone : StreamStep::Kind::kWait, {}};
+    };
+    res.stream = std::move(stream);
   });
   Add("GET", "/v1/gpus", [this](Ctx& ctx) {
     auto& res = ctx.res;

@@ -13,18 +13,12 @@
 #include "auth/policy.h"
 #include "common/clock.h"
 #include "common/status.h"
+#include "server/http_transport.h"
 #include "server/service.h"
 #include "store/store.h"
 
-#include <atomic>
 #include <functional>
-#include <thread>
-
-namespace httplib {
-class Server;
-struct Request;
-struct Response;
-}
+#include <regex>
 
 namespace fastgpu::server {
 
@@ -54,6 +48,7 @@ struct HttpOptions {
   std::string host = "127.0.0.1";
   int port = 8400;                 // 0 = pick a free port
   size_t max_body_bytes = 1 << 20;
+  TransportOptions transport;      // limits, timeouts, threads (host/port/TLS/body size are taken from above)
   std::string tls_cert;            // PEM files; both set = HTTPS
   std::string tls_key;
   std::string master_key_path;     // for key rotation; empty when the key came from the environment
@@ -74,6 +69,7 @@ class HttpServer {
   void Stop();
   // "METHOD /path" of every handler installed, for the route/OpenAPI consistency test.
   const std::vector<std::string>& RegisteredRoutes() const { return registered_; }
+  TransportStats Stats() const { return transport_->Stats(); }
 
  private:
   struct Ctx;
@@ -82,20 +78,26 @@ class HttpServer {
   void InstallAccounts();
   void InstallBilling();
   void Add(const std::string& method, const std::string& path, Handler handler);
-  void Serve(const RouteInfo& route, Handler& handler, const httplib::Request& req, httplib::Response& res);
+  void Dispatch(Request& req, Response& res);
+  void Serve(const RouteInfo& route, Handler& handler, const Request& req, Response& res);
   void Audit(const Ctx& ctx, const RouteInfo& route);
+  struct Installed {
+    std::string method;
+    std::regex path;
+    const RouteInfo* route;
+    Handler handler;
+  };
   std::vector<std::string> registered_;
+  std::vector<Installed> installed_;
   auth::AccountService& accounts_;
   store::Store& store_;
   const Clock& clock_;
   auth::FailureLimiter limiter_;
   std::atomic<int64_t> audit_high_{0};  // highest audit seq appended by this process
   std::mutex rotate_mu_;                // one master-key rotation at a time
-  std::atomic<bool> served_{false};
-  std::thread thread_;
   Service& service_;
   HttpOptions options_;
-  std::unique_ptr<httplib::Server> http_;
+  std::unique_ptr<HttpTransport> transport_;
 };
 
 }  // namespace fastgpu::server

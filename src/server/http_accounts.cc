@@ -26,7 +26,7 @@ json ToArray(const std::vector<T>& items) {
 }
 
 // OAuth2 (RFC 6749 section 5.2) error body.
-void OAuthError(httplib::Response& res, int status, const std::string& error, const std::string& description) {
+void OAuthError(Response& res, int status, const std::string& error, const std::string& description) {
   SendJson(res, {{"error", error}, {"error_description", description}}, status);
 }
 
@@ -424,7 +424,8 @@ void HttpServer::InstallAccounts() {
   Add("GET", "/v1/audit/verify", [this](Ctx& ctx) {
     auto rows = store_.ListAudit(0, 0);
     if (!rows.ok()) return SendError(ctx.res, rows.status());
-    auto report = auth::VerifyAuditChain(*rows, audit_high_.load());
+    auto key = store_.AuditKey();
+    auto report = auth::VerifyAuditChain(*rows, audit_high_.load(), key ? &*key : nullptr);
     SendJson(ctx.res, {{"ok", report.ok},
                        {"rows", report.rows},
                        {"first_bad_seq", report.first_bad_seq},

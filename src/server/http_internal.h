@@ -1,8 +1,6 @@
 // Shared by the HTTP handler files (http.cc, http_accounts.cc, http_billing.cc). Not a public header.
 #pragma once
 
-#include <httplib.h>
-
 #include <initializer_list>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -20,22 +18,23 @@ namespace fastgpu::server {
 
 // One request being served: the caller and what the audit row should say.
 struct HttpServer::Ctx {
-  const httplib::Request& req;
-  httplib::Response& res;
+  const Request& req;
+  Response& res;
   auth::Principal principal;
   bool authenticated = false;
   std::string project;         // resolved for kPathProject / kPathJob routes
   std::string audit_target;    // defaults to the request path
   std::string audit_detail;    // never a secret value
   std::string audit_actor;     // defaults to principal.Actor()
+  bool audited = false;        // the handler's service call wrote the audit row with its change
 };
 
-void SendError(httplib::Response& res, const Status& st);
-void SendJson(httplib::Response& res, const nlohmann::json& j, int status = 200);
-std::string Param(const httplib::Request& req, const char* name);
-Result<int64_t> IntParam(const httplib::Request& req, const char* name, int64_t def, int64_t lo, int64_t hi);
+void SendError(Response& res, const Status& st);
+void SendJson(Response& res, const nlohmann::json& j, int status = 200);
+std::string Param(const Request& req, const char* name);
+Result<int64_t> IntParam(const Request& req, const char* name, int64_t def, int64_t lo, int64_t hi);
 // Parses a JSON object body and rejects fields not in `allowed`.
-Result<nlohmann::json> ObjectBody(const httplib::Request& req, std::initializer_list<const char*> allowed);
+Result<nlohmann::json> ObjectBody(const Request& req, std::initializer_list<const char*> allowed);
 // Typed optional fields of a parsed body; errors name the field.
 Result<std::optional<std::string>> OptString(const nlohmann::json& j, const char* field);
 Result<std::optional<bool>> OptBool(const nlohmann::json& j, const char* field);

@@ -34,6 +34,14 @@ struct ApiBenchOptions {
   int clients = 16;            // concurrent HTTP clients
   int submits = 20000;         // total submits for the throughput phase
   int latency_samples = 200;   // sequential submit->RUNNING samples
+  // Load cases (0 = skip): long-polls and slow clients held open while /healthz is probed and submits go on.
+  int followers = 0;           // clients following a job's log (logs?follow=true)
+  int waiters = 0;             // clients in GET /wait (then all disconnect: time until their waits are freed)
+  int idle = 0;                // connected sockets that send nothing
+  int slowloris = 0;           // sockets that send half a request header and stop
+  int big_headers = 0;         // requests with a 12.9 MB header (RSS before/after)
+  int log_readers = 0;         // concurrent whole-log readers of a large log (RSS before/after)
+  int log_mib = 70;            // size of that log
   bool json = false;
 };
 int RunApiBench(const ApiBenchOptions& options);
