@@ -199,7 +199,10 @@ Examples:
     auto* soft = c->add_flag_callback("--budget-soft", [f] { f->flags.budget_hard = false; },
                                       "At 100 % only hold new jobs; running jobs go on (the default)");
     hard->excludes(soft);
-    Opt(c, "--run-as", f->flags.run_as, "OS user that runs the project's jobs when the agent runs as root", "USER");
+    Opt(c, "--run-as", f->flags.run_as,
+        "Named OS user that runs the project's jobs instead of its own uid when the agent runs as root (never "
+        "shared with another project; \"\" = back to the project's uid)",
+        "USER");
     Opt(c, "--allow-root", f->flags.allow_root, "Let jobs run as root", "true|false");
     c->callback([&host, f] {
       host.set_client_action([f](Context& ctx) { return ProjectSet(ctx, f->name, f->flags); }, false);
