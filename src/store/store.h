@@ -15,10 +15,16 @@
 
 namespace fastgpu::store {
 
+// Jobs newest first (highest number first), filtered in the store through its indexes.
 struct JobFilter {
   std::vector<api::JobState> states;  // empty = any
   std::string project;                // empty = any
-  int limit = 0;                      // 0 = no limit; newest first
+  // Only jobs of these projects (nullopt = any; an empty list matches nothing). With `project` as well,
+  // both must hold.
+  std::optional<std::vector<std::string>> projects;
+  // Only jobs numbered below this ("j-<n>" has number n): the next page after a job. 0 = no bound.
+  int64_t before_num = 0;
+  int limit = 0;                      // 0 = no limit
 };
 
 // A job's new value plus the event that explains the change, applied atomically.

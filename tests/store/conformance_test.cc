@@ -207,6 +207,85 @@ TEST_P(StoreConformance, NegativeLimitIsRejected) {
   EXPECT_EQ(r.status().code(), ErrorCode::kInvalidArgument);
 }
 
+TEST_P(StoreConformance, ListJobsPagesWithCursorAndProjectSet) {
+  // Three projects, jobs of two states interleaved.
+  std::vector<Job> jobs;
+  for (int i = 0; i < 12; ++i) {
+    const char* project = i % 3 == 0 ? "vision" : (i % 3 == 1 ? "nlp" : "audio");
+    jobs.push_back(Create("j" + std::to_string(i), project));
+    if (i % 2 == 1) {
+      ASSERT_TRUE(Transition(jobs.back(), JobState::kCancelled).ok());
+    }
+  }
+  auto num = [](const std::string& id) { return std::stoll(id.substr(2)); };
+  auto expect = [&](auto keep) {
+    std::vector<std::string> out;
+    for (int i = static_cast<int>(jobs.size()) - 1; i >= 0; --i) {
+      if (keep(i)) out.push_back(jobs[static_cast<size_t>(i)].id);
+    }
+    return out;
+  };
+  // Page through every filter shape with pages of 2: the pages join up to the unpaged answer.
+  struct Case {
+    std::vector<JobState> states;
+    std::string project;
+    std::optional<std::vector<std::string>> projects;
+  };
+  const std::vector<Case> cases = {
+      {{}, "", std::nullopt},
+      {{JobState::kQueued}, "", std::nullopt},
+      {{JobState::kQueued, JobState::kCancelled}, "", std::nullopt},
+      {{}, "", std::vector<std::string>{"vision", "audio"}},
+      {{JobState::kCancelled}, "", std::vector<std::string>{"vision", "nlp"}},
+      {{JobState::kQueued, JobState::kCancelled}, "", std::vector<std::string>{"nlp", "audio", "nlp"}},
+      {{}, "nlp", std::vector<std::string>{"nlp", "audio"}},
+      {{JobState::kQueued}, "nlp", std::nullopt},
+  };
+  for (const auto& c : cases) {
+    auto whole = store_->ListJobs({.states = c.states, .project = c.project, .projects = c.projects});
+    ASSERT_TRUE(whole.ok()) << whole.status().ToString();
+    ASSERT_FALSE(whole->empty());
+    std::vector<std::string> paged;
+    int64_t before = 0;
+    for (int page = 0; page < 20; ++page) {
+      auto r = store_->ListJobs(
+          {.states = c.states, .project = c.project, .projects = c.projects, .before_num = before, .limit = 2});
+      ASSERT_TRUE(r.ok()) << r.status().ToString();
+      ASSERT_LE(r->size(), 2u);
+      for (const auto& j : *r) paged.push_back(j.id);
+      if (r->size() < 2) break;
+      before = num(r->back().id);
+    }
+    EXPECT_EQ(paged, Ids(*whole));
+    // Unlimited with a bound: everything older than the bound.
+    auto older = store_->ListJobs(
+        {.states = c.states, .project = c.project, .projects = c.projects, .before_num = num(jobs[6].id)});
+    ASSERT_TRUE(older.ok());
+    for (const auto& j : *older) EXPECT_LT(num(j.id), num(jobs[6].id));
+  }
+  auto vision_audio = store_->ListJobs({.projects = std::vector<std::string>{"vision", "audio"}});
+  ASSERT_TRUE(vision_audio.ok());
+  EXPECT_EQ(Ids(*vision_audio), expect([](int i) { return i % 3 != 1; }));
+  auto cancelled_nlp = store_->ListJobs(
+      {.states = {JobState::kCancelled}, .projects = std::vector<std::string>{"nlp"}, .limit = 100});
+  ASSERT_TRUE(cancelled_nlp.ok());
+  EXPECT_EQ(Ids(*cancelled_nlp), expect([](int i) { return i % 3 == 1 && i % 2 == 1; }));
+  // No visible project, or a project outside the set: nothing.
+  auto none = store_->ListJobs({.projects = std::vector<std::string>{}});
+  ASSERT_TRUE(none.ok());
+  EXPECT_TRUE(none->empty());
+  auto outside = store_->ListJobs({.project = "vision", .projects = std::vector<std::string>{"nlp"}, .limit = 5});
+  ASSERT_TRUE(outside.ok());
+  EXPECT_TRUE(outside->empty());
+  // A bound below every job, and a negative bound.
+  auto below = store_->ListJobs({.before_num = num(jobs[0].id), .limit = 5});
+  ASSERT_TRUE(below.ok());
+  EXPECT_TRUE(below->empty());
+  auto negative = store_->ListJobs({.before_num = -1});
+  ASSERT_FALSE(negative.ok());
+  EXPECT_EQ(negative.status().code(), ErrorCode::kInvalidArgument);
+}
+
 TEST_P(StoreConformance, UpdatePersistsEveryField) {
   Job j = Create("run");
   Job after = j;

@@ -926,33 +926,62 @@ class SqliteStore final : public Store {
 
   Result<std::vector<api::Job>> ListJobs(const JobFilter& filter) override {
     if (filter.limit < 0) return InvalidArgument("limit must not be negative, got " + std::to_string(filter.limit));
+    if (filter.before_num < 0)
+      return InvalidArgument("before_num must not be negative, got " + std::to_string(filter.before_num));
     std::vector<api::JobState> states = filter.states;
     std::sort(states.begin(), states.end());
     states.erase(std::unique(states.begin(), states.end()), states.end());
+    // The projects to match: `project` and `projects` intersected; nothing to match = nothing listed.
+    std::vector<std::string> projects;
+    if (filter.projects) {
+      projects = *filter.projects;
+      if (!filter.project.empty()) {
+        if (std::find(projects.begin(), projects.end(), filter.project) == projects.end()) return std::vector<api::Job>{};
+        projects = {filter.project};
+      }
+      if (projects.empty()) return std::vector<api::Job>{};
+    } else if (!filter.project.empty()) {
+      projects = {filter.project};
+    }
+    std::sort(projects.begin(), projects.end());
+    projects.erase(std::unique(projects.begin(), projects.end()), projects.end());
 
-    // Parameters: ?1..?k the states, then the project, then the limit.
+    // Parameters: ?1..?k the states, ?k+1..?k+p the projects, then the bound, then the limit.
     const int k = static_cast<int>(states.size());
-    const int project_param = filter.project.empty() ? 0 : k + 1;
-    const int limit_param = filter.limit > 0 ? k + (project_param ? 2 : 1) : 0;
-    const std::string project_cond = project_param ? "project = ?" + std::to_string(project_param) : "";
-    const std::string limit_clause = limit_param ? " LIMIT ?" + std::to_string(limit_param) : "";
+    const int p = static_cast<int>(projects.size());
+    int next_param = k + p + 1;
+    const int before_param = filter.before_num > 0 ? next_param++ : 0;
+    const int limit_param = filter.limit > 0 ? next_param++ : 0;
+    auto param = [](int i) { return "?" + std::to_string(i); };
+    const std::string before_cond = before_param ? "num < " + param(before_param) : "";
+    const std::string limit_clause = limit_param ? " LIMIT " + param(limit_param) : "";
     std::string sql;
-    if (k > 1 && limit_param) {
-      // Newest N over several states: take the newest N of each state through its index and merge, instead
-      // of sorting every job in those states.
-      for (int i = 1; i <= k; ++i) {
-        if (i > 1) sql += " UNION ALL ";
-        sql += "SELECT * FROM (" + std::string(kSelectJobs) + " WHERE state = ?" + std::to_string(i) +
-               (project_param ? " AND " + project_cond : "") + " ORDER BY num DESC" + limit_clause + ")";
+    const int seeks = std::max(k, 1) * std::max(p, 1);
+    if (limit_param && seeks > 1 && seeks <= 256) {
+      // Newest N over several states and/or projects: take the newest N of each (state, project) through
+      // its index and merge, instead of sorting every matching job.
+      for (int i = 0; i < std::max(k, 1); ++i) {
+        for (int j = 0; j < std::max(p, 1); ++j) {
+          std::vector<std::string> where;
+          if (k > 0) where.push_back("state = " + param(i + 1));
+          if (p > 0) where.push_back("project = " + param(k + j + 1));
+          if (before_param) where.push_back(before_cond);
+          if (!sql.empty()) sql += " UNION ALL ";
+          sql += "SELECT * FROM (" + std::string(kSelectJobs);
+          for (size_t w = 0; w < where.size(); ++w) sql += (w ? " AND " : " WHERE ") + where[w];
+          sql += " ORDER BY num DESC" + limit_clause + ")";
+        }
       }
     } else {
       std::vector<std::string> where;
-      if (k > 0) {
-        std::string in = "state IN (";
-        for (int i = 1; i <= k; ++i) in += (i > 1 ? ", ?" : "?") + std::to_string(i);
-        where.push_back(in + ")");
-      }
-      if (project_param) where.push_back(project_cond);
+      auto in = [&](const char* column, int first, int count) {
+        std::string c = std::string(column) + " IN (";
+        for (int i = 0; i < count; ++i) c += (i ? ", " : "") + param(first + i);
+        return c + ")";
+      };
+      if (k > 0) where.push_back(in("state", 1, k));
+      if (p > 0) where.push_back(in("project", k + 1, p));
+      if (before_param) where.push_back(before_cond);
       sql = std::string(kSelectJobs);
       for (size_t i = 0; i < where.size(); ++i) sql += (i ? " AND " : " WHERE ") + where[i];
     }
@@ -961,7 +990,8 @@ class SqliteStore final : public Store {
     return Read([&](Conn& c) -> Result<std::vector<api::Job>> {
       ASSIGN_OR_RETURN(Stmt s, c.Prepare(sql));
       for (size_t i = 0; i < states.size(); ++i) s.Bind(static_cast<int>(i) + 1, api::JobStateName(states[i]));
-      if (project_param) s.Bind(project_param, filter.project);
+      for (size_t i = 0; i < projects.size(); ++i) s.Bind(k + static_cast<int>(i) + 1, projects[i]);
+      if (before_param) s.Bind(before_param, filter.before_num);
       if (limit_param) s.Bind(limit_param, int64_t{filter.limit});
       std::vector<api::Job> out;
       if (filter.limit > 0) out.reserve(static_cast<size_t>(std::min(filter.limit, 4096)));
