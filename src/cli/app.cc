@@ -320,18 +320,25 @@ Examples:
   bench_api->add_option("--log-readers", bench_opts.log_readers, "Load case: concurrent readers of a big log")
       ->capture_default_str();
   bench_api->add_option("--log-mib", bench_opts.log_mib, "Size of that log in MiB")->capture_default_str();
+  bench_api->add_option("--drain", bench_opts.drain,
+                        "Drain phase: one-GPU `true` jobs submitted at once, timed until all have ended")
+      ->capture_default_str();
   bench_api->footer(
       "\nThe load cases run before the throughput phase; /healthz is probed and submits go on while they\n"
       "hold their connections.\nExamples:\n  fastgpu bench api --clients 32 --submits 50000 --output json\n"
       "  fastgpu bench api --followers 1000 --waiters 1000 --idle 1000 --slowloris 64 --big-headers 4 \\\n"
-      "      --log-readers 8 --submits 2000");
+      "      --log-readers 8 --submits 2000\n"
+      "  fastgpu bench api --drain 1000 --submits 0 --latency-samples 0");
   bench_api->callback([&] {
     action = [&]() -> int {
       auto format = ParseOutputFormat(g.output);
       if (!format.ok()) return ReportError(io.err, format.status(), kExitUsage);
       bench_opts.json = *format == OutputFormat::kJson;
-      if (bench_opts.clients < 1 || bench_opts.submits < 1 || bench_opts.latency_samples < 0)
-        return ReportError(io.err, InvalidArgument("--clients and --submits must be at least 1"), kExitUsage);
+      if (bench_opts.clients < 1 || bench_opts.submits < 0 || bench_opts.latency_samples < 0 ||
+          bench_opts.drain < 0 || (bench_opts.submits == 0 && bench_opts.drain == 0))
+        return ReportError(io.err,
+                           InvalidArgument("--clients must be at least 1, and --submits at least 1 unless --drain is given"),
+                           kExitUsage);
       if (!hooks.run_api_bench) return ReportError(io.err, Internal("this build cannot run the server"), kExitFailure);
       return hooks.run_api_bench(bench_opts);
     };

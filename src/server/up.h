@@ -32,7 +32,7 @@ int RunUp(const UpOptions& options);
 struct ApiBenchOptions {
   std::string home;            // temp dir when empty
   int clients = 16;            // concurrent HTTP clients
-  int submits = 20000;         // total submits for the throughput phase
+  int submits = 20000;         // total submits for the throughput phase (0 = skip it)
   int latency_samples = 200;   // sequential submit->RUNNING samples
   // Load cases (0 = skip): long-polls and slow clients held open while /healthz is probed and submits go on.
   int followers = 0;           // clients following a job's log (logs?follow=true)
@@ -42,6 +42,9 @@ struct ApiBenchOptions {
   int big_headers = 0;         // requests with a 12.9 MB header (RSS before/after)
   int log_readers = 0;         // concurrent whole-log readers of a large log (RSS before/after)
   int log_mib = 70;            // size of that log
+  // Drain (0 = skip): this many one-GPU `true` jobs submitted at once on the bench's 8 simulated GPUs
+  // (in-process, `clients` submitting threads), timed from the first submit until all have ended.
+  int drain = 0;
   bool json = false;
 };
 int RunApiBench(const ApiBenchOptions& options);
