@@ -216,15 +216,11 @@ int RunApiBench(const ApiBenchOptions& o) {
 
   // Clean up: cancel everything (in-process; not measured).
   progress("cleanup");
-  for (const auto& j : up.service().ListJobs({{api::JobState::kQueued, api::JobState::kScheduled,
-                                               api::JobState::kStarting, api::JobState::kRunning},
-                                              "",
-                                              0})) {
-    (void)up.service().Cancel(j.id, "bench");
-  }
-  for (const auto& j : up.service().ListJobs({{api::JobState::kRunning, api::JobState::kStarting}, "", 0})) {
-    (void)up.service().Wait(j.id, 5000, false);
-  }
+  auto live = up.service().ListJobs(
+      {{api::JobState::kQueued, api::JobState::kScheduled, api::JobState::kStarting, api::JobState::kRunning}});
+  for (const auto& j : live.ok() ? live->jobs : std::vector<api::Job>{}) (void)up.service().Cancel(j.id, "bench");
+  auto stopping = up.service().ListJobs({{api::JobState::kRunning, api::JobState::kStarting}});
+  for (const auto& j : stopping.ok() ? stopping->jobs : std::vector<api::Job>{}) (void)up.service().Wait(j.id, 5000, false);
   up.Stop();
   if (temp) {
     std::error_code ec;

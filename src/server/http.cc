@@ -415,12 +415,21 @@ void HttpServer::Install() {
       for (const auto& [p, role] : ctx.principal.roles) visible.insert(p);
       q.visible = &visible;
     }
-    auto limit = IntParam(req, "limit", 0, 0, 1'000'000);
+    // Pages of `limit` jobs (default 100, at most 1000), newest first; `cursor` = the previous page's
+    // next_cursor. Filtered and paged in the store.
+    constexpr int64_t kDefaultJobPage = 100;
+    constexpr int64_t kMaxJobPage = 1000;
+    auto limit = IntParam(req, "limit", kDefaultJobPage, 1, kMaxJobPage);
     if (!limit.ok()) return SendError(res, limit.status());
     q.limit = static_cast<int>(*limit);
+    q.cursor = Param(req, "cursor");
+    auto page = service_.ListJobs(q);
+    if (!page.ok()) return SendError(res, page.status());
     json arr = json::array();
-    for (const auto& j : service_.ListJobs(q)) arr.push_back(api::ToJson(j));
-    SendJson(res, {{"jobs", std::move(arr)}});
+    for (const auto& j : page->jobs) arr.push_back(api::ToJson(j));
+    json body = {{"jobs", std::move(arr)}};
+    if (!page->next_cursor.empty()) body["next_cursor"] = page->next_cursor;
+    SendJson(res, body);
   });
   Add("GET", "/v1/jobs/{id}", [this](Ctx& ctx) {
     const auto& req = ctx.req;

@@ -67,7 +67,9 @@ Service::~Service() { Stop(); }
 Result<std::unique_ptr<Service>> Service::Create(store::Store& store, const Clock& clock, ServiceOptions options) {
   ASSIGN_OR_RETURN(auto scheduler, sched::MakeScheduler(options.policy, options.placement));
   auto svc = std::make_unique<Service>(store, clock, std::move(options), std::move(scheduler));
-  ASSIGN_OR_RETURN(auto jobs, store.ListJobs({}));
+  // Only the jobs that have not ended: ended ones are read from the store when asked for.
+  ASSIGN_OR_RETURN(auto jobs, store.ListJobs({.states = {JobState::kQueued, JobState::kScheduled, JobState::kStarting,
+                                                         JobState::kRunning, JobState::kPreempted}}));
   for (auto& j : jobs) {
     if (j.state == JobState::kQueued) svc->queued_.insert({JobNumber(j.id), j.id});
     if (HoldsResources(j.state)) svc->active_.insert(j.id);
@@ -145,7 +147,47 @@ void Service::ApplyLocked(const Job& job) {
     active_.erase(job.id);
   }
   if (api::IsTerminal(job.state) || job.state == JobState::kQueued) stops_.erase(job.id);
-  jobs_[job.id] = job;
+  if (api::IsTerminal(job.state)) {
+    jobs_.erase(job.id);
+    RememberEndedLocked(job);
+  } else {
+    ended_.erase(job.id);  // requeued (its order entry is dropped when it comes up)
+    jobs_[job.id] = job;
+  }
+}
+
+const Job* Service::FindLocked(const std::string& id) const {
+  if (auto it = jobs_.find(id); it != jobs_.end()) return &it->second;
+  if (auto it = ended_.find(id); it != ended_.end()) return &it->second;
+  return nullptr;
+}
+
+void Service::RememberEndedLocked(const Job& job) const {
+  auto [it, inserted] = ended_.insert_or_assign(job.id, job);
+  if (!inserted) return;
+  ended_order_.push_back(job.id);
+  while (ended_order_.size() > kEndedCache) {
+    ended_.erase(ended_order_.front());
+    ended_order_.pop_front();
+  }
+}
+
+Result<Job> Service::LoadJob(const std::string& id) const {
+  {
+    std::lock_guard lock(mu_);
+    if (const Job* j = FindLocked(id)) return *j;
+  }
+  if (JobNumber(id) <= 0) return NotFound("job " + id + " does not exist");
+  auto stored = store_.GetJob(id);
+  if (!stored.ok()) {
+    if (stored.status().code() == ErrorCode::kNotFound) return NotFound("job " + id + " does not exist");
+    return stored.status();
+  }
+  if (api::IsTerminal(stored->state)) {
+    std::lock_guard lock(mu_);
+    if (!jobs_.count(id)) RememberEndedLocked(*stored);
+  }
+  return stored;
 }
 
 Status Service::Commit(const std::vector<store::JobUpdate>& updates) {
@@ -154,6 +196,8 @@ Status Service::Commit(const std::vector<store::JobUpdate>& updates) {
   {
     std::lock_guard lock(mu_);
     for (const auto& u : updates) {
+      // GPUs released or a job (re)queued: the loop schedules at once instead of at its next tick.
+      if (u.job.state == JobState::kQueued || (!HoldsResources(u.job.state) && active_.count(u.job.id))) wake_ = true;
       ApplyLocked(u.job);
       for (const auto& e : u.ledger) {
         // Counted once: the month may have been (re)loaded from the store since this commit.
@@ -266,8 +310,7 @@ Result<SubmitResult> Service::Submit(api::JobSpec spec, const std::string& user,
     {
       std::lock_guard lock(mu_);
       uncount();
-      auto it = jobs_.find(stored->job.id);
-      if (it != jobs_.end()) stored->job = it->second;
+      if (const Job* j = FindLocked(stored->job.id)) stored->job = *j;
     }
     return SubmitResult{.job = std::move(stored->job), .replayed = true};
   }
@@ -288,45 +331,65 @@ Result<SubmitResult> Service::Submit(api::JobSpec spec, const std::string& user,
   return SubmitResult{.job = std::move(created)};
 }
 
-Result<Job> Service::GetJob(const std::string& id) const {
-  std::lock_guard lock(mu_);
-  auto it = jobs_.find(id);
-  if (it == jobs_.end()) return NotFound("job " + id + " does not exist");
-  return it->second;
-}
+Result<Job> Service::GetJob(const std::string& id) const { return LoadJob(id); }
 
-std::vector<Job> Service::ListJobs(const JobListQuery& q) const {
-  std::vector<const Job*> picked;
-  std::vector<Job> out;
-  std::lock_guard lock(mu_);
-  picked.reserve(jobs_.size());
-  for (const auto& [id, j] : jobs_) {
-    if (!q.states.empty() && std::find(q.states.begin(), q.states.end(), j.state) == q.states.end()) continue;
-    if (!q.project.empty() && j.spec.project != q.project) continue;
-    if (q.visible && !q.visible->count(j.spec.project)) continue;
-    picked.push_back(&j);
+Result<JobPage> Service::ListJobs(const JobListQuery& q) const {
+  if (q.limit < 0) return InvalidArgument("limit must not be negative, got " + std::to_string(q.limit));
+  store::JobFilter f;
+  f.states = q.states;
+  f.project = q.project;
+  if (q.visible) f.projects = std::vector<std::string>(q.visible->begin(), q.visible->end());
+  if (!q.cursor.empty()) {
+    f.before_num = q.cursor.size() <= 15 ? JobNumber("j-" + q.cursor) : -1;
+    if (f.before_num <= 0)
+      return InvalidArgument("cursor '" + q.cursor + "' is not one this server gave; list again without it");
   }
-  std::sort(picked.begin(), picked.end(),
-            [](const Job* a, const Job* b) { return JobNumber(a->id) > JobNumber(b->id); });
-  size_t n = q.limit > 0 ? std::min<size_t>(picked.size(), q.limit) : picked.size();
-  out.reserve(n);
-  for (size_t i = 0; i < n; ++i) out.push_back(*picked[i]);
-  return out;
+  // One more than asked, to know whether another page follows.
+  f.limit = q.limit > 0 ? std::min(q.limit, (1 << 30)) + 1 : 0;
+  ASSIGN_OR_RETURN(std::vector<Job> jobs, store_.ListJobs(f));
+  JobPage page;
+  if (q.limit > 0 && jobs.size() > static_cast<size_t>(q.limit)) {
+    jobs.resize(static_cast<size_t>(q.limit));
+    page.next_cursor = std::to_string(JobNumber(jobs.back().id));
+  }
+  {
+    // Live jobs as memory has them (e.g. why a queued job waits, which is not written to the store).
+    std::lock_guard lock(mu_);
+    for (auto& j : jobs) {
+      auto it = jobs_.find(j.id);
+      if (it != jobs_.end() && it->second.state == j.state) j = it->second;
+    }
+  }
+  page.jobs = std::move(jobs);
+  return page;
 }
 
 Result<Job> Service::Cancel(const std::string& id, const std::string& actor, api::AuditRecord* audit) {
+  auto ended = [&](const Job& j) {
+    return FailedPrecondition("job " + id + " already ended (" + std::string(api::JobStateName(j.state)) +
+                              "); nothing to cancel");
+  };
+  bool live;
+  {
+    std::lock_guard lock(mu_);
+    live = jobs_.count(id) > 0;
+  }
+  if (!live) {
+    // Ended (in the store) or unknown.
+    ASSIGN_OR_RETURN(Job stored, LoadJob(id));
+    if (api::IsTerminal(stored.state)) return ended(stored);
+    return NotFound("job " + id + " does not exist");
+  }
   std::lock_guard mutate(mutate_mu_);
   std::vector<store::JobUpdate> updates;
   Job current;
   bool stop_sent = false;
   {
     std::lock_guard lock(mu_);
-    auto it = jobs_.find(id);
-    if (it == jobs_.end()) return NotFound("job " + id + " does not exist");
-    current = it->second;
-    if (api::IsTerminal(current.state))
-      return FailedPrecondition("job " + id + " already ended (" + std::string(api::JobStateName(current.state)) +
-                                "); nothing to cancel");
+    const Job* found = FindLocked(id);
+    if (!found) return NotFound("job " + id + " does not exist");
+    current = *found;
+    if (api::IsTerminal(current.state)) return ended(current);
     if (current.state == JobState::kScheduled) {
       // Not yet handed to the agent: drop the start command.
       auto& cmds = nodes_[current.node].commands;
@@ -393,9 +456,9 @@ Result<Job> Service::Wait(const std::string& id, int64_t timeout_ms, bool until_
     return api::IsTerminal(s) || (until_running && s == JobState::kRunning);
   };
   changed_.wait_for(lock, std::chrono::milliseconds(std::max<int64_t>(0, timeout_ms)), done);
-  auto it = jobs_.find(id);
-  if (it == jobs_.end()) return NotFound("job " + id + " does not exist");
-  return it->second;
+  if (const Job* j = FindLocked(id)) return *j;
+  lock.unlock();
+  return LoadJob(id);  // ended a while ago, or unknown
 }
 
 void Service::WaitForChange(const std::string& id, int64_t timeout_ms) {
@@ -450,11 +513,19 @@ std::vector<api::Node> Service::ListNodes() const {
 
 Result<agent::LogChunk> Service::ReadLog(const std::string& id, int64_t offset, int64_t max_bytes) {
   agent::LogSource* src = nullptr;
+  std::optional<Job> stored;  // an ended job no longer in memory
   {
     std::lock_guard lock(mu_);
-    auto it = jobs_.find(id);
-    if (it == jobs_.end()) return NotFound("job " + id + " does not exist");
-    const Job& j = it->second;
+    if (!FindLocked(id)) stored.emplace();
+  }
+  if (stored) {
+    ASSIGN_OR_RETURN(*stored, LoadJob(id));
+  }
+  {
+    std::lock_guard lock(mu_);
+    const Job* found = stored ? &*stored : FindLocked(id);
+    if (!found) return NotFound("job " + id + " does not exist");
+    const Job& j = *found;
     if (j.node.empty() || j.attempt == 0) return agent::LogChunk{"", offset, true};
     auto n = nodes_.find(j.node);
     if (n != nodes_.end()) src = n->second.logs;
@@ -724,6 +795,10 @@ Result<std::vector<agent::JobCommand>> Service::WaitCommands(const std::string& 
     auto& q = nodes_[node].commands;
     cmds.assign(std::make_move_iterator(q.begin()), std::make_move_iterator(q.end()));
     q.clear();
+    // A start for a job that ended meanwhile is dropped (cancel removes those already).
+    std::erase_if(cmds, [&](const agent::JobCommand& c) {
+      return c.kind == agent::JobCommand::Kind::kStart && !jobs_.count(c.job.id);
+    });
     for (auto& c : cmds) {
       if (c.kind != agent::JobCommand::Kind::kStart) continue;
       const Job& cur = jobs_.at(c.job.id);
@@ -809,12 +884,18 @@ Job Service::FinalStateFor(const Job& job, const agent::JobReport& r, std::vecto
 }
 
 Status Service::ReportJob(const agent::JobReport& r) {
+  bool live;
+  {
+    std::lock_guard lock(mu_);
+    live = jobs_.count(r.job_id) > 0;
+  }
+  if (!live) return LoadJob(r.job_id).status();  // ended (a stale report: ignored) or unknown
   std::lock_guard mutate(mutate_mu_);
   std::vector<store::JobUpdate> updates;
   {
     std::lock_guard lock(mu_);
     auto it = jobs_.find(r.job_id);
-    if (it == jobs_.end()) return NotFound("job " + r.job_id + " does not exist");
+    if (it == jobs_.end()) return Status::Ok();  // ended meanwhile: a stale report
     const Job& j = it->second;
     // Stale report (an older attempt, or a job no longer on that node): ignore.
     if (j.attempt != r.attempt || j.node != r.node || !HoldsResources(j.state)) return Status::Ok();

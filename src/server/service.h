@@ -62,7 +62,13 @@ struct JobListQuery {
   std::vector<api::JobState> states;
   std::string project;
   const std::set<std::string>* visible = nullptr;  // only these projects (null = all)
-  int limit = 0;
+  int limit = 0;       // 0 = no limit
+  std::string cursor;  // a JobPage::next_cursor: the page after it ("" = the newest jobs)
+};
+// One page of jobs, newest first.
+struct JobPage {
+  std::vector<api::Job> jobs;
+  std::string next_cursor;  // "" = no more; else pass it as JobListQuery::cursor for the next page
 };
 
 // How a submit is recorded, beyond the job itself.
@@ -82,7 +88,8 @@ struct SubmitResult {
 
 class Service final : public agent::ControlPlane {
  public:
-  // Loads all jobs from the store. Jobs that were running are re-checked when their node registers.
+  // Loads the jobs that have not ended from the store (ended ones are read from it when asked for).
+  // Jobs that were running are re-checked when their node registers.
   static Result<std::unique_ptr<Service>> Create(store::Store& store, const Clock& clock, ServiceOptions options);
   ~Service() override;
 
@@ -95,7 +102,8 @@ class Service final : public agent::ControlPlane {
   Result<api::Job> Submit(api::JobSpec spec, const std::string& user, const std::string& actor = "");
   Result<SubmitResult> Submit(api::JobSpec spec, const std::string& user, const SubmitOptions& options);
   Result<api::Job> GetJob(const std::string& id) const;
-  std::vector<api::Job> ListJobs(const JobListQuery& q) const;
+  // Filtered and paged in the store (live jobs show their in-memory reason, e.g. why they wait).
+  Result<JobPage> ListJobs(const JobListQuery& q) const;
   // `audit` (optional): the request's audit row, appended in the same transaction as the change; its
   // seq is set (> 0) once written.
   Result<api::Job> Cancel(const std::string& id, const std::string& actor, api::AuditRecord* audit = nullptr);
@@ -171,6 +179,12 @@ class Service final : public agent::ControlPlane {
   store::JobUpdate Transition(const api::Job& before, api::Job after, const std::string& reason,
                               const std::string& actor) const;
   void ApplyLocked(const api::Job& job);
+  // Requires mu_ held. The job if it is live or recently ended, else null (it may be in the store).
+  const api::Job* FindLocked(const std::string& id) const;
+  // Requires mu_ held. Keeps an ended job in the bounded cache of recently ended jobs.
+  void RememberEndedLocked(const api::Job& job) const;
+  // Requires no service mutex held. The job from memory, else from the store.
+  Result<api::Job> LoadJob(const std::string& id) const;
   void EnforceOnceLocked();
   void EnforceLimitsLocked(std::vector<std::pair<std::string, agent::JobCommand>>& stops);
   api::Job FinalStateFor(const api::Job& job, const agent::JobReport& report,
@@ -199,7 +213,12 @@ class Service final : public agent::ControlPlane {
   std::condition_variable commands_cv_; // agents waiting for commands
   bool wake_ = false;
   bool stopping_ = false;
+  // Jobs that have not ended (QUEUED, SCHEDULED, STARTING, RUNNING): all scheduling needs. Ended jobs
+  // live in the store; the most recently ended are cached for waiters and log readers.
   std::unordered_map<std::string, api::Job> jobs_;
+  static constexpr size_t kEndedCache = 1024;
+  mutable std::unordered_map<std::string, api::Job> ended_;
+  mutable std::deque<std::string> ended_order_;  // oldest first
   std::set<std::pair<int64_t, std::string>> queued_;  // (id number, id) in submit order
   std::set<std::string> active_;                      // jobs holding GPUs (SCHEDULED/STARTING/RUNNING)
   sched::ClusterSnapshot capacity_;                   // all registered nodes, empty: for CheckFeasible

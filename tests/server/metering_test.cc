@@ -171,7 +171,7 @@ TEST_F(MeteringTest, QueuedJobLimitIsEnforcedAtSubmit) {
   auto second = svc_->Submit(s, "alice");
   ASSERT_FALSE(second.ok());
   EXPECT_NE(second.status().message().find("1"), std::string::npos) << second.status().message();
-  EXPECT_EQ(svc_->ListJobs({}).size(), 1u);
+  EXPECT_EQ(svc_->ListJobs({})->jobs.size(), 1u);
 }
 
 TEST_F(MeteringTest, GpuHourQuotaHoldsNewJobs) {

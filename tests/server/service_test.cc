@@ -113,7 +113,7 @@ TEST_F(ServiceTest, NeverFittingJobIsRejectedAtSubmit) {
   spec.gpu_type = "H100-80GB";
   job = svc_->Submit(spec, "alice");
   EXPECT_EQ(job.status().code(), ErrorCode::kUnschedulable);
-  EXPECT_TRUE(svc_->ListJobs({}).empty());
+  EXPECT_TRUE(svc_->ListJobs({})->jobs.empty());
 }
 
 TEST_F(ServiceTest, RuntimeLimitStopsTheJobWithReason) {
@@ -263,7 +263,7 @@ TEST_F(ServiceTest, IdempotencyKeyReturnsTheSameJob) {
   ASSERT_TRUE(again.ok());
   EXPECT_TRUE(again->replayed);
   EXPECT_EQ(again->job.id, first->job.id);
-  EXPECT_EQ(svc_->ListJobs({}).size(), 1u);
+  EXPECT_EQ(svc_->ListJobs({})->jobs.size(), 1u);
   auto other = svc_->Submit(Spec(1, 90), "alice", o);
   ASSERT_FALSE(other.ok());
   EXPECT_EQ(other.status().code(), ErrorCode::kFailedPrecondition);
@@ -275,6 +275,119 @@ TEST_F(ServiceTest, IdempotencyKeyReturnsTheSameJob) {
                 .status()
                 .code(),
             ErrorCode::kInvalidArgument);
+}
+
+// Only live jobs are kept in memory; ended ones are read from the store (after a restart, none is cached)
+// and behave as before: get, events, wait, cancel, stale reports.
+TEST_F(ServiceTest, EndedJobsAreReadFromTheStore) {
+  ASSERT_TRUE(svc_->RegisterNode(Node(1)).ok());
+  auto done = svc_->Submit(Spec(1), "alice");
+  ASSERT_TRUE(done.ok());
+  svc_->ScheduleOnce();
+  auto cmds = Commands();
+  ASSERT_EQ(cmds.size(), 1u);
+  Report(cmds[0].job, agent::JobReport::Kind::kStarted);
+  Report(cmds[0].job, agent::JobReport::Kind::kExited, 0);
+  auto cancelled = svc_->Submit(Spec(1), "alice");
+  ASSERT_TRUE(cancelled.ok());
+  ASSERT_TRUE(svc_->Cancel(cancelled->id, "user:alice").ok());
+  auto queued = svc_->Submit(Spec(1), "alice");
+  ASSERT_TRUE(queued.ok());
+  Open();
+  auto got = svc_->GetJob(done->id);
+  ASSERT_TRUE(got.ok()) << got.status().ToString();
+  EXPECT_EQ(got->state, JobState::kSucceeded);
+  EXPECT_EQ(got->exit_code, 0);
+  auto events = svc_->Events(done->id);
+  ASSERT_TRUE(events.ok());
+  EXPECT_EQ(events->size(), 5u);
+  auto waited = svc_->Wait(cancelled->id, 60'000, false);  // ended: returns at once
+  ASSERT_TRUE(waited.ok());
+  EXPECT_EQ(waited->state, JobState::kCancelled);
+  auto again = svc_->Cancel(done->id, "user:alice");
+  ASSERT_FALSE(again.ok());
+  EXPECT_EQ(again.status().code(), ErrorCode::kFailedPrecondition);
+  EXPECT_NE(again.status().message().find("SUCCEEDED"), std::string::npos);
+  agent::JobReport stale;
+  stale.kind = agent::JobReport::Kind::kExited;
+  stale.job_id = done->id;
+  stale.attempt = 1;
+  stale.node = "n1";
+  stale.exit_code = 1;
+  EXPECT_TRUE(svc_->ReportJob(stale).ok());
+  EXPECT_EQ(State(done->id), JobState::kSucceeded);
+  stale.job_id = "j-999";
+  EXPECT_EQ(svc_->ReportJob(stale).code(), ErrorCode::kNotFound);
+  EXPECT_EQ(svc_->GetJob("j-999").status().code(), ErrorCode::kNotFound);
+  EXPECT_EQ(svc_->Cancel("j-999", "user:alice").status().code(), ErrorCode::kNotFound);
+  EXPECT_EQ(svc_->GetJob("nope").status().code(), ErrorCode::kNotFound);
+  auto log = svc_->ReadLog(cancelled->id, 0, 100);  // never ran: empty and done
+  ASSERT_TRUE(log.ok());
+  EXPECT_TRUE(log->data.empty());
+  // The live job is still scheduled after the restart.
+  ASSERT_TRUE(svc_->RegisterNode(Node(1)).ok());
+  svc_->ScheduleOnce();
+  EXPECT_EQ(State(queued->id), JobState::kScheduled);
+}
+
+TEST_F(ServiceTest, ListJobsPagesWithCursorAndFiltersInTheStore) {
+  std::vector<std::string> ids;  // submit order
+  for (int i = 0; i < 7; ++i) {
+    auto s = Spec(1);
+    s.project = i % 2 ? "odd" : "even";
+    auto j = svc_->Submit(s, "alice");
+    ASSERT_TRUE(j.ok()) << j.status().ToString();
+    ids.push_back(j->id);
+  }
+  ASSERT_TRUE(svc_->Cancel(ids[2], "user:alice").ok());
+  ASSERT_TRUE(svc_->Cancel(ids[5], "user:alice").ok());
+  // Newest first, 3 at a time, following cursors.
+  std::vector<std::string> seen;
+  std::string cursor;
+  int pages = 0;
+  do {
+    auto page = svc_->ListJobs({.limit = 3, .cursor = cursor});
+    ASSERT_TRUE(page.ok()) << page.status().ToString();
+    for (const auto& j : page->jobs) seen.push_back(j.id);
+    cursor = page->next_cursor;
+    ++pages;
+  } while (!cursor.empty() && pages < 10);
+  EXPECT_EQ(pages, 3);
+  EXPECT_EQ(seen, (std::vector<std::string>{ids[6], ids[5], ids[4], ids[3], ids[2], ids[1], ids[0]}));
+  // An exact fit has no next page.
+  auto exact = svc_->ListJobs({.limit = 7});
+  ASSERT_TRUE(exact.ok());
+  EXPECT_EQ(exact->jobs.size(), 7u);
+  EXPECT_TRUE(exact->next_cursor.empty());
+  // Filters: state, project, visible projects.
+  auto queued = svc_->ListJobs({.states = {JobState::kQueued}, .project = "even", .limit = 10});
+  ASSERT_TRUE(queued.ok());
+  ASSERT_EQ(queued->jobs.size(), 3u);
+  EXPECT_EQ(queued->jobs[0].id, ids[6]);
+  EXPECT_EQ(queued->jobs[0].reason, "waiting to be scheduled");
+  std::set<std::string> visible = {"odd"};
+  auto odd = svc_->ListJobs({.visible = &visible, .limit = 2});
+  ASSERT_TRUE(odd.ok());
+  ASSERT_EQ(odd->jobs.size(), 2u);
+  EXPECT_EQ(odd->jobs[0].id, ids[5]);
+  EXPECT_EQ(odd->jobs[1].id, ids[3]);
+  auto odd2 = svc_->ListJobs({.visible = &visible, .limit = 2, .cursor = odd->next_cursor});
+  ASSERT_TRUE(odd2.ok());
+  ASSERT_EQ(odd2->jobs.size(), 1u);
+  EXPECT_EQ(odd2->jobs[0].id, ids[1]);
+  EXPECT_TRUE(odd2->next_cursor.empty());
+  std::set<std::string> none;
+  auto nothing = svc_->ListJobs({.visible = &none});
+  ASSERT_TRUE(nothing.ok());
+  EXPECT_TRUE(nothing->jobs.empty());
+  auto outside = svc_->ListJobs({.project = "even", .visible = &visible});
+  ASSERT_TRUE(outside.ok());
+  EXPECT_TRUE(outside->jobs.empty());
+  for (const char* bad : {"x", "j-3", "-1", "0", "99999999999999999999"}) {
+    auto r = svc_->ListJobs({.limit = 2, .cursor = bad});
+    ASSERT_FALSE(r.ok()) << bad;
+    EXPECT_EQ(r.status().code(), ErrorCode::kInvalidArgument) << bad;
+  }
 }
 
 TEST(HttpRoutes, EveryRouteIsDocumentedAndEveryDocumentedRouteIsServed) {
