@@ -193,6 +193,12 @@ void Agent::Recover() {
   std::filesystem::directory_iterator it(opts_.home + "/jobs", ec);
   if (ec) return;
   std::lock_guard exec_lock(exec_mu_);
+  struct Found {
+    std::string id, dir;
+    int attempt = 0;
+    std::vector<std::string> gpus;
+  };
+  std::vector<Found> found;  // attempts this node started and has not reported
   for (const auto& entry : it) {
     std::error_code ec2;
     if (!entry.is_directory(ec2)) continue;
@@ -210,13 +216,28 @@ void Agent::Recover() {
     auto started = ReadStarted(dir);
     const bool old_layout = !started && ::access((dir + "/pid").c_str(), F_OK) == 0;
     if (!old_layout && (!started || *started != attempt)) continue;
-    auto ref = executor_.Adopt(id, dir);
+    found.push_back({id, dir, attempt, meta ? meta->gpus : std::vector<std::string>{}});
+  }
+  // A start that was under way when fastgpu stopped: its supervisor (which outlives us) may not have
+  // written its process record yet. Give such records a moment to appear before calling the job lost.
+  auto unrecorded = [](const Found& f) {
+    return ::access((f.dir + "/pid").c_str(), F_OK) != 0 && ::access((f.dir + "/exit").c_str(), F_OK) != 0;
+  };
+  const int64_t deadline = NowNanos() + int64_t{3'000} * 1'000'000;
+  std::mutex wait_mu;
+  std::condition_variable wait_cv;
+  while (std::any_of(found.begin(), found.end(), unrecorded) && NowNanos() < deadline) {
+    std::unique_lock wl(wait_mu);
+    wait_cv.wait_for(wl, std::chrono::milliseconds(20));  // polling files: there is no event to wait on
+  }
+  for (const Found& f : found) {
+    auto ref = executor_.Adopt(f.id, f.dir);
     if (ref.ok()) {
       std::lock_guard lock(mu_);
-      RunningJob& r = running_[id];
-      r.attempt = attempt;
+      RunningJob& r = running_[f.id];
+      r.attempt = f.attempt;
       r.pid = ref->pid;
-      if (meta) r.gpu_uuids = meta->gpus;
+      r.gpu_uuids = f.gpus;
     }
   }
   std::vector<ExitStatus> exits = executor_.Poll();

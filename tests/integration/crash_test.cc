@@ -1,6 +1,10 @@
 // kill -9 of `fastgpu up`, then a restart: nothing acknowledged is lost, running jobs are
 // re-adopted or marked LOST with a reason, never left RUNNING forever or run twice silently.
 #include <gtest/gtest.h>
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <cstdio>
 
 #include "harness.h"
 
@@ -74,6 +78,54 @@ TEST(CrashTest, JobThatFinishedWhileDownKeepsItsExitCode) {
   up.Start();
   ASSERT_TRUE(up.WaitState(id, "FAILED")) << up.Job(id).dump();
   EXPECT_EQ(up.Job(id)["exit_code"], 5);
+}
+
+// kill -9 while a burst of jobs is being started: after the restart, no job that never started ends LOST,
+// every job runs exactly once and ends SUCCEEDED, and its attempt counts its one start.
+TEST(CrashTest, KillDuringABurstOfStartsRunsEveryJobOnce) {
+  // Each run of a job appends a line to runs/<job id> (world-writable: as root, jobs run as their
+  // project's own uid).
+  char tmpl[] = "/tmp/fastgpu-runs-XXXXXX";
+  std::string runs = ::mkdtemp(tmpl);
+  ASSERT_EQ(::chmod(runs.c_str(), 0777), 0);
+  UpProcess up("8xA100-80GB");
+  up.Start();
+  const json spec = {{"gpus", "0.01"},
+                     {"command", {"sh", "-c", "echo run >> " + runs + "/$FASTGPU_JOB_ID"}}};
+  std::vector<std::string> ids;
+  int requeued_unstarted = 0;
+  for (int round = 0; round < 3; ++round) {
+    // A burst: more jobs than fit at once, so starts are in flight when the server dies.
+    for (int i = 0; i < 100; ++i) ids.push_back(up.Submit(spec));
+    ASSERT_TRUE(WaitFor([&] {
+      auto starting = up.GetJson("/v1/jobs?state=STARTING&limit=1");
+      return starting.is_object() && !starting["jobs"].empty();
+    })) << "no start in flight";
+    up.Stop(SIGKILL);
+    up.Start();
+    for (const auto& id : ids) {
+      ASSERT_TRUE(WaitFor([&] {
+        std::string st = up.Job(id).value("state", "");
+        return st == "SUCCEEDED" || st == "FAILED" || st == "LOST" || st == "CANCELLED";
+      }, std::chrono::seconds(60)))
+          << id << " " << up.Job(id).dump();
+    }
+  }
+  for (const auto& id : ids) {
+    json job = up.Job(id);
+    std::string ran = ReadFile(runs + "/" + id);
+    int starts = static_cast<int>(std::count(ran.begin(), ran.end(), '\n'));
+    EXPECT_EQ(job["state"], "SUCCEEDED") << id << " ran " << starts << " times: " << job.dump() << "\nevents: "
+                                         << up.GetJson("/v1/jobs/" + id + "/events").dump();
+    EXPECT_EQ(starts, 1) << id << " must run exactly once";
+    EXPECT_EQ(job["attempt"], starts) << id << ": attempt counts starts";
+    for (auto& e : up.GetJson("/v1/jobs/" + id + "/events")["events"])
+      requeued_unstarted += e["reason"].get<std::string>().find("never started") != std::string::npos;
+  }
+  std::printf("crash test: %zu jobs over 3 kills, %d starts in flight requeued unstarted\n", ids.size(),
+              requeued_unstarted);
+  std::error_code ec;
+  fs::remove_all(runs, ec);
 }
 
 }  // namespace
