@@ -1,6 +1,5 @@
 #include "cli/client.h"
 
-#include <httplib.h>
 #include <sys/random.h>
 
 #include <cerrno>
@@ -12,6 +11,7 @@
 #include "api/json.h"
 #include "cli/job_file.h"
 #include "common/file_util.h"
+#include "common/http_client.h"
 
 namespace fastgpu::cli {
 
@@ -40,7 +40,7 @@ ErrorCode CodeFromName(std::string_view name, int http_status) {
   }
 }
 
-using HttpPtr = std::unique_ptr<httplib::Client>;
+using HttpPtr = std::unique_ptr<http::Client>;
 
 Result<HttpPtr> MakeHttp(const std::string& base_url, const std::string& token, const std::string& ca_file,
                          int read_timeout_s) {
@@ -49,62 +49,51 @@ Result<HttpPtr> MakeHttp(const std::string& base_url, const std::string& token, 
     return InvalidArgument("cannot use server URL '" + base_url + "' (use http://HOST:PORT or https://HOST:PORT)");
   if (https && !ca_file.empty() && !ReadFileToString(ca_file, 4 << 20))
     return InvalidArgument("cannot read the CA file '" + ca_file + "' given with --ca or FASTGPU_CA");
-  auto c = std::make_unique<httplib::Client>(base_url);
-  if (!c->is_valid()) return InvalidArgument("cannot use server URL '" + base_url + "'");
-  c->set_tcp_nodelay(true);
-  c->set_connection_timeout(kConnectTimeoutS, 0);
-  c->set_read_timeout(read_timeout_s, 0);
-  c->set_write_timeout(30, 0);
-  if (https) {
-    c->enable_server_certificate_verification(true);
-    if (!ca_file.empty()) c->set_ca_cert_path(ca_file);
-  }
-  if (!token.empty()) c->set_bearer_token_auth(token);
+  http::Options options;
+  options.bearer_token = token;
+  if (https) options.ca_file = ca_file;
+  options.connect_timeout_ms = kConnectTimeoutS * 1000;
+  options.read_timeout_ms = read_timeout_s * 1000;
+  options.write_timeout_ms = 30'000;
+  auto c = std::make_unique<http::Client>(base_url, std::move(options));
+  if (!c->valid()) return InvalidArgument("cannot use server URL '" + base_url + "'");
   return c;
 }
 
-Status FromHttpError(const std::string& base_url, const httplib::Client& http, httplib::Error err) {
-  bool refused = err == httplib::Error::Connection;
-  std::string detail;
-  switch (err) {
-    case httplib::Error::Connection: detail = "connection refused"; break;
-    case httplib::Error::ConnectionTimeout: detail = "connection timed out"; break;
-    case httplib::Error::Read: detail = "no complete answer (read error or timeout)"; break;
-    case httplib::Error::Write: detail = "could not send the request (write error)"; break;
-    case httplib::Error::SSLServerVerification: {
-      const long v = http.get_openssl_verify_result();
-      std::string why = v != X509_V_OK ? X509_verify_cert_error_string(v)
-                                       : "it was issued for another host name";
+Status FromHttpError(const std::string& base_url, const http::Outcome& r) {
+  switch (r.error) {
+    case http::Error::kTlsVerification: {
+      const std::string why = r.detail.empty() ? "it was issued for another host name" : r.detail;
       return Unavailable("TLS certificate of " + base_url + " is not trusted: " + why +
                          " (pass --ca FILE for a private CA)");
     }
-    case httplib::Error::SSLConnection:
+    case http::Error::kTlsConnection:
       return Unavailable("TLS handshake with " + base_url + " failed (is it an HTTPS server? use http:// if not)");
-    default: detail = httplib::to_string(err); break;
+    default:
+      return TransportStatus(base_url, r.error == http::Error::kConnection, http::ErrorText(r.error));
   }
-  return TransportStatus(base_url, refused, detail);
 }
 
-Result<json> ParseBody(const httplib::Result& r) {
-  if (r->body.empty()) return json();  // 204 No Content
-  json j = json::parse(r->body, nullptr, /*allow_exceptions=*/false);
-  if (j.is_discarded()) return Internal("server answered with malformed JSON (HTTP " + std::to_string(r->status) + ")");
+Result<json> ParseBody(const http::Response& r) {
+  if (r.body.empty()) return json();  // 204 No Content
+  json j = json::parse(r.body, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded()) return Internal("server answered with malformed JSON (HTTP " + std::to_string(r.status) + ")");
   return j;
 }
 
-Result<json> Finish(const std::string& base_url, const httplib::Client& http, const httplib::Result& r) {
-  if (!r) return FromHttpError(base_url, http, r.error());
-  if (r->status < 200 || r->status >= 300) return StatusFromErrorBody(r->status, r->body);
-  return ParseBody(r);
+Result<json> Finish(const std::string& base_url, const http::Outcome& r) {
+  if (!r.ok()) return FromHttpError(base_url, r);
+  if (r.response.status < 200 || r.response.status >= 300) return StatusFromErrorBody(r.response.status, r.response.body);
+  return ParseBody(r.response);
 }
 
 std::string JobPath(const std::string& id) { return "/v1/jobs/" + UrlEncode(id); }
 
 // A request that got no answer may or may not have reached the server: safe to repeat only with an
 // idempotency key. TLS trust failures are not retried (they will not heal).
-bool TransientTransportError(httplib::Error err) {
-  return err == httplib::Error::Connection || err == httplib::Error::ConnectionTimeout ||
-         err == httplib::Error::Read || err == httplib::Error::Write || err == httplib::Error::Unknown;
+bool TransientTransportError(http::Error err) {
+  return err == http::Error::kConnection || err == http::Error::kConnectionTimeout || err == http::Error::kRead ||
+         err == http::Error::kWrite;
 }
 
 // 128 random bits as hex, straight from the kernel (no TLS library start-up for a plain submit).
@@ -171,35 +160,36 @@ Client::Client(std::string base_url, std::string token, std::string ca_file)
 
 Result<json> Client::GetJson(const std::string& path_and_query, int read_timeout_s) const {
   ASSIGN_OR_RETURN(auto http, MakeHttp(base_url_, token_, ca_file_, read_timeout_s));
-  return Finish(base_url_, *http, http->Get(path_and_query));
+  return Finish(base_url_, http->Get(path_and_query));
 }
 
 Result<json> Client::PostJson(const std::string& path, const std::string& body) const {
   ASSIGN_OR_RETURN(auto http, MakeHttp(base_url_, token_, ca_file_, 30));
-  return Finish(base_url_, *http, http->Post(path, body, "application/json"));
+  return Finish(base_url_, http->Post(path, body));
 }
 
 Result<json> Client::PutJson(const std::string& path, const std::string& body) const {
   ASSIGN_OR_RETURN(auto http, MakeHttp(base_url_, token_, ca_file_, 30));
-  return Finish(base_url_, *http, http->Put(path, body, "application/json"));
+  return Finish(base_url_, http->Send("PUT", path, body, "application/json"));
 }
 
 Result<json> Client::PatchJson(const std::string& path, const std::string& body) const {
   ASSIGN_OR_RETURN(auto http, MakeHttp(base_url_, token_, ca_file_, 30));
-  return Finish(base_url_, *http, http->Patch(path, body, "application/json"));
+  return Finish(base_url_, http->Send("PATCH", path, body, "application/json"));
 }
 
 Result<json> Client::Delete(const std::string& path) const {
   ASSIGN_OR_RETURN(auto http, MakeHttp(base_url_, token_, ca_file_, 30));
-  return Finish(base_url_, *http, http->Delete(path));
+  return Finish(base_url_, http->Send("DELETE", path));
 }
 
 Result<TextBody> Client::GetText(const std::string& path_and_query) const {
   ASSIGN_OR_RETURN(auto http, MakeHttp(base_url_, token_, ca_file_, 60));
   auto r = http->Get(path_and_query);
-  if (!r) return FromHttpError(base_url_, *http, r.error());
-  if (r->status < 200 || r->status >= 300) return StatusFromErrorBody(r->status, r->body);
-  return TextBody{r->body, r->get_header_value("Content-Type")};
+  if (!r.ok()) return FromHttpError(base_url_, r);
+  if (r.response.status < 200 || r.response.status >= 300)
+    return StatusFromErrorBody(r.response.status, r.response.body);
+  return TextBody{std::move(r.response.body), r.response.Header("Content-Type")};
 }
 
 Result<json> Client::Health() const { return GetJson("/healthz"); }
@@ -211,13 +201,13 @@ Result<json> Client::SubmitJob(const api::JobSpec& spec) const {
 
 Result<json> Client::SubmitJob(const api::JobSpec& spec, const std::string& idempotency_key) const {
   const std::string body = JobSpecRequestBody(spec);
-  const httplib::Headers headers{{"Idempotency-Key", idempotency_key}};
+  const http::Headers headers{{"Idempotency-Key", idempotency_key}};
   std::chrono::milliseconds backoff = submit_backoff_;
   for (int attempt = 1;; ++attempt) {
     ASSIGN_OR_RETURN(auto http, MakeHttp(base_url_, token_, ca_file_, 30));
-    auto r = http->Post("/v1/jobs", headers, body, "application/json");
-    const bool again = !r ? TransientTransportError(r.error()) : r->status == 503;
-    if (!again || attempt >= submit_tries_) return Finish(base_url_, *http, r);
+    auto r = http->Post("/v1/jobs", body, "application/json", headers);
+    const bool again = !r.ok() ? TransientTransportError(r.error) : r.response.status == 503;
+    if (!again || attempt >= submit_tries_) return Finish(base_url_, r);
     std::this_thread::sleep_for(backoff);  // back off before the retry (not a wait for an event)
     backoff *= 2;
   }
@@ -256,14 +246,14 @@ Result<json> Client::ListNodes() const { return GetJson("/v1/nodes"); }
 Result<LogChunk> Client::ReadLogs(const std::string& id, int64_t offset) const {
   ASSIGN_OR_RETURN(auto http, MakeHttp(base_url_, token_, ca_file_, 60));
   auto r = http->Get(JobPath(id) + "/logs?offset=" + std::to_string(offset) + "&follow=false");
-  if (!r) return FromHttpError(base_url_, *http, r.error());
-  if (r->status != 200) return StatusFromErrorBody(r->status, r->body);
+  if (!r.ok()) return FromHttpError(base_url_, r);
+  if (r.response.status != 200) return StatusFromErrorBody(r.response.status, r.response.body);
   LogChunk chunk;
-  chunk.data = r->body;
-  chunk.next_offset = offset + static_cast<int64_t>(r->body.size());
-  if (r->has_header("X-Next-Offset")) {
+  chunk.data = std::move(r.response.body);
+  chunk.next_offset = offset + static_cast<int64_t>(chunk.data.size());
+  if (r.response.HasHeader("X-Next-Offset")) {
     try {
-      chunk.next_offset = std::stoll(r->get_header_value("X-Next-Offset"));
+      chunk.next_offset = std::stoll(r.response.Header("X-Next-Offset"));
     } catch (const std::exception&) {
       // keep the computed offset
     }
@@ -284,27 +274,23 @@ Status Client::FollowLogs(const std::string& id, int64_t offset,
     std::string error_body;
     bool stopped = false;
     int64_t before = offset;
-    auto r = http->Get(
-        JobPath(id) + "/logs?offset=" + std::to_string(offset) + "&follow=true",
-        [&](const httplib::Response& res) {
-          status = res.status;
-          return true;
-        },
-        [&](const char* data, size_t len) {
-          if (status != 200) {
-            if (error_body.size() < 64 * 1024) error_body.append(data, len);
-            return true;
-          }
-          offset += static_cast<int64_t>(len);
-          if (!sink(std::string_view(data, len))) {
-            stopped = true;
-            return false;
-          }
-          return true;
-        });
+    auto r = http->Get(JobPath(id) + "/logs?offset=" + std::to_string(offset) + "&follow=true",
+                       [&](int answer_status, std::string_view data) {
+                         if (answer_status != 200) {
+                           if (error_body.size() < 64 * 1024) error_body.append(data);
+                           return true;
+                         }
+                         offset += static_cast<int64_t>(data.size());
+                         if (!sink(data)) {
+                           stopped = true;
+                           return false;
+                         }
+                         return true;
+                       });
+    status = r.response.status;
     if (stopped) return Status::Ok();
-    if (r) {
-      if (r->status != 200) return StatusFromErrorBody(r->status, error_body.empty() ? r->body : error_body);
+    if (r.ok()) {
+      if (status != 200) return StatusFromErrorBody(status, error_body);
       return Status::Ok();  // the server ends the stream once the job is terminal and all output is sent
     }
     // Stream cut or silent for a long time after a good start: resume from the last byte received.
@@ -313,11 +299,11 @@ Status Client::FollowLogs(const std::string& id, int64_t offset,
       continue;
     }
     if (status != 0) return StatusFromErrorBody(status, error_body);
-    if (r.error() == httplib::Error::Connection || r.error() == httplib::Error::SSLServerVerification ||
-        r.error() == httplib::Error::SSLConnection)
-      return FromHttpError(base_url_, *http, r.error());
+    if (r.error == http::Error::kConnection || r.error == http::Error::kTlsVerification ||
+        r.error == http::Error::kTlsConnection)
+      return FromHttpError(base_url_, r);
     failures_without_progress = offset > before ? 0 : failures_without_progress + 1;
-    if (failures_without_progress >= 3) return FromHttpError(base_url_, *http, r.error());
+    if (failures_without_progress >= 3) return FromHttpError(base_url_, r);
   }
 }
 

@@ -1,6 +1,5 @@
 // `fastgpu bench api`: durable submits/s with concurrent clients and submit->RUNNING latency on the
 // embedded server (SQLite, group commit, simulated GPUs, real processes).
-#include <httplib.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -12,6 +11,7 @@
 #include <thread>
 #include <vector>
 
+#include "common/http_client.h"
 #include "server/bench_load.h"
 #include "server/embedded.h"
 #include "server/service.h"
@@ -28,12 +28,12 @@ double Percentile(std::vector<double> v, double p) {
   return v[std::min(idx, v.size() - 1)];
 }
 
-std::unique_ptr<httplib::Client> MakeClient(const std::string& url, const std::string& token) {
-  auto c = std::make_unique<httplib::Client>(url);
-  c->set_tcp_nodelay(true);
-  c->set_keep_alive(true);
-  c->set_read_timeout(60, 0);
-  c->set_bearer_token_auth(token);
+std::unique_ptr<http::Client> MakeClient(const std::string& url, const std::string& token) {
+  http::Options o;
+  o.keep_alive = true;
+  o.read_timeout_ms = 60'000;
+  o.bearer_token = token;
+  auto c = std::make_unique<http::Client>(url, std::move(o));
   return c;
 }
 

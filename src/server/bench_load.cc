@@ -2,7 +2,6 @@
 // the load cases that used to stop the API (long-polls, idle and half-sent requests, huge headers, many
 // readers of a big log), reproduced against the embedded server while /healthz is probed and submits go on.
 #include <arpa/inet.h>
-#include <httplib.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
@@ -18,6 +17,8 @@
 #include <vector>
 
 #include "server/bench_load.h"
+
+#include "common/http_client.h"
 #include "server/service.h"
 
 namespace fastgpu::server {
@@ -95,17 +96,16 @@ int64_t PeakRssDuring(Fn&& fn) {
   return peak.load();
 }
 
-std::unique_ptr<httplib::Client> Client(const std::string& url, const std::string& token, bool keep_alive) {
-  auto c = std::make_unique<httplib::Client>(url);
-  c->set_tcp_nodelay(true);
-  c->set_keep_alive(keep_alive);
-  c->set_read_timeout(60, 0);
-  c->set_connection_timeout(10, 0);
-  c->set_bearer_token_auth(token);
-  return c;
+std::unique_ptr<http::Client> Client(const std::string& url, const std::string& token, bool keep_alive) {
+  http::Options o;
+  o.keep_alive = keep_alive;
+  o.read_timeout_ms = 60'000;
+  o.connect_timeout_ms = 10'000;
+  o.bearer_token = token;
+  return std::make_unique<http::Client>(url, std::move(o));
 }
 
-std::string Submit(httplib::Client& c, const std::string& name, const std::string& script) {
+std::string Submit(http::Client& c, const std::string& name, const std::string& script) {
   nlohmann::json body = {{"name", name}, {"gpus", 1}, {"command", {"sh", "-c", script}}};
   auto r = c.Post("/v1/jobs", body.dump(), "application/json");
   if (!r || r->status != 201) return {};
@@ -247,8 +247,8 @@ Status RunLoadCases(Embedded& up, const ApiBenchOptions& o, const Clock& clock, 
       for (int i = 0; i < o.log_readers; ++i)
         th.emplace_back([&] {
           auto c = Client(up.url(), up.token(), false);
-          c->Get("/v1/jobs/" + id + "/logs", [&](const char*, size_t n) {
-            bytes.fetch_add(static_cast<int64_t>(n));
+          c->Get("/v1/jobs/" + id + "/logs", [&](int, std::string_view data) {
+            bytes.fetch_add(static_cast<int64_t>(data.size()));
             return true;
           });
         });
