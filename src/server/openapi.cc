@@ -46,9 +46,15 @@ json Operation(const RouteInfo& r) {
   } else if (p == "/v1/jobs") {
     op["parameters"] = json::array(
         {QueryParam("state", "string", "Comma-separated states, e.g. QUEUED,RUNNING"),
-         QueryParam("project", "string", "Only this project's jobs"), QueryParam("limit", "integer", "At most N jobs")});
+         QueryParam("project", "string", "Only this project's jobs"),
+         QueryParam("limit", "integer", "Jobs per page, 1-1000 (default 100)"),
+         QueryParam("cursor", "string", "The next_cursor of the previous page (opaque); absent: the newest jobs")});
     op["responses"]["200"] = JsonResponse(
-        "Jobs, newest first", {{"type", "object"}, {"properties", {{"jobs", {{"type", "array"}, {"items", Ref("Job")}}}}}});
+        "One page of jobs, newest first (filtered in the store; non-admins see only their projects' jobs)",
+        {{"type", "object"},
+         {"properties",
+          {{"jobs", {{"type", "array"}, {"items", Ref("Job")}}},
+           {"next_cursor", {{"type", "string"}, {"description", "Present when more jobs follow: pass it as cursor"}}}}}});
   } else if (p == "/v1/jobs/{id}" || p == "/v1/jobs/{id}/cancel") {
     op["responses"]["200"] = JsonResponse("The job", Ref("Job"));
   } else if (p == "/v1/jobs/{id}/wait") {

@@ -4,6 +4,13 @@
 //   fastgpu_store_bench [--jobs 100000] [--threads 16,64] [--dir /path/on/the/disk/to/test]
 //
 // Prints creates/s, latency percentiles and the average number of requests per commit.
+//
+//   fastgpu_store_bench --scale 100000 [--dir DIR]
+//
+// Writes N jobs (95 % of them ended), then prints the memory it takes to hold every job in memory (what
+// the server did before it kept only live ones) against only the live ones, and the time of listing pages
+// (newest, deep behind a cursor, by state, by projects). With --dir the database DIR/fastgpu.db is kept,
+// so that `FASTGPU_HOME=DIR fastgpu up` can be started over it and its VmRSS read.
 #include <stdlib.h>
 
 #include <algorithm>
@@ -13,6 +20,7 @@
 #include <string>
 #include <system_error>
 #include <thread>
+#include <unordered_map>
 #include <vector>
 
 #include "common/clock.h"
@@ -26,6 +34,7 @@ struct Options {
   std::vector<int> threads = {16, 64};
   std::string dir;  // empty: a fresh directory under $TMPDIR or /tmp
   int max_batch = SqliteOptions{}.max_batch;
+  int scale = 0;  // --scale N: the many-jobs run instead
 };
 
 api::Job BenchJob(int i) {
@@ -46,6 +55,134 @@ int64_t Percentile(std::vector<int64_t>& v, double p) {
   size_t k = static_cast<size_t>(p * static_cast<double>(v.size() - 1));
   std::nth_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(k), v.end());
   return v[k];
+}
+
+// Resident set size of this process, from /proc/self/status (VmRSS), in MiB.
+double RssMiB() {
+  std::FILE* f = std::fopen("/proc/self/status", "r");
+  if (f == nullptr) return 0;
+  char line[256];
+  double kb = 0;
+  while (std::fgets(line, sizeof line, f) != nullptr) {
+    if (std::strncmp(line, "VmRSS:", 6) == 0) kb = std::atof(line + 6);
+  }
+  std::fclose(f);
+  return kb / 1024;
+}
+
+int RunScale(const Options& opt, const Clock& clock) {
+  std::string dir = opt.dir;
+  if (dir.empty()) {
+    std::fprintf(stderr, "--scale needs --dir (the database is kept there)\n");
+    return 2;
+  }
+  std::filesystem::create_directories(dir);
+  const std::string path = dir + "/fastgpu.db";
+  auto store = OpenSqliteStore(path);
+  if (!store.ok()) {
+    std::fprintf(stderr, "%s\n", store.status().ToString().c_str());
+    return 1;
+  }
+  const char* projects[] = {"default", "vision", "nlp", "audio"};
+  // Create in parallel (group commit), then end 95 % of them in transactions of 1,000 updates.
+  int64_t t0 = clock.MonotonicNanos();
+  constexpr int kThreads = 64;
+  std::vector<std::thread> workers;
+  std::vector<std::vector<api::Job>> made(kThreads);
+  for (int t = 0; t < kThreads; ++t) {
+    workers.emplace_back([&, t] {
+      for (int i = t; i < opt.scale; i += kThreads) {
+        api::JobEvent ev;
+        ev.reason = "submitted";
+        ev.actor = "user:bench";
+        ev.to = "QUEUED";
+        api::Job j = BenchJob(i);
+        j.spec.project = projects[i % 4];
+        auto r = (*store)->CreateJob(j, ev);
+        if (r.ok()) made[static_cast<size_t>(t)].push_back(std::move(r).value());
+      }
+    });
+  }
+  for (auto& w : workers) w.join();
+  std::vector<api::Job> jobs;
+  for (auto& m : made) jobs.insert(jobs.end(), std::make_move_iterator(m.begin()), std::make_move_iterator(m.end()));
+  made.clear();
+  double create_s = static_cast<double>(clock.MonotonicNanos() - t0) / 1e9;
+  t0 = clock.MonotonicNanos();
+  std::vector<JobUpdate> batch;
+  int ended = 0;
+  for (size_t i = 0; i < jobs.size(); ++i) {
+    if (i % 20 == 0) continue;  // 5 % stay queued
+    JobUpdate u;
+    u.expected_state = api::JobState::kQueued;
+    u.job = jobs[i];
+    u.job.state = i % 3 == 0 ? api::JobState::kCancelled : api::JobState::kSucceeded;
+    u.job.reason = u.job.state == api::JobState::kCancelled ? "cancelled by user" : "exit code 0";
+    u.job.finished_at = 1'700'000'000'000;
+    u.event.at = u.job.finished_at;
+    u.event.from = "QUEUED";
+    u.event.to = std::string(api::JobStateName(u.job.state));
+    u.event.reason = u.job.reason;
+    u.event.actor = "bench";
+    batch.push_back(std::move(u));
+    if (batch.size() == 1000 || i + 1 == jobs.size()) {
+      if (Status st = (*store)->UpdateJobs(batch); !st.ok()) {
+        std::fprintf(stderr, "%s\n", st.ToString().c_str());
+        return 1;
+      }
+      ended += static_cast<int>(batch.size());
+      batch.clear();
+    }
+  }
+  if (!batch.empty() && (*store)->UpdateJobs(batch).ok()) ended += static_cast<int>(batch.size());
+  double end_s = static_cast<double>(clock.MonotonicNanos() - t0) / 1e9;
+  const int64_t total = static_cast<int64_t>(jobs.size());
+  jobs.clear();
+  jobs.shrink_to_fit();
+  std::printf("jobs=%lld (ended %d) written: creates %.1f s, ends %.1f s; database %s\n",
+              static_cast<long long>(total), ended, create_s, end_s, path.c_str());
+
+  // Memory: every job in a table by id (the server before) against only the live ones (the server now).
+  auto load = [&](const JobFilter& f, const char* what) {
+    double before = RssMiB();
+    int64_t l0 = clock.MonotonicNanos();
+    std::unordered_map<std::string, api::Job> table;
+    auto r = (*store)->ListJobs(f);
+    if (!r.ok()) return;
+    for (auto& j : *r) table.emplace(j.id, std::move(j));
+    r->clear();
+    r->shrink_to_fit();
+    double ms = static_cast<double>(clock.MonotonicNanos() - l0) / 1e6;
+    std::printf("  in memory, %-32s %7zu jobs  +%6.1f MiB RSS  (load %.0f ms)\n", what, table.size(),
+                RssMiB() - before, ms);
+  };
+  std::printf("  RSS of this process before loading: %.1f MiB\n", RssMiB());
+  load({.states = {api::JobState::kQueued, api::JobState::kScheduled, api::JobState::kStarting,
+                   api::JobState::kRunning, api::JobState::kPreempted}},
+       "live jobs only (now):");
+  load({}, "every job (before):");
+
+  // Listing: pages of 100 (p50 over repeats).
+  auto page = [&](const JobFilter& f, const char* what) {
+    std::vector<int64_t> lat;
+    size_t n = 0;
+    for (int i = 0; i < 200; ++i) {
+      int64_t l0 = clock.MonotonicNanos();
+      auto r = (*store)->ListJobs(f);
+      lat.push_back(clock.MonotonicNanos() - l0);
+      if (r.ok()) n = r->size();
+    }
+    std::printf("  page: %-52s %4zu jobs  p50 %.2f ms  p99 %.2f ms\n", what, n,
+                static_cast<double>(Percentile(lat, 0.5)) / 1e6, static_cast<double>(Percentile(lat, 0.99)) / 1e6);
+  };
+  page({.limit = 101}, "newest 100");
+  page({.before_num = total / 2, .limit = 101}, "100 behind a cursor in the middle");
+  page({.states = {api::JobState::kSucceeded}, .before_num = total / 2, .limit = 101}, "SUCCEEDED, behind a cursor");
+  page({.states = {api::JobState::kQueued, api::JobState::kRunning}, .limit = 101}, "QUEUED or RUNNING");
+  page({.projects = std::vector<std::string>{"vision", "nlp"}, .limit = 101}, "projects vision+nlp (a member's view)");
+  page({.states = {api::JobState::kCancelled}, .projects = std::vector<std::string>{"audio"}, .limit = 1001},
+       "CANCELLED in audio, 1000");
+  return 0;
 }
 
 int RunOne(const Options& opt, int threads, const Clock& clock) {
@@ -156,10 +293,12 @@ int Main(int argc, char** argv) {
       }
     } else if (a == "--dir") {
       opt.dir = next();
+    } else if (a == "--scale") {
+      opt.scale = std::atoi(next().c_str());
     } else if (a == "--max-batch") {
       opt.max_batch = std::atoi(next().c_str());
     } else {
-      std::fprintf(stderr, "usage: %s [--jobs N] [--threads 16,64] [--dir DIR] [--max-batch N]\n", argv[0]);
+      std::fprintf(stderr, "usage: %s [--jobs N] [--threads 16,64] [--dir DIR] [--max-batch N] | --scale N --dir DIR\n", argv[0]);
       return 2;
     }
   }
@@ -169,6 +308,7 @@ int Main(int argc, char** argv) {
     return 2;
   }
   SystemClock clock;
+  if (opt.scale > 0) return RunScale(opt, clock);
   int rc = 0;
   for (int t : opt.threads) rc |= RunOne(opt, t, clock);
   return rc;
