@@ -128,5 +128,32 @@ TEST(CrashTest, KillDuringABurstOfStartsRunsEveryJobOnce) {
   fs::remove_all(runs, ec);
 }
 
+// The same Idempotency-Key returns the same job, also after kill -9; another body with it is refused.
+TEST(CrashTest, IdempotencyKeySurvivesKill9) {
+  UpProcess up;
+  up.Start();
+  const std::string body = json{{"command", {"true"}}, {"name", "once"}}.dump();
+  httplib::Headers key{{"Idempotency-Key", "retry-me-1"}};
+  auto first = up.Client()->Post("/v1/jobs", key, body, "application/json");
+  ASSERT_TRUE(first);
+  ASSERT_EQ(first->status, 201) << first->body;
+  std::string id = json::parse(first->body)["id"];
+  up.Stop(SIGKILL);
+  up.Start();
+  auto again = up.Client()->Post("/v1/jobs", key, body, "application/json");
+  ASSERT_TRUE(again);
+  EXPECT_EQ(again->status, 200) << again->body;
+  EXPECT_EQ(again->get_header_value("Idempotent-Replayed"), "true");
+  EXPECT_EQ(json::parse(again->body)["id"], id);
+  auto other = up.Client()->Post("/v1/jobs", key, json{{"command", {"false"}}}.dump(), "application/json");
+  ASSERT_TRUE(other);
+  EXPECT_EQ(other->status, 409) << other->body;
+  EXPECT_NE(other->body.find(id), std::string::npos) << other->body;
+  EXPECT_EQ(up.GetJson("/v1/jobs?limit=10")["jobs"].size(), 1u);
+  // The submit's audit row exists (written with the job) and the chain verifies.
+  auto verify = up.GetJson("/v1/audit/verify");
+  EXPECT_EQ(verify["ok"], true) << verify.dump();
+}
+
 }  // namespace
 }  // namespace fastgpu::testing
