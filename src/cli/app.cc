@@ -79,6 +79,14 @@ Examples:
 Prints the new job's id (or the job as JSON with --output json). --dry-run prints the price per hour and
 the estimate for the runtime limit; nothing is created.)";
 
+// Declaring every verb's subcommands and flags with CLI11 costs more CPU than a short command's whole run
+// (about 2.5M instructions), so each top-level verb is declared with its description (what `fastgpu --help`
+// lists) but gets its subcommands and flags only when its name is among the arguments. An option value that
+// happens to equal a verb's name only makes that verb be declared too.
+bool VerbNamed(const std::vector<std::string>& args, std::string_view verb) {
+  return std::find(args.begin(), args.end(), verb) != args.end();
+}
+
 std::string ListenFooter() {
   return R"(
 Examples:
@@ -153,12 +161,13 @@ int RunApp(const std::vector<std::string>& args, const Hooks& hooks, const Io& i
     };
   };
   VerbHost host{g, io, [&](std::function<int()> a) { action = std::move(a); }, run_with,
-                [&](ClientVerb verb, bool allow_csv) { action = client_verb(std::move(verb), allow_csv); }};
+                [&](ClientVerb verb, bool allow_csv) { action = client_verb(std::move(verb), allow_csv); },
+                [&](std::string_view verb) { return VerbNamed(args, verb); }};
 
   // ---- up / server -------------------------------------------------------------------------------
   server::UpOptions up_opts;
   auto* up = app.add_subcommand("up", "Run the server, a local agent and the database in this process");
-  AddUpOptions(up, up_opts);
+  if (VerbNamed(args, "up")) AddUpOptions(up, up_opts);
   auto run_up = [&]() -> int {
     if (up_opts.home.empty()) up_opts.home = ResolveHome(io.env);
     if (!hooks.run_up) return ReportError(io.err, Internal("this build cannot run the server"), kExitFailure);
@@ -168,7 +177,7 @@ int RunApp(const std::vector<std::string>& args, const Hooks& hooks, const Io& i
   auto* server_cmd = app.add_subcommand(
       "server", "Run the server (for now the same as `up`; fleet mode with an external database and remote "
                 "agents comes later)");
-  AddUpOptions(server_cmd, up_opts);
+  if (VerbNamed(args, "server")) AddUpOptions(server_cmd, up_opts);
   server_cmd->callback([&] { action = run_up; });
 
   // ---- version -----------------------------------------------------------------------------------
@@ -193,90 +202,96 @@ Examples:
 
   SubmitFlags submit;
   std::string s_gpus, s_type, s_mem, s_runtime, s_prio, s_name, s_workdir, s_project, s_retries, s_file;
-  auto* sub = job->add_subcommand("submit", "Submit a job; prints its id");
-  auto* o_gpus = sub->add_option("--gpus", s_gpus, "GPUs per job, fractions allowed (default 1; 0.25 = a quarter)")->type_name("N");
-  auto* o_type = sub->add_option("--gpu-type", s_type, "GPU type, e.g. A100-80GB (default: any)")->type_name("TYPE");
-  auto* o_mem = sub->add_option("--memory", s_mem, "GPU memory per GPU: MiB or 16GiB, 512MiB")->type_name("SIZE");
-  auto* o_runtime = sub->add_option("--runtime", s_runtime, "Runtime limit: 30m, 24h, 1h30m (default: none)")->type_name("DURATION");
-  auto* o_prio = sub->add_option("--priority", s_prio, "Priority 0..100, higher first (default 50)")->type_name("0..100");
-  auto* o_name = sub->add_option("--name", s_name, "Job name")->type_name("NAME");
-  sub->add_option("--env", submit.env, "Environment variable NAME=VALUE (repeatable)")
-      ->allow_extra_args(false)
-      ->type_name("K=V");
-  auto* o_workdir = sub->add_option("--workdir", s_workdir, "Working directory of the process")->type_name("DIR");
-  auto* o_project = sub->add_option("--project", s_project, "Project to account the job to (default: default)")->type_name("PROJECT");
-  auto* o_retries = sub->add_option("--max-retries", s_retries, "Requeues after the node is lost (default 0)")->type_name("N");
-  auto* o_file = sub->add_option("-f,--file", s_file, "Job file (YAML); flags override its fields")->type_name("FILE");
-  sub->add_option("--secret", submit.secrets, "Project secret to give the job as an env var (repeatable)")
-      ->allow_extra_args(false)
-      ->type_name("NAME");
-  sub->add_flag("--dry-run", submit.dry_run, "Print the price per hour and the estimate; submit nothing");
-  sub->add_option("command", submit.command, "Command and arguments, after --")->type_name("CMD");
-  sub->footer(kSubmitFooter);
-  sub->callback([&] {
-    auto set = [](CLI::Option* o, const std::string& v, std::optional<std::string>& dst) {
-      if (o->count() > 0) dst = v;
-    };
-    set(o_gpus, s_gpus, submit.gpus);
-    set(o_type, s_type, submit.gpu_type);
-    set(o_mem, s_mem, submit.memory);
-    set(o_runtime, s_runtime, submit.runtime);
-    set(o_prio, s_prio, submit.priority);
-    set(o_name, s_name, submit.name);
-    set(o_workdir, s_workdir, submit.workdir);
-    set(o_project, s_project, submit.project);
-    set(o_retries, s_retries, submit.max_retries);
-    set(o_file, s_file, submit.file);
-    action = client_verb([&](Context& ctx) {
-      return submit.dry_run ? JobSubmitDryRun(ctx, submit, io.read_file) : JobSubmit(ctx, submit, io.read_file);
-    });
-  });
-
   JobListFlags list_flags;
   int list_limit = 0;
-  auto* list = job->add_subcommand("list", "List jobs, newest first");
-  list->alias("ls");
-  list->add_option("--state", list_flags.states, "Only these states, comma-separated (e.g. QUEUED,RUNNING)")
-      ->type_name("S,...");
-  auto* o_limit =
-      list->add_option("--limit", list_limit, "At most N jobs (default " + std::to_string(kDefaultJobListLimit) + ")");
-  list->add_flag("--all,-a", list_flags.all, "All jobs, no limit");
-  list->add_option("--project", list_flags.project, "Only jobs of this project");
-  list->footer(R"(
+  std::string job_id;
+  bool follow = false;
+  std::string wait_timeout;
+  // Flags whose presence is checked in the callbacks (declared only when `job` is named).
+  CLI::Option *o_gpus = nullptr, *o_type = nullptr, *o_mem = nullptr, *o_runtime = nullptr, *o_prio = nullptr;
+  CLI::Option *o_name = nullptr, *o_workdir = nullptr, *o_project = nullptr, *o_retries = nullptr, *o_file = nullptr;
+  CLI::Option* o_limit = nullptr;
+  if (VerbNamed(args, "job")) {
+    auto* sub = job->add_subcommand("submit", "Submit a job; prints its id");
+    o_gpus = sub->add_option("--gpus", s_gpus, "GPUs per job, fractions allowed (default 1; 0.25 = a quarter)")->type_name("N");
+    o_type = sub->add_option("--gpu-type", s_type, "GPU type, e.g. A100-80GB (default: any)")->type_name("TYPE");
+    o_mem = sub->add_option("--memory", s_mem, "GPU memory per GPU: MiB or 16GiB, 512MiB")->type_name("SIZE");
+    o_runtime = sub->add_option("--runtime", s_runtime, "Runtime limit: 30m, 24h, 1h30m (default: none)")->type_name("DURATION");
+    o_prio = sub->add_option("--priority", s_prio, "Priority 0..100, higher first (default 50)")->type_name("0..100");
+    o_name = sub->add_option("--name", s_name, "Job name")->type_name("NAME");
+    sub->add_option("--env", submit.env, "Environment variable NAME=VALUE (repeatable)")
+        ->allow_extra_args(false)
+        ->type_name("K=V");
+    o_workdir = sub->add_option("--workdir", s_workdir, "Working directory of the process")->type_name("DIR");
+    o_project = sub->add_option("--project", s_project, "Project to account the job to (default: default)")->type_name("PROJECT");
+    o_retries = sub->add_option("--max-retries", s_retries, "Requeues after the node is lost (default 0)")->type_name("N");
+    o_file = sub->add_option("-f,--file", s_file, "Job file (YAML); flags override its fields")->type_name("FILE");
+    sub->add_option("--secret", submit.secrets, "Project secret to give the job as an env var (repeatable)")
+        ->allow_extra_args(false)
+        ->type_name("NAME");
+    sub->add_flag("--dry-run", submit.dry_run, "Print the price per hour and the estimate; submit nothing");
+    sub->add_option("command", submit.command, "Command and arguments, after --")->type_name("CMD");
+    sub->footer(kSubmitFooter);
+    sub->callback([&] {
+      auto set = [](CLI::Option* o, const std::string& v, std::optional<std::string>& dst) {
+        if (o->count() > 0) dst = v;
+      };
+      set(o_gpus, s_gpus, submit.gpus);
+      set(o_type, s_type, submit.gpu_type);
+      set(o_mem, s_mem, submit.memory);
+      set(o_runtime, s_runtime, submit.runtime);
+      set(o_prio, s_prio, submit.priority);
+      set(o_name, s_name, submit.name);
+      set(o_workdir, s_workdir, submit.workdir);
+      set(o_project, s_project, submit.project);
+      set(o_retries, s_retries, submit.max_retries);
+      set(o_file, s_file, submit.file);
+      action = client_verb([&](Context& ctx) {
+        return submit.dry_run ? JobSubmitDryRun(ctx, submit, io.read_file) : JobSubmit(ctx, submit, io.read_file);
+      });
+    });
+
+    auto* list = job->add_subcommand("list", "List jobs, newest first");
+    list->alias("ls");
+    list->add_option("--state", list_flags.states, "Only these states, comma-separated (e.g. QUEUED,RUNNING)")
+        ->type_name("S,...");
+    o_limit =
+        list->add_option("--limit", list_limit, "At most N jobs (default " + std::to_string(kDefaultJobListLimit) + ")");
+    list->add_flag("--all,-a", list_flags.all, "All jobs, no limit");
+    list->add_option("--project", list_flags.project, "Only jobs of this project");
+    list->footer(R"(
 Examples:
   fastgpu job list
   fastgpu job list --state QUEUED,RUNNING --limit 10
   fastgpu job list --all --output json)");
-  list->callback([&] {
-    if (o_limit->count() > 0) list_flags.limit = list_limit;
-    action = client_verb([&](Context& ctx) { return JobList(ctx, list_flags); });
-  });
+    list->callback([&] {
+      if (o_limit->count() > 0) list_flags.limit = list_limit;
+      action = client_verb([&](Context& ctx) { return JobList(ctx, list_flags); });
+    });
 
-  std::string job_id;
-  auto add_id_verb = [&](const char* name, const char* desc, const char* example,
-                         std::function<int(Context&)> verb) {
-    auto* c = job->add_subcommand(name, desc);
-    c->add_option("id", job_id, "Job id (j-…)")->required()->type_name("ID");
-    c->footer(std::string("\nExample:\n  ") + example);
-    c->callback([&, verb] { action = client_verb(verb); });
-    return c;
-  };
-  add_id_verb("get", "Show one job", "fastgpu job get j-3 --output json",
-              [&](Context& ctx) { return JobGet(ctx, job_id); });
-  add_id_verb("cancel", "Cancel a job (SIGTERM, then SIGKILL after the grace period)", "fastgpu job cancel j-3",
-              [&](Context& ctx) { return JobCancel(ctx, job_id); });
-  add_id_verb("events", "A job's state changes: when, from, to, why and by whom", "fastgpu job events j-3",
-              [&](Context& ctx) { return JobEvents(ctx, job_id); });
-  bool follow = false;
-  auto* logs = add_id_verb("logs", "Print a job's output (stdout and stderr)", "fastgpu job logs -f j-3",
-                           [&](Context& ctx) { return JobLogs(ctx, job_id, follow); });
-  logs->add_flag("-f,--follow", follow, "Keep streaming until the job ends");
-  std::string wait_timeout;
-  auto* wait = add_id_verb("wait", "Wait until a job ends; exit 0 if it SUCCEEDED, 1 if not, 2 on timeout",
-                           "fastgpu job wait j-3 --timeout 1h && echo succeeded",
-                           [&](Context& ctx) { return JobWait(ctx, job_id, wait_timeout); });
-  wait->add_option("--timeout", wait_timeout, "Give up after this long (30s, 10m, 2h; default: forever)")
-      ->type_name("DURATION");
+    auto add_id_verb = [&](const char* name, const char* desc, const char* example,
+                           std::function<int(Context&)> verb) {
+      auto* c = job->add_subcommand(name, desc);
+      c->add_option("id", job_id, "Job id (j-…)")->required()->type_name("ID");
+      c->footer(std::string("\nExample:\n  ") + example);
+      c->callback([&, verb] { action = client_verb(verb); });
+      return c;
+    };
+    add_id_verb("get", "Show one job", "fastgpu job get j-3 --output json",
+                [&](Context& ctx) { return JobGet(ctx, job_id); });
+    add_id_verb("cancel", "Cancel a job (SIGTERM, then SIGKILL after the grace period)", "fastgpu job cancel j-3",
+                [&](Context& ctx) { return JobCancel(ctx, job_id); });
+    add_id_verb("events", "A job's state changes: when, from, to, why and by whom", "fastgpu job events j-3",
+                [&](Context& ctx) { return JobEvents(ctx, job_id); });
+    auto* logs = add_id_verb("logs", "Print a job's output (stdout and stderr)", "fastgpu job logs -f j-3",
+                             [&](Context& ctx) { return JobLogs(ctx, job_id, follow); });
+    logs->add_flag("-f,--follow", follow, "Keep streaming until the job ends");
+    auto* wait = add_id_verb("wait", "Wait until a job ends; exit 0 if it SUCCEEDED, 1 if not, 2 on timeout",
+                             "fastgpu job wait j-3 --timeout 1h && echo succeeded",
+                             [&](Context& ctx) { return JobWait(ctx, job_id, wait_timeout); });
+    wait->add_option("--timeout", wait_timeout, "Give up after this long (30s, 10m, 2h; default: forever)")
+        ->type_name("DURATION");
+  }
 
   // ---- gpu / node --------------------------------------------------------------------------------
   auto* gpu = app.add_subcommand("gpu", "GPUs of the cluster");
@@ -298,117 +313,123 @@ Examples:
   AddBillingVerbs(app, host);
 
   // ---- bench -------------------------------------------------------------------------------------
-  auto* bench = app.add_subcommand("bench", "Benchmarks (they print figures)");
-  bench->require_subcommand(1);
   server::ApiBenchOptions bench_opts;
-  auto* bench_api = bench->add_subcommand("api", "Durable submits/s and submit->RUNNING latency of the server");
-  bench_api->add_option("--clients", bench_opts.clients, "Concurrent HTTP clients")->capture_default_str();
-  bench_api->add_option("--submits", bench_opts.submits, "Total submits in the throughput phase")->capture_default_str();
-  bench_api->add_option("--latency-samples", bench_opts.latency_samples, "Sequential submit->RUNNING samples")
-      ->capture_default_str();
-  bench_api->add_option("--home", bench_opts.home, "Data directory (default: a temporary one)");
-  bench_api->add_option("--followers", bench_opts.followers, "Load case: clients following a job's log")
-      ->capture_default_str();
-  bench_api->add_option("--waiters", bench_opts.waiters, "Load case: clients in GET /wait (then they disconnect)")
-      ->capture_default_str();
-  bench_api->add_option("--idle", bench_opts.idle, "Load case: connected sockets that send nothing")
-      ->capture_default_str();
-  bench_api->add_option("--slowloris", bench_opts.slowloris, "Load case: sockets that send half a header and stop")
-      ->capture_default_str();
-  bench_api->add_option("--big-headers", bench_opts.big_headers, "Load case: requests with a 12.9 MB header")
-      ->capture_default_str();
-  bench_api->add_option("--log-readers", bench_opts.log_readers, "Load case: concurrent readers of a big log")
-      ->capture_default_str();
-  bench_api->add_option("--log-mib", bench_opts.log_mib, "Size of that log in MiB")->capture_default_str();
-  bench_api->add_option("--drain", bench_opts.drain,
-                        "Drain phase: one-GPU `true` jobs submitted at once, timed until all have ended")
-      ->capture_default_str();
-  bench_api->footer(
-      "\nThe load cases run before the throughput phase; /healthz is probed and submits go on while they\n"
-      "hold their connections.\nExamples:\n  fastgpu bench api --clients 32 --submits 50000 --output json\n"
-      "  fastgpu bench api --followers 1000 --waiters 1000 --idle 1000 --slowloris 64 --big-headers 4 \\\n"
-      "      --log-readers 8 --submits 2000\n"
-      "  fastgpu bench api --drain 1000 --submits 0 --latency-samples 0");
-  bench_api->callback([&] {
-    action = [&]() -> int {
-      auto format = ParseOutputFormat(g.output);
-      if (!format.ok()) return ReportError(io.err, format.status(), kExitUsage);
-      bench_opts.json = *format == OutputFormat::kJson;
-      if (bench_opts.clients < 1 || bench_opts.submits < 0 || bench_opts.latency_samples < 0 ||
-          bench_opts.drain < 0 || (bench_opts.submits == 0 && bench_opts.drain == 0))
-        return ReportError(io.err,
-                           InvalidArgument("--clients must be at least 1, and --submits at least 1 unless --drain is given"),
-                           kExitUsage);
-      if (!hooks.run_api_bench) return ReportError(io.err, Internal("this build cannot run the server"), kExitFailure);
-      return hooks.run_api_bench(bench_opts);
-    };
-  });
   bench::SchedulerBenchOptions sched_opts;
-  auto* bench_sched = bench->add_subcommand("scheduler", "Placement decisions/s of the scheduler library");
-  bench_sched->add_option("--nodes", sched_opts.nodes, "Nodes in the synthetic cluster")->capture_default_str();
-  bench_sched->add_option("--gpus-per-node", sched_opts.gpus_per_node, "GPUs per node")->capture_default_str();
-  bench_sched->add_option("--pending", sched_opts.pending, "Queued jobs (mixed 1/2/4/8 GPUs and fractions)")
-      ->capture_default_str();
-  bench_sched->add_option("--policy", sched_opts.policy, "Queue policy")->capture_default_str();
-  bench_sched->add_option("--placement", sched_opts.placement, "best-fit or spread")->capture_default_str();
-  bench_sched->add_option("--rounds", sched_opts.rounds, "Schedule calls to time")->capture_default_str();
-  bench_sched->add_option("--seed", sched_opts.seed, "Random seed of the synthetic queue")->capture_default_str();
-  bench_sched->footer(
-      "\nA decision is one verdict (bind or waiting) per queued job per scheduling round.\n"
-      "Example:\n  fastgpu bench scheduler --nodes 1000 --gpus-per-node 8 --pending 100000 --output json");
-  bench_sched->callback([&] {
-    action = [&]() -> int {
-      auto format = ParseOutputFormat(g.output);
-      if (!format.ok()) return ReportError(io.err, format.status(), kExitUsage);
-      if (sched_opts.nodes < 1 || sched_opts.nodes > 100000 || sched_opts.gpus_per_node < 1 ||
-          sched_opts.gpus_per_node > 64 || sched_opts.pending < 0 || sched_opts.pending > 10'000'000 ||
-          sched_opts.rounds < 1 || sched_opts.rounds > 1000)
-        return ReportError(io.err,
-                           InvalidArgument("--nodes must be 1..100000, --gpus-per-node 1..64, --pending "
-                                           "0..10000000 and --rounds 1..1000"),
-                           kExitUsage);
-      auto r = bench::RunSchedulerBench(sched_opts, io.clock);
-      if (!r.ok()) return ReportError(io.err, r.status(), kExitUsage);
-      if (*format == OutputFormat::kJson) {
-        io.out << SchedulerBenchJson(*r) << "\n";
-      } else {
-        io.out << bench::FormatSchedulerBench(*r);
-      }
-      return kExitOk;
-    };
-  });
+  auto* bench = app.add_subcommand("bench", "Benchmarks (they print figures)");
+  if (VerbNamed(args, "bench")) {
+    bench->require_subcommand(1);
+    auto* bench_api = bench->add_subcommand("api", "Durable submits/s and submit->RUNNING latency of the server");
+    bench_api->add_option("--clients", bench_opts.clients, "Concurrent HTTP clients")->capture_default_str();
+    bench_api->add_option("--submits", bench_opts.submits, "Total submits in the throughput phase")->capture_default_str();
+    bench_api->add_option("--latency-samples", bench_opts.latency_samples, "Sequential submit->RUNNING samples")
+        ->capture_default_str();
+    bench_api->add_option("--home", bench_opts.home, "Data directory (default: a temporary one)");
+    bench_api->add_option("--followers", bench_opts.followers, "Load case: clients following a job's log")
+        ->capture_default_str();
+    bench_api->add_option("--waiters", bench_opts.waiters, "Load case: clients in GET /wait (then they disconnect)")
+        ->capture_default_str();
+    bench_api->add_option("--idle", bench_opts.idle, "Load case: connected sockets that send nothing")
+        ->capture_default_str();
+    bench_api->add_option("--slowloris", bench_opts.slowloris, "Load case: sockets that send half a header and stop")
+        ->capture_default_str();
+    bench_api->add_option("--big-headers", bench_opts.big_headers, "Load case: requests with a 12.9 MB header")
+        ->capture_default_str();
+    bench_api->add_option("--log-readers", bench_opts.log_readers, "Load case: concurrent readers of a big log")
+        ->capture_default_str();
+    bench_api->add_option("--log-mib", bench_opts.log_mib, "Size of that log in MiB")->capture_default_str();
+    bench_api->add_option("--drain", bench_opts.drain,
+                          "Drain phase: one-GPU `true` jobs submitted at once, timed until all have ended")
+        ->capture_default_str();
+    bench_api->footer(
+        "\nThe load cases run before the throughput phase; /healthz is probed and submits go on while they\n"
+        "hold their connections.\nExamples:\n  fastgpu bench api --clients 32 --submits 50000 --output json\n"
+        "  fastgpu bench api --followers 1000 --waiters 1000 --idle 1000 --slowloris 64 --big-headers 4 \\\n"
+        "      --log-readers 8 --submits 2000\n"
+        "  fastgpu bench api --drain 1000 --submits 0 --latency-samples 0");
+    bench_api->callback([&] {
+      action = [&]() -> int {
+        auto format = ParseOutputFormat(g.output);
+        if (!format.ok()) return ReportError(io.err, format.status(), kExitUsage);
+        bench_opts.json = *format == OutputFormat::kJson;
+        if (bench_opts.clients < 1 || bench_opts.submits < 0 || bench_opts.latency_samples < 0 ||
+            bench_opts.drain < 0 || (bench_opts.submits == 0 && bench_opts.drain == 0))
+          return ReportError(io.err,
+                             InvalidArgument("--clients must be at least 1, and --submits at least 1 unless --drain is given"),
+                             kExitUsage);
+        if (!hooks.run_api_bench) return ReportError(io.err, Internal("this build cannot run the server"), kExitFailure);
+        return hooks.run_api_bench(bench_opts);
+      };
+    });
+    auto* bench_sched = bench->add_subcommand("scheduler", "Placement decisions/s of the scheduler library");
+    bench_sched->add_option("--nodes", sched_opts.nodes, "Nodes in the synthetic cluster")->capture_default_str();
+    bench_sched->add_option("--gpus-per-node", sched_opts.gpus_per_node, "GPUs per node")->capture_default_str();
+    bench_sched->add_option("--pending", sched_opts.pending, "Queued jobs (mixed 1/2/4/8 GPUs and fractions)")
+        ->capture_default_str();
+    bench_sched->add_option("--policy", sched_opts.policy, "Queue policy")->capture_default_str();
+    bench_sched->add_option("--placement", sched_opts.placement, "best-fit or spread")->capture_default_str();
+    bench_sched->add_option("--rounds", sched_opts.rounds, "Schedule calls to time")->capture_default_str();
+    bench_sched->add_option("--seed", sched_opts.seed, "Random seed of the synthetic queue")->capture_default_str();
+    bench_sched->footer(
+        "\nA decision is one verdict (bind or waiting) per queued job per scheduling round.\n"
+        "Example:\n  fastgpu bench scheduler --nodes 1000 --gpus-per-node 8 --pending 100000 --output json");
+    bench_sched->callback([&] {
+      action = [&]() -> int {
+        auto format = ParseOutputFormat(g.output);
+        if (!format.ok()) return ReportError(io.err, format.status(), kExitUsage);
+        if (sched_opts.nodes < 1 || sched_opts.nodes > 100000 || sched_opts.gpus_per_node < 1 ||
+            sched_opts.gpus_per_node > 64 || sched_opts.pending < 0 || sched_opts.pending > 10'000'000 ||
+            sched_opts.rounds < 1 || sched_opts.rounds > 1000)
+          return ReportError(io.err,
+                             InvalidArgument("--nodes must be 1..100000, --gpus-per-node 1..64, --pending "
+                                             "0..10000000 and --rounds 1..1000"),
+                             kExitUsage);
+        auto r = bench::RunSchedulerBench(sched_opts, io.clock);
+        if (!r.ok()) return ReportError(io.err, r.status(), kExitUsage);
+        if (*format == OutputFormat::kJson) {
+          io.out << SchedulerBenchJson(*r) << "\n";
+        } else {
+          io.out << bench::FormatSchedulerBench(*r);
+        }
+        return kExitOk;
+      };
+    });
+
+  }
 
   // ---- simulate ----------------------------------------------------------------------------------
   sim::SimulateOptions sim_opts;
   bool sim_no_timing = false;
   auto* simulate = app.add_subcommand("simulate", "Replay a GPU job trace against scheduling policies");
-  simulate->add_option("--trace", sim_opts.trace_path,
-                       "CSV trace: job_id,submit_time_s,num_gpus,duration_s,user,queue,status "
-                       "(e.g. data/traces/philly_2017_sep_nov.csv)")
-      ->required();
-  simulate->add_option("--cluster", sim_opts.cluster, "NODESxGPUSxTYPE")->capture_default_str();
-  simulate->add_option("--policy", sim_opts.policy, "fifo, priority, fair-share, sjf, las, backfill, ga")
-      ->capture_default_str();
-  simulate->add_option("--placement", sim_opts.placement, "best-fit or spread")->capture_default_str();
-  simulate->add_option("--compare", sim_opts.compare, "Comma-separated policies, or 'all'");
-  simulate->add_option("--from", sim_opts.from_s, "First submit_time_s to keep");
-  simulate->add_option("--to", sim_opts.to_s, "Last submit_time_s to keep");
-  simulate->add_option("--queue", sim_opts.queue, "Keep only this queue (virtual cluster)");
-  simulate->add_option("--tick", sim_opts.reschedule_interval_s, "Also reschedule after this many idle seconds");
-  simulate->add_flag("--no-timing", sim_no_timing, "Omit wall time and memory (byte-for-byte reproducible output)");
-  simulate->footer(
-      "\nOutput: --output table (default), json or csv. A progress bar is drawn on stderr when it is a terminal.\n"
-      "Examples:\n"
-      "  fastgpu simulate --trace data/traces/philly_2017_sep_nov.csv --compare all\n"
-      "  fastgpu simulate --trace data/traces/philly_2017_sep_nov.csv --cluster 32x8xA100-80GB --policy las\n"
-      "  fastgpu simulate --trace data/traces/philly_2017_sep_nov.csv --compare fifo,sjf --output csv");
-  simulate->callback([&] {
-    action = [&]() -> int {
-      sim_opts.output = g.output.empty() ? "table" : g.output;
-      sim_opts.timing = !sim_no_timing;
-      return sim::RunSimulateCommand(sim_opts, io.out, io.err, io.clock);
-    };
-  });
+  if (VerbNamed(args, "simulate")) {
+    simulate->add_option("--trace", sim_opts.trace_path,
+                         "CSV trace: job_id,submit_time_s,num_gpus,duration_s,user,queue,status "
+                         "(e.g. data/traces/philly_2017_sep_nov.csv)")
+        ->required();
+    simulate->add_option("--cluster", sim_opts.cluster, "NODESxGPUSxTYPE")->capture_default_str();
+    simulate->add_option("--policy", sim_opts.policy, "fifo, priority, fair-share, sjf, las, backfill, ga")
+        ->capture_default_str();
+    simulate->add_option("--placement", sim_opts.placement, "best-fit or spread")->capture_default_str();
+    simulate->add_option("--compare", sim_opts.compare, "Comma-separated policies, or 'all'");
+    simulate->add_option("--from", sim_opts.from_s, "First submit_time_s to keep");
+    simulate->add_option("--to", sim_opts.to_s, "Last submit_time_s to keep");
+    simulate->add_option("--queue", sim_opts.queue, "Keep only this queue (virtual cluster)");
+    simulate->add_option("--tick", sim_opts.reschedule_interval_s, "Also reschedule after this many idle seconds");
+    simulate->add_flag("--no-timing", sim_no_timing, "Omit wall time and memory (byte-for-byte reproducible output)");
+    simulate->footer(
+        "\nOutput: --output table (default), json or csv. A progress bar is drawn on stderr when it is a terminal.\n"
+        "Examples:\n"
+        "  fastgpu simulate --trace data/traces/philly_2017_sep_nov.csv --compare all\n"
+        "  fastgpu simulate --trace data/traces/philly_2017_sep_nov.csv --cluster 32x8xA100-80GB --policy las\n"
+        "  fastgpu simulate --trace data/traces/philly_2017_sep_nov.csv --compare fifo,sjf --output csv");
+    simulate->callback([&] {
+      action = [&]() -> int {
+        sim_opts.output = g.output.empty() ? "table" : g.output;
+        sim_opts.timing = !sim_no_timing;
+        return sim::RunSimulateCommand(sim_opts, io.out, io.err, io.clock);
+      };
+    });
+
+  }
 
   // CLI11 takes the arguments in reverse order.
   std::vector<std::string> rev(args.rbegin(), args.rend());

@@ -13,8 +13,11 @@
 namespace fastgpu::cli {
 namespace {
 
-CLI::App* Group(CLI::App& app, const char* name, const char* desc, const char* footer) {
+// A verb group, declared with its description. Its subcommands and flags are declared only when it is named
+// in the arguments (see VerbNamed in app.cc): otherwise this returns nullptr and the group's blocks are skipped.
+CLI::App* Group(CLI::App& app, const VerbHost& host, const char* name, const char* desc, const char* footer) {
   auto* g = app.add_subcommand(name, desc);
+  if (!host.wanted(name)) return nullptr;
   g->require_subcommand(1);
   g->footer(footer);
   return g;
@@ -77,12 +80,12 @@ Examples:
   whoami->callback([&] { host.set_client_action(Whoami, false); });
 
   // ---- user -----------------------------------------------------------------------------------------
-  auto* user = Group(app, "user", "Users (admin)", R"(
+  auto* user = Group(app, host, "user", "Users (admin)", R"(
 Examples:
   fastgpu user create alice --display-name "Alice Liddell"
   fastgpu user list
   fastgpu user disable alice)");
-  {
+  if (user) {
     auto f = std::make_shared<std::tuple<std::string, bool, std::optional<std::string>>>();
     auto* c = Verb(user, "create", "Create a user", "fastgpu user create bob --admin");
     c->add_option("name", std::get<0>(*f), "User name")->required()->type_name("NAME");
@@ -93,18 +96,19 @@ Examples:
                              false);
     });
   }
-  {
+  if (user) {
     auto* c = Verb(user, "list", "List users", "fastgpu user list --output json");
     c->alias("ls");
     c->callback([&host] { host.set_client_action(UserList, false); });
   }
-  {
+  if (user) {
     auto name = std::make_shared<std::string>();
     auto* c = Verb(user, "get", "Show one user", "fastgpu user get alice");
     c->add_option("name", *name, "User name")->required()->type_name("NAME");
     c->callback([&host, name] { host.set_client_action([name](Context& ctx) { return UserGet(ctx, *name); }, false); });
   }
   for (bool disable : {true, false}) {
+    if (!user) break;
     auto name = std::make_shared<std::string>();
     auto* c = Verb(user, disable ? "disable" : "enable",
                    disable ? "Disable a user: their tokens stop working until enabled again" : "Enable a disabled user",
@@ -115,7 +119,7 @@ Examples:
           [name, disable](Context& ctx) { return UserSet(ctx, *name, std::nullopt, disable, std::nullopt); }, false);
     });
   }
-  {
+  if (user) {
     struct F {
       std::string name;
       std::optional<std::string> admin, display_name;
@@ -142,12 +146,12 @@ Examples:
   }
 
   // ---- project --------------------------------------------------------------------------------------
-  auto* project = Group(app, "project", "Projects: the tenants, with quotas and budgets", R"(
+  auto* project = Group(app, host, "project", "Projects: the tenants, with quotas and budgets", R"(
 Examples:
   fastgpu project create ml --description "ML team" --owner alice
   fastgpu project set ml --quota-gpus A100-80GB=8 --quota-gpus '*=16' --budget 500 --budget-hard
   fastgpu project get ml)");
-  {
+  if (project) {
     struct F {
       std::string name;
       std::optional<std::string> description, owner;
@@ -162,18 +166,18 @@ Examples:
       host.set_client_action([f](Context& ctx) { return ProjectCreate(ctx, f->name, f->description, f->owner); }, false);
     });
   }
-  {
+  if (project) {
     auto* c = Verb(project, "list", "List your projects (admins: all)", "fastgpu project list");
     c->alias("ls");
     c->callback([&host] { host.set_client_action(ProjectList, false); });
   }
-  {
+  if (project) {
     auto name = std::make_shared<std::string>();
     auto* c = Verb(project, "get", "Show a project with its quota and budget", "fastgpu project get ml --output json");
     c->add_option("name", *name, "Project name")->required()->type_name("NAME");
     c->callback([&host, name] { host.set_client_action([name](Context& ctx) { return ProjectGet(ctx, *name); }, false); });
   }
-  {
+  if (project) {
     struct F {
       std::string name;
       ProjectSetFlags flags;
@@ -210,12 +214,12 @@ Examples:
   }
 
   // ---- member ---------------------------------------------------------------------------------------
-  auto* member = Group(app, "member", "Members of a project and their roles (viewer, member, owner)", R"(
+  auto* member = Group(app, host, "member", "Members of a project and their roles (viewer, member, owner)", R"(
 Examples:
   fastgpu member add ml bob --role member
   fastgpu member list ml
   fastgpu member remove ml bob)");
-  {
+  if (member) {
     struct F {
       std::string project, user, role;
     };
@@ -229,14 +233,14 @@ Examples:
       host.set_client_action([f](Context& ctx) { return MemberAdd(ctx, f->project, f->user, f->role); }, false);
     });
   }
-  {
+  if (member) {
     auto p = std::make_shared<std::string>();
     auto* c = Verb(member, "list", "List the members of a project", "fastgpu member list ml");
     c->alias("ls");
     c->add_option("project", *p, "Project")->required()->type_name("PROJECT");
     c->callback([&host, p] { host.set_client_action([p](Context& ctx) { return MemberList(ctx, *p); }, false); });
   }
-  {
+  if (member) {
     auto f = std::make_shared<std::pair<std::string, std::string>>();
     auto* c = Verb(member, "remove", "Remove a user from a project (owner)", "fastgpu member remove ml bob");
     c->alias("rm");
@@ -248,12 +252,12 @@ Examples:
   }
 
   // ---- token ----------------------------------------------------------------------------------------
-  auto* token = Group(app, "token", "API tokens", R"(
+  auto* token = Group(app, host, "token", "API tokens", R"(
 Examples:
   fastgpu token create --name laptop --expires 30d > ~/.fastgpu-token
   fastgpu token list
   fastgpu token revoke tok-3f2a)");
-  {
+  if (token) {
     struct F {
       std::optional<std::string> name, expires, user;
     };
@@ -268,7 +272,7 @@ Examples:
       host.set_client_action([f](Context& ctx) { return TokenCreate(ctx, f->name, f->expires, f->user); }, false);
     });
   }
-  {
+  if (token) {
     auto f = std::make_shared<std::pair<bool, std::string>>();
     auto* c = Verb(token, "list", "List your tokens (admin: --all or --user)", "fastgpu token list --all");
     c->alias("ls");
@@ -278,7 +282,7 @@ Examples:
       host.set_client_action([f](Context& ctx) { return TokenList(ctx, f->first, f->second); }, false);
     });
   }
-  {
+  if (token) {
     auto id = std::make_shared<std::string>();
     auto* c = Verb(token, "revoke", "Revoke a token now", "fastgpu token revoke tok-3f2a");
     c->add_option("id", *id, "Token id (tok-...)")->required()->type_name("ID");
@@ -286,12 +290,12 @@ Examples:
   }
 
   // ---- sa -------------------------------------------------------------------------------------------
-  auto* sa = Group(app, "sa", "Service accounts of a project (OAuth2 client credentials)", R"(
+  auto* sa = Group(app, host, "sa", "Service accounts of a project (OAuth2 client credentials)", R"(
 Examples:
   fastgpu sa create ml ci --role member
   fastgpu sa list ml
   fastgpu sa delete ml sa-81c2)");
-  {
+  if (sa) {
     struct F {
       std::string project, name, role = "member";
     };
@@ -307,14 +311,14 @@ Examples:
                              false);
     });
   }
-  {
+  if (sa) {
     auto p = std::make_shared<std::string>();
     auto* c = Verb(sa, "list", "List a project's service accounts (owner)", "fastgpu sa list ml");
     c->alias("ls");
     c->add_option("project", *p, "Project")->required()->type_name("PROJECT");
     c->callback([&host, p] { host.set_client_action([p](Context& ctx) { return ServiceAccountList(ctx, *p); }, false); });
   }
-  {
+  if (sa) {
     auto f = std::make_shared<std::pair<std::string, std::string>>();
     auto* c = Verb(sa, "delete", "Delete a service account and revoke its tokens (owner)", "fastgpu sa delete ml sa-81c2");
     c->alias("rm");
@@ -326,13 +330,13 @@ Examples:
   }
 
   // ---- secret ---------------------------------------------------------------------------------------
-  auto* secret = Group(app, "secret", "Project secrets, given to jobs as environment variables", R"(
+  auto* secret = Group(app, host, "secret", "Project secrets, given to jobs as environment variables", R"(
 Examples:
   printf %s "$WANDB_KEY" | fastgpu secret set WANDB_KEY --project ml
   fastgpu secret set WANDB_KEY --project ml          # on a terminal: prompts without echo
   fastgpu job submit --project ml --secret WANDB_KEY -- python train.py
   fastgpu secret list --project ml)");
-  {
+  if (secret) {
     auto f = std::make_shared<std::pair<std::string, std::string>>();
     auto* c = Verb(secret, "set",
                    "Create or replace a secret (member). The value is read from stdin (one trailing newline "
@@ -351,14 +355,14 @@ Examples:
           false);
     });
   }
-  {
+  if (secret) {
     auto p = std::make_shared<std::string>();
     auto* c = Verb(secret, "list", "List secret names (never values)", "fastgpu secret list --project ml");
     c->alias("ls");
     c->add_option("--project,-p", *p, "Project")->required()->type_name("PROJECT");
     c->callback([&host, p] { host.set_client_action([p](Context& ctx) { return SecretList(ctx, *p); }, false); });
   }
-  {
+  if (secret) {
     auto f = std::make_shared<std::pair<std::string, std::string>>();
     auto* c = Verb(secret, "delete", "Delete a secret (member)", "fastgpu secret delete WANDB_KEY --project ml");
     c->alias("rm");
@@ -368,19 +372,19 @@ Examples:
       host.set_client_action([f](Context& ctx) { return SecretDelete(ctx, f->second, f->first); }, false);
     });
   }
-  {
+  if (secret) {
     auto* c = Verb(secret, "rotate-key", "Re-encrypt every secret under a new master key (admin)",
                    "fastgpu secret rotate-key");
     c->callback([&host] { host.set_client_action(SecretRotateKey, false); });
   }
 
   // ---- audit ----------------------------------------------------------------------------------------
-  auto* audit = Group(app, "audit", "The hash-chained audit log (admin)", R"(
+  auto* audit = Group(app, host, "audit", "The hash-chained audit log (admin)", R"(
 Examples:
   fastgpu audit list --limit 20
   fastgpu audit list --after 1200 --output json
   fastgpu audit verify || echo "audit log was tampered with")");
-  {
+  if (audit) {
     auto f = std::make_shared<std::pair<std::optional<int64_t>, std::optional<int>>>();
     auto* c = Verb(audit, "list", "List audit records, oldest first", "fastgpu audit list --after 1200 --limit 50");
     c->alias("ls");
@@ -391,7 +395,7 @@ Examples:
       host.set_client_action([f](Context& ctx) { return AuditList(ctx, f->first, f->second); }, false);
     });
   }
-  {
+  if (audit) {
     auto* c = Verb(audit, "verify", "Recompute the hash chain; exit 1 and name the first bad record when broken",
                    "fastgpu audit verify");
     c->callback([&host] { host.set_client_action(AuditVerify, false); });
@@ -400,19 +404,19 @@ Examples:
 
 void AddBillingVerbs(CLI::App& app, const VerbHost& host) {
   // ---- price ----------------------------------------------------------------------------------------
-  auto* price = Group(app, "price", "Prices per GPU-hour", R"(
+  auto* price = Group(app, host, "price", "Prices per GPU-hour", R"(
 Examples:
   fastgpu price list
   fastgpu price set A100-80GB 2.50
   fastgpu price set H100-80GB 4.10 --effective 2026-12-01T00:00:00Z)");
-  {
+  if (price) {
     auto all = std::make_shared<bool>(false);
     auto* c = Verb(price, "list", "Current prices (--all: with history)", "fastgpu price list --all");
     c->alias("ls");
     c->add_flag("--all,-a", *all, "Include past and future entries");
     c->callback([&host, all] { host.set_client_action([all](Context& ctx) { return PriceList(ctx, *all); }, false); });
   }
-  {
+  if (price) {
     struct F {
       std::string gpu_type, price;
       std::optional<std::string> effective;
@@ -429,9 +433,10 @@ Examples:
   }
 
   // ---- usage ----------------------------------------------------------------------------------------
-  {
+  auto* usage = app.add_subcommand("usage", "GPU-hours and cost per project and GPU type for a month");
+  if (host.wanted("usage")) {
     auto f = std::make_shared<std::pair<std::string, std::string>>();
-    auto* c = app.add_subcommand("usage", "GPU-hours and cost per project and GPU type for a month");
+    auto* c = usage;
     c->footer(R"(
 Without --project: all projects you can see (admins: all). Running jobs' accrued cost is shown separately.
 Examples:
@@ -443,11 +448,11 @@ Examples:
   }
 
   // ---- bill -----------------------------------------------------------------------------------------
-  auto* bill = Group(app, "bill", "Invoices", R"(
+  auto* bill = Group(app, host, "bill", "Invoices", R"(
 Examples:
   fastgpu bill show --project ml --month 2026-11
   fastgpu bill show --project ml --output csv > ml-2026-11.csv)");
-  {
+  if (bill) {
     auto f = std::make_shared<std::pair<std::string, std::string>>();
     auto* c = Verb(bill, "show", "A project's invoice for a month: lines per GPU type, credits, amount due",
                    "fastgpu bill show --project ml --month 2026-11\n"
@@ -460,18 +465,18 @@ Examples:
   }
 
   // ---- credit ---------------------------------------------------------------------------------------
-  auto* credit = Group(app, "credit", "Credits of a project (prepaid plans, trial credit, adjustments)", R"(
+  auto* credit = Group(app, host, "credit", "Credits of a project (prepaid plans, trial credit, adjustments)", R"(
 Examples:
   fastgpu credit list --project ml
   fastgpu credit add --project ml --amount 100 --kind trial_credit --memo "welcome")");
-  {
+  if (credit) {
     auto p = std::make_shared<std::string>();
     auto* c = Verb(credit, "list", "Credit balance and entries", "fastgpu credit list --project ml");
     c->alias("ls");
     c->add_option("--project,-p", *p, "Project")->required()->type_name("PROJECT");
     c->callback([&host, p] { host.set_client_action([p](Context& ctx) { return CreditList(ctx, *p); }, false); });
   }
-  {
+  if (credit) {
     struct F {
       std::string project, amount, kind = "adjustment";
       std::optional<int> months;

@@ -3,6 +3,7 @@
 
 #include <functional>
 #include <string>
+#include <string_view>
 
 #include "cli/app.h"
 #include "cli/commands.h"
@@ -32,6 +33,8 @@ struct VerbHost {
   std::function<int(const ClientConfig& cfg, const ClientVerb& verb, bool allow_csv)> run_with;
   // The action to run with a client built from the resolved configuration.
   std::function<void(ClientVerb, bool allow_csv)> set_client_action;
+  // Whether a top-level verb is named in the arguments: only those get their subcommands and flags.
+  std::function<bool(std::string_view verb)> wanted;
 };
 
 // login, logout, whoami, user, project, member, token, sa, secret, audit.

@@ -46,6 +46,13 @@ TEST(HttpClient, GetAndPostCarryTokenHeadersAndBodies) {
   EXPECT_EQ(r->status, 201);
   EXPECT_EQ(r->body, R"({"a":1}|application/json|k1)");
 
+  std::string big(3 << 20, 'x');
+  for (size_t i = 0; i < big.size(); i += 4096) big[i] = static_cast<char>('a' + (i / 4096) % 26);
+  server.srv().Get("/big", [&big](const httplib::Request&, httplib::Response& res) { res.set_content(big, "text/plain"); });
+  r = c.Get("/big");
+  ASSERT_TRUE(r.ok()) << ErrorText(r.error);
+  EXPECT_TRUE(r->body == big);
+
   r = c.Get("/missing");
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(r.response.status, 404);
