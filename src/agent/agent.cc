@@ -20,6 +20,9 @@ namespace {
 constexpr const char* kMetaFile = "job";
 constexpr const char* kReportedFile = "reported";
 constexpr int64_t kMaxLogRead = 8 * 1024 * 1024;
+constexpr size_t kMaxReportBatch = 256;  // reports per ReportJobs call
+// With event-driven exits the monitor still looks around this often (reports to retry, a missed event).
+constexpr int64_t kMaxEventWaitMs = 1'000;
 
 bool IsSafeId(const std::string& id) {
   if (id.empty() || id.size() > 128 || id == "." || id == "..") return false;
@@ -159,6 +162,7 @@ void Agent::Stop() {
     stopping_ = true;
   }
   cv_.notify_all();
+  executor_.Interrupt();  // the monitor may be waiting for job exits
   if (command_thread_.joinable()) command_thread_.join();
   if (monitor_thread_.joinable()) monitor_thread_.join();
   if (!opts_.terminate_jobs_on_stop) return;
@@ -374,6 +378,8 @@ void Agent::CommandLoop() {
         HandleStop(cmd);
       }
     }
+    // The starts of this batch (and exits found meanwhile) are reported together.
+    FlushReports();
   }
 }
 
@@ -395,7 +401,6 @@ void Agent::HandleStart(const JobCommand& cmd) {
       std::lock_guard lock(mu_);
       reports_.push_back(fail("invalid job id '" + id + "'", ""));
     }
-    FlushReports();
     return;
   }
   {
@@ -472,7 +477,6 @@ void Agent::HandleStart(const JobCommand& cmd) {
       }
     }
   }
-  FlushReports();
 }
 
 void Agent::HandleStop(const JobCommand& cmd) {
@@ -491,26 +495,34 @@ void Agent::HandleStop(const JobCommand& cmd) {
 void Agent::FlushReports() {
   std::lock_guard flush_lock(flush_mu_);
   while (true) {
-    PendingReport front;
+    // Everything queued goes in one call (one transaction on the server): under load a job's start and
+    // exit, and the exits of several jobs, cost one commit.
+    std::vector<PendingReport> batch;
     {
       std::lock_guard lock(mu_);
       if (reports_.empty() || NowNanos() < retry_reports_at_ns_) return;
-      front = reports_.front();
+      const size_t n = std::min(reports_.size(), kMaxReportBatch);
+      batch.assign(reports_.begin(), reports_.begin() + static_cast<std::ptrdiff_t>(n));
     }
-    Status s = cp_.ReportJob(front.report);
+    std::vector<JobReport> reports;
+    reports.reserve(batch.size());
+    for (const PendingReport& pr : batch) reports.push_back(pr.report);
+    Status s = cp_.ReportJobs(reports);
     if (!s.ok() && IsTransient(s.code())) {
       std::lock_guard lock(mu_);
       retry_reports_at_ns_ = NowNanos() + opts_.retry_interval.count() * 1'000'000;
       return;
     }
-    // Delivered, or refused for good (e.g. a stale attempt): either way it is done.
+    // Delivered, or refused for good (e.g. a stale attempt): either way they are done.
     {
       std::lock_guard lock(mu_);
-      reports_.pop_front();
+      reports_.erase(reports_.begin(), reports_.begin() + static_cast<std::ptrdiff_t>(batch.size()));
       retry_reports_at_ns_ = 0;
     }
-    if (!front.mark_dir.empty()) {
-      (void)WriteFileAtomic(front.mark_dir + "/" + kReportedFile, std::to_string(front.report.attempt) + "\n");
+    for (const PendingReport& pr : batch) {
+      if (!pr.mark_dir.empty()) {
+        (void)WriteFileAtomic(pr.mark_dir + "/" + kReportedFile, std::to_string(pr.report.attempt) + "\n");
+      }
     }
   }
 }
@@ -551,7 +563,19 @@ void Agent::MonitorLoop() {
       if (registered) SendHeartbeat();
       next_heartbeat = NowNanos() + opts_.heartbeat_interval.count() * 1'000'000;
     }
-    if (!WaitFor(opts_.poll_interval)) return;
+    if (executor_.ExitEvents()) {
+      // Event-driven: woken by a job's end (or a kill deadline, or Stop()), else at the next heartbeat.
+      int64_t wait_ms = std::min<int64_t>(std::max<int64_t>(0, (next_heartbeat - NowNanos()) / 1'000'000), kMaxEventWaitMs);
+      {
+        std::lock_guard lock(mu_);
+        if (!reports_.empty()) wait_ms = std::min<int64_t>(wait_ms, opts_.retry_interval.count());  // to retry
+      }
+      executor_.WaitForExits(std::chrono::milliseconds(wait_ms));
+      std::lock_guard lock(mu_);
+      if (stopping_) return;
+    } else if (!WaitFor(opts_.poll_interval)) {
+      return;
+    }
   }
 }
 

@@ -79,6 +79,20 @@ class ControlPlane {
   virtual Result<std::vector<JobCommand>> WaitCommands(const std::string& node,
                                                        std::chrono::milliseconds timeout) = 0;
   virtual Status ReportJob(const JobReport& report) = 0;
+  // Several reports in order, recorded together where the server can (one transaction, so a job that
+  // started and ended since the last call costs one commit). Reports refused for good (unknown job,
+  // stale attempt) are skipped; an error means none or only some were recorded and the caller sends
+  // them all again (reports are idempotent). Default: one ReportJob per report.
+  virtual Status ReportJobs(const std::vector<JobReport>& reports) {
+    for (const JobReport& r : reports) {
+      Status s = ReportJob(r);
+      if (!s.ok() && (s.code() == ErrorCode::kUnavailable || s.code() == ErrorCode::kDeadlineExceeded ||
+                      s.code() == ErrorCode::kInternal || s.code() == ErrorCode::kResourceExhausted)) {
+        return s;
+      }
+    }
+    return Status::Ok();
+  }
   virtual Status Heartbeat(const NodeHeartbeat& hb) = 0;
 };
 

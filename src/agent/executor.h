@@ -76,6 +76,13 @@ class Executor {
   virtual std::vector<ExitStatus> Poll() = 0;
   // Job ids currently tracked as running.
   virtual std::vector<std::string> Running() const = 0;
+  // Event-driven exit detection. When ExitEvents() is true, WaitForExits blocks until a tracked job
+  // may have ended (Poll then has something), a kill deadline of Terminate comes due, Interrupt() is
+  // called, or `timeout` passes. Executors without events return false from ExitEvents(): the caller
+  // then calls Poll on a timer.
+  virtual bool ExitEvents() const { return false; }
+  virtual void WaitForExits(std::chrono::milliseconds timeout) { (void)timeout; }
+  virtual void Interrupt() {}
 };
 
 // The real executor (fork/exec). `clock` is used for the kill grace deadline.

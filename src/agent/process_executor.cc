@@ -35,6 +35,8 @@
 #include <grp.h>
 #include <pwd.h>
 #include <signal.h>
+#include <poll.h>
+#include <sys/eventfd.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -50,6 +52,7 @@
 #include <cstring>
 #include <filesystem>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -400,6 +403,39 @@ __attribute__((noinline)) pid_t SpawnJob(const Prepared& p, ChildFailure* fail) 
 
 std::string ErrnoText(int e) { return std::strerror(e); }
 
+// An owned file descriptor (closed when the last holder lets go: the waiter may hold it while Poll
+// forgets the job).
+class OwnedFd {
+ public:
+  explicit OwnedFd(int fd) : fd_(fd) {}
+  ~OwnedFd() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  OwnedFd(const OwnedFd&) = delete;
+  OwnedFd& operator=(const OwnedFd&) = delete;
+  int get() const { return fd_; }
+
+ private:
+  int fd_;
+};
+
+// A pidfd for `pid` (readable once the process has ended), or null where the kernel has none.
+std::shared_ptr<OwnedFd> OpenPidFd(int64_t pid) {
+#ifdef SYS_pidfd_open
+  long fd = ::syscall(SYS_pidfd_open, static_cast<pid_t>(pid), 0U);
+  if (fd >= 0) {
+    ::fcntl(static_cast<int>(fd), F_SETFD, FD_CLOEXEC);
+    return std::make_shared<OwnedFd>(static_cast<int>(fd));
+  }
+#else
+  (void)pid;
+#endif
+  return nullptr;
+}
+
+// Without an event for a job (no pidfd, or its supervisor gone while the job runs), it is polled this often.
+constexpr int64_t kPollWithoutEventMs = 20;
+
 std::string Absolute(const std::string& p) {
   std::error_code ec;
   auto abs = std::filesystem::absolute(p, ec);
@@ -607,6 +643,7 @@ class ProcessExecutor final : public Executor {
     if (::getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY) {
       max_fd_ = static_cast<int>(std::min<rlim_t>(rl.rlim_cur, 1 << 20));
     }
+    wake_ = std::make_shared<OwnedFd>(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
   }
 
   ~ProcessExecutor() override {
@@ -805,8 +842,12 @@ class ProcessExecutor final : public Executor {
     t.ref = ref;
     t.job_dir = job_dir;
     t.supervisor_start_ticks = rec.supervisor_start_ticks;
-    std::lock_guard lock(mu_);
-    jobs_[spec.job_id] = std::move(t);
+    t.exit_event = OpenPidFd(sup);  // our child, not reaped yet: the pid cannot name another process
+    {
+      std::lock_guard lock(mu_);
+      jobs_[spec.job_id] = std::move(t);
+    }
+    Interrupt();  // a waiter watches the new job from now on
     return ref;
   }
 
@@ -830,6 +871,7 @@ class ProcessExecutor final : public Executor {
       SignalGroup(t, SIGCONT);  // a stopped job must run to handle SIGTERM
     }
     if (!t.kill_deadline_ns || deadline < *t.kill_deadline_ns) t.kill_deadline_ns = deadline;
+    WakeLocked();  // a waiter wakes for the kill deadline
     return Status::Ok();
   }
 
@@ -870,8 +912,14 @@ class ProcessExecutor final : public Executor {
       }
       return NotFound("job " + job_id + " is no longer running");
     }
+    if (sup_alive) {
+      // Opened first, then checked: the pidfd names the supervisor only if it still matches its record.
+      t.exit_event = OpenPidFd(t.ref.supervisor_pid);
+      if (t.exit_event && !ProcessMatches(t.ref.supervisor_pid, t.supervisor_start_ticks)) t.exit_event.reset();
+    }
     ProcessRef ref = t.ref;
     jobs_[job_id] = std::move(t);
+    WakeLocked();
     return ref;
   }
 
@@ -895,7 +943,8 @@ class ProcessExecutor final : public Executor {
           continue;
         }
         // The supervisor is gone but the job still runs: keep watching it (its exit status will be
-        // unknown, and it is reported lost when it ends).
+        // unknown, and it is reported lost when it ends), by polling: its supervisor's event has fired.
+        t.exit_event.reset();
       }
       if (t.kill_deadline_ns && !t.kill_sent && now >= *t.kill_deadline_ns) {
         t.kill_sent = true;
@@ -914,9 +963,45 @@ class ProcessExecutor final : public Executor {
     return ids;
   }
 
+  bool ExitEvents() const override { return wake_->get() >= 0; }
+
+  void WaitForExits(std::chrono::milliseconds timeout) override {
+    std::vector<std::shared_ptr<OwnedFd>> held;  // kept open while polled, even if Poll forgets the job
+    std::vector<pollfd> fds;
+    int64_t wait_ms = std::max<int64_t>(0, timeout.count());
+    {
+      std::lock_guard lock(mu_);
+      if (!pending_.empty()) return;
+      fds.push_back({wake_->get(), POLLIN, 0});
+      const int64_t now = clock_.MonotonicNanos();
+      for (const auto& [id, t] : jobs_) {
+        if (t.exit_event) {
+          held.push_back(t.exit_event);
+          fds.push_back({t.exit_event->get(), POLLIN, 0});
+        } else {
+          wait_ms = std::min(wait_ms, kPollWithoutEventMs);
+        }
+        if (t.kill_deadline_ns && !t.kill_sent) {
+          wait_ms = std::min(wait_ms, std::max<int64_t>(0, (*t.kill_deadline_ns - now + 999'999) / 1'000'000));
+        }
+      }
+    }
+    int r = ::poll(fds.data(), fds.size(), static_cast<int>(std::min<int64_t>(wait_ms, 1 << 30)));
+    if (r > 0 && (fds[0].revents & POLLIN) != 0) {
+      uint64_t v = 0;
+      (void)!::read(wake_->get(), &v, sizeof(v));
+    }
+  }
+
+  void Interrupt() override {
+    std::lock_guard lock(mu_);
+    WakeLocked();
+  }
+
  private:
   struct Tracked {
     ProcessRef ref;
+    std::shared_ptr<OwnedFd> exit_event;  // pidfd of the supervisor (null: polled)
     std::string job_dir;
     int64_t supervisor_start_ticks = 0;
     bool adopted = false;
@@ -997,7 +1082,13 @@ class ProcessExecutor final : public Executor {
     return st;
   }
 
+  void WakeLocked() {
+    const uint64_t one = 1;
+    (void)!::write(wake_->get(), &one, sizeof(one));
+  }
+
   const Clock& clock_;
+  std::shared_ptr<OwnedFd> wake_;  // eventfd: wakes WaitForExits (new job, Interrupt)
   std::vector<std::string> errors_store_;
   std::vector<const char*> errors_;
   int max_fd_ = 1024;

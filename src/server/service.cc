@@ -913,6 +913,38 @@ Status Service::ReportJob(const agent::JobReport& r) {
   return Commit(updates);
 }
 
+Status Service::ReportJobs(const std::vector<agent::JobReport>& reports) {
+  std::lock_guard mutate(mutate_mu_);
+  std::vector<store::JobUpdate> updates;
+  {
+    std::lock_guard lock(mu_);
+    std::unordered_map<std::string, Job> batch;  // jobs as the earlier reports of this batch left them
+    for (const auto& r : reports) {
+      const Job* cur = nullptr;
+      if (auto b = batch.find(r.job_id); b != batch.end()) {
+        cur = &b->second;
+      } else if (auto it = jobs_.find(r.job_id); it != jobs_.end()) {
+        cur = &it->second;
+      }
+      // Unknown or ended (a stale report), an older attempt, or a job no longer on that node: ignore.
+      if (cur == nullptr || cur->attempt != r.attempt || cur->node != r.node || !HoldsResources(cur->state)) continue;
+      const Job j = *cur;
+      if (r.kind == agent::JobReport::Kind::kStarted) {
+        if (j.state == JobState::kRunning) continue;
+        Job after = j;
+        after.state = JobState::kRunning;
+        after.started_at = clock_.NowMillis();
+        after.pid = r.pid;
+        updates.push_back(Transition(j, after, "process " + std::to_string(r.pid) + " started", "agent:" + r.node));
+      } else {
+        FinalStateFor(j, r, updates);
+      }
+      batch[r.job_id] = updates.back().job;
+    }
+  }
+  return Commit(updates);
+}
+
 Status Service::RegisterNode(const agent::NodeRegistration& reg) {
   if (reg.node.name.empty()) return InvalidArgument("node name is empty");
   RETURN_IF_ERROR(store_.UpsertNode(reg.node, reg.gpus));

@@ -128,6 +128,8 @@ class Service final : public agent::ControlPlane {
   Result<std::vector<agent::JobCommand>> WaitCommands(const std::string& node,
                                                       std::chrono::milliseconds timeout) override;
   Status ReportJob(const agent::JobReport& report) override;
+  // One transaction for the whole batch (a job's start and exit reported together: one commit).
+  Status ReportJobs(const std::vector<agent::JobReport>& reports) override;
   Status Heartbeat(const agent::NodeHeartbeat& hb) override;
 
   // For tests and benchmarks: run one scheduling pass now.

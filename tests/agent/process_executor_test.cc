@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <fstream>
 #include <optional>
+#include <thread>
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -263,6 +264,54 @@ TEST_F(ProcessExecutorTest, AdoptedJobCanBeTerminated) {
   auto st = WaitExit(*exec_, "adopt-term");
   ASSERT_TRUE(st.has_value());
   EXPECT_EQ(st->signal, SIGTERM);
+}
+
+// Exits are events: a waiter with a long timeout is woken by the end of a job (launched here or
+// adopted after a restart), so Poll has it after the wake-up. (Broken events would hang this test
+// until its time-out, not fail on a timing.)
+std::optional<ExitStatus> WaitExitByEvent(Executor& ex, const std::string& id) {
+  for (int wakeups = 0; wakeups < 4; ++wakeups) {  // the launch/adopt itself may wake the waiter once
+    ex.WaitForExits(std::chrono::minutes(10));
+    for (auto& st : ex.Poll()) {
+      if (st.job_id == id) return st;
+    }
+  }
+  return std::nullopt;
+}
+
+TEST_F(ProcessExecutorTest, JobEndWakesAnExitWaiter) {
+  ASSERT_TRUE(exec_->ExitEvents());
+  ProcessRef ref = Launch(*exec_, Spec("ev", {"sleep", "30"}));
+  exec_->WaitForExits(std::chrono::milliseconds(0));
+  EXPECT_TRUE(exec_->Poll().empty());
+  ASSERT_EQ(::kill(static_cast<pid_t>(ref.pid), SIGKILL), 0);
+  auto st = WaitExitByEvent(*exec_, "ev");
+  ASSERT_TRUE(st.has_value());
+  EXPECT_EQ(st->signal, SIGKILL);
+}
+
+TEST_F(ProcessExecutorTest, AdoptedJobEndWakesAnExitWaiter) {
+  LaunchSpec spec = Spec("ev-adopt", {"sleep", "30"});
+  ProcessRef ref = Launch(*exec_, spec);
+  exec_.reset();  // restart
+  exec_ = MakeProcessExecutor(clock_);
+  ASSERT_TRUE(exec_->Adopt("ev-adopt", spec.job_dir).ok());
+  ASSERT_EQ(::kill(static_cast<pid_t>(ref.pid), SIGKILL), 0);
+  auto st = WaitExitByEvent(*exec_, "ev-adopt");
+  ASSERT_TRUE(st.has_value());
+  EXPECT_EQ(st->signal, SIGKILL);
+  EXPECT_FALSE(st->lost);
+}
+
+TEST_F(ProcessExecutorTest, InterruptWakesAnExitWaiter) {
+  Launch(*exec_, Spec("ev-int", {"sleep", "30"}));
+  exec_->WaitForExits(std::chrono::milliseconds(0));
+  std::thread waiter([&] { exec_->WaitForExits(std::chrono::minutes(10)); });
+  exec_->Interrupt();
+  waiter.join();
+  EXPECT_TRUE(exec_->Poll().empty());
+  ASSERT_TRUE(exec_->Terminate("ev-int", std::chrono::milliseconds(0)).ok());
+  ASSERT_TRUE(WaitExitByEvent(*exec_, "ev-int").has_value());
 }
 
 TEST_F(ProcessExecutorTest, AdoptReportsJobThatEndedWhileDown) {
