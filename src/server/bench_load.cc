@@ -190,6 +190,16 @@ Status RunLoadCases(Embedded& up, const ApiBenchOptions& o, const Clock& clock, 
     double release_ms = ms_since(d0);
     bool released = up.http_stats().open_connections <= before - o.waiters;
 
+    // 100 requests with bad tokens from this address: the admin's valid token must still be served.
+    int limited = 0;
+    auto guesser = Client(up.url(), "fgp_" + std::string(64, '0'), true);
+    for (int i = 0; i < 100; ++i) {
+      auto r = guesser->Get("/v1/jobs?limit=1");
+      if (r && r->status == 429) ++limited;
+    }
+    auto adm = admin->Get("/v1/whoami");
+    int admin_status = adm ? adm->status : 0;
+
     out["load"] = {{"followers", o.followers},
                    {"waiters", o.waiters},
                    {"idle_sockets", o.idle},
@@ -205,6 +215,8 @@ Status RunLoadCases(Embedded& up, const ApiBenchOptions& o, const Clock& clock, 
                    {"healthz_new_connection_ok", fresh.size()},
                    {"submits_per_s_during_load", submit_rate},
                    {"submits_failed_during_load", bad.load()},
+                   {"bad_token_requests_limited", limited},
+                   {"admin_status_after_bad_tokens", admin_status},
                    {"waiters_released", released},
                    {"waiters_release_ms", release_ms}};
     followers.clear();
@@ -280,6 +292,8 @@ void PrintLoadCases(const nlohmann::json& out) {
                 l["submits_per_s_during_load"].get<double>(), l["submits_failed_during_load"].get<int>());
     std::printf("  waiters disconnect -> freed          %8.1f ms%s\n", l["waiters_release_ms"].get<double>(),
                 l["waiters_released"].get<bool>() ? "" : "  (NOT all freed)");
+    std::printf("  100 bad tokens from one address      %8d refused with 429; admin token then gets HTTP %d\n",
+                l["bad_token_requests_limited"].get<int>(), l["admin_status_after_bad_tokens"].get<int>());
   }
   if (out.contains("big_headers")) {
     const auto& b = out["big_headers"];

@@ -141,8 +141,8 @@ struct HttpTransport::Impl {
       : opt(std::move(o)),
         dispatch(std::move(d)),
         ioc(std::max(1, opt.io_threads)),
-        acceptor(ioc),
-        accept_backoff(ioc),
+        acceptor(asio::make_strand(ioc)),
+        accept_backoff(acceptor.get_executor()),
         workers(static_cast<size_t>(std::max(1, opt.workers))) {}
 
   void Watch(const std::string& key, uint64_t id, std::weak_ptr<Parkable> p) {
@@ -650,7 +650,7 @@ void HttpTransport::Stop() {
   auto& t = *impl_;
   if (!t.started || t.stopped) return;
   t.stopped = true;
-  asio::post(t.ioc, [&t] {
+  asio::post(t.acceptor.get_executor(), [&t] {
     beast::error_code ec;
     t.acceptor.close(ec);
     t.accept_backoff.cancel();
