@@ -80,9 +80,9 @@ Prints the new job's id (or the job as JSON with --output json). --dry-run print
 the estimate for the runtime limit; nothing is created.)";
 
 // Declaring every verb's subcommands and flags with CLI11 costs more CPU than a short command's whole run
-// (about 2.5M instructions), so each top-level verb is declared with its description (what `fastgpu --help`
-// lists) but gets its subcommands and flags only when its name is among the arguments. An option value that
-// happens to equal a verb's name only makes that verb be declared too.
+// (about 3M instructions), so a top-level verb is declared only when its name is among the arguments (or help
+// is asked for: `fastgpu --help` lists them all), and gets its subcommands and flags only when named. An
+// option value that happens to equal a verb's name only makes that verb be declared too.
 bool VerbNamed(const std::vector<std::string>& args, std::string_view verb) {
   return std::find(args.begin(), args.end(), verb) != args.end();
 }
@@ -160,45 +160,53 @@ int RunApp(const std::vector<std::string>& args, const Hooks& hooks, const Io& i
       return run_with(*cfg, verb, allow_csv);
     };
   };
+  // A top-level verb is declared when it is named, or when help is asked for (`fastgpu --help` lists them all).
+  const bool help = VerbNamed(args, "-h") || VerbNamed(args, "--help");
+  auto declare = [&](const char* name, const std::string& desc) -> CLI::App* {
+    return help || VerbNamed(args, name) ? app.add_subcommand(name, desc) : nullptr;
+  };
   VerbHost host{g, io, [&](std::function<int()> a) { action = std::move(a); }, run_with,
                 [&](ClientVerb verb, bool allow_csv) { action = client_verb(std::move(verb), allow_csv); },
-                [&](std::string_view verb) { return VerbNamed(args, verb); }};
+                [&](std::string_view verb) { return VerbNamed(args, verb); }, declare};
 
   // ---- up / server -------------------------------------------------------------------------------
   server::UpOptions up_opts;
-  auto* up = app.add_subcommand("up", "Run the server, a local agent and the database in this process");
+  auto* up = declare("up", "Run the server, a local agent and the database in this process");
   if (VerbNamed(args, "up")) AddUpOptions(up, up_opts);
   auto run_up = [&]() -> int {
     if (up_opts.home.empty()) up_opts.home = ResolveHome(io.env);
     if (!hooks.run_up) return ReportError(io.err, Internal("this build cannot run the server"), kExitFailure);
     return hooks.run_up(up_opts);
   };
-  up->callback([&] { action = run_up; });
-  auto* server_cmd = app.add_subcommand(
+  if (up) up->callback([&] { action = run_up; });
+  auto* server_cmd = declare(
       "server", "Run the server (for now the same as `up`; fleet mode with an external database and remote "
                 "agents comes later)");
   if (VerbNamed(args, "server")) AddUpOptions(server_cmd, up_opts);
-  server_cmd->callback([&] { action = run_up; });
+  if (server_cmd) server_cmd->callback([&] { action = run_up; });
 
   // ---- version -----------------------------------------------------------------------------------
-  auto* version = app.add_subcommand("version", "Print the client version");
-  version->callback([&] {
-    action = [&] {
-      io.out << "fastgpu " << FASTGPU_VERSION << "\n";
-      return kExitOk;
-    };
-  });
+  if (auto* version = declare("version", "Print the client version")) {
+    version->callback([&] {
+      action = [&] {
+        io.out << "fastgpu " << FASTGPU_VERSION << "\n";
+        return kExitOk;
+      };
+    });
+  }
 
   // ---- job ---------------------------------------------------------------------------------------
-  auto* job = app.add_subcommand("job", "Submit, list, inspect and cancel jobs");
-  job->require_subcommand(1);
-  job->footer(R"(
+  auto* job = declare("job", "Submit, list, inspect and cancel jobs");
+  if (job) {
+    job->require_subcommand(1);
+    job->footer(R"(
 Examples:
   fastgpu job submit --gpus 1 -- python train.py
   fastgpu job list --state RUNNING
   fastgpu job logs -f j-3
   fastgpu job wait j-3 --timeout 2h
   fastgpu job cancel j-3)");
+  }
 
   SubmitFlags submit;
   std::string s_gpus, s_type, s_mem, s_runtime, s_prio, s_name, s_workdir, s_project, s_retries, s_file;
@@ -294,28 +302,30 @@ Examples:
   }
 
   // ---- gpu / node --------------------------------------------------------------------------------
-  auto* gpu = app.add_subcommand("gpu", "GPUs of the cluster");
-  gpu->require_subcommand(1);
-  auto* gpu_list = gpu->add_subcommand("list", "List GPUs with memory, utilisation, temperature, power and jobs");
-  gpu_list->alias("ls");
-  gpu_list->footer("\nSimulated GPUs are marked \"(simulated)\".\nExample:\n  fastgpu gpu list --output json");
-  gpu_list->callback([&] { action = client_verb([](Context& ctx) { return GpuList(ctx); }); });
+  if (auto* gpu = declare("gpu", "GPUs of the cluster")) {
+    gpu->require_subcommand(1);
+    auto* gpu_list = gpu->add_subcommand("list", "List GPUs with memory, utilisation, temperature, power and jobs");
+    gpu_list->alias("ls");
+    gpu_list->footer("\nSimulated GPUs are marked \"(simulated)\".\nExample:\n  fastgpu gpu list --output json");
+    gpu_list->callback([&] { action = client_verb([](Context& ctx) { return GpuList(ctx); }); });
+  }
 
-  auto* node = app.add_subcommand("node", "Nodes of the cluster");
-  node->require_subcommand(1);
-  auto* node_list = node->add_subcommand("list", "List nodes with health, GPU count and last heartbeat");
-  node_list->alias("ls");
-  node_list->footer("\nSimulated nodes show KIND \"simulated\".\nExample:\n  fastgpu node list");
-  node_list->callback([&] { action = client_verb([](Context& ctx) { return NodeList(ctx); }); });
+  if (auto* node = declare("node", "Nodes of the cluster")) {
+    node->require_subcommand(1);
+    auto* node_list = node->add_subcommand("list", "List nodes with health, GPU count and last heartbeat");
+    node_list->alias("ls");
+    node_list->footer("\nSimulated nodes show KIND \"simulated\".\nExample:\n  fastgpu node list");
+    node_list->callback([&] { action = client_verb([](Context& ctx) { return NodeList(ctx); }); });
+  }
 
   // ---- accounts, security, billing (app_accounts.cc) -----------------------------------------------
-  AddAccountVerbs(app, host);
-  AddBillingVerbs(app, host);
+  AddAccountVerbs(host);
+  AddBillingVerbs(host);
 
   // ---- bench -------------------------------------------------------------------------------------
   server::ApiBenchOptions bench_opts;
   bench::SchedulerBenchOptions sched_opts;
-  auto* bench = app.add_subcommand("bench", "Benchmarks (they print figures)");
+  auto* bench = declare("bench", "Benchmarks (they print figures)");
   if (VerbNamed(args, "bench")) {
     bench->require_subcommand(1);
     auto* bench_api = bench->add_subcommand("api", "Durable submits/s and submit->RUNNING latency of the server");
@@ -399,7 +409,7 @@ Examples:
   // ---- simulate ----------------------------------------------------------------------------------
   sim::SimulateOptions sim_opts;
   bool sim_no_timing = false;
-  auto* simulate = app.add_subcommand("simulate", "Replay a GPU job trace against scheduling policies");
+  auto* simulate = declare("simulate", "Replay a GPU job trace against scheduling policies");
   if (VerbNamed(args, "simulate")) {
     simulate->add_option("--trace", sim_opts.trace_path,
                          "CSV trace: job_id,submit_time_s,num_gpus,duration_s,user,queue,status "

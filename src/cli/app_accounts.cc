@@ -15,9 +15,9 @@ namespace {
 
 // A verb group, declared with its description. Its subcommands and flags are declared only when it is named
 // in the arguments (see VerbNamed in app.cc): otherwise this returns nullptr and the group's blocks are skipped.
-CLI::App* Group(CLI::App& app, const VerbHost& host, const char* name, const char* desc, const char* footer) {
-  auto* g = app.add_subcommand(name, desc);
-  if (!host.wanted(name)) return nullptr;
+CLI::App* Group(const VerbHost& host, const char* name, const char* desc, const char* footer) {
+  auto* g = host.declare(name, desc);
+  if (g == nullptr || !host.wanted(name)) return nullptr;
   g->require_subcommand(1);
   g->footer(footer);
   return g;
@@ -37,50 +37,53 @@ CLI::Option* Opt(CLI::App* c, const std::string& name, std::optional<std::string
 
 }  // namespace
 
-void AddAccountVerbs(CLI::App& app, const VerbHost& host) {
+void AddAccountVerbs(const VerbHost& host) {
   const Globals& g = host.g;
   const Io& io = host.io;
 
   // ---- login / logout / whoami ----------------------------------------------------------------------
-  auto* login = app.add_subcommand(
-      "login", "Check a server URL and token (GET /v1/whoami) and store them in $FASTGPU_HOME/credentials.json "
-               "(mode 0600) for later commands");
-  login->footer(R"x(
+  if (auto* login = host.declare(
+          "login", "Check a server URL and token (GET /v1/whoami) and store them in $FASTGPU_HOME/credentials.json "
+                   "(mode 0600) for later commands")) {
+    login->footer(R"x(
 Uses the global --server, --token and --ca flags (or FASTGPU_SERVER / FASTGPU_TOKEN / FASTGPU_CA).
 Examples:
   fastgpu login --server https://gpu.example.com --token fgp_0123...
   fastgpu login --server https://10.0.0.5:8400 --token "$(cat token)" --ca /etc/fastgpu/ca.pem)x");
-  login->callback([&] {
-    host.set_action([&]() -> int {
-      std::string server = !g.server.empty() ? g.server : io.env("FASTGPU_SERVER").value_or("");
-      std::string token = !g.token.empty() ? g.token : io.env("FASTGPU_TOKEN").value_or("");
-      std::string ca = !g.ca.empty() ? g.ca : io.env("FASTGPU_CA").value_or("");
-      if (server.empty() || token.empty())
-        return ReportError(io.err, InvalidArgument("login needs --server URL and --token TOKEN"), kExitUsage);
-      auto url = NormalizeServerUrl(server);
-      if (!url.ok()) return ReportError(io.err, url.status(), kExitUsage);
-      if (!ca.empty()) {
-        std::error_code ec;
-        auto abs = std::filesystem::absolute(ca, ec);  // later commands may run from another directory
-        if (!ec) ca = abs.string();
-      }
-      ClientConfig cfg{*url, token, ca, "--server", "--token", ca.empty() ? "" : "--ca"};
-      Credentials creds{*url, token, ca};
-      std::string home = ResolveHome(io.env);
-      return host.run_with(cfg, [creds, home](Context& ctx) { return Login(ctx, home, creds); }, false);
+    login->callback([&] {
+      host.set_action([&]() -> int {
+        std::string server = !g.server.empty() ? g.server : io.env("FASTGPU_SERVER").value_or("");
+        std::string token = !g.token.empty() ? g.token : io.env("FASTGPU_TOKEN").value_or("");
+        std::string ca = !g.ca.empty() ? g.ca : io.env("FASTGPU_CA").value_or("");
+        if (server.empty() || token.empty())
+          return ReportError(io.err, InvalidArgument("login needs --server URL and --token TOKEN"), kExitUsage);
+        auto url = NormalizeServerUrl(server);
+        if (!url.ok()) return ReportError(io.err, url.status(), kExitUsage);
+        if (!ca.empty()) {
+          std::error_code ec;
+          auto abs = std::filesystem::absolute(ca, ec);  // later commands may run from another directory
+          if (!ec) ca = abs.string();
+        }
+        ClientConfig cfg{*url, token, ca, "--server", "--token", ca.empty() ? "" : "--ca"};
+        Credentials creds{*url, token, ca};
+        std::string home = ResolveHome(io.env);
+        return host.run_with(cfg, [creds, home](Context& ctx) { return Login(ctx, home, creds); }, false);
+      });
     });
-  });
+  }
 
-  auto* logout = app.add_subcommand("logout", "Forget the stored credentials ($FASTGPU_HOME/credentials.json)");
-  logout->footer("\nExample:\n  fastgpu logout");
-  logout->callback([&] { host.set_action([&] { return Logout(io.out, io.err, ResolveHome(io.env)); }); });
+  if (auto* logout = host.declare("logout", "Forget the stored credentials ($FASTGPU_HOME/credentials.json)")) {
+    logout->footer("\nExample:\n  fastgpu logout");
+    logout->callback([&] { host.set_action([&] { return Logout(io.out, io.err, ResolveHome(io.env)); }); });
+  }
 
-  auto* whoami = app.add_subcommand("whoami", "Show who the token belongs to and its projects");
-  whoami->footer("\nExample:\n  fastgpu whoami --output json");
-  whoami->callback([&] { host.set_client_action(Whoami, false); });
+  if (auto* whoami = host.declare("whoami", "Show who the token belongs to and its projects")) {
+    whoami->footer("\nExample:\n  fastgpu whoami --output json");
+    whoami->callback([&] { host.set_client_action(Whoami, false); });
+  }
 
   // ---- user -----------------------------------------------------------------------------------------
-  auto* user = Group(app, host, "user", "Users (admin)", R"(
+  auto* user = Group(host, "user", "Users (admin)", R"(
 Examples:
   fastgpu user create alice --display-name "Alice Liddell"
   fastgpu user list
@@ -146,7 +149,7 @@ Examples:
   }
 
   // ---- project --------------------------------------------------------------------------------------
-  auto* project = Group(app, host, "project", "Projects: the tenants, with quotas and budgets", R"(
+  auto* project = Group(host, "project", "Projects: the tenants, with quotas and budgets", R"(
 Examples:
   fastgpu project create ml --description "ML team" --owner alice
   fastgpu project set ml --quota-gpus A100-80GB=8 --quota-gpus '*=16' --budget 500 --budget-hard
@@ -214,7 +217,7 @@ Examples:
   }
 
   // ---- member ---------------------------------------------------------------------------------------
-  auto* member = Group(app, host, "member", "Members of a project and their roles (viewer, member, owner)", R"(
+  auto* member = Group(host, "member", "Members of a project and their roles (viewer, member, owner)", R"(
 Examples:
   fastgpu member add ml bob --role member
   fastgpu member list ml
@@ -252,7 +255,7 @@ Examples:
   }
 
   // ---- token ----------------------------------------------------------------------------------------
-  auto* token = Group(app, host, "token", "API tokens", R"(
+  auto* token = Group(host, "token", "API tokens", R"(
 Examples:
   fastgpu token create --name laptop --expires 30d > ~/.fastgpu-token
   fastgpu token list
@@ -290,7 +293,7 @@ Examples:
   }
 
   // ---- sa -------------------------------------------------------------------------------------------
-  auto* sa = Group(app, host, "sa", "Service accounts of a project (OAuth2 client credentials)", R"(
+  auto* sa = Group(host, "sa", "Service accounts of a project (OAuth2 client credentials)", R"(
 Examples:
   fastgpu sa create ml ci --role member
   fastgpu sa list ml
@@ -330,7 +333,7 @@ Examples:
   }
 
   // ---- secret ---------------------------------------------------------------------------------------
-  auto* secret = Group(app, host, "secret", "Project secrets, given to jobs as environment variables", R"(
+  auto* secret = Group(host, "secret", "Project secrets, given to jobs as environment variables", R"(
 Examples:
   printf %s "$WANDB_KEY" | fastgpu secret set WANDB_KEY --project ml
   fastgpu secret set WANDB_KEY --project ml          # on a terminal: prompts without echo
@@ -379,7 +382,7 @@ Examples:
   }
 
   // ---- audit ----------------------------------------------------------------------------------------
-  auto* audit = Group(app, host, "audit", "The hash-chained audit log (admin)", R"(
+  auto* audit = Group(host, "audit", "The hash-chained audit log (admin)", R"(
 Examples:
   fastgpu audit list --limit 20
   fastgpu audit list --after 1200 --output json
@@ -402,9 +405,9 @@ Examples:
   }
 }
 
-void AddBillingVerbs(CLI::App& app, const VerbHost& host) {
+void AddBillingVerbs(const VerbHost& host) {
   // ---- price ----------------------------------------------------------------------------------------
-  auto* price = Group(app, host, "price", "Prices per GPU-hour", R"(
+  auto* price = Group(host, "price", "Prices per GPU-hour", R"(
 Examples:
   fastgpu price list
   fastgpu price set A100-80GB 2.50
@@ -433,8 +436,8 @@ Examples:
   }
 
   // ---- usage ----------------------------------------------------------------------------------------
-  auto* usage = app.add_subcommand("usage", "GPU-hours and cost per project and GPU type for a month");
-  if (host.wanted("usage")) {
+  auto* usage = host.declare("usage", "GPU-hours and cost per project and GPU type for a month");
+  if (usage != nullptr && host.wanted("usage")) {
     auto f = std::make_shared<std::pair<std::string, std::string>>();
     auto* c = usage;
     c->footer(R"(
@@ -448,7 +451,7 @@ Examples:
   }
 
   // ---- bill -----------------------------------------------------------------------------------------
-  auto* bill = Group(app, host, "bill", "Invoices", R"(
+  auto* bill = Group(host, "bill", "Invoices", R"(
 Examples:
   fastgpu bill show --project ml --month 2026-11
   fastgpu bill show --project ml --output csv > ml-2026-11.csv)");
@@ -465,7 +468,7 @@ Examples:
   }
 
   // ---- credit ---------------------------------------------------------------------------------------
-  auto* credit = Group(app, host, "credit", "Credits of a project (prepaid plans, trial credit, adjustments)", R"(
+  auto* credit = Group(host, "credit", "Credits of a project (prepaid plans, trial credit, adjustments)", R"(
 Examples:
   fastgpu credit list --project ml
   fastgpu credit add --project ml --amount 100 --kind trial_credit --memo "welcome")");

@@ -35,11 +35,13 @@ struct VerbHost {
   std::function<void(ClientVerb, bool allow_csv)> set_client_action;
   // Whether a top-level verb is named in the arguments: only those get their subcommands and flags.
   std::function<bool(std::string_view verb)> wanted;
+  // Declares a top-level verb (app.add_subcommand) when it is named or help is asked for; else nullptr.
+  std::function<CLI::App*(const char* name, const std::string& desc)> declare;
 };
 
 // login, logout, whoami, user, project, member, token, sa, secret, audit.
-void AddAccountVerbs(CLI::App& app, const VerbHost& host);
+void AddAccountVerbs(const VerbHost& host);
 // price, usage, bill, credit.
-void AddBillingVerbs(CLI::App& app, const VerbHost& host);
+void AddBillingVerbs(const VerbHost& host);
 
 }  // namespace fastgpu::cli
