@@ -411,3 +411,47 @@ TEST(HttpRoutes, EveryRouteIsDocumentedAndEveryDocumentedRouteIsServed) {
 
 }  // namespace
 }  // namespace fastgpu::server
+
+namespace fastgpu::server {
+namespace {
+
+TEST_F(ServiceTest, ReportJobsRecordsStartsAndExitsOfABatchTogetherAndSkipsStaleOnes) {
+  ASSERT_TRUE(svc_->RegisterNode(Node(4)).ok());
+  auto a = svc_->Submit(Spec(1), "alice");
+  auto b = svc_->Submit(Spec(1), "alice");
+  ASSERT_TRUE(a.ok() && b.ok());
+  svc_->ScheduleOnce();
+  ASSERT_EQ(Commands().size(), 2u);
+  auto report = [&](const std::string& id, agent::JobReport::Kind kind, int attempt, std::optional<int> code) {
+    agent::JobReport r;
+    r.kind = kind;
+    r.job_id = id;
+    r.attempt = attempt;
+    r.node = "n1";
+    r.pid = 4321;
+    r.exit_code = code;
+    return r;
+  };
+  using K = agent::JobReport::Kind;
+  const std::vector<agent::JobReport> batch = {
+      report(a->id, K::kStarted, 1, {}), report(a->id, K::kExited, 1, 0), report(b->id, K::kStarted, 1, {}),
+      report(b->id, K::kExited, 7, 0),      // an attempt b never had: ignored
+      report("j-999999", K::kExited, 1, 0)  // unknown job: ignored
+  };
+  ASSERT_TRUE(svc_->ReportJobs(batch).ok());
+  EXPECT_EQ(State(a->id), JobState::kSucceeded);
+  EXPECT_EQ(State(b->id), JobState::kRunning);
+  auto events = svc_->Events(a->id);
+  ASSERT_TRUE(events.ok());
+  ASSERT_GE(events->size(), 2u);
+  EXPECT_EQ((*events)[events->size() - 2].to, "RUNNING");
+  EXPECT_EQ(events->back().to, "SUCCEEDED");
+  // The same batch again (the agent retries when it got no answer): nothing changes.
+  const size_t before = events->size();
+  ASSERT_TRUE(svc_->ReportJobs(batch).ok());
+  EXPECT_EQ(svc_->Events(a->id)->size(), before);
+  EXPECT_EQ(State(b->id), JobState::kRunning);
+}
+
+}  // namespace
+}  // namespace fastgpu::server
