@@ -27,8 +27,9 @@ std::string UrlEncode(std::string_view s);
 
 struct JobListQuery {
   std::vector<std::string> states;  // upper-case state names; empty = all
-  int limit = 0;                    // 0 = no limit
+  int limit = 0;                    // 0 = the server's default page size
   std::string project;
+  std::string cursor;               // next_cursor of the previous page ("" = newest jobs)
 };
 
 struct LogChunk {

@@ -103,16 +103,36 @@ int JobList(Context& ctx, const JobListFlags& flags) {
     start = comma + 1;
   }
   if (flags.limit && *flags.limit < 0) return ReportError(ctx.err, InvalidArgument("--limit must be >= 0"), kExitUsage);
-  q.limit = flags.limit ? *flags.limit : (flags.all ? 0 : kDefaultJobListLimit);
-  auto r = ctx.client.ListJobs(q);
-  if (!r.ok()) return ReportError(ctx.err, r.status(), kExitFailure);
+  // The server answers in pages (newest first); follow its cursors until `want` jobs (0 = all).
+  const int64_t want = flags.limit ? *flags.limit : (flags.all ? 0 : kDefaultJobListLimit);
+  json all = json::array();
+  std::string more;  // next_cursor after the last page read
+  while (true) {
+    int64_t left = want > 0 ? want - static_cast<int64_t>(all.size()) : kJobListPage;
+    if (left <= 0) break;
+    q.limit = static_cast<int>(std::min<int64_t>(left, kJobListPage));
+    auto r = ctx.client.ListJobs(q);
+    if (!r.ok()) return ReportError(ctx.err, r.status(), kExitFailure);
+    auto page = r->find("jobs");
+    if (page == r->end() || !page->is_array())
+      return ReportError(ctx.err, Internal("server answer has no 'jobs' list"), kExitFailure);
+    for (auto& j : *page) all.push_back(std::move(j));
+    auto next = r->find("next_cursor");
+    more = next != r->end() && next->is_string() ? next->get<std::string>() : "";
+    if (more.empty() || more == q.cursor) break;
+    q.cursor = more;
+  }
+  json body = {{"jobs", std::move(all)}};
+  if (!more.empty()) body["next_cursor"] = more;
   if (ctx.format == OutputFormat::kJson) {
-    PrintJson(ctx, *r);
+    PrintJson(ctx, body);
     return kExitOk;
   }
-  auto jobs = DecodeList<api::Job>(*r, "jobs", [](const json& j) { return api::JobFromJson(j); });
+  auto jobs = DecodeList<api::Job>(body, "jobs", [](const json& j) { return api::JobFromJson(j); });
   if (!jobs.ok()) return ReportError(ctx.err, jobs.status(), kExitFailure);
   ctx.out << RenderJobList(*jobs, ctx.clock.NowMillis(), ctx.color) << std::flush;
+  if (!more.empty())
+    ctx.err << "(newest " << jobs->size() << " shown; more exist: --limit N or --all)\n" << std::flush;
   return kExitOk;
 }
 

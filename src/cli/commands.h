@@ -43,10 +43,11 @@ int JobSubmit(Context& ctx, const SubmitFlags& flags, const ReadFileFn& read_fil
 struct JobListFlags {
   std::string states;  // "QUEUED,RUNNING" (case-insensitive)
   std::optional<int> limit;
-  bool all = false;    // no limit
+  bool all = false;    // every job (follows the server's pages)
   std::string project;
 };
 inline constexpr int kDefaultJobListLimit = 50;
+inline constexpr int kJobListPage = 1000;  // the most the server returns in one page
 int JobList(Context& ctx, const JobListFlags& flags);
 int JobGet(Context& ctx, const std::string& id);
 int JobLogs(Context& ctx, const std::string& id, bool follow);
