@@ -12,9 +12,6 @@
 #include <cstring>
 #include <filesystem>
 #include <optional>
-#include <set>
-#include <shared_mutex>
-#include <thread>
 #include <utility>
 
 namespace fastgpu::agent {
@@ -24,7 +21,6 @@ constexpr const char* kMetaFile = "job";
 constexpr const char* kReportedFile = "reported";
 constexpr int64_t kMaxLogRead = 8 * 1024 * 1024;
 constexpr size_t kMaxReportBatch = 256;  // reports per ReportJobs call
-constexpr size_t kMaxParallelStarts = 8;  // launches of one command batch run side by side
 // With event-driven exits the monitor still looks around this often (reports to retry, a missed event).
 constexpr int64_t kMaxEventWaitMs = 1'000;
 
@@ -375,33 +371,13 @@ void Agent::CommandLoop() {
       if (!WaitFor(opts_.retry_interval)) return;
       continue;
     }
-    // Starts of distinct jobs are launched side by side (each waits for its supervisor to report the
-    // job's pid); everything else keeps the order of the commands.
-    std::vector<const JobCommand*> starts;
-    std::set<std::string> start_ids;
-    auto launch_starts = [&] {
-      if (starts.size() == 1) {
-        HandleStart(*starts[0]);
-      } else if (!starts.empty()) {
-        std::vector<std::thread> launchers;
-        launchers.reserve(starts.size());
-        for (const JobCommand* c : starts) launchers.emplace_back([this, c] { HandleStart(*c); });
-        for (auto& t : launchers) t.join();
-      }
-      starts.clear();
-      start_ids.clear();
-    };
     for (const JobCommand& cmd : *cmds) {
       if (cmd.kind == JobCommand::Kind::kStart) {
-        if (start_ids.count(cmd.job.id) || starts.size() >= kMaxParallelStarts) launch_starts();
-        starts.push_back(&cmd);
-        start_ids.insert(cmd.job.id);
+        HandleStart(cmd);
       } else {
-        launch_starts();
         HandleStop(cmd);
       }
     }
-    launch_starts();
     // The starts of this batch (and exits found meanwhile) are reported together.
     FlushReports();
   }
@@ -428,7 +404,7 @@ void Agent::HandleStart(const JobCommand& cmd) {
     return;
   }
   {
-    std::shared_lock exec_lock(exec_mu_);  // launches of distinct jobs may run together
+    std::lock_guard exec_lock(exec_mu_);
     bool duplicate = false;
     {
       std::lock_guard lock(mu_);

@@ -18,7 +18,6 @@
 #include <deque>
 #include <map>
 #include <mutex>
-#include <shared_mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -110,8 +109,7 @@ class Agent final : public LogSource {
   ControlPlane& cp_;
   const Clock& clock_;
 
-  // Serialises executor calls with the queueing of their reports; starts of distinct jobs share it.
-  std::shared_mutex exec_mu_;
+  std::mutex exec_mu_;   // serialises executor calls with the queueing of their reports
   std::mutex flush_mu_;  // one report sender at a time (keeps reports in order)
   mutable std::mutex mu_;
   std::condition_variable cv_;
