@@ -12,7 +12,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <climits>
 #include <charconv>
 #include <cstring>
 
@@ -20,7 +22,7 @@ namespace fastgpu::http {
 namespace {
 
 constexpr size_t kMaxHeadBytes = 64 * 1024;
-constexpr size_t kReadPiece = 64 * 1024;
+constexpr size_t kReadPiece = 16 * 1024;
 
 bool IEquals(std::string_view a, std::string_view b) {
   if (a.size() != b.size()) return false;
@@ -92,8 +94,10 @@ struct Client::Connection {
   int fd = -1;
   std::unique_ptr<SSL_CTX, SslCtxFree> ctx;
   std::unique_ptr<SSL, SslFree> ssl;
-  std::string buf;
-  size_t pos = 0;  // first unused byte of buf
+  // Bytes read and not used yet: buf[begin, end). Not zero-filled (a fresh 64 KiB memset and its page faults
+  // would cost a short CLI call more than its answer).
+  std::unique_ptr<char[]> buf;
+  size_t cap = 0, begin = 0, end = 0;
 
   // No TLS close_notify: every answer is framed, and writing to a peer that closed could raise SIGPIPE.
   ~Connection() {
@@ -101,25 +105,34 @@ struct Client::Connection {
     if (fd >= 0) ::close(fd);
   }
 
-  size_t available() const { return buf.size() - pos; }
-  std::string_view pending() const { return std::string_view(buf).substr(pos); }
-  void consume(size_t n) { pos += n; }
+  size_t available() const { return end - begin; }
+  std::string_view pending() const { return std::string_view(buf.get() + begin, end - begin); }
+  void consume(size_t n) { begin += n; }
 
-  // Reads more bytes into buf: > 0 bytes read, 0 end of stream, < 0 error or timeout.
+  // Reads more bytes after the unused ones: > 0 bytes read, 0 end of stream, < 0 error or timeout.
   ssize_t Fill() {
-    if (pos > 0 && pos == buf.size()) {
-      buf.clear();
-      pos = 0;
-    } else if (pos > kReadPiece) {
-      buf.erase(0, pos);
-      pos = 0;
+    if (begin == end) begin = end = 0;
+    if (cap - end < kReadPiece / 4) {
+      // Move the unused bytes to the front, growing the buffer when they fill most of it.
+      const size_t used = end - begin;
+      const size_t new_cap = std::max<size_t>(kReadPiece, used + kReadPiece);
+      if (new_cap > cap) {
+        auto bigger = std::make_unique_for_overwrite<char[]>(new_cap);
+        if (used > 0) std::memcpy(bigger.get(), buf.get() + begin, used);
+        buf = std::move(bigger);
+        cap = new_cap;
+      } else if (used > 0) {
+        std::memmove(buf.get(), buf.get() + begin, used);
+      }
+      begin = 0;
+      end = used;
     }
-    const size_t old = buf.size();
-    buf.resize(old + kReadPiece);
+    char* dst = buf.get() + end;
+    const size_t room = cap - end;
     ssize_t n;
     if (ssl) {
       ERR_clear_error();
-      const int r = SSL_read(ssl.get(), buf.data() + old, static_cast<int>(kReadPiece));
+      const int r = SSL_read(ssl.get(), dst, static_cast<int>(std::min<size_t>(room, INT_MAX)));
       if (r > 0) {
         n = r;
       } else {
@@ -127,10 +140,10 @@ struct Client::Connection {
         n = err == SSL_ERROR_ZERO_RETURN ? 0 : -1;
       }
     } else {
-      do n = ::recv(fd, buf.data() + old, kReadPiece, 0);
+      do n = ::recv(fd, dst, room, 0);
       while (n < 0 && errno == EINTR);
     }
-    buf.resize(old + static_cast<size_t>(n > 0 ? n : 0));
+    if (n > 0) end += static_cast<size_t>(n);
     return n;
   }
 
