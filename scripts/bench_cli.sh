@@ -44,6 +44,11 @@ cpu_ms_per_run() {
   awk -v a="$CPU_US" -v b="$before" -v n="$runs" 'BEGIN { printf "%.3f", (a - b) / n / 1000 }'
 }
 
+# CPU milliseconds the server process has used so far, with its reaped children (the jobs' supervisors).
+server_cpu_ms() {
+  awk -v hz="$(getconf CLK_TCK)" '{ sub(/^.*\) /, ""); print ($12 + $13 + $14 + $15) * 1000 / hz }' "/proc/$server_pid/stat"
+}
+
 # Commands per second of $loops parallel loops, each running "$@" $runs times.
 parallel_rate() {
   local t0 t1 i
@@ -80,10 +85,14 @@ echo "$loops parallel loops of $runs commands each"
 true_rate=$(parallel_rate /bin/true)
 version_rate=$(parallel_rate "$bin" --version)
 : >"$work/failures"
+server_before=$(server_cpu_ms)
 submit_rate=$(parallel_rate "$bin" job submit --name bench -- true)
+server_after=$(server_cpu_ms)
 failures=$(wc -l <"$work/failures")
 printf '  %-34s %8s /s\n' "/bin/true" "$true_rate"
 printf '  %-34s %8s /s   (%s %% of /bin/true)\n' "fastgpu --version" "$version_rate" \
   "$(awk -v a="$version_rate" -v b="$true_rate" 'BEGIN { printf "%.0f", 100 * a / b }')"
 printf '  %-34s %8s /s   (%s %% of /bin/true; %s failed)\n' "fastgpu job submit -- true" "$submit_rate" \
   "$(awk -v a="$submit_rate" -v b="$true_rate" 'BEGIN { printf "%.0f", 100 * a / b }')" "$failures"
+printf '  %-34s %8s ms CPU per submit (HTTP, auth, store, audit, starting and ending the job)\n' "server meanwhile" \
+  "$(awk -v a="$server_after" -v b="$server_before" -v n=$((runs * loops)) 'BEGIN { printf "%.2f", (a - b) / n }')"
