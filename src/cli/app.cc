@@ -220,65 +220,72 @@ Examples:
   CLI::Option *o_name = nullptr, *o_workdir = nullptr, *o_project = nullptr, *o_retries = nullptr, *o_file = nullptr;
   CLI::Option* o_limit = nullptr;
   if (VerbNamed(args, "job")) {
-    auto* sub = job->add_subcommand("submit", "Submit a job; prints its id");
-    o_gpus = sub->add_option("--gpus", s_gpus, "GPUs per job, fractions allowed (default 1; 0.25 = a quarter)")->type_name("N");
-    o_type = sub->add_option("--gpu-type", s_type, "GPU type, e.g. A100-80GB (default: any)")->type_name("TYPE");
-    o_mem = sub->add_option("--memory", s_mem, "GPU memory per GPU: MiB or 16GiB, 512MiB")->type_name("SIZE");
-    o_runtime = sub->add_option("--runtime", s_runtime, "Runtime limit: 30m, 24h, 1h30m (default: none)")->type_name("DURATION");
-    o_prio = sub->add_option("--priority", s_prio, "Priority 0..100, higher first (default 50)")->type_name("0..100");
-    o_name = sub->add_option("--name", s_name, "Job name")->type_name("NAME");
-    sub->add_option("--env", submit.env, "Environment variable NAME=VALUE (repeatable)")
-        ->allow_extra_args(false)
-        ->type_name("K=V");
-    o_workdir = sub->add_option("--workdir", s_workdir, "Working directory of the process")->type_name("DIR");
-    o_project = sub->add_option("--project", s_project, "Project to account the job to (default: default)")->type_name("PROJECT");
-    o_retries = sub->add_option("--max-retries", s_retries, "Requeues after the node is lost (default 0)")->type_name("N");
-    o_file = sub->add_option("-f,--file", s_file, "Job file (YAML); flags override its fields")->type_name("FILE");
-    sub->add_option("--secret", submit.secrets, "Project secret to give the job as an env var (repeatable)")
-        ->allow_extra_args(false)
-        ->type_name("NAME");
-    sub->add_flag("--dry-run", submit.dry_run, "Print the price per hour and the estimate; submit nothing");
-    sub->add_option("command", submit.command, "Command and arguments, after --")->type_name("CMD");
-    sub->footer(kSubmitFooter);
-    sub->callback([&] {
-      auto set = [](CLI::Option* o, const std::string& v, std::optional<std::string>& dst) {
-        if (o->count() > 0) dst = v;
-      };
-      set(o_gpus, s_gpus, submit.gpus);
-      set(o_type, s_type, submit.gpu_type);
-      set(o_mem, s_mem, submit.memory);
-      set(o_runtime, s_runtime, submit.runtime);
-      set(o_prio, s_prio, submit.priority);
-      set(o_name, s_name, submit.name);
-      set(o_workdir, s_workdir, submit.workdir);
-      set(o_project, s_project, submit.project);
-      set(o_retries, s_retries, submit.max_retries);
-      set(o_file, s_file, submit.file);
-      action = client_verb([&](Context& ctx) {
-        return submit.dry_run ? JobSubmitDryRun(ctx, submit, io.read_file) : JobSubmit(ctx, submit, io.read_file);
+    // Likewise one level down: only the named `job` subcommands (all of them for help).
+    auto sub_named = [&](std::string_view name) { return help || VerbNamed(args, name); };
+    if (sub_named("submit")) {
+      auto* sub = job->add_subcommand("submit", "Submit a job; prints its id");
+      o_gpus = sub->add_option("--gpus", s_gpus, "GPUs per job, fractions allowed (default 1; 0.25 = a quarter)")->type_name("N");
+      o_type = sub->add_option("--gpu-type", s_type, "GPU type, e.g. A100-80GB (default: any)")->type_name("TYPE");
+      o_mem = sub->add_option("--memory", s_mem, "GPU memory per GPU: MiB or 16GiB, 512MiB")->type_name("SIZE");
+      o_runtime = sub->add_option("--runtime", s_runtime, "Runtime limit: 30m, 24h, 1h30m (default: none)")->type_name("DURATION");
+      o_prio = sub->add_option("--priority", s_prio, "Priority 0..100, higher first (default 50)")->type_name("0..100");
+      o_name = sub->add_option("--name", s_name, "Job name")->type_name("NAME");
+      sub->add_option("--env", submit.env, "Environment variable NAME=VALUE (repeatable)")
+          ->allow_extra_args(false)
+          ->type_name("K=V");
+      o_workdir = sub->add_option("--workdir", s_workdir, "Working directory of the process")->type_name("DIR");
+      o_project = sub->add_option("--project", s_project, "Project to account the job to (default: default)")->type_name("PROJECT");
+      o_retries = sub->add_option("--max-retries", s_retries, "Requeues after the node is lost (default 0)")->type_name("N");
+      o_file = sub->add_option("-f,--file", s_file, "Job file (YAML); flags override its fields")->type_name("FILE");
+      sub->add_option("--secret", submit.secrets, "Project secret to give the job as an env var (repeatable)")
+          ->allow_extra_args(false)
+          ->type_name("NAME");
+      sub->add_flag("--dry-run", submit.dry_run, "Print the price per hour and the estimate; submit nothing");
+      sub->add_option("command", submit.command, "Command and arguments, after --")->type_name("CMD");
+      sub->footer(kSubmitFooter);
+      sub->callback([&] {
+        auto set = [](CLI::Option* o, const std::string& v, std::optional<std::string>& dst) {
+          if (o->count() > 0) dst = v;
+        };
+        set(o_gpus, s_gpus, submit.gpus);
+        set(o_type, s_type, submit.gpu_type);
+        set(o_mem, s_mem, submit.memory);
+        set(o_runtime, s_runtime, submit.runtime);
+        set(o_prio, s_prio, submit.priority);
+        set(o_name, s_name, submit.name);
+        set(o_workdir, s_workdir, submit.workdir);
+        set(o_project, s_project, submit.project);
+        set(o_retries, s_retries, submit.max_retries);
+        set(o_file, s_file, submit.file);
+        action = client_verb([&](Context& ctx) {
+          return submit.dry_run ? JobSubmitDryRun(ctx, submit, io.read_file) : JobSubmit(ctx, submit, io.read_file);
+        });
       });
-    });
+    }
 
-    auto* list = job->add_subcommand("list", "List jobs, newest first");
-    list->alias("ls");
-    list->add_option("--state", list_flags.states, "Only these states, comma-separated (e.g. QUEUED,RUNNING)")
-        ->type_name("S,...");
-    o_limit =
-        list->add_option("--limit", list_limit, "At most N jobs (default " + std::to_string(kDefaultJobListLimit) + ")");
-    list->add_flag("--all,-a", list_flags.all, "All jobs, no limit");
-    list->add_option("--project", list_flags.project, "Only jobs of this project");
-    list->footer(R"(
+    if (sub_named("list") || sub_named("ls")) {
+      auto* list = job->add_subcommand("list", "List jobs, newest first");
+      list->alias("ls");
+      list->add_option("--state", list_flags.states, "Only these states, comma-separated (e.g. QUEUED,RUNNING)")
+          ->type_name("S,...");
+      o_limit =
+          list->add_option("--limit", list_limit, "At most N jobs (default " + std::to_string(kDefaultJobListLimit) + ")");
+      list->add_flag("--all,-a", list_flags.all, "All jobs, no limit");
+      list->add_option("--project", list_flags.project, "Only jobs of this project");
+      list->footer(R"(
 Examples:
   fastgpu job list
   fastgpu job list --state QUEUED,RUNNING --limit 10
   fastgpu job list --all --output json)");
-    list->callback([&] {
-      if (o_limit->count() > 0) list_flags.limit = list_limit;
-      action = client_verb([&](Context& ctx) { return JobList(ctx, list_flags); });
-    });
+      list->callback([&] {
+        if (o_limit->count() > 0) list_flags.limit = list_limit;
+        action = client_verb([&](Context& ctx) { return JobList(ctx, list_flags); });
+      });
+    }
 
     auto add_id_verb = [&](const char* name, const char* desc, const char* example,
-                           std::function<int(Context&)> verb) {
+                           std::function<int(Context&)> verb) -> CLI::App* {
+      if (!sub_named(name)) return nullptr;
       auto* c = job->add_subcommand(name, desc);
       c->add_option("id", job_id, "Job id (j-…)")->required()->type_name("ID");
       c->footer(std::string("\nExample:\n  ") + example);
@@ -293,12 +300,14 @@ Examples:
                 [&](Context& ctx) { return JobEvents(ctx, job_id); });
     auto* logs = add_id_verb("logs", "Print a job's output (stdout and stderr)", "fastgpu job logs -f j-3",
                              [&](Context& ctx) { return JobLogs(ctx, job_id, follow); });
-    logs->add_flag("-f,--follow", follow, "Keep streaming until the job ends");
+    if (logs) logs->add_flag("-f,--follow", follow, "Keep streaming until the job ends");
     auto* wait = add_id_verb("wait", "Wait until a job ends; exit 0 if it SUCCEEDED, 1 if not, 2 on timeout",
                              "fastgpu job wait j-3 --timeout 1h && echo succeeded",
                              [&](Context& ctx) { return JobWait(ctx, job_id, wait_timeout); });
-    wait->add_option("--timeout", wait_timeout, "Give up after this long (30s, 10m, 2h; default: forever)")
-        ->type_name("DURATION");
+    if (wait) {
+      wait->add_option("--timeout", wait_timeout, "Give up after this long (30s, 10m, 2h; default: forever)")
+          ->type_name("DURATION");
+    }
   }
 
   // ---- gpu / node --------------------------------------------------------------------------------
