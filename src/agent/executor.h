@@ -29,12 +29,12 @@ struct LaunchSpec {
   bool allow_root = false;                   // without it, a job that would run as uid 0 is refused
   std::string project;                       // named in the refusal message
   std::string node;                          // named in the unknown-user message
-  int attempt = 0;                           // recorded in <job_dir>/started (kStartedFile) before the fork
+  int attempt = 0;                           // recorded in <job_dir>/started (kStartedFile) by the supervisor
 };
 
-// Launch writes "attempt N" to <job_dir>/started just before it forks, after everything that can fail
-// without starting anything. An attempt without this record was never started on this node, so after a
-// crash the server may start it again without running it twice.
+// The job's supervisor writes "attempt N" to <job_dir>/started as its first act, before it forks the job.
+// An attempt without this record was never started on this node (fastgpu died before or during the fork),
+// so after a crash the server may start it again without running it twice.
 inline constexpr char kStartedFile[] = "started";
 
 // Identifies a launched job across restarts of the agent.

@@ -196,6 +196,7 @@ struct Prepared {
   std::string exec_path;  // resolved argv[0]; empty when not found (execve then fails with ENOENT)
   std::string workdir;
   std::string pid_tmp, pid_path, exit_tmp, exit_path;
+  std::string started_tmp, started_path, started_text;  // kStartedFile, written by the supervisor itself
   std::string reason_exec_prefix;      // "cannot run 'x': "
   std::string reason_chdir_prefix;     // "cannot enter working directory 'w': "
   std::string reason_mkdir_prefix;     // "cannot create working directory 'w': "
@@ -284,6 +285,10 @@ __attribute__((noinline)) pid_t SpawnJob(const Prepared& p, ChildFailure* fail) 
 // Runs in the supervisor (child of fastgpu). Never returns.
 [[noreturn]] void RunSupervisor(const Prepared& p, const char* const* errors, int report_fd) {
   ::setsid();
+  // The record that this attempt may have started. Written here, by the supervisor, so that it exists
+  // only when a supervisor does: a fastgpu killed before or during the fork leaves none, and the
+  // attempt goes back to the queue as never started.
+  SafeWriteFileAtomic(p.started_tmp.c_str(), p.started_path.c_str(), p.started_text.data(), p.started_text.size());
   {
     // Default dispositions: fastgpu's handlers mean nothing here, and the job must not inherit
     // ignored signals. SIGPIPE and SIGHUP stay ignored: the parent may be gone when we write to the
@@ -722,8 +727,12 @@ class ProcessExecutor final : public Executor {
     p.pid_tmp = p.pid_path + ".tmp";
     p.exit_path = job_dir + "/" + kExitFile;
     p.exit_tmp = p.exit_path + ".tmp";
+    p.started_path = job_dir + "/" + kStartedFile;
+    p.started_tmp = p.started_path + ".tmp";
+    p.started_text = "attempt " + std::to_string(spec.attempt) + "\n";
     // A previous attempt of the same job may have left records behind.
-    for (const std::string* f : {&p.pid_path, &p.pid_tmp, &p.exit_path, &p.exit_tmp}) ::unlink(f->c_str());
+    for (const std::string* f : {&p.pid_path, &p.pid_tmp, &p.exit_path, &p.exit_tmp, &p.started_path, &p.started_tmp})
+      ::unlink(f->c_str());
 
     // Environment: ours (filtered, see InheritedVariable), the job user's identity, then the job's
     // additions/overrides.
@@ -794,12 +803,6 @@ class ProcessExecutor final : public Executor {
       return Unavailable("cannot create a pipe to start job " + spec.job_id + ": " + ErrnoText(e));
     }
 
-    // The record that this attempt may have started (see kStartedFile); nothing before here started it.
-    if (Status marked = WriteFileAtomic(job_dir + "/" + kStartedFile, "attempt " + std::to_string(spec.attempt) + "\n");
-        !marked.ok()) {
-      for (int fd : {report[0], report[1], p.log_fd, p.null_fd}) ::close(fd);
-      return marked;
-    }
     pid_t sup = ::fork();
     if (sup == 0) {
       ::close(report[0]);
