@@ -1,5 +1,10 @@
 // End-to-end tests of the HTTP API against the real binary.
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <set>
 
 #include "harness.h"
 
@@ -195,6 +200,68 @@ TEST_F(ApiTest, FractionalJobsShareAGpu) {
   ASSERT_TRUE(up_.WaitState(b, "RUNNING"));
   EXPECT_EQ(up_.Job(a)["gpus"], "0.5");
   EXPECT_EQ(up_.Job(a)["assigned_gpus"], up_.Job(b)["assigned_gpus"]) << "best-fit packs fractions onto one GPU";
+}
+
+TEST_F(ApiTest, JobListIsPagedWithACursorNewestFirst) {
+  std::vector<std::string> ids;
+  for (int i = 0; i < 7; ++i) ids.push_back(up_.Submit({{"name", "p" + std::to_string(i)}, {"command", {"true"}}}));
+  std::vector<std::string> seen;
+  std::string cursor;
+  int pages = 0;
+  do {
+    auto page = up_.GetJson("/v1/jobs?limit=3" + (cursor.empty() ? std::string() : "&cursor=" + cursor));
+    ASSERT_LE(page["jobs"].size(), 3u) << page.dump();
+    for (auto& j : page["jobs"]) seen.push_back(j["id"]);
+    cursor = page.contains("next_cursor") && page["next_cursor"].is_string() ? page["next_cursor"].get<std::string>()
+                                                                            : std::string();
+    ASSERT_LT(++pages, 10);
+  } while (!cursor.empty());
+  std::vector<std::string> newest_first(ids.rbegin(), ids.rend());
+  EXPECT_EQ(seen, newest_first);
+  EXPECT_EQ(pages, 3);
+  for (const char* bad : {"/v1/jobs?limit=0", "/v1/jobs?limit=5000", "/v1/jobs?cursor=zzz"}) {
+    auto r = up_.Client()->Get(bad);
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 400) << bad << " -> " << r->body;
+  }
+}
+
+// Long-polls and idle sockets hold no server thread: with hundreds of them open, the API still serves
+// everyone else, and their job is unaffected when they all disconnect.
+TEST_F(ApiTest, HundredsOfWaitersFollowersAndIdleSocketsDoNotStopTheApi) {
+  std::string id = up_.Submit({{"command", {"sh", "-c", "while true; do echo tick; sleep 1; done"}}});
+  ASSERT_TRUE(up_.WaitState(id, "RUNNING"));
+  int port = std::stoi(up_.url().substr(up_.url().rfind(':') + 1));
+  std::string auth = "Authorization: Bearer " + up_.token() + "\r\n";
+  std::vector<int> fds;
+  auto open = [&](const std::string& request) {
+    int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(static_cast<uint16_t>(port));
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)), 0);
+    if (!request.empty()) {
+      ASSERT_EQ(::send(fd, request.data(), request.size(), MSG_NOSIGNAL), static_cast<ssize_t>(request.size()));
+    }
+    fds.push_back(fd);
+  };
+  for (int i = 0; i < 200; ++i) {
+    open("GET /v1/jobs/" + id + "/wait?timeout=300s HTTP/1.1\r\nHost: t\r\n" + auth + "\r\n");
+    open("GET /v1/jobs/" + id + "/logs?follow=true HTTP/1.1\r\nHost: t\r\n" + auth + "\r\n");
+    open("");
+  }
+  // The old thread-per-connection server stopped answering after 64 of these.
+  auto r = up_.Client()->Get("/healthz");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+  std::string other = up_.Submit({{"command", {"true"}}});
+  EXPECT_TRUE(up_.WaitState(other, "SUCCEEDED"));
+  for (int fd : fds) ::close(fd);
+  EXPECT_EQ(up_.Job(id)["state"], "RUNNING");
+  r = up_.Client()->Get("/v1/jobs/" + id + "/wait?timeout=1s");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
 }
 
 }  // namespace
