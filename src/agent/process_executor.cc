@@ -285,10 +285,19 @@ __attribute__((noinline)) pid_t SpawnJob(const Prepared& p, ChildFailure* fail) 
 // Runs in the supervisor (child of fastgpu). Never returns.
 [[noreturn]] void RunSupervisor(const Prepared& p, const char* const* errors, int report_fd) {
   ::setsid();
-  // The record that this attempt may have started. Written here, by the supervisor, so that it exists
-  // only when a supervisor does: a fastgpu killed before or during the fork leaves none, and the
-  // attempt goes back to the queue as never started.
-  SafeWriteFileAtomic(p.started_tmp.c_str(), p.started_path.c_str(), p.started_text.data(), p.started_text.size());
+  // First, arrange fds: 0 /dev/null, 1+2 the log, 3 the report pipe (close-on-exec); close everything
+  // else (the parent's sockets, databases and its home lock must not be held open by a long-lived
+  // process or the job; the sooner they are closed, the sooner a restarted fastgpu can take them).
+  int null_fd = ::fcntl(p.null_fd, F_DUPFD, 10);
+  int log_fd = ::fcntl(p.log_fd, F_DUPFD, 10);
+  int rep_fd = ::fcntl(report_fd, F_DUPFD, 10);
+  ::dup2(null_fd, 0);
+  ::dup2(log_fd, 1);
+  ::dup2(log_fd, 2);
+  ::dup2(rep_fd, 3);
+  ::fcntl(3, F_SETFD, FD_CLOEXEC);
+  SafeCloseFrom(4, p.max_fd);
+
   {
     // Default dispositions: fastgpu's handlers mean nothing here, and the job must not inherit
     // ignored signals. SIGPIPE and SIGHUP stay ignored: the parent may be gone when we write to the
@@ -306,17 +315,10 @@ __attribute__((noinline)) pid_t SpawnJob(const Prepared& p, ChildFailure* fail) 
     sigemptyset(&none);
     ::sigprocmask(SIG_SETMASK, &none, nullptr);
   }
-  // Arrange fds: 0 /dev/null, 1+2 the log, 3 the report pipe (close-on-exec); close everything else
-  // (the parent's sockets and databases must not be held open by a long-lived process or the job).
-  int null_fd = ::fcntl(p.null_fd, F_DUPFD, 10);
-  int log_fd = ::fcntl(p.log_fd, F_DUPFD, 10);
-  int rep_fd = ::fcntl(report_fd, F_DUPFD, 10);
-  ::dup2(null_fd, 0);
-  ::dup2(log_fd, 1);
-  ::dup2(log_fd, 2);
-  ::dup2(rep_fd, 3);
-  ::fcntl(3, F_SETFD, FD_CLOEXEC);
-  SafeCloseFrom(4, p.max_fd);
+  // The record that this attempt may have started. Written here, by the supervisor, so that it exists
+  // only when a supervisor does: a fastgpu killed before or during the fork leaves none, and the
+  // attempt goes back to the queue as never started.
+  SafeWriteFileAtomic(p.started_tmp.c_str(), p.started_path.c_str(), p.started_text.data(), p.started_text.size());
 
   ChildFailure fail;
   pid_t job = SpawnJob(p, &fail);

@@ -117,7 +117,14 @@ Status Embedded::Start(const UpOptions& options) {
   std::string lock_path = home_ + "/fastgpu.lock";
   lock_fd_ = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
   if (lock_fd_ < 0) return Internal("cannot open " + lock_path + ": " + std::strerror(errno));
-  if (::flock(lock_fd_, LOCK_EX | LOCK_NB) != 0)
+  // A job supervisor forked just before a kill -9 holds a copy of the lock until it has closed the
+  // descriptors it inherited (a few system calls later): allow it a moment before giving up.
+  bool locked = ::flock(lock_fd_, LOCK_EX | LOCK_NB) == 0;
+  for (int64_t until = clock_.MonotonicNanos() + 2'000'000'000LL; !locked && clock_.MonotonicNanos() < until;) {
+    ::usleep(20'000);
+    locked = ::flock(lock_fd_, LOCK_EX | LOCK_NB) == 0;
+  }
+  if (!locked)
     return FailedPrecondition("another fastgpu up is already running with home " + home_ +
                               " (stop it, or use --home DIR for a second instance)");
 
