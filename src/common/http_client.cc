@@ -9,6 +9,8 @@
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 #include <poll.h>
+#include <pthread.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -152,7 +154,21 @@ struct Client::Connection {
       ssize_t n;
       if (ssl) {
         ERR_clear_error();
+        // SSL_write uses write(2), which raises SIGPIPE on a closed peer: block it for this thread
+        // around the write and consume the one our write raised (not one that was already pending).
+        sigset_t pipe_only, old_mask, pending;
+        sigemptyset(&pipe_only);
+        sigaddset(&pipe_only, SIGPIPE);
+        sigpending(&pending);
+        const bool was_pending = sigismember(&pending, SIGPIPE) == 1;
+        pthread_sigmask(SIG_BLOCK, &pipe_only, &old_mask);
         const int r = SSL_write(ssl.get(), data.data(), static_cast<int>(data.size()));
+        if (r <= 0 && !was_pending) {
+          timespec zero{};
+          while (sigtimedwait(&pipe_only, nullptr, &zero) < 0 && errno == EINTR) {
+          }
+        }
+        pthread_sigmask(SIG_SETMASK, &old_mask, nullptr);
         n = r > 0 ? r : -1;
       } else {
         do n = ::send(fd, data.data(), data.size(), MSG_NOSIGNAL);
