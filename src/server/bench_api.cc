@@ -21,13 +21,6 @@ namespace fastgpu::server {
 
 namespace {
 
-double Percentile(std::vector<double> v, double p) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  size_t idx = static_cast<size_t>(p * static_cast<double>(v.size() - 1) + 0.5);
-  return v[std::min(idx, v.size() - 1)];
-}
-
 std::unique_ptr<http::Client> MakeClient(const std::string& url, const std::string& token) {
   http::Options o;
   o.keep_alive = true;

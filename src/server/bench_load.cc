@@ -25,13 +25,6 @@ namespace fastgpu::server {
 
 namespace {
 
-double Pct(std::vector<double> v, double p) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  size_t idx = static_cast<size_t>(p * static_cast<double>(v.size() - 1) + 0.5);
-  return v[std::min(idx, v.size() - 1)];
-}
-
 int PortOf(const std::string& url) { return std::stoi(url.substr(url.rfind(':') + 1)); }
 
 // A raw client socket (the load cases need thousands of them without a thread each).
@@ -113,6 +106,13 @@ std::string Submit(http::Client& c, const std::string& name, const std::string& 
 }
 
 }  // namespace
+
+double Percentile(std::vector<double> v, double p) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  size_t idx = static_cast<size_t>(p * static_cast<double>(v.size() - 1) + 0.5);
+  return v[std::min(idx, v.size() - 1)];
+}
 
 Status RunLoadCases(Embedded& up, const ApiBenchOptions& o, const Clock& clock, nlohmann::json& out) {
   const int port = PortOf(up.url());
@@ -207,11 +207,11 @@ Status RunLoadCases(Embedded& up, const ApiBenchOptions& o, const Clock& clock, 
                    {"open_ms", open_ms},
                    {"server_open_connections", held.open_connections},
                    {"server_parked", held.parked},
-                   {"healthz_keepalive_ms_p50", Pct(keep, 0.5)},
-                   {"healthz_keepalive_ms_p99", Pct(keep, 0.99)},
+                   {"healthz_keepalive_ms_p50", Percentile(keep, 0.5)},
+                   {"healthz_keepalive_ms_p99", Percentile(keep, 0.99)},
                    {"healthz_keepalive_ok", keep.size()},
-                   {"healthz_new_connection_ms_p50", Pct(fresh, 0.5)},
-                   {"healthz_new_connection_ms_p99", Pct(fresh, 0.99)},
+                   {"healthz_new_connection_ms_p50", Percentile(fresh, 0.5)},
+                   {"healthz_new_connection_ms_p99", Percentile(fresh, 0.99)},
                    {"healthz_new_connection_ok", fresh.size()},
                    {"submits_per_s_during_load", submit_rate},
                    {"submits_failed_during_load", bad.load()},

@@ -890,27 +890,7 @@ Status Service::ReportJob(const agent::JobReport& r) {
     live = jobs_.count(r.job_id) > 0;
   }
   if (!live) return LoadJob(r.job_id).status();  // ended (a stale report: ignored) or unknown
-  std::lock_guard mutate(mutate_mu_);
-  std::vector<store::JobUpdate> updates;
-  {
-    std::lock_guard lock(mu_);
-    auto it = jobs_.find(r.job_id);
-    if (it == jobs_.end()) return Status::Ok();  // ended meanwhile: a stale report
-    const Job& j = it->second;
-    // Stale report (an older attempt, or a job no longer on that node): ignore.
-    if (j.attempt != r.attempt || j.node != r.node || !HoldsResources(j.state)) return Status::Ok();
-    if (r.kind == agent::JobReport::Kind::kStarted) {
-      if (j.state == JobState::kRunning) return Status::Ok();
-      Job after = j;
-      after.state = JobState::kRunning;
-      after.started_at = clock_.NowMillis();
-      after.pid = r.pid;
-      updates.push_back(Transition(j, after, "process " + std::to_string(r.pid) + " started", "agent:" + r.node));
-    } else {
-      FinalStateFor(j, r, updates);
-    }
-  }
-  return Commit(updates);
+  return ReportJobs({r});
 }
 
 Status Service::ReportJobs(const std::vector<agent::JobReport>& reports) {
