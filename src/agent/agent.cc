@@ -235,6 +235,16 @@ void Agent::Recover() {
     wait_cv.wait_for(wl, std::chrono::milliseconds(20));  // polling files: there is no event to wait on
   }
   for (const Found& f : found) {
+    // Still no record: either fastgpu died before the fork, or the supervisor is very late. Claim the
+    // launch: when we get it, no supervisor will run this attempt, and leaving it unreported gives it back
+    // to the server as never started. When the supervisor got it first, the job may be running: adopt.
+    if (unrecorded(f)) {
+      if (int claim = ::open((f.dir + "/" + kClaimFile).c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+          claim >= 0) {
+        ::close(claim);
+        continue;
+      }
+    }
     auto ref = executor_.Adopt(f.id, f.dir);
     if (ref.ok()) {
       std::lock_guard lock(mu_);

@@ -35,7 +35,8 @@ struct NodeRegistration {
   // After a restart: jobs the agent found still running (adopted) and jobs that ended while it was down
   // (plus any report not delivered yet). Together they name every attempt this node started and has not
   // reported: an attempt assigned to the node that is in neither was never started there (the executor
-  // records a start before it forks), so the server may start it again without running it twice.
+  // records a start before it forks, and a start it cannot prove is claimed so that it never runs; see
+  // kClaimFile), so the server may start it again without running it twice.
   std::vector<std::string> running_job_ids;
   std::vector<JobReport> recovered;
 };

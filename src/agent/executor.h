@@ -29,13 +29,18 @@ struct LaunchSpec {
   bool allow_root = false;                   // without it, a job that would run as uid 0 is refused
   std::string project;                       // named in the refusal message
   std::string node;                          // named in the unknown-user message
-  int attempt = 0;                           // recorded in <job_dir>/started (kStartedFile) by the supervisor
+  int attempt = 0;                           // recorded in <job_dir>/started (kStartedFile) before the fork
 };
 
-// The job's supervisor writes "attempt N" to <job_dir>/started as its first act, before it forks the job.
-// An attempt without this record was never started on this node (fastgpu died before or during the fork),
+// Launch writes "attempt N" to <job_dir>/started just before it forks the supervisor, after everything
+// that can fail without starting anything. An attempt without this record was never started on this node,
 // so after a crash the server may start it again without running it twice.
 inline constexpr char kStartedFile[] = "started";
+// The supervisor creates <job_dir>/claim (O_EXCL) before it forks the job. After a restart, an attempt
+// with a `started` record but no process record is either a supervisor still starting or a fork that
+// never happened (fastgpu died in between): the agent tries to create the claim itself; if it succeeds,
+// no supervisor can run the job any more and the attempt is given back as never started.
+inline constexpr char kClaimFile[] = "claim";
 
 // Identifies a launched job across restarts of the agent.
 struct ProcessRef {

@@ -196,7 +196,7 @@ struct Prepared {
   std::string exec_path;  // resolved argv[0]; empty when not found (execve then fails with ENOENT)
   std::string workdir;
   std::string pid_tmp, pid_path, exit_tmp, exit_path;
-  std::string started_tmp, started_path, started_text;  // kStartedFile, written by the supervisor itself
+  std::string claim_path;  // kClaimFile: the supervisor creates it (exclusively) before it forks the job
   std::string reason_exec_prefix;      // "cannot run 'x': "
   std::string reason_chdir_prefix;     // "cannot enter working directory 'w': "
   std::string reason_mkdir_prefix;     // "cannot create working directory 'w': "
@@ -315,10 +315,14 @@ __attribute__((noinline)) pid_t SpawnJob(const Prepared& p, ChildFailure* fail) 
     sigemptyset(&none);
     ::sigprocmask(SIG_SETMASK, &none, nullptr);
   }
-  // The record that this attempt may have started. Written here, by the supervisor, so that it exists
-  // only when a supervisor does: a fastgpu killed before or during the fork leaves none, and the
-  // attempt goes back to the queue as never started.
-  SafeWriteFileAtomic(p.started_tmp.c_str(), p.started_path.c_str(), p.started_text.data(), p.started_text.size());
+  // Claim the launch before anything runs. After a restart, an agent that found this attempt's
+  // `started` record but no process record claims it first when it decides the attempt never started
+  // (then the server starts it again): whoever creates the file decides, so the job never runs twice.
+  if (int claim = ::open(p.claim_path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600); claim >= 0) {
+    ::close(claim);
+  } else {
+    ::_exit(0);
+  }
 
   ChildFailure fail;
   pid_t job = SpawnJob(p, &fail);
@@ -729,11 +733,9 @@ class ProcessExecutor final : public Executor {
     p.pid_tmp = p.pid_path + ".tmp";
     p.exit_path = job_dir + "/" + kExitFile;
     p.exit_tmp = p.exit_path + ".tmp";
-    p.started_path = job_dir + "/" + kStartedFile;
-    p.started_tmp = p.started_path + ".tmp";
-    p.started_text = "attempt " + std::to_string(spec.attempt) + "\n";
+    p.claim_path = job_dir + "/" + kClaimFile;
     // A previous attempt of the same job may have left records behind.
-    for (const std::string* f : {&p.pid_path, &p.pid_tmp, &p.exit_path, &p.exit_tmp, &p.started_path, &p.started_tmp})
+    for (const std::string* f : {&p.pid_path, &p.pid_tmp, &p.exit_path, &p.exit_tmp, &p.claim_path})
       ::unlink(f->c_str());
 
     // Environment: ours (filtered, see InheritedVariable), the job user's identity, then the job's
@@ -805,6 +807,12 @@ class ProcessExecutor final : public Executor {
       return Unavailable("cannot create a pipe to start job " + spec.job_id + ": " + ErrnoText(e));
     }
 
+    // The record that this attempt may have started (see kStartedFile); nothing before here started it.
+    if (Status marked = WriteFileAtomic(job_dir + "/" + kStartedFile, "attempt " + std::to_string(spec.attempt) + "\n");
+        !marked.ok()) {
+      for (int fd : {report[0], report[1], p.log_fd, p.null_fd}) ::close(fd);
+      return marked;
+    }
     pid_t sup = ::fork();
     if (sup == 0) {
       ::close(report[0]);

@@ -508,6 +508,30 @@ TEST_F(AgentTest, RestartAdoptsRunningJobsAndReportsRecoveredExits) {
   EXPECT_THAT(regs[2].recovered, IsEmpty());
 }
 
+// fastgpu died between writing an attempt's `started` record and forking its supervisor: after the
+// restart's wait for a process record, the agent claims the launch and leaves it unreported, so the
+// server starts it again; the claim stops any late supervisor from running it.
+TEST_F(AgentTest, AStartThatNeverForkedIsClaimedAndNotReported) {
+  std::filesystem::create_directories(home_ + "/jobs/never-forked/work");
+  std::ofstream(home_ + "/jobs/never-forked/job") << "attempt=3\ngpus=\n";
+  std::ofstream(home_ + "/jobs/never-forked/started") << "attempt 3\n";
+  Agent& a = NewAgent(Options());
+  ASSERT_TRUE(a.Start().ok());
+  auto regs = cp_.Registrations();
+  ASSERT_EQ(regs.size(), 1u);
+  EXPECT_THAT(regs[0].running_job_ids, IsEmpty());
+  EXPECT_THAT(regs[0].recovered, IsEmpty());
+  EXPECT_TRUE(std::filesystem::exists(home_ + "/jobs/never-forked/claim"));
+  // The server starts it again (attempt 3 was never started): it runs, once.
+  cp_.Push(StartCmd("never-forked", {"sh", "-c", "echo ran >> runs"}, 3));
+  auto exited = cp_.WaitReport("never-forked", JobReport::Kind::kExited);
+  ASSERT_TRUE(exited.has_value());
+  EXPECT_EQ(exited->exit_code, 0);
+  std::ifstream runs(home_ + "/jobs/never-forked/work/runs");
+  std::string all((std::istreambuf_iterator<char>(runs)), std::istreambuf_iterator<char>());
+  EXPECT_EQ(all, "ran\n");
+}
+
 TEST_F(AgentTest, TerminateJobsOnStopWhenAsked) {
   AgentOptions o = Options();
   o.terminate_jobs_on_stop = true;
