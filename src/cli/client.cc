@@ -294,9 +294,12 @@ Status Client::FollowLogs(const std::string& id, int64_t offset,
       if (status != 200) return StatusFromErrorBody(status, error_body);
       return Status::Ok();  // the server ends the stream once the job is terminal and all output is sent
     }
-    // Stream cut or silent for a long time after a good start: resume from the last byte received.
+    // Stream cut or silent for a long time after a good start: resume from the last byte received (a
+    // server that cannot serve the log any more answers the next request with its error). Without
+    // progress, pause briefly first rather than spin.
     if (status == 200) {
       failures_without_progress = 0;
+      if (offset == before) std::this_thread::sleep_for(std::chrono::milliseconds(200));
       continue;
     }
     if (status != 0) return StatusFromErrorBody(status, error_body);

@@ -233,7 +233,11 @@ Outcome Client::Send(std::string_view method, std::string_view target, std::stri
   bool reused = false;
   Outcome o = SendOnce(method, target, body, content_type, headers, sink, reused);
   // A kept-alive connection the server closed meanwhile fails before any answer byte: open a new one once.
-  if (reused && (o.error == Error::kWrite || o.error == Error::kRead) && o.response.status == 0) {
+  // A failed read may also mean the server got the request and did not answer in time: send it again only
+  // when doing so twice is harmless (not a POST or PATCH, unless it carries an Idempotency-Key).
+  bool repeatable = method != "POST" && method != "PATCH";
+  for (const auto& h : headers) repeatable = repeatable || IEquals(h.first, "Idempotency-Key");
+  if (reused && (o.error == Error::kWrite || (o.error == Error::kRead && repeatable)) && o.response.status == 0) {
     conn_.reset();
     o = SendOnce(method, target, body, content_type, headers, sink, reused);
   }

@@ -503,6 +503,8 @@ void HttpServer::Install() {
     // size and any number of readers. Without follow the stream ends at the end of the log as it is;
     // with follow it waits for more (no thread held) until the job has ended and all output is sent.
     bool follow_on = follow == "true" || follow == "1";
+    // Errors known now (the job's node is unreachable) get a proper status, not a cut 200.
+    if (auto probe = service_.ReadLog(id, *offset, 1); !probe.ok()) return SendError(res, probe.status());
     auto stream = std::make_shared<BodyStream>();
     stream->watch_key = id;
     stream->poll_ms = 250;

@@ -9,6 +9,7 @@
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
 #include <chrono>
+#include <future>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -128,6 +129,7 @@ struct HttpTransport::Impl {
   std::atomic<int64_t> open{0};
   std::atomic<int64_t> parked{0};
   std::atomic<int64_t> refused{0};
+  std::atomic<bool> stopping{false};  // Stop() has begun: no new connections, requests or pulls
   std::optional<ssl::context> tls;
   asio::io_context ioc;
   tcp::acceptor acceptor;
@@ -173,10 +175,8 @@ class Session : public Parkable, public std::enable_shared_from_this<Session<Str
       : t_(t), id_(id), peer_(std::move(peer)), stream_(std::forward<Args>(args)...), timer_(stream_.get_executor()) {}
 
   ~Session() override {
-    if (parked_) {
-      t_.Unwatch(watch_key_, id_);
-      --t_.parked;
-    }
+    if (parked_) --t_.parked;
+    if (!watch_key_.empty()) t_.Unwatch(watch_key_, id_);
     --t_.open;
     std::lock_guard lock(t_.mu);
     t_.sessions.erase(id_);
@@ -265,6 +265,7 @@ class Session : public Parkable, public std::enable_shared_from_this<Session<Str
     auto msg = parser_->release();
     parser_.reset();
     keep_alive_ = msg.keep_alive();
+    http10_ = msg.version() < 11;
     Lowest().expires_never();
     auto req = std::make_shared<Request>();
     req->method = std::string(SV(msg.method_string()));
@@ -282,6 +283,7 @@ class Session : public Parkable, public std::enable_shared_from_this<Session<Str
     // An HTML-form body carries its fields like a query (as cpp-httplib does): e.g. POST /oauth/token.
     if (IEquals(req->get_header_value("content-type").substr(0, 33), "application/x-www-form-urlencoded"))
       ParseQuery(req->body, req->params);
+    if (t_.stopping.load()) return CloseNow();
     auto res = std::make_shared<Response>();
     asio::post(t_.workers, [self = this->shared_from_this(), req, res] {
       try {
@@ -335,12 +337,22 @@ class Session : public Parkable, public std::enable_shared_from_this<Session<Str
 
   // --- parking (deferred replies and streams waiting for data) ---
 
-  void Park(const std::string& key, int64_t timeout_ms) {
-    parked_ = true;
+  // Notifications for `key` wake this session from now until StopWatching(), parked or not (a wake while
+  // a check or a pull runs is remembered: no notification is lost in between).
+  void StartWatching(const std::string& key) {
+    StopWatching();
     watch_key_ = key;
+    if (!key.empty()) t_.Watch(key, id_, this->weak_from_this());
+  }
+  void StopWatching() {
+    if (!watch_key_.empty()) t_.Unwatch(watch_key_, id_);
+    watch_key_.clear();
+  }
+
+  void Park(int64_t timeout_ms) {
+    parked_ = true;
     ++gen_;
     ++t_.parked;
-    if (!key.empty()) t_.Watch(key, id_, this->weak_from_this());
     timer_.expires_after(milliseconds(std::max<int64_t>(0, timeout_ms)));
     timer_.async_wait([self = this->shared_from_this(), g = gen_](beast::error_code ec) {
       if (ec || g != self->gen_ || !self->parked_) return;
@@ -358,8 +370,6 @@ class Session : public Parkable, public std::enable_shared_from_this<Session<Str
     parked_ = false;
     ++gen_;
     --t_.parked;
-    if (!watch_key_.empty()) t_.Unwatch(watch_key_, id_);
-    watch_key_.clear();
     timer_.cancel();
     beast::error_code ec;
     Lowest().socket().cancel(ec);  // the readability watch
@@ -384,7 +394,8 @@ class Session : public Parkable, public std::enable_shared_from_this<Session<Str
 
   void ParkDeferred(std::shared_ptr<DeferredReply> d) {
     deferred_ = std::move(d);
-    Park(deferred_->watch_key, deferred_->timeout_ms);
+    StartWatching(deferred_->watch_key);
+    Park(deferred_->timeout_ms);
     // A change between the handler's own look and the watch above would be missed: look again now.
     RunCheck(false);
   }
@@ -395,6 +406,7 @@ class Session : public Parkable, public std::enable_shared_from_this<Session<Str
       recheck_timed_out_ = recheck_timed_out_ || timed_out;
       return;
     }
+    if (t_.stopping.load()) return CloseNow();
     checking_ = true;
     auto out = std::make_shared<Response>();
     asio::post(t_.workers, [self = this->shared_from_this(), d = deferred_, out, timed_out] {
@@ -415,6 +427,7 @@ class Session : public Parkable, public std::enable_shared_from_this<Session<Str
     if (closed_ || !deferred_) return;
     if (done) {
       Unpark();
+      StopWatching();
       deferred_.reset();
       recheck_ = recheck_timed_out_ = false;
       return WriteFull(*out);
@@ -428,10 +441,14 @@ class Session : public Parkable, public std::enable_shared_from_this<Session<Str
 
   void StartStream(const Response& res) {
     source_ = res.stream;
+    StartWatching(source_->watch_key);
     auto head = std::make_shared<bhttp::response<bhttp::empty_body>>();
     FillHead(*head, res);
     head->set(bhttp::field::content_type, source_->content_type);
-    head->chunked(true);
+    // HTTP/1.0 has no chunked encoding: the body runs until the connection closes.
+    if (http10_) keep_alive_ = false;
+    head->keep_alive(keep_alive_);
+    head->chunked(!http10_);
     auto sr = std::make_shared<bhttp::response_serializer<bhttp::empty_body>>(*head);
     Lowest().expires_after(milliseconds(t_.opt.write_timeout_ms));
     bhttp::async_write_header(stream_, *sr, [self = this->shared_from_this(), head, sr](beast::error_code ec, size_t) {
@@ -442,6 +459,7 @@ class Session : public Parkable, public std::enable_shared_from_this<Session<Str
 
   void Pull() {
     if (closed_ || !source_) return;
+    if (t_.stopping.load()) return CloseNow();
     woken_ = false;
     asio::post(t_.workers, [self = this->shared_from_this(), s = source_] {
       auto step = std::make_shared<StreamStep>();
@@ -461,23 +479,33 @@ class Session : public Parkable, public std::enable_shared_from_this<Session<Str
         if (step.data.empty()) return Pull();
         chunk_ = std::move(step.data);
         Lowest().expires_after(milliseconds(t_.opt.write_timeout_ms));
-        asio::async_write(stream_, bhttp::make_chunk(asio::buffer(chunk_)),
-                          [self = this->shared_from_this()](beast::error_code ec, size_t) {
-                            if (ec) return self->CloseNow();
-                            self->chunk_.clear();
-                            self->Pull();
-                          });
+        auto written = [self = this->shared_from_this()](beast::error_code ec, size_t) {
+          if (ec) return self->CloseNow();
+          self->chunk_.clear();
+          self->Pull();
+        };
+        if (http10_) {
+          asio::async_write(stream_, asio::buffer(chunk_), std::move(written));
+        } else {
+          asio::async_write(stream_, bhttp::make_chunk(asio::buffer(chunk_)), std::move(written));
+        }
         return;
       }
       case StreamStep::Kind::kWait:
-        if (woken_) return Pull();
+        if (woken_) return Pull();  // notified while it pulled: there may be more now
         Lowest().expires_never();
-        return Park(source_->watch_key, source_->poll_ms);
+        return Park(source_->poll_ms);
       case StreamStep::Kind::kDone:
+        if (http10_) {
+          source_.reset();
+          StopWatching();
+          return Shutdown();
+        }
         Lowest().expires_after(milliseconds(t_.opt.write_timeout_ms));
         asio::async_write(stream_, bhttp::make_chunk_last(), [self = this->shared_from_this()](beast::error_code ec, size_t) {
           if (ec) return self->CloseNow();
           self->source_.reset();
+          self->StopWatching();
           if (!self->keep_alive_) return self->Shutdown();
           self->ReadHeader();
         });
@@ -516,6 +544,7 @@ class Session : public Parkable, public std::enable_shared_from_this<Session<Str
     if (closed_) return;
     closed_ = true;
     Unpark();
+    StopWatching();
     deferred_.reset();
     source_.reset();
     timer_.cancel();
@@ -531,6 +560,7 @@ class Session : public Parkable, public std::enable_shared_from_this<Session<Str
   beast::flat_buffer buffer_;
   std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
   bool keep_alive_ = true;
+  bool http10_ = false;
   bool closed_ = false;
   // Parking state (touched only on the session's strand).
   bool parked_ = false;
@@ -567,6 +597,10 @@ void HttpTransport::Impl::Accept() {
 
 void HttpTransport::Impl::OnAccept(tcp::socket sock) {
   beast::error_code ec;
+  if (stopping.load()) {
+    sock.close(ec);
+    return;
+  }
   sock.set_option(tcp::no_delay(true), ec);
   if (static_cast<size_t>(open.load()) >= opt.max_connections) {
     ++refused;
@@ -650,11 +684,17 @@ void HttpTransport::Stop() {
   auto& t = *impl_;
   if (!t.started || t.stopped) return;
   t.stopped = true;
-  asio::post(t.acceptor.get_executor(), [&t] {
+  t.stopping = true;
+  auto closed = std::make_shared<std::promise<void>>();
+  auto acceptor_closed = closed->get_future();
+  asio::post(t.acceptor.get_executor(), [&t, closed] {
     beast::error_code ec;
     t.acceptor.close(ec);
     t.accept_backoff.cancel();
+    closed->set_value();
   });
+  // From here no connection is accepted, so the snapshot below holds every session there will be.
+  acceptor_closed.wait_for(std::chrono::seconds(5));
   std::vector<std::shared_ptr<Parkable>> live;
   {
     std::lock_guard lock(t.mu);

@@ -69,7 +69,7 @@ json Operation(const RouteInfo& r) {
     op["parameters"].push_back(QueryParam("offset", "integer", "Byte offset to start from"));
     op["parameters"].push_back(QueryParam("follow", "boolean", "Stream until the job ends"));
     op["responses"]["200"] = {
-        {"description", "Combined stdout and stderr; X-Next-Offset header when not following"},
+        {"description", "Combined stdout and stderr from offset, streamed (chunked): without follow up to the end of the log as it is, with follow until the job has ended; the next offset is offset + bytes received"},
         {"content", {{"text/plain", {{"schema", {{"type", "string"}}}}}}}};
   } else if (p == "/v1/gpus") {
     op["responses"]["200"] = JsonResponse(

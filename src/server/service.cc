@@ -151,7 +151,10 @@ void Service::ApplyLocked(const Job& job) {
     jobs_.erase(job.id);
     RememberEndedLocked(job);
   } else {
-    ended_.erase(job.id);  // requeued (its order entry is dropped when it comes up)
+    if (ended_.erase(job.id) > 0) {  // requeued: it leaves the cache of ended jobs, order entry included
+      if (auto o = std::find(ended_order_.begin(), ended_order_.end(), job.id); o != ended_order_.end())
+        ended_order_.erase(o);
+    }
     jobs_[job.id] = job;
   }
 }

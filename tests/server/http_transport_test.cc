@@ -288,6 +288,18 @@ TEST_F(TransportTest, StreamsPiecesAsTheyComeAndEndsTheChunkedBody) {
   EXPECT_EQ(got, "piece0;piece1;");
 }
 
+TEST_F(TransportTest, AnHttp10ClientGetsAStreamWithoutChunkFramingEndedByClose) {
+  StartWith({});
+  pieces_ = 2;
+  ended_ = true;
+  Raw s(port_);
+  s.Send("GET /stream HTTP/1.0\r\n\r\n");
+  std::string out = s.ReadAll();
+  EXPECT_EQ(out.rfind("HTTP/1.0 200", 0) == 0 || out.rfind("HTTP/1.1 200", 0) == 0, true) << out;
+  EXPECT_EQ(out.find("chunked"), std::string::npos) << out;
+  EXPECT_EQ(out.substr(out.find("\r\n\r\n") + 4), "piece0;piece1;") << out;
+}
+
 TEST_F(TransportTest, BeyondTheConnectionLimitNewClientsGet503) {
   TransportOptions o;
   o.max_connections = 2;
