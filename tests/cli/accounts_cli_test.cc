@@ -15,6 +15,7 @@
 #include "cli/commands.h"
 #include "common/file_util.h"
 #include "support/self_signed_cert.h"
+#include "run_cli.h"
 #include "test_server.h"
 
 namespace fastgpu::cli {
@@ -125,12 +126,6 @@ class ContractServer {
   TestHttpServer http_;  // last: stopped first
 };
 
-struct Outcome {
-  int code = -1;
-  std::string out;
-  std::string err;
-};
-
 class TempDir {
  public:
   TempDir() {
@@ -155,26 +150,7 @@ class AccountsCli : public ::testing::Test {
     if (!env.count("FASTGPU_SERVER")) env["FASTGPU_SERVER"] = server_.url();
     if (!env.count("FASTGPU_TOKEN")) env["FASTGPU_TOKEN"] = "secret";
     env["FASTGPU_HOME"] = home_.path();
-    std::ostringstream out, err;
-    std::istringstream in(stdin_text);
-    Io io{out,
-          err,
-          /*out_is_tty=*/false,
-          [env](std::string_view k) -> std::optional<std::string> {
-            auto it = env.find(std::string(k));
-            if (it == env.end()) return std::nullopt;
-            return it->second;
-          },
-          ReadSmallFile,
-          clock_,
-          &in,
-          /*in_is_tty=*/false,
-          nullptr};
-    Outcome r;
-    r.code = RunApp(args, Hooks{}, io);
-    r.out = out.str();
-    r.err = err.str();
-    return r;
+    return RunCli(args, env, clock_, stdin_text);
   }
   static int Newlines(const std::string& s) { return static_cast<int>(std::count(s.begin(), s.end(), '\n')); }
 
@@ -406,20 +382,7 @@ TEST(TlsCli, CertificatesAreVerifiedAndAPrivateCaCanBeTrusted) {
   const std::string url = server.url("https");
   FakeClock clock;
   auto run = [&](std::vector<std::string> args) {
-    std::ostringstream out, err;
-    std::map<std::string, std::string> env = {{"FASTGPU_HOME", dir.path()}, {"FASTGPU_TOKEN", "secret"}};
-    Io io{out, err, false,
-          [env](std::string_view k) -> std::optional<std::string> {
-            auto it = env.find(std::string(k));
-            if (it == env.end()) return std::nullopt;
-            return it->second;
-          },
-          ReadSmallFile, clock};
-    Outcome r;
-    r.code = RunApp(args, Hooks{}, io);
-    r.out = out.str();
-    r.err = err.str();
-    return r;
+    return RunCli(args, {{"FASTGPU_HOME", dir.path()}, {"FASTGPU_TOKEN", "secret"}}, clock);
   };
 
   auto r = run({"whoami", "--server", url});

@@ -12,6 +12,7 @@
 #include "cli/commands.h"
 #include "common/clock.h"
 #include "common/file_util.h"
+#include "run_cli.h"
 #include "test_server.h"
 
 namespace fastgpu::cli {
@@ -67,37 +68,11 @@ class PagedJobs {
   TestHttpServer http_;  // last: stopped first
 };
 
-struct Outcome {
-  int code = -1;
-  std::string out;
-  std::string err;
-};
-
 class JobListCli : public ::testing::Test {
  protected:
   Outcome Cli(std::vector<std::string> args) {
-    std::map<std::string, std::string> env = {
-        {"FASTGPU_SERVER", server_.url()}, {"FASTGPU_TOKEN", "secret"}, {"FASTGPU_HOME", home_}};
-    std::ostringstream out, err;
-    std::istringstream in;
-    Io io{out,
-          err,
-          /*out_is_tty=*/false,
-          [env](std::string_view k) -> std::optional<std::string> {
-            auto it = env.find(std::string(k));
-            if (it == env.end()) return std::nullopt;
-            return it->second;
-          },
-          ReadSmallFile,
-          clock_,
-          &in,
-          /*in_is_tty=*/false,
-          nullptr};
-    Outcome r;
-    r.code = RunApp(args, Hooks{}, io);
-    r.out = out.str();
-    r.err = err.str();
-    return r;
+    return RunCli(args, {{"FASTGPU_SERVER", server_.url()}, {"FASTGPU_TOKEN", "secret"}, {"FASTGPU_HOME", home_}},
+                  clock_);
   }
   void SetUp() override {
     home_ = std::filesystem::temp_directory_path() / ("fastgpu-joblist-" + std::to_string(::getpid()));
