@@ -88,7 +88,7 @@ struct TransportOptions {
   int write_timeout_ms = 30'000;    // to send each piece of a reply
   size_t max_connections = 20'000;  // more are refused with 503
   int io_threads = 1;
-  int workers = 64;                 // handler threads (a submit waits for its fsync on one)
+  int workers = 32;                 // handler threads (a submit waits for its fsync on one)
 };
 
 // Figures for `bench` and tests.
