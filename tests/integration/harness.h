@@ -121,6 +121,22 @@ class UpProcess {
     pid_ = -1;
   }
 
+  // A client that presents `token` (another user's, a service account's).
+  std::unique_ptr<httplib::Client> ClientAs(const std::string& token) const {
+    auto c = std::make_unique<httplib::Client>(url_);
+    c->set_read_timeout(60, 0);
+    c->set_bearer_token_auth(token);
+    return c;
+  }
+  // Creates user `name` (as the admin) with an API token and returns the token.
+  std::string NewUser(const std::string& name) const {
+    auto admin = Client();
+    auto u = admin->Post("/v1/users", json{{"name", name}}.dump(), "application/json");
+    EXPECT_TRUE(u && u->status == 201) << (u ? u->body : "no response");
+    auto t = admin->Post("/v1/tokens", json{{"user", name}, {"name", "it"}}.dump(), "application/json");
+    json tok = t ? json::parse(t->body, nullptr, false) : json();
+    return tok.is_object() ? tok.value("token", "") : "";
+  }
   std::unique_ptr<httplib::Client> Client(bool auth = true) const {
     auto c = std::make_unique<httplib::Client>(url_);
     c->set_read_timeout(60, 0);

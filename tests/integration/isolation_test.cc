@@ -22,17 +22,8 @@ class IsolationTest : public ::testing::Test {
     up_.Start({"--job-uid-range", "1999980000-1999980099"});
   }
 
-  std::string NewUser(const std::string& name) {
-    auto admin = up_.Client();
-    EXPECT_EQ(admin->Post("/v1/users", json{{"name", name}}.dump(), "application/json")->status, 201);
-    auto tok = Parse(admin->Post("/v1/tokens", json{{"user", name}, {"name", "it"}}.dump(), "application/json"));
-    return tok.value("token", "");
-  }
-  std::unique_ptr<httplib::Client> As(const std::string& token) {
-    auto c = std::make_unique<httplib::Client>(up_.url());
-    c->set_bearer_token_auth(token);
-    return c;
-  }
+  std::string NewUser(const std::string& name) { return up_.NewUser(name); }
+  std::unique_ptr<httplib::Client> As(const std::string& token) { return up_.ClientAs(token); }
   std::string SubmitAs(const std::string& token, const json& spec) {
     auto r = As(token)->Post("/v1/jobs", spec.dump(), "application/json");
     EXPECT_TRUE(r && r->status == 201) << (r ? r->body : "no response");

@@ -15,17 +15,8 @@ class SecurityTest : public ::testing::Test {
   void SetUp() override { up_.Start(); }
 
   // Creates a user with a token and returns the token.
-  std::string NewUser(const std::string& name) {
-    auto admin = up_.Client();
-    EXPECT_EQ(admin->Post("/v1/users", json{{"name", name}}.dump(), "application/json")->status, 201);
-    auto tok = Parse(admin->Post("/v1/tokens", json{{"user", name}, {"name", "it"}}.dump(), "application/json"));
-    return tok.value("token", "");
-  }
-  std::unique_ptr<httplib::Client> As(const std::string& token) {
-    auto c = std::make_unique<httplib::Client>(up_.url());
-    c->set_bearer_token_auth(token);
-    return c;
-  }
+  std::string NewUser(const std::string& name) { return up_.NewUser(name); }
+  std::unique_ptr<httplib::Client> As(const std::string& token) { return up_.ClientAs(token); }
   UpProcess up_;
 };
 
