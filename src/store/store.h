@@ -152,7 +152,14 @@ class Store {
   // Documents. WriteRecords applies all writes in one durable transaction, or none. Writes apply in order,
   // so a later write in a batch sees the earlier ones. Kind and key must not be empty (kInvalidArgument).
   // A blind erase (no expected_version) of a record that does not exist is a no-op.
-  virtual Status WriteRecords(const std::vector<RecordWrite>& writes) = 0;
+  // `audit` not null: the audit row of the request that makes this change, appended in the same
+  // transaction exactly as AppendAudit does (seq, prev_hash and hash assigned by the store, keyed chain
+  // included), also when `writes` is empty. On success *audit holds the row as stored (seq and hash
+  // filled); when the batch fails nothing is written, neither the records nor the row, and *audit is
+  // left as it was.
+  virtual Status WriteRecords(const std::vector<RecordWrite>& writes, api::AuditRecord* audit) = 0;
+  // Without an audit row. Implementations add `using Store::WriteRecords;` so that this stays visible.
+  Status WriteRecords(const std::vector<RecordWrite>& writes) { return WriteRecords(writes, nullptr); }
   virtual Result<std::optional<Record>> GetRecord(const std::string& kind, const std::string& key) = 0;
   // Records of `kind` whose key starts with `key_prefix`, ordered by key.
   virtual Result<std::vector<Record>> ListRecords(const std::string& kind, const std::string& key_prefix) = 0;

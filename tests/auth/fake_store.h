@@ -1,10 +1,13 @@
-// In-memory Store for the auth tests: only the record methods (WriteRecords, GetRecord, ListRecords)
-// are implemented, with the compare-and-set semantics of store/store.h. Everything else is Internal.
+// In-memory Store for the auth tests: only the record methods (WriteRecords, GetRecord, ListRecords) and
+// the audit log (AppendAudit, ListAudit; plain SHA-256 chain) are implemented, with the compare-and-set
+// semantics of store/store.h; a WriteRecords that fails writes neither its records nor its audit row.
+// Everything else is Internal.
 #pragma once
 
 #include <map>
 #include <mutex>
 #include <utility>
+#include <vector>
 
 #include "store/store.h"
 
@@ -12,7 +15,8 @@ namespace fastgpu::auth::fakes {
 
 class FakeStore final : public store::Store {
  public:
-  Status WriteRecords(const std::vector<store::RecordWrite>& writes) override {
+  using store::Store::WriteRecords;
+  Status WriteRecords(const std::vector<store::RecordWrite>& writes, api::AuditRecord* audit) override {
     std::lock_guard lock(mu_);
     if (!fail_next_write_.ok()) {
       Status st = fail_next_write_;
@@ -39,6 +43,7 @@ class FakeStore final : public store::Store {
     }
     records_ = std::move(next);
     ++write_calls_;
+    if (audit != nullptr) *audit = AppendLocked(*audit);
     return Status::Ok();
   }
 
@@ -87,8 +92,18 @@ class FakeStore final : public store::Store {
   Result<std::vector<api::Gpu>> ListGpus() override { return Unimplemented(); }
   Status PutSetting(const std::string&, const std::string&) override { return Unimplemented(); }
   Result<std::optional<std::string>> GetSetting(const std::string&) override { return Unimplemented(); }
-  Result<api::AuditRecord> AppendAudit(api::AuditRecord) override { return Unimplemented(); }
-  Result<std::vector<api::AuditRecord>> ListAudit(int64_t, int) override { return Unimplemented(); }
+  Result<api::AuditRecord> AppendAudit(api::AuditRecord record) override {
+    std::lock_guard lock(mu_);
+    return AppendLocked(std::move(record));
+  }
+  Result<std::vector<api::AuditRecord>> ListAudit(int64_t after_seq, int limit) override {
+    std::lock_guard lock(mu_);
+    std::vector<api::AuditRecord> out;
+    for (const auto& r : audit_) {
+      if (r.seq > after_seq && (limit <= 0 || static_cast<int>(out.size()) < limit)) out.push_back(r);
+    }
+    return out;
+  }
   Status PostLedger(const std::vector<api::UsageSegment>&, const std::vector<api::LedgerEntry>&) override {
     return Unimplemented();
   }
@@ -99,10 +114,20 @@ class FakeStore final : public store::Store {
  private:
   static Status Unimplemented() { return Internal("FakeStore: not implemented"); }
 
+  // Chains `r` to the last row (plain SHA-256) and keeps it. mu_ held.
+  api::AuditRecord AppendLocked(api::AuditRecord r) {
+    r.seq = static_cast<int64_t>(audit_.size()) + 1;
+    r.prev_hash = audit_.empty() ? std::string() : audit_.back().hash;
+    r.hash = api::AuditHash(r);
+    audit_.push_back(r);
+    return r;
+  }
+
   std::mutex mu_;
   std::map<std::pair<std::string, std::string>, store::Record> records_;
   Status fail_next_write_;
   int write_calls_ = 0;
+  std::vector<api::AuditRecord> audit_;
 };
 
 }  // namespace fastgpu::auth::fakes

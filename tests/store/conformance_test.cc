@@ -1476,6 +1476,123 @@ TEST_P(StoreConformance, KeyedAuditChainFromASwitchPoint) {
   EXPECT_FALSE(store_->SetAuditKey("short", 0).ok());
 }
 
+// WriteRecords with an audit row: the row is appended in the records' transaction, chained like
+// AppendAudit's, and the caller's copy gets its seq and hash.
+TEST_P(StoreConformance, WriteRecordsAppendsItsAuditRowWithTheRecords) {
+  ASSERT_TRUE(store_->AppendAudit(MakeAudit("user:root", "login")).ok());
+  api::AuditRecord row = MakeAudit("user:root", "POST /v1/users");
+  row.target = "user:alice";
+  row.seq = 99;  // assigned by the store
+  row.hash = "forged";
+  ASSERT_TRUE(store_->WriteRecords({{.kind = "user", .key = "alice", .value = "a1", .expected_version = 0},
+                                    {.kind = "project", .key = "alice", .value = "p1"}},
+                                   &row)
+                  .ok());
+  EXPECT_EQ(row.seq, 2);
+  EXPECT_EQ(row.target, "user:alice");
+  EXPECT_EQ(row.hash, api::AuditHash(row));
+  EXPECT_EQ(store_->Stats().last_audit_seq, 2);
+  auto rec = store_->GetRecord("user", "alice");
+  ASSERT_TRUE(rec.ok() && rec->has_value());
+  EXPECT_EQ((*rec)->value, "a1");
+  auto rows = store_->ListAudit(0, 0);
+  ASSERT_TRUE(rows.ok()) << rows.status().ToString();
+  ASSERT_EQ(rows->size(), 2u);
+  ExpectValidChain(*rows);
+  EXPECT_EQ((*rows)[1].action, "POST /v1/users");
+  EXPECT_EQ((*rows)[1].hash, row.hash);
+
+  // An empty batch with a row still appends the row (a request that changed nothing it could name).
+  api::AuditRecord alone = MakeAudit("user:root", "DELETE /v1/users/{name}");
+  ASSERT_TRUE(store_->WriteRecords({}, &alone).ok());
+  EXPECT_EQ(alone.seq, 3);
+
+  // Without a row nothing is appended.
+  ASSERT_TRUE(store_->WriteRecords({{.kind = "user", .key = "bob", .value = "b1"}}, nullptr).ok());
+  ASSERT_TRUE(store_->WriteRecords({{.kind = "user", .key = "carol", .value = "c1"}}).ok());
+  EXPECT_EQ(store_->ListAudit(0, 0)->size(), 3u);
+  ExpectValidChain(*store_->ListAudit(0, 0));
+}
+
+// A batch that fails (compare-and-set, invalid write) writes neither its records nor its audit row, and
+// leaves the caller's row as it was; the chain goes on from the last committed row.
+TEST_P(StoreConformance, WriteRecordsFailureWritesNoAuditRow) {
+  ASSERT_TRUE(PutRecord(*store_, "user", "alice", "a1").ok());
+  api::AuditRecord row = MakeAudit("user:root", "PUT /v1/users/{name}");
+  row.target = "user:alice";
+  Status st = store_->WriteRecords({{.kind = "user", .key = "bob", .value = "b1"},
+                                    {.kind = "user", .key = "alice", .value = "a2", .expected_version = 7}},
+                                   &row);
+  EXPECT_EQ(st.code(), ErrorCode::kFailedPrecondition) << st.ToString();
+  EXPECT_EQ(row.seq, 0);
+  EXPECT_TRUE(row.hash.empty());
+  EXPECT_FALSE(store_->GetRecord("user", "bob")->has_value());
+  EXPECT_TRUE(store_->ListAudit(0, 0)->empty());
+  EXPECT_EQ(store_->Stats().last_audit_seq, 0);
+
+  st = store_->WriteRecords({{.kind = "user", .key = "alice", .value = "a2", .expected_version = 0}}, &row);
+  EXPECT_EQ(st.code(), ErrorCode::kAlreadyExists) << st.ToString();
+  st = store_->WriteRecords({{.kind = "", .key = "x", .value = "v"}}, &row);
+  EXPECT_EQ(st.code(), ErrorCode::kInvalidArgument) << st.ToString();
+  EXPECT_TRUE(store_->ListAudit(0, 0)->empty());
+
+  ASSERT_TRUE(store_->WriteRecords({{.kind = "user", .key = "alice", .value = "a2", .expected_version = 1}}, &row)
+                  .ok());
+  EXPECT_EQ(row.seq, 1);
+  EXPECT_EQ((*store_->GetRecord("user", "alice"))->value, "a2");
+  ASSERT_TRUE(store_->AppendAudit(MakeAudit("user:root", "login")).ok());
+  auto rows = store_->ListAudit(0, 0);
+  ASSERT_EQ(rows->size(), 2u);
+  ExpectValidChain(*rows);
+}
+
+// Concurrent record batches with rows and plain appends form one chain, one row per committed batch.
+TEST_P(StoreConformance, ConcurrentWriteRecordsWithAuditFormOneChain) {
+  constexpr int kThreads = 4;
+  constexpr int kPerThread = 25;
+  std::atomic<int> conflicts{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kPerThread; ++i) {
+        api::AuditRecord row = MakeAudit("user:t" + std::to_string(t), "PUT /v1/x");
+        // Every thread creates the same keys: one creation wins per key, the others conflict.
+        Status st = store_->WriteRecords(
+            {{.kind = "k", .key = std::to_string(i), .value = std::to_string(t), .expected_version = 0}}, &row);
+        if (!st.ok()) {
+          EXPECT_EQ(st.code(), ErrorCode::kAlreadyExists) << st.ToString();
+          conflicts++;
+        }
+        if (i % 5 == 0) {
+          EXPECT_TRUE(store_->AppendAudit(MakeAudit("user:t", "login")).ok());
+        }
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(conflicts.load(), (kThreads - 1) * kPerThread);
+  auto rows = store_->ListAudit(0, 0);
+  ASSERT_TRUE(rows.ok());
+  EXPECT_EQ(rows->size(), static_cast<size_t>(kPerThread + kThreads * kPerThread / 5));
+  ExpectValidChain(*rows);
+}
+
+// Rows written with records follow the chain's key like AppendAudit's.
+TEST_P(StoreConformance, WriteRecordsAuditRowFollowsTheKeyedChain) {
+  ASSERT_TRUE(store_->AppendAudit(MakeAudit("user:alice", "before")).ok());
+  ASSERT_TRUE(store_->SetAuditKey(std::string(32, 'k'), 0).ok());
+  api::AuditRecord row = MakeAudit("user:alice", "POST /v1/secrets");
+  ASSERT_TRUE(store_->WriteRecords({{.kind = "secret", .key = "p/s", .value = "sealed"}}, &row).ok());
+  EXPECT_EQ(row.seq, 2);
+  AuditChainKey key = *store_->AuditKey();
+  EXPECT_EQ(row.hash, AuditRowHash(row, &key));
+  EXPECT_NE(row.hash, api::AuditHash(row));
+  auto rows = store_->ListAudit(0, 0);
+  ASSERT_EQ(rows->size(), 2u);
+  EXPECT_EQ((*rows)[1].prev_hash, (*rows)[0].hash);
+  EXPECT_EQ((*rows)[1].hash, row.hash);
+}
+
 INSTANTIATE_TEST_SUITE_P(Sqlite, StoreConformance, ::testing::Values(StoreFactory{"sqlite", OpenSqlite}),
                          [](const ::testing::TestParamInfo<StoreFactory>& info) { return info.param.name; });
 

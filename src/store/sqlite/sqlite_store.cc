@@ -1130,13 +1130,22 @@ class SqliteStore final : public Store {
     });
   }
 
-  Status WriteRecords(const std::vector<RecordWrite>& writes) override {
-    if (writes.empty()) return Status::Ok();
+  using Store::WriteRecords;
+  Status WriteRecords(const std::vector<RecordWrite>& writes, api::AuditRecord* audit) override {
+    if (writes.empty() && audit == nullptr) return Status::Ok();
     for (const RecordWrite& w : writes) RETURN_IF_ERROR(ValidateRecordWrite(w));
-    return Write([&](Conn& c) -> Status {
+    std::optional<api::AuditRecord> row;
+    Status st = Write([&](Conn& c) -> Status {
       for (const RecordWrite& w : writes) RETURN_IF_ERROR(ApplyRecordWrite(c, w));
-      return Status::Ok();
+      if (audit == nullptr) return Status::Ok();
+      row = *audit;  // a fresh copy on every attempt: the caller's row changes only once committed
+      std::optional<AuditChainKey> key = CurrentAuditKey();
+      return AppendAuditRow(c, *row, key ? &*key : nullptr);
     });
+    if (!st.ok() || !row) return st;
+    NoteAudit(row->seq);
+    *audit = std::move(*row);
+    return st;
   }
 
   Result<std::optional<Record>> GetRecord(const std::string& kind, const std::string& key) override {
