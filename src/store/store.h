@@ -179,8 +179,14 @@ class Store {
   // Metering and ledger outside job updates (credits, adjustments, recovery). Idempotent by key (the
   // first posting of a key wins; a later one with the same key is skipped whatever its content), atomic,
   // durable on return. Empty keys and negative amounts are rejected with kInvalidArgument.
-  virtual Status PostLedger(const std::vector<api::UsageSegment>& usage,
-                            const std::vector<api::LedgerEntry>& entries) = 0;
+  // `audit` not null: the request's audit row, appended in the same transaction as WriteRecords does
+  // (also when every posting was skipped as already there, or none was given); untouched on failure.
+  virtual Status PostLedger(const std::vector<api::UsageSegment>& usage, const std::vector<api::LedgerEntry>& entries,
+                            api::AuditRecord* audit) = 0;
+  // Without an audit row. Implementations add `using Store::PostLedger;` so that this stays visible.
+  Status PostLedger(const std::vector<api::UsageSegment>& usage, const std::vector<api::LedgerEntry>& entries) {
+    return PostLedger(usage, entries, nullptr);
+  }
   // Ordered by start_ms, then key.
   virtual Result<std::vector<api::UsageSegment>> ListUsage(const UsageFilter& filter) = 0;
   // In seq order.

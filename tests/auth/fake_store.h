@@ -44,6 +44,7 @@ class FakeStore final : public store::Store {
     records_ = std::move(next);
     ++write_calls_;
     if (audit != nullptr) *audit = AppendLocked(*audit);
+    last_batch_ = Batch{writes, audit ? std::optional<api::AuditRecord>(*audit) : std::nullopt};
     return Status::Ok();
   }
 
@@ -65,6 +66,15 @@ class FakeStore final : public store::Store {
   }
 
   // Test hooks.
+  struct Batch {
+    std::vector<store::RecordWrite> writes;
+    std::optional<api::AuditRecord> audit;  // the row committed with them, as stored
+  };
+  // The last WriteRecords that committed.
+  Batch last_batch() {
+    std::lock_guard lock(mu_);
+    return last_batch_;
+  }
   void FailNextWrite(Status st) {
     std::lock_guard lock(mu_);
     fail_next_write_ = std::move(st);
@@ -104,7 +114,9 @@ class FakeStore final : public store::Store {
     }
     return out;
   }
-  Status PostLedger(const std::vector<api::UsageSegment>&, const std::vector<api::LedgerEntry>&) override {
+  using store::Store::PostLedger;
+  Status PostLedger(const std::vector<api::UsageSegment>&, const std::vector<api::LedgerEntry>&,
+                    api::AuditRecord*) override {
     return Unimplemented();
   }
   Result<std::vector<api::UsageSegment>> ListUsage(const store::UsageFilter&) override { return Unimplemented(); }
@@ -128,6 +140,7 @@ class FakeStore final : public store::Store {
   Status fail_next_write_;
   int write_calls_ = 0;
   std::vector<api::AuditRecord> audit_;
+  Batch last_batch_;
 };
 
 }  // namespace fastgpu::auth::fakes

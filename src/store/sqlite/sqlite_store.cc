@@ -1137,15 +1137,9 @@ class SqliteStore final : public Store {
     std::optional<api::AuditRecord> row;
     Status st = Write([&](Conn& c) -> Status {
       for (const RecordWrite& w : writes) RETURN_IF_ERROR(ApplyRecordWrite(c, w));
-      if (audit == nullptr) return Status::Ok();
-      row = *audit;  // a fresh copy on every attempt: the caller's row changes only once committed
-      std::optional<AuditChainKey> key = CurrentAuditKey();
-      return AppendAuditRow(c, *row, key ? &*key : nullptr);
+      return AppendRequestRow(c, audit, &row);
     });
-    if (!st.ok() || !row) return st;
-    NoteAudit(row->seq);
-    *audit = std::move(*row);
-    return st;
+    return FinishRequestRow(st, audit, row);
   }
 
   Result<std::optional<Record>> GetRecord(const std::string& kind, const std::string& key) override {
@@ -1243,12 +1237,18 @@ class SqliteStore final : public Store {
     });
   }
 
-  Status PostLedger(const std::vector<api::UsageSegment>& usage,
-                    const std::vector<api::LedgerEntry>& entries) override {
-    if (usage.empty() && entries.empty()) return Status::Ok();
+  using Store::PostLedger;
+  Status PostLedger(const std::vector<api::UsageSegment>& usage, const std::vector<api::LedgerEntry>& entries,
+                    api::AuditRecord* audit) override {
+    if (usage.empty() && entries.empty() && audit == nullptr) return Status::Ok();
     RETURN_IF_ERROR(ValidateMetering(usage, entries));
     std::vector<std::string> gpus = EncodeUsageGpus(usage);
-    return Write([&](Conn& c) -> Status { return InsertMetering(c, usage, gpus, entries); });
+    std::optional<api::AuditRecord> row;
+    Status st = Write([&](Conn& c) -> Status {
+      RETURN_IF_ERROR(InsertMetering(c, usage, gpus, entries));
+      return AppendRequestRow(c, audit, &row);
+    });
+    return FinishRequestRow(st, audit, row);
   }
 
   Result<std::vector<api::UsageSegment>> ListUsage(const UsageFilter& filter) override {
@@ -1353,6 +1353,22 @@ class SqliteStore final : public Store {
     std::string_view from = u.event.from.empty() ? std::string_view(previous) : std::string_view(u.event.from);
     std::string_view to = u.event.to.empty() ? api::JobStateName(u.job.state) : std::string_view(u.event.to);
     return InsertEvent(c, *num, u.event, from, to);
+  }
+
+  // In a write: appends a copy of the request's audit row (if any) to the chain, as *row. A fresh copy on
+  // every attempt, so the caller's row changes only once committed (FinishRequestRow).
+  Status AppendRequestRow(Conn& c, const api::AuditRecord* audit, std::optional<api::AuditRecord>* row) const {
+    if (audit == nullptr) return Status::Ok();
+    *row = *audit;
+    std::optional<AuditChainKey> key = CurrentAuditKey();
+    return AppendAuditRow(c, **row, key ? &*key : nullptr);
+  }
+  // After the write: on success hands the stored row back to the caller.
+  Status FinishRequestRow(Status st, api::AuditRecord* audit, std::optional<api::AuditRecord>& row) {
+    if (!st.ok() || !row) return st;
+    NoteAudit(row->seq);
+    *audit = std::move(*row);
+    return st;
   }
 
   std::optional<AuditChainKey> CurrentAuditKey() const {
