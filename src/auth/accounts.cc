@@ -262,7 +262,7 @@ Status AccountService::AllocateMissingUids() {
     }
     if (writes.empty()) return Status::Ok();
     writes.push_back(PutUidMark(mark));
-    Status st = Commit(writes, [&] {
+    Status st = Commit(writes, nullptr, [&] {
       for (const auto& p : updated) projects_[p.name] = p;
       last_job_uid_ = mark;
     });
@@ -304,9 +304,9 @@ store::RecordWrite AccountService::Erase(const std::string& kind, const std::str
 }
 
 template <typename F>
-Status AccountService::Commit(const std::vector<store::RecordWrite>& writes, F&& apply) {
-  if (!writes.empty()) {
-    Status st = store_.WriteRecords(writes);
+Status AccountService::Commit(const std::vector<store::RecordWrite>& writes, api::AuditRecord* audit, F&& apply) {
+  if (!writes.empty() || audit != nullptr) {
+    Status st = store_.WriteRecords(writes, audit);
     if (!st.ok()) {
       const ErrorCode c = st.code();
       if (c == ErrorCode::kAlreadyExists || c == ErrorCode::kFailedPrecondition || c == ErrorCode::kNotFound) {
@@ -403,7 +403,7 @@ Status AccountService::EnsureBootstrap(const std::string& admin_token_sha256) {
     token->expires_at = 0;  // the local admin token in $FASTGPU_HOME/admin.token does not expire
     writes.push_back(Put(kTokenKind, token->token_sha256, api::TokenRecordToStoreJson(*token).dump()));
   }
-  return Commit(writes, [&] {
+  return Commit(writes, nullptr, [&] {
     if (user) users_[user->name] = *user;
     if (project) projects_[project->name] = *project;
     last_job_uid_ = mark;
@@ -444,7 +444,8 @@ Result<Principal> AccountService::Authenticate(const std::string& bearer_token) 
   return p;
 }
 
-Result<AccessToken> AccountService::IssueAccessToken(const std::string& client_id, const std::string& client_secret) {
+Result<AccessToken> AccountService::IssueAccessToken(const std::string& client_id, const std::string& client_secret,
+                                                     api::AuditRecord* audit) {
   std::lock_guard wlock(write_mu_);
   const std::string presented = Sha256Hex(client_secret);
   auto it = service_accounts_.find(client_id);
@@ -470,7 +471,7 @@ Result<AccessToken> AccountService::IssueAccessToken(const std::string& client_i
       pruned.push_back(hash);
     }
   }
-  RETURN_IF_ERROR(Commit(writes, [&] {
+  RETURN_IF_ERROR(Commit(writes, audit, [&] {
     tokens_by_hash_[rec.token_sha256] = rec;
     for (const auto& h : pruned) tokens_by_hash_.erase(h);
   }));
@@ -479,13 +480,14 @@ Result<AccessToken> AccountService::IssueAccessToken(const std::string& client_i
 
 // ---- Users ----------------------------------------------------------------------------------------
 
-Result<api::User> AccountService::CreateUser(api::User user) {
+Result<api::User> AccountService::CreateUser(api::User user, api::AuditRecord* audit) {
   RETURN_IF_ERROR(api::ValidateName("user", user.name));
   RETURN_IF_ERROR(CheckText("display name", user.display_name, 128));
   std::lock_guard wlock(write_mu_);
   if (users_.count(user.name)) return AlreadyExists("user " + user.name + " already exists");
   if (user.created_at == 0) user.created_at = clock_.NowMillis();
-  RETURN_IF_ERROR(Commit({Put(kUserKind, user.name, api::ToJson(user).dump())}, [&] { users_[user.name] = user; }));
+  RETURN_IF_ERROR(
+      Commit({Put(kUserKind, user.name, api::ToJson(user).dump())}, audit, [&] { users_[user.name] = user; }));
   return user;
 }
 
@@ -506,7 +508,7 @@ std::vector<api::User> AccountService::ListUsers() const {
 
 Result<api::User> AccountService::UpdateUser(const std::string& actor_user, const std::string& name,
                                              std::optional<bool> admin, std::optional<bool> disabled,
-                                             std::optional<std::string> display_name) {
+                                             std::optional<std::string> display_name, api::AuditRecord* audit) {
   if (display_name) RETURN_IF_ERROR(CheckText("display name", *display_name, 128));
   std::lock_guard wlock(write_mu_);
   auto it = users_.find(name);
@@ -530,13 +532,14 @@ Result<api::User> AccountService::UpdateUser(const std::string& actor_user, cons
     if (!other_admin)
       return FailedPrecondition("user " + name + " is the last active admin; make another user admin first");
   }
-  RETURN_IF_ERROR(Commit({Put(kUserKind, name, api::ToJson(next).dump())}, [&] { users_[name] = next; }));
+  RETURN_IF_ERROR(Commit({Put(kUserKind, name, api::ToJson(next).dump())}, audit, [&] { users_[name] = next; }));
   return next;
 }
 
 // ---- Projects -------------------------------------------------------------------------------------
 
-Result<api::Project> AccountService::CreateProject(api::Project project, const std::string& owner_user) {
+Result<api::Project> AccountService::CreateProject(api::Project project, const std::string& owner_user,
+                                                  api::AuditRecord* audit) {
   RETURN_IF_ERROR(api::ValidateName("project", project.name));
   RETURN_IF_ERROR(ValidateProjectFields(project));
   if (owner_user.empty()) return InvalidArgument("a project needs an owner: give an existing user name");
@@ -552,7 +555,7 @@ Result<api::Project> AccountService::CreateProject(api::Project project, const s
   std::vector<store::RecordWrite> writes{
       Put(kProjectKind, project.name, api::ToJson(project).dump()),
       Put(kMemberKind, PairKey(project.name, owner_user), api::ToJson(owner).dump()), PutUidMark(mark)};
-  RETURN_IF_ERROR(Commit(writes, [&] {
+  RETURN_IF_ERROR(Commit(writes, audit, [&] {
     projects_[project.name] = project;
     members_[{project.name, owner_user}] = api::Role::kOwner;
     last_job_uid_ = mark;
@@ -575,7 +578,7 @@ std::vector<api::Project> AccountService::ListProjects() const {
   return out;
 }
 
-Result<api::Project> AccountService::UpdateProject(const api::Project& project) {
+Result<api::Project> AccountService::UpdateProject(const api::Project& project, api::AuditRecord* audit) {
   RETURN_IF_ERROR(ValidateProjectFields(project));
   std::lock_guard wlock(write_mu_);
   auto it = projects_.find(project.name);
@@ -588,13 +591,14 @@ Result<api::Project> AccountService::UpdateProject(const api::Project& project) 
   next.run_as_user = project.run_as_user;
   next.allow_root = project.allow_root;
   RETURN_IF_ERROR(
-      Commit({Put(kProjectKind, next.name, api::ToJson(next).dump())}, [&] { projects_[next.name] = next; }));
+      Commit({Put(kProjectKind, next.name, api::ToJson(next).dump())}, audit, [&] { projects_[next.name] = next; }));
   return next;
 }
 
 // ---- Memberships ----------------------------------------------------------------------------------
 
-Status AccountService::SetMember(const std::string& project, const std::string& user, api::Role role) {
+Status AccountService::SetMember(const std::string& project, const std::string& user, api::Role role,
+                                 api::AuditRecord* audit) {
   std::lock_guard wlock(write_mu_);
   if (!projects_.count(project)) return NotFound("project " + project + " does not exist");
   if (!users_.count(user)) return NotFound("user " + user + " does not exist");
@@ -604,18 +608,18 @@ Status AccountService::SetMember(const std::string& project, const std::string& 
     return FailedPrecondition(user + " is the last owner of project " + project +
                               "; make another member owner first");
   const api::Membership m{project, user, role};
-  return Commit({Put(kMemberKind, PairKey(project, user), api::ToJson(m).dump())},
+  return Commit({Put(kMemberKind, PairKey(project, user), api::ToJson(m).dump())}, audit,
                 [&] { members_[{project, user}] = role; });
 }
 
-Status AccountService::RemoveMember(const std::string& project, const std::string& user) {
+Status AccountService::RemoveMember(const std::string& project, const std::string& user, api::AuditRecord* audit) {
   std::lock_guard wlock(write_mu_);
   auto it = members_.find({project, user});
   if (it == members_.end()) return NotFound("user " + user + " is not a member of project " + project);
   if (it->second == api::Role::kOwner && IsLastOwner(project, user))
     return FailedPrecondition("cannot remove " + user + ": they are the last owner of project " + project +
                               "; make another member owner first");
-  return Commit({Erase(kMemberKind, PairKey(project, user))}, [&] { members_.erase({project, user}); });
+  return Commit({Erase(kMemberKind, PairKey(project, user))}, audit, [&] { members_.erase({project, user}); });
 }
 
 std::vector<api::Membership> AccountService::ListMembers(const std::string& project) const {
@@ -628,7 +632,8 @@ std::vector<api::Membership> AccountService::ListMembers(const std::string& proj
 
 // ---- Tokens ---------------------------------------------------------------------------------------
 
-Result<CreatedToken> AccountService::CreateToken(const std::string& user, const std::string& name, int64_t ttl_s) {
+Result<CreatedToken> AccountService::CreateToken(const std::string& user, const std::string& name, int64_t ttl_s,
+                                                 api::AuditRecord* audit) {
   RETURN_IF_ERROR(CheckText("token name", name, 64));
   if (ttl_s < 0) return InvalidArgument("a token's lifetime must be positive (0 = the default of 90 days)");
   std::lock_guard wlock(write_mu_);
@@ -639,7 +644,8 @@ Result<CreatedToken> AccountService::CreateToken(const std::string& user, const 
   CreatedToken out;
   ASSIGN_OR_RETURN(out.record, NewToken(user, name, clock_.NowMillis() + ttl * 1000, &out.token));
   const api::TokenRecord& rec = out.record;
-  RETURN_IF_ERROR(Commit({Put(kTokenKind, rec.token_sha256, api::TokenRecordToStoreJson(rec).dump())},
+  if (audit && audit->target.empty()) audit->target = "token:" + rec.id;
+  RETURN_IF_ERROR(Commit({Put(kTokenKind, rec.token_sha256, api::TokenRecordToStoreJson(rec).dump())}, audit,
                          [&] { tokens_by_hash_[rec.token_sha256] = rec; }));
   return out;
 }
@@ -662,7 +668,7 @@ Result<api::TokenRecord> AccountService::GetToken(const std::string& id) const {
   return NotFound("token " + id + " does not exist");
 }
 
-Status AccountService::RevokeToken(const std::string& id) {
+Status AccountService::RevokeToken(const std::string& id, api::AuditRecord* audit) {
   std::lock_guard wlock(write_mu_);
   const api::TokenRecord* found = nullptr;
   for (const auto& [hash, t] : tokens_by_hash_) {
@@ -672,14 +678,15 @@ Status AccountService::RevokeToken(const std::string& id) {
   if (found->revoked_at != 0) return Status::Ok();
   api::TokenRecord next = *found;
   next.revoked_at = clock_.NowMillis();
-  return Commit({Put(kTokenKind, next.token_sha256, api::TokenRecordToStoreJson(next).dump())},
+  return Commit({Put(kTokenKind, next.token_sha256, api::TokenRecordToStoreJson(next).dump())}, audit,
                 [&] { tokens_by_hash_[next.token_sha256] = next; });
 }
 
 // ---- Service accounts -----------------------------------------------------------------------------
 
 Result<CreatedServiceAccount> AccountService::CreateServiceAccount(const std::string& project,
-                                                                   const std::string& name, api::Role role) {
+                                                                   const std::string& name, api::Role role,
+                                                                   api::AuditRecord* audit) {
   RETURN_IF_ERROR(api::ValidateName("service account", name));
   std::lock_guard wlock(write_mu_);
   if (!projects_.count(project)) return NotFound("project " + project + " does not exist");
@@ -696,7 +703,8 @@ Result<CreatedServiceAccount> AccountService::CreateServiceAccount(const std::st
   sa.role = role;
   sa.secret_sha256 = Sha256Hex(out.client_secret);
   sa.created_at = clock_.NowMillis();
-  RETURN_IF_ERROR(Commit({Put(kServiceAccountKind, sa.id, api::ServiceAccountToStoreJson(sa).dump())},
+  if (audit && audit->target.empty()) audit->target = "service-account:" + sa.id;
+  RETURN_IF_ERROR(Commit({Put(kServiceAccountKind, sa.id, api::ServiceAccountToStoreJson(sa).dump())}, audit,
                          [&] { service_accounts_[sa.id] = sa; }));
   return out;
 }
@@ -711,7 +719,8 @@ std::vector<api::ServiceAccount> AccountService::ListServiceAccounts(const std::
   return out;
 }
 
-Status AccountService::DeleteServiceAccount(const std::string& project, const std::string& id) {
+Status AccountService::DeleteServiceAccount(const std::string& project, const std::string& id,
+                                            api::AuditRecord* audit) {
   std::lock_guard wlock(write_mu_);
   auto it = service_accounts_.find(id);
   if (it == service_accounts_.end() || it->second.project != project)
@@ -726,7 +735,7 @@ Status AccountService::DeleteServiceAccount(const std::string& project, const st
     writes.push_back(Put(kTokenKind, hash, api::TokenRecordToStoreJson(next).dump()));
     revoked.push_back(std::move(next));
   }
-  return Commit(writes, [&] {
+  return Commit(writes, audit, [&] {
     service_accounts_.erase(id);
     for (const auto& t : revoked) tokens_by_hash_[t.token_sha256] = t;
   });
@@ -735,7 +744,7 @@ Status AccountService::DeleteServiceAccount(const std::string& project, const st
 // ---- Secrets --------------------------------------------------------------------------------------
 
 Status AccountService::SetSecret(const std::string& project, const std::string& name, const std::string& value,
-                                 const std::string& actor) {
+                                 const std::string& actor, api::AuditRecord* audit) {
   RETURN_IF_ERROR(api::ValidateSecretName(name));
   if (value.size() > kMaxSecretBytes)
     return InvalidArgument("secret value is " + std::to_string(value.size()) + " bytes; the limit is " +
@@ -746,7 +755,7 @@ Status AccountService::SetSecret(const std::string& project, const std::string& 
   ASSIGN_OR_RETURN(api::SecretRecord rec, SealSecret(*key_, project, name, value));
   rec.updated_at = clock_.NowMillis();
   rec.updated_by = actor;
-  return Commit({Put(kSecretKind, PairKey(project, name), api::SecretRecordToStoreJson(rec).dump())},
+  return Commit({Put(kSecretKind, PairKey(project, name), api::SecretRecordToStoreJson(rec).dump())}, audit,
                 [&] { secrets_[{project, name}] = rec; });
 }
 
@@ -758,11 +767,11 @@ std::vector<api::SecretRecord> AccountService::ListSecrets(const std::string& pr
   return out;
 }
 
-Status AccountService::DeleteSecret(const std::string& project, const std::string& name) {
+Status AccountService::DeleteSecret(const std::string& project, const std::string& name, api::AuditRecord* audit) {
   std::lock_guard wlock(write_mu_);
   if (!secrets_.count({project, name}))
     return NotFound("secret " + name + " does not exist in project " + project);
-  return Commit({Erase(kSecretKind, PairKey(project, name))}, [&] { secrets_.erase({project, name}); });
+  return Commit({Erase(kSecretKind, PairKey(project, name))}, audit, [&] { secrets_.erase({project, name}); });
 }
 
 Result<std::map<std::string, std::string>> AccountService::OpenSecretValues(
@@ -781,7 +790,7 @@ Result<std::map<std::string, std::string>> AccountService::OpenSecretValues(
   return out;
 }
 
-Result<int64_t> AccountService::RotateKey(const MasterKey& new_key) {
+Result<int64_t> AccountService::RotateKey(const MasterKey& new_key, api::AuditRecord* audit) {
   std::lock_guard wlock(write_mu_);
   std::vector<store::RecordWrite> writes;
   std::vector<api::SecretRecord> resealed;
@@ -798,7 +807,9 @@ Result<int64_t> AccountService::RotateKey(const MasterKey& new_key) {
         Put(kSecretKind, PairKey(rec.project, rec.name), api::SecretRecordToStoreJson(*sealed).dump()));
     resealed.push_back(std::move(sealed).value());
   }
-  RETURN_IF_ERROR(Commit(writes, [&] {
+  if (audit && audit->detail.empty())
+    audit->detail = "rotated " + std::to_string(resealed.size()) + " secrets to key " + new_key.id();
+  RETURN_IF_ERROR(Commit(writes, audit, [&] {
     for (const auto& s : resealed) secrets_[{s.project, s.name}] = s;
     key_ = new_key;
   }));

@@ -56,6 +56,11 @@ struct AccountOptions {
   JobUidRange job_uids;  // where projects' run_as_uid are allocated from
 };
 
+// Audit rows: every method that changes accounts takes the request's audit row (`audit`, may be null)
+// and writes it in the store transaction of the change (store::Store::WriteRecords), so a change is never
+// without its row nor a row without its change. On success a row that was written has its seq and hash
+// filled (seq > 0); a call that fails, or succeeds without changing anything (e.g. the same role again),
+// writes no row and leaves seq at 0 (the caller then writes its own row for the request).
 class AccountService {
  public:
   // Loads all records. `key` seals secrets (may be null: secret calls then fail with a clear error).
@@ -70,59 +75,66 @@ class AccountService {
   // (one message for all: "invalid or expired token").
   Result<Principal> Authenticate(const std::string& bearer_token) const;
   // OAuth2 client credentials. kUnauthenticated for a wrong id/secret or disabled account.
-  Result<AccessToken> IssueAccessToken(const std::string& client_id, const std::string& client_secret);
+  Result<AccessToken> IssueAccessToken(const std::string& client_id, const std::string& client_secret,
+                                       api::AuditRecord* audit = nullptr);
 
   // --- Users (admin)
-  Result<api::User> CreateUser(api::User user);
+  Result<api::User> CreateUser(api::User user, api::AuditRecord* audit = nullptr);
   Result<api::User> GetUser(const std::string& name) const;
   std::vector<api::User> ListUsers() const;
   // Sets admin / disabled / display_name. An admin cannot remove their own admin flag or disable
   // themselves (kFailedPrecondition), so the system never loses its last admin by accident.
   Result<api::User> UpdateUser(const std::string& actor_user, const std::string& name,
                                std::optional<bool> admin, std::optional<bool> disabled,
-                               std::optional<std::string> display_name);
+                               std::optional<std::string> display_name, api::AuditRecord* audit = nullptr);
 
   // --- Projects
   // Allocates the project's run_as_uid (any value given is ignored): the next uid of the job uid range
   // that no project has ever had. kFailedPrecondition when the range is used up. A named run_as_user
   // that another project already uses is refused (kFailedPrecondition), here and in UpdateProject.
-  Result<api::Project> CreateProject(api::Project project, const std::string& owner_user);
+  Result<api::Project> CreateProject(api::Project project, const std::string& owner_user,
+                                     api::AuditRecord* audit = nullptr);
   Result<api::Project> GetProject(const std::string& name) const;
   std::vector<api::Project> ListProjects() const;
   // Replaces the project's mutable fields (description, quota, budget, run_as_user, allow_root);
   // run_as_uid never changes.
-  Result<api::Project> UpdateProject(const api::Project& project);
+  Result<api::Project> UpdateProject(const api::Project& project, api::AuditRecord* audit = nullptr);
   JobUidRange job_uid_range() const { return options_.job_uids; }
 
   // --- Memberships
-  Status SetMember(const std::string& project, const std::string& user, api::Role role);
+  Status SetMember(const std::string& project, const std::string& user, api::Role role,
+                   api::AuditRecord* audit = nullptr);
   // Refuses to remove the last owner (kFailedPrecondition).
-  Status RemoveMember(const std::string& project, const std::string& user);
+  Status RemoveMember(const std::string& project, const std::string& user, api::AuditRecord* audit = nullptr);
   std::vector<api::Membership> ListMembers(const std::string& project) const;
 
-  // --- API tokens. ttl_s 0 = default 90 days; capped by options.max_token_ttl_s.
-  Result<CreatedToken> CreateToken(const std::string& user, const std::string& name, int64_t ttl_s);
+  // --- API tokens. ttl_s 0 = default 90 days; capped by options.max_token_ttl_s. The audit row's empty
+  // target becomes "token:<new id>".
+  Result<CreatedToken> CreateToken(const std::string& user, const std::string& name, int64_t ttl_s,
+                                   api::AuditRecord* audit = nullptr);
   std::vector<api::TokenRecord> ListTokens(const std::string& user) const;  // "" = all (admin)
   Result<api::TokenRecord> GetToken(const std::string& id) const;
-  Status RevokeToken(const std::string& id);
+  Status RevokeToken(const std::string& id, api::AuditRecord* audit = nullptr);
 
-  // --- Service accounts of a project.
+  // --- Service accounts of a project. The audit row's empty target becomes "service-account:<new id>".
   Result<CreatedServiceAccount> CreateServiceAccount(const std::string& project, const std::string& name,
-                                                     api::Role role);
+                                                     api::Role role, api::AuditRecord* audit = nullptr);
   std::vector<api::ServiceAccount> ListServiceAccounts(const std::string& project) const;
-  Status DeleteServiceAccount(const std::string& project, const std::string& id);  // also revokes its tokens
+  // Also revokes its tokens.
+  Status DeleteServiceAccount(const std::string& project, const std::string& id, api::AuditRecord* audit = nullptr);
 
   // --- Secrets (values never leave except via OpenSecretValues for job start).
   Status SetSecret(const std::string& project, const std::string& name, const std::string& value,
-                   const std::string& actor);
+                   const std::string& actor, api::AuditRecord* audit = nullptr);
   std::vector<api::SecretRecord> ListSecrets(const std::string& project) const;  // records, no values
-  Status DeleteSecret(const std::string& project, const std::string& name);
+  Status DeleteSecret(const std::string& project, const std::string& name, api::AuditRecord* audit = nullptr);
   // For starting a job: NAME -> value for each requested name. kNotFound naming the first missing one.
   Result<std::map<std::string, std::string>> OpenSecretValues(const std::string& project,
                                                               const std::vector<std::string>& names) const;
   // Re-encrypts every secret under `new_key` in one store transaction and switches to it.
   // The caller persists the new key file first (see docs/security.md for the order). Returns the count.
-  Result<int64_t> RotateKey(const MasterKey& new_key);
+  // The audit row's empty detail becomes "rotated <count> secrets to key <id>".
+  Result<int64_t> RotateKey(const MasterKey& new_key, api::AuditRecord* audit = nullptr);
 
   // Only Create() can make the pass key (so construction goes through loading).
   class PassKey {
@@ -146,10 +158,11 @@ class AccountService {
   // Record write with compare-and-set against the version this process last saw (0 = must be new).
   store::RecordWrite Put(const std::string& kind, const std::string& key, std::string value) const;
   store::RecordWrite Erase(const std::string& kind, const std::string& key) const;
-  // Applies `writes` in one store transaction; on success updates versions_ and runs `apply` under mu_.
-  // On a compare-and-set conflict (another process wrote), reloads the cache and fails.
+  // Applies `writes` and the request's audit row (null: none) in one store transaction; on success
+  // updates versions_ and runs `apply` under mu_. On a compare-and-set conflict (another process wrote),
+  // reloads the cache and fails.
   template <typename F>
-  Status Commit(const std::vector<store::RecordWrite>& writes, F&& apply);
+  Status Commit(const std::vector<store::RecordWrite>& writes, api::AuditRecord* audit, F&& apply);
   Result<api::TokenRecord> NewToken(const std::string& user, const std::string& name, UnixMillis expires_at,
                                     std::string* token) const;
   bool IsLastOwner(const std::string& project, const std::string& user) const;  // needs mu_ or write_mu_

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <functional>
 
 #include "fake_store.h"
 #include "common/crypto.h"
@@ -666,6 +667,126 @@ TEST_F(AccountsTest, FailedStoreWriteLeavesTheCacheUnchanged) {
   EXPECT_EQ(accounts_->GetProject("ml").status().code(), ErrorCode::kNotFound);
   EXPECT_TRUE(accounts_->ListMembers("ml").empty());
   EXPECT_TRUE(accounts_->CreateProject(p, "alice").ok());
+}
+
+// Every change of accounts writes the request's audit row in the change's own store transaction: a
+// transaction that fails writes neither (the row keeps seq 0, so the caller writes a failure row), one
+// that commits carries the row (seq filled) together with the records it changed.
+TEST_F(AccountsTest, EveryChangeWritesItsAuditRowInTheSameTransaction) {
+  AddUser("alice", /*admin=*/true);
+  AddUser("bob");
+  AddProject("ml", "alice");
+  std::string token_id, sa_id;
+  const MasterKey next_key = std::move(MasterKey::Generate()).value();
+  struct Change {
+    std::string what;
+    std::string kind;  // record kind the change writes
+    std::function<Status(api::AuditRecord*)> run;
+  };
+  auto status = [](const auto& r) { return r.status(); };
+  const std::vector<Change> changes = {
+      {"create user", "user",
+       [&](api::AuditRecord* a) {
+         api::User u;
+         u.name = "carol";
+         return status(accounts_->CreateUser(u, a));
+       }},
+      {"update user", "user",
+       [&](api::AuditRecord* a) {
+         return status(accounts_->UpdateUser("alice", "carol", std::nullopt, std::nullopt, "Carol", a));
+       }},
+      {"create project", "project",
+       [&](api::AuditRecord* a) {
+         api::Project p;
+         p.name = "web";
+         return status(accounts_->CreateProject(p, "bob", a));
+       }},
+      {"update project", "project",
+       [&](api::AuditRecord* a) {
+         api::Project p = *accounts_->GetProject("web");
+         p.budget.monthly_limit_micro = 5'000'000;
+         return status(accounts_->UpdateProject(p, a));
+       }},
+      {"set role", "member", [&](api::AuditRecord* a) { return accounts_->SetMember("ml", "bob", Role::kMember, a); }},
+      {"remove member", "member", [&](api::AuditRecord* a) { return accounts_->RemoveMember("ml", "bob", a); }},
+      {"create token", "token",
+       [&](api::AuditRecord* a) {
+         auto t = accounts_->CreateToken("bob", "ci", 0, a);
+         if (t.ok()) token_id = t->record.id;
+         return t.status();
+       }},
+      {"revoke token", "token", [&](api::AuditRecord* a) { return accounts_->RevokeToken(token_id, a); }},
+      {"create service account", "sa",
+       [&](api::AuditRecord* a) {
+         auto sa = accounts_->CreateServiceAccount("ml", "ci", Role::kMember, a);
+         if (sa.ok()) sa_id = sa->account.id;
+         return sa.status();
+       }},
+      {"delete service account", "sa",
+       [&](api::AuditRecord* a) { return accounts_->DeleteServiceAccount("ml", sa_id, a); }},
+      {"put secret", "secret",
+       [&](api::AuditRecord* a) { return accounts_->SetSecret("ml", "API_KEY", "hunter2", "user:alice", a); }},
+      {"rotate key", "secret",
+       [&](api::AuditRecord* a) { return status(accounts_->RotateKey(next_key, a)); }},
+      {"delete secret", "secret", [&](api::AuditRecord* a) { return accounts_->DeleteSecret("ml", "API_KEY", a); }},
+  };
+  for (const Change& c : changes) {
+    SCOPED_TRACE(c.what);
+    const size_t rows_before = store_.ListAudit(0, 0)->size();
+    const std::string records_before = store_.Dump();
+    api::AuditRecord failed{.at = clock_.NowMillis(), .actor = "user:alice", .action = c.what, .result = "ok"};
+    store_.FailNextWrite(Unavailable("the database is gone"));
+    EXPECT_EQ(c.run(&failed).code(), ErrorCode::kUnavailable);
+    EXPECT_EQ(failed.seq, 0) << "no row without the change";
+    EXPECT_EQ(store_.ListAudit(0, 0)->size(), rows_before);
+    EXPECT_EQ(store_.Dump(), records_before) << "no change without the row";
+
+    api::AuditRecord row{.at = clock_.NowMillis(), .actor = "user:alice", .action = c.what, .result = "ok"};
+    Status st = c.run(&row);
+    ASSERT_TRUE(st.ok()) << st.ToString();
+    EXPECT_EQ(row.seq, static_cast<int64_t>(rows_before) + 1);
+    auto batch = store_.last_batch();
+    ASSERT_TRUE(batch.audit.has_value()) << "the row was written apart from the change";
+    EXPECT_EQ(batch.audit->seq, row.seq);
+    EXPECT_EQ(batch.audit->action, c.what);
+    bool wrote_kind = false;
+    for (const auto& w : batch.writes) wrote_kind |= w.kind == c.kind;
+    EXPECT_TRUE(wrote_kind) << "the row's transaction did not change any " << c.kind;
+    EXPECT_EQ(store_.ListAudit(0, 0)->back().seq, row.seq);
+    EXPECT_EQ(api::AuditCanonical(row).find("hunter2"), std::string::npos);
+  }
+  auto rows = std::move(store_.ListAudit(0, 0)).value();
+  ASSERT_EQ(rows.size(), changes.size());
+  // The service names what it created, and counts what it re-encrypted.
+  EXPECT_EQ(rows[6].target, "token:" + token_id);
+  EXPECT_EQ(rows[8].target, "service-account:" + sa_id);
+  EXPECT_EQ(rows[11].detail.rfind("rotated 1 secrets to key ", 0), 0u) << rows[11].detail;
+
+  // A change that changes nothing writes no row (the caller writes its own).
+  api::AuditRecord noop{.actor = "user:alice", .action = "set role"};
+  const int writes = store_.write_calls();
+  ASSERT_TRUE(accounts_->SetMember("ml", "alice", Role::kOwner, &noop).ok());
+  EXPECT_EQ(noop.seq, 0);
+  EXPECT_EQ(store_.write_calls(), writes);
+}
+
+TEST_F(AccountsTest, IssuedAccessTokenIsAuditedWithItsRecord) {
+  AddUser("alice");
+  AddProject("ml", "alice");
+  auto sa = accounts_->CreateServiceAccount("ml", "ci", Role::kMember);
+  ASSERT_TRUE(sa.ok());
+  api::AuditRecord row{.actor = "sa:" + sa->account.id, .action = "POST /oauth/token",
+                       .target = "service-account:" + sa->account.id, .result = "ok"};
+  ASSERT_TRUE(accounts_->IssueAccessToken(sa->account.id, sa->client_secret, &row).ok());
+  EXPECT_EQ(row.seq, 1);
+  auto batch = store_.last_batch();
+  ASSERT_TRUE(batch.audit.has_value());
+  ASSERT_FALSE(batch.writes.empty());
+  EXPECT_EQ(batch.writes[0].kind, "token");
+  api::AuditRecord wrong{.action = "POST /oauth/token"};
+  EXPECT_FALSE(accounts_->IssueAccessToken(sa->account.id, "fgs_wrong", &wrong).ok());
+  EXPECT_EQ(wrong.seq, 0);
+  EXPECT_EQ(store_.ListAudit(0, 0)->size(), 1u);
 }
 
 TEST_F(AccountsTest, ConcurrentWriterIsDetectedAndTheCacheReloaded) {
