@@ -1,7 +1,12 @@
-// Measures durable job submissions through the SQLite store: many threads call CreateJob concurrently
-// (as the server's request threads do) and every call returns only after its commit is on disk.
+// Measures durable job submissions through a store: many threads call CreateJob concurrently (as the
+// server's request threads do) and every call returns only after its commit is on disk.
 //
 //   fastgpu_store_bench [--jobs 100000] [--threads 16,64] [--dir /path/on/the/disk/to/test]
+//   fastgpu_store_bench [--jobs 100000] [--threads 16,64] --store postgres://USER@HOST/DB
+//
+// --audit: every create carries an audit row, written in its transaction (as the server's submits do).
+// With --store the runs go to that store (sqlite:PATH or a PostgreSQL URL; see src/store/open.h): the jobs
+// they create stay there, so point it at a database made for the benchmark.
 //
 // Prints creates/s, latency percentiles and the average number of requests per commit.
 //
@@ -24,6 +29,7 @@
 #include <vector>
 
 #include "common/clock.h"
+#include "store/open.h"
 #include "store/store.h"
 
 namespace fastgpu::store {
@@ -33,6 +39,8 @@ struct Options {
   int jobs = 100'000;
   std::vector<int> threads = {16, 64};
   std::string dir;  // empty: a fresh directory under $TMPDIR or /tmp
+  std::string store;  // --store URL: that store instead of a SQLite file under dir
+  bool audit = false;  // --audit: each create carries its audit row, as the server's submits do
   int max_batch = SqliteOptions{}.max_batch;
   int scale = 0;  // --scale N: the many-jobs run instead
 };
@@ -188,7 +196,7 @@ int RunScale(const Options& opt, const Clock& clock) {
 int RunOne(const Options& opt, int threads, const Clock& clock) {
   std::string dir = opt.dir;
   bool remove_dir = false;
-  if (dir.empty()) {
+  if (dir.empty() && opt.store.empty()) {
     const char* base = std::getenv("TMPDIR");
     std::string tmpl = std::string(base != nullptr && *base != '\0' ? base : "/tmp") + "/fastgpu-store-bench-XXXXXX";
     if (mkdtemp(tmpl.data()) == nullptr) {
@@ -203,7 +211,7 @@ int RunOne(const Options& opt, int threads, const Clock& clock) {
   sopt.max_batch = opt.max_batch;
   int rc = 0;
   {
-    auto store = OpenSqliteStore(path, sopt);
+    auto store = opt.store.empty() ? OpenSqliteStore(path, sopt) : Open(opt.store);
     if (!store.ok()) {
       std::fprintf(stderr, "%s\n", store.status().ToString().c_str());
       return 1;
@@ -211,6 +219,20 @@ int RunOne(const Options& opt, int threads, const Clock& clock) {
     std::vector<std::vector<int64_t>> lat(static_cast<size_t>(threads));
     std::vector<int> failures(static_cast<size_t>(threads), 0);
     std::vector<std::thread> workers;
+    // Job numbers of this run (a --store database may hold earlier runs' jobs): the first one created.
+    int64_t first_num = 0;
+    {
+      api::JobEvent ev;
+      ev.reason = "submitted";
+      ev.actor = "user:bench";
+      auto r = (*store)->CreateJob(BenchJob(-1), ev);
+      if (!r.ok()) {
+        std::fprintf(stderr, "%s\n", r.status().ToString().c_str());
+        return 1;
+      }
+      first_num = std::atoll(r->id.c_str() + 2);
+    }
+    StoreStats before = (*store)->Stats();
     int64_t start = clock.MonotonicNanos();
     for (int t = 0; t < threads; ++t) {
       workers.emplace_back([&, t] {
@@ -221,7 +243,16 @@ int RunOne(const Options& opt, int threads, const Clock& clock) {
           ev.reason = "submitted";
           ev.actor = "user:bench";
           int64_t t0 = clock.MonotonicNanos();
-          auto r = (*store)->CreateJob(BenchJob(i), ev);
+          NewJob n{.job = BenchJob(i), .event = ev};
+          if (opt.audit) {
+            n.audit = api::AuditRecord{};
+            n.audit->at = 1'700'000'000'000;
+            n.audit->actor = "user:bench";
+            n.audit->source = "127.0.0.1";
+            n.audit->action = "POST /v1/jobs";
+            n.audit->result = "201";
+          }
+          auto r = (*store)->SubmitJob(std::move(n));
           my.push_back(clock.MonotonicNanos() - t0);
           if (!r.ok()) failures[static_cast<size_t>(t)]++;
         }
@@ -235,6 +266,8 @@ int RunOne(const Options& opt, int threads, const Clock& clock) {
     int failed = 0;
     for (int f : failures) failed += f;
     StoreStats stats = (*store)->Stats();
+    stats.writes -= before.writes;
+    stats.commits -= before.commits;
     double per_commit = stats.commits > 0 ? static_cast<double>(stats.writes) / static_cast<double>(stats.commits) : 0;
     std::printf("threads=%-3d jobs=%d  %.0f creates/s  p50=%.2f ms  p99=%.2f ms  max=%.2f ms  "
                 "commits=%lld (%.1f per commit, largest %lld)  failed=%d\n",
@@ -253,14 +286,16 @@ int RunOne(const Options& opt, int threads, const Clock& clock) {
     double list_us = static_cast<double>(clock.MonotonicNanos() - r0) / 1e3 / kReads;
     r0 = clock.MonotonicNanos();
     for (int i = 0; i < kReads * 10; ++i) {
-      if (!(*store)->GetJob("j-" + std::to_string(1 + (i * 7919) % opt.jobs)).ok()) rc = 1;
+      if (!(*store)->GetJob("j-" + std::to_string(first_num + (i * 7919) % opt.jobs)).ok()) rc = 1;
     }
     double get_us = static_cast<double>(clock.MonotonicNanos() - r0) / 1e3 / (kReads * 10);
     std::printf("            ListJobs(QUEUED, limit 100): %.0f us   GetJob: %.1f us\n", list_us, get_us);
     if (failed > 0) rc = 1;
   }
   std::error_code ec;
-  if (remove_dir) {
+  if (!opt.store.empty()) {
+    // kept: the store is the caller's
+  } else if (remove_dir) {
     std::filesystem::remove_all(dir, ec);
   } else {
     for (const char* suffix : {"", "-wal", "-shm"}) std::filesystem::remove(path + suffix, ec);
@@ -293,12 +328,16 @@ int Main(int argc, char** argv) {
       }
     } else if (a == "--dir") {
       opt.dir = next();
+    } else if (a == "--store") {
+      opt.store = next();
+    } else if (a == "--audit") {
+      opt.audit = true;
     } else if (a == "--scale") {
       opt.scale = std::atoi(next().c_str());
     } else if (a == "--max-batch") {
       opt.max_batch = std::atoi(next().c_str());
     } else {
-      std::fprintf(stderr, "usage: %s [--jobs N] [--threads 16,64] [--dir DIR] [--max-batch N] | --scale N --dir DIR\n", argv[0]);
+      std::fprintf(stderr, "usage: %s [--jobs N] [--threads 16,64] [--dir DIR | --store URL] [--audit] [--max-batch N] | --scale N --dir DIR\n", argv[0]);
       return 2;
     }
   }

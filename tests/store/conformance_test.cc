@@ -11,8 +11,10 @@
 #include <thread>
 #include <vector>
 
+#include "store/postgres/postgres_store.h"
 #include "store/store.h"
 #include "store_test_util.h"
+#include "support/pg_cluster.h"
 
 namespace fastgpu::store {
 namespace {
@@ -29,11 +31,16 @@ struct StoreFactory {
   std::string name;
   // Opens the store kept under `dir`; opening the same dir again must see the same data.
   std::function<std::unique_ptr<Store>(const std::string& dir)> open;
+  // Why this store cannot be tested here ("" = it can), e.g. its server is not installed: the test skips.
+  std::function<std::string()> unavailable = [] { return std::string(); };
 };
 
 class StoreConformance : public ::testing::TestWithParam<StoreFactory> {
  protected:
-  void SetUp() override { Reopen(); }
+  void SetUp() override {
+    if (std::string why = GetParam().unavailable(); !why.empty()) GTEST_SKIP() << why;
+    Reopen();
+  }
 
   void Reopen() {
     store_.reset();
@@ -1594,6 +1601,32 @@ TEST_P(StoreConformance, WriteRecordsAuditRowFollowsTheKeyedChain) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Sqlite, StoreConformance, ::testing::Values(StoreFactory{"sqlite", OpenSqlite}),
+                         [](const ::testing::TestParamInfo<StoreFactory>& info) { return info.param.name; });
+
+// PostgreSQL: a throwaway cluster per test process (tests/support/pg_cluster.h); each directory maps to its
+// own database, so reopening the same directory reconnects to the same data.
+std::unique_ptr<Store> OpenPostgres(const std::string& dir) {
+  std::string error;
+  fastgpu::testing::PgCluster* pg = fastgpu::testing::SharedPgCluster(&error);
+  if (pg == nullptr) {
+    ADD_FAILURE() << "cannot start PostgreSQL: " << error;
+    return nullptr;
+  }
+  std::string db = "t_" + std::to_string(std::hash<std::string>{}(dir));
+  if (Status st = pg->CreateDatabase(db); !st.ok()) {
+    ADD_FAILURE() << st.ToString();
+    return nullptr;
+  }
+  auto r = OpenPostgresStore(pg->Url(db));
+  if (!r.ok()) {
+    ADD_FAILURE() << r.status().ToString();
+    return nullptr;
+  }
+  return std::move(*r);
+}
+
+INSTANTIATE_TEST_SUITE_P(Postgres, StoreConformance,
+                         ::testing::Values(StoreFactory{"postgres", OpenPostgres, fastgpu::testing::PgCluster::Unavailable}),
                          [](const ::testing::TestParamInfo<StoreFactory>& info) { return info.param.name; });
 
 }  // namespace

@@ -1,0 +1,209 @@
+// PostgreSQL-specific behaviour: migrations and the schema version, URLs and their errors, several
+// store instances (server replicas) on one database, append-only tables.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <memory>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "store/open.h"
+#include "store/postgres/postgres_store.h"
+#include "store/store.h"
+#include "store_test_util.h"
+#include "support/pg_cluster.h"
+
+namespace fastgpu::store {
+namespace {
+
+using fastgpu::testing::PgCluster;
+using fastgpu::testing::SharedPgCluster;
+using testing::SampleJob;
+using testing::SubmitEvent;
+using testing::TempDir;
+
+class PostgresStoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (std::string why = PgCluster::Unavailable(); !why.empty()) GTEST_SKIP() << why;
+    std::string error;
+    pg_ = SharedPgCluster(&error);
+    ASSERT_NE(pg_, nullptr) << error;
+    db_ = std::string("t_") + ::testing::UnitTest::GetInstance()->current_test_info()->name();
+    for (char& c : db_) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    ASSERT_TRUE(pg_->CreateDatabase(db_).ok());
+  }
+
+  std::unique_ptr<Store> OpenOk() {
+    auto r = OpenPostgresStore(pg_->Url(db_));
+    EXPECT_TRUE(r.ok()) << r.status().ToString();
+    return r.ok() ? std::move(*r) : nullptr;
+  }
+
+  PgCluster* pg_ = nullptr;
+  std::string db_;
+};
+
+TEST_F(PostgresStoreTest, MigratesToTheLatestVersionOnce) {
+  {
+    auto store = OpenOk();
+    ASSERT_NE(store, nullptr);
+    EXPECT_EQ(store->SchemaVersion(), PostgresLatestSchemaVersion());
+  }
+  auto store = OpenOk();  // a second open finds the schema current
+  ASSERT_NE(store, nullptr);
+  EXPECT_EQ(store->SchemaVersion(), PostgresLatestSchemaVersion());
+  auto rows = pg_->Psql(db_, "SELECT string_agg(version::text, ',' ORDER BY version) FROM schema_version");
+  ASSERT_TRUE(rows.ok()) << rows.status().ToString();
+  std::string want;
+  for (int v = 1; v <= PostgresLatestSchemaVersion(); ++v) want += (v > 1 ? "," : "") + std::to_string(v);
+  EXPECT_EQ(*rows, want);
+}
+
+TEST_F(PostgresStoreTest, RefusesADatabaseFromANewerFastgpu) {
+  ASSERT_NE(OpenOk(), nullptr);
+  const int newer = PostgresLatestSchemaVersion() + 1;
+  ASSERT_TRUE(pg_->Psql(db_, "INSERT INTO schema_version(version) VALUES(" + std::to_string(newer) + ")").ok());
+  auto r = OpenPostgresStore(pg_->Url(db_));
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), ErrorCode::kFailedPrecondition);
+  EXPECT_NE(r.status().message().find("schema version " + std::to_string(newer)), std::string::npos)
+      << r.status().message();
+  EXPECT_NE(r.status().message().find("upgrade fastgpu"), std::string::npos) << r.status().message();
+}
+
+TEST_F(PostgresStoreTest, ConcurrentOpensMigrateOnce) {
+  std::vector<std::thread> threads;
+  std::atomic<int> ok{0};
+  for (int i = 0; i < 4; ++i) {
+    threads.emplace_back([&] {
+      if (OpenPostgresStore(pg_->Url(db_)).ok()) ok++;
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(ok.load(), 4);
+  EXPECT_EQ(*pg_->Psql(db_, "SELECT count(*) FROM schema_version"), std::to_string(PostgresLatestSchemaVersion()));
+}
+
+TEST_F(PostgresStoreTest, UnreachableServerIsOneClearLine) {
+  TempDir dir;
+  auto r = OpenPostgresStore("postgresql://alice:s3cret@/fastgpu?host=" + dir.path() + "&connect_timeout=2");
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), ErrorCode::kUnavailable);
+  const std::string& m = r.status().message();
+  EXPECT_EQ(m.find('\n'), std::string::npos) << m;
+  EXPECT_EQ(m.find("s3cret"), std::string::npos) << m;
+  EXPECT_NE(m.find("cannot connect to PostgreSQL"), std::string::npos) << m;
+  EXPECT_NE(m.find(dir.path()), std::string::npos) << m;
+}
+
+TEST_F(PostgresStoreTest, MissingDatabaseIsAClearError) {
+  auto r = OpenPostgresStore(pg_->Url("no_such_db"));
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), ErrorCode::kUnavailable);
+  EXPECT_NE(r.status().message().find("no_such_db"), std::string::npos) << r.status().message();
+}
+
+// Two stores on one database (two server replicas): ids never collide and the audit chain stays one chain.
+TEST_F(PostgresStoreTest, TwoInstancesShareOneDatabase) {
+  auto a = OpenOk();
+  auto b = OpenOk();
+  ASSERT_NE(a, nullptr);
+  ASSERT_NE(b, nullptr);
+  std::vector<std::thread> threads;
+  std::vector<std::string> ids[2];
+  for (int t = 0; t < 2; ++t) {
+    threads.emplace_back([&, t] {
+      Store& s = t == 0 ? *a : *b;
+      for (int i = 0; i < 50; ++i) {
+        auto j = s.CreateJob(SampleJob("j"), SubmitEvent());
+        if (j.ok()) ids[t].push_back(j->id);
+        api::AuditRecord r;
+        r.at = 1;
+        r.actor = "user:t" + std::to_string(t);
+        r.action = "x";
+        r.result = "ok";
+        (void)s.AppendAudit(r);
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  std::set<std::string> all(ids[0].begin(), ids[0].end());
+  all.insert(ids[1].begin(), ids[1].end());
+  EXPECT_EQ(all.size(), 100u);
+  auto rows = a->ListAudit(0, 0);
+  ASSERT_TRUE(rows.ok());
+  ASSERT_EQ(rows->size(), 100u);
+  for (size_t i = 0; i < rows->size(); ++i) {
+    EXPECT_EQ((*rows)[i].seq, static_cast<int64_t>(i) + 1);
+    EXPECT_EQ((*rows)[i].prev_hash, i == 0 ? "" : (*rows)[i - 1].hash);
+    EXPECT_EQ((*rows)[i].hash, api::AuditHash((*rows)[i]));
+  }
+}
+
+TEST_F(PostgresStoreTest, EventsAuditUsageAndLedgerAreAppendOnly) {
+  auto store = OpenOk();
+  ASSERT_NE(store, nullptr);
+  ASSERT_TRUE(store->CreateJob(SampleJob("j"), SubmitEvent()).ok());
+  api::AuditRecord r;
+  r.actor = "user:a";
+  ASSERT_TRUE(store->AppendAudit(r).ok());
+  for (const char* sql : {"UPDATE job_events SET reason = 'x'", "DELETE FROM job_events", "TRUNCATE job_events CASCADE",
+                          "UPDATE audit SET actor = 'x'", "DELETE FROM audit", "DELETE FROM usage",
+                          "DELETE FROM ledger"}) {
+    auto res = pg_->Psql(db_, sql);
+    ASSERT_FALSE(res.ok()) << sql;
+    EXPECT_NE(res.status().message().find("append-only"), std::string::npos) << res.status().message();
+  }
+}
+
+TEST_F(PostgresStoreTest, TextWithANulByteIsRefusedNotCut) {
+  auto store = OpenOk();
+  ASSERT_NE(store, nullptr);
+  api::Job j = SampleJob(std::string("a\0b", 3));
+  auto r = store->CreateJob(j, SubmitEvent());
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), ErrorCode::kInvalidArgument) << r.status().ToString();
+  EXPECT_TRUE(store->ListJobs({})->empty());
+}
+
+TEST(StoreUrlTest, ParsesTheForms) {
+  auto s = ParseStoreUrl("sqlite:/var/lib/fastgpu/fastgpu.db");
+  ASSERT_TRUE(s.ok());
+  EXPECT_EQ(s->kind, StoreUrl::Kind::kSqlite);
+  EXPECT_EQ(s->target, "/var/lib/fastgpu/fastgpu.db");
+  EXPECT_EQ(ParseStoreUrl("sqlite:///abs/x.db")->target, "/abs/x.db");
+  EXPECT_EQ(ParseStoreUrl("sqlite:rel.db")->target, "rel.db");
+  auto p = ParseStoreUrl("postgres://fastgpu@db.internal/fastgpu");
+  ASSERT_TRUE(p.ok());
+  EXPECT_EQ(p->kind, StoreUrl::Kind::kPostgres);
+  EXPECT_EQ(p->target, "postgres://fastgpu@db.internal/fastgpu");
+  EXPECT_EQ(ParseStoreUrl("postgresql:///fastgpu?host=/run/postgresql")->kind, StoreUrl::Kind::kPostgres);
+
+  for (const char* bad : {"", "mysql://x/y", "sqlite:", "postgres://", "/var/lib/fastgpu.db"}) {
+    auto r = ParseStoreUrl(bad);
+    EXPECT_FALSE(r.ok()) << bad;
+    EXPECT_EQ(r.status().code(), ErrorCode::kInvalidArgument) << bad;
+  }
+  EXPECT_NE(ParseStoreUrl("mysql://x/y").status().message().find("sqlite:PATH or postgres://"), std::string::npos);
+}
+
+TEST(StoreUrlTest, RedactsPasswords) {
+  EXPECT_EQ(RedactStoreUrl("postgres://alice:s3cret@db/fastgpu"), "postgres://alice:***@db/fastgpu");
+  EXPECT_EQ(RedactStoreUrl("postgres://db/fastgpu?user=a&password=s3cret&sslmode=require"),
+            "postgres://db/fastgpu?user=a&password=***&sslmode=require");
+  EXPECT_EQ(RedactStoreUrl("postgres://alice@db/fastgpu"), "postgres://alice@db/fastgpu");
+  EXPECT_EQ(RedactStoreUrl("sqlite:/x.db"), "sqlite:/x.db");
+}
+
+TEST(StoreUrlTest, OpensSqlite) {
+  TempDir dir;
+  auto s = Open("sqlite:" + dir.path() + "/f.db");
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  EXPECT_TRUE((*s)->CreateJob(SampleJob("x"), SubmitEvent()).ok());
+}
+
+}  // namespace
+}  // namespace fastgpu::store
