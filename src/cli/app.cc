@@ -99,6 +99,10 @@ Examples:
 
 void AddUpOptions(CLI::App* cmd, server::UpOptions& o) {
   cmd->add_option("--home", o.home, "Data directory (default: $FASTGPU_HOME or ~/.fastgpu)");
+  cmd->add_option("--store", o.store,
+                  "Database: sqlite:PATH or postgres://USER@HOST[:PORT]/DB (a libpq URI; "
+                  "?host=/run/postgresql for a Unix socket). Default: sqlite:<home>/fastgpu.db")
+      ->type_name("URL");
   cmd->add_option("--listen", o.listen, "HOST:PORT to listen on; port 0 picks a free port")->capture_default_str();
   cmd->add_option("--sim-gpus", o.sim_gpus,
                   "Simulated GPUs: 'auto' (real GPUs if NVML finds any, else 4xA100-80GB), 'none', or a spec "

@@ -23,6 +23,7 @@
 #include "server/directory.h"
 #include "server/http.h"
 #include "server/service.h"
+#include "store/open.h"
 #include "store/store.h"
 
 namespace fastgpu::server {
@@ -128,7 +129,7 @@ Status Embedded::Start(const UpOptions& options) {
     return FailedPrecondition("another fastgpu up is already running with home " + home_ +
                               " (stop it, or use --home DIR for a second instance)");
 
-  ASSIGN_OR_RETURN(store_, store::OpenSqliteStore(home_ + "/fastgpu.db"));
+  ASSIGN_OR_RETURN(store_, store::Open(options.store.empty() ? "sqlite:" + home_ + "/fastgpu.db" : options.store));
   // The audit chain is keyed with a secret kept outside the database: FASTGPU_AUDIT_KEY or <home>/audit.key.
   {
     const char* env = std::getenv("FASTGPU_AUDIT_KEY");

@@ -8,6 +8,8 @@ namespace fastgpu::server {
 
 struct UpOptions {
   std::string home;                 // resolved data dir ($FASTGPU_HOME or ~/.fastgpu when empty)
+  // The database (store::Open): "sqlite:PATH" or "postgres://USER@HOST/DB". Empty: sqlite:<home>/fastgpu.db.
+  std::string store;
   std::string listen = "127.0.0.1:8400";  // HOST:PORT; port 0 picks a free port
   std::string sim_gpus = "auto";    // "auto": real GPUs if NVML finds any, else 4xA100-80GB; "none"; or SPEC
   std::string node_name;           // default: hostname
