@@ -3,6 +3,7 @@
 
 #include "api/billing_json.h"
 #include "billing/render.h"
+#include "server/http_audit.h"
 #include "server/http_internal.h"
 
 namespace fastgpu::server {
@@ -90,7 +91,10 @@ void HttpServer::InstallBilling() {
                       .set_by = ctx.principal.Actor()};
     ctx.audit_target = "price:" + e.gpu_type;
     ctx.audit_detail = billing::FormatUsd(e.micro_per_gpu_hour) + " per GPU-hour from " + Timestamp(e.effective_from);
-    RETURN_IF_SEND_ERROR(ctx.res, store::PutRecord(store_, "price", PriceKey(e), api::ToJson(e).dump()));
+    api::AuditRecord row = ChangeAuditRow(ctx, now, "POST /v1/prices");
+    RETURN_IF_SEND_ERROR(
+        ctx.res, store_.WriteRecords({{.kind = "price", .key = PriceKey(e), .value = api::ToJson(e).dump()}}, &row));
+    ctx.audited = row.seq > 0;
     service_.AddPrice(e);
     SendJson(ctx.res, PriceJson(e), 201);
   });
@@ -193,7 +197,12 @@ void HttpServer::InstallBilling() {
     } else {
       return SendError(ctx.res, InvalidArgument("field 'kind' must be adjustment, prepaid or trial_credit"));
     }
-    RETURN_IF_SEND_ERROR(ctx.res, store_.PostLedger({}, entries));
+    // The credit and its audit row in one transaction. A prepaid plan's discount record is written just
+    // before, in a transaction of its own (the store writes records and ledger entries apart): a crash in
+    // between leaves the plan without its credit and without an audit row.
+    api::AuditRecord row = ChangeAuditRow(ctx, now, "POST /v1/projects/{project}/credits");
+    RETURN_IF_SEND_ERROR(ctx.res, store_.PostLedger({}, entries, &row));
+    ctx.audited = row.seq > 0;
     auto all = store_.ListLedger({.project = ctx.project});
     if (!all.ok()) return SendError(ctx.res, all.status());
     json arr = json::array();
