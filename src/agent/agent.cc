@@ -21,6 +21,9 @@ constexpr const char* kMetaFile = "job";
 constexpr const char* kReportedFile = "reported";
 constexpr int64_t kMaxLogRead = 8 * 1024 * 1024;
 constexpr size_t kMaxReportBatch = 256;  // reports per ReportJobs call
+// Starts remembered to refuse a start delivered twice (the server never sends one again once the attempt's end
+// is recorded; this is the agent's own guard).
+constexpr size_t kMaxLaunchedRemembered = 4096;
 // With event-driven exits the monitor still looks around this often (reports to retry, a missed event).
 constexpr int64_t kMaxEventWaitMs = 1'000;
 
@@ -381,15 +384,20 @@ void Agent::CommandLoop() {
       if (!WaitFor(opts_.retry_interval)) return;
       continue;
     }
+    uint64_t applied = 0;
     for (const JobCommand& cmd : *cmds) {
       if (cmd.kind == JobCommand::Kind::kStart) {
         HandleStart(cmd);
       } else {
         HandleStop(cmd);
       }
+      applied = std::max(applied, cmd.id);
     }
     // The starts of this batch (and exits found meanwhile) are reported together.
     FlushReports();
+    // Acknowledged once applied: a command whose delivery failed is sent again, and applying one twice is
+    // harmless (a start is keyed by job and attempt, a stop by attempt).
+    if (applied > 0) (void)cp_.AckCommands(opts_.node_name, applied);
   }
 }
 
@@ -418,6 +426,11 @@ void Agent::HandleStart(const JobCommand& cmd) {
     bool duplicate = false;
     {
       std::lock_guard lock(mu_);
+      if (auto l = launched_.find(id); l != launched_.end() && l->second >= job.attempt && !running_.count(id)) {
+        // This attempt was started here already and has ended (its final report is queued or delivered):
+        // a start delivered again must not run it twice.
+        return;
+      }
       if (auto it = running_.find(id); it != running_.end()) {
         duplicate = true;
         if (it->second.attempt == job.attempt) {
@@ -470,6 +483,13 @@ void Agent::HandleStart(const JobCommand& cmd) {
       ::unlink((dir + "/" + kReportedFile).c_str());
       Result<ProcessRef> ref = prep.ok() ? executor_.Launch(spec) : Result<ProcessRef>(prep);
       std::lock_guard lock(mu_);
+      if (launched_.insert_or_assign(id, job.attempt).second) {
+        launched_order_.push_back(id);
+        if (launched_order_.size() > kMaxLaunchedRemembered) {
+          launched_.erase(launched_order_.front());
+          launched_order_.pop_front();
+        }
+      }
       if (ref.ok()) {
         RunningJob& r = running_[id];
         r.attempt = job.attempt;
@@ -543,7 +563,10 @@ void Agent::SendHeartbeat() {
   hb.gpus = GpuSnapshot();
   {
     std::lock_guard lock(mu_);
-    for (const auto& [id, job] : running_) hb.running_job_ids.push_back(id);
+    for (const auto& [id, job] : running_) {
+      hb.running_job_ids.push_back(id);
+      hb.running.push_back({id, job.attempt});
+    }
   }
   Status s = cp_.Heartbeat(hb);
   if (s.code() == ErrorCode::kNotFound) {

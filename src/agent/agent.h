@@ -118,6 +118,9 @@ class Agent final : public LogSource {
   bool registered_ = false;
   std::vector<gpu::GpuInfo> gpus_;
   std::map<std::string, RunningJob> running_;
+  // Attempts this process launched, by job: a start command delivered again is not run twice.
+  std::map<std::string, int> launched_;
+  std::deque<std::string> launched_order_;  // oldest first (bounded)
   std::vector<PendingReport> recovered_;  // sent with the next registration
   std::deque<PendingReport> reports_;
   int64_t retry_reports_at_ns_ = 0;

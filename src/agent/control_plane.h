@@ -3,6 +3,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <map>
 #include <optional>
 #include <string>
@@ -41,16 +42,28 @@ struct NodeRegistration {
   std::vector<JobReport> recovered;
 };
 
+// One attempt a node runs (heartbeats carry them so that both sides can reconcile).
+struct RunningAttempt {
+  std::string job_id;
+  int attempt = 0;
+};
+
 struct NodeHeartbeat {
   std::string node;
   std::vector<api::Gpu> gpus;              // live metrics (memory used, util, temperature, power, health)
   std::vector<std::string> running_job_ids;
+  std::vector<RunningAttempt> running;     // the same jobs with their attempt numbers
 };
 
 // A command from the server to one node.
 struct JobCommand {
   enum class Kind { kStart, kStop };
   Kind kind = Kind::kStart;
+  // Assigned by the server, increasing per node. Over the network a command is delivered at least once:
+  // the agent acknowledges the highest id it has applied (AckCommands) and the server sends again what
+  // is not acknowledged. Applying a command twice is harmless (starts are keyed by job and attempt,
+  // stops by attempt).
+  uint64_t id = 0;
   api::Job job;                    // kStart: full job incl. assigned_gpus/indices, attempt
   // kStart: who the job runs as when the agent runs as root (ignored by an agent that is not root:
   // jobs then run as the agent's own user). The project's own Unix uid (also its gid; no passwd entry
@@ -95,6 +108,14 @@ class ControlPlane {
     return Status::Ok();
   }
   virtual Status Heartbeat(const NodeHeartbeat& hb) = 0;
+  // The agent has applied every command of `node` up to and including `through_id`. In-process the
+  // server hands each command over exactly once and needs no acknowledgement (default: nothing to do);
+  // the HTTP implementation sends it with the next command poll.
+  virtual Status AckCommands(const std::string& node, uint64_t through_id) {
+    (void)node;
+    (void)through_id;
+    return Status::Ok();
+  }
 };
 
 struct LogChunk {

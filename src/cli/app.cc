@@ -184,10 +184,12 @@ int RunApp(const std::vector<std::string>& args, const Hooks& hooks, const Io& i
   };
   if (up) up->callback([&] { action = run_up; });
   auto* server_cmd = declare(
-      "server", "Run the server (for now the same as `up`; fleet mode with an external database and remote "
-                "agents comes later)");
+      "server", "Run the server without a local agent: GPU nodes join with `fastgpu agent --join-token` (fleet mode)");
   if (VerbNamed(args, "server")) AddUpOptions(server_cmd, up_opts);
-  if (server_cmd) server_cmd->callback([&] { action = run_up; });
+  if (server_cmd) server_cmd->callback([&] {
+    up_opts.local_agent = false;
+    action = run_up;
+  });
 
   // ---- version -----------------------------------------------------------------------------------
   if (auto* version = declare("version", "Print the client version")) {
@@ -323,13 +325,7 @@ Examples:
     gpu_list->callback([&] { action = client_verb([](Context& ctx) { return GpuList(ctx); }); });
   }
 
-  if (auto* node = declare("node", "Nodes of the cluster")) {
-    node->require_subcommand(1);
-    auto* node_list = node->add_subcommand("list", "List nodes with health, GPU count and last heartbeat");
-    node_list->alias("ls");
-    node_list->footer("\nSimulated nodes show KIND \"simulated\".\nExample:\n  fastgpu node list");
-    node_list->callback([&] { action = client_verb([](Context& ctx) { return NodeList(ctx); }); });
-  }
+  AddFleetVerbs(host, hooks.run_agent);  // agent, node (app_fleet.cc)
 
   // ---- accounts, security, billing (app_accounts.cc) -----------------------------------------------
   AddAccountVerbs(host);

@@ -10,6 +10,7 @@
 #include "cli/config.h"
 #include "common/clock.h"
 #include "common/status.h"
+#include "agent/agent_main.h"
 #include "server/up.h"
 
 namespace fastgpu::cli {
@@ -17,6 +18,7 @@ namespace fastgpu::cli {
 struct Hooks {
   std::function<int(const server::UpOptions&)> run_up;               // `fastgpu up`, `fastgpu server`
   std::function<int(const server::ApiBenchOptions&)> run_api_bench;  // `fastgpu bench api`
+  std::function<int(const agent::AgentRunOptions&)> run_agent;       // `fastgpu agent`
   // WIRING POINT: `fastgpu simulate` and `fastgpu bench scheduler` get their hooks here.
 };
 

@@ -43,5 +43,7 @@ struct VerbHost {
 void AddAccountVerbs(const VerbHost& host);
 // price, usage, bill, credit.
 void AddBillingVerbs(const VerbHost& host);
+// agent, node (app_fleet.cc).
+void AddFleetVerbs(const VerbHost& host, const std::function<int(const agent::AgentRunOptions&)>& run_agent);
 
 }  // namespace fastgpu::cli

@@ -36,6 +36,7 @@ int Main(int argc, char** argv) {
   Hooks hooks;
   hooks.run_up = [](const server::UpOptions& o) { return server::RunUp(o); };
   hooks.run_api_bench = [](const server::ApiBenchOptions& o) { return server::RunApiBench(o); };
+  hooks.run_agent = [](const agent::AgentRunOptions& o) { return agent::RunAgentMain(o); };
   SystemClock clock;
   Io io{std::cout, std::cerr, ::isatty(STDOUT_FILENO) == 1, GetEnv, ReadSmallFile, clock,
         &std::cin, ::isatty(STDIN_FILENO) == 1, PromptHidden};

@@ -139,7 +139,9 @@ Status Embedded::Start(const UpOptions& options) {
   // GPUs: real ones via NVML when present, else a simulated fleet.
   std::string spec = options.sim_gpus.empty() ? "auto" : options.sim_gpus;
   std::string node = options.node_name.empty() ? Hostname() : options.node_name;
-  if (spec == "auto" || spec == "none") {
+  if (!options.local_agent) {
+    fleet_ = "none on this machine (nodes join with `fastgpu agent --join-token`)";
+  } else if (spec == "auto" || spec == "none") {
     auto nvml = gpu::OpenNvmlBackend();
     int found = 0;
     if (nvml.ok()) {
@@ -158,7 +160,7 @@ Status Embedded::Start(const UpOptions& options) {
       spec = "4xA100-80GB";
     }
   }
-  if (!backend_) {
+  if (!backend_ && options.local_agent) {
     ASSIGN_OR_RETURN(backend_, gpu::MakeSimulatedBackend(spec, node));
     simulated_ = true;
     fleet_ = "simulated GPUs " + spec;
@@ -193,14 +195,16 @@ Status Embedded::Start(const UpOptions& options) {
   RETURN_IF_ERROR(service_->SetBilling(std::move(prices), std::move(plans)));
   service_->Start();
 
-  executor_ = agent::MakeProcessExecutor(clock_);
-  agent::AgentOptions aopts;
-  aopts.node_name = node;
-  aopts.home = home_;
-  aopts.stop_grace_ms = options.stop_grace_ms;
-  agent_ = std::make_unique<agent::Agent>(aopts, *backend_, *executor_, *service_, clock_);
-  service_->SetLogSource(node, agent_.get());
-  RETURN_IF_ERROR(agent_->Start());
+  if (options.local_agent) {
+    executor_ = agent::MakeProcessExecutor(clock_);
+    agent::AgentOptions aopts;
+    aopts.node_name = node;
+    aopts.home = home_;
+    aopts.stop_grace_ms = options.stop_grace_ms;
+    agent_ = std::make_unique<agent::Agent>(aopts, *backend_, *executor_, *service_, clock_);
+    service_->SetLogSource(node, agent_.get());
+    RETURN_IF_ERROR(agent_->Start());
+  }
 
   // Admin token: reuse the one in the home dir, else create it. The server keeps only its hash.
   std::string token_path = home_ + "/admin.token";
@@ -222,6 +226,7 @@ Status Embedded::Start(const UpOptions& options) {
   hopts.tls_cert = options.tls_cert;
   hopts.tls_key = options.tls_key;
   hopts.master_key_path = key_path;
+  hopts.node_log_dir = home_ + "/node-logs";  // logs pushed by remote agents
   {
     auto trial = billing::ParseUsd(options.trial_credit);
     if (!trial.ok() || *trial < 0)

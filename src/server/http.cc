@@ -31,6 +31,14 @@ const std::vector<RouteInfo> kRoutes = {
     {"GET", "/v1/jobs/{id}/wait", Action::kProjectRead, Scope::kPathJob, "Wait for a job to end (or to run)"},
     {"GET", "/v1/gpus", Action::kAuthenticated, Scope::kNone, "List GPUs"},
     {"GET", "/v1/nodes", Action::kAuthenticated, Scope::kNone, "List nodes"},
+    // Node administration (fleet mode; http_agent.cc)
+    {"GET", "/v1/nodes/{name}", Action::kAuthenticated, Scope::kNone, "Get a node (state, jobs, connection)"},
+    {"POST", "/v1/nodes/{name}/cordon", Action::kAdmin, Scope::kNone, "Place nothing new on a node"},
+    {"POST", "/v1/nodes/{name}/uncordon", Action::kAdmin, Scope::kNone, "Place jobs on a node again"},
+    {"POST", "/v1/nodes/{name}/drain", Action::kAdmin, Scope::kNone,
+     "Place nothing new on a node and let its jobs finish (wait=true: until none runs there)"},
+    {"DELETE", "/v1/nodes/{name}", Action::kAdmin, Scope::kNone, "Remove a node and revoke its credential"},
+    {"POST", "/v1/node-tokens", Action::kAdmin, Scope::kNone, "Create a one-time join token for a node (shown once)"},
     // Users, projects, members
     {"POST", "/v1/users", Action::kAdmin, Scope::kNone, "Create a user"},
     {"GET", "/v1/users", Action::kAdmin, Scope::kNone, "List users"},
@@ -205,12 +213,18 @@ HttpServer::HttpServer(Service& service, auth::AccountService& accounts, store::
                                                  [this](Request& req, Response& res) { Dispatch(req, res); })) {
   Install();
   // Parked requests (job wait, log follow) watch their job: wake them when it changes.
-  service_.SetJobChangeListener([this](const std::string& job_id) { transport_->Notify(job_id); });
+  service_.SetJobChangeListener([this](const std::string& job_id) {
+    transport_->Notify(job_id);
+    transport_->Notify("nodes");  // `node drain --wait` (jobs leaving a node)
+  });
+  // Agents' command long-polls watch their node.
+  service_.SetCommandListener([this](const std::string& node) { transport_->Notify("node:" + node); });
 }
 
 HttpServer::~HttpServer() {
   Stop();
   service_.SetJobChangeListener(nullptr);
+  service_.SetCommandListener(nullptr);
 }
 
 Result<int> HttpServer::Bind() { return transport_->Bind(); }
@@ -224,6 +238,8 @@ void HttpServer::Stop() {
 void HttpServer::Add(const std::string& method, const std::string& path, Handler handler) {
   const RouteInfo* route = nullptr;
   for (const auto& r : kRoutes)
+    if (r.method == method && r.path == path) route = &r;
+  for (const auto& r : AgentRoutes())
     if (r.method == method && r.path == path) route = &r;
   if (!route) {
     // A route without an authorisation rule must never be served.
@@ -544,10 +560,11 @@ void HttpServer::Install() {
   Add("GET", "/v1/nodes", [this](Ctx& ctx) {
     auto& res = ctx.res;
     json arr = json::array();
-    for (const auto& n : service_.ListNodes()) arr.push_back(api::ToJson(n));
+    for (const auto& n : service_.Nodes()) arr.push_back(NodeJson(n));
     SendJson(res, {{"nodes", std::move(arr)}});
   });
   InstallAccounts();
+  InstallAgent();
   InstallBilling();
 }
 

@@ -38,8 +38,11 @@ struct RouteInfo {
   std::string summary;
 };
 
-// Every route the server serves.
+// Every route the server serves to API tokens.
 const std::vector<RouteInfo>& Routes();
+// The agent protocol's routes (/v1/agent/…, http_agent.cc): authenticated by node credentials, not API
+// tokens, and only for the credential's own node; not audited row by row except joins.
+const std::vector<RouteInfo>& AgentRoutes();
 
 // The OpenAPI 3 document (JSON text).
 std::string OpenApiJson();
@@ -55,7 +58,12 @@ struct HttpOptions {
   // Failed authentications per minute for one credential from one address (x3 for the address), then 429.
   int auth_failures_per_minute = 20;
   billing::TrialPolicy trial;      // credit granted to each new project
+  // Fleet mode: where logs pushed by remote agents are kept (<dir>/<node>/<job>.log). Empty: remote agents
+  // cannot push logs (their jobs' logs are then unavailable).
+  std::string node_log_dir;
 };
+
+struct Fleet;  // node credentials and shipped logs (nodes.h)
 
 class HttpServer {
  public:
@@ -77,6 +85,7 @@ class HttpServer {
   void Install();
   void InstallAccounts();
   void InstallBilling();
+  void InstallAgent();  // http_agent.cc: agent protocol + node administration
   void Add(const std::string& method, const std::string& path, Handler handler);
   void Dispatch(Request& req, Response& res);
   void Serve(const RouteInfo& route, Handler& handler, const Request& req, Response& res);
@@ -97,6 +106,7 @@ class HttpServer {
   std::mutex rotate_mu_;                // one master-key rotation at a time
   Service& service_;
   HttpOptions options_;
+  std::shared_ptr<Fleet> fleet_;  // shared_ptr: Fleet is complete only in http_agent.cc
   std::unique_ptr<HttpTransport> transport_;
 };
 

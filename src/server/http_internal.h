@@ -42,5 +42,8 @@ Result<std::optional<int64_t>> OptInt(const nlohmann::json& j, const char* field
 // Money given as "<field>_micro" (integer) or "<field>" (decimal dollars text); nullopt when neither.
 Result<std::optional<int64_t>> OptMoney(const nlohmann::json& j, const std::string& field);
 std::string Timestamp(UnixMillis ms);  // RFC 3339 UTC, "" for 0
+// A node for `node list` / `node get`: api::Node plus its state ("ready", "cordoned", "draining", "drained",
+// "offline"), jobs and connection (http_agent.cc).
+nlohmann::json NodeJson(const NodeInfo& n);
 
 }  // namespace fastgpu::server

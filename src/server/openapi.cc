@@ -173,6 +173,15 @@ std::string OpenApiJson() {
     for (auto& c : m) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
     paths[r.path][m] = Operation(r);
   }
+  for (const auto& r : AgentRoutes()) {
+    std::string m = r.method;
+    for (auto& c : m) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    json op = Operation(r);
+    op["description"] =
+        "Agent protocol (docs/architecture.md): 'Authorization: Bearer <node credential fgn_…>' for the "
+        "credential's own node only, and header X-FastGPU-Agent-Protocol on every call. API tokens are refused.";
+    paths[r.path][m] = std::move(op);
+  }
   json doc = {{"openapi", "3.0.3"},
               {"info",
                {{"title", "FastGPU API"},

@@ -26,6 +26,9 @@ int64_t JobNumber(const std::string& id) {
 
 namespace {
 
+constexpr const char* kStopKind = "job_stop";      // key: job id; {"attempt", "reason"}
+constexpr const char* kNodeStateKind = "node_state";  // key: node; {"cordoned", "draining", "removed"}
+
 bool HoldsResources(JobState s) {
   return s == JobState::kScheduled || s == JobState::kStarting || s == JobState::kRunning;
 }
@@ -77,12 +80,42 @@ Result<std::unique_ptr<Service>> Service::Create(store::Store& store, const Cloc
   }
   ASSIGN_OR_RETURN(auto nodes, store.ListNodes());
   ASSIGN_OR_RETURN(auto gpus, store.ListGpus());
+  // Node admin state (cordon/drain/removed), kept as records.
+  ASSIGN_OR_RETURN(auto node_states, store.ListRecords(kNodeStateKind, ""));
+  std::map<std::string, nlohmann::json> admin;
+  for (const auto& rec : node_states) {
+    auto j = nlohmann::json::parse(rec.value, nullptr, false);
+    if (j.is_object()) admin[rec.key] = std::move(j);
+  }
   for (auto& n : nodes) {
+    auto a = admin.find(n.name);
+    if (a != admin.end() && a->second.value("removed", false)) continue;
     NodeState ns;
     ns.node = n;
     ns.node.healthy = false;  // until its agent registers again
+    if (a != admin.end()) {
+      ns.cordoned = a->second.value("cordoned", false);
+      ns.draining = a->second.value("draining", false);
+    }
+    ns.node.draining = ns.cordoned;
     svc->nodes_.emplace(n.name, std::move(ns));
   }
+  // Stops (cancels) that were requested and not yet carried out: sent again when the node registers.
+  ASSIGN_OR_RETURN(auto stops, store.ListRecords(kStopKind, ""));
+  std::vector<store::RecordWrite> stale;
+  for (const auto& rec : stops) {
+    auto j = nlohmann::json::parse(rec.value, nullptr, false);
+    auto job = svc->jobs_.find(rec.key);
+    if (!j.is_object() || job == svc->jobs_.end() || !HoldsResources(job->second.state) ||
+        j.value("attempt", -1) != job->second.attempt) {
+      stale.push_back({.kind = kStopKind, .key = rec.key, .erase = true});
+      continue;
+    }
+    svc->stops_[rec.key] = {StopKind::kCancel, j.value("reason", std::string("cancelled by user"))};
+    svc->persisted_stops_.insert(rec.key);
+    job->second.reason = "cancelling";
+  }
+  if (!stale.empty()) RETURN_IF_ERROR(store.WriteRecords(stale));
   for (auto& g : gpus) {
     auto it = svc->nodes_.find(g.node);
     if (it != svc->nodes_.end()) it->second.gpus.push_back(g);
@@ -113,6 +146,11 @@ void Service::NotifyAll() { changed_.notify_all(); }
 void Service::SetLogSource(const std::string& node, agent::LogSource* source) {
   std::lock_guard lock(mu_);
   nodes_[node].logs = source;
+}
+
+void Service::SetFallbackLogSource(std::function<agent::LogSource*(const std::string& node)> source) {
+  std::lock_guard lock(mu_);
+  fallback_logs_ = std::move(source);
 }
 
 store::JobUpdate Service::Transition(const Job& before, Job after, const std::string& reason,
@@ -196,6 +234,7 @@ Result<Job> Service::LoadJob(const std::string& id) const {
 Status Service::Commit(const std::vector<store::JobUpdate>& updates) {
   if (updates.empty()) return Status::Ok();
   RETURN_IF_ERROR(store_.UpdateJobs(updates));
+  ForgetStops(updates);
   {
     std::lock_guard lock(mu_);
     for (const auto& u : updates) {
@@ -417,8 +456,7 @@ Result<Job> Service::Cancel(const std::string& id, const std::string& actor, api
         cmd.attempt = current.attempt;
         cmd.reason = "cancelled by user";
         cmd.grace_ms = options_.stop_grace_ms;
-        nodes_[current.node].commands.push_back(cmd);
-        commands_cv_.notify_all();
+        QueueCommandLocked(current.node, cmd);
         jobs_[id].reason = "cancelling";
         stop_sent = true;
       }
@@ -427,8 +465,9 @@ Result<Job> Service::Cancel(const std::string& id, const std::string& actor, api
   }
   if (!stop_sent && updates.empty()) return current;  // a cancel already under way: nothing changed
   if (updates.empty()) {
-    // Only a stop command was queued (the state changes when the process ends): the audit row is this
-    // request's only write.
+    // Only a stop command was queued (the state changes when the process ends). It is made durable
+    // before the cancel is acknowledged: a server restart or an agent reconnect sends it again.
+    RETURN_IF_ERROR(PersistStop(id, current.attempt, "cancelled by user"));
     if (audit) {
       auto row = store_.AppendAudit(*audit);
       if (row.ok()) *audit = *row;
@@ -532,6 +571,7 @@ Result<agent::LogChunk> Service::ReadLog(const std::string& id, int64_t offset, 
     if (j.node.empty() || j.attempt == 0) return agent::LogChunk{"", offset, true};
     auto n = nodes_.find(j.node);
     if (n != nodes_.end()) src = n->second.logs;
+    if (!src && fallback_logs_) src = fallback_logs_(j.node);  // also for a node gone or not back yet
     if (!src) return Unavailable("logs of job " + id + " are on node " + j.node + ", which is not reachable");
   }
   auto chunk = src->ReadLog(id, offset, max_bytes);
@@ -714,7 +754,7 @@ void Service::ScheduleOnce() {
       }
       if (auto env = secret_env.find(u.job.id); env != secret_env.end()) cmd.secret_env = std::move(env->second);
     }
-    nodes_[u.job.node].commands.push_back(std::move(cmd));
+    QueueCommandLocked(u.job.node, std::move(cmd));
   }
   // Preemptions: ask the victims to stop; their resources free when they exit.
   for (const auto& p : d.preemptions) {
@@ -727,7 +767,7 @@ void Service::ScheduleOnce() {
     cmd.attempt = it->second.attempt;
     cmd.reason = p.reason;
     cmd.grace_ms = options_.stop_grace_ms;
-    nodes_[it->second.node].commands.push_back(std::move(cmd));
+    QueueCommandLocked(it->second.node, std::move(cmd));
   }
   commands_cv_.notify_all();
 }
@@ -759,8 +799,7 @@ void Service::EnforceOnceLocked() {
   std::vector<std::pair<std::string, agent::JobCommand>> stops;
   EnforceLimitsLocked(stops);
   EnforceBudgetsLocked(stops);
-  for (auto& [node, cmd] : stops) nodes_[node].commands.push_back(std::move(cmd));
-  if (!stops.empty()) commands_cv_.notify_all();
+  for (auto& [node, cmd] : stops) QueueCommandLocked(node, std::move(cmd));
 }
 
 void Service::Loop() {
@@ -778,6 +817,44 @@ void Service::Loop() {
 
 // ---------------------------------------------------------------------------------------------
 // Agent protocol
+
+void Service::QueueCommandLocked(const std::string& node, agent::JobCommand cmd) {
+  cmd.id = next_command_id_++;
+  nodes_[node].commands.push_back(std::move(cmd));
+  commands_cv_.notify_all();
+  std::lock_guard lock(listener_mu_);
+  if (command_listener_) command_listener_(node);
+}
+
+void Service::SetCommandListener(std::function<void(const std::string& node)> listener) {
+  std::lock_guard lock(listener_mu_);
+  command_listener_ = std::move(listener);
+}
+
+Status Service::MarkSentLocked(const std::string& node, std::vector<agent::JobCommand>& cmds,
+                               std::vector<store::JobUpdate>& updates) {
+  std::lock_guard lock(mu_);
+  // A start for a job that ended, was requeued or moved meanwhile is dropped (cancel removes those already).
+  std::erase_if(cmds, [&](const agent::JobCommand& c) {
+    if (c.kind != agent::JobCommand::Kind::kStart) return false;
+    auto it = jobs_.find(c.job.id);
+    return it == jobs_.end() || it->second.attempt != c.job.attempt || it->second.node != node ||
+           !HoldsResources(it->second.state);
+  });
+  for (auto& c : cmds) {
+    if (c.kind != agent::JobCommand::Kind::kStart) continue;
+    const Job& cur = jobs_.at(c.job.id);
+    if (cur.state != JobState::kScheduled) {
+      c.job = cur;  // sent again (not acknowledged): as it is now
+      continue;
+    }
+    Job after = cur;
+    after.state = JobState::kStarting;
+    updates.push_back(Transition(cur, after, "sent to node " + node, "server"));
+    c.job = updates.back().job;
+  }
+  return Status::Ok();
+}
 
 Result<std::vector<agent::JobCommand>> Service::WaitCommands(const std::string& node,
                                                              std::chrono::milliseconds timeout) {
@@ -798,19 +875,8 @@ Result<std::vector<agent::JobCommand>> Service::WaitCommands(const std::string& 
     auto& q = nodes_[node].commands;
     cmds.assign(std::make_move_iterator(q.begin()), std::make_move_iterator(q.end()));
     q.clear();
-    // A start for a job that ended meanwhile is dropped (cancel removes those already).
-    std::erase_if(cmds, [&](const agent::JobCommand& c) {
-      return c.kind == agent::JobCommand::Kind::kStart && !jobs_.count(c.job.id);
-    });
-    for (auto& c : cmds) {
-      if (c.kind != agent::JobCommand::Kind::kStart) continue;
-      const Job& cur = jobs_.at(c.job.id);
-      Job after = cur;
-      after.state = JobState::kStarting;
-      updates.push_back(Transition(cur, after, "sent to node " + node, "server"));
-      c.job = updates.back().job;
-    }
   }
+  RETURN_IF_ERROR(MarkSentLocked(node, cmds, updates));
   Status st = Commit(updates);
   if (!st.ok()) {
     // Put them back; the agent will ask again.
@@ -819,6 +885,78 @@ Result<std::vector<agent::JobCommand>> Service::WaitCommands(const std::string& 
     for (auto it = cmds.rbegin(); it != cmds.rend(); ++it) q.push_front(std::move(*it));
     return st;
   }
+  return cmds;
+}
+
+Status Service::AckCommands(const std::string& node, uint64_t through_id) {
+  std::lock_guard lock(mu_);
+  auto it = nodes_.find(node);
+  if (it == nodes_.end()) return Status::Ok();
+  auto& un = it->second.unacked;
+  std::erase_if(un, [&](const agent::JobCommand& c) { return c.id <= through_id; });
+  return Status::Ok();
+}
+
+Result<std::vector<agent::JobCommand>> Service::PollCommands(const std::string& node, uint64_t ack,
+                                                             bool secure_channel) {
+  RETURN_IF_ERROR(AckCommands(node, ack));
+  std::lock_guard mutate(mutate_mu_);
+  std::vector<agent::JobCommand> fresh;
+  std::vector<agent::JobCommand> again;
+  {
+    std::lock_guard lock(mu_);
+    auto it = nodes_.find(node);
+    if (it == nodes_.end() || !it->second.registered) return NotFound("node " + node + " is not registered");
+    if (stopping_) return Unavailable("server is shutting down");
+    auto& ns = it->second;
+    if (ns.commands.empty() && ns.unacked.empty()) return std::vector<agent::JobCommand>{};
+    again.assign(ns.unacked.begin(), ns.unacked.end());
+    fresh.assign(std::make_move_iterator(ns.commands.begin()), std::make_move_iterator(ns.commands.end()));
+    ns.commands.clear();
+  }
+  std::vector<store::JobUpdate> updates;
+  std::vector<agent::JobCommand> cmds = std::move(again);
+  cmds.insert(cmds.end(), std::make_move_iterator(fresh.begin()), std::make_move_iterator(fresh.end()));
+  RETURN_IF_ERROR(MarkSentLocked(node, cmds, updates));
+  if (!secure_channel) {
+    // Secrets travel only over TLS: such a start is not sent; its job fails saying why.
+    std::lock_guard lock(mu_);
+    for (auto& c : cmds) {
+      if (c.kind != agent::JobCommand::Kind::kStart || c.secret_env.empty()) continue;
+      auto u = std::find_if(updates.begin(), updates.end(), [&](const store::JobUpdate& x) { return x.job.id == c.job.id; });
+      const Job before = u != updates.end() ? u->job : c.job;
+      Job failed = before;
+      failed.state = JobState::kFailed;
+      failed.finished_at = clock_.NowMillis();
+      updates.push_back(Transition(before, failed,
+                                   "not started: the job needs secrets and node " + node +
+                                       " talks to the server over plain HTTP (secrets travel only over TLS: serve "
+                                       "with --tls-cert/--tls-key and join the node with an https:// URL)",
+                                   "server"));
+      c.secret_env.clear();
+      c.kind = agent::JobCommand::Kind::kStop;  // dropped below
+      c.job_id.clear();
+    }
+    std::erase_if(cmds, [](const agent::JobCommand& c) { return c.kind == agent::JobCommand::Kind::kStop && c.job_id.empty(); });
+  }
+  Status st = Commit(updates);
+  std::lock_guard lock(mu_);
+  auto it = nodes_.find(node);
+  if (it == nodes_.end()) return NotFound("node " + node + " is not registered");
+  if (!st.ok()) {
+    // Nothing was sent: the fresh ones wait in the queue again (before anything queued since).
+    auto& q = it->second.commands;
+    for (auto c = cmds.rbegin(); c != cmds.rend(); ++c) {
+      bool was_unacked = std::any_of(it->second.unacked.begin(), it->second.unacked.end(),
+                                     [&](const agent::JobCommand& u) { return u.id == c->id; });
+      if (!was_unacked) q.push_front(std::move(*c));
+    }
+    return st;
+  }
+  // What goes out now waits for its acknowledgement (sent again with the next poll until then).
+  auto& un = it->second.unacked;
+  un.clear();
+  for (const auto& c : cmds) un.push_back(c);
   return cmds;
 }
 
@@ -930,6 +1068,13 @@ Status Service::ReportJobs(const std::vector<agent::JobReport>& reports) {
 
 Status Service::RegisterNode(const agent::NodeRegistration& reg) {
   if (reg.node.name.empty()) return InvalidArgument("node name is empty");
+  bool known;
+  {
+    std::lock_guard lock(mu_);
+    known = nodes_.count(reg.node.name) > 0;
+  }
+  // A node that was removed and joins again starts afresh (not removed, not cordoned).
+  if (!known) RETURN_IF_ERROR(PersistNodeState(reg.node.name, false, false, false));
   RETURN_IF_ERROR(store_.UpsertNode(reg.node, reg.gpus));
   // Jobs that ended while nobody was watching.
   for (const auto& r : reg.recovered) {
@@ -942,6 +1087,7 @@ Status Service::RegisterNode(const agent::NodeRegistration& reg) {
     std::lock_guard lock(mu_);
     NodeState& ns = nodes_[reg.node.name];
     ns.node = reg.node;
+    ns.node.draining = ns.cordoned;
     ns.node.healthy = true;
     ns.node.last_heartbeat = clock_.NowMillis();
     ns.node.gpu_count = static_cast<int>(reg.gpus.size());
@@ -949,7 +1095,9 @@ Status Service::RegisterNode(const agent::NodeRegistration& reg) {
     for (auto& g : ns.gpus) g.node = reg.node.name;
     ns.registered = true;
     ns.commands.clear();
+    ns.unacked.clear();
     std::set<std::string> alive(reg.running_job_ids.begin(), reg.running_job_ids.end());
+    std::vector<std::string> readopted;
     for (const auto& id : active_) {
       const Job& j = jobs_.at(id);
       if (j.node != reg.node.name) continue;
@@ -959,6 +1107,7 @@ Status Service::RegisterNode(const agent::NodeRegistration& reg) {
         if (!after.started_at) after.started_at = clock_.NowMillis();
         updates.push_back(Transition(j, after, "re-adopted after restart: process still running",
                                      "agent:" + reg.node.name));
+        readopted.push_back(id);
       } else if (j.state == JobState::kScheduled || j.state == JobState::kStarting) {
         // The node reports every attempt it started and has not reported yet as running or recovered
         // (see NodeRegistration): this one never started there. Back to the queue, and the attempt it
@@ -984,7 +1133,20 @@ Status Service::RegisterNode(const agent::NodeRegistration& reg) {
         FinalStateFor(j, lost, updates);
       }
     }
-    for (const auto& u : updates) stops_.erase(u.job.id);
+    for (const auto& u : updates)
+      if (std::find(readopted.begin(), readopted.end(), u.job.id) == readopted.end()) stops_.erase(u.job.id);
+    // A stop asked for before the restart (or the reconnect) is sent again: none is lost.
+    for (const auto& id : readopted) {
+      auto stop = stops_.find(id);
+      if (stop == stops_.end()) continue;
+      agent::JobCommand cmd;
+      cmd.kind = agent::JobCommand::Kind::kStop;
+      cmd.job_id = id;
+      cmd.attempt = jobs_.at(id).attempt;
+      cmd.reason = stop->second.reason;
+      cmd.grace_ms = options_.stop_grace_ms;
+      QueueCommandLocked(reg.node.name, std::move(cmd));
+    }
     capacity_ = SnapshotLocked(/*empty=*/true);
     any_gpu_ = false;
     for (const auto& n : capacity_.nodes) any_gpu_ |= !n.gpus.empty();
@@ -997,7 +1159,7 @@ Status Service::RegisterNode(const agent::NodeRegistration& reg) {
 Status Service::Heartbeat(const agent::NodeHeartbeat& hb) {
   std::lock_guard lock(mu_);
   auto it = nodes_.find(hb.node);
-  if (it == nodes_.end() || !it->second.registered) return FailedPrecondition("node " + hb.node + " is not registered");
+  if (it == nodes_.end() || !it->second.registered) return NotFound("node " + hb.node + " is not registered");
   auto& ns = it->second;
   ns.node.last_heartbeat = clock_.NowMillis();
   std::unordered_map<std::string, const api::Gpu*> live;
@@ -1014,6 +1176,127 @@ Status Service::Heartbeat(const agent::NodeHeartbeat& hb) {
     if (was != g.healthy) wake_ = true;
   }
   if (wake_) wake_loop_.notify_one();
+  return Status::Ok();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Durable stops and node administration
+
+Status Service::PersistStop(const std::string& job_id, int attempt, const std::string& reason) {
+  nlohmann::json v{{"attempt", attempt}, {"reason", reason}};
+  RETURN_IF_ERROR(store_.WriteRecords({{.kind = kStopKind, .key = job_id, .value = v.dump()}}));
+  std::lock_guard lock(mu_);
+  persisted_stops_.insert(job_id);
+  return Status::Ok();
+}
+
+void Service::ForgetStops(const std::vector<store::JobUpdate>& updates) {
+  std::vector<store::RecordWrite> erase;
+  {
+    std::lock_guard lock(mu_);
+    for (const auto& u : updates) {
+      if (HoldsResources(u.job.state) || !persisted_stops_.count(u.job.id)) continue;
+      persisted_stops_.erase(u.job.id);
+      erase.push_back({.kind = kStopKind, .key = u.job.id, .erase = true});
+    }
+  }
+  // A record left behind (this write failed) is dropped at the next start: its job has ended.
+  if (!erase.empty()) (void)store_.WriteRecords(erase);
+}
+
+Status Service::PersistNodeState(const std::string& node, bool cordoned, bool draining, bool removed) {
+  nlohmann::json v{{"cordoned", cordoned}, {"draining", draining}, {"removed", removed}};
+  return store_.WriteRecords({{.kind = kNodeStateKind, .key = node, .value = v.dump()}});
+}
+
+bool Service::NodeKnown(const std::string& node) const {
+  std::lock_guard lock(mu_);
+  return nodes_.count(node) > 0;
+}
+
+bool Service::NodeRegistered(const std::string& node) const {
+  std::lock_guard lock(mu_);
+  auto it = nodes_.find(node);
+  return it != nodes_.end() && it->second.registered;
+}
+
+void Service::SetNodeConnection(const std::string& node, const std::string& connection) {
+  std::lock_guard lock(mu_);
+  nodes_[node].connection = connection;
+}
+
+std::vector<NodeInfo> Service::Nodes() const {
+  std::lock_guard lock(mu_);
+  std::map<std::string, std::vector<std::string>> jobs;
+  for (const auto& id : active_) jobs[jobs_.at(id).node].push_back(id);
+  std::vector<NodeInfo> out;
+  for (const auto& [name, ns] : nodes_) {
+    NodeInfo i;
+    i.node = ns.node;
+    i.node.name = name;
+    i.node.gpu_count = static_cast<int>(ns.gpus.size());
+    i.registered = ns.registered;
+    i.cordoned = ns.cordoned;
+    i.draining = ns.draining;
+    i.connection = ns.connection;
+    if (auto j = jobs.find(name); j != jobs.end()) {
+      i.jobs = j->second;
+      std::sort(i.jobs.begin(), i.jobs.end(),
+                [](const std::string& a, const std::string& b) { return JobNumber(a) < JobNumber(b); });
+    }
+    out.push_back(std::move(i));
+  }
+  return out;
+}
+
+Result<NodeInfo> Service::GetNode(const std::string& node) const {
+  for (auto& n : Nodes())
+    if (n.node.name == node) return n;
+  return NotFound("node " + node + " does not exist (fastgpu node list shows the nodes)");
+}
+
+Result<NodeInfo> Service::SetNodeCordon(const std::string& node, bool cordoned, bool draining) {
+  {
+    std::lock_guard lock(mu_);
+    if (!nodes_.count(node)) return NotFound("node " + node + " does not exist (fastgpu node list shows the nodes)");
+  }
+  RETURN_IF_ERROR(PersistNodeState(node, cordoned, draining, false));
+  {
+    std::lock_guard lock(mu_);
+    auto it = nodes_.find(node);
+    if (it != nodes_.end()) {
+      it->second.cordoned = cordoned;
+      it->second.draining = draining;
+      it->second.node.draining = cordoned;
+    }
+    wake_ = true;  // uncordoned: queued jobs may fit now
+  }
+  wake_loop_.notify_all();
+  return GetNode(node);
+}
+
+Status Service::RemoveNode(const std::string& node) {
+  std::lock_guard mutate(mutate_mu_);
+  {
+    std::lock_guard lock(mu_);
+    if (!nodes_.count(node)) return NotFound("node " + node + " does not exist (fastgpu node list shows the nodes)");
+    std::vector<std::string> held;
+    for (const auto& id : active_)
+      if (jobs_.at(id).node == node) held.push_back(id);
+    if (!held.empty()) {
+      std::sort(held.begin(), held.end());
+      std::string list;
+      for (const auto& id : held) list += (list.empty() ? "" : ", ") + id;
+      return FailedPrecondition("node " + node + " still has " + std::to_string(held.size()) + " job(s) (" + list +
+                                "); drain it first: fastgpu node drain " + node + " --wait");
+    }
+  }
+  RETURN_IF_ERROR(PersistNodeState(node, false, false, true));
+  std::lock_guard lock(mu_);
+  nodes_.erase(node);
+  capacity_ = SnapshotLocked(/*empty=*/true);
+  any_gpu_ = false;
+  for (const auto& n : capacity_.nodes) any_gpu_ |= !n.gpus.empty();
   return Status::Ok();
 }
 

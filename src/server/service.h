@@ -58,6 +58,16 @@ struct ProjectSpend {
   int64_t gpu_ms_milli = 0;  // milliseconds x milli-GPU
 };
 
+// A node as the registry sees it (for `node list` / `node get`).
+struct NodeInfo {
+  api::Node node;
+  bool registered = false;  // its agent registered since the server started
+  bool cordoned = false;    // nothing new is placed there (`node cordon` / `node drain`)
+  bool draining = false;    // `node drain`: cordoned until its jobs have ended
+  std::vector<std::string> jobs;  // jobs holding GPUs there (SCHEDULED, STARTING, RUNNING)
+  std::string connection;   // how its agent reaches the server ("in-process", "https from ...", ...)
+};
+
 struct JobListQuery {
   std::vector<api::JobState> states;
   std::string project;
@@ -119,6 +129,9 @@ class Service final : public agent::ControlPlane {
 
   // Wiring: the log source for a node (in-process agent, or an HTTP client in fleet mode).
   void SetLogSource(const std::string& node, agent::LogSource* source);
+  // Where the logs of a node without its own source are read (fleet mode: what remote agents pushed). Called
+  // with a service mutex held: must not call back into the service.
+  void SetFallbackLogSource(std::function<agent::LogSource*(const std::string& node)> source);
   // Called with the id of every job whose state was committed (after the commit, no lock held; must be
   // cheap and must not call back into the service). nullptr removes it.
   void SetJobChangeListener(std::function<void(const std::string& job_id)> listener);
@@ -131,6 +144,28 @@ class Service final : public agent::ControlPlane {
   // One transaction for the whole batch (a job's start and exit reported together: one commit).
   Status ReportJobs(const std::vector<agent::JobReport>& reports) override;
   Status Heartbeat(const agent::NodeHeartbeat& hb) override;
+  // Drops the commands of `node` acknowledged up to `through_id` (they are not sent again).
+  Status AckCommands(const std::string& node, uint64_t through_id) override;
+
+  // Fleet mode (the HTTP agent routes). Never blocks: the commands queued for `node`, with those delivered
+  // earlier and not acknowledged sent again (at least once). `ack` acknowledges first (see AckCommands).
+  // `secure_channel`: the agent talks over TLS or loopback; when false, a start that carries secret values is
+  // not sent: the job fails with the reason instead (secrets travel only over TLS).
+  Result<std::vector<agent::JobCommand>> PollCommands(const std::string& node, uint64_t ack, bool secure_channel);
+  // Called with a node's name whenever commands are queued for it (no lock of the service's may be taken
+  // by it; must be cheap). nullptr removes it.
+  void SetCommandListener(std::function<void(const std::string& node)> listener);
+  // Whether the node is known (registered now, or known from the store).
+  bool NodeKnown(const std::string& node) const;
+  bool NodeRegistered(const std::string& node) const;
+  void SetNodeConnection(const std::string& node, const std::string& connection);
+  std::vector<NodeInfo> Nodes() const;
+  Result<NodeInfo> GetNode(const std::string& node) const;
+  // cordon: nothing new is placed there; drain: the same, shown as draining until its jobs have ended.
+  // Durable (kept across restarts and re-registrations).
+  Result<NodeInfo> SetNodeCordon(const std::string& node, bool cordoned, bool draining);
+  // Forgets the node (its jobs must have ended: kFailedPrecondition naming them). Durable.
+  Status RemoveNode(const std::string& node);
 
   // For tests and benchmarks: run one scheduling pass now.
   void ScheduleOnce();
@@ -160,9 +195,13 @@ class Service final : public agent::ControlPlane {
   struct NodeState {
     api::Node node;
     std::vector<api::Gpu> gpus;  // inventory + live metrics
-    std::deque<agent::JobCommand> commands;
+    std::deque<agent::JobCommand> commands;  // not delivered yet
+    std::deque<agent::JobCommand> unacked;   // delivered by PollCommands, not acknowledged yet
     agent::LogSource* logs = nullptr;
     bool registered = false;
+    bool cordoned = false;
+    bool draining = false;
+    std::string connection;
   };
   // Why the server asked a job to stop; decides its final state.
   enum class StopKind { kCancel, kRuntimeLimit, kPreempt, kNodeLost, kBudget };
@@ -192,6 +231,16 @@ class Service final : public agent::ControlPlane {
   api::Job FinalStateFor(const api::Job& job, const agent::JobReport& report,
                          std::vector<store::JobUpdate>& updates);
   void NotifyAll();
+  // Requires mu_ held. Queues a command for `node` (assigns its id) and wakes its pollers.
+  void QueueCommandLocked(const std::string& node, agent::JobCommand cmd);
+  // Requires mutate_mu_ held, mu_ not held. Marks the start commands in `cmds` as sent (SCHEDULED ->
+  // STARTING) and drops those whose job ended meanwhile.
+  Status MarkSentLocked(const std::string& node, std::vector<agent::JobCommand>& cmds,
+                        std::vector<store::JobUpdate>& updates);
+  // Durable stop requests (cancels): a restart of the server or a reconnect of the agent loses none.
+  Status PersistStop(const std::string& job_id, int attempt, const std::string& reason);
+  void ForgetStops(const std::vector<store::JobUpdate>& updates);
+  Status PersistNodeState(const std::string& node, bool cordoned, bool draining, bool removed);
   // Requires mu_ held. Metering for a run that ends with this transition (empty when none ended).
   void MeterLocked(const api::Job& before, const api::Job& after, UnixMillis at, store::JobUpdate& u) const;
   std::string GpuTypeLocked(const api::Job& job) const;
@@ -213,6 +262,9 @@ class Service final : public agent::ControlPlane {
   mutable std::mutex listener_mu_;
   std::function<void(const std::string&)> job_listener_;
   std::condition_variable commands_cv_; // agents waiting for commands
+  std::function<void(const std::string&)> command_listener_;  // guarded by listener_mu_
+  uint64_t next_command_id_ = 1;
+  std::set<std::string> persisted_stops_;  // jobs with a durable stop record
   bool wake_ = false;
   bool stopping_ = false;
   // Jobs that have not ended (QUEUED, SCHEDULED, STARTING, RUNNING): all scheduling needs. Ended jobs
@@ -233,6 +285,7 @@ class Service final : public agent::ControlPlane {
   std::mutex mutate_mu_;
   std::thread loop_;
 
+  std::function<agent::LogSource*(const std::string&)> fallback_logs_;  // guarded by mu_
   const ProjectDirectory* directory_ = nullptr;
   billing::PriceCatalog prices_;
   std::vector<billing::Plan> plans_;

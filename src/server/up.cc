@@ -28,6 +28,20 @@ int RunUp(const UpOptions& options) {
     std::cerr << "fastgpu: error: " << st.message() << "\n";
     return 1;
   }
+  if (!options.local_agent) {
+    std::cout << "FastGPU server is up at " << up.url() << "\n"
+              << "  home:  " << up.home() << " (admin token in " << up.home() << "/admin.token)\n"
+              << "  nodes: none on this machine; add GPU machines with\n"
+              << "           fastgpu node token create --ttl 1h            # here (admin): a one-time join token\n"
+              << "           fastgpu agent --server " << up.url() << " --join-token fgj_...   # on each node\n"
+              << "Press Ctrl-C to stop.\n"
+              << std::flush;
+    int sig = 0;
+    sigwait(&set, &sig);
+    std::cout << "\nfastgpu: stopping (" << (sig == SIGINT ? "SIGINT" : "SIGTERM") << ")\n" << std::flush;
+    up.Stop();
+    return 0;
+  }
   std::cout << "FastGPU is up at " << up.url() << "\n"
             << "  home:  " << up.home() << " (admin token in " << up.home() << "/admin.token)\n"
             << "  GPUs:  " << up.fleet_description();

@@ -24,6 +24,9 @@ struct UpOptions {
   // "FIRST-LAST": the Unix uids given to projects (one each, never reused) for their jobs when the
   // agent runs as root. Empty: auth::kDefaultJobUidFirst-kDefaultJobUidLast.
   std::string job_uid_range;
+  // `fastgpu up`: this process also runs an agent for this machine's GPUs. `fastgpu server`: it does not;
+  // nodes join with `fastgpu agent --join-token` (fleet mode).
+  bool local_agent = true;
 };
 
 // Runs server + local agent + SQLite in this process until SIGINT/SIGTERM. Writes <home>/url and

@@ -65,6 +65,15 @@ class FakeControlPlane final : public ControlPlane {
     heartbeats_.push_back(hb);
     return Status::Ok();
   }
+  Status AckCommands(const std::string&, uint64_t through_id) override {
+    std::lock_guard lock(mu_);
+    acked_ = std::max(acked_, through_id);
+    return Status::Ok();
+  }
+  uint64_t Acked() const {
+    std::lock_guard lock(mu_);
+    return acked_;
+  }
 
   void Push(JobCommand cmd) {
     {
@@ -131,6 +140,7 @@ class FakeControlPlane final : public ControlPlane {
   std::vector<NodeRegistration> registrations_;
   std::vector<JobReport> reports_;
   std::vector<NodeHeartbeat> heartbeats_;
+  uint64_t acked_ = 0;
   std::string last_node_;
   int fail_reports_ = 0;
   int fail_registrations_ = 0;
@@ -558,6 +568,24 @@ TEST_F(AgentTest, RepeatedStartCommandConfirmsRunningJob) {
   EXPECT_EQ(reports[1].kind, JobReport::Kind::kStarted);
   EXPECT_EQ(reports[1].pid, first->pid);
   EXPECT_THAT(a.RunningJobIds(), ElementsAre("twice"));
+}
+
+// Delivery is at least once: a start delivered again after its attempt ended must not run it twice, and
+// every command applied is acknowledged.
+TEST_F(AgentTest, AStartDeliveredAgainAfterTheAttemptEndedDoesNotRunItTwice) {
+  Agent& a = NewAgent(Options());
+  ASSERT_TRUE(a.Start().ok());
+  JobCommand c = StartCmd("once", {"sh", "-c", "echo ran"});
+  c.id = 7;
+  cp_.Push(c);
+  ASSERT_TRUE(cp_.WaitReport("once", JobReport::Kind::kExited).has_value());
+  ASSERT_TRUE(WaitUntil([&] { return cp_.Acked() == 7; }));
+  c.id = 8;  // the same start again (its acknowledgement was lost)
+  cp_.Push(c);
+  ASSERT_TRUE(WaitUntil([&] { return cp_.Acked() == 8; }));
+  a.Stop();
+  EXPECT_EQ(ReadAllLog(a, "once"), "ran\n");
+  EXPECT_EQ(cp_.ReportsFor("once").size(), 2u);  // one start, one exit
 }
 
 // Prints how long it takes from a start command arriving to the job process existing (a figure,

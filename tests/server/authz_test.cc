@@ -144,6 +144,13 @@ class AuthzTest : public ::testing::Test {
       body = R"({"display_name":"D"})";
     }
     if (key == "POST /v1/users") body = json{{"name", "u" + std::to_string(++serial_)}}.dump();
+    if (r.path.rfind("/v1/nodes/{name}", 0) == 0) {
+      agent::NodeRegistration reg;  // a fresh node for each request (remove forgets it)
+      reg.node.name = "n" + std::to_string(++serial_);
+      EXPECT_TRUE(svc_->RegisterNode(reg).ok());
+      sub("{name}", reg.node.name);
+    }
+    if (key == "POST /v1/node-tokens") body = R"({"ttl":"1h"})";
     if (key == "POST /v1/projects") body = json{{"name", "p" + std::to_string(++serial_)}, {"owner", "dummy"}}.dump();
     if (key == "PATCH /v1/projects/{project}") body = R"({"description":"d"})";
     if (key == "POST /v1/tokens") body = R"({"name":"n"})";

@@ -401,6 +401,7 @@ TEST(HttpRoutes, EveryRouteIsDocumentedAndEveryDocumentedRouteIsServed) {
   std::set<std::string> served(http->RegisteredRoutes().begin(), http->RegisteredRoutes().end());
   std::set<std::string> table;
   for (const auto& r : Routes()) table.insert(r.method + " " + r.path);
+  for (const auto& r : AgentRoutes()) table.insert(r.method + " " + r.path);
   EXPECT_EQ(served, table);
   std::string doc = OpenApiJson();
   for (const auto& r : Routes()) EXPECT_NE(doc.find("\"" + r.path + "\""), std::string::npos) << r.path;

@@ -1,0 +1,252 @@
+#include "agent/protocol.h"
+
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <initializer_list>
+#include <stdexcept>
+
+#include "api/json.h"
+
+namespace fastgpu::agent {
+
+using nlohmann::json;
+
+namespace {
+
+// Unknown fields are errors, as for every codec.
+void CheckFields(const json& j, std::initializer_list<const char*> allowed, const char* what) {
+  if (!j.is_object()) throw std::invalid_argument(std::string(what) + " must be a JSON object");
+  for (auto it = j.begin(); it != j.end(); ++it) {
+    bool known = std::any_of(allowed.begin(), allowed.end(), [&](const char* a) { return it.key() == a; });
+    if (!known) throw std::invalid_argument("unknown field '" + it.key() + "' in " + what);
+  }
+}
+
+template <typename F>
+auto Guard(const char* what, F&& f) -> decltype(f()) {
+  try {
+    return f();
+  } catch (const std::exception& e) {
+    return InvalidArgument(std::string("malformed ") + what + ": " + e.what());
+  }
+}
+
+int64_t Int(const json& j, const char* key, int64_t def = 0) {
+  auto it = j.find(key);
+  if (it == j.end() || it->is_null()) return def;
+  if (!it->is_number_integer()) throw std::invalid_argument(std::string("field '") + key + "' must be an integer");
+  return it->get<int64_t>();
+}
+
+std::string Str(const json& j, const char* key) {
+  auto it = j.find(key);
+  if (it == j.end() || it->is_null()) return "";
+  if (!it->is_string()) throw std::invalid_argument(std::string("field '") + key + "' must be a string");
+  return it->get<std::string>();
+}
+
+template <typename T>
+T Unwrap(Result<T> r) {
+  if (!r.ok()) throw std::invalid_argument(r.status().message());
+  return std::move(r).value();
+}
+
+const char* KindName(JobReport::Kind k) {
+  switch (k) {
+    case JobReport::Kind::kStarted: return "started";
+    case JobReport::Kind::kExited: return "exited";
+    case JobReport::Kind::kLost: return "lost";
+  }
+  return "lost";
+}
+
+JobReport ReportFrom(const json& j) {
+  CheckFields(j, {"kind", "job_id", "attempt", "node", "pid", "exit_code", "signal", "reason", "finished_at_ms"},
+              "job report");
+  JobReport r;
+  const std::string kind = Str(j, "kind");
+  if (kind == "started") {
+    r.kind = JobReport::Kind::kStarted;
+  } else if (kind == "exited") {
+    r.kind = JobReport::Kind::kExited;
+  } else if (kind == "lost") {
+    r.kind = JobReport::Kind::kLost;
+  } else {
+    throw std::invalid_argument("field 'kind' must be started, exited or lost, got '" + kind + "'");
+  }
+  r.job_id = Str(j, "job_id");
+  r.attempt = static_cast<int>(Int(j, "attempt"));
+  r.node = Str(j, "node");
+  r.pid = Int(j, "pid");
+  if (j.contains("exit_code") && !j["exit_code"].is_null()) r.exit_code = static_cast<int>(Int(j, "exit_code"));
+  if (j.contains("signal") && !j["signal"].is_null()) r.signal = static_cast<int>(Int(j, "signal"));
+  r.reason = Str(j, "reason");
+  r.finished_at_ms = Int(j, "finished_at_ms");
+  return r;
+}
+
+std::vector<api::Gpu> GpusFrom(const json& j, const char* key) {
+  std::vector<api::Gpu> out;
+  auto it = j.find(key);
+  if (it == j.end() || it->is_null()) return out;
+  if (!it->is_array()) throw std::invalid_argument(std::string("field '") + key + "' must be an array");
+  for (const auto& g : *it) out.push_back(Unwrap(api::GpuFromJson(g)));
+  return out;
+}
+
+std::vector<std::string> StringsFrom(const json& j, const char* key) {
+  std::vector<std::string> out;
+  auto it = j.find(key);
+  if (it == j.end() || it->is_null()) return out;
+  if (!it->is_array()) throw std::invalid_argument(std::string("field '") + key + "' must be an array");
+  for (const auto& s : *it) {
+    if (!s.is_string()) throw std::invalid_argument(std::string("field '") + key + "' must hold strings");
+    out.push_back(s.get<std::string>());
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string VersionMismatch(int server_version, int agent_version) {
+  return "agent protocol version mismatch: the server speaks version " + std::to_string(server_version) +
+         ", the agent version " + std::to_string(agent_version) +
+         "; run the same fastgpu release on the server and its nodes";
+}
+
+json ToJson(const JobReport& r) {
+  json j{{"kind", KindName(r.kind)}, {"job_id", r.job_id}, {"attempt", r.attempt}, {"node", r.node}};
+  if (r.pid != 0) j["pid"] = r.pid;
+  if (r.exit_code) j["exit_code"] = *r.exit_code;
+  if (r.signal) j["signal"] = *r.signal;
+  if (!r.reason.empty()) j["reason"] = r.reason;
+  if (r.finished_at_ms != 0) j["finished_at_ms"] = r.finished_at_ms;
+  return j;
+}
+
+json ToJson(const NodeRegistration& r) {
+  json gpus = json::array();
+  for (const auto& g : r.gpus) gpus.push_back(api::ToJson(g));
+  json recovered = json::array();
+  for (const auto& rep : r.recovered) recovered.push_back(ToJson(rep));
+  return json{{"node", api::ToJson(r.node)},
+              {"gpus", std::move(gpus)},
+              {"running_job_ids", r.running_job_ids},
+              {"recovered", std::move(recovered)}};
+}
+
+json ToJson(const NodeHeartbeat& h) {
+  json gpus = json::array();
+  for (const auto& g : h.gpus) gpus.push_back(api::ToJson(g));
+  json running = json::array();
+  for (const auto& a : h.running) running.push_back({{"job_id", a.job_id}, {"attempt", a.attempt}});
+  return json{{"node", h.node}, {"gpus", std::move(gpus)}, {"running_job_ids", h.running_job_ids},
+              {"running", std::move(running)}};
+}
+
+json ToJson(const JobCommand& c) {
+  json j{{"id", c.id}};
+  if (c.kind == JobCommand::Kind::kStart) {
+    j["kind"] = "start";
+    j["job"] = api::ToJson(c.job);
+    if (c.run_as_uid != 0) j["run_as_uid"] = c.run_as_uid;
+    if (!c.run_as_user.empty()) j["run_as_user"] = c.run_as_user;
+    if (c.allow_root) j["allow_root"] = true;
+    if (!c.secret_env.empty()) j["secret_env"] = c.secret_env;
+  } else {
+    j["kind"] = "stop";
+    j["job_id"] = c.job_id;
+    j["attempt"] = c.attempt;
+    j["reason"] = c.reason;
+    j["grace_ms"] = c.grace_ms;
+  }
+  return j;
+}
+
+Result<JobReport> JobReportFromJson(const json& j) {
+  return Guard("job report", [&]() -> Result<JobReport> { return ReportFrom(j); });
+}
+
+Result<NodeRegistration> NodeRegistrationFromJson(const json& j) {
+  return Guard("node registration", [&]() -> Result<NodeRegistration> {
+    CheckFields(j, {"node", "gpus", "running_job_ids", "recovered"}, "node registration");
+    NodeRegistration r;
+    r.node = Unwrap(api::NodeFromJson(j.at("node")));
+    r.gpus = GpusFrom(j, "gpus");
+    r.running_job_ids = StringsFrom(j, "running_job_ids");
+    if (auto it = j.find("recovered"); it != j.end() && !it->is_null()) {
+      if (!it->is_array()) throw std::invalid_argument("field 'recovered' must be an array");
+      for (const auto& rep : *it) r.recovered.push_back(ReportFrom(rep));
+    }
+    return r;
+  });
+}
+
+Result<NodeHeartbeat> NodeHeartbeatFromJson(const json& j) {
+  return Guard("heartbeat", [&]() -> Result<NodeHeartbeat> {
+    CheckFields(j, {"node", "gpus", "running_job_ids", "running"}, "heartbeat");
+    NodeHeartbeat h;
+    h.node = Str(j, "node");
+    h.gpus = GpusFrom(j, "gpus");
+    h.running_job_ids = StringsFrom(j, "running_job_ids");
+    if (auto it = j.find("running"); it != j.end() && !it->is_null()) {
+      if (!it->is_array()) throw std::invalid_argument("field 'running' must be an array");
+      for (const auto& a : *it) {
+        CheckFields(a, {"job_id", "attempt"}, "running attempt");
+        h.running.push_back({Str(a, "job_id"), static_cast<int>(Int(a, "attempt"))});
+      }
+    }
+    return h;
+  });
+}
+
+Result<JobCommand> JobCommandFromJson(const json& j) {
+  return Guard("command", [&]() -> Result<JobCommand> {
+    CheckFields(j, {"id", "kind", "job", "run_as_uid", "run_as_user", "allow_root", "secret_env", "job_id", "attempt",
+                    "reason", "grace_ms"},
+                "command");
+    JobCommand c;
+    c.id = static_cast<uint64_t>(Int(j, "id"));
+    const std::string kind = Str(j, "kind");
+    if (kind == "start") {
+      c.kind = JobCommand::Kind::kStart;
+      c.job = Unwrap(api::JobFromJson(j.at("job")));
+      c.run_as_uid = Int(j, "run_as_uid");
+      c.run_as_user = Str(j, "run_as_user");
+      if (auto it = j.find("allow_root"); it != j.end() && !it->is_null()) {
+        if (!it->is_boolean()) throw std::invalid_argument("field 'allow_root' must be true or false");
+        c.allow_root = it->get<bool>();
+      }
+      if (auto it = j.find("secret_env"); it != j.end() && !it->is_null()) {
+        if (!it->is_object()) throw std::invalid_argument("field 'secret_env' must be an object");
+        for (auto e = it->begin(); e != it->end(); ++e) {
+          if (!e->is_string()) throw std::invalid_argument("secret_env values must be strings");
+          c.secret_env[e.key()] = e->get<std::string>();
+        }
+      }
+    } else if (kind == "stop") {
+      c.kind = JobCommand::Kind::kStop;
+      c.job_id = Str(j, "job_id");
+      c.attempt = static_cast<int>(Int(j, "attempt"));
+      c.reason = Str(j, "reason");
+      c.grace_ms = Int(j, "grace_ms", 10'000);
+    } else {
+      throw std::invalid_argument("field 'kind' must be start or stop, got '" + kind + "'");
+    }
+    return c;
+  });
+}
+
+Status ValidateNodeName(std::string_view name) {
+  bool ok = !name.empty() && name.size() <= 63 && name[0] != '.' && name[0] != '-' &&
+            std::all_of(name.begin(), name.end(), [](char c) {
+              return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+                     c == '_' || c == '.';
+            });
+  if (ok) return Status::Ok();
+  return InvalidArgument("node name '" + std::string(name) +
+                         "' must be 1-63 letters, digits, '.', '_' or '-', not starting with '.' or '-'");
+}
+
+}  // namespace fastgpu::agent

@@ -1,0 +1,42 @@
+// The agent <-> server protocol on the wire: HTTP+JSON under /v1/agent/, with a protocol version that
+// both sides send on every call (header X-FastGPU-Agent-Protocol and the join body). JSON codecs for the
+// ControlPlane types live here so that the server (src/server/http_agent.cc) and the agent's HTTP client
+// (http_control_plane.cc) share one definition.
+#pragma once
+
+#include <nlohmann/json_fwd.hpp>
+#include <string>
+#include <string_view>
+
+#include "agent/control_plane.h"
+#include "common/status.h"
+
+namespace fastgpu::agent {
+
+// Bumped on any incompatible change of the agent routes or their bodies. Server and agent refuse to talk
+// across versions, naming both.
+inline constexpr int kProtocolVersion = 1;
+inline constexpr const char* kProtocolHeader = "X-FastGPU-Agent-Protocol";
+// Node credentials and join tokens, told apart from API tokens (fgp_) by their prefix.
+inline constexpr const char* kNodeCredentialPrefix = "fgn_";
+inline constexpr const char* kJoinTokenPrefix = "fgj_";
+
+// The message for a version mismatch, seen from `who` ("server" or "agent").
+std::string VersionMismatch(int server_version, int agent_version);
+
+nlohmann::json ToJson(const JobReport& r);
+nlohmann::json ToJson(const NodeRegistration& r);
+nlohmann::json ToJson(const NodeHeartbeat& h);
+// `with_secrets`: include secret_env values (only ever sent to the node that runs the job, over TLS).
+nlohmann::json ToJson(const JobCommand& c);
+
+// Strict decoders (unknown fields are errors; messages name the field).
+Result<JobReport> JobReportFromJson(const nlohmann::json& j);
+Result<NodeRegistration> NodeRegistrationFromJson(const nlohmann::json& j);
+Result<NodeHeartbeat> NodeHeartbeatFromJson(const nlohmann::json& j);
+Result<JobCommand> JobCommandFromJson(const nlohmann::json& j);
+
+// A node name usable in paths, file names and tokens: 1-63 of [A-Za-z0-9._-], not starting with '.' or '-'.
+Status ValidateNodeName(std::string_view name);
+
+}  // namespace fastgpu::agent

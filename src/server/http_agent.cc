@@ -1,0 +1,310 @@
+// The agent protocol's HTTP routes (/v1/agent/…) and node administration (/v1/nodes/…, /v1/node-tokens).
+// Agents authenticate with their node credential (fgn_…), which is good for the agent routes of its own
+// node only; API tokens are refused there, and node credentials are refused everywhere else (they are not
+// API tokens). Every agent call carries the protocol version (header X-FastGPU-Agent-Protocol).
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+
+#include "agent/protocol.h"
+#include "api/json.h"
+#include "common/quantity.h"
+#include "server/http_internal.h"
+#include "server/nodes.h"
+
+namespace fastgpu::server {
+
+using nlohmann::json;
+using auth::Action;
+
+struct Fleet {
+  Fleet(store::Store& store, const Clock& clock, const std::string& log_dir)
+      : credentials(store, clock), logs(log_dir.empty() ? nullptr : std::make_unique<ShippedLogs>(log_dir)) {}
+  NodeCredentials credentials;
+  std::unique_ptr<ShippedLogs> logs;
+};
+
+namespace {
+
+const std::vector<RouteInfo> kAgentRoutes = {
+    {"POST", "/v1/agent/join", Action::kPublic, Scope::kNone, "Agent: exchange a join token for a node credential"},
+    {"POST", "/v1/agent/register", Action::kPublic, Scope::kNone, "Agent: register the node, its GPUs and its jobs"},
+    {"GET", "/v1/agent/commands", Action::kPublic, Scope::kNone,
+     "Agent: long-poll for commands (ack = highest command id applied)"},
+    {"POST", "/v1/agent/reports", Action::kPublic, Scope::kNone, "Agent: job starts and ends"},
+    {"POST", "/v1/agent/heartbeat", Action::kPublic, Scope::kNone, "Agent: GPU metrics and running attempts"},
+    {"POST", "/v1/agent/logs", Action::kPublic, Scope::kNone, "Agent: push job log bytes from an offset"},
+};
+
+bool Loopback(const std::string& addr) {
+  return addr == "127.0.0.1" || addr == "::1" || addr == "::ffff:127.0.0.1" || addr.rfind("127.", 0) == 0;
+}
+
+// The version an agent speaks, from the header every agent call carries.
+Status CheckVersion(const Request& req) {
+  const std::string v = req.get_header_value(agent::kProtocolHeader);
+  if (v.empty())
+    return FailedPrecondition(std::string("agent protocol version missing (header ") + agent::kProtocolHeader +
+                              "); the server speaks version " + std::to_string(agent::kProtocolVersion) +
+                              ": run the same fastgpu release on the server and its nodes");
+  if (v != std::to_string(agent::kProtocolVersion)) {
+    int theirs = 0;
+    for (char c : v) theirs = (c >= '0' && c <= '9' && theirs < 100000) ? theirs * 10 + (c - '0') : theirs;
+    return FailedPrecondition(agent::VersionMismatch(agent::kProtocolVersion, theirs));
+  }
+  return Status::Ok();
+}
+
+std::string NodeState(const NodeInfo& n) {
+  if (!n.registered) return "offline";
+  if (n.draining) return n.jobs.empty() ? "drained" : "draining";
+  if (n.cordoned) return "cordoned";
+  if (!n.node.healthy) return "unhealthy";
+  return "ready";
+}
+
+}  // namespace
+
+const std::vector<RouteInfo>& AgentRoutes() { return kAgentRoutes; }
+
+json NodeJson(const NodeInfo& n) {
+  json j = api::ToJson(n.node);
+  j["state"] = NodeState(n);
+  j["cordoned"] = n.cordoned;
+  j["draining"] = n.draining || n.cordoned;
+  j["registered"] = n.registered;
+  j["jobs"] = n.jobs;
+  j["connection"] = n.connection;
+  return j;
+}
+
+void HttpServer::InstallAgent() {
+  fleet_ = std::make_shared<Fleet>(store_, clock_, options_.node_log_dir);
+  const bool tls = !options_.tls_cert.empty();
+  // Logs of remote nodes: read from what their agents pushed, also while a node is away or after it left.
+  // The function holds the Fleet, so it outlives this server if the service does.
+  if (fleet_->logs) {
+    service_.SetFallbackLogSource([fleet = fleet_](const std::string& node) { return fleet->logs->ForNode(node); });
+  }
+
+  // Authenticates an agent call: the protocol version, then the node credential. The node's name, or the
+  // error already sent.
+  auto node_of = [this](Ctx& ctx) -> std::optional<std::string> {
+    // Agent calls (reports, heartbeats, log pushes, polls) are not audited row by row: they would turn every
+    // heartbeat into a durable write. Joins are.
+    ctx.audited = true;
+    if (Status v = CheckVersion(ctx.req); !v.ok()) {
+      SendError(ctx.res, v);
+      return std::nullopt;
+    }
+    auto token = auth::BearerToken(ctx.req.get_header_value("Authorization"));
+    Result<std::string> node = token ? fleet_->credentials.Authenticate(*token)
+                                     : Result<std::string>(Unauthenticated(
+                                           "missing node credential: agent routes take the credential "
+                                           "`fastgpu agent --join-token` obtained (Authorization: Bearer fgn_…)"));
+    if (!node.ok()) {
+      ctx.res.set_header("WWW-Authenticate", "Bearer");
+      SendError(ctx.res, node.status());
+      return std::nullopt;
+    }
+    return *node;
+  };
+  auto not_yours = [](const std::string& node, const std::string& named) {
+    return PermissionDenied("the credential of node " + node + " cannot act for node " + named);
+  };
+
+  Add("POST", "/v1/agent/join", [this](Ctx& ctx) {
+    auto& res = ctx.res;
+    auto body = ObjectBody(ctx.req, {"token", "node", "protocol_version"});
+    if (!body.ok()) return SendError(res, body.status());
+    auto version = OptInt(*body, "protocol_version", 0, 1'000'000);
+    if (!version.ok()) return SendError(res, version.status());
+    if (!*version || **version != agent::kProtocolVersion)
+      return SendError(res, FailedPrecondition(agent::VersionMismatch(agent::kProtocolVersion,
+                                                                      static_cast<int>(version->value_or(0)))));
+    auto token = OptString(*body, "token");
+    auto node = OptString(*body, "node");
+    if (!token.ok() || !node.ok() || !*token || !*node)
+      return SendError(res, InvalidArgument("the join needs 'token' (fgj_…) and 'node' (this node's name)"));
+    auto credential = fleet_->credentials.Join(**token, **node);
+    ctx.audit_actor = "node:" + **node;
+    ctx.audit_target = "node:" + **node;
+    if (!credential.ok()) {
+      SendError(res, credential.status());
+    } else {
+      SendJson(res, {{"credential", *credential}, {"node", **node}, {"protocol_version", agent::kProtocolVersion}}, 201);
+    }
+    ctx.audit_detail = credential.ok() ? "joined" : "join refused";  // audited (never the token)
+  });
+  Add("POST", "/v1/agent/register", [this, node_of, not_yours, tls](Ctx& ctx) {
+    auto node = node_of(ctx);
+    if (!node) return;
+    auto parsed = api::ParseJson(ctx.req.body, "registration");
+    if (!parsed.ok()) return SendError(ctx.res, parsed.status());
+    auto reg = agent::NodeRegistrationFromJson(*parsed);
+    if (!reg.ok()) return SendError(ctx.res, reg.status());
+    if (reg->node.name != *node) return SendError(ctx.res, not_yours(*node, reg->node.name));
+    for (const auto& r : reg->recovered)
+      if (r.node != *node) return SendError(ctx.res, not_yours(*node, r.node));
+    service_.SetNodeConnection(*node, std::string(tls ? "https" : "http") + " from " + ctx.req.remote_addr);
+    RETURN_IF_SEND_ERROR(ctx.res, service_.RegisterNode(*reg));
+    SendJson(ctx.res, {{"node", *node}, {"protocol_version", agent::kProtocolVersion}});
+  });
+  Add("GET", "/v1/agent/commands", [this, node_of, tls](Ctx& ctx) {
+    auto node = node_of(ctx);
+    if (!node) return;
+    auto ack = IntParam(ctx.req, "ack", 0, 0, int64_t{1} << 62);
+    if (!ack.ok()) return SendError(ctx.res, ack.status());
+    auto timeout = IntParam(ctx.req, "timeout_ms", 10'000, 0, 60'000);
+    if (!timeout.ok()) return SendError(ctx.res, timeout.status());
+    if (!service_.NodeRegistered(*node))
+      return SendError(ctx.res, NotFound("node " + *node + " is not registered (the server restarted): register again"));
+    // Secrets travel only over TLS (or loopback, which never leaves the machine).
+    const bool secure = tls || Loopback(ctx.req.remote_addr);
+    // Parked in the transport (no worker held) until commands are queued for the node or the time is up.
+    auto reply = std::make_shared<DeferredReply>();
+    reply->watch_key = "node:" + *node;
+    reply->timeout_ms = *timeout;
+    reply->check = [this, n = *node, a = static_cast<uint64_t>(*ack), secure](Response& out, bool timed_out) {
+      auto cmds = service_.PollCommands(n, a, secure);
+      if (!cmds.ok()) {
+        SendError(out, cmds.status());
+        return true;
+      }
+      if (cmds->empty() && !timed_out) return false;
+      json arr = json::array();
+      for (const auto& c : *cmds) arr.push_back(agent::ToJson(c));
+      SendJson(out, {{"commands", std::move(arr)}});
+      return true;
+    };
+    ctx.res.deferred = std::move(reply);
+  });
+  Add("POST", "/v1/agent/reports", [this, node_of, not_yours](Ctx& ctx) {
+    auto node = node_of(ctx);
+    if (!node) return;
+    auto body = ObjectBody(ctx.req, {"reports"});
+    if (!body.ok()) return SendError(ctx.res, body.status());
+    if (!body->contains("reports") || !(*body)["reports"].is_array())
+      return SendError(ctx.res, InvalidArgument("field 'reports' must be an array"));
+    std::vector<agent::JobReport> reports;
+    for (const auto& r : (*body)["reports"]) {
+      auto rep = agent::JobReportFromJson(r);
+      if (!rep.ok()) return SendError(ctx.res, rep.status());
+      if (rep->node != *node) return SendError(ctx.res, not_yours(*node, rep->node));
+      reports.push_back(std::move(rep).value());
+    }
+    // Not registered (the server restarted): 503, so the agent keeps the reports and sends them with its
+    // registration (which its next command poll triggers), instead of dropping them.
+    if (!service_.NodeRegistered(*node))
+      return SendError(ctx.res, Unavailable("node " + *node + " is not registered (the server restarted): register again"));
+    RETURN_IF_SEND_ERROR(ctx.res, service_.ReportJobs(reports));
+    SendJson(ctx.res, {{"recorded", reports.size()}});
+  });
+  Add("POST", "/v1/agent/heartbeat", [this, node_of, not_yours](Ctx& ctx) {
+    auto node = node_of(ctx);
+    if (!node) return;
+    auto parsed = api::ParseJson(ctx.req.body, "heartbeat");
+    if (!parsed.ok()) return SendError(ctx.res, parsed.status());
+    auto hb = agent::NodeHeartbeatFromJson(*parsed);
+    if (!hb.ok()) return SendError(ctx.res, hb.status());
+    if (hb->node != *node) return SendError(ctx.res, not_yours(*node, hb->node));
+    RETURN_IF_SEND_ERROR(ctx.res, service_.Heartbeat(*hb));
+    SendJson(ctx.res, {{"ok", true}});
+  });
+  Add("POST", "/v1/agent/logs", [this, node_of, not_yours](Ctx& ctx) {
+    auto node = node_of(ctx);
+    if (!node) return;
+    if (!fleet_->logs) return SendError(ctx.res, Unavailable("this server keeps no logs of remote nodes"));
+    const std::string id = Param(ctx.req, "job");
+    auto offset = IntParam(ctx.req, "offset", 0, 0, int64_t{1} << 50);
+    if (!offset.ok()) return SendError(ctx.res, offset.status());
+    auto job = service_.GetJob(id);
+    if (!job.ok()) return SendError(ctx.res, job.status());
+    // Only the node the job was placed on may write its log.
+    if (job->node != *node) return SendError(ctx.res, not_yours(*node, job->node.empty() ? "(none)" : job->node));
+    auto size = fleet_->logs->Append(*node, id, *offset, ctx.req.body);
+    if (!size.ok()) return SendError(ctx.res, size.status());
+    if (*size > *offset) transport_->Notify(id);  // followers of this job's log
+    SendJson(ctx.res, {{"size", *size}});
+  });
+
+  // ---- node administration ----
+  Add("GET", "/v1/nodes/{name}", [this](Ctx& ctx) {
+    auto n = service_.GetNode(ctx.req.matches[1]);
+    if (!n.ok()) return SendError(ctx.res, n.status());
+    SendJson(ctx.res, NodeJson(*n));
+  });
+  auto set_cordon = [this](Ctx& ctx, bool cordoned, bool draining) {
+    auto n = service_.SetNodeCordon(ctx.req.matches[1], cordoned, draining);
+    if (!n.ok()) return SendError(ctx.res, n.status());
+    SendJson(ctx.res, NodeJson(*n));
+  };
+  Add("POST", "/v1/nodes/{name}/cordon", [set_cordon](Ctx& ctx) { set_cordon(ctx, true, false); });
+  Add("POST", "/v1/nodes/{name}/uncordon", [set_cordon](Ctx& ctx) { set_cordon(ctx, false, false); });
+  Add("POST", "/v1/nodes/{name}/drain", [this](Ctx& ctx) {
+    const std::string name = ctx.req.matches[1];
+    std::string wait = Param(ctx.req, "wait");
+    if (!wait.empty() && wait != "true" && wait != "false")
+      return SendError(ctx.res, InvalidArgument("query parameter 'wait' must be true or false"));
+    int64_t timeout_s = 300;
+    if (std::string t = Param(ctx.req, "timeout"); !t.empty()) {
+      auto d = ParseDurationSeconds(t);
+      if (!d.ok()) return SendError(ctx.res, d.status());
+      timeout_s = std::min<int64_t>(*d, 300);
+    }
+    auto n = service_.SetNodeCordon(name, true, true);
+    if (!n.ok()) return SendError(ctx.res, n.status());
+    if (wait != "true" || n->jobs.empty()) return SendJson(ctx.res, NodeJson(*n));
+    // Parked until no job holds GPUs there (re-checked on every job change) or the time is up (then the node
+    // as it is: the caller sees the jobs still there).
+    auto reply = std::make_shared<DeferredReply>();
+    reply->watch_key = "nodes";
+    reply->timeout_ms = timeout_s * 1000;
+    reply->check = [this, name](Response& out, bool timed_out) {
+      auto node = service_.GetNode(name);
+      if (!node.ok()) {
+        SendError(out, node.status());
+        return true;
+      }
+      if (!node->jobs.empty() && !timed_out) return false;
+      SendJson(out, NodeJson(*node));
+      return true;
+    };
+    ctx.res.deferred = std::move(reply);
+  });
+  Add("DELETE", "/v1/nodes/{name}", [this](Ctx& ctx) {
+    const std::string name = ctx.req.matches[1];
+    auto n = service_.GetNode(name);
+    if (n.ok() && !n->jobs.empty()) {
+      std::string list;
+      for (const auto& id : n->jobs) list += (list.empty() ? "" : ", ") + id;
+      return SendError(ctx.res, FailedPrecondition("node " + name + " still has " + std::to_string(n->jobs.size()) +
+                                                   " job(s) (" + list + "); drain it first: fastgpu node drain " +
+                                                   name + " --wait"));
+    }
+    RETURN_IF_SEND_ERROR(ctx.res, fleet_->credentials.Revoke(name));
+    Status removed = service_.RemoveNode(name);
+    if (!removed.ok() && !(removed.code() == ErrorCode::kNotFound && !n.ok())) return SendError(ctx.res, removed);
+    if (!removed.ok()) return SendError(ctx.res, removed);
+    SendJson(ctx.res, {{"removed", name}});
+  });
+  Add("POST", "/v1/node-tokens", [this](Ctx& ctx) {
+    auto body = ObjectBody(ctx.req, {"ttl"});
+    if (!body.ok()) return SendError(ctx.res, body.status());
+    auto ttl = OptString(*body, "ttl");
+    if (!ttl.ok()) return SendError(ctx.res, ttl.status());
+    int64_t ttl_s = 3600;
+    if (*ttl) {
+      auto d = ParseDurationSeconds(**ttl);
+      if (!d.ok()) return SendError(ctx.res, d.status());
+      ttl_s = *d;
+    }
+    auto t = fleet_->credentials.CreateJoinToken(ttl_s * 1000, ctx.principal.Actor());
+    if (!t.ok()) return SendError(ctx.res, t.status());
+    ctx.audit_detail = "ttl " + FormatDuration(ttl_s);  // never the token
+    SendJson(ctx.res, {{"token", t->token}, {"expires_at", Timestamp(t->expires_at)}, {"expires_at_ms", t->expires_at}},
+             201);
+  });
+}
+
+}  // namespace fastgpu::server

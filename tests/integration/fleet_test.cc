@@ -1,0 +1,292 @@
+// Fleet mode with the real binary: `fastgpu server` (no local agent) and two `fastgpu agent` processes with
+// simulated GPUs and their own homes join with one-time tokens; jobs land on both nodes, their logs are read
+// through the server, and a node's credential is good only for its own node's agent routes.
+#include <fcntl.h>
+#include <sys/stat.h>
+
+#include "integration/harness.h"
+#include "support/self_signed_cert.h"
+
+namespace fastgpu::testing {
+namespace {
+
+// A `fastgpu` process with its output in a log file.
+class Proc {
+ public:
+  Proc() = default;
+  Proc(const Proc&) = delete;
+  Proc& operator=(const Proc&) = delete;
+  ~Proc() { Stop(SIGKILL); }
+  void Start(const std::vector<std::string>& args, const std::string& log) {
+    log_ = log;
+    std::vector<std::string> all = {Bin()};
+    all.insert(all.end(), args.begin(), args.end());
+    std::vector<char*> argv;
+    for (auto& a : all) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 1, log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+    posix_spawn_file_actions_adddup2(&fa, 1, 2);
+    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+    ASSERT_EQ(posix_spawn(&pid_, argv[0], &fa, nullptr, argv.data(), environ), 0) << "cannot start " << Bin();
+    posix_spawn_file_actions_destroy(&fa);
+  }
+  void Stop(int sig) {
+    if (pid_ <= 0) return;
+    ::kill(pid_, sig);
+    int status = 0;
+    ::waitpid(pid_, &status, 0);
+    pid_ = -1;
+  }
+  // Exit code once it has ended on its own (-1 while it runs).
+  int ExitCode() {
+    if (pid_ <= 0) return -1;
+    int status = 0;
+    if (::waitpid(pid_, &status, WNOHANG) != pid_) return -1;
+    pid_ = -1;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128;
+  }
+  std::string Log() const { return ReadFile(log_); }
+
+ private:
+  pid_t pid_ = -1;
+  std::string log_;
+};
+
+class FleetTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/fastgpu-fleet-XXXXXX";
+    dir_ = ::mkdtemp(tmpl);
+    home_ = dir_ + "/server";
+  }
+  void TearDown() override {
+    for (auto* p : {&agent_b_, &agent_c_}) p->Stop(SIGKILL);
+    server_.Stop(SIGTERM);
+    std::error_code ec;
+    fs::remove_all(dir_, ec);
+  }
+
+  void StartServer(std::vector<std::string> extra = {}) {
+    fs::remove(home_ + "/url");
+    std::vector<std::string> args = {"server", "--home", home_, "--listen", "127.0.0.1:0"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    server_.Start(args, dir_ + "/server.log");
+    ASSERT_TRUE(WaitFor([&] { return fs::exists(home_ + "/url"); })) << server_.Log();
+    url_ = Trim(ReadFile(home_ + "/url"));
+    admin_ = Trim(ReadFile(home_ + "/admin.token"));
+  }
+
+  // The CLI against the server, as its admin (FASTGPU_HOME = the server's home).
+  CliResult Cli(const std::vector<std::string>& args) const {
+    std::string cmd = "FASTGPU_HOME='" + home_ + "' '" + Bin() + "'";
+    if (!ca_.empty()) cmd += " --ca '" + ca_ + "'";
+    for (const auto& a : args) cmd += " '" + a + "'";
+    const std::string out = dir_ + "/cli.out", err = dir_ + "/cli.err";
+    cmd += " </dev/null >'" + out + "' 2>'" + err + "'";
+    int rc = std::system(cmd.c_str());
+    return {WIFEXITED(rc) ? WEXITSTATUS(rc) : -1, ReadFile(out), ReadFile(err)};
+  }
+
+  std::string JoinToken() {
+    auto r = Cli({"node", "token", "create", "--ttl", "1h"});
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_EQ(r.out.rfind("fgj_", 0), 0u) << r.out;
+    return Trim(r.out);
+  }
+
+  void StartAgent(Proc& p, const std::string& name, const std::string& gpus, const std::string& token) {
+    std::vector<std::string> args = {"agent", "--server", url_, "--home", dir_ + "/" + name, "--sim-gpus", gpus};
+    if (!token.empty()) {
+      args.push_back("--join-token");
+      args.push_back(token);
+      args.push_back("--name");
+      args.push_back(name);
+    }
+    if (!ca_.empty()) {
+      args.push_back("--ca");
+      args.push_back(ca_);
+    }
+    p.Start(args, dir_ + "/" + name + ".log");
+  }
+
+  json Nodes() {
+    auto r = Cli({"node", "list", "--output", "json"});
+    return r.exit_code == 0 ? json::parse(r.out, nullptr, false) : json();
+  }
+  std::string NodeState(const std::string& name) {
+    for (const auto& n : Nodes())
+      if (n.value("name", "") == name) return n.value("state", "");
+    return "";
+  }
+  std::string Submit(const std::string& gpu_type, const std::string& script) {
+    auto r = Cli({"job", "submit", "--gpus", "1", "--gpu-type", gpu_type, "--", "sh", "-c", script});
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    return Trim(r.out);
+  }
+  json Job(const std::string& id) {
+    auto r = Cli({"job", "get", id, "--output", "json"});
+    return r.exit_code == 0 ? json::parse(r.out, nullptr, false) : json();
+  }
+
+  httplib::Result Agent(const std::string& credential, const std::string& method, const std::string& path,
+                        const std::string& body, const std::string& version = "1") {
+    httplib::Client c(url_);
+    httplib::Headers h{{"Authorization", "Bearer " + credential}, {"X-FastGPU-Agent-Protocol", version}};
+    if (method == "GET") return c.Get(path, h);
+    return c.Post(path, h, body, "application/json");
+  }
+
+  std::string dir_, home_, url_, admin_, ca_;
+  Proc server_, agent_b_, agent_c_;
+};
+
+TEST_F(FleetTest, TwoAgentsJoinRunJobsServeLogsAndKeepToTheirOwnNode) {
+  StartServer();
+  // `fastgpu server` runs no agent of its own.
+  EXPECT_TRUE(Nodes().empty()) << Nodes().dump();
+  const std::string tb = JoinToken(), tc = JoinToken();
+  StartAgent(agent_b_, "gpu-b", "2xA100-80GB", tb);
+  StartAgent(agent_c_, "gpu-c", "2xH100-80GB", tc);
+  ASSERT_TRUE(WaitFor([&] { return NodeState("gpu-b") == "ready" && NodeState("gpu-c") == "ready"; }))
+      << Nodes().dump() << agent_b_.Log() << agent_c_.Log();
+
+  // The credential is stored 0600 in the agent's home; the join token is used up.
+  struct stat st {};
+  ASSERT_EQ(::stat((dir_ + "/gpu-b/node.json").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  const json idb = json::parse(ReadFile(dir_ + "/gpu-b/node.json"));
+  const std::string cred_b = idb.value("credential", "");
+  EXPECT_EQ(cred_b.rfind("fgn_", 0), 0u);
+  {
+    httplib::Client c(url_);
+    auto again = c.Post("/v1/agent/join", {{"X-FastGPU-Agent-Protocol", "1"}},
+                        json{{"token", tb}, {"node", "gpu-x"}, {"protocol_version", 1}}.dump(), "application/json");
+    ASSERT_TRUE(again);
+    EXPECT_EQ(again->status, 401) << again->body;
+  }
+
+  // Jobs land on both nodes; their output is read through the server, also while it is written.
+  const std::string jb = Submit("A100-80GB", "echo from-$FASTGPU_NODE; sleep 1; echo b-done");
+  const std::string jc = Submit("H100-80GB", "echo from-$FASTGPU_NODE; echo c-done");
+  auto follow = Cli({"job", "logs", "-f", jb});
+  EXPECT_EQ(follow.exit_code, 0) << follow.err;
+  EXPECT_EQ(follow.out, "from-gpu-b\nb-done\n");
+  ASSERT_TRUE(WaitFor([&] { return Job(jc).value("state", "") == "SUCCEEDED"; })) << Job(jc).dump();
+  EXPECT_EQ(Job(jb).value("state", ""), "SUCCEEDED");
+  EXPECT_EQ(Job(jb).value("node", ""), "gpu-b");
+  EXPECT_EQ(Job(jc).value("node", ""), "gpu-c");
+  auto logs_c = Cli({"job", "logs", jc});
+  EXPECT_EQ(logs_c.out, "from-gpu-c\nc-done\n") << logs_c.err;
+
+  // Node B's credential: only the agent routes, only for node B.
+  auto hb = Agent(cred_b, "POST", "/v1/agent/heartbeat", json{{"node", "gpu-c"}, {"gpus", json::array()}}.dump());
+  ASSERT_TRUE(hb);
+  EXPECT_EQ(hb->status, 403) << hb->body;
+  auto rep = Agent(cred_b, "POST", "/v1/agent/reports",
+                   json{{"reports", {{{"kind", "exited"}, {"job_id", jc}, {"attempt", 1}, {"node", "gpu-c"},
+                                      {"exit_code", 1}}}}}.dump());
+  ASSERT_TRUE(rep);
+  EXPECT_EQ(rep->status, 403) << rep->body;
+  auto log_push = Agent(cred_b, "POST", "/v1/agent/logs?job=" + jc + "&offset=0", "forged");
+  ASSERT_TRUE(log_push);
+  EXPECT_EQ(log_push->status, 403) << log_push->body;
+  EXPECT_EQ(Cli({"job", "logs", jc}).out, "from-gpu-c\nc-done\n");
+  {
+    httplib::Client c(url_);
+    auto user_route = c.Get("/v1/jobs", {{"Authorization", "Bearer " + cred_b}});
+    ASSERT_TRUE(user_route);
+    EXPECT_EQ(user_route->status, 401) << user_route->body;
+    // And an API token is no node credential.
+    auto admin_as_node = Agent(admin_, "POST", "/v1/agent/heartbeat", json{{"node", "gpu-b"}}.dump());
+    ASSERT_TRUE(admin_as_node);
+    EXPECT_EQ(admin_as_node->status, 401) << admin_as_node->body;
+  }
+  // A protocol version mismatch is refused, naming both versions.
+  auto old = Agent(cred_b, "POST", "/v1/agent/heartbeat", json{{"node", "gpu-b"}}.dump(), "7");
+  ASSERT_TRUE(old);
+  EXPECT_EQ(old->status, 409);
+  EXPECT_NE(old->body.find("server speaks version 1"), std::string::npos) << old->body;
+  EXPECT_NE(old->body.find("version 7"), std::string::npos) << old->body;
+
+  // A restarted agent reuses its credential (no token) and the GPUs it joined with, and keeps serving.
+  agent_b_.Stop(SIGKILL);
+  StartAgent(agent_b_, "gpu-b", "auto", "");
+  auto serving = [&] {
+    size_t n = 0;
+    const std::string log = agent_b_.Log();
+    for (size_t at = log.find("(simulated GPUs 2xA100-80GB) serving"); at != std::string::npos;
+         at = log.find("(simulated GPUs 2xA100-80GB) serving", at + 1))
+      ++n;
+    return n;
+  };
+  ASSERT_TRUE(WaitFor([&] { return serving() == 2; })) << agent_b_.Log();
+  const std::string jb2 = Submit("A100-80GB", "echo again-$FASTGPU_NODE");
+  ASSERT_TRUE(WaitFor([&] { return Job(jb2).value("state", "") == "SUCCEEDED"; })) << Job(jb2).dump() << agent_b_.Log();
+  EXPECT_EQ(Cli({"job", "logs", jb2}).out, "again-gpu-b\n");
+
+  // Cordon, drain --wait, remove: the credential stops working.
+  ASSERT_EQ(Cli({"node", "cordon", "gpu-b"}).exit_code, 0);
+  EXPECT_EQ(NodeState("gpu-b"), "cordoned");
+  const std::string jwait = Submit("A100-80GB", "true");
+  ASSERT_TRUE(WaitFor([&] { return Job(jwait).value("state", "") == "QUEUED" &&
+                                   Job(jwait).value("reason", "").find("waiting") != std::string::npos; }));
+  ASSERT_EQ(Cli({"node", "uncordon", "gpu-b"}).exit_code, 0);
+  ASSERT_TRUE(WaitFor([&] { return Job(jwait).value("state", "") == "SUCCEEDED"; })) << Job(jwait).dump();
+  const std::string jlong = Submit("A100-80GB", "sleep 1");
+  ASSERT_TRUE(WaitFor([&] { return Job(jlong).value("state", "") == "RUNNING"; }));
+  auto drained = Cli({"node", "drain", "gpu-b", "--wait", "--timeout", "60s"});
+  EXPECT_EQ(drained.exit_code, 0) << drained.err;
+  EXPECT_EQ(Job(jlong).value("state", ""), "SUCCEEDED");
+  EXPECT_EQ(NodeState("gpu-b"), "drained");
+  auto removed = Cli({"node", "remove", "gpu-b"});
+  EXPECT_EQ(removed.exit_code, 0) << removed.err;
+  EXPECT_EQ(NodeState("gpu-b"), "");
+  auto revoked = Agent(cred_b, "POST", "/v1/agent/heartbeat", json{{"node", "gpu-b"}}.dump());
+  ASSERT_TRUE(revoked);
+  EXPECT_EQ(revoked->status, 401) << revoked->body;
+  // The removed node's agent stops, saying why.
+  ASSERT_TRUE(WaitFor([&] { return agent_b_.ExitCode() == 1; })) << agent_b_.Log();
+  EXPECT_NE(agent_b_.Log().find("refused node gpu-b's credential"), std::string::npos) << agent_b_.Log();
+  // Only an admin creates join tokens.
+  httplib::Client admin(url_);
+  admin.set_bearer_token_auth(admin_);
+  ASSERT_TRUE(admin.Post("/v1/users", json{{"name", "bob"}}.dump(), "application/json"));
+  auto t = admin.Post("/v1/tokens", json{{"user", "bob"}, {"name", "it"}}.dump(), "application/json");
+  ASSERT_TRUE(t);
+  const std::string bob = json::parse(t->body, nullptr, false).value("token", "");
+  httplib::Client as_bob(url_);
+  as_bob.set_bearer_token_auth(bob);
+  auto refused = as_bob.Post("/v1/node-tokens", "{}", "application/json");
+  ASSERT_TRUE(refused);
+  EXPECT_EQ(refused->status, 403) << refused->body;
+}
+
+TEST_F(FleetTest, AgentJoinsOverHttpsWithTheServersCa) {
+  testing_support::WriteSelfSignedCert(dir_ + "/cert.pem", dir_ + "/key.pem");
+  StartServer({"--tls-cert", dir_ + "/cert.pem", "--tls-key", dir_ + "/key.pem"});
+  ASSERT_EQ(url_.rfind("https://", 0), 0u) << url_;
+  ca_ = dir_ + "/cert.pem";
+  const std::string token = JoinToken();
+  // Without the CA the agent refuses the server's certificate, and says what to do.
+  {
+    std::string saved = ca_;
+    ca_.clear();
+    Proc p;
+    StartAgent(p, "gpu-t", "1xA100-80GB", token);
+    ASSERT_TRUE(WaitFor([&] { return p.ExitCode() != -1 || p.Log().find("error") != std::string::npos; }));
+    p.Stop(SIGKILL);
+    EXPECT_NE(p.Log().find("--ca"), std::string::npos) << p.Log();
+    ca_ = saved;
+  }
+  StartAgent(agent_b_, "gpu-t", "1xA100-80GB", token);
+  ASSERT_TRUE(WaitFor([&] { return NodeState("gpu-t") == "ready"; })) << Nodes().dump() << agent_b_.Log();
+  const std::string id = Submit("A100-80GB", "echo over-tls");
+  auto logs = Cli({"job", "logs", "-f", id});
+  EXPECT_EQ(logs.out, "over-tls\n") << logs.err;
+  EXPECT_EQ(Job(id).value("state", ""), "SUCCEEDED");
+}
+
+}  // namespace
+}  // namespace fastgpu::testing

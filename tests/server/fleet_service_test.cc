@@ -1,0 +1,240 @@
+// Fleet mode in the service: commands delivered at least once (ids, acknowledgements, redelivery), durable
+// cancels across a server restart and an agent reconnect, secrets only over a secure channel, cordon / drain
+// / remove. The test plays a remote agent through PollCommands (what the HTTP routes call).
+#include <gtest/gtest.h>
+#include <stdlib.h>
+
+#include <filesystem>
+#include <map>
+
+#include "server/service.h"
+#include "store/store.h"
+
+namespace fastgpu::server {
+namespace {
+
+using api::JobState;
+using agent::JobCommand;
+
+class FleetServiceTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/fastgpu-fleet-svc-XXXXXX";
+    dir_ = ::mkdtemp(tmpl);
+    Open();
+  }
+  void TearDown() override {
+    svc_.reset();
+    store_.reset();
+    std::filesystem::remove_all(dir_);
+  }
+  // (Re)starts the server on the same database: what a restart (or a kill -9 after the last commit) leaves.
+  void Open() {
+    svc_.reset();
+    store_.reset();
+    store_ = std::move(store::OpenSqliteStore(dir_ + "/db.sqlite")).value();
+    svc_ = std::move(Service::Create(*store_, clock_, {})).value();
+  }
+  agent::NodeRegistration Node(const std::string& name, int gpus, std::vector<std::string> running = {}) {
+    agent::NodeRegistration reg;
+    reg.node.name = name;
+    reg.node.simulated = true;
+    for (int i = 0; i < gpus; ++i) {
+      api::Gpu g;
+      g.uuid = "SIM-" + name + "-" + std::to_string(i);
+      g.index = i;
+      g.type = "A100-80GB";
+      g.memory_total_mib = 81920;
+      g.simulated = true;
+      reg.gpus.push_back(g);
+    }
+    reg.running_job_ids = std::move(running);
+    return reg;
+  }
+  api::JobSpec Spec(int gpus) {
+    api::JobSpec s;
+    s.command = {"sleep", "100"};
+    s.gpus_milli = gpus * 1000;
+    return s;
+  }
+  std::vector<JobCommand> Poll(const std::string& node, uint64_t ack, bool secure = true) {
+    auto c = svc_->PollCommands(node, ack, secure);
+    EXPECT_TRUE(c.ok()) << c.status().ToString();
+    return c.ok() ? *c : std::vector<JobCommand>{};
+  }
+  void Report(const api::Job& j, const std::string& node, agent::JobReport::Kind kind, std::optional<int> code = {},
+              std::optional<int> sig = {}) {
+    agent::JobReport r;
+    r.kind = kind;
+    r.job_id = j.id;
+    r.attempt = j.attempt;
+    r.node = node;
+    r.pid = 4242;
+    r.exit_code = code;
+    r.signal = sig;
+    ASSERT_TRUE(svc_->ReportJobs({r}).ok());
+  }
+  JobState State(const std::string& id) { return svc_->GetJob(id)->state; }
+
+  std::string dir_;
+  FakeClock clock_;
+  std::unique_ptr<store::Store> store_;
+  std::unique_ptr<Service> svc_;
+};
+
+TEST_F(FleetServiceTest, UnacknowledgedCommandsAreSentAgainAndAcknowledgedOnesNot) {
+  ASSERT_TRUE(svc_->RegisterNode(Node("b", 2)).ok());
+  auto job = svc_->Submit(Spec(1), "alice");
+  ASSERT_TRUE(job.ok());
+  svc_->ScheduleOnce();
+  auto first = Poll("b", 0);
+  ASSERT_EQ(first.size(), 1u);
+  EXPECT_GT(first[0].id, 0u);
+  EXPECT_EQ(first[0].job.attempt, 1);
+  EXPECT_EQ(State(job->id), JobState::kStarting);
+  // The answer was lost: the agent polls again acknowledging nothing new and gets the same command.
+  auto again = Poll("b", 0);
+  ASSERT_EQ(again.size(), 1u);
+  EXPECT_EQ(again[0].id, first[0].id);
+  EXPECT_EQ(again[0].job.attempt, 1);
+  EXPECT_EQ(State(job->id), JobState::kStarting);
+  // Acknowledged: never sent again.
+  EXPECT_TRUE(Poll("b", first[0].id).empty());
+  EXPECT_TRUE(Poll("b", first[0].id).empty());
+  // The start was applied twice by a confused agent: two kStarted reports of one attempt are one RUNNING.
+  Report(first[0].job, "b", agent::JobReport::Kind::kStarted);
+  Report(first[0].job, "b", agent::JobReport::Kind::kStarted);
+  EXPECT_EQ(State(job->id), JobState::kRunning);
+  auto events = svc_->Events(job->id);
+  ASSERT_TRUE(events.ok());
+  EXPECT_EQ(events->size(), 4u);  // QUEUED, SCHEDULED, STARTING, RUNNING: once each
+}
+
+TEST_F(FleetServiceTest, ACancelJustBeforeAServerRestartIsCarriedOutAfterIt) {
+  ASSERT_TRUE(svc_->RegisterNode(Node("b", 1)).ok());
+  auto job = svc_->Submit(Spec(1), "alice");
+  svc_->ScheduleOnce();
+  auto cmds = Poll("b", 0);
+  ASSERT_EQ(cmds.size(), 1u);
+  Report(cmds[0].job, "b", agent::JobReport::Kind::kStarted);
+  ASSERT_EQ(State(job->id), JobState::kRunning);
+  // Cancelled; the stop is queued but the server dies before the agent polls.
+  ASSERT_TRUE(svc_->Cancel(job->id, "user:alice").ok());
+  Open();
+  EXPECT_EQ(State(job->id), JobState::kRunning);
+  // The agent registers again (its process still runs): the stop comes again.
+  ASSERT_TRUE(svc_->RegisterNode(Node("b", 1, {job->id})).ok());
+  auto after = Poll("b", 0);
+  ASSERT_EQ(after.size(), 1u);
+  EXPECT_EQ(after[0].kind, JobCommand::Kind::kStop);
+  EXPECT_EQ(after[0].job_id, job->id);
+  EXPECT_EQ(after[0].attempt, 1);
+  auto running = svc_->GetJob(job->id);
+  Report(*running, "b", agent::JobReport::Kind::kExited, std::nullopt, 15);
+  EXPECT_EQ(State(job->id), JobState::kCancelled);
+  // Done with: a later restart sends nothing.
+  Open();
+  ASSERT_TRUE(svc_->RegisterNode(Node("b", 1)).ok());
+  EXPECT_TRUE(Poll("b", 0).empty());
+}
+
+TEST_F(FleetServiceTest, AStopIsSentAgainWhenTheAgentReconnects) {
+  ASSERT_TRUE(svc_->RegisterNode(Node("b", 1)).ok());
+  auto job = svc_->Submit(Spec(1), "alice");
+  svc_->ScheduleOnce();
+  auto cmds = Poll("b", 0);
+  Report(cmds[0].job, "b", agent::JobReport::Kind::kStarted);
+  ASSERT_TRUE(svc_->Cancel(job->id, "user:alice").ok());
+  auto stop = Poll("b", cmds[0].id);
+  ASSERT_EQ(stop.size(), 1u);
+  EXPECT_EQ(stop[0].kind, JobCommand::Kind::kStop);
+  // The agent restarted before applying it (its new stream acknowledges nothing): it registers again.
+  ASSERT_TRUE(svc_->RegisterNode(Node("b", 1, {job->id})).ok());
+  auto again = Poll("b", 0);
+  ASSERT_EQ(again.size(), 1u);
+  EXPECT_EQ(again[0].kind, JobCommand::Kind::kStop);
+  EXPECT_EQ(again[0].job_id, job->id);
+}
+
+class SecretDirectory final : public ProjectDirectory {
+ public:
+  std::optional<ProjectRules> Rules(const std::string&) const override { return ProjectRules{}; }
+  Result<std::map<std::string, std::string>> SecretEnv(const std::string&,
+                                                       const std::vector<std::string>& names) const override {
+    std::map<std::string, std::string> env;
+    for (const auto& n : names) env[n] = "s3cr3t";
+    return env;
+  }
+};
+
+TEST_F(FleetServiceTest, SecretsAreSentOnlyOverASecureChannel) {
+  SecretDirectory dir;
+  svc_->SetProjectDirectory(&dir);
+  ASSERT_TRUE(svc_->RegisterNode(Node("b", 2)).ok());
+  auto spec = Spec(1);
+  spec.secrets = {"API_KEY"};
+  auto plain = svc_->Submit(spec, "alice");
+  ASSERT_TRUE(plain.ok()) << plain.status().ToString();
+  svc_->ScheduleOnce();
+  // Plain HTTP from another machine: not sent; the job fails saying why.
+  EXPECT_TRUE(Poll("b", 0, /*secure=*/false).empty());
+  auto failed = svc_->GetJob(plain->id);
+  EXPECT_EQ(failed->state, JobState::kFailed);
+  EXPECT_NE(failed->reason.find("secrets travel only over TLS"), std::string::npos) << failed->reason;
+  // Over TLS (or loopback): sent with its values.
+  auto tls = svc_->Submit(spec, "alice");
+  svc_->ScheduleOnce();
+  auto cmds = Poll("b", 0, /*secure=*/true);
+  ASSERT_EQ(cmds.size(), 1u);
+  EXPECT_EQ(cmds[0].job.id, tls->id);
+  EXPECT_EQ(cmds[0].secret_env.at("API_KEY"), "s3cr3t");
+  svc_->SetProjectDirectory(nullptr);
+}
+
+TEST_F(FleetServiceTest, CordonedAndDrainingNodesGetNothingNewAndKeepItAcrossRestarts) {
+  ASSERT_TRUE(svc_->RegisterNode(Node("b", 1)).ok());
+  ASSERT_TRUE(svc_->RegisterNode(Node("c", 1)).ok());
+  auto b = svc_->SetNodeCordon("b", true, false);
+  ASSERT_TRUE(b.ok());
+  EXPECT_TRUE(b->cordoned);
+  auto j1 = svc_->Submit(Spec(1), "alice");
+  auto j2 = svc_->Submit(Spec(1), "alice");
+  svc_->ScheduleOnce();
+  EXPECT_EQ(svc_->GetJob(j1->id)->node, "c");
+  EXPECT_EQ(State(j2->id), JobState::kQueued);  // only b is free, and it is cordoned
+  // Kept across a restart and the node's registration.
+  Open();
+  ASSERT_TRUE(svc_->RegisterNode(Node("b", 1)).ok());
+  EXPECT_TRUE(svc_->GetNode("b")->cordoned);
+  svc_->ScheduleOnce();
+  EXPECT_EQ(State(j2->id), JobState::kQueued);
+  ASSERT_TRUE(svc_->SetNodeCordon("b", false, false).ok());
+  svc_->ScheduleOnce();
+  EXPECT_EQ(svc_->GetJob(j2->id)->node, "b");
+  // Drain: cordoned, and the node's jobs are listed until they end; remove refuses while they run.
+  auto d = svc_->SetNodeCordon("b", true, true);
+  ASSERT_TRUE(d.ok());
+  EXPECT_TRUE(d->draining);
+  EXPECT_EQ(d->jobs, std::vector<std::string>{j2->id});
+  auto removed = svc_->RemoveNode("b");
+  EXPECT_EQ(removed.code(), ErrorCode::kFailedPrecondition);
+  EXPECT_NE(removed.message().find(j2->id), std::string::npos) << removed.message();
+  ASSERT_TRUE(svc_->Cancel(j2->id, "user:alice").ok());  // SCHEDULED: cancelled at once
+  EXPECT_TRUE(svc_->GetNode("b")->jobs.empty());
+  ASSERT_TRUE(svc_->RemoveNode("b").ok());
+  EXPECT_EQ(svc_->GetNode("b").status().code(), ErrorCode::kNotFound);
+  Open();
+  EXPECT_EQ(svc_->GetNode("b").status().code(), ErrorCode::kNotFound);  // stays removed
+  EXPECT_TRUE(svc_->GetNode("c").ok());
+  // Joining again brings it back, not cordoned.
+  ASSERT_TRUE(svc_->RegisterNode(Node("b", 1)).ok());
+  EXPECT_FALSE(svc_->GetNode("b")->cordoned);
+}
+
+TEST_F(FleetServiceTest, PollingAnUnregisteredNodeSaysSo) {
+  auto r = svc_->PollCommands("ghost", 0, true);
+  EXPECT_EQ(r.status().code(), ErrorCode::kNotFound);
+}
+
+}  // namespace
+}  // namespace fastgpu::server
