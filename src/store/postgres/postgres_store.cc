@@ -21,6 +21,7 @@
 #include <map>
 #include <mutex>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <string_view>
 #include <thread>
 #include <unordered_map>
@@ -916,7 +917,8 @@ class PostgresStore final : public Store {
     CreatedJob out;
     std::optional<api::AuditRecord> audit;
     const bool keyed = !n.idempotency_key.empty();
-    Status st = Write([&](PgConn& c) -> Status {
+    BulkSubmit bulk{.n = &n, .out = &out, .audit = &audit};
+    Status st = Write(&bulk, [&](PgConn& c) -> Status {
       out = CreatedJob{};
       audit.reset();
       if (keyed) {
@@ -1407,8 +1409,17 @@ class PostgresStore final : public Store {
   }
 
  private:
+  // A submit as the batch's bulk path sees it (see ApplyBulkSubmits): what to insert and where the results go.
+  struct BulkSubmit {
+    const NewJob* n;                          // state QUEUED, id empty
+    CreatedJob* out;
+    std::optional<api::AuditRecord>* audit;  // the row appended, if n->audit
+    bool deferred = false;                   // its key exists or repeats in the batch: applied on its own
+  };
+
   struct WriteOp {
     std::function<Status(PgConn&)> apply;
+    BulkSubmit* bulk = nullptr;  // set for submits: may be written together with the batch's other submits
     Status result;
     std::mutex mu;
     std::condition_variable cv;
@@ -1444,9 +1455,11 @@ class PostgresStore final : public Store {
 
   // Queues `apply` for the writer thread and waits until its transaction has committed. `apply` may run
   // more than once (never twice in a committed transaction): it must reset what it captures.
-  Status Write(std::function<Status(PgConn&)> apply) {
+  Status Write(std::function<Status(PgConn&)> apply) { return Write(nullptr, std::move(apply)); }
+  Status Write(BulkSubmit* bulk, std::function<Status(PgConn&)> apply) {
     WriteOp op;
     op.apply = std::move(apply);
+    op.bulk = bulk;
     {
       std::lock_guard lock(mu_);
       if (stopping_) return Unavailable("store is shutting down");
@@ -1499,7 +1512,16 @@ class PostgresStore final : public Store {
     c.audit_head().reset();
     Status st = c.Simple("BEGIN");
     bool all_ok = st.ok();
+    std::vector<WriteOp*> submits;
+    for (WriteOp* op : batch) {
+      if (op->bulk != nullptr) {
+        op->bulk->deferred = false;
+        submits.push_back(op);
+      }
+    }
+    if (all_ok && submits.size() >= 2) all_ok = ApplyBulkSubmits(c, submits);
     for (size_t i = 0; all_ok && i < batch.size(); ++i) {
+      if (submits.size() >= 2 && batch[i]->bulk != nullptr && !batch[i]->bulk->deferred) continue;
       batch[i]->result = batch[i]->apply(c);
       all_ok = batch[i]->result.ok();
     }
@@ -1512,6 +1534,154 @@ class PostgresStore final : public Store {
     }
     if (batch.size() == 1) return false;  // its result is its error
     return ApplyWithSavepoints(batch);
+  }
+
+  // The batch's submits in a few statements whatever their number: their job numbers from the sequence in
+  // one query, then jobs, submit events, idempotency keys and audit rows in one INSERT each (rows as a JSON
+  // array), all in one round trip. A submit whose key is already stored, or repeats an earlier one of the
+  // batch, is deferred to the one-by-one path (which answers with the existing job). False when a statement
+  // failed: the caller rolls back and applies every op on its own.
+  bool ApplyBulkSubmits(PgConn& c, const std::vector<WriteOp*>& ops) {
+    Status st;
+    try {
+      st = BulkSubmits(c, ops);
+    } catch (const std::exception& e) {  // a string that is not UTF-8 cannot be put in JSON
+      st = InvalidArgument(std::string("cannot encode a submit: ") + e.what());
+    }
+    if (st.ok()) return true;
+    for (WriteOp* op : ops) op->result = st;
+    return false;
+  }
+
+  Status BulkSubmits(PgConn& c, const std::vector<WriteOp*>& ops) {
+    // Idempotency keys: locked in a fixed order (no deadlock with another process), then looked up.
+    json keys = json::array();
+    for (WriteOp* op : ops) {
+      const NewJob& n = *op->bulk->n;
+      if (!n.idempotency_key.empty()) keys.push_back({{"scope", n.idempotency_scope}, {"key", n.idempotency_key}});
+    }
+    if (!keys.empty()) {
+      std::string k = keys.dump();
+      RETURN_IF_ERROR(c.Exec("SELECT pg_advisory_xact_lock(h) FROM (SELECT DISTINCT hashtextextended(scope || chr(10) || "
+                             "key, 0) AS h FROM json_to_recordset($1::json) AS k(scope text, key text) ORDER BY 1) l",
+                             Params().Add(k))
+                          .status());
+      ASSIGN_OR_RETURN(PgResult r, c.Exec("SELECT s.scope, s.key FROM submit_keys s JOIN json_to_recordset($1::json) "
+                                          "AS k(scope text, key text) ON s.scope = k.scope AND s.key = k.key",
+                                          Params().Add(k)));
+      std::set<std::pair<std::string, std::string>> taken;
+      for (int i = 0; i < r.Rows(); ++i) taken.emplace(r.Text(i, 0), r.Text(i, 1));
+      for (WriteOp* op : ops) {
+        const NewJob& n = *op->bulk->n;
+        if (n.idempotency_key.empty()) continue;
+        // Already stored, or a repeat of an earlier submit of this batch: deferred (it finds the job then).
+        if (!taken.emplace(n.idempotency_scope, n.idempotency_key).second) op->bulk->deferred = true;
+      }
+    }
+    std::vector<WriteOp*> todo;
+    for (WriteOp* op : ops) {
+      if (!op->bulk->deferred) todo.push_back(op);
+    }
+    if (todo.empty()) return Status::Ok();
+    std::vector<int64_t> nums;
+    {
+      ASSIGN_OR_RETURN(PgResult r, c.Exec("SELECT nextval(pg_get_serial_sequence('jobs', 'num')) "
+                                          "FROM generate_series(1, $1)",
+                                          Params().Add(static_cast<int64_t>(todo.size()))));
+      for (int i = 0; i < r.Rows(); ++i) nums.push_back(r.Int(i, 0));
+      if (nums.size() != todo.size()) return Internal("the job number sequence returned too few numbers");
+      std::sort(nums.begin(), nums.end());
+    }
+    json jobs = json::array(), events = json::array(), submit_keys = json::array(), audits = json::array();
+    std::optional<AuditChainKey> key;
+    for (size_t i = 0; i < todo.size(); ++i) {
+      BulkSubmit& b = *todo[i]->bulk;
+      const NewJob& n = *b.n;
+      const api::Job& j = n.job;
+      const int64_t num = nums[i];
+      jobs.push_back({{"num", num},
+                      {"state", api::JobStateName(j.state)},
+                      {"name", j.spec.name},
+                      {"command", EncodeStrings(j.spec.command)},
+                      {"gpus_milli", j.spec.gpus_milli},
+                      {"gpu_type", j.spec.gpu_type},
+                      {"memory_mib", j.spec.memory_mib},
+                      {"runtime_limit_s", j.spec.runtime_limit_s},
+                      {"priority", j.spec.priority},
+                      {"env", EncodeMap(j.spec.env)},
+                      {"workdir", j.spec.workdir},
+                      {"project", j.spec.project},
+                      {"max_retries", j.spec.max_retries},
+                      {"user_name", j.user},
+                      {"assigned_gpus", EncodeStrings(j.assigned_gpus)},
+                      {"assigned_gpu_indices", EncodeInts(j.assigned_gpu_indices)},
+                      {"node", j.node},
+                      {"created_at", j.created_at},
+                      {"started_at", j.started_at},
+                      {"finished_at", j.finished_at},
+                      {"exit_code", j.exit_code ? json(*j.exit_code) : json(nullptr)},
+                      {"term_signal", j.signal ? json(*j.signal) : json(nullptr)},
+                      {"reason", j.reason},
+                      {"attempt", j.attempt},
+                      {"pid", j.pid}});
+      events.push_back({{"job_num", num},
+                        {"at", n.event.at},
+                        {"from_state", ""},
+                        {"to_state", "QUEUED"},
+                        {"reason", n.event.reason},
+                        {"actor", n.event.actor}});
+      if (!n.idempotency_key.empty()) {
+        submit_keys.push_back({{"scope", n.idempotency_scope},
+                               {"key", n.idempotency_key},
+                               {"fingerprint", n.fingerprint},
+                               {"job_num", num}});
+      }
+      *b.out = CreatedJob{};
+      b.audit->reset();
+      if (n.audit) {
+        std::optional<PgConn::AuditHead>& head = c.audit_head();
+        if (!head) {
+          RETURN_IF_ERROR(c.Exec("SELECT pg_advisory_xact_lock($1)", Params().Add(kAuditLock)).status());
+          ASSIGN_OR_RETURN(PgResult h, c.Exec("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1"));
+          head = PgConn::AuditHead{.seq = h.Rows() > 0 ? h.Int(0, 0) : 0,
+                                   .hash = h.Rows() > 0 ? std::string(h.Text(0, 1)) : std::string()};
+          key = CurrentAuditKey();
+        }
+        api::AuditRecord r = *n.audit;
+        if (r.target.empty()) r.target = "job:" + JobId(num);
+        r.seq = head->seq + 1;
+        r.prev_hash = head->hash;
+        r.hash = AuditRowHash(r, key ? &*key : nullptr);
+        head = PgConn::AuditHead{.seq = r.seq, .hash = r.hash};
+        audits.push_back({{"seq", r.seq},
+                          {"at", r.at},
+                          {"actor", r.actor},
+                          {"source", r.source},
+                          {"action", r.action},
+                          {"target", r.target},
+                          {"result", r.result},
+                          {"detail", r.detail},
+                          {"prev_hash", r.prev_hash},
+                          {"hash", r.hash}});
+        *b.audit = std::move(r);
+      }
+      b.out->job = j;
+      b.out->job.id = JobId(num);
+    }
+    Status st = c.Exec("WITH j AS (INSERT INTO jobs SELECT * FROM json_populate_recordset(NULL::jobs, $1::json)), "
+                       "e AS (INSERT INTO job_events(job_num, at, from_state, to_state, reason, actor) "
+                       "SELECT job_num, at, from_state, to_state, reason, actor "
+                       "FROM json_populate_recordset(NULL::job_events, $2::json)), "
+                       "k AS (INSERT INTO submit_keys SELECT * FROM json_populate_recordset(NULL::submit_keys, $3::json)) "
+                       "INSERT INTO audit SELECT * FROM json_populate_recordset(NULL::audit, $4::json)",
+                       Params().Add(jobs.dump()).Add(events.dump()).Add(submit_keys.dump()).Add(audits.dump()))
+                    .status();
+    if (!st.ok()) {
+      c.audit_head().reset();
+      return st;
+    }
+    for (WriteOp* op : todo) op->result = Status::Ok();
+    return Status::Ok();
   }
 
   // Each op in its own savepoint; savepoint commands share round trips ("RELEASE w; SAVEPOINT w").
