@@ -169,6 +169,73 @@ TEST_F(PostgresStoreTest, TextWithANulByteIsRefusedNotCut) {
   EXPECT_TRUE(store->ListJobs({})->empty());
 }
 
+// Concurrent submits share transactions (written together): each gets its own job, its audit row names it,
+// the chain stays valid, and one bad submit among them fails alone.
+TEST_F(PostgresStoreTest, ConcurrentSubmitsWithAuditRowsAndOneBadOne) {
+  auto store = OpenOk();
+  ASSERT_NE(store, nullptr);
+  constexpr int kThreads = 16, kEach = 20;
+  std::vector<std::thread> threads;
+  std::vector<std::vector<CreatedJob>> made(kThreads);
+  std::atomic<int> bad_failed{0};
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kEach; ++i) {
+        const bool bad = t == 3 && i == 7;
+        NewJob n{.job = SampleJob(bad ? std::string("a\0b", 3) : "ok"), .event = SubmitEvent()};
+        n.audit = api::AuditRecord{};
+        n.audit->actor = "user:t";
+        n.audit->action = "POST /v1/jobs";
+        if (i % 2 == 0) {
+          n.idempotency_scope = "user:t";
+          n.idempotency_key = "k-" + std::to_string(t) + "-" + std::to_string(i);
+          n.fingerprint = "f";
+        }
+        auto r = store->SubmitJob(std::move(n));
+        if (bad) {
+          if (!r.ok() && r.status().code() == ErrorCode::kInvalidArgument) bad_failed++;
+        } else if (r.ok()) {
+          made[t].push_back(*r);
+        } else {
+          ADD_FAILURE() << r.status().ToString();
+        }
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(bad_failed.load(), 1);
+  std::set<std::string> ids;
+  size_t count = 0;
+  for (const auto& v : made) {
+    for (const CreatedJob& c : v) {
+      ids.insert(c.job.id);
+      ++count;
+      ASSERT_TRUE(c.audit.has_value());
+      EXPECT_EQ(c.audit->target, "job:" + c.job.id);
+      EXPECT_EQ(store->GetJob(c.job.id)->spec.name, "ok");
+    }
+  }
+  EXPECT_EQ(count, size_t{kThreads * kEach - 1});
+  EXPECT_EQ(ids.size(), count);
+  auto rows = store->ListAudit(0, 0);
+  ASSERT_TRUE(rows.ok());
+  ASSERT_EQ(rows->size(), count);
+  for (size_t i = 0; i < rows->size(); ++i) {
+    EXPECT_EQ((*rows)[i].seq, static_cast<int64_t>(i) + 1);
+    EXPECT_EQ((*rows)[i].prev_hash, i == 0 ? "" : (*rows)[i - 1].hash);
+    EXPECT_EQ((*rows)[i].hash, api::AuditHash((*rows)[i]));
+  }
+  EXPECT_EQ(store->ListJobs({})->size(), count);
+  StoreStats stats = store->Stats();
+  EXPECT_LT(stats.commits, stats.writes);  // grouped
+  // The keyed ones again: the same jobs, nothing new.
+  auto again = store->SubmitJob(NewJob{.job = SampleJob("ok"), .event = SubmitEvent(), .idempotency_scope = "user:t",
+                                       .idempotency_key = "k-0-0", .fingerprint = "f"});
+  ASSERT_TRUE(again.ok());
+  EXPECT_TRUE(again->existing);
+  EXPECT_EQ(again->job.id, made[0][0].job.id);
+}
+
 TEST(StoreUrlTest, ParsesTheForms) {
   auto s = ParseStoreUrl("sqlite:/var/lib/fastgpu/fastgpu.db");
   ASSERT_TRUE(s.ok());
