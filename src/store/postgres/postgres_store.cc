@@ -432,6 +432,7 @@ class PgConn {
   Status Reset() {
     pq_->reset(c_);
     prepared_.clear();
+    next_name_ = 0;
     if (pq_->status(c_) != CONNECTION_OK) {
       return Unavailable("cannot reconnect to PostgreSQL: " + OneLine(pq_->errorMessage(c_)) +
                          "; check that the database server is running");
@@ -451,7 +452,14 @@ class PgConn {
   Result<PgResult> Exec(std::string_view sql, const Params& params = Params()) {
     auto it = prepared_.find(sql);
     if (it == prepared_.end()) {
-      std::string name = "s" + std::to_string(prepared_.size());
+      // Job listings build their SQL from the filter (one statement per combination of states and
+      // projects): keep the number a connection holds on the server bounded.
+      if (prepared_.size() >= kMaxPrepared) {
+        RETURN_IF_ERROR(Simple("DEALLOCATE ALL"));
+        prepared_.clear();
+        next_name_ = 0;
+      }
+      std::string name = "s" + std::to_string(next_name_++);
       std::string text(sql);
       ASSIGN_OR_RETURN(PgResult r, Check(pq_->prepare(c_, name.c_str(), text.c_str(), 0, nullptr)));
       it = prepared_.emplace(std::move(text), std::move(name)).first;
@@ -485,6 +493,8 @@ class PgConn {
   std::shared_ptr<const Libpq> pq_;
   PGconn* c_;
   std::optional<AuditHead> audit_head_;
+  static constexpr size_t kMaxPrepared = 256;
+  int64_t next_name_ = 0;
   struct SqlHash {
     using is_transparent = void;
     size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
