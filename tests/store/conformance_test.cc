@@ -1600,6 +1600,37 @@ TEST_P(StoreConformance, WriteRecordsAuditRowFollowsTheKeyedChain) {
   EXPECT_EQ((*rows)[1].hash, row.hash);
 }
 
+// PostLedger with an audit row (a credit granted by a request): the row is appended with the entries,
+// not at all when the posting fails, and also when every entry was already posted.
+TEST_P(StoreConformance, PostLedgerAppendsItsAuditRowWithTheEntries) {
+  api::LedgerEntry credit = MakeEntry("adj-1", "ml", "2026-11", "adjustment", 5'000'000);
+  api::AuditRecord row = MakeAudit("user:root", "POST /v1/projects/{project}/credits");
+  row.target = "credits:ml";
+  ASSERT_TRUE(store_->PostLedger({}, {credit}, &row).ok());
+  EXPECT_EQ(row.seq, 1);
+  EXPECT_EQ(row.hash, api::AuditHash(row));
+  EXPECT_EQ(store_->Stats().last_audit_seq, 1);
+  EXPECT_EQ(store_->ListLedger({.project = "ml"})->size(), 1u);
+
+  api::LedgerEntry negative = MakeEntry("adj-2", "ml", "2026-11", "adjustment", 1);
+  negative.amount_micro = -1;
+  api::AuditRecord failed = MakeAudit("user:root", "POST /v1/projects/{project}/credits");
+  Status st = store_->PostLedger({}, {MakeEntry("adj-3", "ml", "2026-11", "adjustment", 7), negative}, &failed);
+  EXPECT_EQ(st.code(), ErrorCode::kInvalidArgument) << st.ToString();
+  EXPECT_EQ(failed.seq, 0);
+  EXPECT_EQ(store_->ListLedger({.project = "ml"})->size(), 1u);
+  EXPECT_EQ(store_->ListAudit(0, 0)->size(), 1u);
+
+  api::AuditRecord again = MakeAudit("user:root", "POST /v1/projects/{project}/credits");
+  ASSERT_TRUE(store_->PostLedger({}, {credit}, &again).ok());  // already posted: skipped, the row is written
+  EXPECT_EQ(again.seq, 2);
+  EXPECT_EQ(store_->ListLedger({.project = "ml"})->size(), 1u);
+  ASSERT_TRUE(store_->PostLedger({}, {MakeEntry("adj-4", "ml", "2026-11", "adjustment", 9)}).ok());
+  auto rows = store_->ListAudit(0, 0);
+  ASSERT_EQ(rows->size(), 2u);
+  ExpectValidChain(*rows);
+}
+
 INSTANTIATE_TEST_SUITE_P(Sqlite, StoreConformance, ::testing::Values(StoreFactory{"sqlite", OpenSqlite}),
                          [](const ::testing::TestParamInfo<StoreFactory>& info) { return info.param.name; });
 
