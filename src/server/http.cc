@@ -5,6 +5,7 @@
 
 #include "api/json.h"
 #include "common/crypto.h"
+#include "server/http_audit.h"
 #include "server/http_internal.h"
 
 namespace fastgpu::server {
@@ -277,6 +278,7 @@ void HttpServer::Dispatch(Request& req, Response& res) {
 
 void HttpServer::Serve(const RouteInfo& route, Handler& handler, const Request& req, Response& res) {
   Ctx ctx{req, res};
+  ctx.route = &route;
   bool audited = route.method != "GET" || route.path == "/v1/whoami";
   if (route.action != Action::kPublic) {
     const std::string& source = req.remote_addr;
@@ -341,7 +343,7 @@ void HttpServer::Serve(const RouteInfo& route, Handler& handler, const Request& 
 void HttpServer::Audit(const Ctx& ctx, const RouteInfo& route) {
   if (ctx.audited) {
     // Written by the service in the change's own transaction.
-    int64_t written = store_.Stats().last_audit_seq;
+    int64_t written = ctx.audited_seq;
     int64_t seen = audit_high_.load();
     while (written > seen && !audit_high_.compare_exchange_weak(seen, written)) {
     }
@@ -396,15 +398,15 @@ void HttpServer::Install() {
     }
     // The audit row goes into the job's transaction (target "job:<id>" filled in there); failures are
     // audited by Serve as usual.
-    api::AuditRecord audit{.at = clock_.NowMillis(), .actor = ctx.principal.Actor(), .source = req.remote_addr,
-                           .action = "POST /v1/jobs", .result = "ok"};
+    api::AuditRecord audit = ChangeAuditRow(ctx, clock_.NowMillis());
+    audit.target.clear();
     SubmitOptions opts{.actor = ctx.principal.Actor(), .audit = &audit,
                        .idempotency_key = req.get_header_value("Idempotency-Key")};
     auto submitted = service_.Submit(std::move(spec).value(), ctx.principal.user, opts);
     if (!submitted.ok()) return SendError(res, submitted.status());
     const api::Job& job = submitted->job;
     ctx.audit_target = "job:" + job.id;
-    ctx.audited = audit.seq > 0;
+    NoteChangeAudited(ctx, audit);
     res.set_header("Location", "/v1/jobs/" + job.id);
     if (submitted->replayed) {
       // The same Idempotency-Key again: the job it created, as it is now (200, not 201), audited apart.
@@ -457,11 +459,10 @@ void HttpServer::Install() {
   Add("POST", "/v1/jobs/{id}/cancel", [this](Ctx& ctx) {
     const auto& req = ctx.req;
     auto& res = ctx.res;
-    api::AuditRecord audit{.at = clock_.NowMillis(), .actor = ctx.principal.Actor(), .source = req.remote_addr,
-                           .action = "POST /v1/jobs/{id}/cancel", .target = req.path, .result = "ok"};
+    api::AuditRecord audit = ChangeAuditRow(ctx, clock_.NowMillis());
     auto job = service_.Cancel(req.matches[1], ctx.principal.Actor(), &audit);
     if (!job.ok()) return SendError(res, job.status());
-    ctx.audited = audit.seq > 0;
+    NoteChangeAudited(ctx, audit);
     SendJson(res, api::ToJson(*job));
   });
   Add("GET", "/v1/jobs/{id}/events", [this](Ctx& ctx) {

@@ -118,14 +118,14 @@ void HttpServer::InstallAccounts() {
       if (limited()) return;
       return OAuthError(ctx.res, 400, "unsupported_grant_type", "only grant_type=client_credentials is supported");
     }
-    api::AuditRecord row = ChangeAuditRow(ctx, clock_.NowMillis(), "POST /oauth/token");
+    api::AuditRecord row = ChangeAuditRow(ctx, clock_.NowMillis());
     auto tok = id_ok ? accounts_.IssueAccessToken(id, secret, &row)
                      : Result<auth::AccessToken>(Unauthenticated("bad id"));
     if (!tok.ok()) {
       if (limited()) return;
       return OAuthError(ctx.res, 401, "invalid_client", "unknown client_id or wrong client_secret");
     }
-    ctx.audited = row.seq > 0;
+    NoteChangeAudited(ctx, row);
     ctx.res.set_header("Cache-Control", "no-store");
     SendJson(ctx.res, {{"access_token", tok->access_token}, {"token_type", "Bearer"}, {"expires_in", tok->expires_in_s}});
   });
@@ -156,10 +156,10 @@ void HttpServer::InstallAccounts() {
     u.display_name = display->value_or("");
     u.admin = admin->value_or(false);
     ctx.audit_target = "user:" + u.name;
-    api::AuditRecord row = ChangeAuditRow(ctx, clock_.NowMillis(), "POST /v1/users");
+    api::AuditRecord row = ChangeAuditRow(ctx, clock_.NowMillis());
     auto created = accounts_.CreateUser(u, &row);
     if (!created.ok()) return SendError(ctx.res, created.status());
-    ctx.audited = row.seq > 0;
+    NoteChangeAudited(ctx, row);
     SendJson(ctx.res, api::ToJson(*created), 201);
   });
   Add("GET", "/v1/users", [this](Ctx& ctx) { SendJson(ctx.res, Array("users", ToArray(accounts_.ListUsers()))); });
@@ -181,10 +181,10 @@ void HttpServer::InstallAccounts() {
       if (!st.ok()) return SendError(ctx.res, st);
     std::string name = ctx.req.matches[1];
     ctx.audit_target = "user:" + name;
-    api::AuditRecord row = ChangeAuditRow(ctx, clock_.NowMillis(), "PATCH /v1/users/{name}");
+    api::AuditRecord row = ChangeAuditRow(ctx, clock_.NowMillis());
     auto u = accounts_.UpdateUser(ctx.principal.user, name, *admin, *disabled, *display, &row);
     if (!u.ok()) return SendError(ctx.res, u.status());
-    ctx.audited = row.seq > 0;
+    NoteChangeAudited(ctx, row);
     SendJson(ctx.res, api::ToJson(*u));
   });
 
@@ -202,10 +202,10 @@ void HttpServer::InstallAccounts() {
     p.name = **name;
     p.description = desc->value_or("");
     ctx.audit_target = "project:" + p.name;
-    api::AuditRecord row = ChangeAuditRow(ctx, clock_.NowMillis(), "POST /v1/projects");
+    api::AuditRecord row = ChangeAuditRow(ctx, clock_.NowMillis());
     auto created = accounts_.CreateProject(p, owner->value_or(ctx.principal.user), &row);
     if (!created.ok()) return SendError(ctx.res, created.status());
-    ctx.audited = row.seq > 0;
+    NoteChangeAudited(ctx, row);
     // The trial credit follows in a transaction of its own (records and ledger entries are written apart):
     // a crash in between leaves the project, with its audit row, without the credit.
     if (options_.trial.amount_micro > 0) {
@@ -260,10 +260,10 @@ void HttpServer::InstallAccounts() {
       if (!budget.ok()) return SendError(ctx.res, budget.status());
       next.budget = *budget;
     }
-    api::AuditRecord row = ChangeAuditRow(ctx, clock_.NowMillis(), "PATCH /v1/projects/{project}");
+    api::AuditRecord row = ChangeAuditRow(ctx, clock_.NowMillis());
     auto updated = accounts_.UpdateProject(next, &row);
     if (!updated.ok()) return SendError(ctx.res, updated.status());
-    ctx.audited = row.seq > 0;
+    NoteChangeAudited(ctx, row);
     SendJson(ctx.res, api::ToJson(*updated));
   });
   Add("GET", "/v1/projects/{project}/members", [this](Ctx& ctx) {
@@ -280,18 +280,18 @@ void HttpServer::InstallAccounts() {
     if (!role.ok()) return SendError(ctx.res, role.status());
     ctx.audit_detail = "role " + std::string(api::RoleName(*role));
     RETURN_IF_SEND_ERROR(ctx.res, auth::MayGrantRole(ctx.principal, ctx.project, *role, "add or change members"));
-    api::AuditRecord row = ChangeAuditRow(ctx, clock_.NowMillis(), "PUT /v1/projects/{project}/members/{user}");
+    api::AuditRecord row = ChangeAuditRow(ctx, clock_.NowMillis());
     RETURN_IF_SEND_ERROR(ctx.res, accounts_.SetMember(ctx.project, user, *role, &row));
-    ctx.audited = row.seq > 0;
+    NoteChangeAudited(ctx, row);
     SendJson(ctx.res, {{"project", ctx.project}, {"user", user}, {"role", api::RoleName(*role)}});
   });
   Add("DELETE", "/v1/projects/{project}/members/{user}", [this](Ctx& ctx) {
     std::string user = ctx.req.matches[2];
     ctx.audit_target = "member:" + ctx.project + "/" + user;
     RETURN_IF_SEND_ERROR(ctx.res, auth::MayManageIdentities(ctx.principal, "remove members"));
-    api::AuditRecord row = ChangeAuditRow(ctx, clock_.NowMillis(), "DELETE /v1/projects/{project}/members/{user}");
+    api::AuditRecord row = ChangeAuditRow(ctx, clock_.NowMillis());
     RETURN_IF_SEND_ERROR(ctx.res, accounts_.RemoveMember(ctx.project, user, &row));
-    ctx.audited = row.seq > 0;
+    NoteChangeAudited(ctx, row);
     ctx.res.status = 204;
   });
 
@@ -322,12 +322,12 @@ void HttpServer::InstallAccounts() {
     std::string owner = user->value_or(ctx.principal.user);
     if (owner != ctx.principal.user && !ctx.principal.admin)
       return SendError(ctx.res, PermissionDenied("only an admin may create tokens for another user"));
-    api::AuditRecord row = ChangeAuditRow(ctx, clock_.NowMillis(), "POST /v1/tokens");
+    api::AuditRecord row = ChangeAuditRow(ctx, clock_.NowMillis());
     row.target.clear();  // "token:<new id>", filled in by the service before it writes the row
     auto created = accounts_.CreateToken(owner, name->value_or(""), ttl, &row);
     if (!created.ok()) return SendError(ctx.res, created.status());
     ctx.audit_target = "token:" + created->record.id;
-    ctx.audited = row.seq > 0;
+    NoteChangeAudited(ctx, row);
     json out = api::ToJson(created->record);
     out["token"] = created->token;
     ctx.res.set_header("Cache-Control", "no-store");
@@ -350,9 +350,9 @@ void HttpServer::InstallAccounts() {
     const std::string self = ctx.principal.service_account ? "sa:" + ctx.principal.user : ctx.principal.user;
     if (!tok.ok() || (!ctx.principal.admin && tok->user != self))
       return SendError(ctx.res, NotFound("token " + id + " does not exist"));
-    api::AuditRecord row = ChangeAuditRow(ctx, clock_.NowMillis(), "DELETE /v1/tokens/{id}");
+    api::AuditRecord row = ChangeAuditRow(ctx, clock_.NowMillis());
     RETURN_IF_SEND_ERROR(ctx.res, accounts_.RevokeToken(id, &row));
-    ctx.audited = row.seq > 0;
+    NoteChangeAudited(ctx, row);
     ctx.res.status = 204;
   });
 
@@ -367,12 +367,12 @@ void HttpServer::InstallAccounts() {
     auto role = api::ParseRole(role_text->value_or("member"));
     if (!role.ok()) return SendError(ctx.res, role.status());
     RETURN_IF_SEND_ERROR(ctx.res, auth::MayGrantRole(ctx.principal, ctx.project, *role, "create service accounts"));
-    api::AuditRecord row = ChangeAuditRow(ctx, clock_.NowMillis(), "POST /v1/projects/{project}/service-accounts");
+    api::AuditRecord row = ChangeAuditRow(ctx, clock_.NowMillis());
     row.target.clear();  // "service-account:<new id>", filled in by the service before it writes the row
     auto created = accounts_.CreateServiceAccount(ctx.project, name->value_or(""), *role, &row);
     if (!created.ok()) return SendError(ctx.res, created.status());
     ctx.audit_target = "service-account:" + created->account.id;
-    ctx.audited = row.seq > 0;
+    NoteChangeAudited(ctx, row);
     json out = api::ToJson(created->account);
     out["client_id"] = created->account.id;
     out["client_secret"] = created->client_secret;
@@ -386,10 +386,9 @@ void HttpServer::InstallAccounts() {
     std::string id = ctx.req.matches[2];
     ctx.audit_target = "service-account:" + id;
     RETURN_IF_SEND_ERROR(ctx.res, auth::MayManageIdentities(ctx.principal, "delete service accounts"));
-    api::AuditRecord row =
-        ChangeAuditRow(ctx, clock_.NowMillis(), "DELETE /v1/projects/{project}/service-accounts/{id}");
+    api::AuditRecord row = ChangeAuditRow(ctx, clock_.NowMillis());
     RETURN_IF_SEND_ERROR(ctx.res, accounts_.DeleteServiceAccount(ctx.project, id, &row));
-    ctx.audited = row.seq > 0;
+    NoteChangeAudited(ctx, row);
     ctx.res.status = 204;
   });
 
@@ -403,9 +402,9 @@ void HttpServer::InstallAccounts() {
     if (!value.ok()) return SendError(ctx.res, value.status());
     if (!*value) return SendError(ctx.res, InvalidArgument("field 'value' is required"));
     // The row names the secret, never its value.
-    api::AuditRecord row = ChangeAuditRow(ctx, clock_.NowMillis(), "PUT /v1/projects/{project}/secrets/{name}");
+    api::AuditRecord row = ChangeAuditRow(ctx, clock_.NowMillis());
     RETURN_IF_SEND_ERROR(ctx.res, accounts_.SetSecret(ctx.project, name, **value, ctx.principal.Actor(), &row));
-    ctx.audited = row.seq > 0;
+    NoteChangeAudited(ctx, row);
     for (const auto& s : accounts_.ListSecrets(ctx.project))
       if (s.name == name) return SendJson(ctx.res, api::ToJson(s));
     SendJson(ctx.res, {{"project", ctx.project}, {"name", name}});
@@ -416,9 +415,9 @@ void HttpServer::InstallAccounts() {
   Add("DELETE", "/v1/projects/{project}/secrets/{name}", [this](Ctx& ctx) {
     std::string name = ctx.req.matches[2];
     ctx.audit_target = "secret:" + ctx.project + "/" + name;
-    api::AuditRecord row = ChangeAuditRow(ctx, clock_.NowMillis(), "DELETE /v1/projects/{project}/secrets/{name}");
+    api::AuditRecord row = ChangeAuditRow(ctx, clock_.NowMillis());
     RETURN_IF_SEND_ERROR(ctx.res, accounts_.DeleteSecret(ctx.project, name, &row));
-    ctx.audited = row.seq > 0;
+    NoteChangeAudited(ctx, row);
     ctx.res.status = 204;
   });
   Add("POST", "/v1/admin/rotate-key", [this](Ctx& ctx) {
@@ -437,11 +436,11 @@ void HttpServer::InstallAccounts() {
       return SendError(ctx.res, FailedPrecondition("a key rotation is already running; try again when it is done"));
     RETURN_IF_SEND_ERROR(ctx.res, key->WriteFile(next));
     ctx.audit_detail = "rotation to key " + key->id();  // for a failure row; the service's row counts them
-    api::AuditRecord row = ChangeAuditRow(ctx, clock_.NowMillis(), "POST /v1/admin/rotate-key");
+    api::AuditRecord row = ChangeAuditRow(ctx, clock_.NowMillis());
     row.detail.clear();  // "rotated <n> secrets to key <id>", filled in by the service before it writes the row
     auto n = accounts_.RotateKey(*key, &row);
     if (!n.ok()) return SendError(ctx.res, n.status());
-    ctx.audited = row.seq > 0;
+    NoteChangeAudited(ctx, row);
     ctx.audit_detail = row.detail;
     if (::rename(next.c_str(), options_.master_key_path.c_str()) != 0)
       return SendError(ctx.res, Internal("secrets were re-encrypted but the new key could not replace " +

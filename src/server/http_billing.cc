@@ -91,10 +91,10 @@ void HttpServer::InstallBilling() {
                       .set_by = ctx.principal.Actor()};
     ctx.audit_target = "price:" + e.gpu_type;
     ctx.audit_detail = billing::FormatUsd(e.micro_per_gpu_hour) + " per GPU-hour from " + Timestamp(e.effective_from);
-    api::AuditRecord row = ChangeAuditRow(ctx, now, "POST /v1/prices");
+    api::AuditRecord row = ChangeAuditRow(ctx, now);
     RETURN_IF_SEND_ERROR(
         ctx.res, store_.WriteRecords({{.kind = "price", .key = PriceKey(e), .value = api::ToJson(e).dump()}}, &row));
-    ctx.audited = row.seq > 0;
+    NoteChangeAudited(ctx, row);
     service_.AddPrice(e);
     SendJson(ctx.res, PriceJson(e), 201);
   });
@@ -200,9 +200,9 @@ void HttpServer::InstallBilling() {
     // The credit and its audit row in one transaction. A prepaid plan's discount record is written just
     // before, in a transaction of its own (the store writes records and ledger entries apart): a crash in
     // between leaves the plan without its credit and without an audit row.
-    api::AuditRecord row = ChangeAuditRow(ctx, now, "POST /v1/projects/{project}/credits");
+    api::AuditRecord row = ChangeAuditRow(ctx, now);
     RETURN_IF_SEND_ERROR(ctx.res, store_.PostLedger({}, entries, &row));
-    ctx.audited = row.seq > 0;
+    NoteChangeAudited(ctx, row);
     auto all = store_.ListLedger({.project = ctx.project});
     if (!all.ok()) return SendError(ctx.res, all.status());
     json arr = json::array();

@@ -27,6 +27,8 @@ struct HttpServer::Ctx {
   std::string audit_detail;    // never a secret value
   std::string audit_actor;     // defaults to principal.Actor()
   bool audited = false;        // the handler's service call wrote the audit row with its change
+  int64_t audited_seq = 0;     // that row's seq
+  const RouteInfo* route = nullptr;  // the route being served
 };
 
 void SendError(Response& res, const Status& st);
