@@ -4,11 +4,13 @@
 
 #include <atomic>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <set>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "api/json.h"
 #include "store/open.h"
 #include "store/postgres/postgres_store.h"
 #include "store/store.h"
@@ -234,6 +236,110 @@ TEST_F(PostgresStoreTest, ConcurrentSubmitsWithAuditRowsAndOneBadOne) {
   ASSERT_TRUE(again.ok());
   EXPECT_TRUE(again->existing);
   EXPECT_EQ(again->job.id, made[0][0].job.id);
+}
+
+// Everything a SQLite store holds arrives in PostgreSQL unchanged: job numbers, events, keys, nodes, settings,
+// records (bytes), the keyed audit chain (same seq and hashes), usage and ledger (same seq); numbering goes on
+// after the copied rows; a second migration into the same database is refused.
+TEST_F(PostgresStoreTest, MigratesASqliteStore) {
+  TempDir dir;
+  const std::string path = dir.path() + "/fastgpu.db";
+  const std::string key(32, 'k');
+  {
+    auto src = OpenSqliteStore(path);
+    ASSERT_TRUE(src.ok()) << src.status().ToString();
+    Store& s = **src;
+    for (int i = 0; i < 3; ++i) ASSERT_TRUE(s.AppendAudit(api::AuditRecord{.at = 1, .actor = "user:a"}).ok());
+    ASSERT_TRUE(s.SetAuditKey(key, 0).ok());
+    for (int i = 0; i < 5; ++i) {
+      NewJob n{.job = SampleJob("job" + std::to_string(i), i % 2 ? "ml" : "default"), .event = SubmitEvent()};
+      n.audit = api::AuditRecord{.at = 2, .actor = "user:alice", .action = "POST /v1/jobs"};
+      if (i == 1) {
+        n.idempotency_scope = "user:alice";
+        n.idempotency_key = "key-1";
+        n.fingerprint = "fp";
+      }
+      ASSERT_TRUE(s.SubmitJob(std::move(n)).ok());
+    }
+    api::Job j = *s.GetJob("j-2");
+    JobUpdate u;
+    u.expected_state = api::JobState::kQueued;
+    u.job = j;
+    u.job.state = api::JobState::kFailed;
+    u.job.exit_code = 3;
+    u.event = api::JobEvent{.at = 5, .reason = "exit code 3", .actor = "agent:n1"};
+    u.usage = {api::UsageSegment{.key = "j-2/1", .job_id = "j-2", .attempt = 1, .project = "default",
+                                 .gpus = {"GPU-1"}, .start_ms = 1, .end_ms = 9}};
+    u.ledger = {api::LedgerEntry{.key = "use:j-2/1", .at = 9, .project = "default", .kind = "usage",
+                                 .amount_micro = 42, .month = "2026-11"}};
+    ASSERT_TRUE(s.UpdateJobs({u}).ok());
+    ASSERT_TRUE(s.UpsertNode(api::Node{.name = "n1"}, {api::Gpu{.uuid = "GPU-1", .index = 0}}).ok());
+    ASSERT_TRUE(s.PutSetting("cluster_id", "c-1").ok());
+    ASSERT_TRUE(PutRecord(s, "user", "alice", std::string("v\0\xff", 3)).ok());
+    ASSERT_TRUE(PutRecord(s, "user", "alice", "v2").ok());
+    ASSERT_TRUE(PutRecord(s, "raw", "z\xff", "x").ok());
+  }
+  auto counts = MigrateSqliteToPostgres(path, pg_->Url(db_));
+  ASSERT_TRUE(counts.ok()) << counts.status().ToString();
+  EXPECT_EQ(counts->front(), (std::pair<std::string, int64_t>{"jobs", 5}));
+
+  auto src = OpenSqliteStore(path);
+  ASSERT_TRUE(src.ok());
+  auto dst = OpenOk();
+  ASSERT_NE(dst, nullptr);
+  Store& a = **src;
+  Store& b = *dst;
+  auto jobs_a = *a.ListJobs({});
+  auto jobs_b = *b.ListJobs({});
+  ASSERT_EQ(jobs_a.size(), jobs_b.size());
+  for (size_t i = 0; i < jobs_a.size(); ++i) {
+    EXPECT_EQ(api::ToJson(jobs_a[i]), api::ToJson(jobs_b[i])) << jobs_a[i].id;
+    auto ea = *a.ListEvents(jobs_a[i].id);
+    auto eb = *b.ListEvents(jobs_b[i].id);
+    ASSERT_EQ(ea.size(), eb.size());
+    for (size_t k = 0; k < ea.size(); ++k) {
+      EXPECT_EQ(ea[k].seq, eb[k].seq);
+      EXPECT_EQ(ea[k].to, eb[k].to);
+      EXPECT_EQ(ea[k].reason, eb[k].reason);
+    }
+  }
+  EXPECT_EQ((*b.FindSubmitKey("user:alice", "key-1"))->job_id, "j-2");
+  EXPECT_EQ(b.ListNodes()->size(), 1u);
+  EXPECT_EQ(b.ListGpus()->at(0).uuid, "GPU-1");
+  EXPECT_EQ(**b.GetSetting("cluster_id"), "c-1");
+  auto rec = *b.GetRecord("user", "alice");
+  ASSERT_TRUE(rec.has_value());
+  EXPECT_EQ(rec->value, "v2");
+  EXPECT_EQ(rec->version, 2);
+  EXPECT_EQ(b.ListRecords("raw", "z\xff")->size(), 1u);
+  auto audit_a = *a.ListAudit(0, 0);
+  auto audit_b = *b.ListAudit(0, 0);
+  ASSERT_EQ(audit_a.size(), 8u);
+  ASSERT_EQ(audit_b.size(), 8u);
+  AuditChainKey chain{.key = key, .keyed_from = 4};
+  for (size_t i = 0; i < audit_b.size(); ++i) {
+    EXPECT_EQ(audit_a[i].hash, audit_b[i].hash);
+    EXPECT_EQ(audit_b[i].hash, AuditRowHash(audit_b[i], &chain)) << audit_b[i].seq;
+    EXPECT_EQ(audit_b[i].prev_hash, i == 0 ? "" : audit_b[i - 1].hash);
+  }
+  EXPECT_EQ(b.ListUsage({})->size(), 1u);
+  auto ledger = *b.ListLedger({});
+  ASSERT_EQ(ledger.size(), 1u);
+  EXPECT_EQ(ledger[0].seq, a.ListLedger({})->at(0).seq);
+  EXPECT_EQ(ledger[0].amount_micro, 42);
+
+  // New rows continue the numbering and the chain.
+  ASSERT_TRUE(b.SetAuditKey(key, 4).ok());
+  auto next = b.SubmitJob(NewJob{.job = SampleJob("after"), .event = SubmitEvent(),
+                                 .audit = api::AuditRecord{.at = 3, .actor = "user:alice"}});
+  ASSERT_TRUE(next.ok()) << next.status().ToString();
+  EXPECT_EQ(next->job.id, "j-6");
+  EXPECT_EQ(next->audit->seq, 9);
+  EXPECT_EQ(next->audit->prev_hash, audit_b.back().hash);
+
+  auto again = MigrateSqliteToPostgres(path, pg_->Url(db_));
+  ASSERT_FALSE(again.ok());
+  EXPECT_EQ(again.status().code(), ErrorCode::kFailedPrecondition) << again.status().ToString();
 }
 
 TEST(StoreUrlTest, ParsesTheForms) {

@@ -22,6 +22,7 @@
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <set>
+#include <sqlite3.h>
 #include <string_view>
 #include <thread>
 #include <unordered_map>
@@ -1787,7 +1788,154 @@ class PostgresStore final : public Store {
   std::thread writer_thread_;
 };
 
+// ---------------------------------------------------------------------------------------------
+// SQLite -> PostgreSQL.
+
+struct SqliteDbCloser {
+  void operator()(sqlite3* db) const { sqlite3_close_v2(db); }
+};
+struct SqliteStmtCloser {
+  void operator()(sqlite3_stmt* s) const { sqlite3_finalize(s); }
+};
+
+// The tables in copy order (parents first), each with the columns PostgreSQL keeps as BYTEA.
+struct CopiedTable {
+  const char* name;
+  const char* order_by;
+  std::vector<std::string> bytea;
+  bool identity_always = false;  // GENERATED ALWAYS: inserted with OVERRIDING SYSTEM VALUE
+};
+
+Status CopyTable(sqlite3* db, PgConn& c, const CopiedTable& t, int64_t& copied) {
+  auto sqlite_error = [&](const std::string& what) {
+    return Internal("reading table " + std::string(t.name) + " of the SQLite database (" + what +
+                    "): " + sqlite3_errmsg(db));
+  };
+  // Columns from the SQLite table; each row becomes a JSON object with the same names.
+  std::vector<std::string> cols;
+  {
+    sqlite3_stmt* raw = nullptr;
+    std::string sql = std::string("PRAGMA table_info(") + t.name + ")";
+    if (sqlite3_prepare_v2(db, sql.c_str(), -1, &raw, nullptr) != SQLITE_OK) return sqlite_error("columns");
+    std::unique_ptr<sqlite3_stmt, SqliteStmtCloser> s(raw);
+    while (sqlite3_step(s.get()) == SQLITE_ROW) {
+      cols.emplace_back(reinterpret_cast<const char*>(sqlite3_column_text(s.get(), 1)));
+    }
+  }
+  if (cols.empty()) return sqlite_error("no such table");
+  std::string obj = "json_object(";
+  for (size_t i = 0; i < cols.size(); ++i) {
+    const bool bytes = std::find(t.bytea.begin(), t.bytea.end(), cols[i]) != t.bytea.end();
+    obj += (i ? ", '" : "'") + cols[i] + "', " + (bytes ? "'\\x' || lower(hex(" + cols[i] + "))" : cols[i]);
+  }
+  obj += ")";
+  constexpr int kChunk = 2000;
+  const std::string select = "SELECT json_group_array(" + obj + "), count(*) FROM (SELECT * FROM " + t.name +
+                             " ORDER BY " + t.order_by + " LIMIT ?1 OFFSET ?2)";
+  const std::string insert = std::string("INSERT INTO ") + t.name +
+                             (t.identity_always ? " OVERRIDING SYSTEM VALUE" : "") +
+                             " SELECT * FROM json_populate_recordset(NULL::" + t.name + ", $1::json)";
+  sqlite3_stmt* raw = nullptr;
+  if (sqlite3_prepare_v2(db, select.c_str(), -1, &raw, nullptr) != SQLITE_OK) return sqlite_error("query");
+  std::unique_ptr<sqlite3_stmt, SqliteStmtCloser> s(raw);
+  for (int64_t offset = 0;; offset += kChunk) {
+    sqlite3_reset(s.get());
+    sqlite3_bind_int64(s.get(), 1, kChunk);
+    sqlite3_bind_int64(s.get(), 2, offset);
+    if (sqlite3_step(s.get()) != SQLITE_ROW) return sqlite_error("rows");
+    const int64_t n = sqlite3_column_int64(s.get(), 1);
+    if (n == 0) break;
+    std::string rows(reinterpret_cast<const char*>(sqlite3_column_text(s.get(), 0)),
+                     static_cast<size_t>(sqlite3_column_bytes(s.get(), 0)));
+    Status st = c.Exec(insert, Params().Add(rows)).status();
+    if (!st.ok()) return Status(st.code(), "copying table " + std::string(t.name) + ": " + st.message());
+    copied += n;
+    if (n < kChunk) break;
+  }
+  return Status::Ok();
+}
+
 }  // namespace
+
+Result<MigrationCounts> MigrateSqliteToPostgres(const std::string& sqlite_path, const std::string& url) {
+  // Both schemas at their latest version first.
+  {
+    ASSIGN_OR_RETURN(std::unique_ptr<Store> from, OpenSqliteStore(sqlite_path));
+    ASSIGN_OR_RETURN(std::unique_ptr<Store> to, OpenPostgresStore(url));
+  }
+  sqlite3* raw = nullptr;
+  if (sqlite3_open_v2(sqlite_path.c_str(), &raw, SQLITE_OPEN_READONLY, nullptr) != SQLITE_OK) {
+    std::string msg = raw != nullptr ? sqlite3_errmsg(raw) : "out of memory";
+    sqlite3_close_v2(raw);
+    return Unavailable("cannot open " + sqlite_path + ": " + msg);
+  }
+  std::unique_ptr<sqlite3, SqliteDbCloser> db(raw);
+  ASSIGN_OR_RETURN(std::shared_ptr<const Libpq> pq, pg::LoadLibpq());
+  ASSIGN_OR_RETURN(std::unique_ptr<PgConn> c, PgConn::Open(pq, url, PostgresOptions{}.connect_timeout_s));
+  // One read transaction on SQLite (a consistent snapshot), one write transaction on PostgreSQL.
+  char* err = nullptr;
+  if (sqlite3_exec(db.get(), "BEGIN", nullptr, nullptr, &err) != SQLITE_OK) {
+    std::string msg = err != nullptr ? err : "error";
+    sqlite3_free(err);
+    return Unavailable("cannot read " + sqlite_path + ": " + msg);
+  }
+  RETURN_IF_ERROR(c->Simple("BEGIN"));
+  auto fail = [&](const Status& st) -> Status {
+    (void)c->Simple("ROLLBACK");
+    return st;
+  };
+  {
+    auto r = c->Query("SELECT (SELECT count(*) FROM jobs) + (SELECT count(*) FROM records) + "
+                      "(SELECT count(*) FROM audit) + (SELECT count(*) FROM ledger)");
+    if (!r.ok()) return fail(r.status());
+    if (r->Int(0, 0) != 0) {
+      return fail(FailedPrecondition("the PostgreSQL database " + RedactPostgresUrl(url) +
+                                     " already holds fastgpu data; migrate into a new, empty database "
+                                     "(createdb -O ROLE NAME)"));
+    }
+  }
+  const CopiedTable tables[] = {
+      {"jobs", "num"},
+      {"job_events", "seq", {}, /*identity_always=*/true},
+      {"submit_keys", "scope, key"},
+      {"nodes", "name"},
+      {"gpus", "uuid"},
+      {"settings", "key"},
+      {"records", "kind, key", {"kind", "key", "value"}},
+      {"audit", "seq"},
+      {"usage", "key"},
+      {"ledger", "seq"},
+  };
+  MigrationCounts counts;
+  for (const CopiedTable& t : tables) {
+    int64_t n = 0;
+    if (Status st = CopyTable(db.get(), *c, t, n); !st.ok()) return fail(st);
+    counts.emplace_back(t.name, n);
+  }
+  // Numbers continue after the highest ever issued (SQLite's AUTOINCREMENT counter, which also covers rows
+  // rolled back), so no id is reused.
+  auto high = [&](const char* table, const char* column) -> int64_t {
+    int64_t v = 0;
+    sqlite3_stmt* s = nullptr;
+    std::string sql = std::string("SELECT MAX(COALESCE((SELECT seq FROM sqlite_sequence WHERE name = '") + table +
+                      "'), 0), COALESCE((SELECT MAX(" + column + ") FROM " + table + "), 0))";
+    if (sqlite3_prepare_v2(db.get(), sql.c_str(), -1, &s, nullptr) == SQLITE_OK && sqlite3_step(s) == SQLITE_ROW) {
+      v = sqlite3_column_int64(s, 0);
+    }
+    sqlite3_finalize(s);
+    return v;
+  };
+  for (auto [table, column] : {std::pair{"jobs", "num"}, std::pair{"job_events", "seq"}, std::pair{"ledger", "seq"}}) {
+    int64_t last = high(table, column);
+    if (last <= 0) continue;
+    auto r = c->Exec(std::string("SELECT setval(pg_get_serial_sequence('") + table + "', '" + column + "'), $1)",
+                     Params().Add(last));
+    if (!r.ok()) return fail(r.status());
+  }
+  sqlite3_exec(db.get(), "COMMIT", nullptr, nullptr, nullptr);
+  RETURN_IF_ERROR(c->Simple("COMMIT"));
+  return counts;
+}
 
 int PostgresLatestSchemaVersion() { return kLatestVersion; }
 
