@@ -162,6 +162,7 @@ int RunAgentMain(const AgentRunOptions& options) {
   aopts.stop_grace_ms = options.stop_grace_ms;
   aopts.command_wait = std::chrono::milliseconds(10'000);  // long-poll; parked on the server, no thread held
   aopts.retry_interval = std::chrono::milliseconds(500);
+  aopts.heartbeat_interval = std::chrono::milliseconds(2'000);  // the server's --node-timeout is 10 s by default
   Agent agent(aopts, **backend, *executor, cp, clock);
   cp.StartLogShipping(&agent);
   if (Status st = agent.Start(); !st.ok()) {

@@ -118,6 +118,10 @@ void AddUpOptions(CLI::App* cmd, server::UpOptions& o) {
       ->capture_default_str()
       ->type_name("USD");
   cmd->add_option("--trial-days", o.trial_days, "Days the trial credit stays valid")->capture_default_str();
+  cmd->add_option("--node-timeout", o.node_timeout,
+                  "A remote node silent this long is DOWN: its jobs end LOST and are requeued while retries remain")
+      ->capture_default_str()
+      ->type_name("DURATION");
   cmd->add_option("--job-uid-range", o.job_uid_range,
                   "Unix uids given to projects for their jobs, one each, never reused (when running as root; "
                   "default 1900000000-1999999999)")
@@ -326,6 +330,7 @@ Examples:
   }
 
   AddFleetVerbs(host, hooks.run_agent);  // agent, node (app_fleet.cc)
+  AddAdminVerbs(host, hooks.run_admin);  // admin backup|restore|migrate (app_admin.cc)
 
   // ---- accounts, security, billing (app_accounts.cc) -----------------------------------------------
   AddAccountVerbs(host);

@@ -19,6 +19,7 @@
 #include "agent/executor.h"
 #include "auth/audit.h"
 #include "common/file_util.h"
+#include "common/quantity.h"
 #include "gpu/backend.h"
 #include "server/directory.h"
 #include "server/http.h"
@@ -187,6 +188,12 @@ Status Embedded::Start(const UpOptions& options) {
   sopts.policy = options.policy;
   sopts.placement = options.placement;
   sopts.stop_grace_ms = options.stop_grace_ms;
+  {
+    auto timeout = ParseDurationSeconds(options.node_timeout.empty() ? "10s" : options.node_timeout);
+    if (!timeout.ok() || *timeout < 1)
+      return InvalidArgument("--node-timeout must be a duration of at least 1s, e.g. 10s");
+    sopts.node_timeout_ms = *timeout * 1000;
+  }
   ASSIGN_OR_RETURN(service_, Service::Create(*store_, clock_, sopts));
   directory_ = std::make_unique<AccountDirectory>(*accounts_);
   service_->SetProjectDirectory(directory_.get());

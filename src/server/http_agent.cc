@@ -56,7 +56,7 @@ Status CheckVersion(const Request& req) {
 }
 
 std::string NodeState(const NodeInfo& n) {
-  if (!n.registered) return "offline";
+  if (!n.registered) return n.remote ? "down" : "offline";
   if (n.draining) return n.jobs.empty() ? "drained" : "draining";
   if (n.cordoned) return "cordoned";
   if (!n.node.healthy) return "unhealthy";

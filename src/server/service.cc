@@ -811,6 +811,7 @@ void Service::Loop() {
       wake_ = false;
       EnforceOnceLocked();
     }
+    CheckNodesOnce();
     ScheduleOnce();
   }
 }
@@ -965,7 +966,7 @@ Job Service::FinalStateFor(const Job& job, const agent::JobReport& r, std::vecto
   Job after = job;
   after.finished_at = now;
   // An exit found after a restart happened earlier than now: end the run (and its billing) then.
-  if (r.kind == agent::JobReport::Kind::kExited && r.finished_at_ms > 0 && job.started_at > 0)
+  if (r.kind != agent::JobReport::Kind::kStarted && r.finished_at_ms > 0 && job.started_at > 0)
     after.finished_at = std::clamp(r.finished_at_ms, job.started_at, now);
   after.exit_code = r.exit_code;
   after.signal = r.signal;
@@ -1135,6 +1136,19 @@ Status Service::RegisterNode(const agent::NodeRegistration& reg) {
     }
     for (const auto& u : updates)
       if (std::find(readopted.begin(), readopted.end(), u.job.id) == readopted.end()) stops_.erase(u.job.id);
+    // Fencing: what the node still runs that the server gave up on (the node was declared down and the attempt
+    // ended LOST, was requeued or runs elsewhere) is stopped before the node gets anything new.
+    for (const auto& id : alive) {
+      auto it = jobs_.find(id);
+      if (it != jobs_.end() && it->second.node == reg.node.name && HoldsResources(it->second.state)) continue;
+      agent::JobCommand cmd;
+      cmd.kind = agent::JobCommand::Kind::kStop;
+      cmd.job_id = id;
+      cmd.attempt = 0;  // whichever attempt it runs: none of them is wanted there any more
+      cmd.reason = "stopped: this attempt was given up while node " + reg.node.name + " was unreachable";
+      cmd.grace_ms = options_.stop_grace_ms;
+      QueueCommandLocked(reg.node.name, std::move(cmd));
+    }
     // A stop asked for before the restart (or the reconnect) is sent again: none is lost.
     for (const auto& id : readopted) {
       auto stop = stops_.find(id);
@@ -1223,6 +1237,61 @@ bool Service::NodeRegistered(const std::string& node) const {
 void Service::SetNodeConnection(const std::string& node, const std::string& connection) {
   std::lock_guard lock(mu_);
   nodes_[node].connection = connection;
+  nodes_[node].remote = true;
+}
+
+void Service::CheckNodesOnce() {
+  if (options_.node_timeout_ms <= 0) return;
+  std::lock_guard mutate(mutate_mu_);
+  std::vector<store::JobUpdate> updates;
+  std::vector<std::string> down;
+  {
+    std::lock_guard lock(mu_);
+    const UnixMillis now = clock_.NowMillis();
+    for (auto& [name, ns] : nodes_) {
+      if (!ns.remote || !ns.registered || now - ns.node.last_heartbeat <= options_.node_timeout_ms) continue;
+      // DOWN: it must register again (its next call is refused with not_found), and that registration
+      // stops what it still runs of the attempts given up here (see RegisterNode).
+      const std::string why = "node " + name + " is down: no heartbeat for " +
+                              std::to_string((now - ns.node.last_heartbeat) / 1000) + " s";
+      ns.registered = false;
+      ns.node.healthy = false;
+      down.push_back(name);
+      ns.commands.clear();
+      ns.unacked.clear();
+      std::unordered_map<std::string, Job> batch;
+      for (const auto& id : active_) {
+        const Job& j = jobs_.at(id);
+        if (j.node != name) continue;
+        if (j.state == JobState::kScheduled) {
+          // Never sent: back to the queue, the attempt given back.
+          Job after = j;
+          after.state = JobState::kQueued;
+          after.node.clear();
+          after.assigned_gpus.clear();
+          after.assigned_gpu_indices.clear();
+          after.attempt = std::max(0, j.attempt - 1);
+          updates.push_back(Transition(j, after, "requeued: " + why, "server"));
+          continue;
+        }
+        agent::JobReport lost;
+        lost.kind = agent::JobReport::Kind::kLost;
+        lost.job_id = id;
+        lost.node = name;
+        lost.attempt = j.attempt;
+        lost.reason = why;
+        lost.finished_at_ms = ns.node.last_heartbeat;  // billed up to the last time it was known to run
+        FinalStateFor(j, lost, updates);
+      }
+    }
+    for (const auto& u : updates) stops_.erase(u.job.id);
+  }
+  if (Status st = Commit(updates); !st.ok()) {
+    // Tried again at the next tick.
+    std::lock_guard lock(mu_);
+    for (const auto& name : down)
+      if (auto it = nodes_.find(name); it != nodes_.end()) it->second.registered = true;
+  }
 }
 
 std::vector<NodeInfo> Service::Nodes() const {
@@ -1239,6 +1308,7 @@ std::vector<NodeInfo> Service::Nodes() const {
     i.cordoned = ns.cordoned;
     i.draining = ns.draining;
     i.connection = ns.connection;
+    i.remote = ns.remote;
     if (auto j = jobs.find(name); j != jobs.end()) {
       i.jobs = j->second;
       std::sort(i.jobs.begin(), i.jobs.end(),

@@ -31,7 +31,9 @@ struct ServiceOptions {
   std::string placement = "best-fit";
   int64_t stop_grace_ms = 10'000;
   int64_t tick_ms = 250;             // scheduler loop period when nothing wakes it
-  int64_t node_timeout_ms = 60'000;  // a node silent this long is unhealthy; its jobs become LOST
+  // A remote node (fleet mode) silent this long is DOWN: its attempts end LOST (requeued while retries
+  // remain), and when it comes back it must register again, which stops what it still runs of them.
+  int64_t node_timeout_ms = 10'000;
 };
 
 // What the service needs to know about a project (quotas, budget, who runs its jobs, its secrets).
@@ -66,6 +68,7 @@ struct NodeInfo {
   bool draining = false;    // `node drain`: cordoned until its jobs have ended
   std::vector<std::string> jobs;  // jobs holding GPUs there (SCHEDULED, STARTING, RUNNING)
   std::string connection;   // how its agent reaches the server ("in-process", "https from ...", ...)
+  bool remote = false;      // its agent talks over the network (DOWN when silent past the node timeout)
 };
 
 struct JobListQuery {
@@ -172,6 +175,9 @@ class Service final : public agent::ControlPlane {
   // One pass of the loop's checks: runtime limits and budgets (stop commands for running jobs,
   // budget warnings). The loop calls it every tick; tests call it directly.
   void EnforceOnce();
+  // One pass of the node liveness check (the loop runs it every tick): remote nodes silent longer than
+  // node_timeout_ms are declared DOWN.
+  void CheckNodesOnce();
 
   // Accounts and billing wiring (call before Start()).
   void SetProjectDirectory(const ProjectDirectory* directory);
@@ -202,6 +208,7 @@ class Service final : public agent::ControlPlane {
     bool cordoned = false;
     bool draining = false;
     std::string connection;
+    bool remote = false;  // its agent talks over the network (liveness applies)
   };
   // Why the server asked a job to stop; decides its final state.
   enum class StopKind { kCancel, kRuntimeLimit, kPreempt, kNodeLost, kBudget };

@@ -27,6 +27,8 @@ struct UpOptions {
   // `fastgpu up`: this process also runs an agent for this machine's GPUs. `fastgpu server`: it does not;
   // nodes join with `fastgpu agent --join-token` (fleet mode).
   bool local_agent = true;
+  // A remote node silent this long is DOWN (its jobs end LOST, requeued while retries remain), e.g. "10s".
+  std::string node_timeout = "10s";
 };
 
 // Runs server + local agent + SQLite in this process until SIGINT/SIGTERM. Writes <home>/url and

@@ -263,6 +263,53 @@ TEST_F(FleetTest, TwoAgentsJoinRunJobsServeLogsAndKeepToTheirOwnNode) {
   EXPECT_EQ(refused->status, 403) << refused->body;
 }
 
+// kill -9 of an agent: its node is DOWN after --node-timeout, the job (max_retries 1) is requeued and finishes
+// on the other node; when the agent comes back, the attempt it still runs is stopped (never twice at once after
+// that). Prints the detection and requeue times (figures, not assertions).
+TEST_F(FleetTest, AKilledAgentsNodeIsDownItsJobRunsElsewhereAndTheStaleAttemptIsStopped) {
+  StartServer({"--node-timeout", "5s"});
+  StartAgent(agent_b_, "gpu-b", "1xA100-80GB", JoinToken());
+  ASSERT_TRUE(WaitFor([&] { return NodeState("gpu-b") == "ready"; })) << agent_b_.Log();
+  auto r = Cli({"job", "submit", "--gpus", "1", "--max-retries", "1", "--", "sh", "-c",
+                "echo start-$FASTGPU_NODE; sleep 8; echo end-$FASTGPU_NODE"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const std::string id = Trim(r.out);
+  ASSERT_TRUE(WaitFor([&] { return Job(id).value("state", "") == "RUNNING"; })) << Job(id).dump();
+  const int64_t pid = Job(id).value("pid", int64_t{0});
+  ASSERT_GT(pid, 0);
+  StartAgent(agent_c_, "gpu-c", "1xA100-80GB", JoinToken());
+  ASSERT_TRUE(WaitFor([&] { return NodeState("gpu-c") == "ready"; })) << agent_c_.Log();
+
+  agent_b_.Stop(SIGKILL);  // the job's process goes on: only the agent is gone
+  const auto killed = std::chrono::steady_clock::now();
+  ASSERT_TRUE(WaitFor([&] { return NodeState("gpu-b") == "down"; }, std::chrono::seconds(15))) << Nodes().dump();
+  const auto down = std::chrono::steady_clock::now();
+  ASSERT_TRUE(WaitFor([&] { return Job(id).value("node", "") == "gpu-c" && Job(id).value("state", "") == "RUNNING"; },
+                      std::chrono::seconds(15)))
+      << Job(id).dump();
+  const auto moved = std::chrono::steady_clock::now();
+  auto ms = [](auto d) { return std::chrono::duration_cast<std::chrono::milliseconds>(d).count(); };
+  std::printf("[ figure ] node DOWN %lld ms after kill -9 (node timeout 5 s, heartbeats every 2 s); running on gpu-c %lld ms after kill\n",
+              static_cast<long long>(ms(down - killed)), static_cast<long long>(ms(moved - killed)));
+  EXPECT_EQ(Job(id).value("attempt", 0), 2);
+  bool lost = false;
+  auto events = Cli({"job", "events", id, "--output", "json"});
+  for (const auto& e : json::parse(events.out, nullptr, false).value("events", json::array()))
+    lost |= e.value("to", "") == "LOST" && e.value("reason", "").find("gpu-b is down") != std::string::npos;
+  EXPECT_TRUE(lost) << events.out;
+
+  // gpu-b's agent comes back while attempt 1 still runs there: it is stopped.
+  ASSERT_EQ(::kill(static_cast<pid_t>(pid), 0), 0) << "attempt 1 ended too early for this test";
+  StartAgent(agent_b_, "gpu-b", "1xA100-80GB", "");
+  ASSERT_TRUE(WaitFor([&] { return ::kill(static_cast<pid_t>(pid), 0) != 0; }, std::chrono::seconds(15)))
+      << agent_b_.Log();
+  ASSERT_TRUE(WaitFor([&] { return Job(id).value("state", "") == "SUCCEEDED"; }, std::chrono::seconds(20)))
+      << Job(id).dump();
+  EXPECT_EQ(Job(id).value("node", ""), "gpu-c");
+  EXPECT_EQ(Cli({"job", "logs", id}).out, "start-gpu-c\nend-gpu-c\n");
+  EXPECT_EQ(NodeState("gpu-b"), "ready");
+}
+
 TEST_F(FleetTest, AgentJoinsOverHttpsWithTheServersCa) {
   testing_support::WriteSelfSignedCert(dir_ + "/cert.pem", dir_ + "/key.pem");
   StartServer({"--tls-cert", dir_ + "/cert.pem", "--tls-key", dir_ + "/key.pem"});

@@ -231,6 +231,68 @@ TEST_F(FleetServiceTest, CordonedAndDrainingNodesGetNothingNewAndKeepItAcrossRes
   EXPECT_FALSE(svc_->GetNode("b")->cordoned);
 }
 
+TEST_F(FleetServiceTest, ASilentNodeIsDownItsJobsAreRequeuedAndItsStaleAttemptIsStoppedWhenItReturns) {
+  ASSERT_TRUE(svc_->RegisterNode(Node("b", 1)).ok());
+  svc_->SetNodeConnection("b", "http from 10.0.0.2");
+  auto spec = Spec(1);
+  spec.max_retries = 1;
+  auto job = svc_->Submit(spec, "alice");
+  svc_->ScheduleOnce();
+  auto cmds = Poll("b", 0);
+  ASSERT_EQ(cmds.size(), 1u);
+  Report(cmds[0].job, "b", agent::JobReport::Kind::kStarted);
+  const int64_t started = svc_->GetJob(job->id)->started_at;
+  clock_.Advance(std::chrono::seconds(3));
+  agent::NodeHeartbeat hb;
+  hb.node = "b";
+  ASSERT_TRUE(svc_->Heartbeat(hb).ok());
+  const int64_t last_seen = clock_.NowMillis();
+  clock_.Advance(std::chrono::seconds(5));
+  svc_->CheckNodesOnce();
+  EXPECT_EQ(State(job->id), JobState::kRunning);  // within the timeout (10 s)
+  clock_.Advance(std::chrono::seconds(6));
+  svc_->CheckNodesOnce();
+  // DOWN: the attempt ends LOST (billed up to the last heartbeat) and is requeued for its retry.
+  auto requeued = svc_->GetJob(job->id);
+  EXPECT_EQ(requeued->state, JobState::kQueued);
+  EXPECT_EQ(requeued->attempt, 1);
+  auto events = svc_->Events(job->id);
+  ASSERT_TRUE(events.ok());
+  bool lost = false;
+  for (const auto& e : *events)
+    lost |= e.to == "LOST" && e.reason.find("node b is down: no heartbeat for 11 s") != std::string::npos;
+  EXPECT_TRUE(lost);
+  auto usage = store_->ListUsage({.job_id = job->id});
+  ASSERT_TRUE(usage.ok());
+  ASSERT_EQ(usage->size(), 1u);
+  EXPECT_EQ((*usage)[0].start_ms, started);
+  EXPECT_EQ((*usage)[0].end_ms, last_seen);
+  EXPECT_EQ(svc_->GetNode("b")->node.healthy, false);
+  EXPECT_EQ(svc_->Heartbeat(hb).code(), ErrorCode::kNotFound);  // it must register again
+  EXPECT_EQ(svc_->PollCommands("b", 0, true).status().code(), ErrorCode::kNotFound);
+  // It runs on another node now.
+  ASSERT_TRUE(svc_->RegisterNode(Node("c", 1)).ok());
+  svc_->ScheduleOnce();
+  auto on_c = Poll("c", 0);
+  ASSERT_EQ(on_c.size(), 1u);
+  EXPECT_EQ(on_c[0].job.attempt, 2);
+  // b comes back still running attempt 1: it is told to stop it before anything else.
+  ASSERT_TRUE(svc_->RegisterNode(Node("b", 1, {job->id})).ok());
+  auto fence = Poll("b", 0);
+  ASSERT_EQ(fence.size(), 1u);
+  EXPECT_EQ(fence[0].kind, JobCommand::Kind::kStop);
+  EXPECT_EQ(fence[0].job_id, job->id);
+  EXPECT_EQ(svc_->GetJob(job->id)->node, "c");  // the stale attempt's end changes nothing
+  agent::JobReport stale;
+  stale.kind = agent::JobReport::Kind::kExited;
+  stale.job_id = job->id;
+  stale.attempt = 1;
+  stale.node = "b";
+  stale.signal = 15;
+  ASSERT_TRUE(svc_->ReportJobs({stale}).ok());
+  EXPECT_EQ(svc_->GetJob(job->id)->state, JobState::kStarting);
+}
+
 TEST_F(FleetServiceTest, PollingAnUnregisteredNodeSaysSo) {
   auto r = svc_->PollCommands("ghost", 0, true);
   EXPECT_EQ(r.status().code(), ErrorCode::kNotFound);
