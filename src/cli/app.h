@@ -11,6 +11,7 @@
 #include "common/clock.h"
 #include "common/status.h"
 #include "agent/agent_main.h"
+#include "server/admin.h"
 #include "server/up.h"
 
 namespace fastgpu::cli {
@@ -19,6 +20,7 @@ struct Hooks {
   std::function<int(const server::UpOptions&)> run_up;               // `fastgpu up`, `fastgpu server`
   std::function<int(const server::ApiBenchOptions&)> run_api_bench;  // `fastgpu bench api`
   std::function<int(const agent::AgentRunOptions&)> run_agent;       // `fastgpu agent`
+  std::function<int(const server::AdminOptions&)> run_admin;         // `fastgpu admin`
   // WIRING POINT: `fastgpu simulate` and `fastgpu bench scheduler` get their hooks here.
 };
 

@@ -45,5 +45,7 @@ void AddAccountVerbs(const VerbHost& host);
 void AddBillingVerbs(const VerbHost& host);
 // agent, node (app_fleet.cc).
 void AddFleetVerbs(const VerbHost& host, const std::function<int(const agent::AgentRunOptions&)>& run_agent);
+// admin (app_admin.cc).
+void AddAdminVerbs(const VerbHost& host, const std::function<int(const server::AdminOptions&)>& run_admin);
 
 }  // namespace fastgpu::cli

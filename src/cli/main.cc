@@ -7,6 +7,7 @@
 #include <string>
 
 #include "cli/app.h"
+#include "server/admin.h"
 #include "server/up.h"
 
 namespace fastgpu::cli {
@@ -37,6 +38,7 @@ int Main(int argc, char** argv) {
   hooks.run_up = [](const server::UpOptions& o) { return server::RunUp(o); };
   hooks.run_api_bench = [](const server::ApiBenchOptions& o) { return server::RunApiBench(o); };
   hooks.run_agent = [](const agent::AgentRunOptions& o) { return agent::RunAgentMain(o); };
+  hooks.run_admin = [](const server::AdminOptions& o) { return server::RunAdmin(o); };
   SystemClock clock;
   Io io{std::cout, std::cerr, ::isatty(STDOUT_FILENO) == 1, GetEnv, ReadSmallFile, clock,
         &std::cin, ::isatty(STDIN_FILENO) == 1, PromptHidden};

@@ -62,5 +62,58 @@ TEST_F(PostgresUpTest, BadOrUnreachableStoreIsOneLine) {
   }
 }
 
+// fastgpu admin: an online backup, a restore (refused while fastgpu runs), and a migration of the SQLite
+// store into PostgreSQL after which the server runs on it with every job, user and the audit chain intact.
+TEST_F(PostgresUpTest, AdminBackupRestoreAndMigrate) {
+  UpProcess up;
+  up.Start();
+  std::string j1 = up.Submit({{"command", {"/bin/sh", "-c", "exit 0"}}, {"gpus", 1}});
+  ASSERT_TRUE(up.WaitState(j1, "SUCCEEDED"));
+  ASSERT_FALSE(up.NewUser("bob").empty());
+  const std::string backup = up.home() + "/../backup.db";
+  CliResult b = up.Cli({"admin", "backup", backup});
+  ASSERT_EQ(b.exit_code, 0) << b.out << b.err;
+  EXPECT_NE(b.out.find("backed up"), std::string::npos) << b.out;
+  std::string j2 = up.Submit({{"command", {"/bin/sh", "-c", "exit 0"}}, {"gpus", 1}});
+  ASSERT_TRUE(up.WaitState(j2, "SUCCEEDED"));
+
+  CliResult busy = up.Cli({"admin", "restore", backup});
+  EXPECT_NE(busy.exit_code, 0);
+  EXPECT_NE(busy.err.find("stop it"), std::string::npos) << busy.err;
+  ASSERT_TRUE(pg_->CreateDatabase("migrated").ok());
+  const std::string store = pg_->Url("migrated");
+  CliResult busy2 = up.Cli({"admin", "migrate", "--to", store});
+  EXPECT_NE(busy2.exit_code, 0);
+
+  up.Stop(SIGTERM);
+  CliResult r = up.Cli({"admin", "restore", backup});
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  up.Start();
+  EXPECT_EQ(up.Job(j1).value("state", ""), "SUCCEEDED");
+  EXPECT_NE(up.Job(j2).value("state", ""), "SUCCEEDED");  // after the backup: gone
+  CliResult v = up.Cli({"audit", "verify"});
+  EXPECT_EQ(v.exit_code, 0) << v.out << v.err;
+  up.Stop(SIGTERM);
+
+  CliResult m = up.Cli({"admin", "migrate", "--to", store});
+  ASSERT_EQ(m.exit_code, 0) << m.out << m.err;
+  EXPECT_NE(m.out.find("jobs"), std::string::npos) << m.out;
+  up.Start({"--store", store});
+  EXPECT_EQ(up.Job(j1).value("state", ""), "SUCCEEDED");
+  auto users = up.GetJson("/v1/users");
+  EXPECT_NE(users.dump().find("bob"), std::string::npos) << users.dump();
+  CliResult v2 = up.Cli({"audit", "verify"});
+  EXPECT_EQ(v2.exit_code, 0) << v2.out << v2.err;
+  std::string j3 = up.Submit({{"command", {"/bin/sh", "-c", "exit 0"}}, {"gpus", 1}});
+  EXPECT_EQ(j3, j2);  // numbering goes on after the restored database's last job
+  ASSERT_TRUE(up.WaitState(j3, "SUCCEEDED"));
+  CliResult v3 = up.Cli({"audit", "verify"});
+  EXPECT_EQ(v3.exit_code, 0) << v3.out << v3.err;
+
+  CliResult pgb = up.Cli({"admin", "backup", backup, "--store", store});
+  EXPECT_NE(pgb.exit_code, 0);
+  EXPECT_NE(pgb.err.find("pg_dump"), std::string::npos) << pgb.err;
+}
+
 }  // namespace
 }  // namespace fastgpu::testing
