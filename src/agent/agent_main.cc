@@ -19,6 +19,7 @@
 #include "agent/http_control_plane.h"
 #include "agent/protocol.h"
 #include "common/clock.h"
+#include "common/crypto.h"
 #include "common/file_util.h"
 #include "gpu/backend.h"
 
@@ -38,6 +39,9 @@ struct Identity {
   std::string node;
   std::string credential;
   std::string sim_gpus;  // as given at the join: a restart keeps the same simulated GPUs
+  // SHA-256 of the join token this home joined with: the same token given again (a service restarted with
+  // FASTGPU_JOIN_TOKEN still set) means "already joined", not "join again" (the token is spent).
+  std::string join_token_sha256;
 };
 
 // <home>/node.json (0600): the server this node joined, its name and its credential.
@@ -49,7 +53,8 @@ Result<std::optional<Identity>> LoadIdentity(const std::string& path) {
       !j["node"].is_string())
     return FailedPrecondition(path + " is damaged; join again with --join-token (fastgpu node token create)");
   return std::optional<Identity>(Identity{j.value("server", std::string()), j["node"].get<std::string>(),
-                                          j["credential"].get<std::string>(), j.value("sim_gpus", std::string())});
+                                          j["credential"].get<std::string>(), j.value("sim_gpus", std::string()),
+                                          j.value("join_token_sha256", std::string())});
 }
 
 Result<std::unique_ptr<gpu::GpuBackend>> OpenBackend(const std::string& sim_gpus, const std::string& node,
@@ -109,7 +114,10 @@ int RunAgentMain(const AgentRunOptions& options) {
   auto stored = LoadIdentity(id_path);
   if (!stored.ok()) return Fail(stored.status());
   Identity id;
-  if (!options.join_token.empty()) {
+  const bool joined_with_this_token = !options.join_token.empty() && *stored &&
+                                      (*stored)->join_token_sha256 == Sha256Hex(options.join_token) &&
+                                      (options.server.empty() || options.server == (*stored)->server);
+  if (!options.join_token.empty() && !joined_with_this_token) {
     if (options.server.empty()) return Fail(InvalidArgument("--server URL is required to join"));
     id.server = options.server;
     id.node = !options.name.empty() ? options.name : *stored ? (*stored)->node : Hostname();
@@ -118,7 +126,12 @@ int RunAgentMain(const AgentRunOptions& options) {
     if (!cred.ok()) return Fail(Status(cred.status().code(), "joining " + id.server + ": " + cred.status().message()));
     id.credential = *cred;
     id.sim_gpus = options.sim_gpus;
-    json j{{"server", id.server}, {"node", id.node}, {"credential", id.credential}, {"sim_gpus", id.sim_gpus}};
+    id.join_token_sha256 = Sha256Hex(options.join_token);
+    json j{{"server", id.server},
+           {"node", id.node},
+           {"credential", id.credential},
+           {"sim_gpus", id.sim_gpus},
+           {"join_token_sha256", id.join_token_sha256}};
     if (Status st = WriteFileAtomic(id_path, j.dump() + "\n", 0600, /*sync=*/true); !st.ok()) return Fail(st);
     std::cout << "joined " << id.server << " as node " << id.node << " (credential stored in " << id_path << ")\n";
   } else if (*stored) {

@@ -64,9 +64,13 @@ void AddFleetVerbs(const VerbHost& host, const std::function<int(const agent::Ag
     auto opts = std::make_shared<agent::AgentRunOptions>();
     if (host.wanted("agent")) {
       agent->add_option("--join-token", opts->join_token,
-                        "One-time join token (fgj_…) from `fastgpu node token create`; needed on the first start only")
-          ->type_name("TOKEN");
-      agent->add_option("--name", opts->name, "Node name (default: the name it joined with, else the host name)");
+                        "One-time join token (fgj_…) from `fastgpu node token create`; needed on the first start "
+                        "only (env FASTGPU_JOIN_TOKEN)")
+          ->type_name("TOKEN")
+          ->envname("FASTGPU_JOIN_TOKEN");
+      agent->add_option("--name", opts->name,
+                        "Node name (default: the name it joined with, else the host name; env FASTGPU_NODE_NAME)")
+          ->envname("FASTGPU_NODE_NAME");
       agent->add_option("--sim-gpus", opts->sim_gpus,
                         "Simulated GPUs: 'auto' (real GPUs if NVML finds any, else 4xA100-80GB), 'none', or a spec "
                         "such as 8xA100-80GB")

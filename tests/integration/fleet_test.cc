@@ -222,6 +222,11 @@ TEST_F(FleetTest, TwoAgentsJoinRunJobsServeLogsAndKeepToTheirOwnNode) {
     return n;
   };
   ASSERT_TRUE(WaitFor([&] { return serving() == 2; })) << agent_b_.Log();
+  // Restarted with the same (spent) join token, as a service whose environment still holds it: this home
+  // joined with that token, so the agent reuses its credential instead of failing to join again.
+  agent_b_.Stop(SIGKILL);
+  StartAgent(agent_b_, "gpu-b", "auto", tb);
+  ASSERT_TRUE(WaitFor([&] { return serving() == 3; })) << agent_b_.Log();
   const std::string jb2 = Submit("A100-80GB", "echo again-$FASTGPU_NODE");
   ASSERT_TRUE(WaitFor([&] { return Job(jb2).value("state", "") == "SUCCEEDED"; })) << Job(jb2).dump() << agent_b_.Log();
   EXPECT_EQ(Cli({"job", "logs", jb2}).out, "again-gpu-b\n");
