@@ -1340,11 +1340,13 @@ class PostgresStore final : public Store {
 
   using Store::PostLedger;
   Status PostLedger(const std::vector<api::UsageSegment>& usage, const std::vector<api::LedgerEntry>& entries,
-                    api::AuditRecord* audit) override {
-    if (usage.empty() && entries.empty() && audit == nullptr) return Status::Ok();
+                    api::AuditRecord* audit, const std::vector<RecordWrite>& records) override {
+    if (usage.empty() && entries.empty() && audit == nullptr && records.empty()) return Status::Ok();
+    for (const RecordWrite& w : records) RETURN_IF_ERROR(ValidateRecordWrite(w));
     RETURN_IF_ERROR(ValidateMetering(usage, entries));
     std::optional<api::AuditRecord> row;
     Status st = Write([&](PgConn& c) -> Status {
+      for (const RecordWrite& w : records) RETURN_IF_ERROR(ApplyRecordWrite(c, w));
       RETURN_IF_ERROR(InsertMetering(c, usage, entries));
       return AppendRequestRow(c, audit, &row);
     });
@@ -1521,8 +1523,6 @@ class PostgresStore final : public Store {
       }
     }
     c.audit_head().reset();
-    Status st = c.Simple("BEGIN");
-    bool all_ok = st.ok();
     std::vector<WriteOp*> submits;
     for (WriteOp* op : batch) {
       if (op->bulk != nullptr) {
@@ -1530,6 +1530,9 @@ class PostgresStore final : public Store {
         submits.push_back(op);
       }
     }
+    // The bulk path sends BEGIN with its first statement (one round trip less).
+    Status st = submits.size() >= 2 ? Status::Ok() : c.Simple("BEGIN");
+    bool all_ok = st.ok();
     if (all_ok && submits.size() >= 2) all_ok = ApplyBulkSubmits(c, submits);
     for (size_t i = 0; all_ok && i < batch.size(); ++i) {
       if (submits.size() >= 2 && batch[i]->bulk != nullptr && !batch[i]->bulk->deferred) continue;
@@ -1564,7 +1567,9 @@ class PostgresStore final : public Store {
     return false;
   }
 
+  // Begins the transaction (the caller rolls it back on failure).
   Status BulkSubmits(PgConn& c, const std::vector<WriteOp*>& ops) {
+    bool begun = false;
     // Idempotency keys: locked in a fixed order (no deadlock with another process), then looked up.
     json keys = json::array();
     for (WriteOp* op : ops) {
@@ -1573,6 +1578,8 @@ class PostgresStore final : public Store {
     }
     if (!keys.empty()) {
       std::string k = keys.dump();
+      RETURN_IF_ERROR(c.Simple("BEGIN"));
+      begun = true;
       RETURN_IF_ERROR(c.Exec("SELECT pg_advisory_xact_lock(h) FROM (SELECT DISTINCT hashtextextended(scope || chr(10) || "
                              "key, 0) AS h FROM json_to_recordset($1::json) AS k(scope text, key text) ORDER BY 1) l",
                              Params().Add(k))
@@ -1593,12 +1600,17 @@ class PostgresStore final : public Store {
     for (WriteOp* op : ops) {
       if (!op->bulk->deferred) todo.push_back(op);
     }
-    if (todo.empty()) return Status::Ok();
+    if (todo.empty()) return begun ? Status::Ok() : c.Simple("BEGIN");
+    const bool audited = std::any_of(todo.begin(), todo.end(), [](WriteOp* op) { return op->bulk->n->audit.has_value(); });
     std::vector<int64_t> nums;
     {
-      ASSIGN_OR_RETURN(PgResult r, c.Exec("SELECT nextval(pg_get_serial_sequence('jobs', 'num')) "
-                                          "FROM generate_series(1, $1)",
-                                          Params().Add(static_cast<int64_t>(todo.size()))));
+      // One round trip: BEGIN, the audit lock (the chain's head is read after it, in its own statement) and
+      // the job numbers.
+      std::string sql = begun ? "" : "BEGIN; ";
+      if (audited) sql += "SELECT pg_advisory_xact_lock(" + std::to_string(kAuditLock) + "); ";
+      sql += "SELECT nextval(pg_get_serial_sequence('jobs', 'num')) FROM generate_series(1, " +
+             std::to_string(todo.size()) + ")";
+      ASSIGN_OR_RETURN(PgResult r, c.Query(sql.c_str()));
       for (int i = 0; i < r.Rows(); ++i) nums.push_back(r.Int(i, 0));
       if (nums.size() != todo.size()) return Internal("the job number sequence returned too few numbers");
       std::sort(nums.begin(), nums.end());
@@ -1651,8 +1663,7 @@ class PostgresStore final : public Store {
       b.audit->reset();
       if (n.audit) {
         std::optional<PgConn::AuditHead>& head = c.audit_head();
-        if (!head) {
-          RETURN_IF_ERROR(c.Exec("SELECT pg_advisory_xact_lock($1)", Params().Add(kAuditLock)).status());
+        if (!head) {  // the lock is held since the job numbers' statement
           ASSIGN_OR_RETURN(PgResult h, c.Exec("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1"));
           head = PgConn::AuditHead{.seq = h.Rows() > 0 ? h.Int(0, 0) : 0,
                                    .hash = h.Rows() > 0 ? std::string(h.Text(0, 1)) : std::string()};
