@@ -233,6 +233,9 @@ Status HttpControlPlane::ShipLog(const std::string& job_id) {
     return size;
   };
   if (offset < 0) {
+    // Nothing written yet: nothing to send (most short jobs), no request.
+    auto probe = src->ReadLog(job_id, 0, 1);
+    if (!probe.ok() || probe->data.empty()) return Status::Ok();
     // First push of this job since the agent started: ask how much the server has (after a restart of the
     // agent, part of the log may be there already).
     ASSIGN_OR_RETURN(offset, push(0, ""));
