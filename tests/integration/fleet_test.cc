@@ -315,6 +315,34 @@ TEST_F(FleetTest, AKilledAgentsNodeIsDownItsJobRunsElsewhereAndTheStaleAttemptIs
   EXPECT_EQ(NodeState("gpu-b"), "ready");
 }
 
+// A cancel acknowledged just before the server is killed (its stop not delivered: the agent is away too) is
+// carried out once both are back: the stop is durable.
+TEST_F(FleetTest, ACancelJustBeforeAKill9OfTheServerIsCarriedOutAfterTheRestart) {
+  StartServer();
+  StartAgent(agent_b_, "gpu-b", "1xA100-80GB", JoinToken());
+  ASSERT_TRUE(WaitFor([&] { return NodeState("gpu-b") == "ready"; })) << agent_b_.Log();
+  auto r = Cli({"job", "submit", "--", "sleep", "120"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const std::string id = Trim(r.out);
+  ASSERT_TRUE(WaitFor([&] { return Job(id).value("state", "") == "RUNNING"; })) << Job(id).dump();
+  const int64_t pid = Job(id).value("pid", int64_t{0});
+  ASSERT_GT(pid, 0);
+  agent_b_.Stop(SIGKILL);  // the job goes on; nobody can take the stop now
+  auto cancel = Cli({"job", "cancel", id});
+  ASSERT_EQ(cancel.exit_code, 0) << cancel.err;
+  server_.Stop(SIGKILL);
+  // The same server (home, port) and the same agent come back.
+  const std::string port = url_.substr(url_.rfind(':') + 1);
+  fs::remove(home_ + "/url");
+  server_.Start({"server", "--home", home_, "--listen", "127.0.0.1:" + port}, dir_ + "/server.log");
+  ASSERT_TRUE(WaitFor([&] { return fs::exists(home_ + "/url"); })) << server_.Log();
+  EXPECT_EQ(Job(id).value("state", ""), "RUNNING");
+  StartAgent(agent_b_, "gpu-b", "auto", "");
+  ASSERT_TRUE(WaitFor([&] { return Job(id).value("state", "") == "CANCELLED"; }, std::chrono::seconds(30)))
+      << Job(id).dump() << agent_b_.Log();
+  EXPECT_NE(::kill(static_cast<pid_t>(pid), 0), 0) << "the job's process still runs";
+}
+
 TEST_F(FleetTest, AgentJoinsOverHttpsWithTheServersCa) {
   testing_support::WriteSelfSignedCert(dir_ + "/cert.pem", dir_ + "/key.pem");
   StartServer({"--tls-cert", dir_ + "/cert.pem", "--tls-key", dir_ + "/key.pem"});
