@@ -8,6 +8,10 @@
 //   PgCluster* pg = SharedPgCluster();             // started once per test process
 //   ASSERT_TRUE(pg->CreateDatabase("t1").ok());
 //   auto store = store::OpenPostgresStore(pg->Url("t1"));
+//
+// For multi-host tests the server can also listen on TCP inside a network namespace (tests/support/net_lab.h):
+//   PgCluster::Start(false, {lab->Namespace("db"), lab->Address("db")}), then TcpUrl("t1") from other hosts
+// (trust authentication for every TCP client too; the Unix socket stays for CreateDatabase and Psql).
 #pragma once
 
 #include <fcntl.h>
@@ -19,6 +23,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 #include <grp.h>
+#include <sched.h>
 
 #include <chrono>
 #include <cstring>
@@ -56,12 +61,22 @@ class PgCluster {
     return "";
   }
 
+  // Where the server listens on TCP besides its Unix socket: `address`:`port` inside the network namespace
+  // `netns` (a name under /var/run/netns). Empty netns: no TCP at all.
+  struct Tcp {
+    std::string netns;
+    std::string address;
+    int port = 5432;
+  };
+
   // durable = false (tests): fsync off, which makes CREATE DATABASE and commits cheap. durable = true
   // (benchmarks): the server's defaults, every commit flushed.
-  static Result<std::unique_ptr<PgCluster>> Start(bool durable = false) {
+  static Result<std::unique_ptr<PgCluster>> Start(bool durable = false) { return Start(durable, Tcp{}); }
+  static Result<std::unique_ptr<PgCluster>> Start(bool durable, Tcp tcp) {
     if (std::string why = Unavailable(); !why.empty()) return fastgpu::Unavailable(why);
     std::unique_ptr<PgCluster> c(new PgCluster());
     c->durable_ = durable;
+    c->tcp_ = std::move(tcp);
     RETURN_IF_ERROR(c->StartServer());
     return c;
   }
@@ -87,6 +102,10 @@ class PgCluster {
   // libpq URI of database `db` on this cluster.
   std::string Url(const std::string& db) const {
     return "postgresql:///" + db + "?host=" + sock_ + "&user=" + User();
+  }
+  // libpq URI of database `db` over TCP (Start with a Tcp listener).
+  std::string TcpUrl(const std::string& db) const {
+    return "postgres://" + User() + "@" + tcp_.address + ":" + std::to_string(tcp_.port) + "/" + db;
   }
 
   // CREATE DATABASE `name` (a plain identifier) unless this cluster already made it.
@@ -142,15 +161,23 @@ class PgCluster {
     RETURN_IF_ERROR(InitData(parent));
     RETURN_IF_ERROR(Run({"/bin/mkdir", "-m", "0700", sock_}, /*as_owner=*/true));
     std::vector<std::string> argv = {BinDir() + "/postgres", "-D", data_, "-k", sock_,
-                                     "-c", "listen_addresses=", "-c", "max_connections=200",
+                                     "-c", "listen_addresses=" + tcp_.address, "-c", "max_connections=200",
                                      "-c", "shared_buffers=128MB", "-c", "logging_collector=off"};
+    if (!tcp_.netns.empty()) {
+      const std::string hba = base_ + "/pg_hba.conf";  // trust on the socket and from every TCP client
+      std::ofstream(hba) << "local all all trust\nhost all all 0.0.0.0/0 trust\n";
+      for (std::string opt : {"port=" + std::to_string(tcp_.port), "hba_file=" + hba}) {
+        argv.push_back("-c");
+        argv.push_back(opt);
+      }
+    }
     if (!durable_) {
       for (const char* opt : {"fsync=off", "full_page_writes=off"}) {
         argv.push_back("-c");
         argv.push_back(opt);
       }
     }
-    ASSIGN_OR_RETURN(pid_, Spawn(argv, /*as_owner=*/true, log_, /*die_with_parent=*/true));
+    ASSIGN_OR_RETURN(pid_, Spawn(argv, /*as_owner=*/true, log_, /*die_with_parent=*/true, tcp_.netns));
     // Ready when postmaster.pid says so (its 8th line) and the socket exists.
     auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
     while (std::chrono::steady_clock::now() < deadline) {
@@ -215,7 +242,13 @@ class PgCluster {
   // Forks and execs argv with stdout/stderr appended to `log`; as the cluster's owner when as_owner and
   // running as root.
   Result<pid_t> Spawn(const std::vector<std::string>& argv, bool as_owner, const std::string& log,
-                      bool die_with_parent) {
+                      bool die_with_parent, const std::string& netns = "") {
+    int netns_fd = -1;  // entered by the child before it drops root
+    if (!netns.empty()) {
+      const std::string path = "/var/run/netns/" + netns;
+      netns_fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+      if (netns_fd < 0) return Internal("cannot open " + path + ": " + std::strerror(errno));
+    }
     std::vector<char*> args;
     for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
     args.push_back(nullptr);
@@ -224,8 +257,12 @@ class PgCluster {
     const gid_t gid = gid_;
     const pid_t parent = ::getpid();
     pid_t pid = ::fork();
-    if (pid < 0) return Internal(std::string("fork: ") + std::strerror(errno));
+    if (pid < 0) {
+      if (netns_fd >= 0) ::close(netns_fd);
+      return Internal(std::string("fork: ") + std::strerror(errno));
+    }
     if (pid == 0) {
+      if (netns_fd >= 0 && ::setns(netns_fd, CLONE_NEWNET) != 0) ::_exit(125);
       int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0666);
       if (fd >= 0) {
         ::dup2(fd, 1);
@@ -244,6 +281,7 @@ class PgCluster {
       ::execv(args[0], args.data());
       ::_exit(127);
     }
+    if (netns_fd >= 0) ::close(netns_fd);
     return pid;
   }
 
@@ -266,6 +304,7 @@ class PgCluster {
   gid_t gid_ = 0;
   pid_t pid_ = -1;
   bool durable_ = false;
+  Tcp tcp_;
   std::mutex mu_;
   std::set<std::string> databases_;
 };
