@@ -443,15 +443,14 @@ TEST_F(FleetHostsTest, AServerKilledAndRestartedKeepsEveryJobAndReattachesTheRun
 TEST_F(FleetHostsTest, APyTorchAllReduceAcrossTwoAgents) {
   if (std::system("/usr/bin/python3 -c 'import torch' >/dev/null 2>&1") != 0)
     GTEST_SKIP() << "python3-torch is not installed (scripts/setup.sh installs it)";
-  const char* src = std::getenv("FASTGPU_SOURCE_DIR");
-  ASSERT_NE(src, nullptr);
+  const std::string script = (fs::path(__FILE__).parent_path() / "fleet" / "allreduce.py").string();
+  ASSERT_TRUE(fs::exists(script)) << script;
   StartServer();
   AddNodes({"n1", "n2"});
   // The lab's hosts share the machine's host name, which resolves to a loopback address: gloo is told which
   // interface to use (on separate machines it finds it from the host name).
   auto r = Cli({"job", "submit", "--gpus", "4", "--gpu-type", "A100-80GB", "--env", "GLOO_SOCKET_IFNAME=eth0", "--",
-                "/usr/bin/python3",
-                std::string(src) + "/tests/integration/fleet/allreduce.py"});
+                "/usr/bin/python3", script});
   if (r.exit_code != 0) GTEST_SKIP() << "multi-node gang jobs are not supported yet: " << r.err;
   const std::string id = Trim(r.out);
   const auto ended = [&] {
