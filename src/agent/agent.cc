@@ -60,6 +60,7 @@ std::vector<std::string> Split(const std::string& s, char sep) {
 struct JobMeta {
   int attempt = 0;
   std::vector<std::string> gpus;
+  int rank = 0;  // a member of a multi-node job
 };
 
 std::optional<JobMeta> ReadMeta(const std::string& job_dir) {
@@ -69,6 +70,7 @@ std::optional<JobMeta> ReadMeta(const std::string& job_dir) {
   for (const std::string& line : Split(*text, '\n')) {
     if (line.rfind("attempt=", 0) == 0) m.attempt = std::atoi(line.c_str() + 8);
     if (line.rfind("gpus=", 0) == 0) m.gpus = Split(line.substr(5), ',');
+    if (line.rfind("rank=", 0) == 0) m.rank = std::atoi(line.c_str() + 5);
   }
   return m;
 }
@@ -204,6 +206,7 @@ void Agent::Recover() {
     std::string id, dir;
     int attempt = 0;
     std::vector<std::string> gpus;
+    int rank = 0;
   };
   std::vector<Found> found;  // attempts this node started and has not reported
   for (const auto& entry : it) {
@@ -223,7 +226,7 @@ void Agent::Recover() {
     auto started = ReadStarted(dir);
     const bool old_layout = !started && ::access((dir + "/pid").c_str(), F_OK) == 0;
     if (!old_layout && (!started || *started != attempt)) continue;
-    found.push_back({id, dir, attempt, meta ? meta->gpus : std::vector<std::string>{}});
+    found.push_back({id, dir, attempt, meta ? meta->gpus : std::vector<std::string>{}, meta ? meta->rank : 0});
   }
   // A start that was under way when fastgpu stopped: its supervisor (which outlives us) may not have
   // written its process record yet. Give such records a moment to appear before calling the job lost.
@@ -255,6 +258,7 @@ void Agent::Recover() {
       r.attempt = f.attempt;
       r.pid = ref->pid;
       r.gpu_uuids = f.gpus;
+      r.rank = f.rank;
     }
   }
   std::vector<ExitStatus> exits = executor_.Poll();
@@ -265,15 +269,18 @@ void Agent::Recover() {
 void Agent::CollectExitsLocked(std::vector<ExitStatus> exits, std::vector<PendingReport>* out) {
   for (ExitStatus& st : exits) {
     int attempt = 0;
+    int rank = 0;
     std::string stop_reason;
     if (auto it = running_.find(st.job_id); it != running_.end()) {
       attempt = it->second.attempt;
+      rank = it->second.rank;
       stop_reason = it->second.stop_reason;
       running_.erase(it);
     } else if (auto meta = ReadMeta(JobDir(st.job_id))) {
       attempt = meta->attempt;
+      rank = meta->rank;
     }
-    PendingReport pr{FinalReport(st, attempt, stop_reason), JobDir(st.job_id)};
+    PendingReport pr{FinalReport(st, attempt, stop_reason, rank), JobDir(st.job_id)};
     if (out != nullptr) {
       out->push_back(std::move(pr));
     } else {
@@ -282,8 +289,9 @@ void Agent::CollectExitsLocked(std::vector<ExitStatus> exits, std::vector<Pendin
   }
 }
 
-JobReport Agent::FinalReport(const ExitStatus& st, int attempt, const std::string& stop_reason) const {
+JobReport Agent::FinalReport(const ExitStatus& st, int attempt, const std::string& stop_reason, int rank) const {
   JobReport r;
+  r.rank = rank;
   r.kind = st.lost ? JobReport::Kind::kLost : JobReport::Kind::kExited;
   r.job_id = st.job_id;
   r.attempt = attempt;
@@ -410,6 +418,7 @@ void Agent::HandleStart(const JobCommand& cmd) {
     r.job_id = id;
     r.attempt = job.attempt;
     r.node = opts_.node_name;
+    r.rank = cmd.rank;
     r.exit_code = 127;
     r.reason = std::move(reason);
     return PendingReport{std::move(r), std::move(mark_dir)};
@@ -440,6 +449,7 @@ void Agent::HandleStart(const JobCommand& cmd) {
           r.job_id = id;
           r.attempt = job.attempt;
           r.node = opts_.node_name;
+          r.rank = cmd.rank;
           r.pid = it->second.pid;
           reports_.push_back(PendingReport{std::move(r), ""});
         } else {
@@ -466,6 +476,20 @@ void Agent::HandleStart(const JobCommand& cmd) {
       spec.env["FASTGPU_JOB_ID"] = id;
       spec.env["FASTGPU_GPU_UUIDS"] = Join(job.assigned_gpus, ',');
       spec.env["FASTGPU_NODE"] = opts_.node_name;
+      if (!job.members.empty()) {
+        // A multi-node job: one process per node (what torchrun expects), PyTorch's names plus ours.
+        const std::string nodes = std::to_string(job.members.size());
+        const std::string rank = std::to_string(cmd.rank);
+        spec.env["MASTER_ADDR"] = cmd.master_addr;
+        spec.env["MASTER_PORT"] = std::to_string(cmd.master_port);
+        spec.env["WORLD_SIZE"] = nodes;
+        spec.env["RANK"] = rank;
+        spec.env["NODE_RANK"] = rank;
+        spec.env["LOCAL_RANK"] = "0";
+        spec.env["FASTGPU_NUM_NODES"] = nodes;
+        spec.env["FASTGPU_NODE_RANK"] = rank;
+        spec.env["FASTGPU_GPUS_PER_NODE"] = std::to_string(job.assigned_gpus.size());
+      }
       spec.workdir = job.spec.workdir.empty() ? dir + "/work" : job.spec.workdir;
       spec.job_dir = dir;
       spec.log_path = LogPath(id);
@@ -478,7 +502,8 @@ void Agent::HandleStart(const JobCommand& cmd) {
       Status prep = MakeDirs(dir);
       if (prep.ok()) {
         prep = WriteFileAtomic(dir + "/" + kMetaFile, "attempt=" + std::to_string(job.attempt) +
-                                                          "\ngpus=" + Join(job.assigned_gpus, ',') + "\n");
+                                                          "\ngpus=" + Join(job.assigned_gpus, ',') + "\nrank=" +
+                                                          std::to_string(cmd.rank) + "\n");
       }
       ::unlink((dir + "/" + kReportedFile).c_str());
       Result<ProcessRef> ref = prep.ok() ? executor_.Launch(spec) : Result<ProcessRef>(prep);
@@ -495,11 +520,13 @@ void Agent::HandleStart(const JobCommand& cmd) {
         r.attempt = job.attempt;
         r.pid = ref->pid;
         r.gpu_uuids = job.assigned_gpus;
+        r.rank = cmd.rank;
         JobReport rep;
         rep.kind = JobReport::Kind::kStarted;
         rep.job_id = id;
         rep.attempt = job.attempt;
         rep.node = opts_.node_name;
+        rep.rank = cmd.rank;
         rep.pid = ref->pid;
         reports_.push_back(PendingReport{std::move(rep), ""});
       } else {

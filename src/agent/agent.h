@@ -80,6 +80,7 @@ class Agent final : public LogSource {
     int64_t pid = 0;
     std::vector<std::string> gpu_uuids;
     std::string stop_reason;
+    int rank = 0;  // a member of a multi-node job: its node rank
   };
   struct PendingReport {
     JobReport report;
@@ -99,7 +100,7 @@ class Agent final : public LogSource {
   void FlushReports();
   void SendHeartbeat();
   bool WaitFor(std::chrono::milliseconds d);  // false when stopping
-  JobReport FinalReport(const ExitStatus& st, int attempt, const std::string& stop_reason) const;
+  JobReport FinalReport(const ExitStatus& st, int attempt, const std::string& stop_reason, int rank) const;
   std::vector<api::Gpu> GpuSnapshot();
   int64_t NowNanos() const { return clock_.MonotonicNanos(); }
 

@@ -28,6 +28,8 @@ struct JobReport {
   // kExited: when the process ended (Unix ms; 0 = unknown, use the time of the report). Exits found
   // after an agent restart carry the real time, so the run is not billed for the downtime.
   int64_t finished_at_ms = 0;
+  // A member of a multi-node job: its rank (the reporting node is that member's node).
+  int rank = 0;
 };
 
 struct NodeRegistration {
@@ -78,6 +80,13 @@ struct JobCommand {
   // kStart: values of the project secrets named by job.spec.secrets (name -> value), filled by the
   // server. Added to the job's environment at exec only: the agent never writes them to disk or logs.
   std::map<std::string, std::string> secret_env;
+  // kStart of a multi-node job (job.members not empty): one command per member node, all with the same job
+  // id and attempt. job.node, job.assigned_gpus and job.assigned_gpu_indices are this member's (job.members
+  // lists them all); `rank` is its node rank, and master_addr:master_port is where rank 0 listens for the
+  // gang's rendezvous (MASTER_ADDR / MASTER_PORT).
+  int rank = 0;
+  std::string master_addr;
+  int master_port = 0;
   std::string job_id;              // kStop
   int attempt = 0;                 // kStop: the attempt to stop
   std::string reason;              // kStop: "cancelled by user", "runtime limit", "preempted"

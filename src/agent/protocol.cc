@@ -62,7 +62,7 @@ const char* KindName(JobReport::Kind k) {
 }
 
 JobReport ReportFrom(const json& j) {
-  CheckFields(j, {"kind", "job_id", "attempt", "node", "pid", "exit_code", "signal", "reason", "finished_at_ms"},
+  CheckFields(j, {"kind", "job_id", "attempt", "node", "pid", "exit_code", "signal", "reason", "finished_at_ms", "rank"},
               "job report");
   JobReport r;
   const std::string kind = Str(j, "kind");
@@ -83,6 +83,8 @@ JobReport ReportFrom(const json& j) {
   if (j.contains("signal") && !j["signal"].is_null()) r.signal = static_cast<int>(Int(j, "signal"));
   r.reason = Str(j, "reason");
   r.finished_at_ms = Int(j, "finished_at_ms");
+  r.rank = static_cast<int>(Int(j, "rank"));
+  if (r.rank < 0) throw std::invalid_argument("field 'rank' must not be negative");
   return r;
 }
 
@@ -122,6 +124,7 @@ json ToJson(const JobReport& r) {
   if (r.signal) j["signal"] = *r.signal;
   if (!r.reason.empty()) j["reason"] = r.reason;
   if (r.finished_at_ms != 0) j["finished_at_ms"] = r.finished_at_ms;
+  if (r.rank != 0) j["rank"] = r.rank;
   return j;
 }
 
@@ -154,6 +157,11 @@ json ToJson(const JobCommand& c) {
     if (!c.run_as_user.empty()) j["run_as_user"] = c.run_as_user;
     if (c.allow_root) j["allow_root"] = true;
     if (!c.secret_env.empty()) j["secret_env"] = c.secret_env;
+    if (!c.job.members.empty()) {
+      j["rank"] = c.rank;
+      j["master_addr"] = c.master_addr;
+      j["master_port"] = c.master_port;
+    }
   } else {
     j["kind"] = "stop";
     j["job_id"] = c.job_id;
@@ -203,8 +211,8 @@ Result<NodeHeartbeat> NodeHeartbeatFromJson(const json& j) {
 
 Result<JobCommand> JobCommandFromJson(const json& j) {
   return Guard("command", [&]() -> Result<JobCommand> {
-    CheckFields(j, {"id", "kind", "job", "run_as_uid", "run_as_user", "allow_root", "secret_env", "job_id", "attempt",
-                    "reason", "grace_ms"},
+    CheckFields(j, {"id", "kind", "job", "run_as_uid", "run_as_user", "allow_root", "secret_env", "rank", "master_addr",
+                    "master_port", "job_id", "attempt", "reason", "grace_ms"},
                 "command");
     JobCommand c;
     c.id = static_cast<uint64_t>(Int(j, "id"));
@@ -225,6 +233,14 @@ Result<JobCommand> JobCommandFromJson(const json& j) {
           c.secret_env[e.key()] = e->get<std::string>();
         }
       }
+      c.rank = static_cast<int>(Int(j, "rank"));
+      c.master_addr = Str(j, "master_addr");
+      c.master_port = static_cast<int>(Int(j, "master_port"));
+      if (!c.job.members.empty() &&
+          (c.rank < 0 || static_cast<size_t>(c.rank) >= c.job.members.size() || c.master_port <= 0 ||
+           c.master_port > 65535))
+        throw std::invalid_argument("a multi-node start needs a rank below the number of members and a master_port "
+                                    "in 1-65535");
     } else if (kind == "stop") {
       c.kind = JobCommand::Kind::kStop;
       c.job_id = Str(j, "job_id");

@@ -2,6 +2,7 @@
 
 #include "api/json_internal.h"
 
+#include <algorithm>
 #include <cmath>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -138,6 +139,7 @@ json ToJson(const Job& j) {
            {"assigned_gpus", j.assigned_gpus},
            {"assigned_gpu_indices", j.assigned_gpu_indices},
            {"node", j.node},
+           {"members", ToJson(j.members)},
            {"priority", j.spec.priority},
            {"command", j.spec.command},
            {"env", j.spec.env},
@@ -158,6 +160,21 @@ json ToJson(const Job& j) {
            {"reason", j.reason},
            {"attempt", j.attempt},
            {"pid", j.pid}};
+  return out;
+}
+
+json ToJson(const std::vector<JobMember>& members) {
+  json out = json::array();
+  for (const auto& m : members) {
+    json o{{"rank", m.rank}, {"node", m.node}, {"gpu_uuids", m.gpu_uuids}, {"gpu_indices", m.gpu_indices}};
+    if (m.started) o["started"] = true;
+    if (m.ended) o["ended"] = true;
+    if (m.pid != 0) o["pid"] = m.pid;
+    if (m.exit_code) o["exit_code"] = *m.exit_code;
+    if (m.signal) o["signal"] = *m.signal;
+    if (!m.reason.empty()) o["reason"] = m.reason;
+    out.push_back(std::move(o));
+  }
   return out;
 }
 
@@ -282,6 +299,9 @@ Result<Job> JobFromJson(const json& j) {
     out.assigned_gpus = j.value("assigned_gpus", std::vector<std::string>{});
     out.assigned_gpu_indices = IntsOr<int>(j, "assigned_gpu_indices");
     out.node = j.value("node", "");
+    if (auto m = j.find("members"); m != j.end() && !m->is_null()) {
+      ASSIGN_OR_RETURN(out.members, JobMembersFromJson(*m));
+    }
     out.created_at = IntOr<int64_t>(j, "created_at_ms", 0);
     out.started_at = IntOr<int64_t>(j, "started_at_ms", 0);
     out.finished_at = IntOr<int64_t>(j, "finished_at_ms", 0);
@@ -290,6 +310,34 @@ Result<Job> JobFromJson(const json& j) {
     out.reason = j.value("reason", "");
     out.attempt = IntOr<int>(j, "attempt", 0);
     out.pid = IntOr<int64_t>(j, "pid", 0);
+    return out;
+  });
+}
+
+Result<std::vector<JobMember>> JobMembersFromJson(const json& j) {
+  return Guard([&]() -> Result<std::vector<JobMember>> {
+    std::vector<JobMember> out;
+    for (const auto& o : j.get_ref<const json::array_t&>()) {
+      for (auto it = o.begin(); it != o.end(); ++it) {
+        static constexpr const char* kFields[] = {"rank", "node", "gpu_uuids", "gpu_indices", "started",
+                                                  "ended", "pid", "exit_code", "signal", "reason"};
+        if (std::find_if(std::begin(kFields), std::end(kFields), [&](const char* f) { return it.key() == f; }) ==
+            std::end(kFields))
+          return InvalidArgument("unknown field '" + it.key() + "' in job member");
+      }
+      JobMember m;
+      m.rank = IntAt<int>(o, "rank");
+      m.node = o.at("node").get<std::string>();
+      m.gpu_uuids = o.value("gpu_uuids", std::vector<std::string>{});
+      m.gpu_indices = IntsOr<int>(o, "gpu_indices");
+      m.started = o.value("started", false);
+      m.ended = o.value("ended", false);
+      m.pid = IntOr<int64_t>(o, "pid", 0);
+      if (o.contains("exit_code") && !o["exit_code"].is_null()) m.exit_code = IntAt<int>(o, "exit_code");
+      if (o.contains("signal") && !o["signal"].is_null()) m.signal = IntAt<int>(o, "signal");
+      m.reason = o.value("reason", "");
+      out.push_back(std::move(m));
+    }
     return out;
   });
 }

@@ -22,6 +22,7 @@ nlohmann::json ToJson(const Job& j);
 nlohmann::json ToJson(const JobEvent& e);
 nlohmann::json ToJson(const Gpu& g);
 nlohmann::json ToJson(const Node& n);
+nlohmann::json ToJson(const std::vector<JobMember>& members);  // a JSON array
 
 // Parses a submit request body. `gpus` may be a number (2, 0.25) or a string ("0.25");
 // `runtime` may be seconds or a duration string ("24h").
@@ -33,6 +34,7 @@ Result<Job> JobFromJson(const nlohmann::json& j);
 Result<Gpu> GpuFromJson(const nlohmann::json& j);
 Result<Node> NodeFromJson(const nlohmann::json& j);
 Result<JobEvent> JobEventFromJson(const nlohmann::json& j);
+Result<std::vector<JobMember>> JobMembersFromJson(const nlohmann::json& j);
 
 // {"error":{"code":"not_found","message":"..."}}
 std::string ErrorBody(const Status& st);

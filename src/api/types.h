@@ -47,14 +47,34 @@ struct JobSpec {
   std::vector<std::string> secrets;
 };
 
+// One node of a multi-node (gang) job: a job asking for more GPUs than one node has runs one process per
+// member node, all-or-nothing. Ranks are 0..N-1 in the order the scheduler placed them.
+struct JobMember {
+  int rank = 0;
+  std::string node;
+  std::vector<std::string> gpu_uuids;
+  std::vector<int> gpu_indices;
+  // The member's process in the current attempt (reset when the job is placed again).
+  bool started = false;
+  bool ended = false;
+  int64_t pid = 0;
+  std::optional<int> exit_code;
+  std::optional<int> signal;
+  std::string reason;  // why it ended when it did not exit 0 ("exit code 3", "process lost", ...)
+};
+
 struct Job {
   std::string id;
   JobSpec spec;
   JobState state = JobState::kQueued;
   std::string user;
+  // A job on one node: its GPUs and that node. A multi-node job (members not empty): assigned_gpus is the
+  // union of every member's GPUs (rank order; what quotas, GPU lists and billing count), while
+  // assigned_gpu_indices and node are rank 0's.
   std::vector<std::string> assigned_gpus;  // UUIDs
   std::vector<int> assigned_gpu_indices;   // indices on the node
   std::string node;
+  std::vector<JobMember> members;          // empty for a job on one node
   UnixMillis created_at = 0;
   UnixMillis started_at = 0;
   UnixMillis finished_at = 0;

@@ -224,6 +224,7 @@ Examples:
   int list_limit = 0;
   std::string job_id;
   bool follow = false;
+  int log_rank = 0;
   std::string wait_timeout;
   // Flags whose presence is checked in the callbacks (declared only when `job` is named).
   CLI::Option *o_gpus = nullptr, *o_type = nullptr, *o_mem = nullptr, *o_runtime = nullptr, *o_prio = nullptr;
@@ -309,8 +310,13 @@ Examples:
     add_id_verb("events", "A job's state changes: when, from, to, why and by whom", "fastgpu job events j-3",
                 [&](Context& ctx) { return JobEvents(ctx, job_id); });
     auto* logs = add_id_verb("logs", "Print a job's output (stdout and stderr)", "fastgpu job logs -f j-3",
-                             [&](Context& ctx) { return JobLogs(ctx, job_id, follow); });
-    if (logs) logs->add_flag("-f,--follow", follow, "Keep streaming until the job ends");
+                             [&](Context& ctx) { return JobLogs(ctx, job_id, follow, log_rank); });
+    if (logs) {
+      logs->add_flag("-f,--follow", follow, "Keep streaming until the job ends");
+      logs->add_option("--rank", log_rank, "A multi-node job: the member (node rank) whose output to show (default 0)")
+          ->type_name("K")
+          ->check(CLI::NonNegativeNumber);
+    }
     auto* wait = add_id_verb("wait", "Wait until a job ends; exit 0 if it SUCCEEDED, 1 if not, 2 on timeout",
                              "fastgpu job wait j-3 --timeout 1h && echo succeeded",
                              [&](Context& ctx) { return JobWait(ctx, job_id, wait_timeout); });

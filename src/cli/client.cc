@@ -244,9 +244,10 @@ Result<json> Client::ListGpus() const { return GetJson("/v1/gpus"); }
 
 Result<json> Client::ListNodes() const { return GetJson("/v1/nodes"); }
 
-Result<LogChunk> Client::ReadLogs(const std::string& id, int64_t offset) const {
+Result<LogChunk> Client::ReadLogs(const std::string& id, int64_t offset, int rank) const {
   ASSIGN_OR_RETURN(auto http, MakeHttp(base_url_, token_, ca_file_, 60));
-  auto r = http->Get(JobPath(id) + "/logs?offset=" + std::to_string(offset) + "&follow=false");
+  auto r = http->Get(JobPath(id) + "/logs?offset=" + std::to_string(offset) + "&follow=false" +
+                     (rank != 0 ? "&rank=" + std::to_string(rank) : std::string()));
   if (!r.ok()) return FromHttpError(base_url_, r);
   if (r.response.status != 200) return StatusFromErrorBody(r.response.status, r.response.body);
   LogChunk chunk;
@@ -262,8 +263,8 @@ Result<LogChunk> Client::ReadLogs(const std::string& id, int64_t offset) const {
   return chunk;
 }
 
-Status Client::FollowLogs(const std::string& id, int64_t offset,
-                          const std::function<bool(std::string_view)>& sink) const {
+Status Client::FollowLogs(const std::string& id, int64_t offset, const std::function<bool(std::string_view)>& sink,
+                          int rank) const {
   // A silent job produces no bytes for a long time: a read timeout only means "reconnect".
   constexpr int kIdleReadTimeoutS = 60;
   int failures_without_progress = 0;
@@ -275,7 +276,8 @@ Status Client::FollowLogs(const std::string& id, int64_t offset,
     std::string error_body;
     bool stopped = false;
     int64_t before = offset;
-    auto r = http->Get(JobPath(id) + "/logs?offset=" + std::to_string(offset) + "&follow=true",
+    auto r = http->Get(JobPath(id) + "/logs?offset=" + std::to_string(offset) + "&follow=true" +
+                           (rank != 0 ? "&rank=" + std::to_string(rank) : std::string()),
                        [&](int answer_status, std::string_view data) {
                          if (answer_status != 200) {
                            if (error_body.size() < 64 * 1024) error_body.append(data);

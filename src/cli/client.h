@@ -72,10 +72,12 @@ class Client {
   Result<nlohmann::json> ListNodes() const;                          // {"nodes":[...]}
 
   // Output written so far from `offset`.
-  Result<LogChunk> ReadLogs(const std::string& id, int64_t offset) const;
+  // `rank`: the member of a multi-node job (0 = rank 0, or a job on one node).
+  Result<LogChunk> ReadLogs(const std::string& id, int64_t offset, int rank = 0) const;
   // Streams output from `offset` into `sink` until the job is terminal and all output is delivered.
   // Reconnects from the last byte received when the stream is cut. `sink` returns false to stop early.
-  Status FollowLogs(const std::string& id, int64_t offset, const std::function<bool(std::string_view)>& sink) const;
+  Status FollowLogs(const std::string& id, int64_t offset, const std::function<bool(std::string_view)>& sink,
+                    int rank = 0) const;
 
   // Raw JSON calls, for paths without a helper.
   Result<nlohmann::json> GetJson(const std::string& path_and_query, int read_timeout_s = 30) const;

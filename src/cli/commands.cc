@@ -149,18 +149,21 @@ int JobGet(Context& ctx, const std::string& id) {
   return kExitOk;
 }
 
-int JobLogs(Context& ctx, const std::string& id, bool follow) {
+int JobLogs(Context& ctx, const std::string& id, bool follow, int rank) {
   if (!follow) {
-    auto chunk = ctx.client.ReadLogs(id, 0);
+    auto chunk = ctx.client.ReadLogs(id, 0, rank);
     if (!chunk.ok()) return ReportError(ctx.err, chunk.status(), kExitFailure);
     ctx.out << chunk->data << std::flush;
     return kExitOk;
   }
-  Status st = ctx.client.FollowLogs(id, 0, [&](std::string_view data) {
-    ctx.out.write(data.data(), static_cast<std::streamsize>(data.size()));
-    ctx.out.flush();
-    return static_cast<bool>(ctx.out);
-  });
+  Status st = ctx.client.FollowLogs(
+      id, 0,
+      [&](std::string_view data) {
+        ctx.out.write(data.data(), static_cast<std::streamsize>(data.size()));
+        ctx.out.flush();
+        return static_cast<bool>(ctx.out);
+      },
+      rank);
   if (!st.ok()) return ReportError(ctx.err, st, kExitFailure);
   return kExitOk;
 }

@@ -50,7 +50,8 @@ inline constexpr int kDefaultJobListLimit = 50;
 inline constexpr int kJobListPage = 1000;  // the most the server returns in one page
 int JobList(Context& ctx, const JobListFlags& flags);
 int JobGet(Context& ctx, const std::string& id);
-int JobLogs(Context& ctx, const std::string& id, bool follow);
+// `rank`: the member of a multi-node job whose output to show (0 for a job on one node).
+int JobLogs(Context& ctx, const std::string& id, bool follow, int rank = 0);
 // Exit 0 when SUCCEEDED, 1 when FAILED/CANCELLED/LOST, 2 on timeout or error. `timeout` is text such as
 // "30s"; empty = wait forever.
 int JobWait(Context& ctx, const std::string& id, const std::string& timeout);

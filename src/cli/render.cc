@@ -85,7 +85,10 @@ std::string RenderJobDetail(const api::Job& j, UnixMillis now, bool color) {
   kv.emplace_back("Max retries", std::to_string(j.spec.max_retries));
   if (!j.spec.workdir.empty()) kv.emplace_back("Workdir", j.spec.workdir);
   for (const auto& [k, v] : j.spec.env) kv.emplace_back("Env", k + "=" + v);
-  kv.emplace_back("Node", OrDash(j.node));
+  kv.emplace_back(j.members.empty() ? "Node" : "Nodes", j.members.empty() ? OrDash(j.node)
+                                                                           : std::to_string(j.members.size()) +
+                                                                                 " (one process each; rank 0 on " +
+                                                                                 j.node + ")");
   if (!j.assigned_gpus.empty()) {
     std::vector<std::string> g;
     for (size_t i = 0; i < j.assigned_gpus.size(); ++i) {
@@ -93,6 +96,17 @@ std::string RenderJobDetail(const api::Job& j, UnixMillis now, bool color) {
       g.push_back(idx + "(" + j.assigned_gpus[i] + ")");
     }
     kv.emplace_back("Assigned GPUs", Join(g, ", "));
+  }
+  // A multi-node job: one line per member (node rank), with its GPUs and how its process did.
+  for (const auto& m : j.members) {
+    std::vector<std::string> g;
+    for (size_t i = 0; i < m.gpu_uuids.size(); ++i) {
+      std::string idx = i < m.gpu_indices.size() ? std::to_string(m.gpu_indices[i]) + " " : "";
+      g.push_back(idx + "(" + m.gpu_uuids[i] + ")");
+    }
+    std::string how = m.ended ? (m.reason.empty() ? "ended, exit code 0" : "ended, " + m.reason)
+                              : m.started ? "running, pid " + std::to_string(m.pid) : "not started";
+    kv.emplace_back("Rank " + std::to_string(m.rank), m.node + ": " + Join(g, ", ") + "; " + how);
   }
   kv.emplace_back("Created", FormatTimestamp(j.created_at) + " (" + Age(j.created_at, now) + " ago)");
   if (j.started_at > 0) kv.emplace_back("Started", FormatTimestamp(j.started_at));

@@ -511,6 +511,10 @@ void HttpServer::Install() {
     std::string id = req.matches[1];
     auto offset = IntParam(req, "offset", 0, 0, int64_t{1} << 50);
     if (!offset.ok()) return SendError(res, offset.status());
+    // A multi-node job: which member's log (each node keeps its own); 0 = rank 0 (and a job on one node).
+    auto rank_param = IntParam(req, "rank", 0, 0, 1 << 20);
+    if (!rank_param.ok()) return SendError(res, rank_param.status());
+    const int rank = static_cast<int>(*rank_param);
     std::string follow = Param(req, "follow");
     if (!follow.empty() && follow != "true" && follow != "false" && follow != "1" && follow != "0")
       return SendError(res, InvalidArgument("query parameter 'follow' must be true or false"));
@@ -521,11 +525,11 @@ void HttpServer::Install() {
     // with follow it waits for more (no thread held) until the job has ended and all output is sent.
     bool follow_on = follow == "true" || follow == "1";
     // Errors known now (the job's node is unreachable) get a proper status, not a cut 200.
-    if (auto probe = service_.ReadLog(id, *offset, 1); !probe.ok()) return SendError(res, probe.status());
+    if (auto probe = service_.ReadLog(id, *offset, 1, rank); !probe.ok()) return SendError(res, probe.status());
     auto stream = std::make_shared<BodyStream>();
     stream->watch_key = id;
     stream->poll_ms = 250;
-    stream->next = [this, id, follow_on, off = *offset]() mutable {
+    stream->next = [this, id, follow_on, rank, off = *offset]() mutable {
       StreamStep step;
       bool ended = true;
       if (follow_on) {
@@ -533,7 +537,7 @@ void HttpServer::Install() {
         if (!job.ok()) return StreamStep{StreamStep::Kind::kError, {}};
         ended = api::IsTerminal(job->state);
       }
-      auto chunk = service_.ReadLog(id, off, 256 << 10);
+      auto chunk = service_.ReadLog(id, off, 256 << 10, rank);
       if (!chunk.ok()) return StreamStep{StreamStep::Kind::kError, {}};
       if (!chunk->data.empty()) {
         off = chunk->next_offset;

@@ -146,7 +146,8 @@ void HttpServer::InstallAgent() {
     if (reg->node.name != *node) return SendError(ctx.res, not_yours(*node, reg->node.name));
     for (const auto& r : reg->recovered)
       if (r.node != *node) return SendError(ctx.res, not_yours(*node, r.node));
-    service_.SetNodeConnection(*node, std::string(tls ? "https" : "http") + " from " + ctx.req.remote_addr);
+    service_.SetNodeConnection(*node, std::string(tls ? "https" : "http") + " from " + ctx.req.remote_addr,
+                               ctx.req.remote_addr);
     RETURN_IF_SEND_ERROR(ctx.res, service_.RegisterNode(*reg));
     SendJson(ctx.res, {{"node", *node}, {"protocol_version", agent::kProtocolVersion}});
   });
@@ -221,7 +222,9 @@ void HttpServer::InstallAgent() {
     auto job = service_.GetJob(id);
     if (!job.ok()) return SendError(ctx.res, job.status());
     // Only the node the job was placed on may write its log.
-    if (job->node != *node) return SendError(ctx.res, not_yours(*node, job->node.empty() ? "(none)" : job->node));
+    // A multi-node job's output is pushed by each member node.
+    if (!JobOnNode(*job, *node))
+      return SendError(ctx.res, not_yours(*node, job->node.empty() ? "(none)" : job->node));
     auto size = fleet_->logs->Append(*node, id, *offset, ctx.req.body);
     if (!size.ok()) return SendError(ctx.res, size.status());
     if (*size > *offset) transport_->Notify(id);  // followers of this job's log

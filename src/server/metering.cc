@@ -211,7 +211,12 @@ void Service::EnforceBudgetsLocked(std::vector<std::pair<std::string, agent::Job
       cmd.attempt = j.attempt;
       cmd.reason = reason;
       cmd.grace_ms = options_.stop_grace_ms;
-      stops.push_back({j.node, std::move(cmd)});
+      // Every node of a multi-node job.
+      if (j.members.empty()) {
+        stops.push_back({j.node, std::move(cmd)});
+      } else {
+        for (const auto& m : j.members) stops.push_back({m.node, cmd});
+      }
     }
   }
 }

@@ -68,6 +68,8 @@ json Operation(const RouteInfo& r) {
   } else if (p == "/v1/jobs/{id}/logs") {
     op["parameters"].push_back(QueryParam("offset", "integer", "Byte offset to start from"));
     op["parameters"].push_back(QueryParam("follow", "boolean", "Stream until the job ends"));
+    op["parameters"].push_back(
+        QueryParam("rank", "integer", "A multi-node job: the member (node rank) whose output to read; default 0"));
     op["responses"]["200"] = {
         {"description", "Combined stdout and stderr from offset, streamed (chunked): without follow up to the end of the log as it is, with follow until the job has ended; the next offset is offset + bytes received"},
         {"content", {{"text/plain", {{"schema", {{"type", "string"}}}}}}}};
@@ -136,7 +138,20 @@ json Schemas() {
         {"properties",
          {{"id", str}, {"name", str}, {"state", states}, {"gpus", str}, {"gpus_milli", integer},
           {"gpu_type", str}, {"memory_mib", integer}, {"assigned_gpus", strs},
-          {"assigned_gpu_indices", {{"type", "array"}, {"items", integer}}}, {"node", str}, {"priority", integer},
+          {"assigned_gpu_indices", {{"type", "array"}, {"items", integer}}}, {"node", str},
+          {"members",
+           {{"type", "array"},
+            {"description",
+             "A multi-node job's nodes, one per node rank (empty for a job on one node); assigned_gpus is then "
+             "the union of their GPUs, node and assigned_gpu_indices rank 0's"},
+            {"items",
+             {{"type", "object"},
+              {"properties",
+               {{"rank", integer}, {"node", str}, {"gpu_uuids", strs},
+                {"gpu_indices", {{"type", "array"}, {"items", integer}}}, {"started", {{"type", "boolean"}}},
+                {"ended", {{"type", "boolean"}}}, {"pid", integer}, {"exit_code", integer}, {"signal", integer},
+                {"reason", str}}}}}}},
+          {"priority", integer},
           {"command", strs}, {"env", {{"type", "object"}}}, {"workdir", str}, {"project", str}, {"user", str},
           {"runtime_limit_s", integer}, {"max_retries", integer}, {"created_at", str},
           {"started_at", {{"type", "string"}, {"nullable", true}}},

@@ -24,6 +24,26 @@ int64_t JobNumber(const std::string& id) {
   return n;
 }
 
+int GangMasterPort(const std::string& job_id, int attempt) {
+  const int64_t n = std::max<int64_t>(0, JobNumber(job_id));
+  return 30000 + static_cast<int>((n * 10 + attempt) % 30000);
+}
+
+api::Job MemberView(const api::Job& job, int rank) {
+  if (job.members.empty() || rank < 0 || static_cast<size_t>(rank) >= job.members.size()) return job;
+  api::Job v = job;
+  const api::JobMember& m = job.members[static_cast<size_t>(rank)];
+  v.node = m.node;
+  v.assigned_gpus = m.gpu_uuids;
+  v.assigned_gpu_indices = m.gpu_indices;
+  return v;
+}
+
+bool JobOnNode(const api::Job& job, const std::string& node) {
+  if (job.members.empty()) return job.node == node;
+  return std::any_of(job.members.begin(), job.members.end(), [&](const api::JobMember& m) { return m.node == node; });
+}
+
 namespace {
 
 constexpr const char* kStopKind = "job_stop";      // key: job id; {"attempt", "reason"}
@@ -33,7 +53,30 @@ bool HoldsResources(JobState s) {
   return s == JobState::kScheduled || s == JobState::kStarting || s == JobState::kRunning;
 }
 
-sched::JobRequest ToRequest(const Job& j) {
+// Back to the queue: no node, GPUs or members.
+void ClearPlacement(Job& j) {
+  j.node.clear();
+  j.assigned_gpus.clear();
+  j.assigned_gpu_indices.clear();
+  j.members.clear();
+}
+
+const api::JobMember* MemberOn(const Job& j, const std::string& node) {
+  for (const auto& m : j.members)
+    if (m.node == node) return &m;
+  return nullptr;
+}
+
+std::vector<std::string> JobNodes(const Job& j) {
+  if (j.members.empty()) return {j.node};
+  std::vector<std::string> out;
+  for (const auto& m : j.members) out.push_back(m.node);
+  return out;
+}
+
+// `widths`: most GPUs of one type on one node, by type ("" = any). A job asking for more whole GPUs than
+// that spans nodes: the largest per-node count that divides its GPUs and fits a node, as many nodes as needed.
+sched::JobRequest ToRequest(const Job& j, const std::map<std::string, int>& widths) {
   sched::JobRequest r;
   r.job_id = j.id;
   r.name = j.spec.name;
@@ -51,6 +94,12 @@ sched::JobRequest ToRequest(const Job& j) {
   r.memory_mib = j.spec.memory_mib;
   r.gpu_type = j.spec.gpu_type;
   r.runtime_limit_s = j.spec.runtime_limit_s;
+  if (auto w = widths.find(j.spec.gpu_type); w != widths.end() && w->second > 0 && r.gpus > w->second) {
+    int per = w->second;
+    while (per > 1 && r.gpus % per != 0) --per;
+    r.nodes = r.gpus / per;
+    r.gpus = per;
+  }
   return r;
 }
 
@@ -240,6 +289,19 @@ Status Service::Commit(const std::vector<store::JobUpdate>& updates) {
     for (const auto& u : updates) {
       // GPUs released or a job (re)queued: the loop schedules at once instead of at its next tick.
       if (u.job.state == JobState::kQueued || (!HoldsResources(u.job.state) && active_.count(u.job.id))) wake_ = true;
+      if (auto prev = jobs_.find(u.job.id); prev != jobs_.end() && !prev->second.members.empty() &&
+                                             !HoldsResources(u.job.state) &&
+                                             (prev->second.state == JobState::kStarting ||
+                                              prev->second.state == JobState::kRunning)) {
+        // A multi-node job given up while members may still run (a node lost, a start refused): stop them.
+        agent::JobCommand cmd;
+        cmd.kind = agent::JobCommand::Kind::kStop;
+        cmd.job_id = u.job.id;
+        cmd.attempt = prev->second.attempt;
+        cmd.reason = "stopped: the job ended (" + u.event.reason + ")";
+        cmd.grace_ms = options_.stop_grace_ms;
+        QueueStopLocked(u.job.members.empty() ? prev->second : u.job, cmd);
+      }
       ApplyLocked(u.job);
       for (const auto& e : u.ledger) {
         // Counted once: the month may have been (re)loaded from the store since this commit.
@@ -306,7 +368,15 @@ Result<SubmitResult> Service::Submit(api::JobSpec spec, const std::string& user,
   {
     std::lock_guard lock(mu_);
     if (stopping_) return Unavailable("server is shutting down");
-    if (any_gpu_) RETURN_IF_ERROR(sched::CheckFeasible(capacity_, ToRequest(job)));
+    if (any_gpu_) {
+      const sched::JobRequest req = ToRequest(job, gang_width_);
+      Status feasible = sched::CheckFeasible(capacity_, req);
+      // Spread over nodes: say what was asked for, then what it would take.
+      if (!feasible.ok() && req.nodes > 1)
+        feasible = Status(feasible.code(), FormatMilliGpu(job.spec.gpus_milli) + " GPUs are more than one node has: " +
+                                               feasible.message());
+      RETURN_IF_ERROR(feasible);
+    }
     if (directory_) {
       auto rules = directory_->Rules(job.spec.project);
       if (!rules) return NotFound("project " + job.spec.project + " does not exist");
@@ -433,13 +503,15 @@ Result<Job> Service::Cancel(const std::string& id, const std::string& actor, api
     current = *found;
     if (api::IsTerminal(current.state)) return ended(current);
     if (current.state == JobState::kScheduled) {
-      // Not yet handed to the agent: drop the start command.
-      auto& cmds = nodes_[current.node].commands;
-      cmds.erase(std::remove_if(cmds.begin(), cmds.end(),
-                                [&](const agent::JobCommand& c) {
-                                  return c.kind == agent::JobCommand::Kind::kStart && c.job.id == id;
-                                }),
-                 cmds.end());
+      // Not yet handed to the agent(s): drop the start command(s).
+      for (const auto& node : JobNodes(current)) {
+        auto& cmds = nodes_[node].commands;
+        cmds.erase(std::remove_if(cmds.begin(), cmds.end(),
+                                  [&](const agent::JobCommand& c) {
+                                    return c.kind == agent::JobCommand::Kind::kStart && c.job.id == id;
+                                  }),
+                   cmds.end());
+      }
     }
     if (current.state == JobState::kQueued || current.state == JobState::kScheduled ||
         current.state == JobState::kPreempted) {
@@ -456,7 +528,7 @@ Result<Job> Service::Cancel(const std::string& id, const std::string& actor, api
         cmd.attempt = current.attempt;
         cmd.reason = "cancelled by user";
         cmd.grace_ms = options_.stop_grace_ms;
-        QueueCommandLocked(current.node, cmd);
+        QueueStopLocked(current, cmd);
         jobs_[id].reason = "cancelling";
         stop_sent = true;
       }
@@ -553,7 +625,7 @@ std::vector<api::Node> Service::ListNodes() const {
   return out;
 }
 
-Result<agent::LogChunk> Service::ReadLog(const std::string& id, int64_t offset, int64_t max_bytes) {
+Result<agent::LogChunk> Service::ReadLog(const std::string& id, int64_t offset, int64_t max_bytes, int rank) {
   agent::LogSource* src = nullptr;
   std::optional<Job> stored;  // an ended job no longer in memory
   {
@@ -568,11 +640,16 @@ Result<agent::LogChunk> Service::ReadLog(const std::string& id, int64_t offset, 
     const Job* found = stored ? &*stored : FindLocked(id);
     if (!found) return NotFound("job " + id + " does not exist");
     const Job& j = *found;
-    if (j.node.empty() || j.attempt == 0) return agent::LogChunk{"", offset, true};
-    auto n = nodes_.find(j.node);
+    const size_t ranks = std::max<size_t>(1, j.members.size());
+    if (rank < 0 || static_cast<size_t>(rank) >= ranks)
+      return InvalidArgument("job " + id + " has " + std::to_string(ranks) + " rank(s) (0-" +
+                             std::to_string(ranks - 1) + "), not " + std::to_string(rank));
+    const std::string node = j.members.empty() ? j.node : j.members[static_cast<size_t>(rank)].node;
+    if (node.empty() || j.attempt == 0) return agent::LogChunk{"", offset, true};
+    auto n = nodes_.find(node);
     if (n != nodes_.end()) src = n->second.logs;
-    if (!src && fallback_logs_) src = fallback_logs_(j.node);  // also for a node gone or not back yet
-    if (!src) return Unavailable("logs of job " + id + " are on node " + j.node + ", which is not reachable");
+    if (!src && fallback_logs_) src = fallback_logs_(node);  // also for a node gone or not back yet
+    if (!src) return Unavailable("logs of job " + id + " are on node " + node + ", which is not reachable");
   }
   auto chunk = src->ReadLog(id, offset, max_bytes);
   if (!chunk.ok() && chunk.status().code() == ErrorCode::kNotFound) return agent::LogChunk{"", offset, true};
@@ -684,7 +761,7 @@ void Service::ScheduleOnce() {
           continue;
         }
       }
-      queue.push_back(ToRequest(j));
+      queue.push_back(ToRequest(j, gang_width_));
     }
   }
   sched::Decisions d = scheduler_->Schedule(snap, queue);
@@ -700,6 +777,20 @@ void Service::ScheduleOnce() {
       after.node = b.nodes[0].node;
       after.assigned_gpus = b.nodes[0].gpu_uuids;
       after.assigned_gpu_indices = b.nodes[0].gpu_indices;
+      after.members.clear();
+      if (b.nodes.size() > 1) {
+        // A gang: every node of the bind is a member (rank = bind order); assigned_gpus is the union.
+        after.assigned_gpus.clear();
+        for (size_t r = 0; r < b.nodes.size(); ++r) {
+          api::JobMember m;
+          m.rank = static_cast<int>(r);
+          m.node = b.nodes[r].node;
+          m.gpu_uuids = b.nodes[r].gpu_uuids;
+          m.gpu_indices = b.nodes[r].gpu_indices;
+          after.assigned_gpus.insert(after.assigned_gpus.end(), m.gpu_uuids.begin(), m.gpu_uuids.end());
+          after.members.push_back(std::move(m));
+        }
+      }
       after.attempt += 1;
       after.exit_code.reset();
       after.signal.reset();
@@ -730,6 +821,8 @@ void Service::ScheduleOnce() {
         }
       }
       std::string why = "placed on " + after.node;
+      for (size_t r = 1; r < after.members.size(); ++r) why += ", " + after.members[r].node;
+      if (!after.members.empty()) why += " (" + std::to_string(after.members.size()) + " nodes)";
       updates.push_back(Transition(it->second, after, why, "scheduler"));
       updates.back().expected_state = JobState::kQueued;
     }
@@ -754,7 +847,7 @@ void Service::ScheduleOnce() {
       }
       if (auto env = secret_env.find(u.job.id); env != secret_env.end()) cmd.secret_env = std::move(env->second);
     }
-    QueueCommandLocked(u.job.node, std::move(cmd));
+    QueueStartsLocked(u.job, cmd);
   }
   // Preemptions: ask the victims to stop; their resources free when they exit.
   for (const auto& p : d.preemptions) {
@@ -767,7 +860,7 @@ void Service::ScheduleOnce() {
     cmd.attempt = it->second.attempt;
     cmd.reason = p.reason;
     cmd.grace_ms = options_.stop_grace_ms;
-    QueueCommandLocked(it->second.node, std::move(cmd));
+    QueueStopLocked(it->second, cmd);
   }
   commands_cv_.notify_all();
 }
@@ -786,7 +879,7 @@ void Service::EnforceLimitsLocked(std::vector<std::pair<std::string, agent::JobC
     cmd.attempt = j.attempt;
     cmd.reason = reason + " (" + FormatDuration(j.spec.runtime_limit_s) + ") reached";
     cmd.grace_ms = options_.stop_grace_ms;
-    stops.push_back({j.node, std::move(cmd)});
+    for (const auto& node : JobNodes(j)) stops.push_back({node, cmd});
   }
 }
 
@@ -839,20 +932,20 @@ Status Service::MarkSentLocked(const std::string& node, std::vector<agent::JobCo
   std::erase_if(cmds, [&](const agent::JobCommand& c) {
     if (c.kind != agent::JobCommand::Kind::kStart) return false;
     auto it = jobs_.find(c.job.id);
-    return it == jobs_.end() || it->second.attempt != c.job.attempt || it->second.node != node ||
+    return it == jobs_.end() || it->second.attempt != c.job.attempt || !JobOnNode(it->second, node) ||
            !HoldsResources(it->second.state);
   });
   for (auto& c : cmds) {
     if (c.kind != agent::JobCommand::Kind::kStart) continue;
     const Job& cur = jobs_.at(c.job.id);
     if (cur.state != JobState::kScheduled) {
-      c.job = cur;  // sent again (not acknowledged): as it is now
+      c.job = MemberView(cur, c.rank);  // sent again (not acknowledged), or another member's node: as it is now
       continue;
     }
     Job after = cur;
     after.state = JobState::kStarting;
     updates.push_back(Transition(cur, after, "sent to node " + node, "server"));
-    c.job = updates.back().job;
+    c.job = MemberView(updates.back().job, c.rank);
   }
   return Status::Ok();
 }
@@ -961,6 +1054,155 @@ Result<std::vector<agent::JobCommand>> Service::PollCommands(const std::string& 
   return cmds;
 }
 
+void Service::QueueStopLocked(const Job& job, const agent::JobCommand& cmd) {
+  if (job.members.empty()) {
+    QueueCommandLocked(job.node, cmd);
+    return;
+  }
+  for (const auto& m : job.members) {
+    if (m.ended) continue;  // nothing runs there any more
+    auto n = nodes_.find(m.node);
+    if (n == nodes_.end() || !n->second.registered) continue;  // it stops what it runs when it registers
+    QueueCommandLocked(m.node, cmd);
+  }
+}
+
+void Service::QueueStartsLocked(const Job& job, const agent::JobCommand& base) {
+  if (job.members.empty()) {
+    QueueCommandLocked(job.node, base);
+    return;
+  }
+  // MASTER_ADDR: rank 0's node as the others reach it: the address its agent connects to the server from
+  // (fleet mode), else the address it registered (its host name), else loopback (an in-process agent).
+  std::string master = "127.0.0.1";
+  if (auto n = nodes_.find(job.members[0].node); n != nodes_.end()) {
+    if (!n->second.peer_address.empty()) {
+      master = n->second.peer_address;
+    } else if (!n->second.node.address.empty()) {
+      master = n->second.node.address;
+    }
+  }
+  for (const auto& m : job.members) {
+    agent::JobCommand cmd = base;
+    cmd.job = MemberView(job, m.rank);
+    cmd.rank = m.rank;
+    cmd.master_addr = master;
+    cmd.master_port = GangMasterPort(job.id, job.attempt);
+    QueueCommandLocked(m.node, std::move(cmd));
+  }
+}
+
+void Service::RefreshCapacityLocked() {
+  capacity_ = SnapshotLocked(/*empty=*/true);
+  any_gpu_ = false;
+  gang_width_.clear();
+  for (const auto& n : capacity_.nodes) {
+    any_gpu_ |= !n.gpus.empty();
+    std::map<std::string, int> per_type;
+    for (const auto& g : n.gpus) ++per_type[g.type];
+    for (const auto& [type, count] : per_type) {
+      gang_width_[type] = std::max(gang_width_[type], count);
+      gang_width_[""] = std::max(gang_width_[""], count);
+    }
+  }
+}
+
+bool Service::GangReportLocked(const Job& j, const agent::JobReport& r, std::vector<store::JobUpdate>& updates) {
+  size_t idx = j.members.size();
+  for (size_t i = 0; i < j.members.size(); ++i)
+    if (j.members[i].node == r.node) idx = i;
+  if (idx == j.members.size()) return false;
+  if (r.rank != 0 && r.rank != j.members[idx].rank) return false;  // not the member that runs there
+  Job after = j;
+  api::JobMember& m = after.members[idx];
+  const std::string who = "rank " + std::to_string(m.rank) + " on " + m.node;
+  const std::string actor = "agent:" + r.node;
+  const size_t total = after.members.size();
+  auto count = [&](auto pred) {
+    return static_cast<size_t>(std::count_if(after.members.begin(), after.members.end(), pred));
+  };
+  if (r.kind == agent::JobReport::Kind::kStarted) {
+    if (m.started || m.ended) return false;
+    m.started = true;
+    m.pid = r.pid;
+    const size_t up = count([](const api::JobMember& x) { return x.started || x.ended; });
+    std::string reason = who + ": process " + std::to_string(r.pid) + " started";
+    if (up == total && j.state != JobState::kRunning) {
+      after.state = JobState::kRunning;
+      after.started_at = clock_.NowMillis();
+      after.pid = after.members[0].pid;
+      reason += "; all " + std::to_string(total) + " nodes started";
+    } else if (up < total) {
+      reason += "; waiting for " + std::to_string(total - up) + " more";
+    }
+    updates.push_back(Transition(j, after, reason, actor));
+    return true;
+  }
+  if (m.ended) return false;
+  m.ended = true;
+  m.pid = 0;
+  m.exit_code = r.exit_code;
+  m.signal = r.signal;
+  const bool lost = r.kind == agent::JobReport::Kind::kLost;
+  const bool ok = !lost && r.exit_code && *r.exit_code == 0 && !r.signal;
+  if (lost) {
+    m.reason = r.reason.empty() ? "process lost" : r.reason;
+  } else if (r.signal) {
+    m.reason = "killed by " + SignalName(*r.signal);
+  } else if (r.exit_code && *r.exit_code != 0) {
+    m.reason = "exit code " + std::to_string(*r.exit_code);
+    if (!r.reason.empty()) m.reason += ": " + r.reason;
+  } else if (!ok) {
+    m.reason = r.reason.empty() ? "failed" : r.reason;
+  }
+  std::string reason = who + ": " + (ok ? std::string("exit code 0") : m.reason);
+  if (!ok && !stops_.count(j.id)) {
+    // The first member to fail decides the job's end; the others are stopped.
+    stops_[j.id] = {lost ? StopKind::kMemberLost : StopKind::kMemberFailed, reason};
+    agent::JobCommand cmd;
+    cmd.kind = agent::JobCommand::Kind::kStop;
+    cmd.job_id = j.id;
+    cmd.attempt = j.attempt;
+    cmd.reason = "stopped: " + reason;
+    cmd.grace_ms = options_.stop_grace_ms;
+    QueueStopLocked(after, cmd);
+    if (!lost) {
+      after.exit_code = r.exit_code;
+      after.signal = r.signal;
+    }
+  }
+  const size_t ended = count([](const api::JobMember& x) { return x.ended; });
+  if (ended < total) {
+    reason += "; waiting for " + std::to_string(total - ended) + " more to end";
+    updates.push_back(Transition(j, after, reason, actor));
+    return true;
+  }
+  // All members have ended: the job ends as the stop (cancel, limit, a failed member...) or the exits say.
+  agent::JobReport last = r;
+  auto stop = stops_.find(j.id);
+  if (stop != stops_.end() && stop->second.kind == StopKind::kMemberLost) {
+    last.kind = agent::JobReport::Kind::kLost;
+    last.reason = stop->second.reason;
+  } else {
+    last.kind = agent::JobReport::Kind::kExited;
+    last.exit_code = after.exit_code ? after.exit_code : std::optional<int>(0);
+    last.signal = after.signal;
+    last.reason.clear();
+    if (stop == stops_.end()) {
+      last.exit_code = 0;
+      last.signal.reset();
+    }
+  }
+  last.finished_at_ms = 0;
+  Job final_state = FinalStateFor(after, last, updates);
+  (void)final_state;
+  if (!updates.empty() && stop == stops_.end() && updates.back().job.state == JobState::kSucceeded) {
+    updates.back().event.reason = "exit code 0 on all " + std::to_string(total) + " nodes";
+    updates.back().job.reason = updates.back().event.reason;
+  }
+  return true;
+}
+
 Job Service::FinalStateFor(const Job& job, const agent::JobReport& r, std::vector<store::JobUpdate>& updates) {
   UnixMillis now = clock_.NowMillis();
   Job after = job;
@@ -989,6 +1231,9 @@ Job Service::FinalStateFor(const Job& job, const agent::JobReport& r, std::vecto
   } else if (stop != stops_.end() && stop->second.kind == StopKind::kPreempt) {
     after.state = JobState::kPreempted;
     reason = stop->second.reason;
+  } else if (stop != stops_.end() && stop->second.kind == StopKind::kMemberFailed) {
+    after.state = JobState::kFailed;
+    reason = stop->second.reason;
   } else if (r.exit_code && *r.exit_code == 0) {
     after.state = JobState::kSucceeded;
     reason = "exit code 0";
@@ -1010,9 +1255,7 @@ Job Service::FinalStateFor(const Job& job, const agent::JobReport& r, std::vecto
   if (requeue) {
     Job again = last;
     again.state = JobState::kQueued;
-    again.node.clear();
-    again.assigned_gpus.clear();
-    again.assigned_gpu_indices.clear();
+    ClearPlacement(again);
     again.finished_at = 0;
     again.started_at = 0;
     std::string why = after.state == JobState::kPreempted
@@ -1049,8 +1292,12 @@ Status Service::ReportJobs(const std::vector<agent::JobReport>& reports) {
         cur = &it->second;
       }
       // Unknown or ended (a stale report), an older attempt, or a job no longer on that node: ignore.
-      if (cur == nullptr || cur->attempt != r.attempt || cur->node != r.node || !HoldsResources(cur->state)) continue;
+      if (cur == nullptr || cur->attempt != r.attempt || !JobOnNode(*cur, r.node) || !HoldsResources(cur->state)) continue;
       const Job j = *cur;
+      if (!j.members.empty()) {
+        if (GangReportLocked(j, r, updates)) batch[r.job_id] = updates.back().job;
+        continue;
+      }
       if (r.kind == agent::JobReport::Kind::kStarted) {
         if (j.state == JobState::kRunning) continue;
         Job after = j;
@@ -1101,7 +1348,43 @@ Status Service::RegisterNode(const agent::NodeRegistration& reg) {
     std::vector<std::string> readopted;
     for (const auto& id : active_) {
       const Job& j = jobs_.at(id);
-      if (j.node != reg.node.name) continue;
+      if (!JobOnNode(j, reg.node.name)) continue;
+      if (!j.members.empty()) {
+        const api::JobMember* m = MemberOn(j, reg.node.name);
+        if (m->ended) continue;  // this member's end is recorded; the job waits for the others
+        if (alive.count(id)) {
+          // The member runs: recorded as started (the job is RUNNING once all have).
+          agent::JobReport started;
+          started.kind = agent::JobReport::Kind::kStarted;
+          started.job_id = id;
+          started.node = reg.node.name;
+          started.attempt = j.attempt;
+          started.rank = m->rank;
+          if (!m->started) GangReportLocked(j, started, updates);
+          readopted.push_back(id);
+          continue;
+        }
+        if (j.state == JobState::kScheduled) {
+          // Never sent to any member: back to the queue, the attempt given back.
+          Job after = j;
+          after.state = JobState::kQueued;
+          ClearPlacement(after);
+          after.attempt = std::max(0, j.attempt - 1);
+          updates.push_back(Transition(j, after, "requeued after restart: it had not started", "server"));
+          continue;
+        }
+        // Sent, and this member is neither running nor ended here: the whole gang is lost (the other members
+        // are stopped when the change is committed).
+        agent::JobReport lost;
+        lost.kind = agent::JobReport::Kind::kLost;
+        lost.job_id = id;
+        lost.node = reg.node.name;
+        lost.attempt = j.attempt;
+        lost.reason = "rank " + std::to_string(m->rank) + " on " + reg.node.name +
+                      ": process not found after the node restarted";
+        FinalStateFor(j, lost, updates);
+        continue;
+      }
       if (alive.count(id)) {
         Job after = j;
         after.state = JobState::kRunning;
@@ -1115,9 +1398,7 @@ Status Service::RegisterNode(const agent::NodeRegistration& reg) {
         // was given is not counted (`attempt` counts starts).
         Job after = j;
         after.state = JobState::kQueued;
-        after.node.clear();
-        after.assigned_gpus.clear();
-        after.assigned_gpu_indices.clear();
+        ClearPlacement(after);
         after.attempt = std::max(0, j.attempt - 1);
         updates.push_back(Transition(j, after,
                                      j.state == JobState::kScheduled
@@ -1140,7 +1421,7 @@ Status Service::RegisterNode(const agent::NodeRegistration& reg) {
     // ended LOST, was requeued or runs elsewhere) is stopped before the node gets anything new.
     for (const auto& id : alive) {
       auto it = jobs_.find(id);
-      if (it != jobs_.end() && it->second.node == reg.node.name && HoldsResources(it->second.state)) continue;
+      if (it != jobs_.end() && JobOnNode(it->second, reg.node.name) && HoldsResources(it->second.state)) continue;
       agent::JobCommand cmd;
       cmd.kind = agent::JobCommand::Kind::kStop;
       cmd.job_id = id;
@@ -1161,9 +1442,7 @@ Status Service::RegisterNode(const agent::NodeRegistration& reg) {
       cmd.grace_ms = options_.stop_grace_ms;
       QueueCommandLocked(reg.node.name, std::move(cmd));
     }
-    capacity_ = SnapshotLocked(/*empty=*/true);
-    any_gpu_ = false;
-    for (const auto& n : capacity_.nodes) any_gpu_ |= !n.gpus.empty();
+    RefreshCapacityLocked();
   }
   RETURN_IF_ERROR(Commit(updates));
   wake_loop_.notify_all();
@@ -1234,10 +1513,12 @@ bool Service::NodeRegistered(const std::string& node) const {
   return it != nodes_.end() && it->second.registered;
 }
 
-void Service::SetNodeConnection(const std::string& node, const std::string& connection) {
+void Service::SetNodeConnection(const std::string& node, const std::string& connection,
+                                const std::string& peer_address) {
   std::lock_guard lock(mu_);
   nodes_[node].connection = connection;
   nodes_[node].remote = true;
+  if (!peer_address.empty()) nodes_[node].peer_address = peer_address;
 }
 
 void Service::CheckNodesOnce() {
@@ -1248,6 +1529,7 @@ void Service::CheckNodesOnce() {
   {
     std::lock_guard lock(mu_);
     const UnixMillis now = clock_.NowMillis();
+    std::unordered_map<std::string, Job> batch;  // jobs as an earlier node of this pass left them (gangs)
     for (auto& [name, ns] : nodes_) {
       if (!ns.remote || !ns.registered || now - ns.node.last_heartbeat <= options_.node_timeout_ms) continue;
       // DOWN: it must register again (its next call is refused with not_found), and that registration
@@ -1259,19 +1541,19 @@ void Service::CheckNodesOnce() {
       down.push_back(name);
       ns.commands.clear();
       ns.unacked.clear();
-      std::unordered_map<std::string, Job> batch;
       for (const auto& id : active_) {
-        const Job& j = jobs_.at(id);
-        if (j.node != name) continue;
+        const Job& j = batch.count(id) ? batch.at(id) : jobs_.at(id);
+        if (!JobOnNode(j, name) || !HoldsResources(j.state)) continue;
+        // A member that has ended there already does not need the node any more.
+        if (const api::JobMember* m = MemberOn(j, name); m != nullptr && m->ended) continue;
         if (j.state == JobState::kScheduled) {
           // Never sent: back to the queue, the attempt given back.
           Job after = j;
           after.state = JobState::kQueued;
-          after.node.clear();
-          after.assigned_gpus.clear();
-          after.assigned_gpu_indices.clear();
+          ClearPlacement(after);
           after.attempt = std::max(0, j.attempt - 1);
           updates.push_back(Transition(j, after, "requeued: " + why, "server"));
+          batch[id] = updates.back().job;
           continue;
         }
         agent::JobReport lost;
@@ -1281,7 +1563,10 @@ void Service::CheckNodesOnce() {
         lost.attempt = j.attempt;
         lost.reason = why;
         lost.finished_at_ms = ns.node.last_heartbeat;  // billed up to the last time it was known to run
-        FinalStateFor(j, lost, updates);
+        if (!j.members.empty()) {
+          lost.reason = "rank " + std::to_string(MemberOn(j, name)->rank) + " on " + why;
+        }
+        batch[id] = FinalStateFor(j, lost, updates);
       }
     }
     for (const auto& u : updates) stops_.erase(u.job.id);
@@ -1297,7 +1582,8 @@ void Service::CheckNodesOnce() {
 std::vector<NodeInfo> Service::Nodes() const {
   std::lock_guard lock(mu_);
   std::map<std::string, std::vector<std::string>> jobs;
-  for (const auto& id : active_) jobs[jobs_.at(id).node].push_back(id);
+  for (const auto& id : active_)
+    for (const auto& n : JobNodes(jobs_.at(id))) jobs[n].push_back(id);
   std::vector<NodeInfo> out;
   for (const auto& [name, ns] : nodes_) {
     NodeInfo i;
@@ -1352,7 +1638,7 @@ Status Service::RemoveNode(const std::string& node) {
     if (!nodes_.count(node)) return NotFound("node " + node + " does not exist (fastgpu node list shows the nodes)");
     std::vector<std::string> held;
     for (const auto& id : active_)
-      if (jobs_.at(id).node == node) held.push_back(id);
+      if (JobOnNode(jobs_.at(id), node)) held.push_back(id);
     if (!held.empty()) {
       std::sort(held.begin(), held.end());
       std::string list;
@@ -1364,9 +1650,7 @@ Status Service::RemoveNode(const std::string& node) {
   RETURN_IF_ERROR(PersistNodeState(node, false, false, true));
   std::lock_guard lock(mu_);
   nodes_.erase(node);
-  capacity_ = SnapshotLocked(/*empty=*/true);
-  any_gpu_ = false;
-  for (const auto& n : capacity_.nodes) any_gpu_ |= !n.gpus.empty();
+  RefreshCapacityLocked();
   return Status::Ok();
 }
 

@@ -125,8 +125,9 @@ class Service final : public agent::ControlPlane {
   Result<api::Job> Wait(const std::string& id, int64_t timeout_ms, bool until_running);
   std::vector<api::Gpu> ListGpus() const;
   std::vector<api::Node> ListNodes() const;
-  // Logs: reads from the node's LogSource. kNotFound for unknown job.
-  Result<agent::LogChunk> ReadLog(const std::string& id, int64_t offset, int64_t max_bytes);
+  // Logs: reads from the node's LogSource. kNotFound for unknown job. `rank`: the member of a multi-node job
+  // whose log to read (each member node keeps its own); 0 for a job on one node.
+  Result<agent::LogChunk> ReadLog(const std::string& id, int64_t offset, int64_t max_bytes, int rank = 0);
   // Waits until the job's state changes or `timeout_ms` passes (for streaming logs).
   void WaitForChange(const std::string& id, int64_t timeout_ms);
 
@@ -161,7 +162,9 @@ class Service final : public agent::ControlPlane {
   // Whether the node is known (registered now, or known from the store).
   bool NodeKnown(const std::string& node) const;
   bool NodeRegistered(const std::string& node) const;
-  void SetNodeConnection(const std::string& node, const std::string& connection);
+  // `peer_address`: the address the server sees the node's agent connect from; it is the MASTER_ADDR given
+  // to the members of a multi-node job whose rank 0 runs there (else the node's registered address).
+  void SetNodeConnection(const std::string& node, const std::string& connection, const std::string& peer_address = "");
   std::vector<NodeInfo> Nodes() const;
   Result<NodeInfo> GetNode(const std::string& node) const;
   // cordon: nothing new is placed there; drain: the same, shown as draining until its jobs have ended.
@@ -209,9 +212,12 @@ class Service final : public agent::ControlPlane {
     bool draining = false;
     std::string connection;
     bool remote = false;  // its agent talks over the network (liveness applies)
+    std::string peer_address;  // where its agent connects from (remote nodes)
   };
   // Why the server asked a job to stop; decides its final state.
-  enum class StopKind { kCancel, kRuntimeLimit, kPreempt, kNodeLost, kBudget };
+  // kMemberFailed / kMemberLost: a member of a multi-node job failed or was lost; the others are stopped and
+  // the job ends with that member's reason once all have ended.
+  enum class StopKind { kCancel, kRuntimeLimit, kPreempt, kNodeLost, kBudget, kMemberFailed, kMemberLost };
   struct StopRequest {
     StopKind kind;
     std::string reason;
@@ -237,6 +243,14 @@ class Service final : public agent::ControlPlane {
   void EnforceLimitsLocked(std::vector<std::pair<std::string, agent::JobCommand>>& stops);
   api::Job FinalStateFor(const api::Job& job, const agent::JobReport& report,
                          std::vector<store::JobUpdate>& updates);
+  // Requires mu_ held. A report of one member of a multi-node job; false when it changes nothing.
+  bool GangReportLocked(const api::Job& job, const agent::JobReport& report, std::vector<store::JobUpdate>& updates);
+  // Requires mu_ held. Queues `cmd` (a stop) for every node of the job whose member has not ended.
+  void QueueStopLocked(const api::Job& job, const agent::JobCommand& cmd);
+  // Requires mu_ held. The start command(s) of a job just SCHEDULED: one per member node.
+  void QueueStartsLocked(const api::Job& job, const agent::JobCommand& base);
+  // Requires mu_ held. Recomputes capacity_, any_gpu_ and gang_width_ from the registered nodes.
+  void RefreshCapacityLocked();
   void NotifyAll();
   // Requires mu_ held. Queues a command for `node` (assigns its id) and wakes its pollers.
   void QueueCommandLocked(const std::string& node, agent::JobCommand cmd);
@@ -284,6 +298,9 @@ class Service final : public agent::ControlPlane {
   std::set<std::string> active_;                      // jobs holding GPUs (SCHEDULED/STARTING/RUNNING)
   sched::ClusterSnapshot capacity_;                   // all registered nodes, empty: for CheckFeasible
   bool any_gpu_ = false;
+  // Most GPUs of one type on one registered node, by type ("" = any type): a job asking for more whole GPUs
+  // spans several nodes (sched::JobRequest::nodes).
+  std::map<std::string, int> gang_width_;
   std::map<std::string, NodeState> nodes_;
   std::unordered_map<std::string, StopRequest> stops_;
   std::map<std::string, int64_t> submitting_;  // project -> submits being written (queued-jobs quota)
@@ -303,5 +320,13 @@ class Service final : public agent::ControlPlane {
 };
 
 int64_t JobNumber(const std::string& id);  // "j-42" -> 42
+
+// The rendezvous port of a multi-node job (MASTER_PORT): 30000 + (job number x 10 + attempt) mod 30000, so
+// that every member knows it without asking rank 0's node. Not probed: see docs/fleet.md.
+int GangMasterPort(const std::string& job_id, int attempt);
+// A job as one member node sees it in its start command: node and GPUs are that member's.
+api::Job MemberView(const api::Job& job, int rank);
+// Whether the job holds GPUs on `node` (any member, for a multi-node job).
+bool JobOnNode(const api::Job& job, const std::string& node);
 
 }  // namespace fastgpu::server

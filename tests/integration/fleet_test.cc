@@ -4,6 +4,8 @@
 #include <fcntl.h>
 #include <sys/stat.h>
 
+#include <set>
+
 #include "integration/harness.h"
 #include "support/self_signed_cert.h"
 
@@ -131,7 +133,7 @@ class FleetTest : public ::testing::Test {
   }
 
   httplib::Result Agent(const std::string& credential, const std::string& method, const std::string& path,
-                        const std::string& body, const std::string& version = "1") {
+                        const std::string& body, const std::string& version = "2") {
     httplib::Client c(url_);
     httplib::Headers h{{"Authorization", "Bearer " + credential}, {"X-FastGPU-Agent-Protocol", version}};
     if (method == "GET") return c.Get(path, h);
@@ -161,8 +163,8 @@ TEST_F(FleetTest, TwoAgentsJoinRunJobsServeLogsAndKeepToTheirOwnNode) {
   EXPECT_EQ(cred_b.rfind("fgn_", 0), 0u);
   {
     httplib::Client c(url_);
-    auto again = c.Post("/v1/agent/join", {{"X-FastGPU-Agent-Protocol", "1"}},
-                        json{{"token", tb}, {"node", "gpu-x"}, {"protocol_version", 1}}.dump(), "application/json");
+    auto again = c.Post("/v1/agent/join", {{"X-FastGPU-Agent-Protocol", "2"}},
+                        json{{"token", tb}, {"node", "gpu-x"}, {"protocol_version", 2}}.dump(), "application/json");
     ASSERT_TRUE(again);
     EXPECT_EQ(again->status, 401) << again->body;
   }
@@ -207,7 +209,7 @@ TEST_F(FleetTest, TwoAgentsJoinRunJobsServeLogsAndKeepToTheirOwnNode) {
   auto old = Agent(cred_b, "POST", "/v1/agent/heartbeat", json{{"node", "gpu-b"}}.dump(), "7");
   ASSERT_TRUE(old);
   EXPECT_EQ(old->status, 409);
-  EXPECT_NE(old->body.find("server speaks version 1"), std::string::npos) << old->body;
+  EXPECT_NE(old->body.find("server speaks version 2"), std::string::npos) << old->body;
   EXPECT_NE(old->body.find("version 7"), std::string::npos) << old->body;
 
   // A restarted agent reuses its credential (no token) and the GPUs it joined with, and keeps serving.
@@ -313,6 +315,82 @@ TEST_F(FleetTest, AKilledAgentsNodeIsDownItsJobRunsElsewhereAndTheStaleAttemptIs
   EXPECT_EQ(Job(id).value("node", ""), "gpu-c");
   EXPECT_EQ(Cli({"job", "logs", id}).out, "start-gpu-c\nend-gpu-c\n");
   EXPECT_EQ(NodeState("gpu-b"), "ready");
+}
+
+// A job asking for more GPUs than one node has runs on both nodes, one process each, with the rendezvous
+// environment (RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT ...); each member's output is read with --rank.
+// Then, when Debian's python3-torch is installed, a torch.distributed all_reduce (gloo) across the two
+// agents using only that environment.
+TEST_F(FleetTest, AGangJobRunsOneProcessPerNodeWithTheRendezvousEnvironment) {
+  StartServer();
+  StartAgent(agent_b_, "gpu-b", "2xA100-80GB", JoinToken());
+  StartAgent(agent_c_, "gpu-c", "2xA100-80GB", JoinToken());
+  ASSERT_TRUE(WaitFor([&] { return NodeState("gpu-b") == "ready" && NodeState("gpu-c") == "ready"; }))
+      << Nodes().dump() << agent_b_.Log() << agent_c_.Log();
+  auto r = Cli({"job", "submit", "--gpus", "4", "--", "sh", "-c",
+                "echo $RANK $WORLD_SIZE $MASTER_ADDR $MASTER_PORT $NODE_RANK $LOCAL_RANK $FASTGPU_NUM_NODES "
+                "$FASTGPU_NODE_RANK $FASTGPU_GPUS_PER_NODE $FASTGPU_NODE $CUDA_VISIBLE_DEVICES"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const std::string id = Trim(r.out);
+  ASSERT_TRUE(WaitFor([&] { return Job(id).value("state", "") == "SUCCEEDED"; })) << Job(id).dump();
+  const json job = Job(id);
+  ASSERT_EQ(job.value("members", json::array()).size(), 2u) << job.dump();
+  EXPECT_EQ(job.value("assigned_gpus", json::array()).size(), 4u);
+  std::set<std::string> nodes;
+  std::string master_port;
+  for (int rank = 0; rank < 2; ++rank) {
+    const std::string node = job["members"][rank].value("node", "");
+    nodes.insert(node);
+    auto logs = Cli({"job", "logs", id, "--rank", std::to_string(rank)});
+    ASSERT_EQ(logs.exit_code, 0) << logs.err;
+    std::istringstream in(logs.out);
+    std::string rk, world, addr, mport, node_rank, local_rank, num_nodes, fnode_rank, per_node, fnode, cuda;
+    in >> rk >> world >> addr >> mport >> node_rank >> local_rank >> num_nodes >> fnode_rank >> per_node >> fnode >> cuda;
+    EXPECT_EQ(rk, std::to_string(rank)) << logs.out;
+    EXPECT_EQ(world, "2") << logs.out;
+    EXPECT_EQ(addr, "127.0.0.1") << logs.out;  // where rank 0's agent connects from
+    EXPECT_EQ(node_rank, std::to_string(rank)) << logs.out;
+    EXPECT_EQ(local_rank, "0") << logs.out;
+    EXPECT_EQ(num_nodes, "2") << logs.out;
+    EXPECT_EQ(fnode_rank, std::to_string(rank)) << logs.out;
+    EXPECT_EQ(per_node, "2") << logs.out;
+    EXPECT_EQ(fnode, node) << logs.out;
+    EXPECT_EQ(cuda, "0,1") << logs.out;
+    EXPECT_GE(std::atoi(mport.c_str()), 30000) << logs.out;
+    if (rank == 0) master_port = mport;
+    EXPECT_EQ(mport, master_port) << logs.out;
+  }
+  EXPECT_EQ(nodes, (std::set<std::string>{"gpu-b", "gpu-c"}));
+  EXPECT_EQ(Cli({"job", "logs", id}).out, Cli({"job", "logs", id, "--rank", "0"}).out);
+  auto bad = Cli({"job", "logs", id, "--rank", "2"});
+  EXPECT_NE(bad.exit_code, 0);
+  EXPECT_NE(bad.err.find("has 2 rank(s)"), std::string::npos) << bad.err;
+
+  // A real PyTorch job across the two agents.
+  if (std::system("/usr/bin/python3 -c 'import torch.distributed' >/dev/null 2>&1") != 0)
+    GTEST_SKIP() << "the all_reduce part needs /usr/bin/python3 with torch (Debian python3-torch); not installed here";
+  // FASTGPU_SOURCE_DIR when the test runner sets it, else where this file was compiled from.
+  const char* src = std::getenv("FASTGPU_SOURCE_DIR");
+  const std::string script = src != nullptr && *src != '\0'
+                                 ? std::string(src) + "/tests/integration/fleet/allreduce.py"
+                                 : (fs::path(__FILE__).parent_path() / "fleet" / "allreduce.py").string();
+  ASSERT_TRUE(fs::exists(script)) << script;
+  auto t = Cli({"job", "submit", "--gpus", "4", "--", "/usr/bin/python3", script});
+  ASSERT_EQ(t.exit_code, 0) << t.err;
+  const std::string tid = Trim(t.out);
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        const std::string st = Job(tid).value("state", "");
+        return st == "SUCCEEDED" || st == "FAILED" || st == "CANCELLED";
+      },
+      std::chrono::seconds(120)))
+      << Job(tid).dump();
+  for (int rank = 0; rank < 2; ++rank) {
+    auto logs = Cli({"job", "logs", tid, "--rank", std::to_string(rank)});
+    EXPECT_NE(logs.out.find("rank " + std::to_string(rank) + "/2"), std::string::npos) << logs.out;
+    EXPECT_NE(logs.out.find(" ok"), std::string::npos) << logs.out;
+  }
+  EXPECT_EQ(Job(tid).value("state", ""), "SUCCEEDED") << Job(tid).dump();
 }
 
 // A cancel acknowledged just before the server is killed (its stop not delivered: the agent is away too) is

@@ -323,6 +323,55 @@ TEST_P(StoreConformance, UpdatePersistsEveryField) {
   ExpectSameJob(Get(j.id), after);
 }
 
+// A multi-node job's members (node, GPUs and the progress of each rank) survive update, list and reopen.
+TEST_P(StoreConformance, GangMembersRoundTrip) {
+  Job j = Create("gang");
+  EXPECT_TRUE(Get(j.id).members.empty());
+  Job after = j;
+  after.state = JobState::kRunning;
+  after.node = "node-a";
+  after.assigned_gpus = {"GPU-a0", "GPU-a1", "GPU-b0", "GPU-b1"};
+  after.assigned_gpu_indices = {0, 1};
+  api::JobMember m0{.rank = 0, .node = "node-a", .gpu_uuids = {"GPU-a0", "GPU-a1"}, .gpu_indices = {0, 1}};
+  m0.started = true;
+  m0.pid = 4242;
+  api::JobMember m1{.rank = 1, .node = "node-b", .gpu_uuids = {"GPU-b0", "GPU-b1"}, .gpu_indices = {2, 3}};
+  m1.started = true;
+  m1.ended = true;
+  m1.exit_code = 3;
+  m1.signal = 9;
+  m1.reason = "exit code 3";
+  after.members = {m0, m1};
+  ASSERT_TRUE(store_->UpdateJobs({{.job = after, .event = {.to = "RUNNING", .reason = "started", .actor = "server"}}}).ok());
+  auto check = [&](const Job& got) {
+    ASSERT_EQ(got.members.size(), 2u);
+    for (size_t i = 0; i < 2; ++i) {
+      const api::JobMember& w = after.members[i];
+      const api::JobMember& g = got.members[i];
+      EXPECT_EQ(g.rank, w.rank);
+      EXPECT_EQ(g.node, w.node);
+      EXPECT_EQ(g.gpu_uuids, w.gpu_uuids);
+      EXPECT_EQ(g.gpu_indices, w.gpu_indices);
+      EXPECT_EQ(g.started, w.started);
+      EXPECT_EQ(g.ended, w.ended);
+      EXPECT_EQ(g.pid, w.pid);
+      EXPECT_EQ(g.exit_code, w.exit_code);
+      EXPECT_EQ(g.signal, w.signal);
+      EXPECT_EQ(g.reason, w.reason);
+    }
+  };
+  check(Get(j.id));
+  auto listed = store_->ListJobs({.states = {JobState::kRunning}});
+  ASSERT_TRUE(listed.ok()) << listed.status().ToString();
+  ASSERT_EQ(listed->size(), 1u);
+  check(listed->front());
+  Reopen();
+  check(Get(j.id));
+  after.members.clear();
+  ASSERT_TRUE(store_->UpdateJobs({{.job = after, .event = {.reason = "cleared", .actor = "server"}}}).ok());
+  EXPECT_TRUE(Get(j.id).members.empty());
+}
+
 TEST_P(StoreConformance, CompareAndSet) {
   Job j = Create("cas");
   ASSERT_TRUE(Transition(j, JobState::kScheduled).ok());

@@ -213,7 +213,7 @@ TEST_F(SqliteStoreTest, MigratesVersion1Database) {
   {
     // Turn it back into a version 1 database: exactly what migration 1 created.
     RawDb raw(DbPath());
-    ASSERT_EQ(raw.Exec("DROP TABLE submit_keys; DROP TABLE records; DROP TABLE audit; DROP TABLE usage; DROP TABLE ledger; "
+    ASSERT_EQ(raw.Exec("ALTER TABLE jobs DROP COLUMN members; DROP TABLE submit_keys; DROP TABLE records; DROP TABLE audit; DROP TABLE usage; DROP TABLE ledger; "
                        "DELETE FROM sqlite_sequence WHERE name = 'ledger'; PRAGMA user_version = 1"),
               "");
     ASSERT_EQ(raw.QueryText("SELECT count(*) FROM sqlite_master WHERE tbl_name IN "

@@ -193,6 +193,10 @@ CREATE INDEX ledger_by_project_month ON ledger(project, month, seq);
 CREATE TRIGGER ledger_append_only BEFORE UPDATE OR DELETE OR TRUNCATE ON ledger
   FOR EACH STATEMENT EXECUTE FUNCTION fastgpu_append_only();
 )sql"},
+    {2, R"sql(
+-- The nodes of a multi-node (gang) job: JSON array of api::JobMember ('[]' for a job on one node).
+ALTER TABLE jobs ADD COLUMN members TEXT NOT NULL DEFAULT '[]';
+)sql"},
 };
 
 constexpr int kLatestVersion = kMigrations[std::size(kMigrations) - 1].version;
@@ -511,8 +515,9 @@ class PgConn {
   "project, max_retries, user_name, assigned_gpus, assigned_gpu_indices, node, created_at, started_at, "  \
   "finished_at, exit_code, term_signal, reason, attempt, pid"
 
-constexpr std::string_view kSelectJobs = "SELECT num, " FASTGPU_JOB_COLUMNS " FROM jobs";
-constexpr std::string_view kSelectJobByNum = "SELECT num, " FASTGPU_JOB_COLUMNS " FROM jobs WHERE num = $1";
+// members (column 25) is read after the others; a new job has none (the column's default).
+constexpr std::string_view kSelectJobs = "SELECT num, " FASTGPU_JOB_COLUMNS ", members FROM jobs";
+constexpr std::string_view kSelectJobByNum = "SELECT num, " FASTGPU_JOB_COLUMNS ", members FROM jobs WHERE num = $1";
 // The job ($1..$24) and its submit event ($25 at, $26 reason, $27 actor) in one round trip.
 constexpr std::string_view kInsertJob =
     "WITH j AS (INSERT INTO jobs(" FASTGPU_JOB_COLUMNS
@@ -521,15 +526,15 @@ constexpr std::string_view kInsertJob =
     "INSERT INTO job_events(job_num, at, from_state, to_state, reason, actor) "
     "SELECT num, $25, '', 'QUEUED', $26, $27 FROM j RETURNING job_num";
 #undef FASTGPU_JOB_COLUMNS
-// The new value ($2..$25) where the state is $26 (any state when $26 is NULL), returning the previous
-// state; with the event ($27 at, $28 from, $29 to, $30 reason, $31 actor; empty from/to = the states).
+// The new value ($2..$25, members $32) where the state is $26 (any state when $26 is NULL), returning the
+// previous state; with the event ($27 at, $28 from, $29 to, $30 reason, $31 actor; empty from/to = the states).
 constexpr std::string_view kUpdateJob =
     "WITH old AS (SELECT num, state FROM jobs WHERE num = $1 FOR UPDATE), "
     "upd AS (UPDATE jobs SET state = $2, name = $3, command = $4, gpus_milli = $5, gpu_type = $6, "
     "memory_mib = $7, runtime_limit_s = $8, priority = $9, env = $10, workdir = $11, project = $12, "
     "max_retries = $13, user_name = $14, assigned_gpus = $15, assigned_gpu_indices = $16, node = $17, "
     "created_at = $18, started_at = $19, finished_at = $20, exit_code = $21, term_signal = $22, reason = $23, "
-    "attempt = $24, pid = $25 FROM old WHERE jobs.num = old.num AND ($26::text IS NULL OR old.state = $26) "
+    "attempt = $24, pid = $25, members = $32 FROM old WHERE jobs.num = old.num AND ($26::text IS NULL OR old.state = $26) "
     "RETURNING jobs.num), "
     "ev AS (INSERT INTO job_events(job_num, at, from_state, to_state, reason, actor) "
     "SELECT num, $27, CASE WHEN $28 = '' THEN (SELECT state FROM old) ELSE $28 END, "
@@ -619,6 +624,13 @@ Result<api::Job> ReadJob(const PgResult& r, int row) {
   j.reason = r.Text(row, 22);
   j.attempt = static_cast<int>(r.Int(row, 23));
   j.pid = r.Int(row, 24);
+  if (std::string_view members = r.Text(row, 25); members != "[]") {
+    auto parsed = api::ParseJson(members, "stored job members");
+    if (!parsed.ok()) return Internal("job " + j.id + " has a damaged row: " + parsed.status().message());
+    auto m = api::JobMembersFromJson(*parsed);
+    if (!m.ok()) return Internal("job " + j.id + " has a damaged row: " + m.status().message());
+    j.members = std::move(m).value();
+  }
   return j;
 }
 
@@ -1005,6 +1017,7 @@ class PostgresStore final : public Store {
         params[i].Null();
       }
       params[i].Add(u.event.at).Add(u.event.from).Add(u.event.to).Add(u.event.reason).Add(u.event.actor);
+      params[i].Add(u.job.members.empty() ? std::string("[]") : api::ToJson(u.job.members).dump());
     }
     int64_t audit_seq = 0;
     Status st = Write([&](PgConn& c) -> Status {
@@ -1646,7 +1659,8 @@ class PostgresStore final : public Store {
                       {"term_signal", j.signal ? json(*j.signal) : json(nullptr)},
                       {"reason", j.reason},
                       {"attempt", j.attempt},
-                      {"pid", j.pid}});
+                      {"pid", j.pid},
+                      {"members", "[]"}});
       events.push_back({{"job_num", num},
                         {"at", n.event.at},
                         {"from_state", ""},

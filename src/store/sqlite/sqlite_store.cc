@@ -190,6 +190,10 @@ CREATE TABLE submit_keys (
   PRIMARY KEY (scope, key)
 ) WITHOUT ROWID;
 )sql"},
+    {4, R"sql(
+-- The nodes of a multi-node (gang) job: JSON array of api::JobMember ("[]" for a job on one node).
+ALTER TABLE jobs ADD COLUMN members TEXT NOT NULL DEFAULT '[]';
+)sql"},
 };
 
 constexpr int kLatestVersion = kMigrations[std::size(kMigrations) - 1].version;
@@ -387,8 +391,9 @@ class Conn {
   "project, max_retries, user_name, assigned_gpus, assigned_gpu_indices, node, created_at, started_at, "   \
   "finished_at, exit_code, term_signal, reason, attempt, pid"
 
-constexpr std::string_view kSelectJobs = "SELECT " FASTGPU_JOB_COLUMNS " FROM jobs";
-constexpr std::string_view kSelectJobByNum = "SELECT " FASTGPU_JOB_COLUMNS " FROM jobs WHERE num = ?1";
+// members (column 25) is read after the others; a new job has none (the column's default).
+constexpr std::string_view kSelectJobs = "SELECT " FASTGPU_JOB_COLUMNS ", members FROM jobs";
+constexpr std::string_view kSelectJobByNum = "SELECT " FASTGPU_JOB_COLUMNS ", members FROM jobs WHERE num = ?1";
 constexpr std::string_view kInsertJob =
     "INSERT INTO jobs(" FASTGPU_JOB_COLUMNS
     ") VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, "
@@ -399,7 +404,7 @@ constexpr std::string_view kUpdateJob =
     "runtime_limit_s = ?8, priority = ?9, env = ?10, workdir = ?11, project = ?12, max_retries = ?13, "
     "user_name = ?14, assigned_gpus = ?15, assigned_gpu_indices = ?16, node = ?17, created_at = ?18, "
     "started_at = ?19, finished_at = ?20, exit_code = ?21, term_signal = ?22, reason = ?23, attempt = ?24, "
-    "pid = ?25 WHERE num = ?1";
+    "pid = ?25, members = ?26 WHERE num = ?1";
 
 std::string JobId(int64_t num) { return "j-" + std::to_string(num); }
 
@@ -431,12 +436,14 @@ struct JobRow {
         command(EncodeStrings(job.spec.command)),
         env(EncodeMap(job.spec.env)),
         assigned_gpus(EncodeStrings(job.assigned_gpus)),
-        assigned_gpu_indices(EncodeInts(job.assigned_gpu_indices)) {}
+        assigned_gpu_indices(EncodeInts(job.assigned_gpu_indices)),
+        members(job.members.empty() ? "[]" : api::ToJson(job.members).dump()) {}
   api::Job job;
   std::string command;
   std::string env;
   std::string assigned_gpus;
   std::string assigned_gpu_indices;
+  std::string members;
 };
 
 // Binds parameters ?2..?25 (every column but num) of kInsertJob / kUpdateJob.
@@ -502,6 +509,13 @@ Result<api::Job> ReadJob(const Stmt& s) {
   j.reason = s.Text(22);
   j.attempt = static_cast<int>(s.Int(23));
   j.pid = s.Int(24);
+  if (std::string_view members = s.Text(25); members != "[]") {
+    auto parsed = api::ParseJson(members, "stored job members");
+    if (!parsed.ok()) return Internal("job " + j.id + " has a damaged row: " + parsed.status().message());
+    auto m = api::JobMembersFromJson(*parsed);
+    if (!m.ok()) return Internal("job " + j.id + " has a damaged row: " + m.status().message());
+    j.members = std::move(m).value();
+  }
   return j;
 }
 
@@ -1348,6 +1362,7 @@ class SqliteStore final : public Store {
       ASSIGN_OR_RETURN(Stmt s, c.Prepare(kUpdateJob));
       s.Bind(1, *num);
       BindJob(s, row);
+      s.Bind(26, row.members);
       RETURN_IF_ERROR(s.Run());
     }
     std::string_view from = u.event.from.empty() ? std::string_view(previous) : std::string_view(u.event.from);
