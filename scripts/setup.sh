@@ -5,7 +5,7 @@ set -euo pipefail
 PKGS=(cmake ninja-build g++ pkg-config ccache
       libsqlite3-dev libcpp-httplib-dev nlohmann-json3-dev libyaml-cpp-dev libcli11-dev libssl-dev libboost-dev
       libgtest-dev libgmock-dev libbenchmark-dev procps
-      libpq-dev postgresql-15
+      libpq-dev postgresql-15 iproute2
       python3-torch)  # the multi-node all_reduce test (tests/integration/fleet/allreduce.py)
 missing=()
 for p in "${PKGS[@]}"; do
