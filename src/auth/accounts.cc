@@ -304,9 +304,10 @@ store::RecordWrite AccountService::Erase(const std::string& kind, const std::str
 }
 
 template <typename F>
-Status AccountService::Commit(const std::vector<store::RecordWrite>& writes, api::AuditRecord* audit, F&& apply) {
-  if (!writes.empty() || audit != nullptr) {
-    Status st = store_.WriteRecords(writes, audit);
+Status AccountService::Commit(const std::vector<store::RecordWrite>& writes, api::AuditRecord* audit, F&& apply,
+                              const std::vector<api::LedgerEntry>& ledger) {
+  if (!writes.empty() || audit != nullptr || !ledger.empty()) {
+    Status st = ledger.empty() ? store_.WriteRecords(writes, audit) : store_.PostLedger({}, ledger, audit, writes);
     if (!st.ok()) {
       const ErrorCode c = st.code();
       if (c == ErrorCode::kAlreadyExists || c == ErrorCode::kFailedPrecondition || c == ErrorCode::kNotFound) {
@@ -539,7 +540,8 @@ Result<api::User> AccountService::UpdateUser(const std::string& actor_user, cons
 // ---- Projects -------------------------------------------------------------------------------------
 
 Result<api::Project> AccountService::CreateProject(api::Project project, const std::string& owner_user,
-                                                  api::AuditRecord* audit) {
+                                                  api::AuditRecord* audit,
+                                                  const std::vector<api::LedgerEntry>& ledger) {
   RETURN_IF_ERROR(api::ValidateName("project", project.name));
   RETURN_IF_ERROR(ValidateProjectFields(project));
   if (owner_user.empty()) return InvalidArgument("a project needs an owner: give an existing user name");
@@ -555,11 +557,14 @@ Result<api::Project> AccountService::CreateProject(api::Project project, const s
   std::vector<store::RecordWrite> writes{
       Put(kProjectKind, project.name, api::ToJson(project).dump()),
       Put(kMemberKind, PairKey(project.name, owner_user), api::ToJson(owner).dump()), PutUidMark(mark)};
-  RETURN_IF_ERROR(Commit(writes, audit, [&] {
-    projects_[project.name] = project;
-    members_[{project.name, owner_user}] = api::Role::kOwner;
-    last_job_uid_ = mark;
-  }));
+  RETURN_IF_ERROR(Commit(
+      writes, audit,
+      [&] {
+        projects_[project.name] = project;
+        members_[{project.name, owner_user}] = api::Role::kOwner;
+        last_job_uid_ = mark;
+      },
+      ledger));
   return project;
 }
 

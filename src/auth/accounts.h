@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "api/accounts.h"
+#include "api/billing.h"
 #include "auth/policy.h"
 #include "auth/secrets.h"
 #include "common/clock.h"
@@ -92,8 +93,11 @@ class AccountService {
   // Allocates the project's run_as_uid (any value given is ignored): the next uid of the job uid range
   // that no project has ever had. kFailedPrecondition when the range is used up. A named run_as_user
   // that another project already uses is refused (kFailedPrecondition), here and in UpdateProject.
+  // `ledger`: entries posted with the project's records and the audit row, in the same store transaction
+  // (e.g. the trial credit a new project gets): all are written, or none.
   Result<api::Project> CreateProject(api::Project project, const std::string& owner_user,
-                                     api::AuditRecord* audit = nullptr);
+                                     api::AuditRecord* audit = nullptr,
+                                     const std::vector<api::LedgerEntry>& ledger = {});
   Result<api::Project> GetProject(const std::string& name) const;
   std::vector<api::Project> ListProjects() const;
   // Replaces the project's mutable fields (description, quota, budget, run_as_user, allow_root);
@@ -158,11 +162,12 @@ class AccountService {
   // Record write with compare-and-set against the version this process last saw (0 = must be new).
   store::RecordWrite Put(const std::string& kind, const std::string& key, std::string value) const;
   store::RecordWrite Erase(const std::string& kind, const std::string& key) const;
-  // Applies `writes` and the request's audit row (null: none) in one store transaction; on success
-  // updates versions_ and runs `apply` under mu_. On a compare-and-set conflict (another process wrote),
-  // reloads the cache and fails.
+  // Applies `writes`, the ledger entries `ledger` and the request's audit row (null: none) in one store
+  // transaction; on success updates versions_ and runs `apply` under mu_. On a compare-and-set conflict
+  // (another process wrote), reloads the cache and fails.
   template <typename F>
-  Status Commit(const std::vector<store::RecordWrite>& writes, api::AuditRecord* audit, F&& apply);
+  Status Commit(const std::vector<store::RecordWrite>& writes, api::AuditRecord* audit, F&& apply,
+                const std::vector<api::LedgerEntry>& ledger = {});
   Result<api::TokenRecord> NewToken(const std::string& user, const std::string& name, UnixMillis expires_at,
                                     std::string* token) const;
   bool IsLastOwner(const std::string& project, const std::string& user) const;  // needs mu_ or write_mu_

@@ -202,18 +202,18 @@ void HttpServer::InstallAccounts() {
     p.name = **name;
     p.description = desc->value_or("");
     ctx.audit_target = "project:" + p.name;
-    api::AuditRecord row = ChangeAuditRow(ctx, clock_.NowMillis());
-    auto created = accounts_.CreateProject(p, owner->value_or(ctx.principal.user), &row);
+    UnixMillis now = clock_.NowMillis();
+    api::AuditRecord row = ChangeAuditRow(ctx, now);
+    // The project's records, its trial credit and the audit row in one transaction: all or none.
+    std::vector<api::LedgerEntry> trial;
+    if (options_.trial.amount_micro > 0) {
+      auto e = billing::TrialCredit(p.name, options_.trial.amount_micro, now,
+                                    now + options_.trial.lifetime_days * 86'400'000);
+      if (e.ok()) trial.push_back(*e);
+    }
+    auto created = accounts_.CreateProject(p, owner->value_or(ctx.principal.user), &row, trial);
     if (!created.ok()) return SendError(ctx.res, created.status());
     NoteChangeAudited(ctx, row);
-    // The trial credit follows in a transaction of its own (records and ledger entries are written apart):
-    // a crash in between leaves the project, with its audit row, without the credit.
-    if (options_.trial.amount_micro > 0) {
-      UnixMillis now = clock_.NowMillis();
-      auto trial = billing::TrialCredit(created->name, options_.trial.amount_micro, now,
-                                        now + options_.trial.lifetime_days * 86'400'000);
-      if (trial.ok()) RETURN_IF_SEND_ERROR(ctx.res, store_.PostLedger({}, {*trial}));
-    }
     SendJson(ctx.res, api::ToJson(*created), 201);
   });
   Add("GET", "/v1/projects", [this](Ctx& ctx) {

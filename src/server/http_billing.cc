@@ -174,6 +174,8 @@ void HttpServer::InstallBilling() {
     if (!expires.ok()) return SendError(ctx.res, expires.status());
     std::string k = kind->value_or("adjustment");
     std::vector<api::LedgerEntry> entries;
+    std::vector<store::RecordWrite> records;
+    std::optional<billing::Plan> new_plan;
     ctx.audit_target = "credits:" + ctx.project;
     ctx.audit_detail = k + " " + billing::FormatUsd(**amount);
     if (k == "adjustment") {
@@ -190,19 +192,18 @@ void HttpServer::InstallBilling() {
       if (!p.ok()) return SendError(ctx.res, p.status());
       json plan = {{"project", p->plan.project}, {"discount_bps", p->plan.discount_bps},
                    {"from", p->plan.from}, {"to", p->plan.to}};
-      RETURN_IF_SEND_ERROR(ctx.res, store::PutRecord(store_, "plan", ctx.project + "/" + std::to_string(p->plan.from),
-                                                     plan.dump()));
-      service_.AddPlan(p->plan);
+      records.push_back({.kind = "plan", .key = ctx.project + "/" + std::to_string(p->plan.from),
+                         .value = plan.dump()});
+      new_plan = p->plan;
       entries = p->entries;
     } else {
       return SendError(ctx.res, InvalidArgument("field 'kind' must be adjustment, prepaid or trial_credit"));
     }
-    // The credit and its audit row in one transaction. A prepaid plan's discount record is written just
-    // before, in a transaction of its own (the store writes records and ledger entries apart): a crash in
-    // between leaves the plan without its credit and without an audit row.
+    // The credit, a prepaid plan's discount record and the audit row in one transaction: all or none.
     api::AuditRecord row = ChangeAuditRow(ctx, now);
-    RETURN_IF_SEND_ERROR(ctx.res, store_.PostLedger({}, entries, &row));
+    RETURN_IF_SEND_ERROR(ctx.res, store_.PostLedger({}, entries, &row, records));
     NoteChangeAudited(ctx, row);
+    if (new_plan) service_.AddPlan(*new_plan);
     auto all = store_.ListLedger({.project = ctx.project});
     if (!all.ok()) return SendError(ctx.res, all.status());
     json arr = json::array();

@@ -181,11 +181,21 @@ class Store {
   // durable on return. Empty keys and negative amounts are rejected with kInvalidArgument.
   // `audit` not null: the request's audit row, appended in the same transaction as WriteRecords does
   // (also when every posting was skipped as already there, or none was given); untouched on failure.
+  // `records`: record writes applied first in the same transaction, exactly as WriteRecords applies them
+  // (validation, in order, compare-and-set); a failed version check fails the whole call with the same
+  // code as WriteRecords, and then neither the records, the usage, the entries nor the row are written.
+  // For a change that writes documents and ledger entries together (a prepaid plan with its credit, a new
+  // project with its trial credit).
   virtual Status PostLedger(const std::vector<api::UsageSegment>& usage, const std::vector<api::LedgerEntry>& entries,
-                            api::AuditRecord* audit) = 0;
-  // Without an audit row. Implementations add `using Store::PostLedger;` so that this stays visible.
+                            api::AuditRecord* audit, const std::vector<RecordWrite>& records) = 0;
+  // Without record writes. Implementations add `using Store::PostLedger;` so that these stay visible.
+  Status PostLedger(const std::vector<api::UsageSegment>& usage, const std::vector<api::LedgerEntry>& entries,
+                    api::AuditRecord* audit) {
+    return PostLedger(usage, entries, audit, {});
+  }
+  // Without an audit row or record writes.
   Status PostLedger(const std::vector<api::UsageSegment>& usage, const std::vector<api::LedgerEntry>& entries) {
-    return PostLedger(usage, entries, nullptr);
+    return PostLedger(usage, entries, nullptr, {});
   }
   // Ordered by start_ms, then key.
   virtual Result<std::vector<api::UsageSegment>> ListUsage(const UsageFilter& filter) = 0;

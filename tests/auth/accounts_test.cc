@@ -770,6 +770,46 @@ TEST_F(AccountsTest, EveryChangeWritesItsAuditRowInTheSameTransaction) {
   EXPECT_EQ(store_.write_calls(), writes);
 }
 
+// Ledger entries given to CreateProject (a trial credit) are written in the project's own transaction,
+// with its records and audit row: all or none.
+TEST_F(AccountsTest, CreateProjectPostsItsLedgerEntriesWithItsRecords) {
+  AddUser("alice");
+  api::LedgerEntry trial{.key = "trial/ml", .at = clock_.NowMillis(), .project = "ml", .kind = "trial_credit",
+                         .amount_micro = 10'000'000};
+  api::Project p;
+  p.name = "ml";
+  api::AuditRecord failed{.actor = "user:alice", .action = "POST /v1/projects", .result = "ok"};
+  store_.FailNextWrite(Unavailable("the database is gone"));
+  EXPECT_EQ(accounts_->CreateProject(p, "alice", &failed, {trial}).status().code(), ErrorCode::kUnavailable);
+  EXPECT_EQ(failed.seq, 0);
+  EXPECT_TRUE(store_.ListLedger({})->empty());
+  EXPECT_FALSE(store_.GetRecord("project", "ml")->has_value());
+  EXPECT_EQ(accounts_->GetProject("ml").status().code(), ErrorCode::kNotFound);
+
+  // Another process created the project meanwhile: the version check fails, no credit is posted.
+  ASSERT_TRUE(store_.WriteRecords({{.kind = "project", .key = "ml", .value = R"({"name":"ml"})"}}).ok());
+  api::AuditRecord conflict{.actor = "user:alice", .action = "POST /v1/projects", .result = "ok"};
+  EXPECT_EQ(accounts_->CreateProject(p, "alice", &conflict, {trial}).status().code(), ErrorCode::kAlreadyExists);
+  EXPECT_EQ(conflict.seq, 0);
+  EXPECT_TRUE(store_.ListLedger({})->empty());
+  ASSERT_TRUE(store_.WriteRecords({{.kind = "project", .key = "ml", .erase = true}}).ok());
+  accounts_ = Open(&*key_);
+
+  api::AuditRecord row{.actor = "user:alice", .action = "POST /v1/projects", .result = "ok"};
+  auto created = accounts_->CreateProject(p, "alice", &row, {trial});
+  ASSERT_TRUE(created.ok()) << created.status().ToString();
+  EXPECT_EQ(row.seq, 1);
+  auto batch = store_.last_batch();
+  ASSERT_TRUE(batch.audit.has_value());
+  EXPECT_EQ(batch.audit->seq, row.seq);
+  ASSERT_EQ(batch.entries.size(), 1u);
+  EXPECT_EQ(batch.entries[0].key, "trial/ml");
+  bool wrote_project = false;
+  for (const auto& w : batch.writes) wrote_project |= w.kind == "project" && w.key == "ml";
+  EXPECT_TRUE(wrote_project);
+  EXPECT_EQ(store_.ListLedger({})->size(), 1u);
+}
+
 TEST_F(AccountsTest, IssuedAccessTokenIsAuditedWithItsRecord) {
   AddUser("alice");
   AddProject("ml", "alice");

@@ -1,7 +1,7 @@
-// In-memory Store for the auth tests: only the record methods (WriteRecords, GetRecord, ListRecords) and
-// the audit log (AppendAudit, ListAudit; plain SHA-256 chain) are implemented, with the compare-and-set
-// semantics of store/store.h; a WriteRecords that fails writes neither its records nor its audit row.
-// Everything else is Internal.
+// In-memory Store for the auth tests: only the record methods (WriteRecords, GetRecord, ListRecords), ledger
+// entries with records (PostLedger without usage, ListLedger unfiltered) and the audit log (AppendAudit,
+// ListAudit; plain SHA-256 chain) are implemented, with the compare-and-set semantics of store/store.h; a
+// write that fails writes neither its records, its entries nor its audit row. Everything else is Internal.
 #pragma once
 
 #include <map>
@@ -17,35 +17,17 @@ class FakeStore final : public store::Store {
  public:
   using store::Store::WriteRecords;
   Status WriteRecords(const std::vector<store::RecordWrite>& writes, api::AuditRecord* audit) override {
+    return Apply(writes, {}, audit);
+  }
+  using store::Store::PostLedger;
+  Status PostLedger(const std::vector<api::UsageSegment>& usage, const std::vector<api::LedgerEntry>& entries,
+                    api::AuditRecord* audit, const std::vector<store::RecordWrite>& records) override {
+    if (!usage.empty()) return Unimplemented();
+    return Apply(records, entries, audit);
+  }
+  Result<std::vector<api::LedgerEntry>> ListLedger(const store::LedgerFilter&) override {
     std::lock_guard lock(mu_);
-    if (!fail_next_write_.ok()) {
-      Status st = fail_next_write_;
-      fail_next_write_ = Status::Ok();
-      return st;
-    }
-    auto next = records_;  // all or nothing
-    for (const auto& w : writes) {
-      auto it = next.find({w.kind, w.key});
-      const bool exists = it != next.end();
-      if (w.expected_version) {
-        const std::string name = w.kind + "/" + w.key;
-        if (w.erase && !exists) return NotFound("record " + name + " does not exist");
-        if (*w.expected_version == 0 && exists) return AlreadyExists("record " + name + " already exists");
-        if (*w.expected_version != 0 && (!exists || it->second.version != *w.expected_version))
-          return FailedPrecondition("record " + name + " is not at version " + std::to_string(*w.expected_version));
-      }
-      if (w.erase) {
-        if (exists) next.erase(it);
-        continue;
-      }
-      store::Record r{w.kind, w.key, w.value, exists ? it->second.version + 1 : 1};
-      next[{w.kind, w.key}] = std::move(r);
-    }
-    records_ = std::move(next);
-    ++write_calls_;
-    if (audit != nullptr) *audit = AppendLocked(*audit);
-    last_batch_ = Batch{writes, audit ? std::optional<api::AuditRecord>(*audit) : std::nullopt};
-    return Status::Ok();
+    return ledger_;
   }
 
   Result<std::optional<store::Record>> GetRecord(const std::string& kind, const std::string& key) override {
@@ -68,9 +50,10 @@ class FakeStore final : public store::Store {
   // Test hooks.
   struct Batch {
     std::vector<store::RecordWrite> writes;
+    std::vector<api::LedgerEntry> entries;
     std::optional<api::AuditRecord> audit;  // the row committed with them, as stored
   };
-  // The last WriteRecords that committed.
+  // The last WriteRecords or PostLedger that committed.
   Batch last_batch() {
     std::lock_guard lock(mu_);
     return last_batch_;
@@ -114,17 +97,50 @@ class FakeStore final : public store::Store {
     }
     return out;
   }
-  using store::Store::PostLedger;
-  Status PostLedger(const std::vector<api::UsageSegment>&, const std::vector<api::LedgerEntry>&,
-                    api::AuditRecord*) override {
-    return Unimplemented();
-  }
   Result<std::vector<api::UsageSegment>> ListUsage(const store::UsageFilter&) override { return Unimplemented(); }
-  Result<std::vector<api::LedgerEntry>> ListLedger(const store::LedgerFilter&) override { return Unimplemented(); }
   int SchemaVersion() override { return 0; }
 
  private:
   static Status Unimplemented() { return Internal("FakeStore: not implemented"); }
+
+  // Records, then entries, then the row: all or nothing.
+  Status Apply(const std::vector<store::RecordWrite>& writes, const std::vector<api::LedgerEntry>& entries,
+               api::AuditRecord* audit) {
+    std::lock_guard lock(mu_);
+    if (!fail_next_write_.ok()) {
+      Status st = fail_next_write_;
+      fail_next_write_ = Status::Ok();
+      return st;
+    }
+    auto next = records_;  // all or nothing
+    for (const auto& w : writes) {
+      auto it = next.find({w.kind, w.key});
+      const bool exists = it != next.end();
+      if (w.expected_version) {
+        const std::string name = w.kind + "/" + w.key;
+        if (w.erase && !exists) return NotFound("record " + name + " does not exist");
+        if (*w.expected_version == 0 && exists) return AlreadyExists("record " + name + " already exists");
+        if (*w.expected_version != 0 && (!exists || it->second.version != *w.expected_version))
+          return FailedPrecondition("record " + name + " is not at version " + std::to_string(*w.expected_version));
+      }
+      if (w.erase) {
+        if (exists) next.erase(it);
+        continue;
+      }
+      store::Record r{w.kind, w.key, w.value, exists ? it->second.version + 1 : 1};
+      next[{w.kind, w.key}] = std::move(r);
+    }
+    records_ = std::move(next);
+    for (const auto& e : entries) {  // idempotent by key
+      bool seen = false;
+      for (const auto& have : ledger_) seen = seen || have.key == e.key;
+      if (!seen) ledger_.push_back(e);
+    }
+    ++write_calls_;
+    if (audit != nullptr) *audit = AppendLocked(*audit);
+    last_batch_ = Batch{writes, entries, audit ? std::optional<api::AuditRecord>(*audit) : std::nullopt};
+    return Status::Ok();
+  }
 
   // Chains `r` to the last row (plain SHA-256) and keeps it. mu_ held.
   api::AuditRecord AppendLocked(api::AuditRecord r) {
@@ -140,6 +156,7 @@ class FakeStore final : public store::Store {
   Status fail_next_write_;
   int write_calls_ = 0;
   std::vector<api::AuditRecord> audit_;
+  std::vector<api::LedgerEntry> ledger_;
   Batch last_batch_;
 };
 

@@ -51,9 +51,9 @@ class FailingStore final : public store::Store {
     return st;
   }
   Status PostLedger(const std::vector<api::UsageSegment>& usage, const std::vector<api::LedgerEntry>& entries,
-                    api::AuditRecord* audit) override {
+                    api::AuditRecord* audit, const std::vector<store::RecordWrite>& records) override {
     if (TakeFailure()) return Unavailable("disk full (test)");
-    Status st = inner_->PostLedger(usage, entries, audit);
+    Status st = inner_->PostLedger(usage, entries, audit, records);
     Note(st, audit);
     return st;
   }
@@ -143,6 +143,7 @@ class AuditTxTest : public ::testing::Test {
     ASSERT_TRUE(svc_->SetBilling(billing::PriceCatalog::Defaults(), {}).ok());
     HttpOptions o;
     o.port = 0;
+    o.trial.amount_micro = 10'000'000;  // every new project gets a trial credit, written with the project
     http_ = std::make_unique<HttpServer>(*svc_, *accounts_, *store_, clock_, o);
     port_ = std::move(http_->Bind()).value();
     http_->Start();
@@ -175,6 +176,7 @@ struct Case {
   std::string action;                    // the route, as the audit row names it
   std::string target;                    // "" = not checked (an id the server makes up)
   std::function<bool()> changed;         // whether the change is in the store
+  std::function<bool()> any;             // whether any part of it is (null: changed)
 };
 
 TEST_F(AuditTxTest, AccountAndBillingChangesCommitWithTheirAuditRow) {
@@ -185,6 +187,9 @@ TEST_F(AuditTxTest, AccountAndBillingChangesCommitWithTheirAuditRow) {
     return r.ok() && r->has_value();
   };
   auto records_of = [&](const std::string& kind) { return std::move(store_->ListRecords(kind, "")).value().size(); };
+  auto has_entries = [&](const std::string& project, const std::string& kind) {
+    return !std::move(store_->ListLedger({.project = project, .kind = kind})).value().empty();
+  };
   const size_t tokens_before = records_of("token");
   const std::vector<Case> cases = {
       {"POST", "/v1/users", R"({"name":"carol"})", "POST /v1/users", "user:carol",
@@ -202,6 +207,21 @@ TEST_F(AuditTxTest, AccountAndBillingChangesCommitWithTheirAuditRow) {
       {"POST", "/v1/projects/default/credits", R"({"kind":"adjustment","amount":"25.00","memo":"goodwill"})",
        "POST /v1/projects/{project}/credits", "credits:default",
        [&] { return !std::move(store_->ListLedger({.project = "default", .kind = "adjustment"})).value().empty(); }},
+      // A prepaid plan's discount record and its credit entries: both or neither.
+      {"POST", "/v1/projects/default/credits", R"({"kind":"prepaid","amount":"600.00","months":6})",
+       "POST /v1/projects/{project}/credits", "credits:default",
+       [&] { return records_of("plan") > 0 && has_entries("default", "prepaid"); },
+       [&] { return records_of("plan") > 0 || has_entries("default", "prepaid"); }},
+      // A new project's records and its trial credit: both or neither.
+      {"POST", "/v1/projects", R"({"name":"web"})", "POST /v1/projects", "project:web",
+       [&] {
+         return record_exists("project", "web") && record_exists("member", "web/admin") &&
+                has_entries("web", "trial_credit");
+       },
+       [&] {
+         return record_exists("project", "web") || record_exists("member", "web/admin") ||
+                has_entries("web", "trial_credit");
+       }},
   };
   auto send = [&](const Case& c) {
     httplib::Result r = c.method == "POST" ? cli.Post(c.path, admin, c.body, "application/json")
@@ -214,7 +234,7 @@ TEST_F(AuditTxTest, AccountAndBillingChangesCommitWithTheirAuditRow) {
     const size_t before = Rows().size();
     store_->FailNextWrite();
     EXPECT_EQ(send(c), 503);
-    EXPECT_FALSE(c.changed());
+    EXPECT_FALSE(c.any ? c.any() : c.changed());
     auto rows = Rows();
     ASSERT_EQ(rows.size(), before + 1);
     EXPECT_EQ(rows.back().action, c.action);
@@ -244,6 +264,12 @@ TEST_F(AuditTxTest, AccountAndBillingChangesCommitWithTheirAuditRow) {
   EXPECT_EQ(rows[5].detail, "role viewer");
   EXPECT_EQ(rows[9].detail.rfind("$3.10 per GPU-hour", 0), 0u) << rows[9].detail;
   EXPECT_EQ(rows[11].detail, "adjustment $25.00");
+  EXPECT_EQ(rows[13].detail.rfind("prepaid $600.00", 0), 0u) << rows[13].detail;
+  EXPECT_EQ(rows[15].target, "project:web");
+  // The plan the prepaid credit bought is in force, and the new project can spend its trial credit.
+  EXPECT_EQ(records_of("plan"), 1u);
+  auto credits = json::parse(cli.Get("/v1/projects/web/credits", admin)->body);
+  EXPECT_EQ(credits["balance_micro"], 10'000'000) << credits.dump();
 
   auto verify = json::parse(cli.Get("/v1/audit/verify", admin)->body);
   EXPECT_TRUE(verify["ok"].get<bool>()) << verify.dump();

@@ -1680,6 +1680,128 @@ TEST_P(StoreConformance, PostLedgerAppendsItsAuditRowWithTheEntries) {
   ExpectValidChain(*rows);
 }
 
+// PostLedger with record writes (a prepaid plan with its credit, a project with its trial credit): the
+// records, the usage, the entries and the row commit together; a record whose version check fails (or an
+// invalid record write or entry) leaves none of them, and the caller's row as it was.
+TEST_P(StoreConformance, PostLedgerWritesRecordsEntriesAndRowInOneTransaction) {
+  ASSERT_TRUE(PutRecord(*store_, "project", "ml", "p1").ok());
+  api::LedgerEntry prepaid = MakeEntry("pre-1", "ml", "2026-11", "prepaid", 6'000'000);
+  api::UsageSegment seg = MakeUsage("j-1", 0, "ml", 1000, 2000);
+  api::AuditRecord row = MakeAudit("user:root", "POST /v1/projects/{project}/credits");
+  row.target = "credits:ml";
+  ASSERT_TRUE(store_
+                  ->PostLedger({seg}, {prepaid}, &row,
+                               {{.kind = "plan", .key = "ml/1", .value = "plan1"},
+                                {.kind = "project", .key = "ml", .value = "p2", .expected_version = 1}})
+                  .ok());
+  EXPECT_EQ(row.seq, 1);
+  EXPECT_EQ(row.hash, api::AuditHash(row));
+  EXPECT_EQ(store_->Stats().last_audit_seq, 1);
+  auto plan = store_->GetRecord("plan", "ml/1");
+  ASSERT_TRUE(plan.ok() && plan->has_value());
+  EXPECT_EQ((*plan)->value, "plan1");
+  EXPECT_EQ((*plan)->version, 1);
+  EXPECT_EQ((*store_->GetRecord("project", "ml"))->version, 2);
+  EXPECT_EQ(store_->ListLedger({.project = "ml"})->size(), 1u);
+  EXPECT_EQ(store_->ListUsage({.project = "ml"})->size(), 1u);
+
+  // A stale version: nothing of the call is written, not even the records before it in the batch.
+  api::AuditRecord failed = MakeAudit("user:root", "POST /v1/projects");
+  failed.target = "project:nlp";
+  Status st = store_->PostLedger({MakeUsage("j-2", 0, "nlp", 1000, 2000)},
+                                 {MakeEntry("trial-nlp", "nlp", "2026-11", "trial_credit", 10)}, &failed,
+                                 {{.kind = "project", .key = "nlp", .value = "n1", .expected_version = 0},
+                                  {.kind = "project", .key = "ml", .value = "p3", .expected_version = 1}});
+  EXPECT_EQ(st.code(), ErrorCode::kFailedPrecondition) << st.ToString();
+  EXPECT_EQ(failed.seq, 0);
+  EXPECT_TRUE(failed.hash.empty());
+  EXPECT_FALSE(store_->GetRecord("project", "nlp")->has_value());
+  EXPECT_EQ((*store_->GetRecord("project", "ml"))->value, "p2");
+  EXPECT_TRUE(store_->ListLedger({.project = "nlp"})->empty());
+  EXPECT_TRUE(store_->ListUsage({.project = "nlp"})->empty());
+  EXPECT_EQ(store_->ListAudit(0, 0)->size(), 1u);
+  EXPECT_EQ(store_->Stats().last_audit_seq, 1);
+
+  // Must be new but exists: kAlreadyExists, nothing written.
+  st = store_->PostLedger({}, {MakeEntry("trial-ml", "ml", "2026-11", "trial_credit", 10)}, &failed,
+                          {{.kind = "project", .key = "ml", .value = "p3", .expected_version = 0}});
+  EXPECT_EQ(st.code(), ErrorCode::kAlreadyExists) << st.ToString();
+  // An invalid record write or an invalid entry: kInvalidArgument, nothing written.
+  st = store_->PostLedger({}, {MakeEntry("trial-ml", "ml", "2026-11", "trial_credit", 10)}, &failed,
+                          {{.kind = "", .key = "x", .value = "v"}});
+  EXPECT_EQ(st.code(), ErrorCode::kInvalidArgument) << st.ToString();
+  api::LedgerEntry negative = MakeEntry("neg", "ml", "2026-11", "adjustment", 1);
+  negative.amount_micro = -1;
+  st = store_->PostLedger({}, {negative}, &failed, {{.kind = "plan", .key = "ml/2", .value = "plan2"}});
+  EXPECT_EQ(st.code(), ErrorCode::kInvalidArgument) << st.ToString();
+  EXPECT_FALSE(store_->GetRecord("plan", "ml/2")->has_value());
+  EXPECT_EQ(store_->ListLedger({.project = "ml"})->size(), 1u);
+  EXPECT_EQ(failed.seq, 0);
+  EXPECT_EQ(store_->ListAudit(0, 0)->size(), 1u);
+
+  // Ledger keys stay idempotent: an entry already posted is skipped, the records and the row are written.
+  api::AuditRecord again = MakeAudit("user:root", "POST /v1/projects/{project}/credits");
+  ASSERT_TRUE(
+      store_->PostLedger({}, {prepaid}, &again, {{.kind = "plan", .key = "ml/1", .value = "plan1b"}}).ok());
+  EXPECT_EQ(again.seq, 2);
+  EXPECT_EQ((*store_->GetRecord("plan", "ml/1"))->value, "plan1b");
+  EXPECT_EQ(store_->ListLedger({.project = "ml"})->size(), 1u);
+  // Records alone, without a row or entries; then an erase.
+  ASSERT_TRUE(store_->PostLedger({}, {}, nullptr, {{.kind = "plan", .key = "ml/3", .value = "plan3"}}).ok());
+  EXPECT_TRUE(store_->GetRecord("plan", "ml/3")->has_value());
+  ASSERT_TRUE(store_->PostLedger({}, {}, nullptr, {{.kind = "plan", .key = "ml/3", .erase = true}}).ok());
+  EXPECT_FALSE(store_->GetRecord("plan", "ml/3")->has_value());
+  auto rows = store_->ListAudit(0, 0);
+  ASSERT_EQ(rows->size(), 2u);
+  ExpectValidChain(*rows);
+}
+
+// Concurrent PostLedger calls with records share commits: the call whose version check fails rolls back
+// alone, with its entries and row; the winners' records, entries and rows are all there, in one chain.
+TEST_P(StoreConformance, ConcurrentPostLedgerWithRecordsFailsAlone) {
+  constexpr int kThreads = 4;
+  constexpr int kPerThread = 20;
+  std::atomic<int> conflicts{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kPerThread; ++i) {
+        const std::string tag = std::to_string(t) + "-" + std::to_string(i);
+        api::AuditRecord row = MakeAudit("user:t" + std::to_string(t), "POST /v1/projects");
+        // Every thread creates the same projects: one creation wins per key, the others conflict.
+        Status st = store_->PostLedger({}, {MakeEntry("trial-" + tag, "p" + std::to_string(i), "2026-11",
+                                                      "trial_credit", 10)},
+                                       &row,
+                                       {{.kind = "project", .key = std::to_string(i), .value = std::to_string(t),
+                                         .expected_version = 0}});
+        if (!st.ok()) {
+          EXPECT_EQ(st.code(), ErrorCode::kAlreadyExists) << st.ToString();
+          EXPECT_EQ(row.seq, 0);
+          conflicts++;
+        }
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(conflicts.load(), (kThreads - 1) * kPerThread);
+  auto ledger = store_->ListLedger({});
+  ASSERT_TRUE(ledger.ok());
+  ASSERT_EQ(ledger->size(), static_cast<size_t>(kPerThread));
+  for (int i = 0; i < kPerThread; ++i) {
+    auto rec = store_->GetRecord("project", std::to_string(i));
+    ASSERT_TRUE(rec.ok() && rec->has_value());
+    // The entry of the winning thread is the one posted.
+    const std::string key = "trial-" + (*rec)->value + "-" + std::to_string(i);
+    EXPECT_EQ(std::count_if(ledger->begin(), ledger->end(), [&](const api::LedgerEntry& e) { return e.key == key; }),
+              1)
+        << key;
+  }
+  auto rows = store_->ListAudit(0, 0);
+  ASSERT_TRUE(rows.ok());
+  EXPECT_EQ(rows->size(), static_cast<size_t>(kPerThread));
+  ExpectValidChain(*rows);
+}
+
 INSTANTIATE_TEST_SUITE_P(Sqlite, StoreConformance, ::testing::Values(StoreFactory{"sqlite", OpenSqlite}),
                          [](const ::testing::TestParamInfo<StoreFactory>& info) { return info.param.name; });
 

@@ -1253,12 +1253,14 @@ class SqliteStore final : public Store {
 
   using Store::PostLedger;
   Status PostLedger(const std::vector<api::UsageSegment>& usage, const std::vector<api::LedgerEntry>& entries,
-                    api::AuditRecord* audit) override {
-    if (usage.empty() && entries.empty() && audit == nullptr) return Status::Ok();
+                    api::AuditRecord* audit, const std::vector<RecordWrite>& records) override {
+    if (usage.empty() && entries.empty() && audit == nullptr && records.empty()) return Status::Ok();
+    for (const RecordWrite& w : records) RETURN_IF_ERROR(ValidateRecordWrite(w));
     RETURN_IF_ERROR(ValidateMetering(usage, entries));
     std::vector<std::string> gpus = EncodeUsageGpus(usage);
     std::optional<api::AuditRecord> row;
     Status st = Write([&](Conn& c) -> Status {
+      for (const RecordWrite& w : records) RETURN_IF_ERROR(ApplyRecordWrite(c, w));
       RETURN_IF_ERROR(InsertMetering(c, usage, gpus, entries));
       return AppendRequestRow(c, audit, &row);
     });
