@@ -236,6 +236,8 @@ void Service::ApplyLocked(const Job& job) {
   if (api::IsTerminal(job.state) || job.state == JobState::kQueued) stops_.erase(job.id);
   if (api::IsTerminal(job.state)) {
     jobs_.erase(job.id);
+    // A LOST attempt with retries left is requeued by the next update of the same commit: its backoff stays.
+    if (job.state != JobState::kLost) retry_after_.erase(job.id);
     RememberEndedLocked(job);
   } else {
     if (ended_.erase(job.id) > 0) {  // requeued: it leaves the cache of ended jobs, order entry included
@@ -752,8 +754,17 @@ void Service::ScheduleOnce() {
         held[j.spec.project][GpuTypeLocked(j)] += j.spec.gpus_milli;
       }
     }
+    const UnixMillis now = clock_.NowMillis();
     for (const auto& [num, id] : queued_) {
       Job& j = jobs_.at(id);
+      if (auto backoff = retry_after_.find(id); backoff != retry_after_.end()) {
+        if (now < backoff->second) {
+          j.reason = "waiting: retry backoff after a lost attempt, " +
+                     std::to_string((backoff->second - now + 999) / 1000) + " s left";
+          continue;
+        }
+        retry_after_.erase(backoff);
+      }
       if (directory_) {
         std::string hold = HoldReasonLocked(j, spend, held);
         if (!hold.empty()) {
@@ -1203,6 +1214,10 @@ bool Service::GangReportLocked(const Job& j, const agent::JobReport& r, std::vec
   return true;
 }
 
+int64_t RetryBackoffMs(int attempt) {
+  return std::min<int64_t>(60'000, int64_t{1000} << std::clamp(attempt - 1, 0, 6));
+}
+
 Job Service::FinalStateFor(const Job& job, const agent::JobReport& r, std::vector<store::JobUpdate>& updates) {
   UnixMillis now = clock_.NowMillis();
   Job after = job;
@@ -1258,10 +1273,15 @@ Job Service::FinalStateFor(const Job& job, const agent::JobReport& r, std::vecto
     ClearPlacement(again);
     again.finished_at = 0;
     again.started_at = 0;
-    std::string why = after.state == JobState::kPreempted
-                          ? "requeued after preemption"
-                          : "requeued after loss (retry " + std::to_string(job.attempt) + " of " +
-                                std::to_string(job.spec.max_retries) + ")";
+    std::string why = "requeued after preemption";
+    if (after.state == JobState::kLost) {
+      // Backoff before the retry: 1 s, 2 s, 4 s ... at most 60 s, so that a job that takes its node down
+      // (or a flapping node) does not spin through its retries.
+      const int64_t backoff_ms = RetryBackoffMs(job.attempt);
+      retry_after_[job.id] = now + backoff_ms;
+      why = "requeued after loss (retry " + std::to_string(job.attempt) + " of " +
+            std::to_string(job.spec.max_retries) + ", not before " + std::to_string(backoff_ms / 1000) + " s)";
+    }
     updates.push_back(Transition(last, again, why, "server"));
     last = updates.back().job;
   }

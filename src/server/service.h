@@ -302,6 +302,9 @@ class Service final : public agent::ControlPlane {
   // spans several nodes (sched::JobRequest::nodes).
   std::map<std::string, int> gang_width_;
   std::map<std::string, NodeState> nodes_;
+  // Requeued after a lost attempt: not placed before this time (exponential backoff; kept in memory only,
+  // a restarted server retries at once).
+  std::unordered_map<std::string, UnixMillis> retry_after_;
   std::unordered_map<std::string, StopRequest> stops_;
   std::map<std::string, int64_t> submitting_;  // project -> submits being written (queued-jobs quota)
   // Held across "read state, persist, apply" for every change to an existing job, so changes are
@@ -320,6 +323,8 @@ class Service final : public agent::ControlPlane {
 };
 
 int64_t JobNumber(const std::string& id);  // "j-42" -> 42
+// Wait before retrying a job whose attempt number `attempt` was lost: 1 s, 2 s, 4 s ... at most 60 s.
+int64_t RetryBackoffMs(int attempt);
 
 // The rendezvous port of a multi-node job (MASTER_PORT): 30000 + (job number x 10 + attempt) mod 30000, so
 // that every member knows it without asking rank 0's node. Not probed: see docs/fleet.md.

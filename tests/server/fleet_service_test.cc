@@ -270,8 +270,12 @@ TEST_F(FleetServiceTest, ASilentNodeIsDownItsJobsAreRequeuedAndItsStaleAttemptIs
   EXPECT_EQ(svc_->GetNode("b")->node.healthy, false);
   EXPECT_EQ(svc_->Heartbeat(hb).code(), ErrorCode::kNotFound);  // it must register again
   EXPECT_EQ(svc_->PollCommands("b", 0, true).status().code(), ErrorCode::kNotFound);
-  // It runs on another node now.
+  // It runs on another node now, after its retry backoff (1 s after a first lost attempt).
   ASSERT_TRUE(svc_->RegisterNode(Node("c", 1)).ok());
+  svc_->ScheduleOnce();
+  EXPECT_TRUE(Poll("c", 0).empty());
+  EXPECT_NE(svc_->GetJob(job->id)->reason.find("retry backoff"), std::string::npos) << svc_->GetJob(job->id)->reason;
+  clock_.Advance(std::chrono::seconds(1));
   svc_->ScheduleOnce();
   auto on_c = Poll("c", 0);
   ASSERT_EQ(on_c.size(), 1u);
@@ -291,6 +295,15 @@ TEST_F(FleetServiceTest, ASilentNodeIsDownItsJobsAreRequeuedAndItsStaleAttemptIs
   stale.signal = 15;
   ASSERT_TRUE(svc_->ReportJobs({stale}).ok());
   EXPECT_EQ(svc_->GetJob(job->id)->state, JobState::kStarting);
+}
+
+TEST(RetryBackoffTest, DoublesFromOneSecondUpToAMinute) {
+  EXPECT_EQ(RetryBackoffMs(1), 1'000);
+  EXPECT_EQ(RetryBackoffMs(2), 2'000);
+  EXPECT_EQ(RetryBackoffMs(3), 4'000);
+  EXPECT_EQ(RetryBackoffMs(7), 60'000);
+  EXPECT_EQ(RetryBackoffMs(100), 60'000);
+  EXPECT_EQ(RetryBackoffMs(0), 1'000);
 }
 
 TEST_F(FleetServiceTest, PollingAnUnregisteredNodeSaysSo) {
