@@ -9,6 +9,7 @@
 #include "agent/protocol.h"
 #include "api/json.h"
 #include "common/quantity.h"
+#include "server/http_audit.h"
 #include "server/http_internal.h"
 #include "server/nodes.h"
 
@@ -126,15 +127,17 @@ void HttpServer::InstallAgent() {
     auto node = OptString(*body, "node");
     if (!token.ok() || !node.ok() || !*token || !*node)
       return SendError(res, InvalidArgument("the join needs 'token' (fgj_…) and 'node' (this node's name)"));
-    auto credential = fleet_->credentials.Join(**token, **node);
     ctx.audit_actor = "node:" + **node;
     ctx.audit_target = "node:" + **node;
+    ctx.audit_detail = "joined";  // never the token
+    api::AuditRecord row = ChangeAuditRow(ctx, clock_.NowMillis());
+    auto credential = fleet_->credentials.Join(**token, **node, &row);
     if (!credential.ok()) {
-      SendError(res, credential.status());
-    } else {
-      SendJson(res, {{"credential", *credential}, {"node", **node}, {"protocol_version", agent::kProtocolVersion}}, 201);
+      ctx.audit_detail = "join refused";  // audited after the request
+      return SendError(res, credential.status());
     }
-    ctx.audit_detail = credential.ok() ? "joined" : "join refused";  // audited (never the token)
+    NoteChangeAudited(ctx, row);
+    SendJson(res, {{"credential", *credential}, {"node", **node}, {"protocol_version", agent::kProtocolVersion}}, 201);
   });
   Add("POST", "/v1/agent/register", [this, node_of, not_yours, tls](Ctx& ctx) {
     auto node = node_of(ctx);
@@ -238,8 +241,10 @@ void HttpServer::InstallAgent() {
     SendJson(ctx.res, NodeJson(*n));
   });
   auto set_cordon = [this](Ctx& ctx, bool cordoned, bool draining) {
-    auto n = service_.SetNodeCordon(ctx.req.matches[1], cordoned, draining);
+    api::AuditRecord row = ChangeAuditRow(ctx, clock_.NowMillis());
+    auto n = service_.SetNodeCordon(ctx.req.matches[1], cordoned, draining, &row);
     if (!n.ok()) return SendError(ctx.res, n.status());
+    NoteChangeAudited(ctx, row);
     SendJson(ctx.res, NodeJson(*n));
   };
   Add("POST", "/v1/nodes/{name}/cordon", [set_cordon](Ctx& ctx) { set_cordon(ctx, true, false); });
@@ -255,8 +260,10 @@ void HttpServer::InstallAgent() {
       if (!d.ok()) return SendError(ctx.res, d.status());
       timeout_s = std::min<int64_t>(*d, 300);
     }
-    auto n = service_.SetNodeCordon(name, true, true);
+    api::AuditRecord row = ChangeAuditRow(ctx, clock_.NowMillis());
+    auto n = service_.SetNodeCordon(name, true, true, &row);
     if (!n.ok()) return SendError(ctx.res, n.status());
+    NoteChangeAudited(ctx, row);
     if (wait != "true" || n->jobs.empty()) return SendJson(ctx.res, NodeJson(*n));
     // Parked until no job holds GPUs there (re-checked on every job change) or the time is up (then the node
     // as it is: the caller sees the jobs still there).
@@ -285,10 +292,17 @@ void HttpServer::InstallAgent() {
                                                    " job(s) (" + list + "); drain it first: fastgpu node drain " +
                                                    name + " --wait"));
     }
-    RETURN_IF_SEND_ERROR(ctx.res, fleet_->credentials.Revoke(name));
-    Status removed = service_.RemoveNode(name);
-    if (!removed.ok() && !(removed.code() == ErrorCode::kNotFound && !n.ok())) return SendError(ctx.res, removed);
+    // The node's credentials are revoked in the removal's own transaction, with the request's audit row.
+    auto revoke = fleet_->credentials.RevokeWrites(name);
+    if (!revoke.ok()) return SendError(ctx.res, revoke.status());
+    api::AuditRecord row = ChangeAuditRow(ctx, clock_.NowMillis());
+    Status removed = service_.RemoveNode(name, *revoke, &row);
+    // A node that joined but never registered is unknown to the scheduler: revoking its credential removes it.
+    if (removed.code() == ErrorCode::kNotFound && !revoke->empty())
+      removed = fleet_->credentials.Revoke(name, &row);
     if (!removed.ok()) return SendError(ctx.res, removed);
+    fleet_->credentials.Forget(name);
+    NoteChangeAudited(ctx, row);
     SendJson(ctx.res, {{"removed", name}});
   });
   Add("POST", "/v1/node-tokens", [this](Ctx& ctx) {
@@ -302,9 +316,11 @@ void HttpServer::InstallAgent() {
       if (!d.ok()) return SendError(ctx.res, d.status());
       ttl_s = *d;
     }
-    auto t = fleet_->credentials.CreateJoinToken(ttl_s * 1000, ctx.principal.Actor());
-    if (!t.ok()) return SendError(ctx.res, t.status());
     ctx.audit_detail = "ttl " + FormatDuration(ttl_s);  // never the token
+    api::AuditRecord row = ChangeAuditRow(ctx, clock_.NowMillis());
+    auto t = fleet_->credentials.CreateJoinToken(ttl_s * 1000, ctx.principal.Actor(), &row);
+    if (!t.ok()) return SendError(ctx.res, t.status());
+    NoteChangeAudited(ctx, row);
     SendJson(ctx.res, {{"token", t->token}, {"expires_at", Timestamp(t->expires_at)}, {"expires_at_ms", t->expires_at}},
              201);
   });

@@ -39,7 +39,8 @@ bool SafeJobId(const std::string& id) {
 
 NodeCredentials::NodeCredentials(store::Store& store, const Clock& clock) : store_(store), clock_(clock) {}
 
-Result<JoinToken> NodeCredentials::CreateJoinToken(int64_t ttl_ms, const std::string& created_by) {
+Result<JoinToken> NodeCredentials::CreateJoinToken(int64_t ttl_ms, const std::string& created_by,
+                                                   api::AuditRecord* audit) {
   if (ttl_ms < 60'000 || ttl_ms > int64_t{30} * 24 * 3600 * 1000)
     return InvalidArgument("--ttl must be between 1m and 30d (e.g. 1h)");
   JoinToken t;
@@ -47,11 +48,12 @@ Result<JoinToken> NodeCredentials::CreateJoinToken(int64_t ttl_ms, const std::st
   t.expires_at = clock_.NowMillis() + ttl_ms;
   json v{{"expires_at_ms", t.expires_at}, {"created_by", created_by}, {"created_at_ms", clock_.NowMillis()}};
   RETURN_IF_ERROR(store_.WriteRecords(
-      {{.kind = kJoinTokenKind, .key = Sha256Hex(t.token), .value = v.dump(), .expected_version = 0}}));
+      {{.kind = kJoinTokenKind, .key = Sha256Hex(t.token), .value = v.dump(), .expected_version = 0}}, audit));
   return t;
 }
 
-Result<std::string> NodeCredentials::Join(const std::string& join_token, const std::string& node) {
+Result<std::string> NodeCredentials::Join(const std::string& join_token, const std::string& node,
+                                          api::AuditRecord* audit) {
   RETURN_IF_ERROR(agent::ValidateNodeName(node));
   const std::string invalid =
       "the join token is not valid: it is unknown, expired or already used (create a new one with "
@@ -83,7 +85,7 @@ Result<std::string> NodeCredentials::Join(const std::string& join_token, const s
   }
   json cv{{"node", node}, {"created_at_ms", clock_.NowMillis()}};
   writes.push_back({.kind = kCredentialKind, .key = cred_hash, .value = cv.dump(), .expected_version = 0});
-  Status st = store_.WriteRecords(writes);
+  Status st = store_.WriteRecords(writes, audit);
   if (!st.ok()) {
     if (st.code() == ErrorCode::kFailedPrecondition || st.code() == ErrorCode::kNotFound) return Unauthenticated(invalid);
     return st;
@@ -114,7 +116,7 @@ Result<std::string> NodeCredentials::Authenticate(const std::string& credential)
   return node;
 }
 
-Status NodeCredentials::Revoke(const std::string& node) {
+Result<std::vector<store::RecordWrite>> NodeCredentials::RevokeWrites(const std::string& node) {
   ASSIGN_OR_RETURN(auto existing, store_.ListRecords(kCredentialKind, ""));
   std::vector<store::RecordWrite> writes;
   for (const auto& c : existing) {
@@ -122,9 +124,18 @@ Status NodeCredentials::Revoke(const std::string& node) {
     if (cv.is_object() && cv.value("node", std::string()) == node)
       writes.push_back({.kind = kCredentialKind, .key = c.key, .erase = true});
   }
-  if (!writes.empty()) RETURN_IF_ERROR(store_.WriteRecords(writes));
+  return writes;
+}
+
+void NodeCredentials::Forget(const std::string& node) {
   std::lock_guard lock(mu_);
   std::erase_if(cache_, [&](const auto& kv) { return kv.second == node; });
+}
+
+Status NodeCredentials::Revoke(const std::string& node, api::AuditRecord* audit) {
+  ASSIGN_OR_RETURN(auto writes, RevokeWrites(node));
+  if (!writes.empty()) RETURN_IF_ERROR(store_.WriteRecords(writes, audit));
+  Forget(node);
   return Status::Ok();
 }
 

@@ -31,13 +31,18 @@ class NodeCredentials {
   NodeCredentials(store::Store& store, const Clock& clock);
 
   // ttl_ms: 1 minute .. 30 days.
-  Result<JoinToken> CreateJoinToken(int64_t ttl_ms, const std::string& created_by);
+  // `audit` (optional): the request's audit row, written in the same transaction as the change.
+  Result<JoinToken> CreateJoinToken(int64_t ttl_ms, const std::string& created_by, api::AuditRecord* audit = nullptr);
   // Consumes `join_token` and returns a new credential for `node` (replacing an earlier one of that node).
-  Result<std::string> Join(const std::string& join_token, const std::string& node);
+  Result<std::string> Join(const std::string& join_token, const std::string& node, api::AuditRecord* audit = nullptr);
   // The node a credential belongs to; kUnauthenticated when it is not (or no longer) valid.
   Result<std::string> Authenticate(const std::string& credential);
   // Revokes every credential of `node`. Durable.
-  Status Revoke(const std::string& node);
+  Status Revoke(const std::string& node, api::AuditRecord* audit = nullptr);
+  // The writes that revoke every credential of `node`, for a caller that commits them with its own change;
+  // after that commit, Forget(node) drops the cached answers.
+  Result<std::vector<store::RecordWrite>> RevokeWrites(const std::string& node);
+  void Forget(const std::string& node);
 
  private:
   store::Store& store_;

@@ -1517,9 +1517,12 @@ void Service::ForgetStops(const std::vector<store::JobUpdate>& updates) {
   if (!erase.empty()) (void)store_.WriteRecords(erase);
 }
 
-Status Service::PersistNodeState(const std::string& node, bool cordoned, bool draining, bool removed) {
+Status Service::PersistNodeState(const std::string& node, bool cordoned, bool draining, bool removed,
+                                 const std::vector<store::RecordWrite>& extra, api::AuditRecord* audit) {
   nlohmann::json v{{"cordoned", cordoned}, {"draining", draining}, {"removed", removed}};
-  return store_.WriteRecords({{.kind = kNodeStateKind, .key = node, .value = v.dump()}});
+  std::vector<store::RecordWrite> writes = extra;
+  writes.push_back({.kind = kNodeStateKind, .key = node, .value = v.dump()});
+  return store_.WriteRecords(writes, audit);
 }
 
 bool Service::NodeKnown(const std::string& node) const {
@@ -1631,12 +1634,13 @@ Result<NodeInfo> Service::GetNode(const std::string& node) const {
   return NotFound("node " + node + " does not exist (fastgpu node list shows the nodes)");
 }
 
-Result<NodeInfo> Service::SetNodeCordon(const std::string& node, bool cordoned, bool draining) {
+Result<NodeInfo> Service::SetNodeCordon(const std::string& node, bool cordoned, bool draining,
+                                        api::AuditRecord* audit) {
   {
     std::lock_guard lock(mu_);
     if (!nodes_.count(node)) return NotFound("node " + node + " does not exist (fastgpu node list shows the nodes)");
   }
-  RETURN_IF_ERROR(PersistNodeState(node, cordoned, draining, false));
+  RETURN_IF_ERROR(PersistNodeState(node, cordoned, draining, false, {}, audit));
   {
     std::lock_guard lock(mu_);
     auto it = nodes_.find(node);
@@ -1651,7 +1655,8 @@ Result<NodeInfo> Service::SetNodeCordon(const std::string& node, bool cordoned, 
   return GetNode(node);
 }
 
-Status Service::RemoveNode(const std::string& node) {
+Status Service::RemoveNode(const std::string& node, const std::vector<store::RecordWrite>& extra,
+                           api::AuditRecord* audit) {
   std::lock_guard mutate(mutate_mu_);
   {
     std::lock_guard lock(mu_);
@@ -1667,7 +1672,7 @@ Status Service::RemoveNode(const std::string& node) {
                                 "); drain it first: fastgpu node drain " + node + " --wait");
     }
   }
-  RETURN_IF_ERROR(PersistNodeState(node, false, false, true));
+  RETURN_IF_ERROR(PersistNodeState(node, false, false, true, extra, audit));
   std::lock_guard lock(mu_);
   nodes_.erase(node);
   RefreshCapacityLocked();

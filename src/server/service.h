@@ -169,9 +169,13 @@ class Service final : public agent::ControlPlane {
   Result<NodeInfo> GetNode(const std::string& node) const;
   // cordon: nothing new is placed there; drain: the same, shown as draining until its jobs have ended.
   // Durable (kept across restarts and re-registrations).
-  Result<NodeInfo> SetNodeCordon(const std::string& node, bool cordoned, bool draining);
+  Result<NodeInfo> SetNodeCordon(const std::string& node, bool cordoned, bool draining,
+                                 api::AuditRecord* audit = nullptr);
   // Forgets the node (its jobs must have ended: kFailedPrecondition naming them). Durable.
-  Status RemoveNode(const std::string& node);
+  // `extra` (e.g. revoking the node's credentials) and `audit` (the request's row) are written in the same
+  // transaction as the removal.
+  Status RemoveNode(const std::string& node, const std::vector<store::RecordWrite>& extra = {},
+                    api::AuditRecord* audit = nullptr);
 
   // For tests and benchmarks: run one scheduling pass now.
   void ScheduleOnce();
@@ -261,7 +265,8 @@ class Service final : public agent::ControlPlane {
   // Durable stop requests (cancels): a restart of the server or a reconnect of the agent loses none.
   Status PersistStop(const std::string& job_id, int attempt, const std::string& reason);
   void ForgetStops(const std::vector<store::JobUpdate>& updates);
-  Status PersistNodeState(const std::string& node, bool cordoned, bool draining, bool removed);
+  Status PersistNodeState(const std::string& node, bool cordoned, bool draining, bool removed,
+                          const std::vector<store::RecordWrite>& extra = {}, api::AuditRecord* audit = nullptr);
   // Requires mu_ held. Metering for a run that ends with this transition (empty when none ended).
   void MeterLocked(const api::Job& before, const api::Job& after, UnixMillis at, store::JobUpdate& u) const;
   std::string GpuTypeLocked(const api::Job& job) const;

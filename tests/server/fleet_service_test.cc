@@ -297,6 +297,39 @@ TEST_F(FleetServiceTest, ASilentNodeIsDownItsJobsAreRequeuedAndItsStaleAttemptIs
   EXPECT_EQ(svc_->GetJob(job->id)->state, JobState::kStarting);
 }
 
+TEST_F(FleetServiceTest, NodeChangesWriteTheRequestsAuditRowInTheirOwnTransaction) {
+  ASSERT_TRUE(svc_->RegisterNode(Node("b", 1)).ok());
+  api::AuditRecord cordon;
+  cordon.actor = "user:admin";
+  cordon.action = "POST /v1/nodes/{name}/cordon";
+  cordon.target = "/v1/nodes/b/cordon";
+  cordon.result = "ok";
+  ASSERT_TRUE(svc_->SetNodeCordon("b", true, false, &cordon).ok());
+  EXPECT_GT(cordon.seq, 0);
+  // A removal whose transaction fails (here: a credential write that must not exist yet but does not match)
+  // writes neither the removal nor its row, and the node stays.
+  api::AuditRecord remove = cordon;
+  remove.seq = 0;
+  remove.action = "DELETE /v1/nodes/{name}";
+  std::vector<store::RecordWrite> bad = {{.kind = "node_credential", .key = "k", .erase = true, .expected_version = 7}};
+  EXPECT_FALSE(svc_->RemoveNode("b", bad, &remove).ok());
+  EXPECT_EQ(remove.seq, 0);
+  EXPECT_TRUE(svc_->GetNode("b").ok());
+  auto rows = store_->ListAudit(0, 0);
+  ASSERT_TRUE(rows.ok());
+  ASSERT_EQ(rows->size(), 1u);
+  EXPECT_EQ(rows->back().action, "POST /v1/nodes/{name}/cordon");
+  // A removal that commits carries its row and the extra writes (the node's credentials revoked).
+  ASSERT_TRUE(store_->WriteRecords({{.kind = "node_credential", .key = "k", .value = "{\"node\":\"b\"}"}}).ok());
+  std::vector<store::RecordWrite> revoke = {{.kind = "node_credential", .key = "k", .erase = true}};
+  ASSERT_TRUE(svc_->RemoveNode("b", revoke, &remove).ok());
+  EXPECT_GT(remove.seq, cordon.seq);
+  EXPECT_FALSE(svc_->GetNode("b").ok());
+  auto cred = store_->GetRecord("node_credential", "k");
+  ASSERT_TRUE(cred.ok());
+  EXPECT_FALSE(cred->has_value());
+}
+
 TEST(RetryBackoffTest, DoublesFromOneSecondUpToAMinute) {
   EXPECT_EQ(RetryBackoffMs(1), 1'000);
   EXPECT_EQ(RetryBackoffMs(2), 2'000);
