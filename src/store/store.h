@@ -27,6 +27,24 @@ struct JobFilter {
   int limit = 0;                      // 0 = no limit
 };
 
+// A JobFilter as one SQL query over a `jobs` table (columns num, state, project; the SQL stores' shared
+// listing logic). Parameters, numbered from 1 and written by the store's `param(i)` ("?1", "$1"): the states
+// (states.size() of them), then the projects, then before_num (at before_param, if > 0), then the limit (at
+// limit_param, if > 0).
+struct JobListSql {
+  bool matches_nothing = false;  // e.g. an empty project list: answer [] without a query
+  std::string sql;
+  std::vector<std::string> states;    // state names, sorted, no duplicates
+  std::vector<std::string> projects;  // sorted, no duplicates
+  int before_param = 0;
+  int limit_param = 0;
+};
+// `select_jobs`: "SELECT <columns> FROM jobs"; `union_open`: what opens one branch of a UNION ALL of newest-N
+// seeks ("SELECT * FROM (" for SQLite, "(" for PostgreSQL); `param(i)`: the store's i-th parameter.
+// kInvalidArgument for a negative limit or bound.
+Result<JobListSql> BuildJobListSql(const JobFilter& filter, std::string_view select_jobs, std::string_view union_open,
+                                   std::string (*param)(int));
+
 // A job's new value plus the event that explains the change, applied atomically.
 struct JobUpdate {
   api::Job job;                                  // full new value (id must exist)

@@ -939,71 +939,18 @@ class SqliteStore final : public Store {
   }
 
   Result<std::vector<api::Job>> ListJobs(const JobFilter& filter) override {
-    if (filter.limit < 0) return InvalidArgument("limit must not be negative, got " + std::to_string(filter.limit));
-    if (filter.before_num < 0)
-      return InvalidArgument("before_num must not be negative, got " + std::to_string(filter.before_num));
-    std::vector<api::JobState> states = filter.states;
-    std::sort(states.begin(), states.end());
-    states.erase(std::unique(states.begin(), states.end()), states.end());
-    // The projects to match: `project` and `projects` intersected; nothing to match = nothing listed.
-    std::vector<std::string> projects;
-    if (filter.projects) {
-      projects = *filter.projects;
-      if (!filter.project.empty()) {
-        if (std::find(projects.begin(), projects.end(), filter.project) == projects.end()) return std::vector<api::Job>{};
-        projects = {filter.project};
-      }
-      if (projects.empty()) return std::vector<api::Job>{};
-    } else if (!filter.project.empty()) {
-      projects = {filter.project};
-    }
-    std::sort(projects.begin(), projects.end());
-    projects.erase(std::unique(projects.begin(), projects.end()), projects.end());
-
-    // Parameters: ?1..?k the states, ?k+1..?k+p the projects, then the bound, then the limit.
+    ASSIGN_OR_RETURN(JobListSql q, BuildJobListSql(filter, kSelectJobs, "SELECT * FROM (",
+                                                   [](int i) { return "?" + std::to_string(i); }));
+    if (q.matches_nothing) return std::vector<api::Job>{};
+    const std::string& sql = q.sql;
+    const std::vector<std::string>& states = q.states;
+    const std::vector<std::string>& projects = q.projects;
     const int k = static_cast<int>(states.size());
-    const int p = static_cast<int>(projects.size());
-    int next_param = k + p + 1;
-    const int before_param = filter.before_num > 0 ? next_param++ : 0;
-    const int limit_param = filter.limit > 0 ? next_param++ : 0;
-    auto param = [](int i) { return "?" + std::to_string(i); };
-    const std::string before_cond = before_param ? "num < " + param(before_param) : "";
-    const std::string limit_clause = limit_param ? " LIMIT " + param(limit_param) : "";
-    std::string sql;
-    const int seeks = std::max(k, 1) * std::max(p, 1);
-    if (limit_param && seeks > 1 && seeks <= 256) {
-      // Newest N over several states and/or projects: take the newest N of each (state, project) through
-      // its index and merge, instead of sorting every matching job.
-      for (int i = 0; i < std::max(k, 1); ++i) {
-        for (int j = 0; j < std::max(p, 1); ++j) {
-          std::vector<std::string> where;
-          if (k > 0) where.push_back("state = " + param(i + 1));
-          if (p > 0) where.push_back("project = " + param(k + j + 1));
-          if (before_param) where.push_back(before_cond);
-          if (!sql.empty()) sql += " UNION ALL ";
-          sql += "SELECT * FROM (" + std::string(kSelectJobs);
-          for (size_t w = 0; w < where.size(); ++w) sql += (w ? " AND " : " WHERE ") + where[w];
-          sql += " ORDER BY num DESC" + limit_clause + ")";
-        }
-      }
-    } else {
-      std::vector<std::string> where;
-      auto in = [&](const char* column, int first, int count) {
-        std::string c = std::string(column) + " IN (";
-        for (int i = 0; i < count; ++i) c += (i ? ", " : "") + param(first + i);
-        return c + ")";
-      };
-      if (k > 0) where.push_back(in("state", 1, k));
-      if (p > 0) where.push_back(in("project", k + 1, p));
-      if (before_param) where.push_back(before_cond);
-      sql = std::string(kSelectJobs);
-      for (size_t i = 0; i < where.size(); ++i) sql += (i ? " AND " : " WHERE ") + where[i];
-    }
-    sql += " ORDER BY num DESC" + limit_clause;
-
+    const int before_param = q.before_param;
+    const int limit_param = q.limit_param;
     return Read([&](Conn& c) -> Result<std::vector<api::Job>> {
       ASSIGN_OR_RETURN(Stmt s, c.Prepare(sql));
-      for (size_t i = 0; i < states.size(); ++i) s.Bind(static_cast<int>(i) + 1, api::JobStateName(states[i]));
+      for (size_t i = 0; i < states.size(); ++i) s.Bind(static_cast<int>(i) + 1, states[i]);
       for (size_t i = 0; i < projects.size(); ++i) s.Bind(k + static_cast<int>(i) + 1, projects[i]);
       if (before_param) s.Bind(before_param, filter.before_num);
       if (limit_param) s.Bind(limit_param, int64_t{filter.limit});
