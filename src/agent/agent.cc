@@ -666,17 +666,9 @@ Result<LogChunk> Agent::ReadLog(const std::string& job_id, int64_t offset, int64
     return chunk;
   }
   const int64_t want = std::min(max_bytes, size - offset);
-  chunk.data.resize(static_cast<size_t>(want));
-  int64_t got = 0;
-  while (got < want) {
-    ssize_t r = ::pread(fd, chunk.data.data() + got, static_cast<size_t>(want - got), offset + got);
-    if (r < 0 && errno == EINTR) continue;
-    if (r <= 0) break;
-    got += r;
-  }
+  chunk.data = PreadUpTo(fd, offset, want);
   ::close(fd);
-  chunk.data.resize(static_cast<size_t>(got));
-  chunk.next_offset = offset + got;
+  chunk.next_offset = offset + static_cast<int64_t>(chunk.data.size());
   chunk.eof = chunk.next_offset >= size;
   return chunk;
 }

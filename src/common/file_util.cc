@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -64,6 +65,19 @@ Status MakeDirs(const std::string& path, mode_t mode) {
   if (::stat(path.c_str(), &st) != 0 || !S_ISDIR(st.st_mode))
     return FailedPrecondition("'" + path + "' exists but is not a directory");
   return Status::Ok();
+}
+
+std::string PreadUpTo(int fd, int64_t offset, int64_t want) {
+  std::string data(static_cast<size_t>(std::max<int64_t>(0, want)), '\0');
+  int64_t got = 0;
+  while (got < want) {
+    ssize_t r = ::pread(fd, data.data() + got, static_cast<size_t>(want - got), offset + got);
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) break;
+    got += r;
+  }
+  data.resize(static_cast<size_t>(got));
+  return data;
 }
 
 }  // namespace fastgpu

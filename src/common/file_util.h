@@ -20,4 +20,8 @@ Status WriteFileAtomic(const std::string& path, const std::string& data, mode_t 
 // mkdir -p with `mode` for the directories it creates.
 Status MakeDirs(const std::string& path, mode_t mode = 0700);
 
+// Up to `want` bytes of the open file `fd` from `offset` (pread, retried on EINTR and short reads); fewer at
+// the end of the file or on a read error.
+std::string PreadUpTo(int fd, int64_t offset, int64_t want);
+
 }  // namespace fastgpu

@@ -159,17 +159,9 @@ class ShippedLogs::NodeSource final : public agent::LogSource {
     agent::LogChunk chunk;
     const int64_t size = st.st_size;
     const int64_t want = std::max<int64_t>(0, std::min(max_bytes, size - offset));
-    chunk.data.resize(static_cast<size_t>(want));
-    int64_t got = 0;
-    while (got < want) {
-      ssize_t r = ::pread(fd, chunk.data.data() + got, static_cast<size_t>(want - got), offset + got);
-      if (r < 0 && errno == EINTR) continue;
-      if (r <= 0) break;
-      got += r;
-    }
+    chunk.data = PreadUpTo(fd, offset, want);
     ::close(fd);
-    chunk.data.resize(static_cast<size_t>(got));
-    chunk.next_offset = offset + got;
+    chunk.next_offset = offset + static_cast<int64_t>(chunk.data.size());
     chunk.eof = chunk.next_offset >= size;
     return chunk;
   }
