@@ -347,8 +347,10 @@ Status Agent::Register() {
     // started must be in running_job_ids or recovered, else the server takes it as never started.
     for (const auto& pr : reports_) reg.recovered.push_back(pr.report);
   }
+  const int64_t sent_ns = NowNanos();
   Status s = cp_.RegisterNode(reg);
   if (!s.ok()) return s;
+  RenewLease(sent_ns);
   std::vector<PendingReport> delivered;
   {
     std::lock_guard lock(mu_);
@@ -361,6 +363,26 @@ Status Agent::Register() {
     (void)WriteFileAtomic(pr.mark_dir + "/" + kReportedFile, std::to_string(pr.report.attempt) + "\n");
   }
   return Status::Ok();
+}
+
+void Agent::RenewLease(int64_t sent_ns) {
+  // The server heard the node at or after sent_ns, so the lease counted from then ends no later than the
+  // server's own count (which starts at its receipt of that call).
+  const Lease lease = cp_.CurrentLease();
+  const std::string path = opts_.home + "/" + kLeaseFile;
+  std::lock_guard lock(lease_mu_);
+  if (lease.lease_ms <= 0) {
+    if (lease_ms_ != 0) ::unlink(path.c_str());
+    lease_ms_ = 0;
+    return;
+  }
+  const int64_t deadline = sent_ns + lease.lease_ms * 1'000'000;
+  if (deadline <= lease_deadline_ns_) return;  // an older call answered late
+  Status st = WriteFileAtomic(path, std::to_string(deadline) + " " + std::to_string(std::max<int64_t>(0, lease.grace_ms)) +
+                                        " " + std::to_string(lease.lease_ms) + "\n");
+  if (!st.ok()) return;  // the previous lease stays, and runs out sooner: the safe side
+  lease_deadline_ns_ = deadline;
+  lease_ms_ = lease.lease_ms;
 }
 
 bool Agent::WaitFor(std::chrono::milliseconds d) {
@@ -494,6 +516,10 @@ void Agent::HandleStart(const JobCommand& cmd) {
       spec.job_dir = dir;
       spec.log_path = LogPath(id);
       spec.attempt = job.attempt;
+      {
+        std::lock_guard lease_lock(lease_mu_);
+        if (lease_ms_ > 0) spec.lease_path = opts_.home + "/" + kLeaseFile;
+      }
       spec.run_as_uid = cmd.run_as_uid;
       spec.run_as_user = cmd.run_as_user;
       spec.allow_root = cmd.allow_root;
@@ -595,7 +621,9 @@ void Agent::SendHeartbeat() {
       hb.running.push_back({id, job.attempt});
     }
   }
+  const int64_t sent_ns = NowNanos();
   Status s = cp_.Heartbeat(hb);
+  if (s.ok()) RenewLease(sent_ns);
   if (s.code() == ErrorCode::kNotFound) {
     std::lock_guard lock(mu_);
     registered_ = false;

@@ -8,6 +8,7 @@
 //   jobs/<id>/reported   the attempt whose final report the server has acknowledged
 //   jobs/<id>/work/      default working directory of the job (0700, owned by the job's OS user)
 //   logs/<id>.log        combined stdout+stderr of all attempts
+//   lease                the fencing lease granted by a remote server (kLeaseFile; see Lease)
 // Jobs survive a restart of the agent: Start() re-adopts the ones still running and reports the
 // ones that ended while it was down.
 #pragma once
@@ -99,6 +100,9 @@ class Agent final : public LogSource {
   void Enqueue(PendingReport r);
   void FlushReports();
   void SendHeartbeat();
+  // Writes the lease granted by the server's answer to a call sent at sent_ns (see Lease); removes the
+  // file when the server grants none.
+  void RenewLease(int64_t sent_ns);
   bool WaitFor(std::chrono::milliseconds d);  // false when stopping
   JobReport FinalReport(const ExitStatus& st, int attempt, const std::string& stop_reason, int rank) const;
   std::vector<api::Gpu> GpuSnapshot();
@@ -114,6 +118,9 @@ class Agent final : public LogSource {
   std::mutex flush_mu_;  // one report sender at a time (keeps reports in order)
   mutable std::mutex mu_;
   std::condition_variable cv_;
+  std::mutex lease_mu_;
+  int64_t lease_ms_ = -1;           // -1: unknown yet (a file left by an earlier run is removed if none is granted)
+  int64_t lease_deadline_ns_ = 0;
   bool started_ = false;
   bool stopping_ = false;
   bool registered_ = false;

@@ -93,6 +93,16 @@ struct JobCommand {
   int64_t grace_ms = 10'000;       // kStop: SIGTERM, then SIGKILL after this
 };
 
+// Fencing (docs/fleet.md "Fencing"): a remote server grants each node a lease with every registration and
+// heartbeat it answers. A node the server has not heard from for `lease_ms` stops its jobs by itself
+// (SIGTERM, then SIGKILL after `grace_ms`), even with its agent dead; the server starts a retry of such a
+// node's jobs elsewhere only after that, so an attempt and its retry never run at the same time.
+// lease_ms 0: no fencing (the in-process agent of `fastgpu up`, or `--fence-timeout 0`).
+struct Lease {
+  int64_t lease_ms = 0;
+  int64_t grace_ms = 0;
+};
+
 // Implemented by the server. Called by agents.
 class ControlPlane {
  public:
@@ -125,6 +135,8 @@ class ControlPlane {
     (void)through_id;
     return Status::Ok();
   }
+  // The lease granted with the last successful RegisterNode or Heartbeat (no fencing in-process).
+  virtual Lease CurrentLease() const { return {}; }
 };
 
 struct LogChunk {

@@ -30,7 +30,15 @@ struct LaunchSpec {
   std::string project;                       // named in the refusal message
   std::string node;                          // named in the unknown-user message
   int attempt = 0;                           // recorded in <job_dir>/started (kStartedFile) before the fork
+  // The node's lease file (see Lease in control_plane.h and kLeaseFile); empty: never fenced. The job's
+  // supervisor reads it about once a second; once the deadline in it has passed, it stops the job (SIGTERM,
+  // SIGKILL after the grace in it) and records the end as lost ("fenced"). A missing file fences nothing.
+  std::string lease_path;
 };
+
+// The lease file: one line "<deadline> <grace_ms> <lease_ms>", where deadline is CLOCK_MONOTONIC nanoseconds
+// (the SystemClock's MonotonicNanos), written atomically (rename) by the agent after each answer of the server.
+inline constexpr char kLeaseFile[] = "lease";
 
 // Launch writes "attempt N" to <job_dir>/started just before it forks the supervisor, after everything
 // that can fail without starting anything. An attempt without this record was never started on this node,

@@ -100,6 +100,21 @@ HttpControlPlane::HttpControlPlane(HttpControlPlaneOptions options, const Clock&
 
 HttpControlPlane::~HttpControlPlane() { StopLogShipping(); }
 
+namespace {
+
+// {"lease_ms": N, "fence_grace_ms": G} in the answers to register and heartbeat; absent (an older server,
+// or fencing off): no lease.
+Lease LeaseFromJson(const json& j) {
+  Lease l;
+  if (!j.is_object()) return l;
+  if (auto it = j.find("lease_ms"); it != j.end() && it->is_number_integer()) l.lease_ms = std::max<int64_t>(0, it->get<int64_t>());
+  if (auto it = j.find("fence_grace_ms"); it != j.end() && it->is_number_integer())
+    l.grace_ms = std::max<int64_t>(0, it->get<int64_t>());
+  return l;
+}
+
+}  // namespace
+
 Result<json> HttpControlPlane::Call(Channel& ch, const std::string& method, const std::string& target,
                                     const std::string& body, const std::string& content_type, int read_timeout_ms) {
   std::lock_guard lock(ch.mu);
@@ -127,6 +142,7 @@ Status HttpControlPlane::RegisterNode(const NodeRegistration& reg) {
   auto r = Call(calls_, "POST", "/v1/agent/register", ToJson(reg).dump(), "application/json", 30'000);
   if (!r.ok()) return r.status();
   std::lock_guard lock(mu_);
+  lease_ = LeaseFromJson(*r);
   acked_ = 0;  // a new registration starts a new command stream
   for (const auto& id : reg.running_job_ids) tracked_.insert(id);
   return Status::Ok();
@@ -187,7 +203,16 @@ Status HttpControlPlane::ReportJobs(const std::vector<JobReport>& reports) {
 }
 
 Status HttpControlPlane::Heartbeat(const NodeHeartbeat& hb) {
-  return Call(calls_, "POST", "/v1/agent/heartbeat", ToJson(hb).dump(), "application/json", 30'000).status();
+  auto r = Call(calls_, "POST", "/v1/agent/heartbeat", ToJson(hb).dump(), "application/json", 30'000);
+  if (!r.ok()) return r.status();
+  std::lock_guard lock(mu_);
+  lease_ = LeaseFromJson(*r);
+  return Status::Ok();
+}
+
+Lease HttpControlPlane::CurrentLease() const {
+  std::lock_guard lock(mu_);
+  return lease_;
 }
 
 void HttpControlPlane::StartLogShipping(LogSource* logs) {

@@ -62,6 +62,8 @@ class HttpControlPlane final : public ControlPlane {
   Status Heartbeat(const NodeHeartbeat& hb) override;
   // Remembered and sent with the next command poll.
   Status AckCommands(const std::string& node, uint64_t through_id) override;
+  // From the answer to the last successful register or heartbeat call.
+  Lease CurrentLease() const override;
 
   // Where job logs are read from (the Agent), then the shipper thread starts. Call before the agent starts.
   void StartLogShipping(LogSource* logs);
@@ -83,9 +85,10 @@ class HttpControlPlane final : public ControlPlane {
   const HttpControlPlaneOptions opts_;
   const Clock& clock_;
   Channel poll_, calls_, logs_;
-  std::mutex mu_;
+  mutable std::mutex mu_;
   std::condition_variable cv_;
   uint64_t acked_ = 0;
+  Lease lease_;
   std::atomic<bool> refused_{false};
   LogSource* log_source_ = nullptr;
   bool stopping_ = false;

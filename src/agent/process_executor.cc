@@ -12,6 +12,12 @@
 // followed by "reason ..."). Both files are written to a temporary name and renamed, so readers see
 // either nothing or a complete record. After a restart of fastgpu, Adopt() reads them back.
 //
+// Fencing: with a lease file (LaunchSpec::lease_path), the supervisor wakes at least once a second while
+// the job runs; once the deadline in the file has passed (the server has not answered the node for the
+// whole lease: a network split, or an agent that died), it stops the job itself (SIGTERM, SIGKILL after
+// the lease's grace) and adds "fenced <lease ms>" to the exit record, read back as a lost end. It works
+// without the agent, which is the point: the server starts the retry elsewhere only after that time.
+//
 // The supervisor starts the job with vfork + execve (no copy of its page tables, and the child
 // reports a failure through the memory it shares with the supervisor until it execs), so an exec
 // failure (e.g. command not found) is known at once: it is written to the log as
@@ -50,6 +56,7 @@
 #include <cstdlib>
 #include <cstdint>
 #include <cstring>
+#include <ctime>
 #include <filesystem>
 #include <map>
 #include <memory>
@@ -179,6 +186,97 @@ bool SafeWriteFileAtomic(const char* tmp, const char* final_path, const char* da
   return ::rename(tmp, final_path) == 0;
 }
 
+// Reads the lease file ("<deadline ns> <grace ms> <lease ms>"). False when it is missing or unreadable
+// (nothing is fenced then).
+bool SafeReadLease(const char* path, int64_t* deadline_ns, int64_t* grace_ms, int64_t* lease_ms) {
+  int fd = ::open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  char buf[96];
+  ssize_t len;
+  do {
+    len = ::read(fd, buf, sizeof(buf) - 1);
+  } while (len < 0 && errno == EINTR);
+  ::close(fd);
+  if (len <= 0) return false;
+  int64_t v[3] = {0, 0, 0};
+  int field = 0;
+  bool digits = false;
+  for (ssize_t i = 0; i < len && field < 3; ++i) {
+    char c = buf[i];
+    if (c >= '0' && c <= '9') {
+      if (v[field] > (INT64_MAX - 9) / 10) return false;
+      v[field] = v[field] * 10 + (c - '0');
+      digits = true;
+    } else if (c == ' ' || c == '\n') {
+      if (!digits) return false;
+      ++field;
+      digits = false;
+    } else {
+      return false;
+    }
+  }
+  if (field < 2 || (field == 2 && !digits)) return false;
+  *deadline_ns = v[0];
+  *grace_ms = v[1];
+  *lease_ms = v[2];
+  return true;
+}
+
+int64_t SafeMonotonicNanos() {
+  struct timespec ts {};
+  ::clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
+}
+
+// Waits (in the supervisor) until `job` has ended, without reaping it. With a lease file, checks it about
+// once a second and fences the job once the lease has run out: SIGTERM to its process group, SIGKILL after
+// the grace. Returns the lease (ms) that ran out when the job was fenced, else -1.
+int64_t SafeWaitJob(pid_t job, const char* lease_path) {
+  siginfo_t info{};
+  if (lease_path[0] == '\0') {
+    while (::waitid(P_PID, static_cast<id_t>(job), &info, WEXITED | WNOWAIT) != 0 && errno == EINTR) {
+    }
+    return -1;
+  }
+  int pidfd = -1;
+#ifdef SYS_pidfd_open
+  pidfd = static_cast<int>(::syscall(SYS_pidfd_open, job, 0U));
+#endif
+  int64_t fenced_lease = -1;
+  int64_t kill_at = 0;
+  bool killed = false;
+  while (true) {
+    info.si_pid = 0;
+    int w = ::waitid(P_PID, static_cast<id_t>(job), &info, WEXITED | WNOWAIT | WNOHANG);
+    if (w == 0 && info.si_pid == job) break;
+    if (w != 0 && errno != EINTR) break;  // ECHILD: nothing to wait for
+    const int64_t now = SafeMonotonicNanos();
+    if (fenced_lease < 0) {
+      int64_t deadline = 0, grace = 0, lease = 0;
+      if (SafeReadLease(lease_path, &deadline, &grace, &lease) && lease > 0 && now >= deadline) {
+        fenced_lease = lease;
+        kill_at = now + grace * 1'000'000;
+        ::kill(-job, SIGTERM);
+      }
+    } else if (!killed && now >= kill_at) {
+      killed = true;
+      ::kill(-job, SIGKILL);
+    }
+    // Woken by the job's end (pidfd), else after at most a second.
+    int64_t wait_ms = 1000;
+    if (fenced_lease >= 0 && !killed) wait_ms = std::min<int64_t>(wait_ms, std::max<int64_t>(1, (kill_at - now) / 1'000'000 + 1));
+    if (pidfd >= 0) {
+      struct pollfd pfd {pidfd, POLLIN, 0};
+      ::poll(&pfd, 1, static_cast<int>(wait_ms));
+    } else {
+      struct timespec ts {static_cast<time_t>(wait_ms / 1000), static_cast<long>((wait_ms % 1000) * 1'000'000)};
+      ::nanosleep(&ts, nullptr);
+    }
+  }
+  if (pidfd >= 0) ::close(pidfd);
+  return fenced_lease;
+}
+
 void SafeCloseFrom(int first_fd, int fallback_max_fd) {
 #ifdef SYS_close_range
   if (::syscall(SYS_close_range, static_cast<unsigned>(first_fd), ~0U, 0U) == 0) return;
@@ -197,6 +295,7 @@ struct Prepared {
   std::string workdir;
   std::string pid_tmp, pid_path, exit_tmp, exit_path;
   std::string claim_path;  // kClaimFile: the supervisor creates it (exclusively) before it forks the job
+  std::string lease_path;  // LaunchSpec::lease_path (empty: never fenced)
   std::string reason_exec_prefix;      // "cannot run 'x': "
   std::string reason_chdir_prefix;     // "cannot enter working directory 'w': "
   std::string reason_mkdir_prefix;     // "cannot create working directory 'w': "
@@ -380,12 +479,11 @@ __attribute__((noinline)) pid_t SpawnJob(const Prepared& p, ChildFailure* fail) 
   ::close(3);
 
   int status = 0;
+  int64_t fenced_lease = -1;
   if (stage == kStageNone) {
     // Wait for the job without reaping it (its pid keeps the process group id reserved), clean up
     // what is left of its process group, then reap it.
-    siginfo_t info{};
-    while (::waitid(P_PID, static_cast<id_t>(job), &info, WEXITED | WNOWAIT) != 0 && errno == EINTR) {
-    }
+    fenced_lease = SafeWaitJob(job, p.lease_path.c_str());
     ::kill(-job, SIGKILL);
     while (::waitpid(job, &status, 0) < 0 && errno == EINTR) {
     }
@@ -403,6 +501,11 @@ __attribute__((noinline)) pid_t SpawnJob(const Prepared& p, ChildFailure* fail) 
   } else {
     SafeAppendStr(out, &n, sizeof(out), "exit ");
     SafeAppendInt(out, &n, WIFEXITED(status) ? WEXITSTATUS(status) : 127);
+  }
+  if (fenced_lease >= 0) {
+    // Recorded as lost: the server gave up on (or is about to give up on) this attempt.
+    SafeAppendStr(out, &n, sizeof(out) - 2, "\nfenced ");
+    SafeAppendInt(out, &n, fenced_lease);
   }
   out[n++] = '\n';
   SafeWriteFileAtomic(p.exit_tmp.c_str(), p.exit_path.c_str(), out, n);
@@ -501,6 +604,7 @@ std::optional<ExitStatus> ReadExitFile(const std::string& job_id, const std::str
     st.finished_at_ms = static_cast<int64_t>(sb.st_mtim.tv_sec) * 1000 + sb.st_mtim.tv_nsec / 1'000'000;
   size_t pos = 0;
   bool any = false;
+  int64_t fenced_ms = -1;
   while (pos < text->size()) {
     size_t eol = text->find('\n', pos);
     if (eol == std::string::npos) eol = text->size();
@@ -514,7 +618,16 @@ std::optional<ExitStatus> ReadExitFile(const std::string& job_id, const std::str
       any = true;
     } else if (line.rfind("reason ", 0) == 0) {
       st.reason = line.substr(7);
+    } else if (line.rfind("fenced ", 0) == 0) {
+      fenced_ms = std::atoll(line.c_str() + 7);
     }
+  }
+  if (any && fenced_ms >= 0) {
+    // Stopped by the node itself: the server had not answered for the whole lease, so it has given this
+    // attempt up (or will): the end is a loss, not the job's own failure.
+    st.lost = true;
+    st.reason = "fenced: stopped by its node after " + std::to_string(fenced_ms / 1000) +
+                " s without contact with the server";
   }
   if (!any) {
     st.lost = true;
@@ -734,6 +847,7 @@ class ProcessExecutor final : public Executor {
     p.exit_path = job_dir + "/" + kExitFile;
     p.exit_tmp = p.exit_path + ".tmp";
     p.claim_path = job_dir + "/" + kClaimFile;
+    p.lease_path = spec.lease_path;
     // A previous attempt of the same job may have left records behind.
     for (const std::string* f : {&p.pid_path, &p.pid_tmp, &p.exit_path, &p.exit_tmp, &p.claim_path})
       ::unlink(f->c_str());

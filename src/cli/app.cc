@@ -122,6 +122,16 @@ void AddUpOptions(CLI::App* cmd, server::UpOptions& o) {
                   "A remote node silent this long is DOWN: its jobs end LOST and are requeued while retries remain")
       ->capture_default_str()
       ->type_name("DURATION");
+  cmd->add_option("--stop-grace", o.stop_grace,
+                  "Time a job gets between SIGTERM and SIGKILL when it is cancelled, hits its runtime limit or is "
+                  "fenced (default 10s)")
+      ->type_name("DURATION");
+  cmd->add_option("--fence-timeout", o.fence_timeout,
+                  "A remote node that cannot reach the server this long stops its jobs by itself, and the retries "
+                  "of a DOWN node's jobs start only after that (plus the stop grace), so a job never runs twice "
+                  "during a network split. 0 = no fencing")
+      ->capture_default_str()
+      ->type_name("DURATION");
   cmd->add_option("--job-uid-range", o.job_uid_range,
                   "Unix uids given to projects for their jobs, one each, never reused (when running as root; "
                   "default 1900000000-1999999999)")

@@ -188,11 +188,22 @@ Status Embedded::Start(const UpOptions& options) {
   sopts.policy = options.policy;
   sopts.placement = options.placement;
   sopts.stop_grace_ms = options.stop_grace_ms;
+  if (!options.stop_grace.empty()) {
+    auto grace = ParseDurationSeconds(options.stop_grace);
+    if (!grace.ok() || *grace > 3600)
+      return InvalidArgument("--stop-grace must be a duration of at most 1h, e.g. 10s");
+    sopts.stop_grace_ms = *grace * 1000;
+  }
   {
     auto timeout = ParseDurationSeconds(options.node_timeout.empty() ? "10s" : options.node_timeout);
     if (!timeout.ok() || *timeout < 1)
       return InvalidArgument("--node-timeout must be a duration of at least 1s, e.g. 10s");
     sopts.node_timeout_ms = *timeout * 1000;
+    auto fence = ParseDurationSeconds(options.fence_timeout.empty() ? "30s" : options.fence_timeout);
+    if (!fence.ok() || *fence < 0 || (*fence > 0 && *fence < *timeout))
+      return InvalidArgument("--fence-timeout must be 0 (no fencing) or a duration of at least --node-timeout (" +
+                             std::to_string(*timeout) + "s), e.g. 30s");
+    sopts.fence_timeout_ms = *fence * 1000;
   }
   ASSIGN_OR_RETURN(service_, Service::Create(*store_, clock_, sopts));
   directory_ = std::make_unique<AccountDirectory>(*accounts_);
@@ -207,7 +218,7 @@ Status Embedded::Start(const UpOptions& options) {
     agent::AgentOptions aopts;
     aopts.node_name = node;
     aopts.home = home_;
-    aopts.stop_grace_ms = options.stop_grace_ms;
+    aopts.stop_grace_ms = sopts.stop_grace_ms;
     agent_ = std::make_unique<agent::Agent>(aopts, *backend_, *executor_, *service_, clock_);
     service_->SetLogSource(node, agent_.get());
     RETURN_IF_ERROR(agent_->Start());

@@ -152,7 +152,11 @@ void HttpServer::InstallAgent() {
     service_.SetNodeConnection(*node, std::string(tls ? "https" : "http") + " from " + ctx.req.remote_addr,
                                ctx.req.remote_addr);
     RETURN_IF_SEND_ERROR(ctx.res, service_.RegisterNode(*reg));
-    SendJson(ctx.res, {{"node", *node}, {"protocol_version", agent::kProtocolVersion}});
+    const agent::Lease lease = service_.RemoteLease();
+    SendJson(ctx.res, {{"node", *node},
+                       {"protocol_version", agent::kProtocolVersion},
+                       {"lease_ms", lease.lease_ms},
+                       {"fence_grace_ms", lease.grace_ms}});
   });
   Add("GET", "/v1/agent/commands", [this, node_of, tls](Ctx& ctx) {
     auto node = node_of(ctx);
@@ -213,7 +217,9 @@ void HttpServer::InstallAgent() {
     if (!hb.ok()) return SendError(ctx.res, hb.status());
     if (hb->node != *node) return SendError(ctx.res, not_yours(*node, hb->node));
     RETURN_IF_SEND_ERROR(ctx.res, service_.Heartbeat(*hb));
-    SendJson(ctx.res, {{"ok", true}});
+    // The lease is renewed by every heartbeat answered (see agent::Lease).
+    const agent::Lease lease = service_.RemoteLease();
+    SendJson(ctx.res, {{"ok", true}, {"lease_ms", lease.lease_ms}, {"fence_grace_ms", lease.grace_ms}});
   });
   Add("POST", "/v1/agent/logs", [this, node_of, not_yours](Ctx& ctx) {
     auto node = node_of(ctx);

@@ -122,8 +122,13 @@ Result<std::unique_ptr<Service>> Service::Create(store::Store& store, const Cloc
   // Only the jobs that have not ended: ended ones are read from the store when asked for.
   ASSIGN_OR_RETURN(auto jobs, store.ListJobs({.states = {JobState::kQueued, JobState::kScheduled, JobState::kStarting,
                                                          JobState::kRunning, JobState::kPreempted}}));
+  const UnixMillis started = clock.NowMillis();
+  const int64_t fence_ms =
+      svc->options_.fence_timeout_ms > 0 ? svc->options_.fence_timeout_ms + svc->options_.stop_grace_ms + kFenceMarginMs : 0;
   for (auto& j : jobs) {
     if (j.state == JobState::kQueued) svc->queued_.insert({JobNumber(j.id), j.id});
+    // A retry queued before the restart may have been waiting for a node's fence (not kept): wait a whole one.
+    if (j.state == JobState::kQueued && j.attempt > 0 && fence_ms > 0) svc->retry_after_[j.id] = started + fence_ms;
     if (HoldsResources(j.state)) svc->active_.insert(j.id);
     svc->jobs_.emplace(j.id, std::move(j));
   }
@@ -147,6 +152,8 @@ Result<std::unique_ptr<Service>> Service::Create(store::Store& store, const Cloc
       ns.draining = a->second.value("draining", false);
     }
     ns.node.draining = ns.cordoned;
+    ns.awaited = true;
+    ns.awaited_since = started;
     svc->nodes_.emplace(n.name, std::move(ns));
   }
   // Stops (cancels) that were requested and not yet carried out: sent again when the node registers.
@@ -759,7 +766,7 @@ void Service::ScheduleOnce() {
       Job& j = jobs_.at(id);
       if (auto backoff = retry_after_.find(id); backoff != retry_after_.end()) {
         if (now < backoff->second) {
-          j.reason = "waiting: retry backoff after a lost attempt, " +
+          j.reason = "waiting: retry after a lost attempt (backoff, or until its node has fenced it), " +
                      std::to_string((backoff->second - now + 999) / 1000) + " s left";
           continue;
         }
@@ -1220,6 +1227,11 @@ int64_t RetryBackoffMs(int attempt) {
 
 Job Service::FinalStateFor(const Job& job, const agent::JobReport& r, std::vector<store::JobUpdate>& updates) {
   UnixMillis now = clock_.NowMillis();
+  UnixMillis not_before = 0;
+  if (auto f = fence_until_.find(job.id); f != fence_until_.end()) {
+    not_before = f->second;
+    fence_until_.erase(f);
+  }
   Job after = job;
   after.finished_at = now;
   // An exit found after a restart happened earlier than now: end the run (and its billing) then.
@@ -1278,9 +1290,12 @@ Job Service::FinalStateFor(const Job& job, const agent::JobReport& r, std::vecto
       // Backoff before the retry: 1 s, 2 s, 4 s ... at most 60 s, so that a job that takes its node down
       // (or a flapping node) does not spin through its retries.
       const int64_t backoff_ms = RetryBackoffMs(job.attempt);
-      retry_after_[job.id] = now + backoff_ms;
+      retry_after_[job.id] = std::max(now + backoff_ms, not_before);
       why = "requeued after loss (retry " + std::to_string(job.attempt) + " of " +
-            std::to_string(job.spec.max_retries) + ", not before " + std::to_string(backoff_ms / 1000) + " s)";
+            std::to_string(job.spec.max_retries) + ", not before " +
+            std::to_string((retry_after_[job.id] - now + 999) / 1000) + " s";
+      if (not_before > now + backoff_ms) why += ": the time its node takes to stop it by itself (fencing)";
+      why += ")";
     }
     updates.push_back(Transition(last, again, why, "server"));
     last = updates.back().job;
@@ -1362,6 +1377,7 @@ Status Service::RegisterNode(const agent::NodeRegistration& reg) {
     ns.gpus = reg.gpus;
     for (auto& g : ns.gpus) g.node = reg.node.name;
     ns.registered = true;
+    ns.awaited = false;
     ns.commands.clear();
     ns.unacked.clear();
     std::set<std::string> alive(reg.running_job_ids.begin(), reg.running_job_ids.end());
@@ -1530,6 +1546,11 @@ bool Service::NodeKnown(const std::string& node) const {
   return nodes_.count(node) > 0;
 }
 
+agent::Lease Service::RemoteLease() const {
+  if (options_.fence_timeout_ms <= 0) return {};
+  return {.lease_ms = options_.fence_timeout_ms, .grace_ms = options_.stop_grace_ms};
+}
+
 bool Service::NodeRegistered(const std::string& node) const {
   std::lock_guard lock(mu_);
   auto it = nodes_.find(node);
@@ -1548,20 +1569,33 @@ void Service::CheckNodesOnce() {
   if (options_.node_timeout_ms <= 0) return;
   std::lock_guard mutate(mutate_mu_);
   std::vector<store::JobUpdate> updates;
-  std::vector<std::string> down;
+  std::vector<std::pair<std::string, NodeState>> down;  // as they were before this pass
   {
     std::lock_guard lock(mu_);
     const UnixMillis now = clock_.NowMillis();
     std::unordered_map<std::string, Job> batch;  // jobs as an earlier node of this pass left them (gangs)
     for (auto& [name, ns] : nodes_) {
-      if (!ns.remote || !ns.registered || now - ns.node.last_heartbeat <= options_.node_timeout_ms) continue;
+      // Heard last at: its last heartbeat, or (not back since the server started) the server's start.
+      UnixMillis heard;
+      std::string why;
+      if (ns.remote && ns.registered) {
+        heard = ns.node.last_heartbeat;
+        why = "node " + name + " is down: no heartbeat for " + std::to_string((now - heard) / 1000) + " s";
+      } else if (ns.awaited && !ns.registered) {
+        heard = ns.awaited_since;
+        why = "node " + name + " is down: not back " + std::to_string((now - heard) / 1000) +
+              " s after the server restarted";
+      } else {
+        continue;
+      }
+      if (now - heard <= options_.node_timeout_ms) continue;
+      down.emplace_back(name, NodeState{.node = ns.node, .registered = ns.registered, .awaited = ns.awaited});
+      // A node that stays away after a restart is dealt with once; when it comes back it registers.
+      ns.awaited = false;
       // DOWN: it must register again (its next call is refused with not_found), and that registration
       // stops what it still runs of the attempts given up here (see RegisterNode).
-      const std::string why = "node " + name + " is down: no heartbeat for " +
-                              std::to_string((now - ns.node.last_heartbeat) / 1000) + " s";
       ns.registered = false;
       ns.node.healthy = false;
-      down.push_back(name);
       ns.commands.clear();
       ns.unacked.clear();
       for (const auto& id : active_) {
@@ -1585,10 +1619,17 @@ void Service::CheckNodesOnce() {
         lost.node = name;
         lost.attempt = j.attempt;
         lost.reason = why;
-        lost.finished_at_ms = ns.node.last_heartbeat;  // billed up to the last time it was known to run
+        // Billed up to the last time it was known to run (after a restart: the node's last registration,
+        // never the server's downtime).
+        lost.finished_at_ms = ns.node.last_heartbeat;
         if (!j.members.empty()) {
           lost.reason = "rank " + std::to_string(MemberOn(j, name)->rank) + " on " + why;
         }
+        // Its node stops it by itself by heard + fence (+ grace): the retry waits until then.
+        const UnixMillis fenced_by = options_.fence_timeout_ms > 0
+                                         ? heard + options_.fence_timeout_ms + options_.stop_grace_ms + kFenceMarginMs
+                                         : 0;
+        if (fenced_by > 0) fence_until_[id] = std::max(fence_until_[id], fenced_by);
         batch[id] = FinalStateFor(j, lost, updates);
       }
     }
@@ -1597,8 +1638,13 @@ void Service::CheckNodesOnce() {
   if (Status st = Commit(updates); !st.ok()) {
     // Tried again at the next tick.
     std::lock_guard lock(mu_);
-    for (const auto& name : down)
-      if (auto it = nodes_.find(name); it != nodes_.end()) it->second.registered = true;
+    for (const auto& [name, was] : down) {
+      if (auto it = nodes_.find(name); it != nodes_.end()) {
+        it->second.registered = was.registered;
+        it->second.awaited = was.awaited;
+        it->second.node.healthy = was.node.healthy;
+      }
+    }
   }
 }
 

@@ -34,7 +34,16 @@ struct ServiceOptions {
   // A remote node (fleet mode) silent this long is DOWN: its attempts end LOST (requeued while retries
   // remain), and when it comes back it must register again, which stops what it still runs of them.
   int64_t node_timeout_ms = 10'000;
+  // Fencing (agent::Lease): a remote node that has not been heard for this long stops its jobs by itself
+  // (SIGTERM, SIGKILL after stop_grace_ms), and a retry of a DOWN node's attempt is placed only once that
+  // is over (last heartbeat + fence + grace + kFenceMarginMs), so an attempt and its retry never overlap.
+  // 0: no fencing (retries start after the backoff; during a network split a job may run twice).
+  int64_t fence_timeout_ms = 30'000;
 };
+
+// Added to a DOWN node's fence time before its jobs' retries may start: the supervisor checks its lease
+// about once a second.
+inline constexpr int64_t kFenceMarginMs = 2'000;
 
 // What the service needs to know about a project (quotas, budget, who runs its jobs, its secrets).
 // Implemented over the account service; absent (nullptr) in tests without accounts: no limits.
@@ -162,6 +171,8 @@ class Service final : public agent::ControlPlane {
   // Whether the node is known (registered now, or known from the store).
   bool NodeKnown(const std::string& node) const;
   bool NodeRegistered(const std::string& node) const;
+  // The fencing lease granted to remote nodes with each registration and heartbeat (zero: none).
+  agent::Lease RemoteLease() const;
   // `peer_address`: the address the server sees the node's agent connect from; it is the MASTER_ADDR given
   // to the members of a multi-node job whose rank 0 runs there (else the node's registered address).
   void SetNodeConnection(const std::string& node, const std::string& connection, const std::string& peer_address = "");
@@ -216,6 +227,10 @@ class Service final : public agent::ControlPlane {
     bool draining = false;
     std::string connection;
     bool remote = false;  // its agent talks over the network (liveness applies)
+    // Known from the store when the server started, not registered since: if it does not come back within
+    // node_timeout_ms of awaited_since, it is DOWN like a silent node (its jobs must not stay RUNNING).
+    bool awaited = false;
+    UnixMillis awaited_since = 0;
     std::string peer_address;  // where its agent connects from (remote nodes)
   };
   // Why the server asked a job to stop; decides its final state.
@@ -245,6 +260,7 @@ class Service final : public agent::ControlPlane {
   Result<api::Job> LoadJob(const std::string& id) const;
   void EnforceOnceLocked();
   void EnforceLimitsLocked(std::vector<std::pair<std::string, agent::JobCommand>>& stops);
+  // A retry of a lost attempt is not placed before the backoff nor before fence_until_ of the job.
   api::Job FinalStateFor(const api::Job& job, const agent::JobReport& report,
                          std::vector<store::JobUpdate>& updates);
   // Requires mu_ held. A report of one member of a multi-node job; false when it changes nothing.
@@ -307,9 +323,12 @@ class Service final : public agent::ControlPlane {
   // spans several nodes (sched::JobRequest::nodes).
   std::map<std::string, int> gang_width_;
   std::map<std::string, NodeState> nodes_;
-  // Requeued after a lost attempt: not placed before this time (exponential backoff; kept in memory only,
-  // a restarted server retries at once).
+  // Requeued after a lost attempt: not placed before this time (exponential backoff, or the fence of the
+  // node that lost it; kept in memory only: a restarted server holds retried jobs for one fence time).
   std::unordered_map<std::string, UnixMillis> retry_after_;
+  // A job with an attempt (or a member of one) on a node declared DOWN: that node stops it by itself by this
+  // time (fencing). Taken by FinalStateFor when the attempt ends.
+  std::unordered_map<std::string, UnixMillis> fence_until_;
   std::unordered_map<std::string, StopRequest> stops_;
   std::map<std::string, int64_t> submitting_;  // project -> submits being written (queued-jobs quota)
   // Held across "read state, persist, apply" for every change to an existing job, so changes are

@@ -16,6 +16,7 @@ struct UpOptions {
   std::string policy = "priority";  // scheduler queue policy
   std::string placement = "best-fit";
   int64_t stop_grace_ms = 10'000;   // SIGTERM -> SIGKILL grace for cancel / runtime limit
+  std::string stop_grace;           // --stop-grace (a duration); when set, wins over stop_grace_ms
   std::string tls_cert;             // PEM certificate chain; with tls_key serves HTTPS
   std::string tls_key;
   bool insecure = false;            // allow plain HTTP on a non-loopback address (not recommended)
@@ -29,6 +30,7 @@ struct UpOptions {
   bool local_agent = true;
   // A remote node silent this long is DOWN (its jobs end LOST, requeued while retries remain), e.g. "10s".
   std::string node_timeout = "10s";
+  std::string fence_timeout = "30s";  // 0: no fencing (see ServiceOptions::fence_timeout_ms)
 };
 
 // Runs server + local agent + SQLite in this process until SIGINT/SIGTERM. Writes <home>/url and

@@ -62,8 +62,22 @@ class FakeControlPlane final : public ControlPlane {
   }
   Status Heartbeat(const NodeHeartbeat& hb) override {
     std::lock_guard lock(mu_);
+    if (unreachable_) return Unavailable("cannot connect to the server");
     heartbeats_.push_back(hb);
     return Status::Ok();
+  }
+  Lease CurrentLease() const override {
+    std::lock_guard lock(mu_);
+    return lease_;
+  }
+  void GrantLease(Lease l) {
+    std::lock_guard lock(mu_);
+    lease_ = l;
+  }
+  // Heartbeats fail (a network split) until called with false.
+  void SetUnreachable(bool u) {
+    std::lock_guard lock(mu_);
+    unreachable_ = u;
   }
   Status AckCommands(const std::string&, uint64_t through_id) override {
     std::lock_guard lock(mu_);
@@ -141,6 +155,8 @@ class FakeControlPlane final : public ControlPlane {
   std::vector<JobReport> reports_;
   std::vector<NodeHeartbeat> heartbeats_;
   uint64_t acked_ = 0;
+  Lease lease_;
+  bool unreachable_ = false;
   std::string last_node_;
   int fail_reports_ = 0;
   int fail_registrations_ = 0;
@@ -540,6 +556,42 @@ TEST_F(AgentTest, AStartThatNeverForkedIsClaimedAndNotReported) {
   std::ifstream runs(home_ + "/jobs/never-forked/work/runs");
   std::string all((std::istreambuf_iterator<char>(runs)), std::istreambuf_iterator<char>());
   EXPECT_EQ(all, "ran\n");
+}
+
+TEST_F(AgentTest, TheLeaseIsRenewedByHeartbeatsAndAJobIsFencedWhenTheyStopGettingThrough) {
+  cp_.GrantLease({.lease_ms = 1500, .grace_ms = 500});
+  AgentOptions o = Options();
+  o.heartbeat_interval = std::chrono::milliseconds(100);
+  Agent& a = NewAgent(o);
+  const int64_t before = clock_.MonotonicNanos();
+  ASSERT_TRUE(a.Start().ok());
+  const std::string lease = home_ + "/" + kLeaseFile;
+  // Written at registration: the deadline counts from when the call was sent.
+  const std::string text = ReadText(lease);
+  ASSERT_FALSE(text.empty());
+  const int64_t deadline = std::stoll(text);
+  EXPECT_GE(deadline, before + 1'500'000'000);
+  EXPECT_LE(deadline, clock_.MonotonicNanos() + 1'500'000'000);
+  EXPECT_NE(text.find(" 500 1500"), std::string::npos) << text;
+  cp_.Push(StartCmd("j-1", {"sleep", "60"}));
+  ASSERT_TRUE(cp_.WaitReport("j-1", JobReport::Kind::kStarted).has_value());
+  // Heartbeats keep renewing it: the job runs past the first deadline.
+  ASSERT_TRUE(WaitUntil([&] { return clock_.MonotonicNanos() > deadline + 500'000'000; }, std::chrono::seconds(5)));
+  EXPECT_TRUE(cp_.ReportsFor("j-1").size() == 1u) << "the job ended while its lease was renewed";
+  EXPECT_GT(std::stoll(ReadText(lease)), deadline);
+  // The server stops answering: within the lease (+ about a second) the node stops the job by itself.
+  const int64_t cut = clock_.MonotonicNanos();
+  cp_.SetUnreachable(true);
+  auto lost = cp_.WaitReport("j-1", JobReport::Kind::kLost);
+  ASSERT_TRUE(lost.has_value());
+  EXPECT_NE(lost->reason.find("fenced: stopped by its node after 1 s without contact with the server"), std::string::npos)
+      << lost->reason;
+  std::printf("[ figure ] fenced %.2f s after the heartbeats stopped getting through (lease 1.5 s)\n",
+              static_cast<double>(clock_.MonotonicNanos() - cut) / 1e9);
+  // A server that grants no lease (fencing off) removes the file at the next answer.
+  cp_.SetUnreachable(false);
+  cp_.GrantLease({});
+  ASSERT_TRUE(WaitUntil([&] { return !std::filesystem::exists(lease); }));
 }
 
 TEST_F(AgentTest, TerminateJobsOnStopWhenAsked) {

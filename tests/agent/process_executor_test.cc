@@ -15,6 +15,7 @@
 
 #include "agent/executor.h"
 #include "common/clock.h"
+#include "common/file_util.h"
 #include "test_util.h"
 
 namespace fastgpu::agent {
@@ -683,6 +684,94 @@ TEST_F(ProcessExecutorTest, WithoutRootJobRunsAsTheAgentsUser) {
   ASSERT_TRUE(WIFEXITED(wst));
   EXPECT_EQ(WEXITSTATUS(wst), 0) << "10: cannot give up root, 11: launch failed, 12: job failed, 13: wrong uid, "
                                     "14/15: wrong directory mode";
+}
+
+// ---- Fencing: the supervisor stops the job itself once the node's lease has run out.
+
+// Writes the lease file as the agent does: "<CLOCK_MONOTONIC deadline ns> <grace ms> <lease ms>".
+void WriteLease(const std::string& path, int64_t deadline_ns, int64_t grace_ms, int64_t lease_ms) {
+  ASSERT_TRUE(WriteFileAtomic(path, std::to_string(deadline_ns) + " " + std::to_string(grace_ms) + " " +
+                                        std::to_string(lease_ms) + "\n")
+                  .ok());
+}
+
+TEST_F(ProcessExecutorTest, AJobWhoseLeaseRunsOutIsStoppedByItsSupervisorAndEndsLost) {
+  SystemClock real;  // the lease is in CLOCK_MONOTONIC time, which the supervisor reads itself
+  const std::string lease = root_ + "/lease";
+  WriteLease(lease, real.MonotonicNanos() + 60'000'000'000, 2000, 30'000);
+  LaunchSpec spec = Spec("fenced", {"sh", "-c", "echo ready; exec sleep 60"});
+  spec.lease_path = lease;
+  Launch(*exec_, spec);
+  ASSERT_TRUE(WaitUntil([&] { return ReadText(spec.log_path).find("ready") != std::string::npos; }));
+  // The lease is renewed into the past: the server has not answered for the whole lease.
+  const int64_t ran_out = real.MonotonicNanos();
+  WriteLease(lease, ran_out, 2000, 30'000);
+  auto st = WaitExit(*exec_, "fenced");
+  ASSERT_TRUE(st.has_value());
+  EXPECT_TRUE(st->lost);
+  EXPECT_EQ(st->signal, SIGTERM);  // sleep ends at the SIGTERM, before the grace
+  EXPECT_THAT(st->reason, HasSubstr("fenced: stopped by its node after 30 s without contact with the server"));
+  // Within about a second of the deadline (the supervisor checks once a second).
+  EXPECT_LT(real.MonotonicNanos() - ran_out, 5'000'000'000);
+}
+
+TEST_F(ProcessExecutorTest, AFencedJobThatIgnoresTermIsKilledAfterTheLeasesGrace) {
+  SystemClock real;
+  const std::string lease = root_ + "/lease";
+  WriteLease(lease, real.MonotonicNanos() + 60'000'000'000, 300, 10'000);
+  LaunchSpec spec = Spec("stubborn", {"sh", "-c", "trap 'echo got-term' TERM; echo ready; while true; do sleep 0.05; done"});
+  spec.lease_path = lease;
+  Launch(*exec_, spec);
+  ASSERT_TRUE(WaitUntil([&] { return ReadText(spec.log_path).find("ready") != std::string::npos; }));
+  WriteLease(lease, real.MonotonicNanos(), 300, 10'000);
+  auto st = WaitExit(*exec_, "stubborn");
+  ASSERT_TRUE(st.has_value());
+  EXPECT_TRUE(st->lost);
+  EXPECT_EQ(st->signal, SIGKILL);
+  EXPECT_THAT(ReadText(spec.log_path), HasSubstr("got-term"));
+}
+
+TEST_F(ProcessExecutorTest, ALiveLeaseOrNoLeaseFileFencesNothing) {
+  SystemClock real;
+  const std::string lease = root_ + "/lease";
+  WriteLease(lease, real.MonotonicNanos() + 60'000'000'000, 0, 30'000);
+  LaunchSpec a = Spec("leased", {"sh", "-c", "sleep 1.5; exit 4"});
+  a.lease_path = lease;
+  LaunchSpec b = Spec("unleased", {"sh", "-c", "sleep 1.5; exit 5"});
+  b.lease_path = root_ + "/no-such-lease";
+  Launch(*exec_, a);
+  Launch(*exec_, b);
+  auto sa = WaitExit(*exec_, "leased");
+  ASSERT_TRUE(sa.has_value());
+  EXPECT_FALSE(sa->lost);
+  EXPECT_EQ(sa->exit_code, 4);
+  std::optional<ExitStatus> sb;
+  for (const auto& o : others_)
+    if (o.job_id == "unleased") sb = o;
+  if (!sb) sb = WaitExit(*exec_, "unleased");
+  ASSERT_TRUE(sb.has_value());
+  EXPECT_FALSE(sb->lost);
+  EXPECT_EQ(sb->exit_code, 5);
+}
+
+TEST_F(ProcessExecutorTest, AnAdoptedJobIsFencedWithoutTheAgent) {
+  // The agent is gone (a new executor adopts later): the supervisor alone stops the job.
+  SystemClock real;
+  const std::string lease = root_ + "/lease";
+  WriteLease(lease, real.MonotonicNanos() + 60'000'000'000, 0, 30'000);
+  LaunchSpec spec = Spec("orphan", {"sh", "-c", "echo ready; exec sleep 60"});
+  spec.lease_path = lease;
+  Launch(*exec_, spec);
+  ASSERT_TRUE(WaitUntil([&] { return ReadText(spec.log_path).find("ready") != std::string::npos; }));
+  exec_.reset();
+  WriteLease(lease, real.MonotonicNanos(), 0, 30'000);
+  ASSERT_TRUE(WaitUntil([&] { return std::filesystem::exists(spec.job_dir + "/exit"); }));
+  exec_ = MakeProcessExecutor(clock_);
+  EXPECT_EQ(exec_->Adopt("orphan", spec.job_dir).status().code(), ErrorCode::kNotFound);  // ended: reported by Poll
+  auto st = WaitExit(*exec_, "orphan");
+  ASSERT_TRUE(st.has_value());
+  EXPECT_TRUE(st->lost);
+  EXPECT_THAT(st->reason, HasSubstr("fenced"));
 }
 
 }  // namespace

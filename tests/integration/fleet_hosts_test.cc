@@ -143,10 +143,13 @@ class FleetHostsTest : public ::testing::Test {
     if (!dir_.empty()) fs::remove_all(dir_, ec);
   }
 
-  void StartServer() {
+  // The fence is short so that the tests of node loss are quick; a test that restarts the server gives it a
+  // longer one, as a real deployment has (a lease shorter than a restart would stop every job).
+  void StartServer(const std::string& fence = "4s") {
     fs::remove(home_ + "/url");
     server_.Start(lab_->Wrap("ctl", {Bin(), "server", "--home", home_, "--store", pg_->TcpUrl("fleet"), "--listen",
-                                     lab_->Address("ctl") + ":8400", "--insecure", "--node-timeout", "3s"}),
+                                     lab_->Address("ctl") + ":8400", "--insecure", "--node-timeout", "3s",
+                                     "--fence-timeout", fence, "--stop-grace", "1s"}),
                   dir_ + "/server.log");
     ASSERT_TRUE(WaitFor([&] { return fs::exists(home_ + "/url"); }, seconds(30))) << server_.Log();
     ASSERT_EQ(Trim(ReadFile(home_ + "/url")), server_url_);
@@ -309,8 +312,8 @@ class FleetHostsTest : public ::testing::Test {
 };
 
 // kill -9 of n1's agent while its job runs: n1 is DOWN after --node-timeout (3 s), the job (max_retries 1) ends
-// LOST and runs again on n2, billed once per attempt. The agent alone died, so attempt 1's process runs on until an
-// agent is back on n1 (as systemd would restart it): that agent stops it before taking new work.
+// LOST and runs again on n2, billed once per attempt. The agent alone died; attempt 1's supervisor stops it by itself
+// once n1's lease has run out (--fence-timeout 4s, then --stop-grace 1s), and the retry on n2 starts only after that.
 TEST_F(FleetHostsTest, AKilledAgentsJobIsRequeuedOnAnotherHostAndBilledOnce) {
   StartServer();
   AddNodes({"n1", "n2"});
@@ -326,27 +329,27 @@ TEST_F(FleetHostsTest, AKilledAgentsJobIsRequeuedOnAnotherHostAndBilledOnce) {
       << Job(id).dump() << Logs();
   const auto moved = SteadyClock::now();
   std::printf("[ figure ] kill -9 of n1's agent: n1 DOWN after %lld ms, job RUNNING on n2 after %lld ms "
-              "(--node-timeout 3s, heartbeats every 2 s)\n",
+              "(--node-timeout 3s, --fence-timeout 4s, --stop-grace 1s, heartbeats every 2 s)\n",
               Ms(down - killed), Ms(moved - killed));
   EXPECT_LE(Ms(moved - killed), 15'000);
   EXPECT_TRUE(LostBecauseDown(id, "n1")) << Events(id).dump();
-  const bool orphan = Alive(pid1);
-  std::printf("[ figure ] attempt 1's process on n1 (no agent left there) still running when attempt 2 started: %s\n",
-              orphan ? "yes" : "no");
+  // Fenced: attempt 1 was stopped on n1 (without any agent there) before attempt 2 started on n2.
+  EXPECT_FALSE(Alive(pid1)) << "attempt 1 still runs on n1 while attempt 2 runs on n2";
+  auto t = Trace(id);
+  ASSERT_GE(t.size(), 2u);
+  EXPECT_EQ(t[1].what + "@" + t[1].node, "start@n2");
 
-  // n1's agent comes back: the stale attempt is stopped.
+  // n1's agent comes back: it reports the fenced attempt, which changes nothing.
   StartAgent("n1");
-  const auto back = SteadyClock::now();
-  ASSERT_TRUE(WaitFor([&] { return !Alive(pid1); }, seconds(15))) << Logs();
-  std::printf("[ figure ] attempt 1 stopped %lld ms after n1's agent restarted\n", Ms(SteadyClock::now() - back));
   ASSERT_TRUE(WaitFor([&] { return Job(id).value("state", "") == "SUCCEEDED"; }, seconds(20))) << Job(id).dump();
   ASSERT_TRUE(WaitFor([&] { return NodeState("n1") == "ready"; })) << Logs();
   ExpectRanToTheEndOnceOnN2(id);
 }
 
-// The cable of n1 is cut while its job runs: n1 is DOWN, the job ends LOST and runs to completion on n2. Healed, n1's
-// agent registers again and first stops the attempt the server gave up on (its process is gone).
-TEST_F(FleetHostsTest, ACutOffNodesStaleAttemptIsStoppedWhenTheLinkIsHealed) {
+// The cable of n1 is cut while its job runs: n1 is DOWN, the job ends LOST and runs to completion on n2. Cut off,
+// n1 stops attempt 1 by itself once its lease has run out, before attempt 2 starts on n2 (fencing): the job never
+// runs on both. Healed, n1's agent registers again and reports it; nothing changes.
+TEST_F(FleetHostsTest, ACutOffNodeStopsItsAttemptBeforeTheRetryStartsElsewhere) {
   StartServer();
   AddNodes({"n1", "n2"});
   auto [id, pid1] = StartOnN1();
@@ -356,25 +359,31 @@ TEST_F(FleetHostsTest, ACutOffNodesStaleAttemptIsStoppedWhenTheLinkIsHealed) {
   const auto cut = SteadyClock::now();
   ASSERT_TRUE(WaitFor([&] { return NodeState("n1") == "down"; }, seconds(15))) << Logs();
   const auto down = SteadyClock::now();
+  // n1 stops attempt 1 by itself; until then, the job is not placed anywhere else.
+  ASSERT_TRUE(WaitFor([&] { return !Alive(pid1); }, seconds(15))) << Logs();
+  const auto fenced = SteadyClock::now();
+  const json at_fence = Job(id);
+  EXPECT_FALSE(at_fence.value("node", "") == "n2" && at_fence.value("state", "") != "QUEUED") << at_fence.dump();
   ASSERT_TRUE(WaitFor([&] { return Job(id).value("node", "") == "n2" && Job(id).value("state", "") != "QUEUED"; },
                       seconds(15)))
       << Job(id).dump();
   const auto moved = SteadyClock::now();
   ASSERT_TRUE(WaitFor([&] { return Job(id).value("state", "") == "SUCCEEDED"; }, seconds(20))) << Job(id).dump();
-  std::printf("[ figure ] n1's link cut: n1 DOWN after %lld ms, job placed on n2 after %lld ms (--node-timeout 3s)\n",
-              Ms(down - cut), Ms(moved - cut));
+  std::printf("[ figure ] n1's link cut: n1 DOWN after %lld ms, attempt 1 fenced on n1 after %lld ms, job placed on "
+              "n2 after %lld ms (--node-timeout 3s, --fence-timeout 4s, --stop-grace 1s)\n",
+              Ms(down - cut), Ms(fenced - cut), Ms(moved - cut));
   EXPECT_TRUE(LostBecauseDown(id, "n1")) << Events(id).dump();
-  const bool running_while_cut = Alive(pid1);
-  std::printf("[ figure ] attempt 1 still running on the cut-off n1 while attempt 2 ran on n2: %s\n",
-              running_while_cut ? "yes (stopped when the link is back)" : "no");
+  EXPECT_FALSE(Alive(pid1)) << "attempt 1 still runs on the cut-off n1 while attempt 2 runs on n2";
+  // Its end on n1 (the script's "end" line never came: it was stopped) precedes attempt 2's start: the n1 process
+  // was gone when the job was placed on n2 (checked above), and the trace shows no end on n1.
+  auto t = Trace(id);
+  ASSERT_GE(t.size(), 2u);
+  EXPECT_EQ(t[1].what + "@" + t[1].node, "start@n2");
 
   ASSERT_TRUE(lab_->SetLink("n1", true).ok());
   const auto healed = SteadyClock::now();
-  ASSERT_TRUE(WaitFor([&] { return !Alive(pid1); }, seconds(30))) << Logs();
-  const auto stopped = SteadyClock::now();
-  ASSERT_TRUE(WaitFor([&] { return NodeState("n1") == "ready"; })) << Logs();
-  std::printf("[ figure ] link healed: attempt 1 stopped on n1 after %lld ms, n1 ready after %lld ms\n",
-              Ms(stopped - healed), Ms(SteadyClock::now() - healed));
+  ASSERT_TRUE(WaitFor([&] { return NodeState("n1") == "ready"; }, seconds(30))) << Logs();
+  std::printf("[ figure ] link healed: n1 ready after %lld ms\n", Ms(SteadyClock::now() - healed));
   // The stale attempt's end changes nothing: the job stays SUCCEEDED on n2, billed once per attempt.
   ExpectRanToTheEndOnceOnN2(id);
 }
@@ -383,7 +392,7 @@ TEST_F(FleetHostsTest, ACutOffNodesStaleAttemptIsStoppedWhenTheLinkIsHealed) {
 // home): every acknowledged job is there, the running ones keep their process (same pid, same attempt) and are
 // re-attached, and all end SUCCEEDED, each script run exactly once.
 TEST_F(FleetHostsTest, AServerKilledAndRestartedKeepsEveryJobAndReattachesTheRunningOnes) {
-  StartServer();
+  StartServer("30s");
   AddNodes({"n1", "n2"});
   std::vector<std::string> running, queued;
   for (int i = 0; i < 4; ++i) running.push_back(Submit({"--gpus", "1", "--", "sh", "-c", Traced("sleep 6")}));
@@ -397,7 +406,7 @@ TEST_F(FleetHostsTest, AServerKilledAndRestartedKeepsEveryJobAndReattachesTheRun
 
   server_.Stop(SIGKILL);
   const auto killed = SteadyClock::now();
-  StartServer();
+  StartServer("30s");
   const auto up = SteadyClock::now();
   for (const auto& id : running) {
     const json j = Job(id);

@@ -270,12 +270,22 @@ TEST_F(FleetServiceTest, ASilentNodeIsDownItsJobsAreRequeuedAndItsStaleAttemptIs
   EXPECT_EQ(svc_->GetNode("b")->node.healthy, false);
   EXPECT_EQ(svc_->Heartbeat(hb).code(), ErrorCode::kNotFound);  // it must register again
   EXPECT_EQ(svc_->PollCommands("b", 0, true).status().code(), ErrorCode::kNotFound);
-  // It runs on another node now, after its retry backoff (1 s after a first lost attempt).
+  // It runs on another node now, once b has stopped it by itself: b's lease (fence 30 s) ran out 30 s after
+  // its last heartbeat, plus the stop grace (10 s) and a margin (2 s).
+  bool held = false;
+  for (const auto& e : *events)
+    held |= e.to == "QUEUED" && e.reason.find("not before 31 s: the time its node takes to stop it by itself") !=
+                                    std::string::npos;
+  EXPECT_TRUE(held);
   ASSERT_TRUE(svc_->RegisterNode(Node("c", 1)).ok());
   svc_->ScheduleOnce();
   EXPECT_TRUE(Poll("c", 0).empty());
-  EXPECT_NE(svc_->GetJob(job->id)->reason.find("retry backoff"), std::string::npos) << svc_->GetJob(job->id)->reason;
-  clock_.Advance(std::chrono::seconds(1));
+  EXPECT_NE(svc_->GetJob(job->id)->reason.find("until its node has fenced it"), std::string::npos)
+      << svc_->GetJob(job->id)->reason;
+  clock_.Set(last_seen + 30'000 + 10'000 + kFenceMarginMs - 1);
+  svc_->ScheduleOnce();
+  EXPECT_TRUE(Poll("c", 0).empty());
+  clock_.Advance(std::chrono::milliseconds(1));
   svc_->ScheduleOnce();
   auto on_c = Poll("c", 0);
   ASSERT_EQ(on_c.size(), 1u);
@@ -295,6 +305,97 @@ TEST_F(FleetServiceTest, ASilentNodeIsDownItsJobsAreRequeuedAndItsStaleAttemptIs
   stale.signal = 15;
   ASSERT_TRUE(svc_->ReportJobs({stale}).ok());
   EXPECT_EQ(svc_->GetJob(job->id)->state, JobState::kStarting);
+}
+
+TEST_F(FleetServiceTest, WithoutFencingARetryStartsAfterTheBackoffOnly) {
+  ServiceOptions o;
+  o.fence_timeout_ms = 0;
+  svc_.reset();
+  svc_ = std::move(Service::Create(*store_, clock_, o)).value();
+  EXPECT_EQ(svc_->RemoteLease().lease_ms, 0);
+  ASSERT_TRUE(svc_->RegisterNode(Node("b", 1)).ok());
+  svc_->SetNodeConnection("b", "http from 10.0.0.2");
+  auto spec = Spec(1);
+  spec.max_retries = 1;
+  auto job = svc_->Submit(spec, "alice");
+  svc_->ScheduleOnce();
+  auto cmds = Poll("b", 0);
+  ASSERT_EQ(cmds.size(), 1u);
+  Report(cmds[0].job, "b", agent::JobReport::Kind::kStarted);
+  clock_.Advance(std::chrono::seconds(11));
+  svc_->CheckNodesOnce();
+  EXPECT_EQ(State(job->id), JobState::kQueued);
+  ASSERT_TRUE(svc_->RegisterNode(Node("c", 1)).ok());
+  svc_->ScheduleOnce();
+  EXPECT_TRUE(Poll("c", 0).empty());
+  clock_.Advance(std::chrono::seconds(1));  // the backoff after a first lost attempt
+  svc_->ScheduleOnce();
+  EXPECT_EQ(Poll("c", 0).size(), 1u);
+}
+
+TEST_F(FleetServiceTest, TheLeaseGrantedToNodesIsTheFenceTimeoutWithTheStopGrace) {
+  const agent::Lease l = svc_->RemoteLease();
+  EXPECT_EQ(l.lease_ms, 30'000);
+  EXPECT_EQ(l.grace_ms, 10'000);
+}
+
+TEST_F(FleetServiceTest, ANodeThatDoesNotComeBackAfterAServerRestartIsDownAndItsJobsAreRetried) {
+  ASSERT_TRUE(svc_->RegisterNode(Node("b", 1)).ok());
+  svc_->SetNodeConnection("b", "http from 10.0.0.2");
+  auto spec = Spec(1);
+  spec.max_retries = 1;
+  auto job = svc_->Submit(spec, "alice");
+  svc_->ScheduleOnce();
+  auto cmds = Poll("b", 0);
+  ASSERT_EQ(cmds.size(), 1u);
+  Report(cmds[0].job, "b", agent::JobReport::Kind::kStarted);
+  clock_.Advance(std::chrono::seconds(5));
+  Open();  // the server restarts; b never comes back (its machine died with the server down)
+  const int64_t restarted = clock_.NowMillis();
+  clock_.Advance(std::chrono::seconds(10));
+  svc_->CheckNodesOnce();
+  EXPECT_EQ(State(job->id), JobState::kRunning);  // it may still come back
+  clock_.Advance(std::chrono::seconds(1));
+  svc_->CheckNodesOnce();
+  EXPECT_EQ(State(job->id), JobState::kQueued);
+  auto events = svc_->Events(job->id);
+  ASSERT_TRUE(events.ok());
+  bool lost = false;
+  for (const auto& e : *events)
+    lost |= e.to == "LOST" && e.reason.find("node b is down: not back 11 s after the server restarted") != std::string::npos;
+  EXPECT_TRUE(lost);
+  EXPECT_FALSE(svc_->GetNode("b")->registered);
+  // Its retry waits for b's fence, counted from the restart (b was last heard at most then).
+  ASSERT_TRUE(svc_->RegisterNode(Node("c", 1)).ok());
+  clock_.Set(restarted + 30'000 + 10'000 + kFenceMarginMs - 1);
+  svc_->ScheduleOnce();
+  EXPECT_TRUE(Poll("c", 0).empty());
+  clock_.Advance(std::chrono::milliseconds(1));
+  svc_->ScheduleOnce();
+  EXPECT_EQ(Poll("c", 0).size(), 1u);
+}
+
+TEST_F(FleetServiceTest, ARetryQueuedBeforeARestartStillWaitsForAFence) {
+  ASSERT_TRUE(svc_->RegisterNode(Node("b", 1)).ok());
+  svc_->SetNodeConnection("b", "http from 10.0.0.2");
+  auto spec = Spec(1);
+  spec.max_retries = 1;
+  auto job = svc_->Submit(spec, "alice");
+  svc_->ScheduleOnce();
+  auto cmds = Poll("b", 0);
+  ASSERT_EQ(cmds.size(), 1u);
+  Report(cmds[0].job, "b", agent::JobReport::Kind::kStarted);
+  clock_.Advance(std::chrono::seconds(11));
+  svc_->CheckNodesOnce();
+  ASSERT_EQ(State(job->id), JobState::kQueued);
+  Open();  // the retry's hold is in memory only: the restarted server holds it a whole fence time
+  const int64_t restarted = clock_.NowMillis();
+  ASSERT_TRUE(svc_->RegisterNode(Node("c", 1)).ok());
+  svc_->ScheduleOnce();
+  EXPECT_TRUE(Poll("c", 0).empty());
+  clock_.Set(restarted + 30'000 + 10'000 + kFenceMarginMs);
+  svc_->ScheduleOnce();
+  EXPECT_EQ(Poll("c", 0).size(), 1u);
 }
 
 TEST_F(FleetServiceTest, NodeChangesWriteTheRequestsAuditRowInTheirOwnTransaction) {
