@@ -125,7 +125,8 @@ json ToJson(const JobSpec& s) {
               {"workdir", s.workdir},
               {"project", s.project},
               {"max_retries", s.max_retries},
-              {"secrets", s.secrets}};
+              {"secrets", s.secrets},
+              {"processes", std::string(ProcessLayoutName(s.processes))}};
 }
 
 json ToJson(const Job& j) {
@@ -149,6 +150,7 @@ json ToJson(const Job& j) {
            {"runtime_limit_s", j.spec.runtime_limit_s},
            {"max_retries", j.spec.max_retries},
            {"secrets", j.spec.secrets},
+           {"processes", std::string(ProcessLayoutName(j.spec.processes))},
            {"created_at", FormatTimestamp(j.created_at)},
            {"started_at", j.started_at ? json(FormatTimestamp(j.started_at)) : json(nullptr)},
            {"finished_at", j.finished_at ? json(FormatTimestamp(j.finished_at)) : json(nullptr)},
@@ -216,7 +218,7 @@ json ToJson(const Node& n) {
 Result<JobSpec> JobSpecFromJson(const json& j) {
   RETURN_IF_ERROR(CheckFields(j,
                               {"name", "command", "gpus", "gpu_type", "memory_mib", "runtime", "runtime_limit_s",
-                               "priority", "env", "workdir", "project", "max_retries", "secrets"},
+                               "priority", "env", "workdir", "project", "max_retries", "secrets", "processes"},
                               "job spec"));
   JobSpec s;
   ASSIGN_OR_RETURN(s.name, GetString(j, "name"));
@@ -263,6 +265,8 @@ Result<JobSpec> JobSpecFromJson(const json& j) {
   }
   ASSIGN_OR_RETURN(s.workdir, GetString(j, "workdir"));
   ASSIGN_OR_RETURN(s.project, GetString(j, "project", "default"));
+  ASSIGN_OR_RETURN(std::string processes, GetString(j, "processes", "per-node"));
+  ASSIGN_OR_RETURN(s.processes, ParseProcessLayout(processes));
   if (s.project.empty()) s.project = "default";
   RETURN_IF_ERROR(ValidateJobSpec(s));
   return s;
@@ -294,6 +298,7 @@ Result<Job> JobFromJson(const json& j) {
     out.spec.project = j.value("project", "default");
     out.spec.max_retries = IntOr<int>(j, "max_retries", 0);
     out.spec.secrets = j.value("secrets", std::vector<std::string>{});
+    ASSIGN_OR_RETURN(out.spec.processes, ParseProcessLayout(j.value("processes", "per-node")));
     ASSIGN_OR_RETURN(out.state, ParseJobState(j.at("state").get<std::string>()));
     out.user = j.value("user", "");
     out.assigned_gpus = j.value("assigned_gpus", std::vector<std::string>{});

@@ -71,6 +71,17 @@ bool IsTerminal(JobState s) {
          s == JobState::kLost;
 }
 
+std::string_view ProcessLayoutName(ProcessLayout p) {
+  return p == ProcessLayout::kPerGpu ? "per-gpu" : "per-node";
+}
+
+Result<ProcessLayout> ParseProcessLayout(std::string_view s) {
+  if (s == "per-node") return ProcessLayout::kPerNode;
+  if (s == "per-gpu") return ProcessLayout::kPerGpu;
+  return InvalidArgument("processes must be \"per-node\" (one process per node, the default) or \"per-gpu\" "
+                         "(one process per GPU), not '" + std::string(s.substr(0, 64)) + "'");
+}
+
 Status ValidateJobSpec(const JobSpec& spec) {
   if (spec.command.empty() || spec.command[0].empty())
     return InvalidArgument("command is empty: give the program to run after '--'");
@@ -85,6 +96,9 @@ Status ValidateJobSpec(const JobSpec& spec) {
   if (spec.priority < 0 || spec.priority > 100) return InvalidArgument("priority must be between 0 and 100");
   if (spec.max_retries < 0 || spec.max_retries > 100)
     return InvalidArgument("max_retries must be between 0 and 100");
+  if (spec.processes == ProcessLayout::kPerGpu && (spec.gpus_milli < kMilliPerGpu || spec.gpus_milli % kMilliPerGpu != 0))
+    return InvalidArgument("one process per GPU needs whole GPUs (at least 1), but the job asks for " +
+                           FormatMilliGpu(spec.gpus_milli) + " (ask for whole GPUs, or run one process per node)");
   if (spec.name.size() > 256) return InvalidArgument("name is longer than 256 characters");
   // Specs travel as JSON, which holds only UTF-8 text. (Messages do not echo the bad bytes.)
   for (const auto& [field, text] : {std::pair<const char*, const std::string*>{"name", &spec.name},

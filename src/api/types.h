@@ -30,6 +30,15 @@ std::string_view JobStateName(JobState s);  // "QUEUED", ...
 Result<JobState> ParseJobState(std::string_view s);
 bool IsTerminal(JobState s);  // SUCCEEDED, FAILED, CANCELLED (LOST is terminal unless requeued)
 
+// How many processes a job runs on each of its nodes.
+//   kPerNode: one (what torchrun expects: it starts one process per GPU itself). The default.
+//   kPerGpu:  one per GPU of the node, started by fastgpu's own launcher, each with RANK, LOCAL_RANK,
+//             WORLD_SIZE and LOCAL_WORLD_SIZE counted per process (torchrun's convention: every process
+//             sees all of the node's GPUs and picks its own with LOCAL_RANK).
+enum class ProcessLayout { kPerNode, kPerGpu };
+std::string_view ProcessLayoutName(ProcessLayout p);  // "per-node", "per-gpu"
+Result<ProcessLayout> ParseProcessLayout(std::string_view s);
+
 // What a user submits.
 struct JobSpec {
   std::string name;
@@ -45,6 +54,7 @@ struct JobSpec {
   int max_retries = 0;                           // requeues after LOST
   // Names of project secrets to inject into the job's environment (values never stored in the job).
   std::vector<std::string> secrets;
+  ProcessLayout processes = ProcessLayout::kPerNode;  // JSON "processes": "per-node" | "per-gpu"
 };
 
 // One node of a multi-node (gang) job: a job asking for more GPUs than one node has runs one process per

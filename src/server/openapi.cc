@@ -110,6 +110,14 @@ json Schemas() {
   json states = {{"type", "string"},
                  {"enum", {"QUEUED", "SCHEDULED", "STARTING", "RUNNING", "SUCCEEDED", "FAILED", "CANCELLED",
                            "PREEMPTED", "LOST"}}};
+  json processes = {
+      {"type", "string"},
+      {"enum", {"per-node", "per-gpu"}},
+      {"default", "per-node"},
+      {"description",
+       "Processes per node: per-node starts the command once on each node (for torchrun, which starts one "
+       "process per GPU itself); per-gpu starts it once per GPU of each node, with RANK, LOCAL_RANK, WORLD_SIZE "
+       "and LOCAL_WORLD_SIZE counted per process (every process sees all of its node's GPUs; whole GPUs only)"}};
   return {
       {"Error",
        {{"type", "object"},
@@ -132,7 +140,8 @@ json Schemas() {
           {"workdir", str},
           {"project", str},
           {"max_retries", {{"type", "integer"}, {"minimum", 0}, {"maximum", 100}}},
-          {"secrets", {{"type", "array"}, {"items", str}, {"description", "Project secrets to inject as env"}}}}}}},
+          {"secrets", {{"type", "array"}, {"items", str}, {"description", "Project secrets to inject as env"}}},
+          {"processes", processes}}}}},
       {"Job",
        {{"type", "object"},
         {"properties",
@@ -153,7 +162,7 @@ json Schemas() {
                 {"reason", str}}}}}}},
           {"priority", integer},
           {"command", strs}, {"env", {{"type", "object"}}}, {"workdir", str}, {"project", str}, {"user", str},
-          {"runtime_limit_s", integer}, {"max_retries", integer}, {"created_at", str},
+          {"runtime_limit_s", integer}, {"max_retries", integer}, {"processes", processes}, {"created_at", str},
           {"started_at", {{"type", "string"}, {"nullable", true}}},
           {"finished_at", {{"type", "string"}, {"nullable", true}}}, {"created_at_ms", integer},
           {"started_at_ms", integer}, {"finished_at_ms", integer}, {"exit_code", nullable_int},

@@ -156,6 +156,47 @@ TEST(JobSpecFromJsonText, NulBytesAreRefusedInEveryStringThatReachesTheJob) {
 namespace fastgpu::api {
 namespace {
 
+// "processes": "per-node" (the default) or "per-gpu" (whole GPUs only), both ways; anything else is a 400 naming
+// the choices.
+TEST(JobSpecFromJsonText, ProcessesIsPerNodeOrPerGpu) {
+  auto plain = JobSpecFromJsonText(R"({"command": ["run"]})");
+  ASSERT_TRUE(plain.ok()) << plain.status().ToString();
+  EXPECT_EQ(plain->processes, ProcessLayout::kPerNode);
+  EXPECT_EQ(ToJson(*plain)["processes"], "per-node");
+
+  auto per_gpu = JobSpecFromJsonText(R"({"command": ["run"], "gpus": 4, "processes": "per-gpu"})");
+  ASSERT_TRUE(per_gpu.ok()) << per_gpu.status().ToString();
+  EXPECT_EQ(per_gpu->processes, ProcessLayout::kPerGpu);
+  EXPECT_EQ(ToJson(*per_gpu)["processes"], "per-gpu");
+
+  for (const char* body : {R"({"command": ["run"], "processes": "per-core"})",
+                           R"({"command": ["run"], "processes": "PER-GPU"})"}) {
+    auto bad = JobSpecFromJsonText(body);
+    ASSERT_FALSE(bad.ok()) << body;
+    EXPECT_EQ(bad.status().code(), ErrorCode::kInvalidArgument);
+    EXPECT_NE(bad.status().message().find("\"per-gpu\""), std::string::npos) << bad.status().message();
+  }
+  auto number = JobSpecFromJsonText(R"({"command": ["run"], "processes": 4})");
+  ASSERT_FALSE(number.ok());
+  EXPECT_NE(number.status().message().find("'processes'"), std::string::npos) << number.status().message();
+  for (const char* body : {R"({"command": ["run"], "gpus": 0.5, "processes": "per-gpu"})",
+                           R"({"command": ["run"], "gpus": 0, "processes": "per-gpu"})"}) {
+    auto frac = JobSpecFromJsonText(body);
+    ASSERT_FALSE(frac.ok()) << body;
+    EXPECT_NE(frac.status().message().find("whole GPUs"), std::string::npos) << frac.status().message();
+  }
+
+  Job job;
+  job.id = "j-7";
+  job.spec = *per_gpu;
+  auto back = JobFromJson(ToJson(job));
+  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  EXPECT_EQ(back->spec.processes, ProcessLayout::kPerGpu);
+  json old = ToJson(job);
+  old.erase("processes");  // written before the field existed
+  EXPECT_EQ(JobFromJson(old)->spec.processes, ProcessLayout::kPerNode);
+}
+
 TEST(ErrorBody, InvalidUtf8InTheMessageIsReplacedNotThrown) {
   std::string body = ErrorBody(NotFound("job j-\xff does not exist"));
   auto j = nlohmann::json::parse(body, nullptr, false);

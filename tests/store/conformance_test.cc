@@ -97,6 +97,7 @@ void ExpectSameJob(const Job& a, const Job& b) {
   EXPECT_EQ(a.spec.workdir, b.spec.workdir);
   EXPECT_EQ(a.spec.project, b.spec.project);
   EXPECT_EQ(a.spec.max_retries, b.spec.max_retries);
+  EXPECT_EQ(a.spec.processes, b.spec.processes);
   EXPECT_EQ(a.state, b.state);
   EXPECT_EQ(a.user, b.user);
   EXPECT_EQ(a.assigned_gpus, b.assigned_gpus);
@@ -370,6 +371,52 @@ TEST_P(StoreConformance, GangMembersRoundTrip) {
   after.members.clear();
   ASSERT_TRUE(store_->UpdateJobs({{.job = after, .event = {.reason = "cleared", .actor = "server"}}}).ok());
   EXPECT_TRUE(Get(j.id).members.empty());
+}
+
+// A job's process layout (one per node, or one per GPU) is kept from its submit on, through updates, lists
+// and reopens; submits written together in one batch keep theirs too.
+TEST_P(StoreConformance, ProcessLayoutRoundTrip) {
+  Job in = SampleJob("ranks");
+  in.spec.gpus_milli = 2000;
+  in.spec.processes = api::ProcessLayout::kPerGpu;
+  auto created = store_->CreateJob(in, SubmitEvent());
+  ASSERT_TRUE(created.ok()) << created.status().ToString();
+  EXPECT_EQ(created->spec.processes, api::ProcessLayout::kPerGpu);
+  EXPECT_EQ(Get(created->id).spec.processes, api::ProcessLayout::kPerGpu);
+  EXPECT_EQ(Get(Create("plain").id).spec.processes, api::ProcessLayout::kPerNode);
+
+  Job after = *created;
+  after.state = JobState::kRunning;
+  after.attempt = 1;
+  ASSERT_TRUE(store_->UpdateJobs({{.job = after, .event = {.to = "RUNNING", .reason = "started", .actor = "server"}}}).ok());
+  EXPECT_EQ(Get(after.id).spec.processes, api::ProcessLayout::kPerGpu);
+  auto listed = store_->ListJobs({.states = {JobState::kRunning}});
+  ASSERT_TRUE(listed.ok()) << listed.status().ToString();
+  ASSERT_EQ(listed->size(), 1u);
+  EXPECT_EQ(listed->front().spec.processes, api::ProcessLayout::kPerGpu);
+
+  // Concurrent submits (batched together by the store's writer).
+  constexpr int kThreads = 6;
+  std::vector<std::string> ids(kThreads);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      Job j = SampleJob("batch-" + std::to_string(t));
+      j.spec.gpus_milli = 1000;
+      j.spec.processes = t % 2 == 0 ? api::ProcessLayout::kPerGpu : api::ProcessLayout::kPerNode;
+      auto r = store_->SubmitJob(NewJob{.job = j, .event = SubmitEvent()});
+      if (r.ok()) ids[static_cast<size_t>(t)] = r->job.id;
+    });
+  }
+  for (auto& t : threads) t.join();
+  Reopen();
+  EXPECT_EQ(Get(after.id).spec.processes, api::ProcessLayout::kPerGpu);
+  for (int t = 0; t < kThreads; ++t) {
+    ASSERT_FALSE(ids[static_cast<size_t>(t)].empty()) << t;
+    EXPECT_EQ(Get(ids[static_cast<size_t>(t)]).spec.processes,
+              t % 2 == 0 ? api::ProcessLayout::kPerGpu : api::ProcessLayout::kPerNode)
+        << t;
+  }
 }
 
 TEST_P(StoreConformance, CompareAndSet) {
