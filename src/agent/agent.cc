@@ -1,8 +1,11 @@
 #include "agent/agent.h"
 
+#include "agent/rank_launcher.h"
 #include "common/file_util.h"
 
 #include <fcntl.h>
+#include <grp.h>
+#include <pwd.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -42,6 +45,51 @@ std::string Join(const std::vector<std::string>& parts, char sep) {
     out += parts[i];
   }
   return out;
+}
+
+// A job with one process per GPU runs the agent's own binary as its launcher, as the job's OS user when the agent
+// runs as root: the start is refused, saying why, when that user could not execute it.
+Status CheckLauncher(const std::string& launcher, const JobCommand& cmd, const std::string& node) {
+  const std::string what = "cannot start one process per GPU on node " + node + ": ";
+  if (launcher.empty()) {
+    return FailedPrecondition(what + "this agent does not know the path of its own fastgpu binary, which starts "
+                                     "the processes (restart the agent; or submit the job without --process-per-gpu)");
+  }
+  if (::geteuid() != 0) return Status::Ok();  // the job runs as the agent's user, who runs this very binary
+  uid_t uid = 0;
+  gid_t gid = 0;
+  std::vector<gid_t> groups;
+  if (!cmd.run_as_user.empty()) {
+    long hint = ::sysconf(_SC_GETPW_R_SIZE_MAX);
+    std::vector<char> buf(hint > 0 ? static_cast<size_t>(hint) : 16384);
+    struct passwd pw {};
+    struct passwd* found = nullptr;
+    while (::getpwnam_r(cmd.run_as_user.c_str(), &pw, buf.data(), buf.size(), &found) == ERANGE &&
+           buf.size() < (1u << 24)) {
+      buf.resize(buf.size() * 2);
+    }
+    if (found == nullptr) return Status::Ok();  // the executor refuses the start, naming the user
+    uid = pw.pw_uid;
+    gid = pw.pw_gid;
+    int n = 64;
+    groups.resize(static_cast<size_t>(n));
+    if (::getgrouplist(pw.pw_name, gid, groups.data(), &n) < 0 && n > 64) {
+      groups.resize(static_cast<size_t>(n));
+      if (::getgrouplist(pw.pw_name, gid, groups.data(), &n) < 0) n = 0;
+    }
+    groups.resize(static_cast<size_t>(std::max(n, 0)));
+  } else {
+    if (cmd.run_as_uid <= 0 || cmd.run_as_uid > 4'294'967'294) return Status::Ok();  // refused by the executor
+    uid = static_cast<uid_t>(cmd.run_as_uid);
+    gid = static_cast<gid_t>(cmd.run_as_uid);
+  }
+  Status st = CheckExecutableBy(launcher, uid, gid, groups);
+  if (st.ok()) return st;
+  return Status(st.code(), what + st.message() + ", but the job runs as uid " + std::to_string(uid) +
+                               " and its processes are started by '" + launcher +
+                               "' (this agent's own binary): install fastgpu where every user can run it (e.g. "
+                               "/usr/local/bin/fastgpu, mode 0755) and run the agent from there, or submit the "
+                               "job without --process-per-gpu");
 }
 
 std::vector<std::string> Split(const std::string& s, char sep) {
@@ -498,11 +546,13 @@ void Agent::HandleStart(const JobCommand& cmd) {
       spec.env["FASTGPU_JOB_ID"] = id;
       spec.env["FASTGPU_GPU_UUIDS"] = Join(job.assigned_gpus, ',');
       spec.env["FASTGPU_NODE"] = opts_.node_name;
-      if (!job.members.empty()) {
-        // A multi-node job: one process per node (what torchrun expects), PyTorch's names plus ours.
-        const std::string nodes = std::to_string(job.members.size());
+      const bool per_gpu = job.spec.processes == api::ProcessLayout::kPerGpu;
+      if (!job.members.empty() || per_gpu) {
+        // A multi-node job: one process per node (what torchrun expects), PyTorch's names plus ours. With one
+        // process per GPU, the launcher gives each process its own RANK, LOCAL_RANK and WORLD_SIZE on top.
+        const std::string nodes = std::to_string(std::max<size_t>(1, job.members.size()));
         const std::string rank = std::to_string(cmd.rank);
-        spec.env["MASTER_ADDR"] = cmd.master_addr;
+        spec.env["MASTER_ADDR"] = cmd.master_addr.empty() ? "127.0.0.1" : cmd.master_addr;
         spec.env["MASTER_PORT"] = std::to_string(cmd.master_port);
         spec.env["WORLD_SIZE"] = nodes;
         spec.env["RANK"] = rank;
@@ -511,6 +561,20 @@ void Agent::HandleStart(const JobCommand& cmd) {
         spec.env["FASTGPU_NUM_NODES"] = nodes;
         spec.env["FASTGPU_NODE_RANK"] = rank;
         spec.env["FASTGPU_GPUS_PER_NODE"] = std::to_string(job.assigned_gpus.size());
+      }
+      Status launcher_ok = Status::Ok();
+      if (per_gpu) {
+        const RankLayout layout{.nodes = static_cast<int>(std::max<size_t>(1, job.members.size())),
+                                .node_rank = cmd.rank,
+                                .gpus_per_node = static_cast<int>(job.assigned_gpus.size())};
+        launcher_ok = ValidateRankLayout(layout);
+        if (!launcher_ok.ok()) {
+          launcher_ok = FailedPrecondition("cannot start one process per GPU on node " + opts_.node_name + ": " +
+                                           launcher_ok.message());
+        } else {
+          launcher_ok = CheckLauncher(opts_.launcher_path, cmd, opts_.node_name);
+        }
+        spec.argv = RankLauncherArgv(opts_.launcher_path, layout, opts_.stop_grace_ms, job.spec.command);
       }
       spec.workdir = job.spec.workdir.empty() ? dir + "/work" : job.spec.workdir;
       spec.job_dir = dir;
@@ -525,7 +589,7 @@ void Agent::HandleStart(const JobCommand& cmd) {
       spec.allow_root = cmd.allow_root;
       spec.project = job.spec.project;
       spec.node = opts_.node_name;
-      Status prep = MakeDirs(dir);
+      Status prep = launcher_ok.ok() ? MakeDirs(dir) : launcher_ok;
       if (prep.ok()) {
         prep = WriteFileAtomic(dir + "/" + kMetaFile, "attempt=" + std::to_string(job.attempt) +
                                                           "\ngpus=" + Join(job.assigned_gpus, ',') + "\nrank=" +

@@ -46,6 +46,10 @@ struct AgentOptions {
   std::chrono::milliseconds poll_interval{20};       // how often job exits are checked
   std::chrono::milliseconds command_wait{1'000};     // long-poll timeout of WaitCommands
   std::chrono::milliseconds retry_interval{200};     // after a failed call to the server
+  // The fastgpu binary, run as the process of a job with one process per GPU (`fastgpu __rank-launcher`, see
+  // rank_launcher.h): the agent's own executable (SelfExecutable()), taken once at start. Empty: such jobs
+  // fail to start, saying so.
+  std::string launcher_path;
 };
 
 class Agent final : public LogSource {

@@ -15,6 +15,7 @@
 #include <nlohmann/json.hpp>
 
 #include "agent/agent.h"
+#include "agent/rank_launcher.h"
 #include "agent/executor.h"
 #include "agent/http_control_plane.h"
 #include "agent/protocol.h"
@@ -173,6 +174,7 @@ int RunAgentMain(const AgentRunOptions& options) {
   aopts.home = options.home;
   aopts.address = Hostname();
   aopts.stop_grace_ms = options.stop_grace_ms;
+  if (auto self = SelfExecutable(); self.ok()) aopts.launcher_path = *self;  // runs jobs with one process per GPU
   aopts.command_wait = std::chrono::milliseconds(10'000);  // long-poll; parked on the server, no thread held
   aopts.retry_interval = std::chrono::milliseconds(500);
   aopts.heartbeat_interval = std::chrono::milliseconds(2'000);  // the server's --node-timeout is 10 s by default

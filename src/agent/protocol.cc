@@ -157,7 +157,7 @@ json ToJson(const JobCommand& c) {
     if (!c.run_as_user.empty()) j["run_as_user"] = c.run_as_user;
     if (c.allow_root) j["allow_root"] = true;
     if (!c.secret_env.empty()) j["secret_env"] = c.secret_env;
-    if (!c.job.members.empty()) {
+    if (!c.job.members.empty() || c.master_port != 0) {
       j["rank"] = c.rank;
       j["master_addr"] = c.master_addr;
       j["master_port"] = c.master_port;

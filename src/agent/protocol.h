@@ -15,8 +15,10 @@ namespace fastgpu::agent {
 
 // Bumped on any incompatible change of the agent routes or their bodies. Server and agent refuse to talk
 // across versions, naming both. 2: multi-node jobs (start commands carry rank, master_addr, master_port and
-// the job's members; reports carry the member's rank).
-inline constexpr int kProtocolVersion = 2;
+// the job's members; reports carry the member's rank). 3: a job's "processes" ("per-gpu": the agent starts one
+// process per GPU; a version 2 agent would start one per node), and master_addr/master_port in the start of such
+// a job on one node.
+inline constexpr int kProtocolVersion = 3;
 inline constexpr const char* kProtocolHeader = "X-FastGPU-Agent-Protocol";
 // Node credentials and join tokens, told apart from API tokens (fgp_) by their prefix.
 inline constexpr const char* kNodeCredentialPrefix = "fgn_";

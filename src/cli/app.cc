@@ -67,6 +67,7 @@ A job file (-f) holds the same fields; flags given on the command line override 
   project: vision
   max_retries: 2
   secrets: [WANDB_KEY]                           # project secrets, given as env vars
+  processes: per-gpu                             # the command once per GPU (default per-node: once per node)
 
 Examples:
   fastgpu job submit -- nvidia-smi
@@ -76,6 +77,11 @@ Examples:
   fastgpu job submit --project ml --secret WANDB_KEY -- python train.py
   fastgpu job submit --gpus 8 --gpu-type H100-80GB --runtime 24h --dry-run -- python train.py
   fastgpu job submit --output json -- sleep 60        # prints the whole job object
+  fastgpu job submit --gpus 4 --process-per-gpu -- python train.py   # 4 processes, RANK 0..3
+--process-per-gpu starts the command once per GPU (on every node of a multi-node job) instead of once per
+node, with RANK, LOCAL_RANK, WORLD_SIZE and LOCAL_WORLD_SIZE counted per process (as torchrun does: each
+process sees all of its node's GPUs and picks its own with LOCAL_RANK); MASTER_ADDR and MASTER_PORT are set.
+When one process fails, the others are stopped and the job fails with its exit code. Whole GPUs only.
 Prints the new job's id (or the job as JSON with --output json). --dry-run prints the price per hour and
 the estimate for the runtime limit; nothing is created.)";
 
@@ -262,6 +268,9 @@ Examples:
           ->allow_extra_args(false)
           ->type_name("NAME");
       sub->add_flag("--dry-run", submit.dry_run, "Print the price per hour and the estimate; submit nothing");
+      sub->add_flag("--process-per-gpu", submit.process_per_gpu,
+                    "Start the command once per GPU, with RANK/LOCAL_RANK/WORLD_SIZE per process (default: once "
+                    "per node)");
       sub->add_option("command", submit.command, "Command and arguments, after --")->type_name("CMD");
       sub->footer(kSubmitFooter);
       sub->callback([&] {

@@ -58,14 +58,14 @@ Status ApplyYaml(const YAML::Node& root, api::JobSpec& spec) {
   static const std::set<std::string> kKnown = {"name",    "command", "gpus",    "gpu_type",
                                                 "memory",  "memory_mib", "runtime", "runtime_limit_s",
                                                 "priority", "env",     "workdir", "project",
-                                                "max_retries", "secrets"};
+                                                "max_retries", "secrets", "processes"};
   for (const auto& kv : root) {
     std::string key = kv.first.as<std::string>();
     const YAML::Node& v = kv.second;
     if (!kKnown.count(key)) {
       return InvalidArgument("unknown field '" + key + "'" + Where(kv.first) +
                              "; known fields: name, command, gpus, gpu_type, memory, runtime, priority, env, "
-                             "workdir, project, max_retries, secrets");
+                             "workdir, project, max_retries, secrets, processes");
     }
     if (v.IsNull()) continue;
     if (key == "command") {
@@ -122,6 +122,8 @@ Status ApplyYaml(const YAML::Node& root, api::JobSpec& spec) {
       } else if (key == "max_retries") {
         ASSIGN_OR_RETURN(int64_t r, ParseInt(s, "field 'max_retries'" + Where(v), 0, 100));
         spec.max_retries = static_cast<int>(r);
+      } else if (key == "processes") {
+        ASSIGN_OR_RETURN(spec.processes, Prefix(api::ParseProcessLayout(s), where));
       }
     }
   }
@@ -192,6 +194,7 @@ Result<api::JobSpec> BuildJobSpec(const SubmitFlags& flags, const ReadFileFn& re
   for (const auto& name : flags.secrets) {
     if (std::find(spec.secrets.begin(), spec.secrets.end(), name) == spec.secrets.end()) spec.secrets.push_back(name);
   }
+  if (flags.process_per_gpu) spec.processes = api::ProcessLayout::kPerGpu;
   if (!flags.command.empty()) spec.command = flags.command;
   if (spec.command.empty()) {
     return InvalidArgument(

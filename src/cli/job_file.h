@@ -27,6 +27,7 @@ struct SubmitFlags {
   std::vector<std::string> env;            // --env K=V (repeatable)
   std::vector<std::string> secrets;        // --secret NAME (repeatable): project secrets as env vars
   bool dry_run = false;                    // --dry-run: price and estimate only
+  bool process_per_gpu = false;            // --process-per-gpu: processes "per-gpu" (overrides the file)
   std::optional<std::string> file;         // -f job.yaml
   std::vector<std::string> command;        // after --
 };
@@ -35,7 +36,8 @@ struct SubmitFlags {
 Result<std::pair<std::string, std::string>> ParseEnvAssignment(std::string_view text);
 
 // Parses a job file. Fields: name, command (list or shell string), gpus, gpu_type, memory, runtime,
-// priority, env (map), workdir, project, max_retries, secrets (list of names). Unknown keys are errors naming the key.
+// priority, env (map), workdir, project, max_retries, secrets (list of names), processes (per-node | per-gpu).
+// Unknown keys are errors naming the key.
 // Fields missing from the file keep their values in `base`.
 Result<api::JobSpec> ParseJobYaml(std::string_view text, api::JobSpec base = {});
 

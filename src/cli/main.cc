@@ -6,6 +6,7 @@
 #include <iostream>
 #include <string>
 
+#include "agent/rank_launcher.h"
 #include "cli/app.h"
 #include "server/admin.h"
 #include "server/up.h"
@@ -34,6 +35,10 @@ Result<std::string> PromptHidden(const std::string& prompt) {
 int Main(int argc, char** argv) {
   std::vector<std::string> args;
   for (int i = 1; i < argc; ++i) args.emplace_back(argv[i]);
+  // The process of a job with one process per GPU (src/agent/rank_launcher.h); not a user verb.
+  if (!args.empty() && args[0] == agent::kRankLauncherVerb) {
+    return agent::RunRankLauncher(std::vector<std::string>(args.begin() + 1, args.end()));
+  }
   Hooks hooks;
   hooks.run_up = [](const server::UpOptions& o) { return server::RunUp(o); };
   hooks.run_api_bench = [](const server::ApiBenchOptions& o) { return server::RunApiBench(o); };

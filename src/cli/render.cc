@@ -83,12 +83,15 @@ std::string RenderJobDetail(const api::Job& j, UnixMillis now, bool color) {
   if (!j.user.empty()) kv.emplace_back("User", j.user);
   kv.emplace_back("Runtime limit", j.spec.runtime_limit_s > 0 ? FormatDuration(j.spec.runtime_limit_s) : "none");
   kv.emplace_back("Max retries", std::to_string(j.spec.max_retries));
+  const bool per_gpu = j.spec.processes == api::ProcessLayout::kPerGpu;
+  if (per_gpu) kv.emplace_back("Processes", "one per GPU (RANK counted per process)");
   if (!j.spec.workdir.empty()) kv.emplace_back("Workdir", j.spec.workdir);
   for (const auto& [k, v] : j.spec.env) kv.emplace_back("Env", k + "=" + v);
-  kv.emplace_back(j.members.empty() ? "Node" : "Nodes", j.members.empty() ? OrDash(j.node)
-                                                                           : std::to_string(j.members.size()) +
-                                                                                 " (one process each; rank 0 on " +
-                                                                                 j.node + ")");
+  kv.emplace_back(j.members.empty() ? "Node" : "Nodes",
+                  j.members.empty() ? OrDash(j.node)
+                                    : std::to_string(j.members.size()) +
+                                          (per_gpu ? " (one process per GPU; node rank 0 on " : " (one process each; rank 0 on ") +
+                                          j.node + ")");
   if (!j.assigned_gpus.empty()) {
     std::vector<std::string> g;
     for (size_t i = 0; i < j.assigned_gpus.size(); ++i) {

@@ -17,6 +17,7 @@
 
 #include "agent/agent.h"
 #include "agent/executor.h"
+#include "agent/rank_launcher.h"
 #include "auth/audit.h"
 #include "common/file_util.h"
 #include "common/quantity.h"
@@ -219,6 +220,7 @@ Status Embedded::Start(const UpOptions& options) {
     aopts.node_name = node;
     aopts.home = home_;
     aopts.stop_grace_ms = sopts.stop_grace_ms;
+    if (auto self = agent::SelfExecutable(); self.ok()) aopts.launcher_path = *self;  // one process per GPU
     agent_ = std::make_unique<agent::Agent>(aopts, *backend_, *executor_, *service_, clock_);
     service_->SetLogSource(node, agent_.get());
     RETURN_IF_ERROR(agent_->Start());

@@ -1087,6 +1087,14 @@ void Service::QueueStopLocked(const Job& job, const agent::JobCommand& cmd) {
 
 void Service::QueueStartsLocked(const Job& job, const agent::JobCommand& base) {
   if (job.members.empty()) {
+    if (job.spec.processes == api::ProcessLayout::kPerGpu) {
+      // One process per GPU on one node: its processes meet on this node, at the port a multi-node job's would use.
+      agent::JobCommand cmd = base;
+      cmd.master_addr = "127.0.0.1";
+      cmd.master_port = GangMasterPort(job.id, job.attempt);
+      QueueCommandLocked(job.node, std::move(cmd));
+      return;
+    }
     QueueCommandLocked(job.node, base);
     return;
   }

@@ -21,6 +21,7 @@ namespace {
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
+using ::testing::Not;
 using ::testing::UnorderedElementsAre;
 using namespace fastgpu::agent::testing;  // NOLINT
 
@@ -423,6 +424,84 @@ TEST_F(AgentTest, LaunchFailureIsReportedWithoutStart) {
   auto bad = cp_.WaitReport("../x", JobReport::Kind::kExited);
   ASSERT_TRUE(bad.has_value());
   EXPECT_THAT(bad->reason, HasSubstr("invalid job id"));
+}
+
+// A job with one process per GPU runs the agent's launcher (here a script standing in for the fastgpu binary)
+// with the node's layout, the command after `--`, and the rendezvous of its processes in the environment.
+TEST_F(AgentTest, AJobWithOneProcessPerGpuRunsTheLauncher) {
+  const std::string launcher = home_ + "/fake-fastgpu";
+  {
+    std::ofstream out(launcher);
+    out << "#!/bin/sh\necho ARGS=\"$*\"\n"
+           "echo ENV=$MASTER_ADDR:$MASTER_PORT nodes=$FASTGPU_NUM_NODES node_rank=$FASTGPU_NODE_RANK "
+           "per_node=$FASTGPU_GPUS_PER_NODE cvd=$CUDA_VISIBLE_DEVICES\n";
+  }
+  ASSERT_EQ(::chmod(launcher.c_str(), 0755), 0);
+  AgentOptions o = Options();
+  o.launcher_path = launcher;
+  o.stop_grace_ms = 2500;
+  Agent& a = NewAgent(o);
+  ASSERT_TRUE(a.Start().ok());
+  JobCommand c = StartCmd("pg", {"sh", "-c", "echo $RANK"});
+  c.job.spec.gpus_milli = 2000;
+  c.job.spec.processes = api::ProcessLayout::kPerGpu;
+  c.job.assigned_gpus = {"GPU-0", "GPU-1"};
+  c.job.assigned_gpu_indices = {0, 1};
+  c.master_addr = "127.0.0.1";
+  c.master_port = 31234;
+  cp_.Push(c);
+  auto exited = cp_.WaitReport("pg", JobReport::Kind::kExited);
+  ASSERT_TRUE(exited.has_value());
+  EXPECT_EQ(exited->exit_code, 0) << exited->reason;
+  EXPECT_EQ(ReadAllLog(a, "pg"),
+            "ARGS=__rank-launcher --nodes 1 --node-rank 0 --gpus-per-node 2 --grace-ms 2500 -- sh -c echo $RANK\n"
+            "ENV=127.0.0.1:31234 nodes=1 node_rank=0 per_node=2 cvd=0,1\n");
+}
+
+TEST_F(AgentTest, WithoutALauncherAJobWithOneProcessPerGpuFailsToStartSayingWhy) {
+  Agent& a = NewAgent(Options());  // no launcher_path
+  ASSERT_TRUE(a.Start().ok());
+  JobCommand c = StartCmd("pg", {"true"});
+  c.job.spec.gpus_milli = 1000;
+  c.job.spec.processes = api::ProcessLayout::kPerGpu;
+  c.job.assigned_gpus = {"GPU-0"};
+  c.job.assigned_gpu_indices = {0};
+  c.master_port = 31234;
+  cp_.Push(c);
+  auto refused = cp_.WaitReport("pg", JobReport::Kind::kExited);
+  ASSERT_TRUE(refused.has_value());
+  EXPECT_EQ(refused->exit_code, 127);
+  EXPECT_THAT(refused->reason, HasSubstr("cannot start one process per GPU on node node-1"));
+  EXPECT_THAT(refused->reason, HasSubstr("own fastgpu binary"));
+  EXPECT_EQ(cp_.ReportsFor("pg").size(), 1u) << "nothing started";
+}
+
+// As root the job runs as its project's uid: a launcher that uid cannot execute fails the start with a reason
+// that names the file and what to do, before anything runs.
+TEST_F(AgentTest, AsRootALauncherTheJobsUidCannotRunFailsTheStart) {
+  if (!RunningAsRoot()) GTEST_SKIP() << "needs root: only a root agent runs jobs as other users";
+  const std::string launcher = home_ + "/private-fastgpu";
+  { std::ofstream(launcher) << "#!/bin/sh\necho should-not-run\n"; }
+  ASSERT_EQ(::chmod(launcher.c_str(), 0700), 0);
+  AgentOptions o = Options();
+  o.launcher_path = launcher;
+  Agent& a = NewAgent(o);
+  ASSERT_TRUE(a.Start().ok());
+  JobCommand c = StartCmd("pg", {"true"});
+  c.job.spec.gpus_milli = 2000;
+  c.job.spec.processes = api::ProcessLayout::kPerGpu;
+  c.job.assigned_gpus = {"GPU-0", "GPU-1"};
+  c.job.assigned_gpu_indices = {0, 1};
+  c.master_port = 31234;
+  cp_.Push(c);
+  auto exited = cp_.WaitReport("pg", JobReport::Kind::kExited);
+  ASSERT_TRUE(exited.has_value());
+  EXPECT_EQ(exited->exit_code, 127);
+  EXPECT_THAT(exited->reason, HasSubstr("cannot start one process per GPU on node node-1"));
+  EXPECT_THAT(exited->reason, HasSubstr("uid " + std::to_string(kTestJobUid) + " cannot execute '" + launcher));
+  EXPECT_THAT(exited->reason, HasSubstr("/usr/local/bin"));
+  EXPECT_EQ(cp_.ReportsFor("pg").size(), 1u) << "nothing started";
+  EXPECT_THAT(ReadAllLog(a, "pg"), Not(HasSubstr("should-not-run")));
 }
 
 TEST_F(AgentTest, RetriesReportsInOrderWhenServerIsUnavailable) {

@@ -165,6 +165,43 @@ TEST(JobSpecRequestBody, ServerDecoderAcceptsIt) {
   EXPECT_EQ(back->command, s->command);
 }
 
+// One process per GPU: `processes: per-gpu` in a job file or --process-per-gpu; whole GPUs only; the request
+// body carries it to the server.
+TEST(BuildJobSpec, ProcessPerGpu) {
+  SubmitFlags f;
+  f.command = {"python", "train.py"};
+  auto plain = BuildJobSpec(f, Files({}));
+  ASSERT_TRUE(plain.ok()) << plain.status().ToString();
+  EXPECT_EQ(plain->processes, api::ProcessLayout::kPerNode);
+
+  f.gpus = "4";
+  f.process_per_gpu = true;
+  auto s = BuildJobSpec(f, Files({}));
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  EXPECT_EQ(s->processes, api::ProcessLayout::kPerGpu);
+  auto body = nlohmann::json::parse(JobSpecRequestBody(*s));
+  EXPECT_EQ(body["processes"], "per-gpu");
+  auto back = api::JobSpecFromJsonText(body.dump());
+  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  EXPECT_EQ(back->processes, api::ProcessLayout::kPerGpu);
+
+  f.gpus = "0.5";
+  auto frac = BuildJobSpec(f, Files({}));
+  ASSERT_FALSE(frac.ok());
+  EXPECT_NE(frac.status().message().find("whole GPUs"), std::string::npos) << frac.status().message();
+
+  SubmitFlags file;
+  file.file = "job.yaml";
+  auto y = BuildJobSpec(file, Files({{"job.yaml", "command: [run]\ngpus: 2\nprocesses: per-gpu\n"}}));
+  ASSERT_TRUE(y.ok()) << y.status().ToString();
+  EXPECT_EQ(y->processes, api::ProcessLayout::kPerGpu);
+  EXPECT_EQ(ParseJobYaml("command: [run]\nprocesses: per-node\n")->processes, api::ProcessLayout::kPerNode);
+  auto bad = ParseJobYaml("command: [run]\nprocesses: per-core\n");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("'processes'"), std::string::npos) << bad.status().message();
+  EXPECT_NE(bad.status().message().find("per-gpu"), std::string::npos) << bad.status().message();
+}
+
 TEST(ParseJobYaml, Secrets) {
   auto s = ParseJobYaml("command: [run]\nsecrets: [WANDB_KEY, HF_TOKEN]\n");
   ASSERT_TRUE(s.ok()) << s.status().ToString();

@@ -133,7 +133,7 @@ class FleetTest : public ::testing::Test {
   }
 
   httplib::Result Agent(const std::string& credential, const std::string& method, const std::string& path,
-                        const std::string& body, const std::string& version = "2") {
+                        const std::string& body, const std::string& version = "3") {
     httplib::Client c(url_);
     httplib::Headers h{{"Authorization", "Bearer " + credential}, {"X-FastGPU-Agent-Protocol", version}};
     if (method == "GET") return c.Get(path, h);
@@ -163,8 +163,8 @@ TEST_F(FleetTest, TwoAgentsJoinRunJobsServeLogsAndKeepToTheirOwnNode) {
   EXPECT_EQ(cred_b.rfind("fgn_", 0), 0u);
   {
     httplib::Client c(url_);
-    auto again = c.Post("/v1/agent/join", {{"X-FastGPU-Agent-Protocol", "2"}},
-                        json{{"token", tb}, {"node", "gpu-x"}, {"protocol_version", 2}}.dump(), "application/json");
+    auto again = c.Post("/v1/agent/join", {{"X-FastGPU-Agent-Protocol", "3"}},
+                        json{{"token", tb}, {"node", "gpu-x"}, {"protocol_version", 3}}.dump(), "application/json");
     ASSERT_TRUE(again);
     EXPECT_EQ(again->status, 401) << again->body;
   }
@@ -209,7 +209,7 @@ TEST_F(FleetTest, TwoAgentsJoinRunJobsServeLogsAndKeepToTheirOwnNode) {
   auto old = Agent(cred_b, "POST", "/v1/agent/heartbeat", json{{"node", "gpu-b"}}.dump(), "7");
   ASSERT_TRUE(old);
   EXPECT_EQ(old->status, 409);
-  EXPECT_NE(old->body.find("server speaks version 2"), std::string::npos) << old->body;
+  EXPECT_NE(old->body.find("server speaks version 3"), std::string::npos) << old->body;
   EXPECT_NE(old->body.find("version 7"), std::string::npos) << old->body;
 
   // A restarted agent reuses its credential (no token) and the GPUs it joined with, and keeps serving.
@@ -389,6 +389,63 @@ TEST_F(FleetTest, AGangJobRunsOneProcessPerNodeWithTheRendezvousEnvironment) {
     auto logs = Cli({"job", "logs", tid, "--rank", std::to_string(rank)});
     EXPECT_NE(logs.out.find("rank " + std::to_string(rank) + "/2"), std::string::npos) << logs.out;
     EXPECT_NE(logs.out.find(" ok"), std::string::npos) << logs.out;
+  }
+  EXPECT_EQ(Job(tid).value("state", ""), "SUCCEEDED") << Job(tid).dump();
+}
+
+// With --process-per-gpu the same gang runs one process per GPU: ranks 0..3 across the two nodes (RANK =
+// node rank × GPUs per node + LOCAL_RANK), WORLD_SIZE 4, the same MASTER_ADDR and MASTER_PORT everywhere; then,
+// with python3-torch, a 4-process all_reduce across the two agents.
+TEST_F(FleetTest, AGangJobWithOneProcessPerGpuCountsRanksPerProcess) {
+  StartServer();
+  StartAgent(agent_b_, "gpu-b", "2xA100-80GB", JoinToken());
+  StartAgent(agent_c_, "gpu-c", "2xA100-80GB", JoinToken());
+  ASSERT_TRUE(WaitFor([&] { return NodeState("gpu-b") == "ready" && NodeState("gpu-c") == "ready"; }))
+      << Nodes().dump() << agent_b_.Log() << agent_c_.Log();
+  auto r = Cli({"job", "submit", "--gpus", "4", "--process-per-gpu", "--", "sh", "-c",
+                "echo rank=$RANK local=$LOCAL_RANK world=$WORLD_SIZE node=$NODE_RANK master=$MASTER_ADDR:$MASTER_PORT"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const std::string id = Trim(r.out);
+  ASSERT_TRUE(WaitFor([&] { return Job(id).value("state", "") == "SUCCEEDED"; })) << Job(id).dump();
+  ASSERT_EQ(Job(id).value("members", json::array()).size(), 2u) << Job(id).dump();
+  std::string master;
+  for (int node = 0; node < 2; ++node) {
+    auto logs = Cli({"job", "logs", id, "--rank", std::to_string(node)});
+    ASSERT_EQ(logs.exit_code, 0) << logs.err;
+    for (int local = 0; local < 2; ++local) {
+      const std::string want = "rank=" + std::to_string(node * 2 + local) + " local=" + std::to_string(local) +
+                               " world=4 node=" + std::to_string(node) + " master=";
+      const size_t at = logs.out.find(want);
+      ASSERT_NE(at, std::string::npos) << want << "\n" << logs.out;
+      const std::string m = logs.out.substr(at + want.size(), logs.out.find('\n', at) - at - want.size());
+      if (master.empty()) master = m;
+      EXPECT_EQ(m, master) << logs.out;
+    }
+  }
+  EXPECT_EQ(master.rfind("127.0.0.1:", 0), 0u) << master;
+
+  if (std::system("/usr/bin/python3 -c 'import torch.distributed' >/dev/null 2>&1") != 0)
+    GTEST_SKIP() << "the all_reduce part needs /usr/bin/python3 with torch (Debian python3-torch); not installed here";
+  const char* src = std::getenv("FASTGPU_SOURCE_DIR");
+  const std::string script = src != nullptr && *src != '\0'
+                                 ? std::string(src) + "/tests/integration/fleet/allreduce.py"
+                                 : (fs::path(__FILE__).parent_path() / "fleet" / "allreduce.py").string();
+  auto t = Cli({"job", "submit", "--gpus", "4", "--process-per-gpu", "--", "/usr/bin/python3", script});
+  ASSERT_EQ(t.exit_code, 0) << t.err;
+  const std::string tid = Trim(t.out);
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        const std::string st = Job(tid).value("state", "");
+        return st == "SUCCEEDED" || st == "FAILED" || st == "CANCELLED";
+      },
+      std::chrono::seconds(120)))
+      << Job(tid).dump();
+  for (int node = 0; node < 2; ++node) {
+    auto logs = Cli({"job", "logs", tid, "--rank", std::to_string(node)});
+    for (int local = 0; local < 2; ++local) {
+      EXPECT_NE(logs.out.find("rank " + std::to_string(node * 2 + local) + "/4 "), std::string::npos) << logs.out;
+    }
+    EXPECT_EQ(logs.out.find("WRONG"), std::string::npos) << logs.out;
   }
   EXPECT_EQ(Job(tid).value("state", ""), "SUCCEEDED") << Job(tid).dump();
 }

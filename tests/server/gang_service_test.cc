@@ -150,6 +150,56 @@ TEST_F(GangServiceTest, AJobWiderThanANodeGetsOneStartPerMemberNode) {
   EXPECT_EQ(held, 4);
 }
 
+// One process per GPU: a job on one node gets the rendezvous of its processes (loopback, the port a multi-node
+// job would use) in its start; a multi-node one carries the layout to every member; neither changes placement.
+TEST_F(GangServiceTest, AJobWithOneProcessPerGpuCarriesItsLayoutAndRendezvous) {
+  TwoNodes();
+  api::JobSpec one = Spec(2);
+  one.processes = api::ProcessLayout::kPerGpu;
+  auto single = svc_->Submit(one, "alice");
+  ASSERT_TRUE(single.ok()) << single.status().ToString();
+  svc_->ScheduleOnce();
+  api::Job placed = Get(single->id);
+  ASSERT_EQ(placed.state, JobState::kScheduled) << placed.reason;
+  EXPECT_TRUE(placed.members.empty());
+  EXPECT_EQ(placed.spec.processes, api::ProcessLayout::kPerGpu);
+  auto cmds = Poll(placed.node);
+  ASSERT_EQ(cmds.size(), 1u);
+  EXPECT_EQ(cmds[0].job.spec.processes, api::ProcessLayout::kPerGpu);
+  EXPECT_EQ(cmds[0].rank, 0);
+  EXPECT_EQ(cmds[0].master_addr, "127.0.0.1");
+  EXPECT_EQ(cmds[0].master_port, GangMasterPort(single->id, 1));
+  (void)Poll(placed.node, cmds[0].id);
+  Report(cmds[0], JobReport::Kind::kStarted);
+  Report(cmds[0], JobReport::Kind::kExited, 0);
+  EXPECT_EQ(Get(single->id).state, JobState::kSucceeded);
+
+  // A plain job on one node has no rendezvous.
+  auto plain = svc_->Submit(Spec(1), "alice");
+  svc_->ScheduleOnce();
+  api::Job p = Get(plain->id);
+  auto pc = Poll(p.node);
+  ASSERT_EQ(pc.size(), 1u);
+  EXPECT_EQ(pc[0].master_port, 0);
+  (void)Poll(p.node, pc[0].id);
+  Report(pc[0], JobReport::Kind::kStarted);
+  Report(pc[0], JobReport::Kind::kExited, 0);
+
+  api::JobSpec wide = Spec(4);
+  wide.processes = api::ProcessLayout::kPerGpu;
+  auto gang = svc_->Submit(wide, "alice");
+  ASSERT_TRUE(gang.ok()) << gang.status().ToString();
+  svc_->ScheduleOnce();
+  auto starts = Starts();
+  ASSERT_EQ(starts.size(), 2u);
+  for (const auto& [node, c] : starts) {
+    EXPECT_EQ(c.job.spec.processes, api::ProcessLayout::kPerGpu) << node;
+    EXPECT_EQ(c.job.members.size(), 2u);
+    EXPECT_EQ(c.job.assigned_gpus.size(), 2u);  // the member's GPUs: its processes
+    EXPECT_EQ(c.master_port, GangMasterPort(gang->id, 1));
+  }
+}
+
 TEST_F(GangServiceTest, RunningOnlyOnceEveryMemberStartedAndSucceededOnceAllExitZero) {
   TwoNodes();
   auto job = svc_->Submit(Spec(4), "alice");
