@@ -211,10 +211,10 @@ int RunRankLauncher(const std::vector<std::string>& args) {
     if (live == 0) return;
     stopping = true;
     // The whole process group (the children's own children too), when it is ours; the SIGTERM that comes back
-    // to the launcher itself is not forwarded again.
-    if (group_leader) {
+    // to the launcher itself is not forwarded again. After a stop from outside, the processes have had theirs.
+    if (!stop_requested && group_leader) {
       ::kill(0, SIGTERM);
-    } else {
+    } else if (!stop_requested) {
       signal_children(SIGTERM);
     }
     struct itimerval grace {};

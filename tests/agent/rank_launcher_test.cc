@@ -234,6 +234,26 @@ TEST_F(RankLauncherRun, ForwardsSignalsToItsProcesses) {
   EXPECT_THAT(Log(), HasSubstr("usr1-1"));
 }
 
+// A stop of the job (SIGTERM to its process group, as the executor sends it): processes that exit 0 on it make
+// the launcher exit 0; processes it kills make the launcher end by the same signal. No line of its own.
+TEST_F(RankLauncherRun, AStopOfTheGroupEndsLikeItsProcesses) {
+  Start(2, 10'000, {"sh", "-c", "trap 'exit 0' TERM; touch " + dir_ + "/up-$LOCAL_RANK; while :; do sleep 0.05; done"});
+  ASSERT_TRUE(WaitUntil([&] { return std::filesystem::exists(dir_ + "/up-0") && std::filesystem::exists(dir_ + "/up-1"); }));
+  ASSERT_EQ(::kill(-pid_, SIGTERM), 0);
+  int st = Wait();
+  ASSERT_TRUE(WIFEXITED(st)) << st;
+  EXPECT_EQ(WEXITSTATUS(st), 0);
+  EXPECT_THAT(Log(), Not(HasSubstr("fastgpu:")));
+
+  Start(2, 10'000, {"sh", "-c", "touch " + dir_ + "/run-$LOCAL_RANK; exec sleep 30"});
+  ASSERT_TRUE(WaitUntil([&] { return std::filesystem::exists(dir_ + "/run-0") && std::filesystem::exists(dir_ + "/run-1"); }));
+  ASSERT_EQ(::kill(-pid_, SIGTERM), 0);
+  st = Wait();
+  ASSERT_TRUE(WIFSIGNALED(st)) << st;
+  EXPECT_EQ(WTERMSIG(st), SIGTERM);
+  EXPECT_THAT(Log(), Not(HasSubstr("fastgpu:")));
+}
+
 TEST_F(RankLauncherRun, ACommandThatCannotRunFailsWith127) {
   Start(2, 1000, {"/nonexistent/fastgpu-test-program"});
   const int st = Wait();
