@@ -1206,6 +1206,23 @@ bool Service::GangReportLocked(const Job& j, const agent::JobReport& r, std::vec
   // All members have ended: the job ends as the stop (cancel, limit, a failed member...) or the exits say.
   agent::JobReport last = r;
   auto stop = stops_.find(j.id);
+  if (stop != stops_.end() && stop->second.kind == StopKind::kMemberNeverStarted && j.state != JobState::kRunning) {
+    // The gang never ran as a whole: back to the queue, without counting against its retries. The attempt number
+    // is given back only when no member started: a node that ran a member keeps that attempt as done (a start of
+    // the same number would be taken for a duplicate there). The member's end is recorded first, so that the
+    // requeue stops nothing more.
+    const bool any_started =
+        std::any_of(j.members.begin(), j.members.end(), [](const api::JobMember& x) { return x.started; });
+    updates.push_back(Transition(j, after, reason, actor));
+    Job again = updates.back().job;
+    again.state = JobState::kQueued;
+    ClearPlacement(again);
+    if (!any_started) again.attempt = std::max(0, j.attempt - 1);
+    again.finished_at = 0;
+    again.started_at = 0;
+    updates.push_back(Transition(updates.back().job, again, "requeued: " + stop->second.reason, "server"));
+    return true;
+  }
   if (stop != stops_.end() && stop->second.kind == StopKind::kMemberLost) {
     last.kind = agent::JobReport::Kind::kLost;
     last.reason = stop->second.reason;
@@ -1417,6 +1434,34 @@ Status Service::RegisterNode(const agent::NodeRegistration& reg) {
           updates.push_back(Transition(j, after, "requeued after restart: it had not started", "server"));
           continue;
         }
+        if (j.state == JobState::kStarting && !m->started) {
+          // Sent, but this member never started here (the registration names every attempt the node started):
+          // the gang never ran as a whole. Its other members are stopped, then it goes back to the queue without
+          // counting the attempt (see GangReportLocked).
+          const std::string why = "rank " + std::to_string(m->rank) + " on " + reg.node.name +
+                                  " never started (the node restarted)";
+          if (!stops_.count(id)) {
+            stops_[id] = {StopKind::kMemberNeverStarted, why};
+            agent::JobCommand cmd;
+            cmd.kind = agent::JobCommand::Kind::kStop;
+            cmd.job_id = id;
+            cmd.attempt = j.attempt;
+            cmd.reason = "stopped: " + why;
+            cmd.grace_ms = options_.stop_grace_ms;
+            Job others = j;  // nothing to stop on this node
+            for (auto& x : others.members) x.ended = x.ended || x.node == reg.node.name;
+            QueueStopLocked(others, cmd);
+          }
+          agent::JobReport never;
+          never.kind = agent::JobReport::Kind::kLost;
+          never.job_id = id;
+          never.node = reg.node.name;
+          never.attempt = j.attempt;
+          never.rank = m->rank;
+          never.reason = why;
+          GangReportLocked(j, never, updates);
+          continue;
+        }
         // Sent, and this member is neither running nor ended here: the whole gang is lost (the other members
         // are stopped when the change is committed).
         agent::JobReport lost;
@@ -1459,8 +1504,11 @@ Status Service::RegisterNode(const agent::NodeRegistration& reg) {
         FinalStateFor(j, lost, updates);
       }
     }
+    // Stops of jobs that ended (or went back to the queue) here are done with; a gang still waiting for its
+    // other members to stop keeps its stop.
     for (const auto& u : updates)
-      if (std::find(readopted.begin(), readopted.end(), u.job.id) == readopted.end()) stops_.erase(u.job.id);
+      if (std::find(readopted.begin(), readopted.end(), u.job.id) == readopted.end() && !HoldsResources(u.job.state))
+        stops_.erase(u.job.id);
     // Fencing: what the node still runs that the server gave up on (the node was declared down and the attempt
     // ended LOST, was requeued or runs elsewhere) is stopped before the node gets anything new.
     for (const auto& id : alive) {

@@ -236,7 +236,11 @@ class Service final : public agent::ControlPlane {
   // Why the server asked a job to stop; decides its final state.
   // kMemberFailed / kMemberLost: a member of a multi-node job failed or was lost; the others are stopped and
   // the job ends with that member's reason once all have ended.
-  enum class StopKind { kCancel, kRuntimeLimit, kPreempt, kNodeLost, kBudget, kMemberFailed, kMemberLost };
+  // kMemberNeverStarted: a member of a gang that was still STARTING proved never started (its node restarted):
+  // the others are stopped and the job goes back to the queue with its attempt given back.
+  enum class StopKind {
+    kCancel, kRuntimeLimit, kPreempt, kNodeLost, kBudget, kMemberFailed, kMemberLost, kMemberNeverStarted
+  };
   struct StopRequest {
     StopKind kind;
     std::string reason;

@@ -336,6 +336,58 @@ TEST_F(GangServiceTest, ALostMemberNodeLosesTheWholeJobWhichIsRequeued) {
   EXPECT_EQ(stop[0].attempt, 1);
 }
 
+// The server restarts while a gang is STARTING: rank 0 started on b, rank 1 never started on c. The gang never ran
+// as a whole, so it is not lost: b's member is stopped and the job goes back to the queue, not counted as a retry.
+TEST_F(GangServiceTest, AGangStartingAtARestartWithAMemberThatNeverStartedIsRequeuedNotLost) {
+  TwoNodes();
+  auto job = svc_->Submit(Spec(4, /*max_retries=*/0), "alice");
+  svc_->ScheduleOnce();
+  auto starts = Starts();
+  ASSERT_EQ(starts.size(), 2u);
+  Report(starts.at("b"), JobReport::Kind::kStarted);
+  ASSERT_EQ(Get(job->id).state, JobState::kStarting);
+  Open();
+  ASSERT_TRUE(svc_->RegisterNode(Node("b", 2, {job->id})).ok());
+  ASSERT_TRUE(svc_->RegisterNode(Node("c", 2)).ok());
+  api::Job j = Get(job->id);
+  EXPECT_EQ(j.state, JobState::kStarting) << "waits for b's member to stop";
+  auto stop = Poll("b");
+  ASSERT_EQ(stop.size(), 1u);
+  EXPECT_EQ(stop[0].kind, JobCommand::Kind::kStop);
+  EXPECT_EQ(stop[0].attempt, 1);
+  EXPECT_NE(stop[0].reason.find("rank 1 on c never started"), std::string::npos) << stop[0].reason;
+  (void)Poll("b", stop[0].id);  // acknowledged
+  EXPECT_TRUE(Poll("c").empty()) << "nothing to stop on c";
+  Report(starts.at("b"), JobReport::Kind::kExited, {}, 15);
+  j = Get(job->id);
+  EXPECT_EQ(j.state, JobState::kQueued);
+  EXPECT_EQ(j.attempt, 1);  // kept: b ran a member of attempt 1
+  EXPECT_TRUE(j.members.empty());
+  auto events = svc_->Events(job->id);
+  ASSERT_TRUE(events.ok());
+  for (const auto& e : *events) EXPECT_NE(e.to, "LOST") << e.reason;
+  EXPECT_NE(j.reason.find("requeued: rank 1 on c never started"), std::string::npos) << j.reason;
+  // It starts again although max_retries is 0: an attempt that never ran as a whole is not a retry.
+  svc_->ScheduleOnce();
+  auto again = Starts();
+  ASSERT_EQ(again.size(), 2u);
+  EXPECT_EQ(again.at("b").job.attempt, 2);
+}
+
+TEST_F(GangServiceTest, AGangWhoseMembersAllNeverStartedIsRequeuedAtOnce) {
+  TwoNodes();
+  auto job = svc_->Submit(Spec(4), "alice");
+  svc_->ScheduleOnce();
+  ASSERT_EQ(Starts().size(), 2u);
+  ASSERT_EQ(Get(job->id).state, JobState::kStarting);
+  Open();
+  ASSERT_TRUE(svc_->RegisterNode(Node("b", 2)).ok());
+  ASSERT_TRUE(svc_->RegisterNode(Node("c", 2)).ok());
+  api::Job j = Get(job->id);
+  EXPECT_EQ(j.state, JobState::kQueued);
+  EXPECT_EQ(j.attempt, 0);
+}
+
 TEST_F(GangServiceTest, AJobThatFitsOneNodeStaysOnOneNode) {
   TwoNodes();
   auto job = svc_->Submit(Spec(2), "alice");
