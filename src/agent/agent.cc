@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <csignal>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
@@ -503,6 +504,7 @@ void Agent::HandleStart(const JobCommand& cmd) {
   {
     std::lock_guard exec_lock(exec_mu_);
     bool duplicate = false;
+    bool replace_old = false;
     {
       std::lock_guard lock(mu_);
       if (auto l = launched_.find(id); l != launched_.end() && l->second >= job.attempt && !running_.count(id)) {
@@ -522,12 +524,23 @@ void Agent::HandleStart(const JobCommand& cmd) {
           r.rank = cmd.rank;
           r.pid = it->second.pid;
           reports_.push_back(PendingReport{std::move(r), ""});
+        } else if (it->second.attempt < job.attempt) {
+          // An older attempt still runs here (being stopped, or given up while the node was away): the server has
+          // moved on, so it is stopped, and this start waits for its end (StartDeferred) instead of failing.
+          if (it->second.stop_reason.empty())
+            it->second.stop_reason = "stopped: attempt " + std::to_string(job.attempt) + " replaces it";
+          deferred_starts_[id] = cmd;
+          replace_old = true;
         } else {
           reports_.push_back(fail("job " + id + " is still running on node " + opts_.node_name + " (attempt " +
                                       std::to_string(it->second.attempt) + ")",
                                   ""));
         }
       }
+    }
+    if (replace_old) {
+      (void)executor_.Terminate(id, std::chrono::milliseconds(opts_.stop_grace_ms));
+      return;
     }
     if (!duplicate) {
       const std::string dir = JobDir(id);
@@ -626,10 +639,41 @@ void Agent::HandleStart(const JobCommand& cmd) {
   }
 }
 
+void Agent::StartDeferred() {
+  std::vector<JobCommand> ready;
+  {
+    std::lock_guard lock(mu_);
+    for (auto it = deferred_starts_.begin(); it != deferred_starts_.end();) {
+      if (running_.count(it->first)) {
+        ++it;
+        continue;
+      }
+      ready.push_back(std::move(it->second));
+      it = deferred_starts_.erase(it);
+    }
+  }
+  for (const JobCommand& cmd : ready) HandleStart(cmd);
+}
+
 void Agent::HandleStop(const JobCommand& cmd) {
   std::lock_guard exec_lock(exec_mu_);
   {
     std::lock_guard lock(mu_);
+    if (auto d = deferred_starts_.find(cmd.job_id);
+        d != deferred_starts_.end() && (cmd.attempt == 0 || cmd.attempt == d->second.job.attempt)) {
+      // Stopped before it could start (an older attempt was still ending): it never runs.
+      JobReport r;
+      r.kind = JobReport::Kind::kExited;
+      r.job_id = cmd.job_id;
+      r.attempt = d->second.job.attempt;
+      r.node = opts_.node_name;
+      r.rank = d->second.rank;
+      r.signal = SIGTERM;
+      r.reason = "stopped before it started: " + cmd.reason;
+      reports_.push_back(PendingReport{std::move(r), ""});
+      deferred_starts_.erase(d);
+      if (cmd.attempt != 0) return;
+    }
     auto it = running_.find(cmd.job_id);
     if (it == running_.end()) return;  // already ended; its exit is (being) reported
     if (cmd.attempt != 0 && cmd.attempt != it->second.attempt) return;  // stale command
@@ -705,6 +749,7 @@ void Agent::MonitorLoop() {
         CollectExitsLocked(std::move(exits), nullptr);
       }
     }
+    StartDeferred();
     FlushReports();
     if (NowNanos() >= next_heartbeat) {
       bool registered = false;

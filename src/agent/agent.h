@@ -100,6 +100,8 @@ class Agent final : public LogSource {
   void MonitorLoop();
   void HandleStart(const JobCommand& cmd);
   void HandleStop(const JobCommand& cmd);
+  // Runs the starts that waited for an older attempt of their job to end, once it has.
+  void StartDeferred();
   void CollectExitsLocked(std::vector<ExitStatus> exits, std::vector<PendingReport>* out);
   void Enqueue(PendingReport r);
   void FlushReports();
@@ -122,6 +124,8 @@ class Agent final : public LogSource {
   std::mutex flush_mu_;  // one report sender at a time (keeps reports in order)
   mutable std::mutex mu_;
   std::condition_variable cv_;
+  // Starts waiting for an older attempt of the same job to end here (it is being stopped), by job id.
+  std::map<std::string, JobCommand> deferred_starts_;
   std::mutex lease_mu_;
   int64_t lease_ms_ = -1;           // -1: unknown yet (a file left by an earlier run is removed if none is granted)
   int64_t lease_deadline_ns_ = 0;

@@ -673,6 +673,58 @@ TEST_F(AgentTest, TheLeaseIsRenewedByHeartbeatsAndAJobIsFencedWhenTheyStopGettin
   ASSERT_TRUE(WaitUntil([&] { return !std::filesystem::exists(lease); }));
 }
 
+// The server moved on while an older attempt still runs here (it was given up while the node was away, or is
+// being stopped): the start of the newer attempt stops it and waits for its end instead of failing.
+TEST_F(AgentTest, AStartOfANewerAttemptWaitsForTheOlderOneToEnd) {
+  AgentOptions o = Options();
+  o.stop_grace_ms = 200;
+  Agent& a = NewAgent(o);
+  ASSERT_TRUE(a.Start().ok());
+  cp_.Push(StartCmd("j-1", {"sh", "-c", "trap 'echo old-term; sleep 0.1; exit 3' TERM; echo old; while true; do sleep 0.05; done"}, 1));
+  ASSERT_TRUE(cp_.WaitReport("j-1", JobReport::Kind::kStarted).has_value());
+  ASSERT_TRUE(WaitUntil([&] { return ReadAllLog(a, "j-1").find("old\n") != std::string::npos; }));
+  cp_.Push(StartCmd("j-1", {"sh", "-c", "echo new"}, 2));
+  ASSERT_TRUE(WaitUntil([&] {
+    for (const auto& r : cp_.ReportsFor("j-1"))
+      if (r.kind == JobReport::Kind::kExited && r.attempt == 2) return true;
+    return false;
+  }));
+  std::vector<std::string> seen;
+  for (const auto& r : cp_.ReportsFor("j-1")) {
+    std::string what = r.kind == JobReport::Kind::kStarted ? "started" : "exited";
+    if (r.kind == JobReport::Kind::kExited) what += "(" + std::to_string(r.exit_code.value_or(-1)) + ")";
+    seen.push_back(what + "@" + std::to_string(r.attempt));
+  }
+  EXPECT_THAT(seen, ElementsAre("started@1", "exited(3)@1", "started@2", "exited(0)@2"));
+  const std::string log = ReadAllLog(a, "j-1");
+  EXPECT_LT(log.find("old-term"), log.find("new\n")) << log;
+}
+
+TEST_F(AgentTest, AStartWaitingForAnOlderAttemptIsDroppedWhenItIsStopped) {
+  AgentOptions o = Options();
+  o.stop_grace_ms = 5'000;
+  Agent& a = NewAgent(o);
+  ASSERT_TRUE(a.Start().ok());
+  cp_.Push(StartCmd("j-1", {"sh", "-c", "trap 'sleep 0.3; exit 3' TERM; echo old; while true; do sleep 0.05; done"}, 1));
+  ASSERT_TRUE(cp_.WaitReport("j-1", JobReport::Kind::kStarted).has_value());
+  ASSERT_TRUE(WaitUntil([&] { return ReadAllLog(a, "j-1").find("old\n") != std::string::npos; }));
+  cp_.Push(StartCmd("j-1", {"sh", "-c", "echo new"}, 2));
+  cp_.Push(StopCmd("j-1", 2, 1000, "cancelled by user"));
+  ASSERT_TRUE(WaitUntil([&] {
+    for (const auto& r : cp_.ReportsFor("j-1"))
+      if (r.kind == JobReport::Kind::kExited && r.attempt == 1) return true;
+    return false;
+  }));
+  std::optional<JobReport> dropped;
+  for (const auto& r : cp_.ReportsFor("j-1"))
+    if (r.attempt == 2) dropped = r;
+  ASSERT_TRUE(dropped.has_value());
+  EXPECT_EQ(dropped->kind, JobReport::Kind::kExited);
+  EXPECT_EQ(dropped->signal, SIGTERM);
+  EXPECT_NE(dropped->reason.find("stopped before it started: cancelled by user"), std::string::npos) << dropped->reason;
+  EXPECT_EQ(ReadAllLog(a, "j-1").find("new"), std::string::npos);
+}
+
 TEST_F(AgentTest, TerminateJobsOnStopWhenAsked) {
   AgentOptions o = Options();
   o.terminate_jobs_on_stop = true;
