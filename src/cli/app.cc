@@ -128,6 +128,9 @@ void AddUpOptions(CLI::App* cmd, server::UpOptions& o) {
                   "A remote node silent this long is DOWN: its jobs end LOST and are requeued while retries remain")
       ->capture_default_str()
       ->type_name("DURATION");
+  cmd->add_flag("--standby", o.standby,
+                "When another fastgpu server leads the database, wait and take over when it stops (instead of "
+                "refusing to start)");
   cmd->add_option("--stop-grace", o.stop_grace,
                   "Time a job gets between SIGTERM and SIGKILL when it is cancelled, hits its runtime limit or is "
                   "fenced (default 10s)")

@@ -3,12 +3,14 @@
 #include "common/crypto.h"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/file.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
@@ -132,6 +134,8 @@ Status Embedded::Start(const UpOptions& options) {
                               " (stop it, or use --home DIR for a second instance)");
 
   ASSIGN_OR_RETURN(store_, store::Open(options.store.empty() ? "sqlite:" + home_ + "/fastgpu.db" : options.store));
+  // Exactly one server leads a database (schedules, writes): before anything is loaded or written.
+  RETURN_IF_ERROR(TakeLead(options));
   // The audit chain is keyed with a secret kept outside the database: FASTGPU_AUDIT_KEY or <home>/audit.key.
   {
     const char* env = std::getenv("FASTGPU_AUDIT_KEY");
@@ -265,7 +269,64 @@ Status Embedded::Start(const UpOptions& options) {
 
 TransportStats Embedded::http_stats() const { return http_ ? http_->Stats() : TransportStats{}; }
 
+Status Embedded::TakeLead(const UpOptions& options) {
+  const std::string holder = Hostname() + " pid " + std::to_string(::getpid()) + ", listening on " + options.listen;
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGTERM);
+  bool said = false;
+  while (true) {
+    auto lead = store_->TryLead(holder, clock_.NowMillis());
+    if (lead.ok()) {
+      if (said) std::fprintf(stderr, "fastgpu: standby: took the lead (epoch %lld)\n", static_cast<long long>(*lead));
+      break;
+    }
+    if (lead.status().code() != ErrorCode::kFailedPrecondition) return lead.status();
+    if (!options.standby) {
+      return FailedPrecondition(lead.status().message() +
+                                ": stop it first, or start this one with --standby to take over when it stops");
+    }
+    if (!said) {
+      std::fprintf(stderr, "fastgpu: standby: %s; waiting to take over\n", lead.status().message().c_str());
+      said = true;
+    }
+    // Waits a second, or stops at SIGINT/SIGTERM (blocked in this process's threads by RunUp).
+    struct timespec second {1, 0};
+    if (int sig = ::sigtimedwait(&stop_signals, nullptr, &second); sig > 0)
+      return Unavailable("stopped while waiting as a standby");
+  }
+  // Losing the lead (the database session that holds it is gone) stops this server: another may lead by then.
+  lead_watch_ = std::thread([this] {
+    std::unique_lock lock(lead_mu_);
+    while (!lead_watch_stop_) {
+      lead_cv_.wait_for(lock, std::chrono::seconds(1), [&] { return lead_watch_stop_; });
+      if (lead_watch_stop_) return;
+      lock.unlock();
+      Status st = store_->CheckLead();
+      lock.lock();
+      if (!st.ok()) {
+        lost_lead_ = st.message();
+        ::kill(::getpid(), SIGTERM);  // RunUp's sigwait ends the process with an error
+        return;
+      }
+    }
+  });
+  return Status::Ok();
+}
+
+std::string Embedded::lost_lead() const {
+  std::lock_guard lock(lead_mu_);
+  return lost_lead_;
+}
+
 void Embedded::Stop() {
+  {
+    std::lock_guard lock(lead_mu_);
+    lead_watch_stop_ = true;
+  }
+  lead_cv_.notify_all();
+  if (lead_watch_.joinable()) lead_watch_.join();
   if (http_) http_->Stop();
   if (agent_) agent_->Stop();
   if (service_) service_->Stop();

@@ -1,7 +1,9 @@
 // Server + local agent + SQLite in one process: what `fastgpu up` runs (and the API benchmark).
 #pragma once
 
+#include <condition_variable>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
 
@@ -47,14 +49,24 @@ class Embedded {
   Service& service() { return *service_; }
   // Open connections and parked long-polls of the HTTP server (for `bench` and tests).
   TransportStats http_stats() const;
+  // Why this server lost the lead of its database (it then raises SIGTERM to stop); empty while it leads.
+  std::string lost_lead() const;
 
  private:
   Status FinishKeyRotation(const std::string& key_path);
+  // Takes the lead of the store (store::Store::TryLead): refuses while another server leads, or with
+  // options.standby waits until it can (SIGINT/SIGTERM stop the wait); then watches it every second.
+  Status TakeLead(const UpOptions& options);
 
   SystemClock clock_;
   std::string home_, url_, token_, fleet_;
   bool simulated_ = false;
   int lock_fd_ = -1;
+  mutable std::mutex lead_mu_;
+  std::condition_variable lead_cv_;
+  bool lead_watch_stop_ = false;
+  std::string lost_lead_;
+  std::thread lead_watch_;
   std::unique_ptr<store::Store> store_;
   std::optional<auth::MasterKey> master_key_;
   std::unique_ptr<auth::AccountService> accounts_;

@@ -38,6 +38,12 @@ int RunUp(const UpOptions& options) {
               << std::flush;
     int sig = 0;
     sigwait(&set, &sig);
+    if (std::string lost = up.lost_lead(); !lost.empty()) {
+      std::cerr << "fastgpu: error: " << lost << ": stopping (another server may lead the database now; "
+                << "start this one again, with --standby, to take over after it)\n";
+      up.Stop();
+      return 1;
+    }
     std::cout << "\nfastgpu: stopping (" << (sig == SIGINT ? "SIGINT" : "SIGTERM") << ")\n" << std::flush;
     up.Stop();
     return 0;
@@ -63,6 +69,11 @@ int RunUp(const UpOptions& options) {
             << std::flush;
   int sig = 0;
   sigwait(&set, &sig);
+  if (std::string lost = up.lost_lead(); !lost.empty()) {
+    std::cerr << "fastgpu: error: " << lost << ": stopping\n";
+    up.Stop();
+    return 1;
+  }
   std::cout << "\nfastgpu: stopping (" << (sig == SIGINT ? "SIGINT" : "SIGTERM") << ")\n" << std::flush;
   up.Stop();
   return 0;

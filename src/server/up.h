@@ -28,6 +28,8 @@ struct UpOptions {
   // `fastgpu up`: this process also runs an agent for this machine's GPUs. `fastgpu server`: it does not;
   // nodes join with `fastgpu agent --join-token` (fleet mode).
   bool local_agent = true;
+  // Another server leads the database: wait to take over when it stops, instead of refusing to start.
+  bool standby = false;
   // A remote node silent this long is DOWN (its jobs end LOST, requeued while retries remain), e.g. "10s".
   std::string node_timeout = "10s";
   std::string fence_timeout = "30s";  // 0: no fencing (see ServiceOptions::fence_timeout_ms)

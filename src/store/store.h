@@ -222,6 +222,21 @@ class Store {
 
   virtual int SchemaVersion() = 0;
 
+  // Leadership: exactly one `fastgpu server` schedules and writes a database. TryLead takes the lead when no
+  // other process holds it, and answers its epoch; kFailedPrecondition naming the holder otherwise. From then
+  // on every write transaction of this store checks that epoch, so that once another process has taken over,
+  // this one's writes fail (kFailedPrecondition) instead of mixing with the new leader's. PostgreSQL: a
+  // session advisory lock on a connection of its own and an epoch row; SQLite: an exclusive lock on
+  // <database>.lead (one machine). `holder` says who leads, for the others' messages.
+  // Default (stores of one process, e.g. test fakes): granted.
+  virtual Result<int64_t> TryLead(const std::string& holder, int64_t now_ms) {
+    (void)holder;
+    (void)now_ms;
+    return int64_t{1};
+  }
+  // Ok while the lead holds (PostgreSQL: the session holding the lock is alive). Ok when not leading.
+  virtual Status CheckLead() { return Status::Ok(); }
+
   // Counters for monitoring (write batching efficiency). Implementations without them return zeros.
   virtual StoreStats Stats() { return {}; }
 };

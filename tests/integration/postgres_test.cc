@@ -1,7 +1,11 @@
 // `fastgpu up --store postgres://...`: the real binary on a throwaway PostgreSQL (tests/support/pg_cluster.h).
 #include <gtest/gtest.h>
 
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
 #include <string>
+#include <thread>
 
 #include "harness.h"
 #include "support/pg_cluster.h"
@@ -44,6 +48,44 @@ TEST_F(PostgresUpTest, JobsEventsAndAuditLiveInPostgresAcrossRestarts) {
   CliResult verify = up.Cli({"audit", "verify"});
   EXPECT_EQ(verify.exit_code, 0) << verify.out << verify.err;
   EXPECT_NE(*pg_->Psql("up_restart", "SELECT count(*) FROM audit"), "0");
+}
+
+// Two servers on one database: the second is refused, naming the first; with --standby it waits, and takes
+// over (same jobs, new epoch) once the first is killed. Prints the takeover time.
+TEST_F(PostgresUpTest, OneServerLeadsADatabaseAndAStandbyTakesOverWhenItDies) {
+  ASSERT_TRUE(pg_->CreateDatabase("up_lead").ok());
+  const std::string store = pg_->Url("up_lead");
+  UpProcess a;
+  a.Start({"--store", store});
+  std::string id = a.Submit({{"command", {"/bin/sh", "-c", "exit 0"}}, {"gpus", 1}});
+  ASSERT_TRUE(a.WaitState(id, "SUCCEEDED"));
+
+  UpProcess b;
+  CliResult refused = b.Cli({"up", "--home", b.home(), "--listen", "127.0.0.1:0", "--store", store});
+  EXPECT_EQ(refused.exit_code, 1);
+  EXPECT_NE(refused.err.find("another fastgpu server leads this database"), std::string::npos) << refused.err;
+  EXPECT_NE(refused.err.find("pid " + std::to_string(a.pid())), std::string::npos) << refused.err;
+  EXPECT_NE(refused.err.find("--standby"), std::string::npos) << refused.err;
+  EXPECT_EQ(Trim(refused.err).find('\n'), std::string::npos) << refused.err;
+
+  std::thread standby([&] { b.Start({"--store", store, "--standby"}); });
+  const std::string log = b.home() + "/../up-0.log";
+  EXPECT_TRUE(WaitFor([&] { return ReadFile(log).find("waiting to take over") != std::string::npos; }))
+      << ReadFile(log);
+  EXPECT_FALSE(std::filesystem::exists(b.home() + "/url")) << "a standby serves nothing";
+  const std::string epoch_before = *pg_->Psql("up_lead", "SELECT epoch FROM leader");
+  a.Stop(SIGKILL);
+  const auto killed = std::chrono::steady_clock::now();
+  standby.join();
+  std::printf("[ figure ] standby serving %lld ms after kill -9 of the leader\n",
+              static_cast<long long>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                         std::chrono::steady_clock::now() - killed)
+                                         .count()));
+  EXPECT_NE(ReadFile(log).find("took the lead"), std::string::npos) << ReadFile(log);
+  EXPECT_EQ(std::stoll(*pg_->Psql("up_lead", "SELECT epoch FROM leader")), std::stoll(epoch_before) + 1);
+  EXPECT_EQ(b.Job(id).value("state", ""), "SUCCEEDED");
+  std::string id2 = b.Submit({{"command", {"/bin/sh", "-c", "exit 0"}}, {"gpus", 1}});
+  ASSERT_TRUE(b.WaitState(id2, "SUCCEEDED"));
 }
 
 // A bad URL or a database that cannot be reached stops `fastgpu up` with one line saying why.

@@ -145,6 +145,42 @@ TEST_F(PostgresStoreTest, TwoInstancesShareOneDatabase) {
   }
 }
 
+// Leadership: one store (server) leads; a second is refused naming the holder. When the leader's session
+// dies (its machine is gone), another takes the lead with a higher epoch, and the old leader's writes are
+// refused from then on instead of mixing with the new leader's.
+TEST_F(PostgresStoreTest, OneLeaderAtATimeAndAStaleLeadersWritesAreRefused) {
+  auto a = OpenOk();
+  auto b = OpenOk();
+  ASSERT_NE(a, nullptr);
+  ASSERT_NE(b, nullptr);
+  auto ea = a->TryLead("host-a pid 1", 1000);
+  ASSERT_TRUE(ea.ok()) << ea.status().ToString();
+  EXPECT_GE(*ea, 1);
+  EXPECT_EQ(*a->TryLead("host-a pid 1", 1000), *ea);  // again: the same lead
+  auto refused = b->TryLead("host-b pid 2", 2000);
+  ASSERT_EQ(refused.status().code(), ErrorCode::kFailedPrecondition);
+  EXPECT_NE(refused.status().message().find("another fastgpu server leads this database (host-a pid 1)"),
+            std::string::npos)
+      << refused.status().message();
+  EXPECT_TRUE(a->CheckLead().ok());
+  EXPECT_TRUE(a->PutSetting("k", "from a").ok());
+  // a's lock session dies (as when its machine is gone): the lock is free.
+  ASSERT_TRUE(pg_->Psql(db_, "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' AND granted "
+                             "AND database = (SELECT oid FROM pg_database WHERE datname = current_database())")
+                  .ok());
+  EXPECT_EQ(a->CheckLead().code(), ErrorCode::kUnavailable);
+  auto eb = b->TryLead("host-b pid 2", 3000);
+  ASSERT_TRUE(eb.ok()) << eb.status().ToString();
+  EXPECT_EQ(*eb, *ea + 1);
+  Status stale = a->PutSetting("k", "from a, stale");
+  EXPECT_EQ(stale.code(), ErrorCode::kFailedPrecondition) << stale.ToString();
+  EXPECT_NE(stale.message().find("no longer the leader"), std::string::npos) << stale.message();
+  EXPECT_EQ(a->CreateJob(SampleJob("j"), SubmitEvent()).status().code(), ErrorCode::kFailedPrecondition);
+  EXPECT_TRUE(b->PutSetting("k", "from b").ok());
+  EXPECT_EQ(b->GetSetting("k")->value_or(""), "from b");
+  EXPECT_EQ(*pg_->Psql(db_, "SELECT holder FROM leader"), "host-b pid 2");
+}
+
 TEST_F(PostgresStoreTest, EventsAuditUsageAndLedgerAreAppendOnly) {
   auto store = OpenOk();
   ASSERT_NE(store, nullptr);

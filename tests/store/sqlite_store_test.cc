@@ -330,6 +330,23 @@ TEST_F(SqliteStoreTest, OneFailingRequestDoesNotFailItsBatch) {
   EXPECT_GE(stats.max_batch, 1);
 }
 
+// One server leads a database file: a second (another `fastgpu server --store sqlite:` on the same file) is
+// refused naming the first, and may lead once the first has closed it.
+TEST_F(SqliteStoreTest, OneLeaderPerDatabaseFile) {
+  auto a = Open();
+  auto b = Open();
+  ASSERT_NE(a, nullptr);
+  ASSERT_NE(b, nullptr);
+  ASSERT_TRUE(a->TryLead("host-a pid 1", 0).ok());
+  auto refused = b->TryLead("host-b pid 2", 0);
+  ASSERT_EQ(refused.status().code(), ErrorCode::kFailedPrecondition);
+  EXPECT_NE(refused.status().message().find("another fastgpu server uses the database"), std::string::npos);
+  EXPECT_NE(refused.status().message().find("(host-a pid 1)"), std::string::npos) << refused.status().message();
+  EXPECT_TRUE(a->CheckLead().ok());
+  a.reset();
+  EXPECT_TRUE(b->TryLead("host-b pid 2", 0).ok());
+}
+
 TEST_F(SqliteStoreTest, ConcurrentStoresOnOneFileSerialize) {
   // Two stores on one file (e.g. a second process during an upgrade) must not corrupt it.
   auto a = Open();

@@ -13,6 +13,7 @@
 #include "store/postgres/postgres_store.h"
 
 #include <algorithm>
+#include <atomic>
 #include <charconv>
 #include <condition_variable>
 #include <cstring>
@@ -201,6 +202,28 @@ ALTER TABLE jobs ADD COLUMN members TEXT NOT NULL DEFAULT '[]';
 -- How many processes a job runs per node: 'per-node' or 'per-gpu' (api::ProcessLayoutName).
 ALTER TABLE jobs ADD COLUMN processes TEXT NOT NULL DEFAULT 'per-node';
 )sql"},
+    {4, R"sql(
+-- Leadership: exactly one fastgpu server schedules and writes. It holds a session advisory lock (kLeaderLock)
+-- and raised the epoch when it took the lead; every write transaction of a leader starts with
+-- fastgpu_fence(its epoch), which fails once another server has taken over (and holds the row against a
+-- takeover until the transaction ends).
+CREATE TABLE leader (
+  id INTEGER PRIMARY KEY CHECK (id = 1),
+  epoch BIGINT NOT NULL,
+  holder TEXT NOT NULL,
+  since_ms BIGINT NOT NULL
+);
+INSERT INTO leader(id, epoch, holder, since_ms) VALUES (1, 0, '', 0);
+CREATE FUNCTION fastgpu_fence(e BIGINT) RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+  PERFORM 1 FROM leader WHERE id = 1 AND epoch = e FOR SHARE;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'this fastgpu server is no longer the leader (epoch %): another one has taken over', e
+      USING ERRCODE = 'FGL01';
+  END IF;
+END
+$$;
+)sql"},
 };
 
 constexpr int kLatestVersion = kMigrations[std::size(kMigrations) - 1].version;
@@ -208,6 +231,7 @@ constexpr int kLatestVersion = kMigrations[std::size(kMigrations) - 1].version;
 // Advisory lock keys (any fixed numbers; "fgpu" in ASCII as the high bytes).
 constexpr int64_t kMigrationLock = 0x66677075'00000001;
 constexpr int64_t kAuditLock = 0x66677075'00000002;
+constexpr int64_t kLeaderLock = 0x66677075'00000003;
 
 // ---------------------------------------------------------------------------------------------
 // Messages.
@@ -393,6 +417,7 @@ Status ErrorFromState(std::string_view state, const std::string& msg, bool conne
     return InvalidArgument("a text value is not valid UTF-8 (" + msg + ")");
   }
   if (state == "25006") return FailedPrecondition("the database is read-only (" + msg + "); is this a standby?");
+  if (state == "FGL01") return FailedPrecondition(msg);  // fastgpu_fence: a stale leader's write
   if (state == "23505") {
     return FailedPrecondition("a concurrent write created the same row (" + msg + "); retry the request");
   }
@@ -1500,7 +1525,7 @@ class PostgresStore final : public Store {
       }
     }
     // The bulk path sends BEGIN with its first statement (one round trip less).
-    Status st = submits.size() >= 2 ? Status::Ok() : c.Simple("BEGIN");
+    Status st = submits.size() >= 2 ? Status::Ok() : c.Simple(BeginSql().c_str());
     bool all_ok = st.ok();
     if (all_ok && submits.size() >= 2) all_ok = ApplyBulkSubmits(c, submits);
     for (size_t i = 0; all_ok && i < batch.size(); ++i) {
@@ -1547,7 +1572,7 @@ class PostgresStore final : public Store {
     }
     if (!keys.empty()) {
       std::string k = keys.dump();
-      RETURN_IF_ERROR(c.Simple("BEGIN"));
+      RETURN_IF_ERROR(c.Simple(BeginSql().c_str()));
       begun = true;
       RETURN_IF_ERROR(c.Exec("SELECT pg_advisory_xact_lock(h) FROM (SELECT DISTINCT hashtextextended(scope || chr(10) || "
                              "key, 0) AS h FROM json_to_recordset($1::json) AS k(scope text, key text) ORDER BY 1) l",
@@ -1569,13 +1594,13 @@ class PostgresStore final : public Store {
     for (WriteOp* op : ops) {
       if (!op->bulk->deferred) todo.push_back(op);
     }
-    if (todo.empty()) return begun ? Status::Ok() : c.Simple("BEGIN");
+    if (todo.empty()) return begun ? Status::Ok() : c.Simple(BeginSql().c_str());
     const bool audited = std::any_of(todo.begin(), todo.end(), [](WriteOp* op) { return op->bulk->n->audit.has_value(); });
     std::vector<int64_t> nums;
     {
       // One round trip: BEGIN, the audit lock (the chain's head is read after it, in its own statement) and
       // the job numbers.
-      std::string sql = begun ? "" : "BEGIN; ";
+      std::string sql = begun ? "" : BeginSql() + "; ";
       if (audited) sql += "SELECT pg_advisory_xact_lock(" + std::to_string(kAuditLock) + "); ";
       sql += "SELECT nextval(pg_get_serial_sequence('jobs', 'num')) FROM generate_series(1, " +
              std::to_string(todo.size()) + ")";
@@ -1684,7 +1709,7 @@ class PostgresStore final : public Store {
       for (WriteOp* op : batch) op->result = st;
     };
     c.audit_head().reset();
-    Status st = c.Simple("BEGIN; SAVEPOINT w");
+    Status st = c.Simple((BeginSql() + "; SAVEPOINT w").c_str());
     if (!st.ok()) {
       (void)c.Simple("ROLLBACK");
       fail_all(st);
@@ -1709,6 +1734,52 @@ class PostgresStore final : public Store {
     return Commit(batch);
   }
 
+  // Every write transaction starts here: once this process leads, with the check of its epoch.
+  std::string BeginSql() const {
+    const int64_t e = epoch_.load();
+    return e > 0 ? "BEGIN; SELECT fastgpu_fence(" + std::to_string(e) + ")" : std::string("BEGIN");
+  }
+
+ public:
+  Result<int64_t> TryLead(const std::string& holder, int64_t now_ms) override {
+    std::lock_guard lock(lease_mu_);
+    if (epoch_.load() > 0 && lease_conn_ && !lease_conn_->Broken()) return epoch_.load();
+    if (!lease_conn_ || lease_conn_->Broken()) {
+      lease_conn_.reset();
+      ASSIGN_OR_RETURN(lease_conn_, PgConn::Open(pq_, url_, options_.connect_timeout_s));
+      // The lock goes with this session: when this machine dies, PostgreSQL must notice soon (keepalives and a
+      // TCP user timeout; ignored on a Unix socket, where the end of the process closes it at once).
+      (void)lease_conn_->Simple("SET tcp_keepalives_idle = 5; SET tcp_keepalives_interval = 2; "
+                                "SET tcp_keepalives_count = 3; SET tcp_user_timeout = 10000");
+    }
+    ASSIGN_OR_RETURN(PgResult got, lease_conn_->Exec("SELECT pg_try_advisory_lock($1)", Params().Add(kLeaderLock)));
+    if (got.Rows() != 1 || got.Text(0, 0) != "t") {
+      ASSIGN_OR_RETURN(PgResult who, lease_conn_->Exec("SELECT holder, since_ms FROM leader WHERE id = 1"));
+      std::string holder_text = who.Rows() == 1 ? std::string(who.Text(0, 0)) : std::string();
+      return FailedPrecondition("another fastgpu server leads this database" +
+                                (holder_text.empty() ? std::string() : " (" + holder_text + ")"));
+    }
+    auto r = lease_conn_->Exec("UPDATE leader SET epoch = epoch + 1, holder = $1, since_ms = $2 WHERE id = 1 RETURNING epoch",
+                               Params().Add(holder).Add(now_ms));
+    if (!r.ok() || r->Rows() != 1) {
+      (void)lease_conn_->Exec("SELECT pg_advisory_unlock($1)", Params().Add(kLeaderLock));
+      return r.ok() ? Internal("the leader row is missing (schema version 4)") : r.status();
+    }
+    epoch_.store(r->Int(0, 0));
+    return epoch_.load();
+  }
+
+  Status CheckLead() override {
+    std::lock_guard lock(lease_mu_);
+    if (epoch_.load() == 0) return Status::Ok();  // not leading (tools like admin migrate)
+    if (!lease_conn_ || lease_conn_->Broken())
+      return Unavailable("lost the database session that holds this server's leadership");
+    auto r = lease_conn_->Query("SELECT 1");
+    if (!r.ok()) return Unavailable("lost the database session that holds this server's leadership: " + r.status().message());
+    return Status::Ok();
+  }
+
+ private:
   bool Commit(const std::vector<WriteOp*>& batch) {
     PgConn& c = *writer_conn_;
     Status st = c.Simple("COMMIT");
@@ -1754,6 +1825,10 @@ class PostgresStore final : public Store {
   const PostgresOptions options_;
   std::unique_ptr<PgConn> writer_conn_;
   const int version_;
+  // Leadership: the session holding kLeaderLock, and the epoch every write transaction checks (0: not leading).
+  std::mutex lease_mu_;
+  std::unique_ptr<PgConn> lease_conn_;
+  std::atomic<int64_t> epoch_{0};
 
   std::mutex mu_;
   std::condition_variable writer_cv_;

@@ -7,6 +7,7 @@
 // Reads use a pool of separate connections; WAL lets them run concurrently with the writer.
 #include <fcntl.h>
 #include <sqlite3.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -825,6 +826,29 @@ class SqliteStore final : public Store {
     }
     writer_cv_.notify_one();
     writer_thread_.join();
+    if (lead_fd_ >= 0) ::close(lead_fd_);
+  }
+
+  // One machine: an exclusive lock on <database>.lead, released by the kernel when the process ends. The
+  // epoch is not needed (no other process can write while the lock is held).
+  Result<int64_t> TryLead(const std::string& holder, int64_t now_ms) override {
+    (void)now_ms;
+    std::lock_guard lock(lead_mu_);
+    if (lead_fd_ >= 0 || path_ == ":memory:" || path_.empty()) return int64_t{1};
+    const std::string lead = path_ + ".lead";
+    int fd = ::open(lead.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0) return Internal("cannot open " + lead + ": " + std::strerror(errno));
+    if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+      char buf[256] = {};
+      ssize_t n = ::pread(fd, buf, sizeof(buf) - 1, 0);
+      ::close(fd);
+      std::string who = n > 0 ? std::string(buf, static_cast<size_t>(n)) : std::string();
+      while (!who.empty() && (who.back() == '\n' || who.back() == ' ')) who.pop_back();
+      return FailedPrecondition("another fastgpu server uses the database " + path_ + (who.empty() ? "" : " (" + who + ")"));
+    }
+    if (::ftruncate(fd, 0) == 0) (void)::pwrite(fd, (holder + "\n").data(), holder.size() + 1, 0);
+    lead_fd_ = fd;
+    return int64_t{1};
   }
 
   Result<api::Job> CreateJob(api::Job job, const api::JobEvent& event) override {
@@ -1488,6 +1512,9 @@ class SqliteStore final : public Store {
 
   mutable std::mutex key_mu_;
   std::optional<AuditChainKey> audit_key_;  // set once at start (SetAuditKey)
+
+  std::mutex lead_mu_;
+  int lead_fd_ = -1;  // holds the flock of <database>.lead once leading
 
   std::thread writer_thread_;  // last: started after every member above is ready
 };
