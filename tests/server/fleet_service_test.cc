@@ -75,6 +75,19 @@ class FleetServiceTest : public ::testing::Test {
     ASSERT_TRUE(svc_->ReportJobs({r}).ok());
   }
   JobState State(const std::string& id) { return svc_->GetJob(id)->state; }
+  // A job (max_retries 1) RUNNING on the remote node b, which has 1 GPU; its id ("" on failure).
+  std::string RunningOnRemoteNodeB() {
+    if (!svc_->RegisterNode(Node("b", 1)).ok()) return "";
+    svc_->SetNodeConnection("b", "http from 10.0.0.2");
+    auto spec = Spec(1);
+    spec.max_retries = 1;
+    auto job = svc_->Submit(spec, "alice");
+    svc_->ScheduleOnce();
+    auto cmds = Poll("b", 0);
+    if (!job.ok() || cmds.size() != 1u) return "";
+    Report(cmds[0].job, "b", agent::JobReport::Kind::kStarted);
+    return State(job->id) == JobState::kRunning ? job->id : "";
+  }
 
   std::string dir_;
   FakeClock clock_;
@@ -313,18 +326,11 @@ TEST_F(FleetServiceTest, WithoutFencingARetryStartsAfterTheBackoffOnly) {
   svc_.reset();
   svc_ = std::move(Service::Create(*store_, clock_, o)).value();
   EXPECT_EQ(svc_->RemoteLease().lease_ms, 0);
-  ASSERT_TRUE(svc_->RegisterNode(Node("b", 1)).ok());
-  svc_->SetNodeConnection("b", "http from 10.0.0.2");
-  auto spec = Spec(1);
-  spec.max_retries = 1;
-  auto job = svc_->Submit(spec, "alice");
-  svc_->ScheduleOnce();
-  auto cmds = Poll("b", 0);
-  ASSERT_EQ(cmds.size(), 1u);
-  Report(cmds[0].job, "b", agent::JobReport::Kind::kStarted);
+  const std::string id = RunningOnRemoteNodeB();
+  ASSERT_FALSE(id.empty());
   clock_.Advance(std::chrono::seconds(11));
   svc_->CheckNodesOnce();
-  EXPECT_EQ(State(job->id), JobState::kQueued);
+  EXPECT_EQ(State(id), JobState::kQueued);
   ASSERT_TRUE(svc_->RegisterNode(Node("c", 1)).ok());
   svc_->ScheduleOnce();
   EXPECT_TRUE(Poll("c", 0).empty());
@@ -340,25 +346,18 @@ TEST_F(FleetServiceTest, TheLeaseGrantedToNodesIsTheFenceTimeoutWithTheStopGrace
 }
 
 TEST_F(FleetServiceTest, ANodeThatDoesNotComeBackAfterAServerRestartIsDownAndItsJobsAreRetried) {
-  ASSERT_TRUE(svc_->RegisterNode(Node("b", 1)).ok());
-  svc_->SetNodeConnection("b", "http from 10.0.0.2");
-  auto spec = Spec(1);
-  spec.max_retries = 1;
-  auto job = svc_->Submit(spec, "alice");
-  svc_->ScheduleOnce();
-  auto cmds = Poll("b", 0);
-  ASSERT_EQ(cmds.size(), 1u);
-  Report(cmds[0].job, "b", agent::JobReport::Kind::kStarted);
+  const std::string id = RunningOnRemoteNodeB();
+  ASSERT_FALSE(id.empty());
   clock_.Advance(std::chrono::seconds(5));
   Open();  // the server restarts; b never comes back (its machine died with the server down)
   const int64_t restarted = clock_.NowMillis();
   clock_.Advance(std::chrono::seconds(10));
   svc_->CheckNodesOnce();
-  EXPECT_EQ(State(job->id), JobState::kRunning);  // it may still come back
+  EXPECT_EQ(State(id), JobState::kRunning);  // it may still come back
   clock_.Advance(std::chrono::seconds(1));
   svc_->CheckNodesOnce();
-  EXPECT_EQ(State(job->id), JobState::kQueued);
-  auto events = svc_->Events(job->id);
+  EXPECT_EQ(State(id), JobState::kQueued);
+  auto events = svc_->Events(id);
   ASSERT_TRUE(events.ok());
   bool lost = false;
   for (const auto& e : *events)
@@ -376,18 +375,11 @@ TEST_F(FleetServiceTest, ANodeThatDoesNotComeBackAfterAServerRestartIsDownAndIts
 }
 
 TEST_F(FleetServiceTest, ARetryQueuedBeforeARestartStillWaitsForAFence) {
-  ASSERT_TRUE(svc_->RegisterNode(Node("b", 1)).ok());
-  svc_->SetNodeConnection("b", "http from 10.0.0.2");
-  auto spec = Spec(1);
-  spec.max_retries = 1;
-  auto job = svc_->Submit(spec, "alice");
-  svc_->ScheduleOnce();
-  auto cmds = Poll("b", 0);
-  ASSERT_EQ(cmds.size(), 1u);
-  Report(cmds[0].job, "b", agent::JobReport::Kind::kStarted);
+  const std::string id = RunningOnRemoteNodeB();
+  ASSERT_FALSE(id.empty());
   clock_.Advance(std::chrono::seconds(11));
   svc_->CheckNodesOnce();
-  ASSERT_EQ(State(job->id), JobState::kQueued);
+  ASSERT_EQ(State(id), JobState::kQueued);
   Open();  // the retry's hold is in memory only: the restarted server holds it a whole fence time
   const int64_t restarted = clock_.NowMillis();
   ASSERT_TRUE(svc_->RegisterNode(Node("c", 1)).ok());
