@@ -695,35 +695,41 @@ void WriteLease(const std::string& path, int64_t deadline_ns, int64_t grace_ms, 
                   .ok());
 }
 
-TEST_F(ProcessExecutorTest, AJobWhoseLeaseRunsOutIsStoppedByItsSupervisorAndEndsLost) {
-  SystemClock real;  // the lease is in CLOCK_MONOTONIC time, which the supervisor reads itself
-  const std::string lease = root_ + "/lease";
-  WriteLease(lease, real.MonotonicNanos() + 60'000'000'000, 2000, 30'000);
-  LaunchSpec spec = Spec("fenced", {"sh", "-c", "echo ready; exec sleep 60"});
-  spec.lease_path = lease;
-  Launch(*exec_, spec);
-  ASSERT_TRUE(WaitUntil([&] { return ReadText(spec.log_path).find("ready") != std::string::npos; }));
-  // The lease is renewed into the past: the server has not answered for the whole lease.
-  const int64_t ran_out = real.MonotonicNanos();
-  WriteLease(lease, ran_out, 2000, 30'000);
+// Fencing tests: a job with the lease file root_/lease, granted for a minute, started and past its "ready" line.
+class FencingTest : public ProcessExecutorTest {
+ protected:
+  LaunchSpec LaunchLeased(const std::string& id, const std::string& script, int64_t grace_ms, int64_t lease_ms) {
+    WriteLease(LeasePath(), real_.MonotonicNanos() + 60'000'000'000, grace_ms, lease_ms);
+    LaunchSpec spec = Spec(id, {"sh", "-c", script});
+    spec.lease_path = LeasePath();
+    Launch(*exec_, spec);
+    EXPECT_TRUE(WaitUntil([&] { return ReadText(spec.log_path).find("ready") != std::string::npos; }));
+    return spec;
+  }
+  // The lease runs out now (the server has not answered the node for the whole lease).
+  void RunOut(int64_t grace_ms, int64_t lease_ms) { WriteLease(LeasePath(), real_.MonotonicNanos(), grace_ms, lease_ms); }
+
+  SystemClock real_;  // the lease is in CLOCK_MONOTONIC time, which the supervisor reads itself
+  std::string LeasePath() const { return root_ + "/lease"; }
+};
+
+TEST_F(FencingTest, AJobWhoseLeaseRunsOutIsStoppedByItsSupervisorAndEndsLost) {
+  LaunchLeased("fenced", "echo ready; exec sleep 60", 2000, 30'000);
+  const int64_t ran_out = real_.MonotonicNanos();
+  RunOut(2000, 30'000);
   auto st = WaitExit(*exec_, "fenced");
   ASSERT_TRUE(st.has_value());
   EXPECT_TRUE(st->lost);
   EXPECT_EQ(st->signal, SIGTERM);  // sleep ends at the SIGTERM, before the grace
   EXPECT_THAT(st->reason, HasSubstr("fenced: stopped by its node after 30 s without contact with the server"));
   // Within about a second of the deadline (the supervisor checks once a second).
-  EXPECT_LT(real.MonotonicNanos() - ran_out, 5'000'000'000);
+  EXPECT_LT(real_.MonotonicNanos() - ran_out, 5'000'000'000);
 }
 
-TEST_F(ProcessExecutorTest, AFencedJobThatIgnoresTermIsKilledAfterTheLeasesGrace) {
-  SystemClock real;
-  const std::string lease = root_ + "/lease";
-  WriteLease(lease, real.MonotonicNanos() + 60'000'000'000, 300, 10'000);
-  LaunchSpec spec = Spec("stubborn", {"sh", "-c", "trap 'echo got-term' TERM; echo ready; while true; do sleep 0.05; done"});
-  spec.lease_path = lease;
-  Launch(*exec_, spec);
-  ASSERT_TRUE(WaitUntil([&] { return ReadText(spec.log_path).find("ready") != std::string::npos; }));
-  WriteLease(lease, real.MonotonicNanos(), 300, 10'000);
+TEST_F(FencingTest, AFencedJobThatIgnoresTermIsKilledAfterTheLeasesGrace) {
+  LaunchSpec spec =
+      LaunchLeased("stubborn", "trap 'echo got-term' TERM; echo ready; while true; do sleep 0.05; done", 300, 10'000);
+  RunOut(300, 10'000);
   auto st = WaitExit(*exec_, "stubborn");
   ASSERT_TRUE(st.has_value());
   EXPECT_TRUE(st->lost);
@@ -731,12 +737,10 @@ TEST_F(ProcessExecutorTest, AFencedJobThatIgnoresTermIsKilledAfterTheLeasesGrace
   EXPECT_THAT(ReadText(spec.log_path), HasSubstr("got-term"));
 }
 
-TEST_F(ProcessExecutorTest, ALiveLeaseOrNoLeaseFileFencesNothing) {
-  SystemClock real;
-  const std::string lease = root_ + "/lease";
-  WriteLease(lease, real.MonotonicNanos() + 60'000'000'000, 0, 30'000);
+TEST_F(FencingTest, ALiveLeaseOrNoLeaseFileFencesNothing) {
+  WriteLease(LeasePath(), real_.MonotonicNanos() + 60'000'000'000, 0, 30'000);
   LaunchSpec a = Spec("leased", {"sh", "-c", "sleep 1.5; exit 4"});
-  a.lease_path = lease;
+  a.lease_path = LeasePath();
   LaunchSpec b = Spec("unleased", {"sh", "-c", "sleep 1.5; exit 5"});
   b.lease_path = root_ + "/no-such-lease";
   Launch(*exec_, a);
@@ -754,17 +758,11 @@ TEST_F(ProcessExecutorTest, ALiveLeaseOrNoLeaseFileFencesNothing) {
   EXPECT_EQ(sb->exit_code, 5);
 }
 
-TEST_F(ProcessExecutorTest, AnAdoptedJobIsFencedWithoutTheAgent) {
+TEST_F(FencingTest, AnAdoptedJobIsFencedWithoutTheAgent) {
   // The agent is gone (a new executor adopts later): the supervisor alone stops the job.
-  SystemClock real;
-  const std::string lease = root_ + "/lease";
-  WriteLease(lease, real.MonotonicNanos() + 60'000'000'000, 0, 30'000);
-  LaunchSpec spec = Spec("orphan", {"sh", "-c", "echo ready; exec sleep 60"});
-  spec.lease_path = lease;
-  Launch(*exec_, spec);
-  ASSERT_TRUE(WaitUntil([&] { return ReadText(spec.log_path).find("ready") != std::string::npos; }));
+  LaunchSpec spec = LaunchLeased("orphan", "echo ready; exec sleep 60", 0, 30'000);
   exec_.reset();
-  WriteLease(lease, real.MonotonicNanos(), 0, 30'000);
+  RunOut(0, 30'000);
   ASSERT_TRUE(WaitUntil([&] { return std::filesystem::exists(spec.job_dir + "/exit"); }));
   exec_ = MakeProcessExecutor(clock_);
   EXPECT_EQ(exec_->Adopt("orphan", spec.job_dir).status().code(), ErrorCode::kNotFound);  // ended: reported by Poll
