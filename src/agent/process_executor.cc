@@ -291,7 +291,10 @@ struct Prepared {
   // Owned storage.
   std::vector<std::string> argv_store;
   std::vector<std::string> env_store;
-  std::string exec_path;  // resolved argv[0]; empty when not found (execve then fails with ENOENT)
+  // Where argv[0] may be: itself when it has a '/', else each directory of the job's PATH joined with it, tried
+  // in order by the job process as the job's user (as execvp does), so that the lookup sees what that user may
+  // see and run.
+  std::vector<std::string> exec_candidates;
   std::string workdir;
   std::string pid_tmp, pid_path, exit_tmp, exit_path;
   std::string claim_path;  // kClaimFile: the supervisor creates it (exclusively) before it forks the job
@@ -301,6 +304,8 @@ struct Prepared {
   std::string reason_mkdir_prefix;     // "cannot create working directory 'w': "
   std::string reason_identity_prefix;  // "cannot switch to OS user 'u' (uid N): "
   std::string reason_regain_root;      // complete reason: root could be regained after the switch
+  // Complete reason when the job's user finds the command nowhere but the agent's user does (empty: none seen).
+  std::string reason_exec_hidden;
   // Identity of the job process (set_identity only when fastgpu runs as root).
   bool set_identity = false;
   uid_t uid = 0;
@@ -315,7 +320,9 @@ struct Prepared {
   std::vector<std::string> mkdir_paths;  // created (0700) by the job's process before it enters workdir
   // Views handed to execve.
   std::vector<char*> argv;
-  std::vector<char*> sh_argv;  // /bin/sh fallback for scripts without a #! line
+  // /bin/sh fallback for scripts without a #! line; [1] is set to the candidate being run (in the job process,
+  // which runs on the supervisor's memory until it execs).
+  mutable std::vector<char*> sh_argv;
   std::vector<char*> envp;
   int log_fd = -1;
   int null_fd = -1;
@@ -332,7 +339,10 @@ struct LaunchRecord {
 };
 
 // Where the job process failed before exec; written by it into memory shared with the supervisor.
-enum Stage : int { kStageNone = 0, kStageMkdir, kStageChdir, kStageIdentity, kStageRegainRoot, kStageExec };
+// kStageExecHidden: the command was not found for the job's user, but the agent's user sees it (reason_exec_hidden).
+enum Stage : int {
+  kStageNone = 0, kStageMkdir, kStageChdir, kStageIdentity, kStageRegainRoot, kStageExec, kStageExecHidden
+};
 struct ChildFailure {
   volatile int stage = kStageNone;
   volatile int err = 0;
@@ -368,10 +378,29 @@ struct ChildFailure {
     if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) ChildFail(fail, kStageMkdir, errno);
   }
   if (!p.chdir_as_root && ::chdir(p.workdir.c_str()) != 0) ChildFail(fail, kStageChdir, errno);
-  const char* path = p.exec_path.empty() ? "" : p.exec_path.c_str();
-  ::execve(path, p.argv.data(), p.envp.data());
-  if (errno == ENOEXEC) ::execve("/bin/sh", p.sh_argv.data(), p.envp.data());
-  ChildFail(fail, kStageExec, errno);
+  // The PATH search, as the job's user: a candidate that is missing, or in a directory or file this user may not
+  // use, is skipped; "Permission denied" is the answer only when no candidate runs and one that this user can see
+  // is not executable for it.
+  int err = ENOENT;
+  bool denied = false;
+  for (const std::string& candidate : p.exec_candidates) {
+    ::execve(candidate.c_str(), p.argv.data(), p.envp.data());
+    if (errno == ENOEXEC) {
+      p.sh_argv[1] = const_cast<char*>(candidate.c_str());
+      ::execve("/bin/sh", p.sh_argv.data(), p.envp.data());
+    }
+    if (errno == EACCES) {
+      // The file itself refused (it is there for this user, but not executable), or a directory on the way that
+      // this user may not search: then, for this user, the command is not there.
+      if (::access(candidate.c_str(), F_OK) == 0) denied = true;
+    } else if (errno != ENOENT && errno != ENOTDIR && errno != ELOOP && errno != ENAMETOOLONG) {
+      err = errno;
+      break;
+    }
+  }
+  if (err == ENOENT && denied) err = EACCES;
+  if (err == ENOENT && !p.reason_exec_hidden.empty()) ChildFail(fail, kStageExecHidden, 0);
+  ChildFail(fail, kStageExec, err);
 }
 
 // Starts the job process. Kept apart from the supervisor's other locals because of vfork.
@@ -442,6 +471,7 @@ __attribute__((noinline)) pid_t SpawnJob(const Prepared& p, ChildFailure* fail) 
   if (stage == kStageChdir) reason_prefix = p.reason_chdir_prefix.c_str();
   if (stage == kStageIdentity) reason_prefix = p.reason_identity_prefix.c_str();
   if (stage == kStageRegainRoot) reason_prefix = p.reason_regain_root.c_str();
+  if (stage == kStageExecHidden) reason_prefix = p.reason_exec_hidden.c_str();
   const char* err_text = err == 0 ? "" : errors[err > 0 && err < kMaxErrno ? err : 0];
   if (stage != kStageNone) {
     // Nothing runs: the supervisor stands in as the job's process so that the launch is recorded
@@ -889,17 +919,29 @@ class ProcessExecutor final : public Executor {
     for (const auto& [k, v] : env) p.env_store.push_back(k + "=" + v);
     env.clear();  // the values may be secrets: keep as few copies as possible
     p.argv_store = spec.argv;
-    p.exec_path = ResolveCommand(spec.argv[0], PathOf(p.env_store));
+    p.exec_candidates = CommandCandidates(spec.argv[0], PathOf(p.env_store));
     for (auto& s : p.argv_store) p.argv.push_back(s.data());
     p.argv.push_back(nullptr);
     static constexpr char kSh[] = "/bin/sh";
     p.sh_argv.push_back(const_cast<char*>(kSh));
-    p.sh_argv.push_back(p.exec_path.data());
+    p.sh_argv.push_back(nullptr);  // the candidate being run (ExecJob)
     for (size_t i = 1; i < p.argv_store.size(); ++i) p.sh_argv.push_back(p.argv_store[i].data());
     p.sh_argv.push_back(nullptr);
     for (auto& s : p.env_store) p.envp.push_back(s.data());
     p.envp.push_back(nullptr);
     p.reason_exec_prefix = "cannot run '" + spec.argv[0] + "': ";
+    if (other_user) {
+      // For the message only (the job's own lookup decides): what this agent's user would have run.
+      for (const std::string& c : p.exec_candidates) {
+        struct stat sb {};
+        if (::stat(c.c_str(), &sb) != 0 || !S_ISREG(sb.st_mode)) continue;
+        p.reason_exec_hidden = "cannot run '" + spec.argv[0] + "': not found for uid " + std::to_string(ident->uid) +
+                               " (there is " + Absolute(c) + ", in a directory that uid " +
+                               std::to_string(ident->uid) + " may not enter; install it where every user can, "
+                               "or give its full path in a readable place)";
+        break;
+      }
+    }
     p.reason_chdir_prefix = "cannot enter working directory '" + p.workdir + "': ";
     p.reason_mkdir_prefix = "cannot create working directory '" + p.workdir + "': ";
 
@@ -1157,24 +1199,19 @@ class ProcessExecutor final : public Executor {
     return "";
   }
 
-  static std::string ResolveCommand(const std::string& cmd, const std::string& path_env) {
-    if (cmd.find('/') != std::string::npos) return cmd;
+  static std::vector<std::string> CommandCandidates(const std::string& cmd, const std::string& path_env) {
+    if (cmd.find('/') != std::string::npos) return {cmd};
     std::string path = path_env.empty() ? "/usr/local/bin:/usr/bin:/bin" : path_env;
-    std::string fallback;
+    std::vector<std::string> out;
     size_t i = 0;
     while (i <= path.size()) {
       size_t next = path.find(':', i);
       if (next == std::string::npos) next = path.size();
       std::string dir = path.substr(i, next - i);
       i = next + 1;
-      if (dir.empty()) dir = ".";
-      std::string candidate = dir + "/" + cmd;
-      struct stat st {};
-      if (::stat(candidate.c_str(), &st) != 0 || S_ISDIR(st.st_mode)) continue;
-      if (::access(candidate.c_str(), X_OK) == 0) return Absolute(candidate);
-      if (fallback.empty()) fallback = candidate;  // exists but not executable: execve says why
+      out.push_back((dir.empty() ? std::string(".") : dir) + "/" + cmd);  // relative: to the working directory
     }
-    return fallback;
+    return out;
   }
 
   // Is the supervisor still running? Reaps it when it is our child.

@@ -9,6 +9,7 @@
 #include <fstream>
 #include <optional>
 #include <thread>
+#include <tuple>
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -437,6 +438,52 @@ Owner StatOf(const std::string& path) {
   struct stat sb {};
   if (::lstat(path.c_str(), &sb) != 0) return {};
   return {static_cast<int64_t>(sb.st_uid), static_cast<int64_t>(sb.st_gid), sb.st_mode & 07777u};
+}
+
+// The command is looked up through PATH as the job's user, as its shell would: a directory that user may not enter
+// (root's own tools, a private virtualenv) is skipped instead of failing the start with "Permission denied".
+TEST_F(ProcessExecutorTest, AsRootTheCommandIsLookedUpAsTheJobsUser) {
+  SKIP_UNLESS_ROOT();
+  const std::string priv = root_ + "/private-bin", pub = root_ + "/public-bin";
+  for (const auto& [dir, mode, word] : {std::tuple{priv, 0700, "private"}, std::tuple{pub, 0755, "public"}}) {
+    std::filesystem::create_directories(dir);
+    ASSERT_EQ(::chmod(dir.c_str(), static_cast<mode_t>(mode)), 0);
+    ASSERT_TRUE(WriteFileAtomic(dir + "/tool", std::string("#!/bin/sh\necho ") + word + "\n", 0755).ok());
+  }
+  ASSERT_EQ(::chmod(root_.c_str(), 0755), 0);
+  LaunchSpec spec = Spec("lookup", {"tool"});
+  spec.env["PATH"] = priv + ":" + pub + ":/usr/bin:/bin";
+  Launch(*exec_, spec);
+  auto st = WaitExit(*exec_, "lookup");
+  ASSERT_TRUE(st.has_value());
+  EXPECT_EQ(st->exit_code, 0) << ReadText(spec.log_path);
+  EXPECT_EQ(ReadText(spec.log_path), "public\n");
+  // Only where no candidate runs is it refused, saying where the agent's user would have found it.
+  LaunchSpec hidden = Spec("hidden", {"tool"});
+  hidden.env["PATH"] = priv + ":/usr/bin:/bin";
+  Launch(*exec_, hidden);
+  st = WaitExit(*exec_, "hidden");
+  ASSERT_TRUE(st.has_value());
+  EXPECT_EQ(st->exit_code, 127);
+  EXPECT_THAT(ReadText(hidden.log_path),
+              HasSubstr("cannot run 'tool': not found for uid " + std::to_string(kTestJobUid) + " (there is " + priv +
+                        "/tool, in a directory that uid " + std::to_string(kTestJobUid) + " may not enter"));
+  // A file the job's user sees but may not execute: Permission denied.
+  ASSERT_EQ(::chmod(pub.c_str(), 0755), 0);
+  ASSERT_EQ(::chmod((pub + "/tool").c_str(), 0744), 0);
+  LaunchSpec denied = Spec("denied", {"tool"});
+  denied.env["PATH"] = pub + ":/usr/bin:/bin";
+  Launch(*exec_, denied);
+  st = WaitExit(*exec_, "denied");
+  ASSERT_TRUE(st.has_value());
+  EXPECT_EQ(st->exit_code, 127);
+  EXPECT_THAT(ReadText(denied.log_path), HasSubstr("cannot run 'tool': Permission denied"));
+  LaunchSpec missing = Spec("missing", {"no-such-tool-anywhere"});
+  Launch(*exec_, missing);
+  st = WaitExit(*exec_, "missing");
+  ASSERT_TRUE(st.has_value());
+  EXPECT_EQ(st->exit_code, 127);
+  EXPECT_THAT(ReadText(missing.log_path), HasSubstr("cannot run 'no-such-tool-anywhere': No such file or directory"));
 }
 
 TEST_F(ProcessExecutorTest, AsRootJobRunsAsItsProjectsUidInItsOwnWorkdir) {
