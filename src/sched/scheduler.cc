@@ -16,9 +16,18 @@ Decisions Scheduler::Schedule(const ClusterState& state, const JobQueue& queue) 
   return Schedule(state.snapshot(), queue);
 }
 
+namespace {
+
+// Resolves "default" to the policy it stands for.
+std::string PolicyName(const SchedulerOptions& options) {
+  return options.policy == "default" ? std::string(kDefaultPolicy) : options.policy;
+}
+
+}  // namespace
+
 QueueOrder QueueOrderFor(const SchedulerOptions& options) {
   QueueOrder o;
-  const std::string& p = options.policy;
+  const std::string p = PolicyName(options);
   if (p == "priority" || p == "priority-fifo") {
     o.kind = QueueOrder::Kind::kPriority;
   } else if (p == "fair-share" || p == "drf") {
@@ -28,6 +37,9 @@ QueueOrder QueueOrderFor(const SchedulerOptions& options) {
     o.default_runtime_s = options.default_runtime_s;
   } else if (p == "las" || p == "tiresias") {
     o.kind = QueueOrder::Kind::kAttained;
+    o.thresholds_gpu_ms = options.las_thresholds_gpu_ms;
+  } else if (p == "fair-las") {
+    o.kind = QueueOrder::Kind::kProjectAttained;
     o.thresholds_gpu_ms = options.las_thresholds_gpu_ms;
   }
   return o;
@@ -55,19 +67,20 @@ Result<std::unique_ptr<Scheduler>> MakeScheduler(const SchedulerOptions& options
   if (!ok) {
     return InvalidArgument("unknown placement '" + options.placement + "' (choose best-fit or spread)");
   }
-  const std::string& p = options.policy;
+  const std::string p = PolicyName(options);
   if (p == "fifo") return MakeFifoScheduler(options, kind);
   if (p == "priority" || p == "priority-fifo") return MakePriorityScheduler(options, kind);
   if (p == "fair-share" || p == "drf") return MakeFairShareScheduler(options, kind);
   if (p == "sjf" || p == "sjf-predicted") return MakeSjfScheduler(options, kind);
   if (p == "las" || p == "tiresias") return MakeLasScheduler(options, kind);
   if (p == "backfill" || p == "easy") return MakeBackfillScheduler(options, kind);
+  if (p == "fair-las") return MakeFairLasScheduler(options, kind);
   std::string names;
   for (const char* n : kPolicyNames) {
     if (!names.empty()) names += ", ";
     names += n;
   }
-  return InvalidArgument("unknown scheduling policy '" + p + "' (choose one of: " + names + ")");
+  return InvalidArgument("unknown scheduling policy '" + p + "' (choose one of: " + names + ", or default)");
 }
 
 Result<std::unique_ptr<Scheduler>> MakeScheduler(const std::string& policy, const std::string& placement) {

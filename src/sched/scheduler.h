@@ -43,8 +43,11 @@ class Scheduler {
 
 
 // Policy names accepted by MakeScheduler.
+// "default" names the recommended policy (kDefaultPolicy).
 inline constexpr const char* kPolicyNames[] = {"fifo", "priority", "fair-share", "sjf",
-                                                "las",  "backfill"};
+                                                "las",  "backfill", "fair-las"};
+// What MakeScheduler makes for policy "default".
+inline constexpr const char* kDefaultPolicy = "fair-las";
 // Placement names accepted by MakeScheduler.
 inline constexpr const char* kPlacementNames[] = {"best-fit", "spread"};
 
@@ -69,6 +72,7 @@ struct SchedulerOptions {
   int64_t aging_ms_per_point = 10 * 60 * 1000;
   // priority: how many blocked jobs (highest first) may hold nodes so that they drain for them.
   // Lower-priority jobs keep running on every other node (backfill without runtime estimates).
+  // fair-las: how many starving jobs (oldest first) go first each round (see starvation_after_ms).
   int max_reservations = 1;
 
   // Preemption (priority, las). A running job is a victim only when it is preemptible, has a
@@ -89,6 +93,12 @@ struct SchedulerOptions {
   std::vector<int64_t> las_thresholds_gpu_ms = {3'600'000, 16 * 3'600'000};
   // las: a job that has waited longer than this moves to queue 0 (0 = never).
   int64_t las_promote_after_ms = 0;
+
+  // fair-las: a queued job that has never run starves once it was submitted this long ago. Each round
+  // the oldest max_reservations (at least 1) starving jobs go before every other job: each starts if
+  // it fits, else preempts as its LAS queue allows, else holds the nodes closest to fitting it until
+  // they drain. 0 disables the guard. Default: one day.
+  int64_t starvation_after_ms = 24 * 3'600'000;
 
 };
 

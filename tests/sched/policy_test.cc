@@ -230,6 +230,131 @@ TEST(Las, NoPreemptionWithinSameQueueOrTooSoon) {
   EXPECT_TRUE(Make("las")->Schedule(c2.Build(), q).preemptions.empty());
 }
 
+constexpr int64_t kHour = 3'600'000;
+
+TEST(FairLas, DefaultNamesFairLas) {
+  EXPECT_EQ(Make("default")->Name(), "fair-las/best-fit");
+  EXPECT_FALSE(Make("default")->UsesRuntimeEstimates());
+  SchedulerOptions o;
+  o.policy = "default";
+  EXPECT_EQ(QueueOrderFor(o).kind, QueueOrder::Kind::kProjectAttained);
+}
+
+TEST(FairLas, ProjectHoldingFewerGpusGoesFirst) {
+  ClusterBuilder c;
+  c.Node("a", 2);
+  c.Run("big-running", "a", {0}, 50, false, kNow - kHour, kMilliPerGpu, 0, "big");
+  // The big project's job is older, but the small project holds no GPU.
+  std::vector<JobRequest> q = {JobBuilder("big-2").Project("big").Submitted(kNow - 2 * kMin),
+                               JobBuilder("small-1").Project("small").Submitted(kNow - kMin)};
+  Decisions d = Make("fair-las")->Schedule(c.Build(), q);
+  EXPECT_NE(FindBind(d, "small-1"), nullptr);
+  EXPECT_NE(FindPending(d, "big-2"), nullptr);
+}
+
+TEST(FairLas, SharesCountThisRoundsBinds) {
+  ClusterBuilder c;
+  c.Node("a", 3);
+  // a1, a2 are older, but after a1 starts project a holds 1 GPU and b holds none: b1 goes next.
+  std::vector<JobRequest> q = {JobBuilder("a1").Project("a").Submitted(kNow - 3 * kMin),
+                               JobBuilder("a2").Project("a").Submitted(kNow - 3 * kMin + 1),
+                               JobBuilder("b1").Project("b").Submitted(kNow - kMin),
+                               JobBuilder("b2").Project("b").Submitted(kNow - kMin + 1)};
+  Decisions d = Make("fair-las")->Schedule(c.Build(), q);
+  ASSERT_EQ(d.binds.size(), 3u);
+  EXPECT_EQ(d.binds[0].job_id, "a1");
+  EXPECT_EQ(d.binds[1].job_id, "b1");
+  EXPECT_EQ(d.binds[2].job_id, "a2");
+  EXPECT_NE(FindPending(d, "b2"), nullptr);
+}
+
+TEST(FairLas, LeastAttainedServiceBeforeProjectShare) {
+  ClusterBuilder c;
+  c.Node("a", 2);
+  c.Run("x", "a", {0}, 50, false, kNow - kHour, kMilliPerGpu, 0, "busy");
+  // "served" (queue 1, no GPUs held by its project) waits behind "fresh" (queue 0) of the busy project.
+  std::vector<JobRequest> q = {JobBuilder("served").Project("idle").Attained(2 * kHour).Submitted(kNow - 2 * kMin),
+                               JobBuilder("fresh").Project("busy").Submitted(kNow - kMin)};
+  Decisions d = Make("fair-las")->Schedule(c.Build(), q);
+  EXPECT_NE(FindBind(d, "fresh"), nullptr);
+  EXPECT_NE(FindPending(d, "served"), nullptr);
+}
+
+TEST(FairLas, PreemptsOnlyPreemptibleJobsOfALowerQueue) {
+  ClusterBuilder c;
+  c.Node("a", 2);
+  c.Node("b", 2);
+  c.Run("veteran-pinned", "a", {0, 1}, 50, false, kNow - kHour);
+  c.last_running().attained_gpu_ms = 100 * kHour;  // queue 2, not preemptible
+  c.Run("veteran", "b", {0, 1}, 50, true, kNow - kHour);
+  c.last_running().attained_gpu_ms = 100 * kHour;  // queue 2, preemptible
+  std::vector<JobRequest> q = {JobBuilder("fresh").Gpus(2).Submitted(kNow - kMin)};
+  Decisions d = Make("fair-las")->Schedule(c.Build(), q);
+  ASSERT_EQ(d.preemptions.size(), 1u);
+  EXPECT_EQ(d.preemptions[0].job_id, "veteran");
+
+  // A peer of the same queue is never a victim.
+  ClusterBuilder c2;
+  c2.Node("a", 2);
+  c2.Run("peer", "a", {0, 1}, 50, true, kNow - kHour);
+  EXPECT_TRUE(Make("fair-las")->Schedule(c2.Build(), q).preemptions.empty());
+}
+
+TEST(FairLas, StarvingJobGoesFirstWhateverItsProject) {
+  ClusterBuilder c;
+  c.Node("a", 2);
+  c.Run("x", "a", {0}, 50, false, kNow - kHour, kMilliPerGpu, 0, "big");
+  // One GPU free. "old" (big project) was submitted 25 h ago and never ran: it starves (default 24 h).
+  std::vector<JobRequest> q = {JobBuilder("old").Project("big").Submitted(kNow - 25 * kHour),
+                               JobBuilder("small").Project("small").Submitted(kNow - kMin)};
+  Decisions d = Make("fair-las")->Schedule(c.Build(), q);
+  EXPECT_NE(FindBind(d, "old"), nullptr);
+  // Without the guard the small project goes first.
+  SchedulerOptions o;
+  o.policy = "fair-las";
+  o.starvation_after_ms = 0;
+  Decisions d2 = MakeScheduler(o).value()->Schedule(c.Build(), q);
+  EXPECT_NE(FindBind(d2, "small"), nullptr);
+  // A job that ran before (preempted) is not guarded: it competes by attained service.
+  q[0] = JobBuilder("old").Project("big").Submitted(kNow - 25 * kHour).Attained(kMin);
+  Decisions d3 = Make("fair-las")->Schedule(c.Build(), q);
+  EXPECT_NE(FindBind(d3, "small"), nullptr);
+}
+
+TEST(FairLas, StarvingLargeJobHoldsTheClosestNode) {
+  ClusterBuilder c;
+  c.Node("a", 4);
+  c.Node("b", 4);
+  c.Run("r1", "a", {0, 1, 2}, 50, false, kNow - kHour, kMilliPerGpu, 0, "other");
+  c.Run("r2", "b", {0, 1}, 50, false, kNow - kHour, kMilliPerGpu, 0, "other");
+  // "gang" needs 4 GPUs on one node and starves; b (2 free) is closest and is held for it, so the
+  // newer 2-GPU job cannot take it and goes to a... which has 1 free GPU: it waits.
+  std::vector<JobRequest> q = {JobBuilder("gang").Gpus(4).Submitted(kNow - 30 * kHour),
+                               JobBuilder("pair").Gpus(2).Submitted(kNow - kMin),
+                               JobBuilder("one").Gpus(1).Submitted(kNow - kMin)};
+  Decisions d = Make("fair-las")->Schedule(c.Build(), q);
+  ASSERT_NE(FindPending(d, "gang"), nullptr);
+  EXPECT_NE(FindPending(d, "gang")->reason.find("holding b"), std::string::npos) << FindPending(d, "gang")->reason;
+  EXPECT_NE(FindPending(d, "pair"), nullptr);
+  ASSERT_NE(FindBind(d, "one"), nullptr);
+  EXPECT_EQ(FindBind(d, "one")->nodes[0].node, "a");
+}
+
+TEST(FairLas, ProjectWeightsScaleShares) {
+  ClusterBuilder c;
+  c.Node("a", 4);
+  c.Run("h1", "a", {0, 1}, 50, false, kNow - kHour, kMilliPerGpu, 0, "heavy");
+  c.Run("l1", "a", {2}, 50, false, kNow - kHour, kMilliPerGpu, 0, "light");
+  std::vector<JobRequest> q = {JobBuilder("l2").Project("light").Submitted(kNow - 2 * kMin),
+                               JobBuilder("h2").Project("heavy").Submitted(kNow - kMin)};
+  SchedulerOptions o;
+  o.policy = "fair-las";
+  o.project_weights = {{"heavy", 4}};  // 2 GPUs / 4 < 1 GPU / 1
+  Decisions d = MakeScheduler(o).value()->Schedule(c.Build(), q);
+  EXPECT_NE(FindBind(d, "h2"), nullptr);
+  EXPECT_NE(FindPending(d, "l2"), nullptr);
+}
+
 TEST(Backfill, ShortJobsFillBeforeReservation) {
   ClusterBuilder c;
   c.Node("a", 4);

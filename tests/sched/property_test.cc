@@ -131,6 +131,47 @@ TEST(Property, InvariantsHoldForEveryPolicyAndPlacement) {
   }
 }
 
+// A job that is not preemptible is never preempted, by any policy, however strong the pressure: every
+// queued job outranks every running one (top priority, no attained service, old enough to starve) and
+// half of the running jobs may not be preempted. Preemptions must still happen (the test has teeth).
+TEST(Property, NonPreemptibleJobsAreNeverPreempted) {
+  int64_t preemptions = 0;
+  std::vector<std::string> policies(std::begin(kPolicyNames), std::end(kPolicyNames));
+  policies.push_back("default");
+  for (uint64_t seed = 1; seed <= 200; ++seed) {
+    Rng rng(seed);
+    ClusterSnapshot s = RandomCluster(rng);
+    for (RunningJob& r : s.running) {
+      r.priority = rng.Int(0, 20);
+      r.attained_gpu_ms = int64_t{rng.Int(2, 40)} * 3'600'000;
+      r.preemptible = rng.Chance(50);
+      r.started_at = kNow - rng.Int(10, 600) * 60'000;
+    }
+    std::vector<JobRequest> q = RandomQueue(rng);
+    for (JobRequest& j : q) {
+      j.priority = 100;
+      j.attained_gpu_ms = 0;
+      j.submitted_at = kNow - rng.Int(0, 3000) * 60'000;
+    }
+    std::set<std::string> pinned;
+    for (const RunningJob& r : s.running) {
+      if (!r.preemptible) pinned.insert(r.job_id);
+    }
+    for (const std::string& policy : policies) {
+      for (const char* placement : kPlacementNames) {
+        SCOPED_TRACE("seed " + std::to_string(seed) + " " + policy + "/" + placement);
+        const Decisions d = testing::Make(policy, placement)->Schedule(s, q);
+        for (const Preempt& p : d.preemptions) {
+          EXPECT_EQ(pinned.count(p.job_id), 0u) << "preempted " << p.job_id << ", which is not preemptible";
+        }
+        preemptions += static_cast<int64_t>(d.preemptions.size());
+        if (::testing::Test::HasFailure()) return;
+      }
+    }
+  }
+  EXPECT_GT(preemptions, 100);
+}
+
 TEST(Property, SameSchedulerInstanceIsStateless) {
   Rng rng(7);
   const ClusterSnapshot s = RandomCluster(rng);

@@ -258,4 +258,22 @@ Bind MakeBind(const ClusterState& state, const JobRequest& job, const Placement&
   return b;
 }
 
+std::vector<int> ClosestNodes(const ClusterState& s, const JobRequest& job, const std::vector<int>& classes) {
+  std::vector<int> out;
+  int max_k = 0;
+  for (int c : classes) max_k = std::max(max_k, s.gpu_class(c).max_per_node);
+  for (int k = max_k; k >= 0 && static_cast<int>(out.size()) < job.nodes; --k) {
+    for (int c : classes) {
+      if (k > s.gpu_class(c).max_per_node || s.BucketCount(c, k) == 0) continue;
+      for (int n = s.FirstInBucket(c, k, 0); n >= 0 && static_cast<int>(out.size()) < job.nodes;
+           n = s.FirstInBucket(c, k, n + 1)) {
+        if (s.NodeClassGpus(n, c) < job.gpus) continue;
+        if (std::find(out.begin(), out.end(), n) == out.end()) out.push_back(n);
+      }
+    }
+  }
+  if (static_cast<int>(out.size()) < job.nodes) out.clear();
+  return out;
+}
+
 }  // namespace fastgpu::sched

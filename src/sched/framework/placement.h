@@ -47,4 +47,9 @@ Bind MakeBind(const ClusterState& state, const JobRequest& job, const Placement&
 // Distinct nodes a placement uses, in member order.
 std::vector<int> PlacementNodes(const ClusterState& state, const Placement& p);
 
+// Nodes that come closest to fitting whole-GPU `job` (most fully free GPUs of one of `classes` among
+// nodes big enough), lowest index on ties; empty when too few nodes are big enough. A blocked job
+// holds them (ClusterState::Block) so that they drain for it.
+std::vector<int> ClosestNodes(const ClusterState& s, const JobRequest& job, const std::vector<int>& classes);
+
 }  // namespace fastgpu::sched

@@ -22,7 +22,8 @@ int64_t QueueOrder::BandOf(const JobRequest& job) const {
       return -static_cast<int64_t>(job.priority);
     case Kind::kEstimate:
       return 0;
-    case Kind::kAttained: {
+    case Kind::kAttained:
+    case Kind::kProjectAttained: {
       int64_t q = 0;
       for (int64_t t : thresholds_gpu_ms) {
         if (job.attained_gpu_ms >= t) ++q;

@@ -40,10 +40,11 @@ struct QueueOrder {
     kProjectPriority,  // group = project, band = -priority (fair-share)
     kEstimate,         // one band, key = EstimatedRuntimeS(job, default_runtime_s) (sjf)
     kAttained,         // band = LAS queue of attained_gpu_ms under thresholds_gpu_ms (las)
+    kProjectAttained,  // group = project, band = LAS queue as kAttained (fair-las)
   };
   Kind kind = Kind::kSubmit;
   int64_t default_runtime_s = 0;           // kEstimate
-  std::vector<int64_t> thresholds_gpu_ms;  // kAttained
+  std::vector<int64_t> thresholds_gpu_ms;  // kAttained, kProjectAttained
 
   bool operator==(const QueueOrder&) const = default;
   int64_t BandOf(const JobRequest& job) const;
@@ -52,7 +53,8 @@ struct QueueOrder {
     return kind == Kind::kEstimate ? EstimatedRuntimeS(job, default_runtime_s) : 0;
   }
   std::string_view GroupOf(const JobRequest& job) const {
-    return kind == Kind::kProjectPriority ? std::string_view(job.project) : std::string_view();
+    return kind == Kind::kProjectPriority || kind == Kind::kProjectAttained ? std::string_view(job.project)
+                                                                            : std::string_view();
   }
 };
 

@@ -1,0 +1,229 @@
+#include <algorithm>
+#include <queue>
+#include <string_view>
+#include <tuple>
+#include <unordered_map>
+#include <vector>
+
+#include "sched/framework/round.h"
+#include "sched/policies/policies.h"
+
+namespace fastgpu::sched {
+namespace {
+
+// Least attained service across LAS queues, fair across projects inside a queue, with a
+// starvation guard. Needs no runtime estimates: it reads attained service, waiting time, job size
+// and the GPUs each project holds.
+class FairLasScheduler final : public PolicyScheduler {
+ public:
+  using PolicyScheduler::PolicyScheduler;
+  std::string Name() const override { return "fair-las/" + options_.placement; }
+  // Runtime predictions only matter for deadlines here.
+  bool UsesRuntimeEstimates() const override { return false; }
+
+ protected:
+  // The queue's groups are the projects, their bands the LAS queues (submit order inside).
+  Decisions Run(const ClusterSnapshot& cluster, const ClusterState* state, const JobQueue& queue) override {
+    Round r(cluster, state, queue, options_, kind_);
+    const int64_t levels = static_cast<int64_t>(options_.las_thresholds_gpu_ms.size()) + 1;
+    // Rank = levels - queue: higher rank = higher priority; victims need a strictly lower rank.
+    std::vector<int64_t> victim_rank(cluster.running.size());
+    for (size_t i = 0; i < cluster.running.size(); ++i) {
+      victim_rank[i] = levels - QueueOf(cluster.running[i].attained_gpu_ms);
+    }
+
+    // Projects: milli-GPUs held by running jobs (and this round's binds), weight.
+    struct Project {
+      std::string_view name;
+      int64_t milli = 0;
+      int64_t weight = 1;
+      int64_t share() const { return milli * 1000 / weight; }
+    };
+    std::vector<Project> projects;
+    std::unordered_map<std::string_view, uint32_t> by_name;
+    const auto project = [&](std::string_view name) {
+      auto [it, inserted] = by_name.try_emplace(name, static_cast<uint32_t>(projects.size()));
+      if (inserted) {
+        Project& p = projects.emplace_back();
+        p.name = name;
+        auto w = options_.project_weights.find(std::string(name));
+        if (w != options_.project_weights.end() && w->second > 0) p.weight = w->second;
+      }
+      return it->second;
+    };
+    uint32_t last = 0;  // running jobs of one project often come together
+    for (const RunningJob& rj : cluster.running) {
+      if (projects.empty() || projects[last].name != rj.project) last = project(rj.project);
+      for (const GpuShare& s : rj.shares) projects[last].milli += s.milli;
+    }
+
+    // One cursor per (project, LAS queue) band.
+    struct Cursor {
+      const JobQueue::Band* band;
+      uint32_t project;
+      int64_t level;
+      size_t pos = 0;
+    };
+    std::vector<Cursor> cursors;
+    std::vector<std::vector<uint32_t>> by_level(static_cast<size_t>(levels));
+    int64_t top_level = levels;  // lowest LAS queue with queued jobs
+    for (const auto& [key, band] : queue.bands()) {
+      if (band.size() == 0) continue;
+      const int64_t level = std::clamp<int64_t>(key.band, 0, levels - 1);
+      by_level[static_cast<size_t>(level)].push_back(static_cast<uint32_t>(cursors.size()));
+      cursors.push_back(Cursor{&band, project(key.group), level});
+      top_level = std::min(top_level, level);
+    }
+
+    const auto bind = [&](JobQueue::Handle i, const Placement& p) {
+      r.Bind(i, p);
+      projects[project(queue.job(i).project)].milli +=
+          static_cast<int64_t>(p.milli) * static_cast<int64_t>(p.gpus.size());
+    };
+
+    // 1. Starvation guard: the oldest starving jobs first.
+    std::string held;  // suffix for jobs that could not start while nodes are held
+    if (options_.starvation_after_ms > 0) Starving(r, queue, cursors, victim_rank, levels, bind, &held);
+
+    // 2. LAS queues in order; inside one, the project holding the fewest GPUs (weighted) next.
+    Placement p;
+    for (int64_t level = top_level; level < levels; ++level) {
+      const int64_t rank = levels - level;
+      using Entry = std::tuple<int64_t, std::string_view, uint32_t>;  // share, project name, cursor
+      std::priority_queue<Entry, std::vector<Entry>, std::greater<>> heap;
+      for (uint32_t c : by_level[static_cast<size_t>(level)]) {
+        const Project& pr = projects[cursors[c].project];
+        heap.emplace(pr.share(), pr.name, c);
+      }
+      while (!heap.empty()) {
+        if (r.CanStop(rank, victim_rank)) return r.Take();
+        const uint32_t c = std::get<2>(heap.top());
+        heap.pop();
+        Cursor& cur = cursors[c];
+        const JobQueue::Entry& e = cur.band->entry(cur.pos++);
+        Decide(r, e, rank, victim_rank, bind, held, &p);
+        if (cur.pos < cur.band->size()) {
+          const Project& pr = projects[cur.project];
+          heap.emplace(pr.share(), pr.name, c);
+        }
+      }
+    }
+    return r.Take();
+  }
+
+ private:
+  int64_t QueueOf(int64_t attained_gpu_ms) const {
+    int64_t q = 0;
+    for (int64_t t : options_.las_thresholds_gpu_ms) {
+      if (attained_gpu_ms >= t) ++q;
+    }
+    return q;
+  }
+
+  // Bind, preempt (rank) or wait, for one job in the normal order.
+  template <class BindFn>
+  void Decide(Round& r, const JobQueue::Entry& e, int64_t rank, std::span<const int64_t> victim_rank,
+              const BindFn& bind, const std::string& held, Placement* p) {
+    const JobQueue::Handle i = e.handle;
+    if (r.decided(i)) return;  // a starving job, decided first
+    if (!r.Admit(e)) return;
+    if (r.FindShape(e.shape(), p)) {
+      bind(i, *p);
+      return;
+    }
+    if (r.preemption_allowed() &&
+        r.TryPreempt(i, rank, victim_rank, [rank] { return "least attained service, rank " + std::to_string(rank); })) {
+      return;
+    }
+    r.PendingNoFit(i, held);
+  }
+
+  // The oldest max_reservations (at least 1) jobs that never ran and were submitted at least
+  // starvation_after_ms ago, oldest first: each binds if it fits, else preempts as its LAS queue
+  // allows, else holds the nodes closest to fitting it until they drain.
+  template <class Cursors, class BindFn>
+  void Starving(Round& r, const JobQueue& queue, const Cursors& cursors, std::span<const int64_t> victim_rank,
+                int64_t levels, const BindFn& bind, std::string* held) const {
+    const UnixMillis now = r.now();
+    const UnixMillis cutoff = now - options_.starvation_after_ms;  // submitted after this: not starving
+    // Merge of the bands by submit order (each band is in submit order).
+    std::vector<size_t> pos(cursors.size(), 0);
+    const auto later = [&](uint32_t a, uint32_t b) {
+      return queue.Before(cursors[b].band->entry(pos[b]), cursors[a].band->entry(pos[a]));
+    };
+    std::vector<uint32_t> heap;
+    // Jobs that never ran are all in the LAS queue of no service.
+    const int64_t fresh_level = QueueOf(0);
+    for (uint32_t c = 0; c < cursors.size(); ++c) {
+      if (cursors[c].level == fresh_level && cursors[c].band->entry(0).submitted_at <= cutoff) heap.push_back(c);
+    }
+    std::make_heap(heap.begin(), heap.end(), later);
+    int holding = 0;
+    // Preempted jobs with little service share that queue; looking past many of them would make a
+    // round's cost grow with the queue, so the guard looks at a bounded number.
+    int skips = 0;
+    constexpr int kMaxSkips = 256;
+    Placement p;
+    while (!heap.empty() && holding < std::max(options_.max_reservations, 1) && skips < kMaxSkips) {
+      std::pop_heap(heap.begin(), heap.end(), later);
+      const uint32_t c = heap.back();
+      const JobQueue::Entry& e = cursors[c].band->entry(pos[c]++);
+      if (pos[c] < cursors[c].band->size() && cursors[c].band->entry(pos[c]).submitted_at <= cutoff) {
+        std::push_heap(heap.begin(), heap.end(), later);
+      } else {
+        heap.pop_back();
+      }
+      const JobQueue::Handle i = e.handle;
+      const JobRequest& job = queue.job(i);
+      // Only jobs that never ran: a preempted job competes by its attained service, as in las (guarding
+      // it too would let it preempt, or hold nodes, and be preempted again once it runs).
+      if (job.attained_gpu_ms > 0) {
+        ++skips;
+        continue;
+      }
+      if (!r.Admit(e)) continue;
+      ++holding;
+      if (r.FindShape(e.shape(), &p)) {
+        bind(i, p);
+        continue;
+      }
+      const int64_t rank = levels - QueueOf(job.attained_gpu_ms);
+      if (r.preemption_allowed() &&
+          r.TryPreempt(i, rank, victim_rank, [] { return std::string("a starving job"); })) {
+        continue;
+      }
+      // A job of one GPU (or less) goes first, so it starts on the next GPU that frees: no node needs
+      // holding. A larger one holds the nodes closest to fitting it among those with a free GPU (a
+      // node with none would sit held for nothing).
+      const JobRequest& shape = queue.shape_request(e.shape());
+      std::vector<int> nodes;
+      if (options_.max_reservations > 0 && !IsFraction(shape) && shape.gpus * shape.nodes > 1) {
+        const std::vector<int>& classes = r.ShapeClasses(e.shape());
+        nodes = ClosestNodes(r.state(), shape, classes);
+        std::erase_if(nodes, [&](int n) {
+          return std::none_of(classes.begin(), classes.end(), [&](int c) { return r.state().WholeFree(n, c) > 0; });
+        });
+      }
+      if (nodes.empty()) {
+        r.PendingNoFit(i, "; starving: goes first");
+        continue;
+      }
+      std::string names;
+      for (int n : nodes) {
+        if (!names.empty()) names += ", ";
+        names += r.state().node_view(n).name;
+      }
+      r.PendingNoFit(i, "; starving, holding " + names + " for it as GPUs free up");
+      for (int n : nodes) r.state().Block(n);
+      if (held->empty()) *held = "; " + names + " held for " + job.job_id;
+    }
+  }
+};
+
+}  // namespace
+
+std::unique_ptr<Scheduler> MakeFairLasScheduler(const SchedulerOptions& options, PlacementKind kind) {
+  return std::make_unique<FairLasScheduler>(options, kind);
+}
+
+}  // namespace fastgpu::sched
