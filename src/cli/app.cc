@@ -458,7 +458,8 @@ Examples:
                          "(e.g. data/traces/philly_2017_sep_nov.csv)")
         ->required();
     simulate->add_option("--cluster", sim_opts.cluster, "NODESxGPUSxTYPE")->capture_default_str();
-    simulate->add_option("--policy", sim_opts.policy, "fifo, priority, fair-share, sjf, las, backfill, ga")
+    simulate->add_option("--policy", sim_opts.policy,
+                         "default (= fair-las), fifo, priority, fair-share, sjf, las, backfill")
         ->capture_default_str();
     simulate->add_option("--placement", sim_opts.placement, "best-fit or spread")->capture_default_str();
     simulate->add_option("--compare", sim_opts.compare, "Comma-separated policies, or 'all'");
@@ -466,13 +467,19 @@ Examples:
     simulate->add_option("--to", sim_opts.to_s, "Last submit_time_s to keep");
     simulate->add_option("--queue", sim_opts.queue, "Keep only this queue (virtual cluster)");
     simulate->add_option("--tick", sim_opts.reschedule_interval_s, "Also reschedule after this many idle seconds");
+    simulate->add_option("--preemptible", sim_opts.preemptible,
+                         "Which jobs may be preempted: all, none, or a fraction such as 0.5 (picked by a seeded "
+                         "hash of the job id)")
+        ->capture_default_str();
+    simulate->add_flag("--by-project", sim_opts.by_project, "Also report figures per project (trace queue)");
     simulate->add_flag("--no-timing", sim_no_timing, "Omit wall time and memory (byte-for-byte reproducible output)");
     simulate->footer(
         "\nOutput: --output table (default), json or csv. A progress bar is drawn on stderr when it is a terminal.\n"
         "Examples:\n"
         "  fastgpu simulate --trace data/traces/philly_2017_sep_nov.csv --compare all\n"
         "  fastgpu simulate --trace data/traces/philly_2017_sep_nov.csv --cluster 32x8xA100-80GB --policy las\n"
-        "  fastgpu simulate --trace data/traces/philly_2017_sep_nov.csv --compare fifo,sjf --output csv");
+        "  fastgpu simulate --trace data/traces/philly_2017_sep_nov.csv --compare fifo,sjf --output csv\n"
+        "  fastgpu simulate --trace data/traces/philly_2017_sep_nov.csv --policy default --preemptible 0.5");
     simulate->callback([&] {
       action = [&]() -> int {
         sim_opts.output = g.output.empty() ? "table" : g.output;

@@ -102,8 +102,34 @@ class ProgressBar {
 }  // namespace
 
 const std::vector<std::string>& KnownPolicies() {
-  static const std::vector<std::string> kPolicies = {"fifo", "priority", "fair-share", "sjf", "las", "backfill"};
+  static const std::vector<std::string> kPolicies = {"fifo", "priority", "fair-share", "sjf",
+                                                     "las",  "backfill", "fair-las"};
   return kPolicies;
+}
+
+Result<int64_t> ParsePreemptible(const std::string& text) {
+  if (text == "all") return int64_t{1000};
+  if (text == "none") return int64_t{0};
+  // Digits, optionally '.' and up to 3 more digits; no floating point.
+  int64_t whole = 0, frac = 0, scale = 1000;
+  size_t i = 0;
+  bool digits = false;
+  for (; i < text.size() && text[i] >= '0' && text[i] <= '9' && i < 6; ++i, digits = true) {
+    whole = whole * 10 + (text[i] - '0');
+  }
+  if (i < text.size() && text[i] == '.') {
+    ++i;
+    for (; i < text.size() && text[i] >= '0' && text[i] <= '9' && scale > 1; ++i, digits = true) {
+      scale /= 10;
+      frac += (text[i] - '0') * scale;
+    }
+  }
+  const int64_t permille = whole * 1000 + frac;
+  if (!digits || i != text.size() || permille > 1000) {
+    return InvalidArgument("--preemptible '" + text +
+                           "' is not all, none or a fraction between 0 and 1 with at most 3 decimals (e.g. 0.5)");
+  }
+  return permille;
 }
 
 Result<std::vector<std::string>> ParsePolicyList(const std::string& list) {
@@ -134,6 +160,7 @@ std::string FormatResults(const std::vector<PolicyRun>& runs, const ClusterSpec&
                     {"gpu_type", cluster.gpu_type},
                     {"total_gpus", cluster.total_gpus()}};
     j["placement"] = opts.placement;
+    if (opts.preemptible != "all") j["preemptible"] = opts.preemptible;
     j["results"] = nlohmann::ordered_json::array();
     for (const PolicyRun& r : runs) {
       const SimMetrics& m = r.metrics;
@@ -157,6 +184,18 @@ std::string FormatResults(const std::vector<PolicyRun>& runs, const ClusterSpec&
         o["wall_s"] = r.wall_s;
         o["peak_rss_kib"] = r.peak_rss_kib;
       }
+      if (opts.by_project) {
+        o["preemptible_jobs"] = m.preemptible_jobs;
+        o["projects"] = nlohmann::ordered_json::array();
+        for (const ProjectMetrics& p : m.projects) {
+          o["projects"].push_back({{"project", p.project},
+                                   {"completed", p.completed},
+                                   {"avg_jct_s", p.avg_jct_s},
+                                   {"avg_queue_s", p.avg_queue_s},
+                                   {"max_queue_s", p.max_queue_s},
+                                   {"preemptions", p.preemptions}});
+        }
+      }
       j["results"].push_back(std::move(o));
     }
     return j.dump(2) + "\n";
@@ -177,6 +216,16 @@ std::string FormatResults(const std::vector<PolicyRun>& runs, const ClusterSpec&
       if (timing) out += "," + Fixed(r.wall_s, 3) + "," + std::to_string(r.peak_rss_kib);
       out += "\n";
     }
+    if (opts.by_project) {
+      out += "\npolicy,project,completed,avg_jct_s,avg_queue_s,max_queue_s,preemptions\n";
+      for (const PolicyRun& r : runs) {
+        for (const ProjectMetrics& p : r.metrics.projects) {
+          out += r.metrics.policy + "," + p.project + "," + std::to_string(p.completed) + "," + Fixed(p.avg_jct_s, 3) +
+                 "," + Fixed(p.avg_queue_s, 3) + "," + Fixed(p.max_queue_s, 3) + "," + std::to_string(p.preemptions) +
+                 "\n";
+        }
+      }
+    }
     return out;
   }
   // table
@@ -188,6 +237,7 @@ std::string FormatResults(const std::vector<PolicyRun>& runs, const ClusterSpec&
     out += " (default: one pool at about 0.8 offered load for the bundled Philly trace; see data/traces/README.md)";
   }
   out += "\nPlacement: " + opts.placement + "\n";
+  if (opts.preemptible != "all") out += "Preemptible: " + opts.preemptible + " of the jobs\n";
   out += "JCT = end - submit; queue = first start - submit; wait = JCT - duration (includes time preempted);\n"
          "utilisation = busy GPU-s / (GPUs x makespan)\n\n";
   std::vector<std::vector<std::string>> rows;
@@ -221,6 +271,17 @@ std::string FormatResults(const std::vector<PolicyRun>& runs, const ClusterSpec&
     rows.push_back(std::move(row));
   }
   out += RenderTable(rows);
+  if (opts.by_project) {
+    std::vector<std::vector<std::string>> prow;
+    prow.push_back({"policy", "project", "jobs", "avg JCT s", "avg queue s", "max queue s", "preemptions"});
+    for (const PolicyRun& r : runs) {
+      for (const ProjectMetrics& p : r.metrics.projects) {
+        prow.push_back({r.metrics.policy, p.project, Grouped(p.completed), Seconds(p.avg_jct_s), Seconds(p.avg_queue_s),
+                        Seconds(p.max_queue_s), Grouped(p.preemptions)});
+      }
+    }
+    out += "\nBy project:\n" + RenderTable(prow);
+  }
   for (const PolicyRun& r : runs) {
     if (r.metrics.rejected > 0) {
       out += "note: " + r.metrics.policy + ": " + Grouped(r.metrics.rejected) +
@@ -245,6 +306,11 @@ int RunSimulateCommand(const SimulateOptions& options, std::ostream& out, std::o
   }
   if (options.reschedule_interval_s < 0) {
     err << "error: --tick must be >= 0 seconds\n";
+    return 2;
+  }
+  auto preemptible = ParsePreemptible(options.preemptible);
+  if (!preemptible.ok()) {
+    err << "error: " << preemptible.status().message() << "\n";
     return 2;
   }
   auto cluster = ParseClusterSpec(options.cluster);
@@ -314,7 +380,9 @@ int RunSimulateCommand(const SimulateOptions& options, std::ostream& out, std::o
     SimConfig cfg;
     cfg.cluster = *cluster;
     cfg.reschedule_interval_s = options.reschedule_interval_s;
-    cfg.skip_when_full = PolicyNeverPreempts(names[i]);
+    cfg.preemptible_permille = *preemptible;
+    // With no preemptible job no policy preempts, so the calls that could start nothing are skipped.
+    cfg.skip_when_full = PolicyNeverPreempts(names[i]) || *preemptible == 0;
     ProgressBar bar(err, names[i]);
     if (progress) cfg.progress = [&bar](int64_t done, int64_t total) { bar.Update(done, total); };
     const int64_t t0 = clock.MonotonicNanos();

@@ -26,6 +26,10 @@ struct SimulateOptions {
   std::optional<int64_t> to_s;                              // --to S: keep jobs with submit_time_s <= S
   std::string queue;                                        // --queue VC: keep only this queue (virtual cluster)
   int64_t reschedule_interval_s = 0;                        // --tick S: also reschedule after S idle seconds
+  std::string preemptible = "all";                          // --preemptible all|none|FRACTION (e.g. 0.5): which
+                                                            // jobs may be preempted (a fraction: by a seeded
+                                                            // hash of the job id)
+  bool by_project = false;                                  // --by-project: also figures per project (queue)
   bool timing = true;                                       // --no-timing sets false: omit wall time and RSS
                                                             // so the output is byte-for-byte reproducible
   std::optional<bool> progress;                             // --progress / --no-progress; unset = a progress
@@ -34,6 +38,10 @@ struct SimulateOptions {
 
 // Every policy name MakeScheduler is expected to know, in the order `--compare all` runs them.
 const std::vector<std::string>& KnownPolicies();
+
+// Parses --preemptible: "all" = 1000, "none" = 0, a fraction in [0, 1] with up to 3 decimals ("0.5" = 500)
+// into permille.
+Result<int64_t> ParsePreemptible(const std::string& text);
 
 // Splits "fifo, sjf,las" into {"fifo","sjf","las"}; rejects empty items.
 Result<std::vector<std::string>> ParsePolicyList(const std::string& list);

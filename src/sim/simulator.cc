@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <map>
 #include <optional>
 #include <queue>
 #include <unordered_map>
@@ -40,6 +41,7 @@ struct Job {
   int64_t last_preempted_ms = 0;
   uint32_t attempt = 0;
   int preemptions = 0;
+  bool preemptible = false;
   int32_t running_pos = kNone;
   sched::JobQueue::Handle handle = sched::JobQueue::kNone;  // while queued
   bool queued = false;
@@ -153,6 +155,7 @@ class Engine {
         j.gpus = (tj.num_gpus + j.nodes - 1) / j.nodes;
       }
       j.alloc_gpus = j.nodes * j.gpus;
+      j.preemptible = PreemptibleJob(tj.job_id, cfg_.preemptible_permille, cfg_.preemptible_seed);
       if (j.nodes > cfg_.cluster.nodes) {
         j.rejected = true;
         j.reject_reason = "needs " + std::to_string(j.nodes) + " nodes x " + std::to_string(j.gpus) +
@@ -196,7 +199,7 @@ class Engine {
     r.gpus = j.gpus;
     r.nodes = j.nodes;
     r.milli_per_gpu = kMilliPerGpu;
-    r.preemptible = cfg_.preemptible;
+    r.preemptible = j.preemptible;
     r.predicted_runtime_s = predicted_s_[j.key];
     r.attained_gpu_ms = j.attained_gpu_ms;
     return r;
@@ -270,6 +273,9 @@ class Engine {
       return Internal("scheduler '" + sched_.Name() + "' preempted job '" + p.job_id + "', which is not running");
     }
     Job& j = jobs_[it->second];
+    if (!j.preemptible) {
+      return Internal("scheduler '" + sched_.Name() + "' preempted job '" + p.job_id + "', which is not preemptible");
+    }
     const int64_t ran = t - j.attempt_start_ms;
     Release(j, t);
     j.remaining_ms = std::max<int64_t>(0, j.remaining_ms - ran) +
@@ -356,7 +362,7 @@ class Engine {
     r.job_id = tj.job_id;
     r.project = tj.queue;
     r.user = tj.user;
-    r.preemptible = cfg_.preemptible;
+    r.preemptible = j.preemptible;
     r.started_at = cfg_.epoch_ms + t;
     r.last_preempted_at = j.last_preempted_ms > 0 ? cfg_.epoch_ms + j.last_preempted_ms : 0;
     r.attained_gpu_ms = j.attained_gpu_ms;
@@ -466,6 +472,10 @@ class Engine {
     m.schedule_calls = schedule_calls_;
     std::vector<int64_t> queue_ms;
     queue_ms.reserve(jobs_.size());
+    struct ProjectSums {
+      int64_t completed = 0, jct_ms = 0, queue_ms = 0, max_queue_ms = 0, preemptions = 0;
+    };
+    std::map<std::string, ProjectSums> projects;
     int64_t jct_sum = 0, queue_sum = 0, wait_sum = 0, first_submit = kNever, last_end = 0;
     res.jobs.reserve(jobs_.size());
     for (const Job& j : jobs_) {
@@ -475,6 +485,8 @@ class Engine {
       o.first_start_ms = j.first_start_ms;
       o.end_ms = j.end_ms;
       o.preemptions = j.preemptions;
+      o.preemptible = j.preemptible;
+      if (j.preemptible) ++m.preemptible_jobs;
       o.rejected = j.rejected;
       o.reject_reason = j.reject_reason;
       res.jobs.push_back(std::move(o));
@@ -485,6 +497,23 @@ class Engine {
       queue_sum += j.first_start_ms - j.submit_ms;
       wait_sum += j.end_ms - j.submit_ms - trace_.jobs[j.trace_index].duration_s * 1000;
       queue_ms.push_back(j.first_start_ms - j.submit_ms);
+      ProjectSums& ps = projects[trace_.jobs[j.trace_index].queue];
+      ++ps.completed;
+      ps.jct_ms += j.end_ms - j.submit_ms;
+      ps.queue_ms += j.first_start_ms - j.submit_ms;
+      ps.max_queue_ms = std::max(ps.max_queue_ms, j.first_start_ms - j.submit_ms);
+      ps.preemptions += j.preemptions;
+    }
+    for (const auto& [name, ps] : projects) {
+      ProjectMetrics pm;
+      pm.project = name;
+      pm.completed = ps.completed;
+      const double n = static_cast<double>(ps.completed);
+      pm.avg_jct_s = static_cast<double>(ps.jct_ms) / n / 1000.0;
+      pm.avg_queue_s = static_cast<double>(ps.queue_ms) / n / 1000.0;
+      pm.max_queue_s = static_cast<double>(ps.max_queue_ms) / 1000.0;
+      pm.preemptions = ps.preemptions;
+      m.projects.push_back(std::move(pm));
     }
     std::sort(queue_ms.begin(), queue_ms.end());
     if (completed_ > 0) {
@@ -547,6 +576,19 @@ int64_t PercentileOfSorted(const std::vector<int64_t>& sorted, double p) {
   auto rank = static_cast<int64_t>(std::ceil(p * n / 100.0));
   rank = std::clamp<int64_t>(rank, 1, static_cast<int64_t>(sorted.size()));
   return sorted[static_cast<size_t>(rank - 1)];
+}
+
+bool PreemptibleJob(std::string_view job_id, int64_t permille, uint64_t seed) {
+  if (permille >= 1000) return true;
+  if (permille <= 0) return false;
+  uint64_t h = 14695981039346656037ull;  // FNV-1a, 64-bit
+  const auto mix = [&h](uint8_t byte) {
+    h ^= byte;
+    h *= 1099511628211ull;
+  };
+  for (int k = 0; k < 8; ++k) mix(static_cast<uint8_t>(seed >> (8 * k)));
+  for (char c : job_id) mix(static_cast<uint8_t>(c));
+  return static_cast<int64_t>(h % 1000) < permille;
 }
 
 bool PolicyNeverPreempts(std::string_view policy) {

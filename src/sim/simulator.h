@@ -53,8 +53,11 @@ struct CheckpointOverhead {
 struct SimConfig {
   ClusterSpec cluster;
   CheckpointOverhead checkpoint;
-  // Whether queued jobs are marked preemptible (JobRequest/RunningJob.preemptible).
-  bool preemptible = true;
+  // Which jobs are marked preemptible (JobRequest/RunningJob.preemptible): a job is when
+  // PreemptibleJob(job_id, preemptible_permille, preemptible_seed) holds. 1000 = every job (as the Helios
+  // simulator assumes), 0 = none, 500 = about half, picked by a seeded hash of the job id.
+  int64_t preemptible_permille = 1000;
+  uint64_t preemptible_seed = 0;
   // When > 0, the scheduler is also called whenever this many simulated seconds pass without another event
   // while jobs are queued and running, so policies whose priorities change with time (LAS) can act between
   // arrivals and completions.
@@ -82,8 +85,19 @@ struct JobOutcome {
   int64_t first_start_ms = -1;
   int64_t end_ms = -1;
   int preemptions = 0;
+  bool preemptible = false;
   bool rejected = false;
   std::string reject_reason;
+};
+
+// Figures of one project's completed jobs (trace queue), as in SimMetrics.
+struct ProjectMetrics {
+  std::string project;
+  int64_t completed = 0;
+  double avg_jct_s = 0;
+  double avg_queue_s = 0;
+  double max_queue_s = 0;
+  int64_t preemptions = 0;
 };
 
 struct SimMetrics {
@@ -104,6 +118,8 @@ struct SimMetrics {
   int64_t busy_gpu_s = 0;
   int64_t preemptions = 0;
   int64_t schedule_calls = 0;
+  int64_t preemptible_jobs = 0;            // jobs marked preemptible (SimConfig::preemptible_permille)
+  std::vector<ProjectMetrics> projects;    // by project name
 };
 
 struct SimResult {
@@ -115,8 +131,12 @@ struct SimResult {
 // SimConfig::skip_when_full is safe for them.
 bool PolicyNeverPreempts(std::string_view policy);
 
+// Whether a job is marked preemptible: every job at 1000 permille, none at 0, otherwise those whose seeded
+// 64-bit FNV-1a hash of the job id, modulo 1000, is below `permille` (deterministic across runs and machines).
+bool PreemptibleJob(std::string_view job_id, int64_t permille, uint64_t seed);
+
 // Replays `trace` against `scheduler`. Fails when the scheduler returns an invalid decision (binding a GPU that
-// is not free, an unknown job, a gang of the wrong shape) or when the replay stalls (jobs queued, nothing
+// is not free, an unknown job, a gang of the wrong shape, preempting a job not marked preemptible) or when the replay stalls (jobs queued, nothing
 // running, nothing left to arrive, and the scheduler starts nothing).
 Result<SimResult> Simulate(const Trace& trace, sched::Scheduler& scheduler, const SimConfig& config);
 

@@ -100,6 +100,48 @@ TEST(ParsePolicyListTest, Splits) {
   EXPECT_FALSE(ParsePolicyList("fifo,").ok() && ParsePolicyList("fifo,")->size() == 2);
 }
 
+TEST(ParsePreemptibleTest, AllNoneAndFractions) {
+  EXPECT_EQ(*ParsePreemptible("all"), 1000);
+  EXPECT_EQ(*ParsePreemptible("none"), 0);
+  EXPECT_EQ(*ParsePreemptible("0.5"), 500);
+  EXPECT_EQ(*ParsePreemptible("0.125"), 125);
+  EXPECT_EQ(*ParsePreemptible(".25"), 250);
+  EXPECT_EQ(*ParsePreemptible("1"), 1000);
+  EXPECT_EQ(*ParsePreemptible("0"), 0);
+  for (const char* bad : {"", "1.5", "2", "-0.5", "half", "0.1234", "0.5x", "."}) {
+    auto r = ParsePreemptible(bad);
+    ASSERT_FALSE(r.ok()) << bad;
+    EXPECT_NE(r.status().message().find("all, none or a fraction"), std::string::npos) << r.status().message();
+  }
+}
+
+TEST_F(CommandTest, PreemptibleAndByProject) {
+  SimulateOptions o;
+  o.trace_path = Write("t.csv", kSmallTrace);
+  o.cluster = "1x2xT4";
+  o.policy = "default";
+  o.timing = false;
+  o.progress = false;
+  o.preemptible = "none";
+  o.by_project = true;
+  ASSERT_EQ(Run(o), 0) << err_.str();
+  EXPECT_NE(out_.str().find("Preemptible: none of the jobs"), std::string::npos) << out_.str();
+  EXPECT_NE(out_.str().find("By project:"), std::string::npos) << out_.str();
+  EXPECT_NE(out_.str().find("q2     1", out_.str().find("By project:")), std::string::npos) << out_.str();
+  o.output = "csv";
+  ASSERT_EQ(Run(o), 0) << err_.str();
+  EXPECT_NE(out_.str().find("policy,project,completed,avg_jct_s,avg_queue_s,max_queue_s,preemptions\n"),
+            std::string::npos)
+      << out_.str();
+  o.output = "json";
+  ASSERT_EQ(Run(o), 0) << err_.str();
+  EXPECT_NE(out_.str().find("\"preemptible\": \"none\""), std::string::npos) << out_.str();
+  EXPECT_NE(out_.str().find("\"projects\""), std::string::npos) << out_.str();
+  o.preemptible = "0.75x";
+  EXPECT_EQ(Run(o), 2);
+  EXPECT_NE(err_.str().find("--preemptible '0.75x'"), std::string::npos) << err_.str();
+}
+
 TEST_F(CommandTest, CompareAllIsDeterministic) {
   SimulateOptions o;
   o.trace_path = Write("t.csv", kSmallTrace);

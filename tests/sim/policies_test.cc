@@ -15,12 +15,14 @@ Trace MustParse(const std::string& rows) {
   return t.ok() ? std::move(t).value() : Trace{};
 }
 
-Result<SimResult> Replay(const std::string& policy, const std::string& rows, const std::string& cluster) {
+Result<SimResult> Replay(const std::string& policy, const std::string& rows, const std::string& cluster,
+                         int64_t preemptible_permille = 1000) {
   auto s = sched::MakeScheduler(policy, "best-fit");
   if (!s.ok()) return s.status();
   SimConfig c;
   c.cluster = *ParseClusterSpec(cluster);
-  c.skip_when_full = PolicyNeverPreempts(policy);
+  c.preemptible_permille = preemptible_permille;
+  c.skip_when_full = PolicyNeverPreempts(policy) || preemptible_permille == 0;
   Trace t = MustParse(rows);
   return Simulate(t, **s, c);
 }
@@ -112,6 +114,93 @@ TEST(PolicyReplayTest, EveryPolicyFinishesASmallMixedTrace) {
     EXPECT_GT(r->metrics.utilisation, 0.0) << p;
     EXPECT_LE(r->metrics.utilisation, 1.0) << p;
   }
+}
+
+TEST(PreemptibleJobTest, FractionBySeededHash) {
+  int64_t picked = 0;
+  for (int i = 0; i < 10'000; ++i) {
+    const std::string id = "job-" + std::to_string(i);
+    EXPECT_TRUE(PreemptibleJob(id, 1000, 0));
+    EXPECT_FALSE(PreemptibleJob(id, 0, 0));
+    EXPECT_EQ(PreemptibleJob(id, 500, 0), PreemptibleJob(id, 500, 0));
+    if (PreemptibleJob(id, 500, 0)) ++picked;
+    // A larger fraction keeps every job a smaller one picked.
+    if (PreemptibleJob(id, 250, 0)) {
+      EXPECT_TRUE(PreemptibleJob(id, 500, 0)) << id;
+    }
+  }
+  EXPECT_GT(picked, 4'700);
+  EXPECT_LT(picked, 5'300);
+  int differ = 0;
+  for (int i = 0; i < 100; ++i) {
+    const std::string id = "job-" + std::to_string(i);
+    differ += PreemptibleJob(id, 500, 0) != PreemptibleJob(id, 500, 1) ? 1 : 0;
+  }
+  EXPECT_GT(differ, 20);  // the seed changes the pick
+}
+
+// With half the jobs preemptible, no policy ever preempts one of the others (the replay would also fail),
+// and the preemptive policies do preempt some of the preemptible ones.
+TEST(PolicyReplayTest, MixedPreemptibilityNeverPreemptsPinnedJobs) {
+  std::string rows;
+  for (int i = 0; i < 200; ++i) {
+    rows += std::to_string(i) + "," + std::to_string(i * 23) + "," + std::to_string(1 << (i % 3)) + "," +
+            std::to_string(i % 5 == 0 ? 20'000 + i : 60 + (i * 131) % 2000) + ",u,q" + std::to_string(i % 3) + ",s\n";
+  }
+  std::vector<std::string> policies(std::begin(sched::kPolicyNames), std::end(sched::kPolicyNames));
+  policies.push_back("default");
+  int64_t preempted = 0;
+  for (const std::string& p : policies) {
+    for (int64_t permille : {0, 500, 1000}) {
+      auto r = Replay(p, rows, "2x4xT4", permille);
+      ASSERT_TRUE(r.ok()) << p << " " << permille << ": " << r.status().ToString();
+      EXPECT_EQ(r->metrics.completed, 200) << p;
+      int64_t pinned = 0;
+      for (const JobOutcome& j : r->jobs) {
+        if (!j.preemptible) {
+          ++pinned;
+          EXPECT_EQ(j.preemptions, 0) << p << " preempted " << j.job_id;
+        }
+      }
+      EXPECT_EQ(r->metrics.preemptible_jobs, 200 - pinned);
+      if (permille == 0) {
+        EXPECT_EQ(r->metrics.preemptions, 0) << p;
+      }
+      if (permille == 500 && (p == "las" || p == "default")) preempted += r->metrics.preemptions;
+    }
+  }
+  EXPECT_GT(preempted, 0);
+}
+
+TEST(PolicyReplayTest, DefaultIsFairLasAndBeatsFifoOnShortJobs) {
+  // 1 GPU: a long job first, then short ones once it has more than 1 GPU-hour of service (a lower LAS
+  // queue): fair-las preempts it (all preemptible).
+  const std::string rows = "long,0,1,10000,u,q,s\ns1,4000,1,10,u,q,s\ns2,4001,1,10,u,q,s\n";
+  auto d = Replay("default", rows, "1x1xT4");
+  auto f = Replay("fifo", rows, "1x1xT4");
+  ASSERT_TRUE(d.ok()) << d.status().ToString();
+  ASSERT_TRUE(f.ok()) << f.status().ToString();
+  EXPECT_EQ(d->metrics.policy, "fair-las/best-fit");
+  EXPECT_LT(d->metrics.avg_jct_s, f->metrics.avg_jct_s);
+  EXPECT_GT(d->metrics.preemptions, 0);
+  // None preemptible: nothing is preempted and the short jobs wait.
+  auto n = Replay("default", rows, "1x1xT4", 0);
+  ASSERT_TRUE(n.ok()) << n.status().ToString();
+  EXPECT_EQ(n->metrics.preemptions, 0);
+}
+
+TEST(PolicyReplayTest, PerProjectFigures) {
+  auto r = Replay("fifo", "a,0,1,10,u,p1,s\nb,0,1,5,u,p2,s\nc,2,1,1,u,p1,s\n", "1x1xT4");
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  ASSERT_EQ(r->metrics.projects.size(), 2u);
+  const ProjectMetrics& p1 = r->metrics.projects[0];
+  EXPECT_EQ(p1.project, "p1");
+  EXPECT_EQ(p1.completed, 2);
+  EXPECT_DOUBLE_EQ(p1.avg_jct_s, (10 + 14) / 2.0);  // a 0-10, b 10-15, c 15-16
+  EXPECT_DOUBLE_EQ(p1.avg_queue_s, (0 + 13) / 2.0);
+  EXPECT_DOUBLE_EQ(p1.max_queue_s, 13.0);
+  EXPECT_EQ(r->metrics.projects[1].project, "p2");
+  EXPECT_DOUBLE_EQ(r->metrics.projects[1].avg_queue_s, 10.0);
 }
 
 }  // namespace

@@ -19,6 +19,9 @@ int main(int argc, char** argv) {
   app.add_option("--to", o.to_s, "last submit_time_s to keep");
   app.add_option("--queue", o.queue, "keep only this queue (virtual cluster)");
   app.add_option("--tick", o.reschedule_interval_s, "also reschedule after this many idle seconds");
+  app.add_option("--preemptible", o.preemptible, "all, none or a fraction of the jobs (e.g. 0.5)")
+      ->capture_default_str();
+  app.add_flag("--by-project", o.by_project, "also report figures per project (queue)");
   bool no_timing = false;
   app.add_flag("--no-timing", no_timing, "omit wall time and memory (reproducible output)");
   CLI11_PARSE(app, argc, argv);
