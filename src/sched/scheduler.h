@@ -72,7 +72,7 @@ struct SchedulerOptions {
   int64_t aging_ms_per_point = 10 * 60 * 1000;
   // priority: how many blocked jobs (highest first) may hold nodes so that they drain for them.
   // Lower-priority jobs keep running on every other node (backfill without runtime estimates).
-  // fair-las: how many starving jobs (oldest first) go first each round (see starvation_after_ms).
+  // fair-las: how many starving jobs go first each round (see starvation_after_ms).
   int max_reservations = 1;
 
   // Preemption (priority, las). A running job is a victim only when it is preemptible, has a
@@ -95,9 +95,9 @@ struct SchedulerOptions {
   int64_t las_promote_after_ms = 0;
 
   // fair-las: a queued job that has never run starves once it was submitted this long ago. Each round
-  // the oldest max_reservations (at least 1) starving jobs go before every other job: each starts if
-  // it fits, else preempts as its LAS queue allows, else holds the nodes closest to fitting it until
-  // they drain. 0 disables the guard. Default: one day.
+  // max_reservations (at least 1) starving jobs go before every other job (of the project holding the
+  // fewest GPUs first, then the oldest): each starts if it fits, else preempts as its LAS queue allows,
+  // else holds the nodes closest to fitting it until they drain. 0 disables the guard. Default: one day.
   int64_t starvation_after_ms = 24 * 3'600'000;
 
 };

@@ -321,6 +321,18 @@ TEST(FairLas, StarvingJobGoesFirstWhateverItsProject) {
   EXPECT_NE(FindBind(d3, "small"), nullptr);
 }
 
+TEST(FairLas, StarvingJobsOfTheLeastServedProjectFirst) {
+  ClusterBuilder c;
+  c.Node("a", 2);
+  c.Run("x", "a", {0}, 50, false, kNow - kHour, kMilliPerGpu, 0, "big");
+  // Both starve; the light project's job goes first although the big project's is older.
+  std::vector<JobRequest> q = {JobBuilder("big-old").Project("big").Submitted(kNow - 50 * kHour),
+                               JobBuilder("light-old").Project("light").Submitted(kNow - 30 * kHour)};
+  Decisions d = Make("fair-las")->Schedule(c.Build(), q);
+  EXPECT_NE(FindBind(d, "light-old"), nullptr);
+  EXPECT_NE(FindPending(d, "big-old"), nullptr);
+}
+
 TEST(FairLas, StarvingLargeJobHoldsTheClosestNode) {
   ClusterBuilder c;
   c.Node("a", 4);

@@ -83,7 +83,8 @@ class FairLasScheduler final : public PolicyScheduler {
 
     // 1. Starvation guard: the oldest starving jobs first.
     std::string held;  // suffix for jobs that could not start while nodes are held
-    if (options_.starvation_after_ms > 0) Starving(r, queue, cursors, victim_rank, levels, bind, &held);
+    const auto share = [&](uint32_t project) { return projects[project].share(); };
+    if (options_.starvation_after_ms > 0) Starving(r, queue, cursors, victim_rank, levels, share, bind, &held);
 
     // 2. LAS queues in order; inside one, the project holding the fewest GPUs (weighted) next.
     Placement p;
@@ -138,41 +139,52 @@ class FairLasScheduler final : public PolicyScheduler {
     r.PendingNoFit(i, held);
   }
 
-  // The oldest max_reservations (at least 1) jobs that never ran and were submitted at least
-  // starvation_after_ms ago, oldest first: each binds if it fits, else preempts as its LAS queue
-  // allows, else holds the nodes closest to fitting it until they drain.
-  template <class Cursors, class BindFn>
+  // Up to max_reservations (at least 1) starving jobs (never ran, submitted at least
+  // starvation_after_ms ago), those of the project holding the fewest GPUs first, then oldest first:
+  // each binds if it fits, else preempts as its LAS queue allows, else holds the nodes closest to
+  // fitting it until they drain.
+  // Whether cursor a's next job goes before cursor b's in the guard: the project with the lower share,
+  // then the older job.
+  template <class Cursors, class ShareFn>
+  bool Before(const Cursors& cursors, const std::vector<size_t>& pos, const ShareFn& share, uint32_t a,
+              uint32_t b) const {
+    const int64_t sa = share(cursors[a].project), sb = share(cursors[b].project);
+    if (sa != sb) return sa < sb;
+    const JobQueue::Entry& ea = cursors[a].band->entry(pos[a]);
+    const JobQueue::Entry& eb = cursors[b].band->entry(pos[b]);
+    if (ea.submitted_at != eb.submitted_at) return ea.submitted_at < eb.submitted_at;
+    return a < b;
+  }
+
+  template <class Cursors, class ShareFn, class BindFn>
   void Starving(Round& r, const JobQueue& queue, const Cursors& cursors, std::span<const int64_t> victim_rank,
-                int64_t levels, const BindFn& bind, std::string* held) const {
+                int64_t levels, const ShareFn& share, const BindFn& bind, std::string* held) const {
     const UnixMillis now = r.now();
     const UnixMillis cutoff = now - options_.starvation_after_ms;  // submitted after this: not starving
-    // Merge of the bands by submit order (each band is in submit order).
-    std::vector<size_t> pos(cursors.size(), 0);
-    const auto later = [&](uint32_t a, uint32_t b) {
-      return queue.Before(cursors[b].band->entry(pos[b]), cursors[a].band->entry(pos[a]));
-    };
-    std::vector<uint32_t> heap;
-    // Jobs that never ran are all in the LAS queue of no service.
+    // Jobs that never ran are all in the LAS queue of no service: one band per project, in submit order.
     const int64_t fresh_level = QueueOf(0);
+    std::vector<uint32_t> fresh;
+    std::vector<size_t> pos(cursors.size(), 0);
     for (uint32_t c = 0; c < cursors.size(); ++c) {
-      if (cursors[c].level == fresh_level && cursors[c].band->entry(0).submitted_at <= cutoff) heap.push_back(c);
+      if (cursors[c].level == fresh_level) fresh.push_back(c);
     }
-    std::make_heap(heap.begin(), heap.end(), later);
     int holding = 0;
     // Preempted jobs with little service share that queue; looking past many of them would make a
     // round's cost grow with the queue, so the guard looks at a bounded number.
     int skips = 0;
     constexpr int kMaxSkips = 256;
     Placement p;
-    while (!heap.empty() && holding < std::max(options_.max_reservations, 1) && skips < kMaxSkips) {
-      std::pop_heap(heap.begin(), heap.end(), later);
-      const uint32_t c = heap.back();
-      const JobQueue::Entry& e = cursors[c].band->entry(pos[c]++);
-      if (pos[c] < cursors[c].band->size() && cursors[c].band->entry(pos[c]).submitted_at <= cutoff) {
-        std::push_heap(heap.begin(), heap.end(), later);
-      } else {
-        heap.pop_back();
+    while (holding < std::max(options_.max_reservations, 1) && skips < kMaxSkips) {
+      // The next starving job: of the project holding the fewest GPUs (weighted), oldest first.
+      uint32_t best = 0;
+      bool found = false;
+      for (uint32_t c : fresh) {
+        if (pos[c] >= cursors[c].band->size() || cursors[c].band->entry(pos[c]).submitted_at > cutoff) continue;
+        if (!found || Before(cursors, pos, share, c, best)) best = c;
+        found = true;
       }
+      if (!found) break;
+      const JobQueue::Entry& e = cursors[best].band->entry(pos[best]++);
       const JobQueue::Handle i = e.handle;
       const JobRequest& job = queue.job(i);
       // Only jobs that never ran: a preempted job competes by its attained service, as in las (guarding

@@ -80,9 +80,10 @@ std::unique_ptr<Scheduler> MakeBackfillScheduler(const SchedulerOptions& options
 // of their own attained GPU-time (las_thresholds_gpu_ms); inside a queue the project holding the
 // fewest GPUs (divided by its project_weights weight, updated as the round binds) starts its next
 // job, FIFO inside a project. A job that does not fit may preempt preemptible jobs of a lower LAS
-// queue, as las. Starvation guard: the oldest max_reservations jobs that never ran and were submitted
-// starvation_after_ms ago or earlier go first; one that does not fit holds the nodes closest to
-// fitting it so that they drain. Non-preemptible jobs are never victims.
+// queue, as las. Starvation guard: max_reservations jobs that never ran and were submitted
+// starvation_after_ms ago or earlier (of the least-served project first, then the oldest) go first;
+// one that does not fit holds the nodes closest to fitting it so that they drain. Non-preemptible jobs
+// are never victims.
 std::unique_ptr<Scheduler> MakeFairLasScheduler(const SchedulerOptions& options, PlacementKind kind);
 
 
