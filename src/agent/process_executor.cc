@@ -66,6 +66,7 @@
 #include <vector>
 
 #include "agent/executor.h"
+#include "agent/rank_launcher.h"
 
 #include "common/file_util.h"
 
@@ -944,6 +945,19 @@ class ProcessExecutor final : public Executor {
     }
     p.reason_chdir_prefix = "cannot enter working directory '" + p.workdir + "': ";
     p.reason_mkdir_prefix = "cannot create working directory '" + p.workdir + "': ";
+    if (other_user && !IsInside(p.workdir, job_dir)) {
+      // For the message only (the job's own chdir decides): which directory on the way its user may not enter.
+      struct stat sb {};
+      if (::stat(p.workdir.c_str(), &sb) == 0) {
+        Status can = CheckEnterableBy(p.workdir, ident->uid, ident->gid, ident->groups);
+        if (can.code() == ErrorCode::kPermissionDenied) {
+          p.reason_chdir_prefix = p.reason_mkdir_prefix =
+              "cannot use working directory '" + p.workdir + "' (" + can.message() + "; the job runs as uid " +
+              std::to_string(ident->uid) + ": use a directory that uid may enter, e.g. one under /srv readable by all, "
+              "not one under /root): ";
+        }
+      }
+    }
 
     p.log_fd = ::open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOCTTY, 0600);
     if (p.log_fd < 0) {

@@ -291,7 +291,11 @@ Result<std::string> SelfExecutable() {
   }
 }
 
-Status CheckExecutableBy(const std::string& path, uid_t uid, gid_t gid, const std::vector<gid_t>& groups) {
+namespace {
+
+// Every directory on the way to `path` searchable by uid, and `path` itself an executable file (want_dir false) or
+// a directory it may enter (want_dir true).
+Status CheckPathBy(const std::string& path, uid_t uid, gid_t gid, const std::vector<gid_t>& groups, bool want_dir) {
   if (path.empty() || path[0] != '/') return InvalidArgument("'" + path + "' is not an absolute path");
   auto allowed = [&](const struct stat& st) {
     if (uid == 0) return (st.st_mode & (S_IXUSR | S_IXGRP | S_IXOTH)) != 0 || S_ISDIR(st.st_mode);
@@ -321,7 +325,8 @@ Status CheckExecutableBy(const std::string& path, uid_t uid, gid_t gid, const st
     }
     const bool dir = S_ISDIR(st.st_mode);
     const bool last = i + 1 == steps.size();
-    if (last && dir) return PermissionDenied("'" + path + "' is a directory, not a program");
+    if (last && dir && !want_dir) return PermissionDenied("'" + path + "' is a directory, not a program");
+    if (last && !dir && want_dir) return FailedPrecondition("'" + path + "' is not a directory");
     if (!allowed(st)) {
       return PermissionDenied(who + " cannot " + (dir ? "enter directory '" : "execute '") + part + "' (mode " +
                               Octal(st.st_mode) + ", owner uid " + std::to_string(st.st_uid) + ", group " +
@@ -329,6 +334,16 @@ Status CheckExecutableBy(const std::string& path, uid_t uid, gid_t gid, const st
     }
   }
   return Status::Ok();
+}
+
+}  // namespace
+
+Status CheckExecutableBy(const std::string& path, uid_t uid, gid_t gid, const std::vector<gid_t>& groups) {
+  return CheckPathBy(path, uid, gid, groups, /*want_dir=*/false);
+}
+
+Status CheckEnterableBy(const std::string& dir, uid_t uid, gid_t gid, const std::vector<gid_t>& groups) {
+  return CheckPathBy(dir, uid, gid, groups, /*want_dir=*/true);
 }
 
 }  // namespace fastgpu::agent

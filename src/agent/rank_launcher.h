@@ -76,5 +76,7 @@ Result<std::string> SelfExecutable();
 // directory on the way must be searchable and the file executable for it (mode bits; uid 0 passes). The error
 // names the directory or file at fault and what to do (kPermissionDenied; kNotFound when it does not exist).
 Status CheckExecutableBy(const std::string& path, uid_t uid, gid_t gid, const std::vector<gid_t>& groups);
+// The same for a directory it is to work in: every directory on the way, and `dir` itself, searchable.
+Status CheckEnterableBy(const std::string& dir, uid_t uid, gid_t gid, const std::vector<gid_t>& groups);
 
 }  // namespace fastgpu::agent

@@ -109,6 +109,8 @@ Status ValidateJobSpec(const JobSpec& spec) {
     if (text->find('\0') != std::string::npos)
       return InvalidArgument(std::string(field) + " contains a NUL byte (\\u0000); remove it");
   }
+  if (!spec.workdir.empty() && spec.workdir[0] != '/')
+    return InvalidArgument("workdir '" + spec.workdir + "' is relative: give an absolute path on the node that runs the job");
   for (size_t i = 0; i < spec.command.size(); ++i) {
     if (!IsUtf8(spec.command[i]))
       return InvalidArgument("command argument " + std::to_string(i + 1) + " is not valid UTF-8 text");

@@ -150,7 +150,29 @@ void AddUpOptions(CLI::App* cmd, server::UpOptions& o) {
 
 }  // namespace
 
-int RunApp(const std::vector<std::string>& args, const Hooks& hooks, const Io& io) {
+namespace {
+
+// The product's own word for a job works too: `fastgpu task …` is `fastgpu job …` (the first verb only, so that a
+// job named "task" or a command `task` is left alone).
+std::vector<std::string> WithAliases(std::vector<std::string> args) {
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    if (a == "--") break;
+    if (a == "--server" || a == "--token" || a == "--ca" || a == "--output" || a == "-o") {
+      ++i;  // its value
+      continue;
+    }
+    if (!a.empty() && a[0] == '-') continue;
+    if (a == "task") args[i] = "job";
+    break;
+  }
+  return args;
+}
+
+}  // namespace
+
+int RunApp(const std::vector<std::string>& args_in, const Hooks& hooks, const Io& io) {
+  const std::vector<std::string> args = WithAliases(args_in);
   CLI::App app{"FastGPU: a self-hostable GPU cloud. Submit jobs to GPUs, fractional or whole, and watch them run.",
                "fastgpu"};
   app.fallthrough();  // global flags are accepted after the verb too
@@ -225,7 +247,7 @@ int RunApp(const std::vector<std::string>& args, const Hooks& hooks, const Io& i
   }
 
   // ---- job ---------------------------------------------------------------------------------------
-  auto* job = declare("job", "Submit, list, inspect and cancel jobs");
+  auto* job = declare("job", "Submit, list, inspect and cancel jobs (`fastgpu task` is the same)");
   if (job) {
     job->require_subcommand(1);
     job->footer(R"(
@@ -263,7 +285,13 @@ Examples:
       sub->add_option("--env", submit.env, "Environment variable NAME=VALUE (repeatable)")
           ->allow_extra_args(false)
           ->type_name("K=V");
-      o_workdir = sub->add_option("--workdir", s_workdir, "Working directory of the process")->type_name("DIR");
+      o_workdir = sub->add_option("--workdir", s_workdir,
+                                  "Working directory of the process: an absolute path on the node that runs it "
+                                  "(default: a fresh directory of the job's own)")
+                      ->type_name("DIR");
+      sub->add_flag("--here", submit.here,
+                    "Run in the directory you submit from (only with a server that runs jobs on this machine, "
+                    "i.e. fastgpu up)");
       o_project = sub->add_option("--project", s_project, "Project to account the job to (default: default)")->type_name("PROJECT");
       o_retries = sub->add_option("--max-retries", s_retries, "Requeues after the node is lost (default 0)")->type_name("N");
       o_file = sub->add_option("-f,--file", s_file, "Job file (YAML); flags override its fields")->type_name("FILE");

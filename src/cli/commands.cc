@@ -1,5 +1,9 @@
 #include "cli/commands.h"
 
+#include <unistd.h>
+
+#include <cstring>
+
 #include <algorithm>
 #include <cctype>
 #include <nlohmann/json.hpp>
@@ -66,9 +70,41 @@ int ReportError(std::ostream& err, const Status& st, int exit_code) {
   return exit_code;
 }
 
+namespace {
+
+// --here: the submit directory, when the server runs its jobs on this machine (its URL is a loopback address:
+// `fastgpu up`). Elsewhere the directory would name a path on some other node.
+Result<std::string> SubmitDirectory(const std::string& server_url) {
+  std::string host = server_url;
+  if (auto p = host.find("://"); p != std::string::npos) host = host.substr(p + 3);
+  host = host.substr(0, host.find('/'));
+  if (!host.empty() && host[0] == '[') {
+    host = host.substr(1, host.find(']') - 1);
+  } else {
+    host = host.substr(0, host.find(':'));
+  }
+  const bool local = host == "localhost" || host == "::1" || host.rfind("127.", 0) == 0;
+  if (!local) {
+    return InvalidArgument("--here runs the job in the directory you submit from, which only works with a server on "
+                           "this machine (fastgpu up); the server is " + server_url +
+                           ": give --workdir DIR (a directory on the node that runs the job) instead");
+  }
+  std::string cwd(4096, '\0');
+  if (::getcwd(cwd.data(), cwd.size()) == nullptr) return InvalidArgument("--here: cannot read the current directory");
+  cwd.resize(std::strlen(cwd.c_str()));
+  return cwd;
+}
+
+}  // namespace
+
 int JobSubmit(Context& ctx, const SubmitFlags& flags, const ReadFileFn& read_file) {
   auto spec = BuildJobSpec(flags, read_file);
   if (!spec.ok()) return ReportError(ctx.err, spec.status(), kExitUsage);
+  if (flags.here) {
+    auto dir = SubmitDirectory(ctx.client.base_url());
+    if (!dir.ok()) return ReportError(ctx.err, dir.status(), kExitUsage);
+    spec->workdir = *dir;
+  }
   auto created = ctx.client.SubmitJob(*spec);
   if (!created.ok()) return ReportError(ctx.err, created.status(), kExitFailure);
   if (ctx.format == OutputFormat::kJson) {

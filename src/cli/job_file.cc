@@ -181,6 +181,11 @@ Result<api::JobSpec> BuildJobSpec(const SubmitFlags& flags, const ReadFileFn& re
     spec.priority = static_cast<int>(p);
   }
   if (flags.workdir) spec.workdir = *flags.workdir;
+  if (flags.here && flags.workdir) return InvalidArgument("give --here or --workdir DIR, not both");
+  if (!spec.workdir.empty() && spec.workdir[0] != '/') {
+    return InvalidArgument("workdir '" + spec.workdir + "' is relative: give an absolute path on the node that runs "
+                           "the job (e.g. /data/run1), or --here to run in the directory you submit from");
+  }
   if (flags.project) spec.project = *flags.project;
   if (flags.max_retries) {
     ASSIGN_OR_RETURN(int64_t r, ParseInt(*flags.max_retries, "--max-retries", 0, 100));

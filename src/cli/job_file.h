@@ -21,7 +21,8 @@ struct SubmitFlags {
   std::optional<std::string> runtime;      // --runtime "24h"
   std::optional<std::string> priority;     // --priority 0..100
   std::optional<std::string> name;         // --name
-  std::optional<std::string> workdir;      // --workdir
+  std::optional<std::string> workdir;      // --workdir (absolute, on the node)
+  bool here = false;                       // --here: the submit directory (server on this machine only)
   std::optional<std::string> project;      // --project
   std::optional<std::string> max_retries;  // --max-retries
   std::vector<std::string> env;            // --env K=V (repeatable)

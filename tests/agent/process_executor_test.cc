@@ -683,7 +683,12 @@ TEST_F(ProcessExecutorTest, AsRootExistingWorkdirIsEnteredWithTheJobUsersPermiss
   auto st = WaitExit(*exec_, "noentry");
   ASSERT_TRUE(st.has_value());
   EXPECT_EQ(st->exit_code, 127);
-  EXPECT_THAT(st->reason, HasSubstr("cannot enter working directory '" + spec.workdir + "': Permission denied"));
+  // The reason names the directory its uid may not enter, and what to do.
+  EXPECT_THAT(st->reason, HasSubstr("cannot use working directory '" + spec.workdir + "' (uid " +
+                                    std::to_string(kTestJobUid) + " cannot enter directory '" + spec.workdir +
+                                    "' (mode 0700"));
+  EXPECT_THAT(st->reason, HasSubstr("the job runs as uid " + std::to_string(kTestJobUid) + ": use a directory that uid may enter"));
+  EXPECT_THAT(st->reason, HasSubstr("): Permission denied"));
   EXPECT_THAT(ReadText(spec.log_path), HasSubstr("Permission denied"));
 }
 

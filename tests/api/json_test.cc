@@ -78,6 +78,18 @@ TEST(ValidateJobSpec, TextMustBeUtf8) {
   EXPECT_FALSE(ValidateJobSpec(s).ok());
 }
 
+// A relative workdir was stored literally ('.') and meant nothing on the node.
+TEST(ValidateJobSpec, WorkdirMustBeAbsolute) {
+  JobSpec s;
+  s.command = {"true"};
+  s.workdir = ".";
+  auto st = ValidateJobSpec(s);
+  ASSERT_EQ(st.code(), ErrorCode::kInvalidArgument);
+  EXPECT_EQ(st.message(), "workdir '.' is relative: give an absolute path on the node that runs the job");
+  s.workdir = "/data/run1";
+  EXPECT_TRUE(ValidateJobSpec(s).ok());
+}
+
 // Issue 11: duplicate keys were accepted (nlohmann keeps the last one), so two readers of one body
 // could disagree about, say, the project of a job.
 TEST(ParseJson, RefusesDuplicateKeysNamingTheKey) {

@@ -1,5 +1,7 @@
 // Round trips through the real HTTP client and the verb dispatcher against a small in-test server.
 #include <gtest/gtest.h>
+
+#include <filesystem>
 #include <httplib.h>
 
 #include <atomic>
@@ -214,6 +216,46 @@ TEST_F(CliRoundTrip, BadInputIsRejectedBeforeAnythingIsSent) {
   EXPECT_EQ(r.code, kExitUsage);
   EXPECT_EQ(Newlines(r.err), 1) << r.err;
   EXPECT_EQ(server_.requests(), before);
+}
+
+TEST_F(CliRoundTrip, TaskIsTheSameVerbAsJob) {
+  auto r = Cli({"task", "submit", "--name", "task", "--", "task"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.out, "j-1\n");
+  json body = json::parse(server_.last_body());
+  EXPECT_EQ(body["name"], "task");  // only the verb is an alias
+  EXPECT_EQ(body["command"], (json{"task"}));
+  r = Cli({"--output", "json", "task", "get", "j-1"});
+  EXPECT_EQ(r.code, 0) << r.err;
+}
+
+TEST_F(CliRoundTrip, WorkdirIsAbsoluteOrHere) {
+  int before = server_.requests();
+  auto r = Cli({"job", "submit", "--workdir", ".", "--", "true"});
+  EXPECT_EQ(r.code, kExitUsage);
+  EXPECT_NE(r.err.find("workdir '.' is relative: give an absolute path on the node that runs the job"), std::string::npos)
+      << r.err;
+  EXPECT_NE(r.err.find("or --here"), std::string::npos) << r.err;
+  files_["rel.yaml"] = "command: [x]\nworkdir: data/run1\n";
+  r = Cli({"job", "submit", "-f", "rel.yaml"});
+  EXPECT_EQ(r.code, kExitUsage);
+  EXPECT_NE(r.err.find("workdir 'data/run1' is relative"), std::string::npos) << r.err;
+  r = Cli({"job", "submit", "--here", "--workdir", "/data", "--", "true"});
+  EXPECT_EQ(r.code, kExitUsage);
+  EXPECT_NE(r.err.find("give --here or --workdir DIR, not both"), std::string::npos) << r.err;
+  // --here with a server elsewhere: the directory would name a path on another machine.
+  r = Cli({"job", "submit", "--here", "--", "true"}, {{"FASTGPU_SERVER", "https://gpu.example:8400"}});
+  EXPECT_EQ(r.code, kExitUsage);
+  EXPECT_NE(r.err.find("--here runs the job in the directory you submit from, which only works with a server on this "
+                       "machine"),
+            std::string::npos)
+      << r.err;
+  EXPECT_EQ(server_.requests(), before);
+  // With the server on this machine: the current directory, absolute.
+  r = Cli({"job", "submit", "--here", "--", "true"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  json body = json::parse(server_.last_body());
+  EXPECT_EQ(body["workdir"], std::filesystem::current_path().string());
 }
 
 TEST_F(CliRoundTrip, ServerErrorsBecomeOneLine) {
