@@ -99,6 +99,11 @@ struct SchedulerOptions {
   // fewest GPUs first, then the oldest): each starts if it fits, else preempts as its LAS queue allows,
   // else holds the nodes closest to fitting it until they drain. 0 disables the guard. Default: one day.
   int64_t starvation_after_ms = 24 * 3'600'000;
+  // fair-las: a job also starves only once its age is at least this many times the mean age of the
+  // queued jobs (0 = no such condition). When every job waits long (an overloaded cluster) putting the
+  // oldest first cannot bound waits and only costs throughput (holding nodes idles GPUs); the guard
+  // then keeps to the outliers.
+  int64_t starvation_mean_age_multiple = 4;
 
 };
 

@@ -153,6 +153,23 @@ std::string Name(const SchedulerOptions& o) {
 
 // A queue changed job by job (adds, removals, new predictions, other changes) decides like the
 // plain span of the same jobs in the same insertion order; so does one indexed for another policy.
+TEST(JobQueue, MeanSubmittedAtFollowsAddsRemovesAndChanges) {
+  QueueOrder o;
+  o.kind = QueueOrder::Kind::kProjectAttained;
+  o.thresholds_gpu_ms = {3'600'000};
+  JobQueue q(o);
+  EXPECT_EQ(q.mean_submitted_at(), 0);
+  const JobQueue::Handle a = q.Add(testing::JobBuilder("a").Submitted(1000));
+  const JobQueue::Handle b = q.Add(testing::JobBuilder("b").Submitted(3000));
+  EXPECT_EQ(q.mean_submitted_at(), 2000);
+  q.Modify(b, [](JobRequest& j) { j.submitted_at = 5000; });
+  EXPECT_EQ(q.mean_submitted_at(), 3000);
+  q.Remove(a);
+  EXPECT_EQ(q.mean_submitted_at(), 5000);
+  std::vector<JobRequest> jobs = {testing::JobBuilder("x").Submitted(10), testing::JobBuilder("y").Submitted(20)};
+  EXPECT_EQ(JobQueue::View(o, jobs).mean_submitted_at(), 15);
+}
+
 TEST(JobQueue, KeptQueueDecidesLikeTheSpan) {
   for (uint64_t seed = 1; seed <= 60; ++seed) {
     Rng rng(seed);

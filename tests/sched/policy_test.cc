@@ -300,6 +300,14 @@ TEST(FairLas, PreemptsOnlyPreemptibleJobsOfALowerQueue) {
   EXPECT_TRUE(Make("fair-las")->Schedule(c2.Build(), q).preemptions.empty());
 }
 
+// fair-las with the absolute starvation rule only (no condition on the queue's mean age).
+std::unique_ptr<Scheduler> FairLasAbsolute() {
+  SchedulerOptions o;
+  o.policy = "fair-las";
+  o.starvation_mean_age_multiple = 0;
+  return MakeScheduler(o).value();
+}
+
 TEST(FairLas, StarvingJobGoesFirstWhateverItsProject) {
   ClusterBuilder c;
   c.Node("a", 2);
@@ -307,7 +315,7 @@ TEST(FairLas, StarvingJobGoesFirstWhateverItsProject) {
   // One GPU free. "old" (big project) was submitted 25 h ago and never ran: it starves (default 24 h).
   std::vector<JobRequest> q = {JobBuilder("old").Project("big").Submitted(kNow - 25 * kHour),
                                JobBuilder("small").Project("small").Submitted(kNow - kMin)};
-  Decisions d = Make("fair-las")->Schedule(c.Build(), q);
+  Decisions d = FairLasAbsolute()->Schedule(c.Build(), q);
   EXPECT_NE(FindBind(d, "old"), nullptr);
   // Without the guard the small project goes first.
   SchedulerOptions o;
@@ -317,7 +325,7 @@ TEST(FairLas, StarvingJobGoesFirstWhateverItsProject) {
   EXPECT_NE(FindBind(d2, "small"), nullptr);
   // A job that ran before (preempted) is not guarded: it competes by attained service.
   q[0] = JobBuilder("old").Project("big").Submitted(kNow - 25 * kHour).Attained(kMin);
-  Decisions d3 = Make("fair-las")->Schedule(c.Build(), q);
+  Decisions d3 = FairLasAbsolute()->Schedule(c.Build(), q);
   EXPECT_NE(FindBind(d3, "small"), nullptr);
 }
 
@@ -325,12 +333,15 @@ TEST(FairLas, StarvingJobsOfTheLeastServedProjectFirst) {
   ClusterBuilder c;
   c.Node("a", 2);
   c.Run("x", "a", {0}, 50, false, kNow - kHour, kMilliPerGpu, 0, "big");
-  // Both starve; the light project's job goes first although the big project's is older.
+  // One GPU free. big-old and light-old starve; light holds fewer GPUs, so light-old goes first,
+  // although big-old is older and aaa-new (not starving) would come first in the normal order.
   std::vector<JobRequest> q = {JobBuilder("big-old").Project("big").Submitted(kNow - 50 * kHour),
-                               JobBuilder("light-old").Project("light").Submitted(kNow - 30 * kHour)};
-  Decisions d = Make("fair-las")->Schedule(c.Build(), q);
+                               JobBuilder("light-old").Project("light").Submitted(kNow - 30 * kHour),
+                               JobBuilder("aaa-new").Project("aaa").Submitted(kNow - kMin)};
+  Decisions d = FairLasAbsolute()->Schedule(c.Build(), q);
   EXPECT_NE(FindBind(d, "light-old"), nullptr);
   EXPECT_NE(FindPending(d, "big-old"), nullptr);
+  EXPECT_NE(FindPending(d, "aaa-new"), nullptr);
 }
 
 TEST(FairLas, StarvingLargeJobHoldsTheClosestNode) {
@@ -344,12 +355,31 @@ TEST(FairLas, StarvingLargeJobHoldsTheClosestNode) {
   std::vector<JobRequest> q = {JobBuilder("gang").Gpus(4).Submitted(kNow - 30 * kHour),
                                JobBuilder("pair").Gpus(2).Submitted(kNow - kMin),
                                JobBuilder("one").Gpus(1).Submitted(kNow - kMin)};
-  Decisions d = Make("fair-las")->Schedule(c.Build(), q);
+  Decisions d = FairLasAbsolute()->Schedule(c.Build(), q);
   ASSERT_NE(FindPending(d, "gang"), nullptr);
   EXPECT_NE(FindPending(d, "gang")->reason.find("holding b"), std::string::npos) << FindPending(d, "gang")->reason;
   EXPECT_NE(FindPending(d, "pair"), nullptr);
   ASSERT_NE(FindBind(d, "one"), nullptr);
   EXPECT_EQ(FindBind(d, "one")->nodes[0].node, "a");
+}
+
+TEST(FairLas, GuardKeepsToOutliersWhenEveryJobWaitsLong) {
+  ClusterBuilder c;
+  c.Node("a", 2);
+  c.Run("x", "a", {0}, 50, false, kNow - kHour, kMilliPerGpu, 0, "big");
+  // Every queued job is days old (an overloaded cluster): "old" (50 h) is not 4x the mean age (~45 h),
+  // so it does not starve and the light project goes first.
+  std::vector<JobRequest> q = {JobBuilder("old").Project("big").Submitted(kNow - 50 * kHour)};
+  for (int i = 0; i < 9; ++i) {
+    q.push_back(JobBuilder("light-" + std::to_string(i)).Project("light").Submitted(kNow - 44 * kHour + i));
+  }
+  Decisions d = Make("fair-las")->Schedule(c.Build(), q);
+  EXPECT_NE(FindBind(d, "light-0"), nullptr);
+  EXPECT_NE(FindPending(d, "old"), nullptr);
+  // Among fresh jobs the same 50 h-old job is an outlier (mean age ~5 h): it starves and goes first.
+  for (int i = 1; i < 10; ++i) q[static_cast<size_t>(i)].submitted_at = kNow - 5 * kMin + i;
+  Decisions d2 = Make("fair-las")->Schedule(c.Build(), q);
+  EXPECT_NE(FindBind(d2, "old"), nullptr);
 }
 
 TEST(FairLas, ProjectWeightsScaleShares) {

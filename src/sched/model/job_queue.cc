@@ -167,6 +167,7 @@ JobQueue::Handle JobQueue::NewSlot(JobRequest job) {
 void JobQueue::Count(Handle h, int delta) {
   const JobRequest& job = this->job(h);
   shape_jobs_[info_[h].shape] += delta;
+  submitted_sum_ms_ += delta * job.submitted_at;
   if (job.finish_before > 0) deadline_jobs_ += delta;
   if (job.milli_per_gpu < kMilliPerGpu) {
     fractions_ += delta;

@@ -179,6 +179,10 @@ class JobQueue {
   int64_t shape_jobs(uint32_t shape) const { return shape_jobs_[shape]; }
   // Queued jobs with a deadline (finish_before > 0).
   int64_t deadline_jobs() const { return deadline_jobs_; }
+  // Mean submitted_at of the queued jobs (0 when empty), rounded down: now minus it is their mean age.
+  UnixMillis mean_submitted_at() const {
+    return size_ == 0 ? 0 : submitted_sum_ms_ / static_cast<int64_t>(size_);
+  }
   // No queued job has a positive known runtime (Entry::known_runtime_s) below this; INT64_MAX when
   // none has one. A lower bound: exact after construction and SetPredictedRuntimes, while removals
   // and single updates may leave it lower than the true minimum.
@@ -231,6 +235,7 @@ class JobQueue {
   std::map<ShapeTuple, uint32_t> shapes_;
   std::vector<int64_t> shape_jobs_;
   int64_t deadline_jobs_ = 0;
+  int64_t submitted_sum_ms_ = 0;  // sum of queued jobs' submitted_at
   int64_t min_known_runtime_s_ = std::numeric_limits<int64_t>::max();
   std::map<int, int64_t> whole_gpus_;  // gpus -> whole-GPU requests asking for that many
   int64_t fractions_ = 0;

@@ -140,7 +140,8 @@ class FairLasScheduler final : public PolicyScheduler {
   }
 
   // Up to max_reservations (at least 1) starving jobs (never ran, submitted at least
-  // starvation_after_ms ago), those of the project holding the fewest GPUs first, then oldest first:
+  // starvation_after_ms and starvation_mean_age_multiple x the queue's mean age ago), those of the
+  // project holding the fewest GPUs first, then oldest first:
   // each binds if it fits, else preempts as its LAS queue allows, else holds the nodes closest to
   // fitting it until they drain.
   // Whether cursor a's next job goes before cursor b's in the guard: the project with the lower share,
@@ -160,7 +161,12 @@ class FairLasScheduler final : public PolicyScheduler {
   void Starving(Round& r, const JobQueue& queue, const Cursors& cursors, std::span<const int64_t> victim_rank,
                 int64_t levels, const ShareFn& share, const BindFn& bind, std::string* held) const {
     const UnixMillis now = r.now();
-    const UnixMillis cutoff = now - options_.starvation_after_ms;  // submitted after this: not starving
+    // Starving: waited starvation_after_ms and starvation_mean_age_multiple times the queue's mean age.
+    int64_t after = options_.starvation_after_ms;
+    if (options_.starvation_mean_age_multiple > 0 && !queue.empty()) {
+      after = std::max<int64_t>(after, options_.starvation_mean_age_multiple * (now - queue.mean_submitted_at()));
+    }
+    const UnixMillis cutoff = now - after;  // submitted after this: not starving
     // Jobs that never ran are all in the LAS queue of no service: one band per project, in submit order.
     const int64_t fresh_level = QueueOf(0);
     std::vector<uint32_t> fresh;
