@@ -1,6 +1,10 @@
 // The walkthrough, through the real CLI: gpu list, job submit/list/logs -f/wait/cancel.
 #include <gtest/gtest.h>
 
+#include <fstream>
+
+#include <filesystem>
+
 #include "harness.h"
 
 namespace fastgpu::testing {
@@ -86,6 +90,30 @@ TEST_F(CliTest, SubmitJsonAndErrors) {
   auto help = up_.Cli({"job", "submit", "--help"});
   EXPECT_EQ(help.exit_code, 0);
   EXPECT_NE(help.out.find("Example"), std::string::npos) << help.out;
+}
+
+// The everyday pattern: cd into the code, submit with --here (`task` is `job`). The job reads its code there, as
+// its project's uid when fastgpu runs as root (the directory is readable by all, as code under /srv would be).
+TEST_F(CliTest, HereRunsTheJobInTheSubmitDirectory) {
+  const std::string proj = up_.home() + "/../proj";
+  std::filesystem::create_directories(proj);
+  {
+    std::ofstream(proj + "/train.sh") << "echo reading $(cat input.txt) in $(pwd)\n";
+    std::ofstream(proj + "/input.txt") << "data-42\n";
+  }
+  for (const std::string& d : {up_.home() + "/..", proj}) std::filesystem::permissions(d, std::filesystem::perms(0755));
+  const auto before = std::filesystem::current_path();
+  std::filesystem::current_path(proj);
+  CliResult r = up_.Cli({"task", "submit", "--here", "--", "sh", "train.sh"});
+  CliResult rel = up_.Cli({"job", "submit", "--workdir", ".", "--", "sh", "train.sh"});
+  std::filesystem::current_path(before);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const std::string id = Trim(r.out);
+  ASSERT_TRUE(up_.WaitState(id, "SUCCEEDED")) << up_.Job(id).dump() << up_.Cli({"job", "logs", id}).out;
+  EXPECT_EQ(up_.Cli({"task", "logs", id}).out,
+            "reading data-42 in " + std::filesystem::canonical(proj).string() + "\n");
+  EXPECT_EQ(rel.exit_code, 2);
+  EXPECT_NE(rel.err.find("workdir '.' is relative"), std::string::npos) << rel.err;
 }
 
 TEST(CliNoServer, ClearErrorWhenNothingIsRunning) {
