@@ -1,5 +1,7 @@
 #include "cli/app.h"
 
+#include <set>
+
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 #include <algorithm>
@@ -152,6 +154,88 @@ void AddUpOptions(CLI::App* cmd, server::UpOptions& o) {
 
 namespace {
 
+// Optimal string alignment distance (edits, with a swap of neighbours counting one).
+size_t EditDistance(std::string_view a, std::string_view b) {
+  std::vector<std::vector<size_t>> d(a.size() + 1, std::vector<size_t>(b.size() + 1));
+  for (size_t i = 0; i <= a.size(); ++i) d[i][0] = i;
+  for (size_t j = 0; j <= b.size(); ++j) d[0][j] = j;
+  for (size_t i = 1; i <= a.size(); ++i) {
+    for (size_t j = 1; j <= b.size(); ++j) {
+      d[i][j] = std::min({d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1)});
+      if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1]) d[i][j] = std::min(d[i][j], d[i - 2][j - 2] + 1);
+    }
+  }
+  return d[a.size()][b.size()];
+}
+
+// The closest of `names` to `word` when it is close enough to be a typo of it.
+std::optional<std::string> Closest(std::string_view word, const std::vector<std::string>& names) {
+  const size_t limit = word.size() <= 3 ? 1 : 2;
+  std::optional<std::string> best;
+  size_t best_d = limit + 1;
+  for (const auto& n : names) {
+    const size_t d = EditDistance(word, n);
+    if (d < best_d && d > 0) {
+      best = n;
+      best_d = d;
+    }
+  }
+  return best;
+}
+
+// The deepest subcommand the parse entered ("fastgpu job submit" → that App).
+const CLI::App* Deepest(const CLI::App& app) {
+  const CLI::App* cur = &app;
+  for (bool deeper = true; deeper;) {
+    deeper = false;
+    for (const CLI::App* sub : cur->get_subcommands([](const CLI::App* a) { return a->parsed(); })) {
+      cur = sub;
+      deeper = true;
+      break;
+    }
+  }
+  return cur;
+}
+
+// "fastgpu job submit --help" for the deepest command the parse entered.
+std::string HelpCommand(const CLI::App& app) {
+  std::vector<std::string> path;
+  for (const CLI::App* cur = Deepest(app); cur != nullptr && cur->get_parent() != nullptr; cur = cur->get_parent())
+    path.insert(path.begin(), cur->get_name());
+  std::string out = "fastgpu";
+  for (const auto& p : path) out += " " + p;
+  return out + " --help";
+}
+
+// A line for a mistyped verb or flag ("unknown command 'sumbit' (did you mean 'submit'?) ..."), when one is
+// close to a known name; else nothing (the parser's own message is used).
+std::optional<std::string> Typo(const CLI::App& app, const std::vector<std::string>& args,
+                                const std::set<std::string, std::less<>>& vocabulary) {
+  const CLI::App* cur = Deepest(app);
+  std::vector<std::string> verbs(vocabulary.begin(), vocabulary.end());
+  for (const CLI::App* sub : cur->get_subcommands({})) verbs.push_back(sub->get_name());
+  std::vector<std::string> flags;
+  for (const CLI::App* a = cur; a != nullptr; a = a->get_parent()) {
+    for (const CLI::Option* o : a->get_options()) {
+      for (const auto& l : o->get_lnames()) flags.push_back("--" + l);
+    }
+  }
+  for (const std::string& a : args) {
+    if (a == "--") break;
+    if (a.rfind("--", 0) == 0) {
+      const std::string flag = a.substr(0, a.find('='));
+      if (std::find(flags.begin(), flags.end(), flag) != flags.end()) continue;
+      if (auto near = Closest(flag, flags))
+        return "unknown option '" + flag + "' (did you mean '" + *near + "'?); run '" + HelpCommand(app) + "'";
+      continue;
+    }
+    if (a.empty() || a[0] == '-' || vocabulary.count(a) > 0) continue;
+    if (auto near = Closest(a, verbs))
+      return "unknown command '" + a + "' (did you mean '" + *near + "'?); run '" + HelpCommand(app) + "'";
+  }
+  return std::nullopt;
+}
+
 // The product's own word for a job works too: `fastgpu task …` is `fastgpu job …` (the first verb only, so that a
 // job named "task" or a command `task` is left alone).
 std::vector<std::string> WithAliases(std::vector<std::string> args) {
@@ -211,12 +295,18 @@ int RunApp(const std::vector<std::string>& args_in, const Hooks& hooks, const Io
   };
   // A top-level verb is declared when it is named, or when help is asked for (`fastgpu --help` lists them all).
   const bool help = VerbNamed(args, "-h") || VerbNamed(args, "--help");
+  // Every verb name asked about (declared or not): the words a typo is compared with.
+  std::set<std::string, std::less<>> vocabulary;
+  auto named = [&](std::string_view verb) {
+    vocabulary.emplace(verb);
+    return VerbNamed(args, verb);
+  };
   auto declare = [&](const char* name, const std::string& desc) -> CLI::App* {
-    return help || VerbNamed(args, name) ? app.add_subcommand(name, desc) : nullptr;
+    return named(name) || help ? app.add_subcommand(name, desc) : nullptr;
   };
   VerbHost host{g, io, [&](std::function<int()> a) { action = std::move(a); }, run_with,
                 [&](ClientVerb verb, bool allow_csv) { action = client_verb(std::move(verb), allow_csv); },
-                [&](std::string_view verb) { return VerbNamed(args, verb); }, declare};
+                named, declare};
 
   // ---- up / server -------------------------------------------------------------------------------
   server::UpOptions up_opts;
@@ -273,7 +363,7 @@ Examples:
   CLI::Option* o_limit = nullptr;
   if (VerbNamed(args, "job")) {
     // Likewise one level down: only the named `job` subcommands (all of them for help).
-    auto sub_named = [&](std::string_view name) { return help || VerbNamed(args, name); };
+    auto sub_named = [&](std::string_view name) { return named(name) || help; };
     if (sub_named("submit")) {
       auto* sub = job->add_subcommand("submit", "Submit a job; prints its id");
       o_gpus = sub->add_option("--gpus", s_gpus, "GPUs per job, fractions allowed (default 1; 0.25 = a quarter)")->type_name("N");
@@ -530,11 +620,15 @@ Examples:
     io.out << "fastgpu " << FASTGPU_VERSION << "\n";
     return kExitOk;
   } catch (const CLI::ParseError& e) {
+    if (auto typo = Typo(app, args, vocabulary)) return ReportError(io.err, InvalidArgument(*typo), kExitUsage);
     std::string what = e.what();
     if (what == "A subcommand is required") what = "a command is required";
-    return ReportError(io.err, InvalidArgument(what + " (run 'fastgpu --help' for usage)"), kExitUsage);
+    return ReportError(io.err, InvalidArgument(what + " (run '" + HelpCommand(app) + "' for usage)"), kExitUsage);
   }
-  if (!action) return ReportError(io.err, InvalidArgument("a command is required (run 'fastgpu --help')"), kExitUsage);
+  if (!action) {
+    if (auto typo = Typo(app, args, vocabulary)) return ReportError(io.err, InvalidArgument(*typo), kExitUsage);
+    return ReportError(io.err, InvalidArgument("a command is required (run '" + HelpCommand(app) + "')"), kExitUsage);
+  }
   return action();
 }
 

@@ -258,6 +258,31 @@ TEST_F(CliRoundTrip, WorkdirIsAbsoluteOrHere) {
   EXPECT_EQ(body["workdir"], std::filesystem::current_path().string());
 }
 
+TEST_F(CliRoundTrip, TyposGetTheNearestNameAndTheRightHelp) {
+  int before = server_.requests();
+  struct Case {
+    std::vector<std::string> args;
+    std::string line;
+  };
+  for (const Case& c : std::vector<Case>{
+           {{"job", "sumbit", "--", "true"}, "unknown command 'sumbit' (did you mean 'submit'?); run 'fastgpu job --help'"},
+           {{"jbo", "list"}, "unknown command 'jbo' (did you mean 'job'?); run 'fastgpu --help'"},
+           {{"node", "lst"}, "unknown command 'lst' (did you mean 'list'?); run 'fastgpu node --help'"},
+           {{"job", "submit", "--gpu", "2", "--", "true"},
+            "unknown option '--gpu' (did you mean '--gpus'?); run 'fastgpu job submit --help'"},
+           {{"job", "list", "--stat", "RUNNING"},
+            "unknown option '--stat' (did you mean '--state'?); run 'fastgpu job list --help'"},
+       }) {
+    auto r = Cli(c.args);
+    EXPECT_EQ(r.code, kExitUsage) << r.err;
+    EXPECT_EQ(r.err, "fastgpu: error: " + c.line + "\n");
+  }
+  EXPECT_EQ(server_.requests(), before);
+  // Words after `--` are the job's, never corrected.
+  auto r = Cli({"job", "submit", "--", "sumbit"});
+  EXPECT_EQ(r.code, 0) << r.err;
+}
+
 TEST_F(CliRoundTrip, ServerErrorsBecomeOneLine) {
   auto r = Cli({"job", "get", "j-404"});
   EXPECT_EQ(r.code, kExitFailure);
