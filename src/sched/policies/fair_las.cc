@@ -81,7 +81,7 @@ class FairLasScheduler final : public PolicyScheduler {
           static_cast<int64_t>(p.milli) * static_cast<int64_t>(p.gpus.size());
     };
 
-    // 1. Starvation guard: the oldest starving jobs first.
+    // 1. Starvation guard: starving jobs first.
     std::string held;  // suffix for jobs that could not start while nodes are held
     const auto share = [&](uint32_t project) { return projects[project].share(); };
     if (options_.starvation_after_ms > 0) Starving(r, queue, cursors, victim_rank, levels, share, bind, &held);
@@ -139,11 +139,6 @@ class FairLasScheduler final : public PolicyScheduler {
     r.PendingNoFit(i, held);
   }
 
-  // Up to max_reservations (at least 1) starving jobs (never ran, submitted at least
-  // starvation_after_ms and starvation_mean_age_multiple x the queue's mean age ago), those of the
-  // project holding the fewest GPUs first, then oldest first:
-  // each binds if it fits, else preempts as its LAS queue allows, else holds the nodes closest to
-  // fitting it until they drain.
   // Whether cursor a's next job goes before cursor b's in the guard: the project with the lower share,
   // then the older job.
   template <class Cursors, class ShareFn>
@@ -157,6 +152,11 @@ class FairLasScheduler final : public PolicyScheduler {
     return a < b;
   }
 
+  // Up to max_reservations (at least 1) starving jobs (never ran, submitted at least
+  // starvation_after_ms and starvation_mean_age_multiple x the queue's mean age ago), those of the
+  // project holding the fewest GPUs first, then oldest first:
+  // each binds if it fits, else preempts as its LAS queue allows, else holds the nodes closest to
+  // fitting it until they drain.
   template <class Cursors, class ShareFn, class BindFn>
   void Starving(Round& r, const JobQueue& queue, const Cursors& cursors, std::span<const int64_t> victim_rank,
                 int64_t levels, const ShareFn& share, const BindFn& bind, std::string* held) const {
@@ -223,7 +223,7 @@ class FairLasScheduler final : public PolicyScheduler {
         });
       }
       if (nodes.empty()) {
-        r.PendingNoFit(i, "; starving: goes first");
+        r.PendingNoFit(i, "; starving: first in line");
         continue;
       }
       std::string names;
@@ -231,7 +231,7 @@ class FairLasScheduler final : public PolicyScheduler {
         if (!names.empty()) names += ", ";
         names += r.state().node_view(n).name;
       }
-      r.PendingNoFit(i, "; starving, holding " + names + " for it as GPUs free up");
+      r.PendingNoFit(i, "; starving: first in line, holding " + names + " for it as GPUs free up");
       for (int n : nodes) r.state().Block(n);
       if (held->empty()) *held = "; " + names + " held for " + job.job_id;
     }
