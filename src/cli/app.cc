@@ -52,7 +52,8 @@ Examples:
 Where the client connects: --server / --token / --ca, else $FASTGPU_SERVER / $FASTGPU_TOKEN / $FASTGPU_CA,
 else what `fastgpu login` stored in $FASTGPU_HOME/credentials.json, else the url and admin.token files that
 `fastgpu up` writes to $FASTGPU_HOME (default ~/.fastgpu). https:// certificates are always verified.
-Exit codes: 0 ok; 1 the request failed (or the waited-for job failed); 2 bad input, timeout.)";
+Exit codes: 0 ok; 1 the request failed (or the waited-for job failed); 2 bad input (nothing was sent), or
+`job wait` timed out; 3 not found; 4 not logged in or not allowed; 5 the server cannot be reached.)";
 
 constexpr const char* kSubmitFooter = R"(
 The command goes after `--`; everything after it is passed to the job unchanged.

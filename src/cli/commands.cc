@@ -67,7 +67,20 @@ std::string ErrorLine(const Status& st) {
 
 int ReportError(std::ostream& err, const Status& st, int exit_code) {
   err << ErrorLine(st) << "\n" << std::flush;
-  return exit_code;
+  if (exit_code != kExitFailure) return exit_code;
+  // A failed request: the kind of failure, so that scripts can tell them apart.
+  switch (st.code()) {
+    case ErrorCode::kNotFound:
+      return kExitNotFound;
+    case ErrorCode::kUnauthenticated:
+    case ErrorCode::kPermissionDenied:
+      return kExitDenied;
+    case ErrorCode::kUnavailable:
+    case ErrorCode::kDeadlineExceeded:
+      return kExitUnavailable;
+    default:
+      return exit_code;
+  }
 }
 
 namespace {

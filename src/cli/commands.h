@@ -16,9 +16,13 @@
 namespace fastgpu::cli {
 
 // Exit codes.
+// Exit codes, the same for every verb (README, "Exit codes"):
 inline constexpr int kExitOk = 0;
 inline constexpr int kExitFailure = 1;  // the server refused or failed the request; `job wait`: the job failed
 inline constexpr int kExitUsage = 2;    // bad input (nothing sent); `job wait`: timeout or error
+inline constexpr int kExitNotFound = 3;     // what was named does not exist (HTTP 404)
+inline constexpr int kExitDenied = 4;       // not logged in, or not allowed (HTTP 401 / 403)
+inline constexpr int kExitUnavailable = 5;  // the server cannot be reached, or is unavailable (HTTP 503)
 
 enum class OutputFormat { kTable, kJson, kCsv };
 // "csv" is accepted only where `allow_csv` (verbs with a CSV export).

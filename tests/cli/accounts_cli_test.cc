@@ -188,7 +188,7 @@ TEST_F(AccountsCli, LoginVerifiesAndWritesA0600CredentialsFile) {
 
 TEST_F(AccountsCli, LoginWithABadTokenStoresNothing) {
   auto r = Cli({"login", "--server", server_.url(), "--token", "wrong"});
-  EXPECT_EQ(r.code, kExitFailure);
+  EXPECT_EQ(r.code, kExitDenied);
   EXPECT_EQ(r.err, "fastgpu: error: login to " + server_.url() + " failed: missing or invalid API token\n");
   EXPECT_FALSE(std::filesystem::exists(home_.path() + "/credentials.json"));
   r = Cli({"login"}, {{"FASTGPU_SERVER", ""}, {"FASTGPU_TOKEN", ""}});
@@ -351,7 +351,7 @@ TEST_F(AccountsCli, RequestsFollowTheContract) {
   Cli({"audit", "list", "--after", "1200", "--limit", "5"});
   EXPECT_EQ(server_.last().query, "after=1200&limit=5");
   auto r = Cli({"user", "get", "nobody"});
-  EXPECT_EQ(r.code, kExitFailure);
+  EXPECT_EQ(r.code, kExitNotFound);
   EXPECT_EQ(Newlines(r.err), 1);
 }
 
@@ -386,7 +386,7 @@ TEST(TlsCli, CertificatesAreVerifiedAndAPrivateCaCanBeTrusted) {
   };
 
   auto r = run({"whoami", "--server", url});
-  EXPECT_EQ(r.code, kExitFailure);
+  EXPECT_EQ(r.code, kExitUnavailable);
   EXPECT_EQ(r.err.rfind("fastgpu: error: TLS certificate of " + url + " is not trusted: ", 0), 0u) << r.err;
   EXPECT_NE(r.err.find("(pass --ca FILE for a private CA)\n"), std::string::npos) << r.err;
 

@@ -285,7 +285,7 @@ TEST_F(CliRoundTrip, TyposGetTheNearestNameAndTheRightHelp) {
 
 TEST_F(CliRoundTrip, ServerErrorsBecomeOneLine) {
   auto r = Cli({"job", "get", "j-404"});
-  EXPECT_EQ(r.code, kExitFailure);
+  EXPECT_EQ(r.code, kExitNotFound);
   EXPECT_EQ(r.err, "fastgpu: error: job j-404 does not exist\n");
   EXPECT_EQ(r.out, "");
 
@@ -294,7 +294,7 @@ TEST_F(CliRoundTrip, ServerErrorsBecomeOneLine) {
   EXPECT_EQ(r.err, "fastgpu: error: needs 16 GPUs, largest node has 8\n");
 
   r = Cli({"gpu", "list"}, {{"FASTGPU_TOKEN", "wrong"}});
-  EXPECT_NE(r.code, 0);
+  EXPECT_EQ(r.code, kExitDenied);
   EXPECT_EQ(r.err, "fastgpu: error: missing or invalid API token\n");
 }
 
@@ -305,7 +305,7 @@ TEST_F(CliRoundTrip, ConnectionRefusedExplainsWhatToDo) {
     url = gone.url();
   }
   auto r = Cli({"job", "list"}, {{"FASTGPU_SERVER", url}});
-  EXPECT_EQ(r.code, kExitFailure);
+  EXPECT_EQ(r.code, kExitUnavailable);
   EXPECT_EQ(r.err, "fastgpu: error: cannot reach the FastGPU server at " + url +
                        ": is `fastgpu up` running? (connection refused)\n");
 }
