@@ -268,6 +268,21 @@ TEST(FairLas, SharesCountThisRoundsBinds) {
   EXPECT_NE(FindPending(d, "b2"), nullptr);
 }
 
+TEST(FairLas, SmallestJobOfAProjectFirst) {
+  ClusterBuilder c;
+  c.Node("a", 4);
+  // Same project: the newer 1-GPU job goes before the older 4-GPU one (which then no longer fits).
+  std::vector<JobRequest> q = {JobBuilder("wide").Gpus(4).Submitted(kNow - 2 * kMin),
+                               JobBuilder("narrow").Gpus(1).Submitted(kNow - kMin)};
+  Decisions d = Make("fair-las")->Schedule(c.Build(), q);
+  EXPECT_NE(FindBind(d, "narrow"), nullptr);
+  EXPECT_NE(FindPending(d, "wide"), nullptr);
+  EXPECT_EQ(QueueOrder::SizeClass(q[0]), 3);
+  EXPECT_EQ(QueueOrder::SizeClass(q[1]), 1);
+  EXPECT_EQ(QueueOrder::SizeClass(JobBuilder("f").Fraction(500, 1024)), 0);
+  EXPECT_EQ(QueueOrder::SizeClass(JobBuilder("g").Gpus(8).Nodes(4)), 6);
+}
+
 TEST(FairLas, LeastAttainedServiceBeforeProjectShare) {
   ClusterBuilder c;
   c.Node("a", 2);

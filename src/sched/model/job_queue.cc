@@ -1,6 +1,7 @@
 #include "sched/model/job_queue.h"
 
 #include <algorithm>
+#include <bit>
 #include <cassert>
 
 namespace fastgpu::sched {
@@ -28,10 +29,16 @@ int64_t QueueOrder::BandOf(const JobRequest& job) const {
       for (int64_t t : thresholds_gpu_ms) {
         if (job.attained_gpu_ms >= t) ++q;
       }
-      return q;
+      return kind == Kind::kAttained ? q : q * kSizeClasses + SizeClass(job);
     }
   }
   return 0;
+}
+
+int64_t QueueOrder::SizeClass(const JobRequest& job) {
+  if (job.milli_per_gpu < kMilliPerGpu) return 0;
+  const int64_t gpus = std::max<int64_t>(1, static_cast<int64_t>(job.gpus) * std::max(job.nodes, 1));
+  return std::min<int64_t>(std::bit_width(static_cast<uint64_t>(gpus)), kSizeClasses - 1);
 }
 
 JobQueue::JobQueue(QueueOrder order) : order_(std::move(order)) {}

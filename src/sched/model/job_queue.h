@@ -40,7 +40,7 @@ struct QueueOrder {
     kProjectPriority,  // group = project, band = -priority (fair-share)
     kEstimate,         // one band, key = EstimatedRuntimeS(job, default_runtime_s) (sjf)
     kAttained,         // band = LAS queue of attained_gpu_ms under thresholds_gpu_ms (las)
-    kProjectAttained,  // group = project, band = LAS queue as kAttained (fair-las)
+    kProjectAttained,  // group = project, band = LAS queue as kAttained * kSizeClasses + SizeClass (fair-las)
   };
   Kind kind = Kind::kSubmit;
   int64_t default_runtime_s = 0;           // kEstimate
@@ -48,6 +48,11 @@ struct QueueOrder {
 
   bool operator==(const QueueOrder&) const = default;
   int64_t BandOf(const JobRequest& job) const;
+  // kProjectAttained: size classes of a request (0 = a fraction, else the bit width of its GPU count:
+  // 1 GPU -> 1, 2-3 -> 2, 4-7 -> 3, 8-15 -> 4, ...), and the LAS queue of a band.
+  static constexpr int64_t kSizeClasses = 64;
+  static int64_t SizeClass(const JobRequest& job);
+  static int64_t LasQueueOfBand(int64_t band) { return band / kSizeClasses; }
   // First sort key inside a band (0 but for kEstimate, whose keys are too many for a band each).
   int64_t KeyOf(const JobRequest& job) const {
     return kind == Kind::kEstimate ? EstimatedRuntimeS(job, default_runtime_s) : 0;

@@ -11,9 +11,9 @@
 namespace fastgpu::sched {
 namespace {
 
-// Least attained service across LAS queues, fair across projects inside a queue, with a
-// starvation guard. Needs no runtime estimates: it reads attained service, waiting time, job size
-// and the GPUs each project holds.
+// Least attained service across LAS queues, fair across projects inside a queue (smallest jobs of a
+// project first), with a starvation guard. Needs no runtime estimates: it reads attained service,
+// waiting time, job size and the GPUs each project holds.
 class FairLasScheduler final : public PolicyScheduler {
  public:
   using PolicyScheduler::PolicyScheduler;
@@ -22,7 +22,7 @@ class FairLasScheduler final : public PolicyScheduler {
   bool UsesRuntimeEstimates() const override { return false; }
 
  protected:
-  // The queue's groups are the projects, their bands the LAS queues (submit order inside).
+  // The queue's groups are the projects, their bands (LAS queue, size class) (submit order inside).
   Decisions Run(const ClusterSnapshot& cluster, const ClusterState* state, const JobQueue& queue) override {
     Round r(cluster, state, queue, options_, kind_);
     const int64_t levels = static_cast<int64_t>(options_.las_thresholds_gpu_ms.size()) + 1;
@@ -57,21 +57,31 @@ class FairLasScheduler final : public PolicyScheduler {
       for (const GpuShare& s : rj.shares) projects[last].milli += s.milli;
     }
 
-    // One cursor per (project, LAS queue) band.
+    // One cursor per band: (project, LAS queue, size class).
     struct Cursor {
       const JobQueue::Band* band;
       uint32_t project;
       int64_t level;
       size_t pos = 0;
     };
+    // A project's bands in one LAS queue, smallest size class first.
+    struct Lane {
+      uint32_t project;
+      std::vector<uint32_t> cursors;
+      size_t next = 0;  // first cursor with jobs left
+    };
     std::vector<Cursor> cursors;
-    std::vector<std::vector<uint32_t>> by_level(static_cast<size_t>(levels));
+    std::vector<std::vector<Lane>> by_level(static_cast<size_t>(levels));
     int64_t top_level = levels;  // lowest LAS queue with queued jobs
+    // Bands come by project, then band (LAS queue, then size class).
     for (const auto& [key, band] : queue.bands()) {
       if (band.size() == 0) continue;
-      const int64_t level = std::clamp<int64_t>(key.band, 0, levels - 1);
-      by_level[static_cast<size_t>(level)].push_back(static_cast<uint32_t>(cursors.size()));
-      cursors.push_back(Cursor{&band, project(key.group), level});
+      const int64_t level = std::clamp<int64_t>(QueueOrder::LasQueueOfBand(key.band), 0, levels - 1);
+      const uint32_t pr = project(key.group);
+      std::vector<Lane>& lanes = by_level[static_cast<size_t>(level)];
+      if (lanes.empty() || lanes.back().project != pr) lanes.push_back(Lane{pr, {}});
+      lanes.back().cursors.push_back(static_cast<uint32_t>(cursors.size()));
+      cursors.push_back(Cursor{&band, pr, level});
       top_level = std::min(top_level, level);
     }
 
@@ -86,26 +96,33 @@ class FairLasScheduler final : public PolicyScheduler {
     const auto share = [&](uint32_t project) { return projects[project].share(); };
     if (options_.starvation_after_ms > 0) Starving(r, queue, cursors, victim_rank, levels, share, bind, &held);
 
-    // 2. LAS queues in order; inside one, the project holding the fewest GPUs (weighted) next.
+    // 2. LAS queues in order; inside one, the project holding the fewest GPUs (weighted) starts its
+    // smallest job (fewest GPUs; oldest first among equals) next.
     Placement p;
     for (int64_t level = top_level; level < levels; ++level) {
       const int64_t rank = levels - level;
-      using Entry = std::tuple<int64_t, std::string_view, uint32_t>;  // share, project name, cursor
+      std::vector<Lane>& lanes = by_level[static_cast<size_t>(level)];
+      using Entry = std::tuple<int64_t, std::string_view, uint32_t>;  // share, project name, lane
       std::priority_queue<Entry, std::vector<Entry>, std::greater<>> heap;
-      for (uint32_t c : by_level[static_cast<size_t>(level)]) {
-        const Project& pr = projects[cursors[c].project];
-        heap.emplace(pr.share(), pr.name, c);
+      for (uint32_t l = 0; l < lanes.size(); ++l) {
+        const Project& pr = projects[lanes[l].project];
+        heap.emplace(pr.share(), pr.name, l);
       }
       while (!heap.empty()) {
         if (r.CanStop(rank, victim_rank)) return r.Take();
-        const uint32_t c = std::get<2>(heap.top());
+        const uint32_t l = std::get<2>(heap.top());
         heap.pop();
-        Cursor& cur = cursors[c];
+        Lane& lane = lanes[l];
+        Cursor& cur = cursors[lane.cursors[lane.next]];
         const JobQueue::Entry& e = cur.band->entry(cur.pos++);
         Decide(r, e, rank, victim_rank, bind, held, &p);
-        if (cur.pos < cur.band->size()) {
-          const Project& pr = projects[cur.project];
-          heap.emplace(pr.share(), pr.name, c);
+        while (lane.next < lane.cursors.size() &&
+               cursors[lane.cursors[lane.next]].pos >= cursors[lane.cursors[lane.next]].band->size()) {
+          ++lane.next;
+        }
+        if (lane.next < lane.cursors.size()) {
+          const Project& pr = projects[lane.project];
+          heap.emplace(pr.share(), pr.name, l);
         }
       }
     }
