@@ -389,6 +389,16 @@ Result<SubmitResult> Service::Submit(api::JobSpec spec, const std::string& user,
     if (directory_) {
       auto rules = directory_->Rules(job.spec.project);
       if (!rules) return NotFound("project " + job.spec.project + " does not exist");
+      // A job larger than its project's GPU quota would wait forever: refused now, saying so.
+      for (const auto& [type, limit] : rules->quota.max_gpus_milli) {
+        if (type != "*" && type != job.spec.gpu_type) continue;
+        if (job.spec.gpus_milli > limit) {
+          return Unschedulable("quota: project " + job.spec.project + " may hold at most " + FormatMilliGpu(limit) +
+                               " " + (type == "*" ? std::string("GPUs") : type + " GPUs") + " at once, and the job asks "
+                               "for " + FormatMilliGpu(job.spec.gpus_milli) + ": it could never start (ask an admin "
+                               "to raise the quota: fastgpu project set " + job.spec.project + " --quota-gpus ...)");
+        }
+      }
       if (rules->quota.max_queued_jobs > 0) {
         // Submits still being written count too, so parallel submits cannot overshoot the quota.
         int64_t queued = submitting_[job.spec.project];

@@ -1,6 +1,8 @@
 // Service with projects: metering written with the job's end (exactly once, RUNNING time only),
 // quotas and budgets enforced at scheduling, hard budgets stopping running jobs.
 #include <gtest/gtest.h>
+
+#include <tuple>
 #include <stdlib.h>
 
 #include <filesystem>
@@ -160,6 +162,37 @@ TEST_F(MeteringTest, GpuQuotaByTypeHoldsJobsWithTheReason) {
   StartAll();
   EXPECT_EQ(svc_->GetJob(c.id)->state, JobState::kQueued);
   EXPECT_NE(svc_->GetJob(c.id)->reason.find("quota: project ml uses 2/2"), std::string::npos);
+}
+
+// A job larger than its project's GPU quota could never start: refused at submit with the reason (it used to wait
+// in the queue forever, held with a misleading "uses 0/2").
+TEST_F(MeteringTest, AJobLargerThanItsProjectsQuotaIsRefusedAtSubmit) {
+  dir_rules_.rules["ml"].quota.max_gpus_milli["A100-80GB"] = 2000;
+  dir_rules_.rules["ml"].quota.max_gpus_milli["*"] = 3000;
+  for (const auto& [gpus, type, limit] : {std::tuple{3000, "A100-80GB", "2 A100-80GB GPUs"}, std::tuple{4000, "", "3 GPUs"}}) {
+    api::JobSpec s;
+    s.command = {"true"};
+    s.project = "ml";
+    s.gpus_milli = gpus;
+    s.gpu_type = type;
+    auto r = svc_->Submit(s, "alice");
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.status().code(), ErrorCode::kUnschedulable);
+    EXPECT_NE(r.status().message().find(std::string("quota: project ml may hold at most ") + limit + " at once"),
+              std::string::npos)
+        << r.status().message();
+    EXPECT_NE(r.status().message().find("it could never start"), std::string::npos);
+  }
+  EXPECT_TRUE(svc_->ListJobs({})->jobs.empty());
+  EXPECT_TRUE(svc_->Submit([] {
+                    api::JobSpec s;
+                    s.command = {"true"};
+                    s.project = "ml";
+                    s.gpus_milli = 2000;
+                    s.gpu_type = "A100-80GB";
+                    return s;
+                  }(), "alice")
+                  .ok());
 }
 
 TEST_F(MeteringTest, QueuedJobLimitIsEnforcedAtSubmit) {
