@@ -280,6 +280,12 @@ int RunApp(const std::vector<std::string>& args_in, const Hooks& hooks, const Io
     auto format = ParseOutputFormat(g.output, allow_csv);
     if (!format.ok()) return ReportError(io.err, format.status(), kExitUsage);
     Client client(cfg.server_url, cfg.token, cfg.ca_file);
+    // A home other than the default is named when the server cannot be reached: the usual cause of "nothing
+    // runs there" is a shell without the FASTGPU_HOME of the `fastgpu up` that runs.
+    if (auto home = io.env("FASTGPU_HOME"); home && !home->empty() && cfg.server_from != "--server" &&
+                                             cfg.server_from != "FASTGPU_SERVER") {
+      client.set_url_origin("from FASTGPU_HOME=" + *home);
+    }
     bool color = io.out_is_tty && !io.env("NO_COLOR").has_value() && io.env("TERM").value_or("") != "dumb";
     Context ctx{client, io.out, io.err, *format, color, io.clock};
     return verb(ctx);

@@ -156,37 +156,37 @@ std::string UrlEncode(std::string_view s) {
 }
 
 Client::Client(std::string base_url, std::string token, std::string ca_file)
-    : base_url_(std::move(base_url)), token_(std::move(token)), ca_file_(std::move(ca_file)) {}
+    : base_url_(std::move(base_url)), described_url_(base_url_), token_(std::move(token)), ca_file_(std::move(ca_file)) {}
 
 Result<json> Client::GetJson(const std::string& path_and_query, int read_timeout_s) const {
   ASSIGN_OR_RETURN(auto http, MakeHttp(base_url_, token_, ca_file_, read_timeout_s));
-  return Finish(base_url_, http->Get(path_and_query));
+  return Finish(described_url_, http->Get(path_and_query));
 }
 
 Result<json> Client::PostJson(const std::string& path, const std::string& body) const {
   ASSIGN_OR_RETURN(auto http, MakeHttp(base_url_, token_, ca_file_, 30));
-  return Finish(base_url_, http->Post(path, body));
+  return Finish(described_url_, http->Post(path, body));
 }
 
 Result<json> Client::PutJson(const std::string& path, const std::string& body) const {
   ASSIGN_OR_RETURN(auto http, MakeHttp(base_url_, token_, ca_file_, 30));
-  return Finish(base_url_, http->Send("PUT", path, body, "application/json"));
+  return Finish(described_url_, http->Send("PUT", path, body, "application/json"));
 }
 
 Result<json> Client::PatchJson(const std::string& path, const std::string& body) const {
   ASSIGN_OR_RETURN(auto http, MakeHttp(base_url_, token_, ca_file_, 30));
-  return Finish(base_url_, http->Send("PATCH", path, body, "application/json"));
+  return Finish(described_url_, http->Send("PATCH", path, body, "application/json"));
 }
 
 Result<json> Client::Delete(const std::string& path) const {
   ASSIGN_OR_RETURN(auto http, MakeHttp(base_url_, token_, ca_file_, 30));
-  return Finish(base_url_, http->Send("DELETE", path));
+  return Finish(described_url_, http->Send("DELETE", path));
 }
 
 Result<TextBody> Client::GetText(const std::string& path_and_query) const {
   ASSIGN_OR_RETURN(auto http, MakeHttp(base_url_, token_, ca_file_, 60));
   auto r = http->Get(path_and_query);
-  if (!r.ok()) return FromHttpError(base_url_, r);
+  if (!r.ok()) return FromHttpError(described_url_, r);
   if (r.response.status < 200 || r.response.status >= 300)
     return StatusFromErrorBody(r.response.status, r.response.body);
   return TextBody{std::move(r.response.body), r.response.Header("Content-Type")};
@@ -207,7 +207,7 @@ Result<json> Client::SubmitJob(const api::JobSpec& spec, const std::string& idem
     ASSIGN_OR_RETURN(auto http, MakeHttp(base_url_, token_, ca_file_, 30));
     auto r = http->Post("/v1/jobs", body, "application/json", headers);
     const bool again = !r.ok() ? TransientTransportError(r.error) : r.response.status == 503;
-    if (!again || attempt >= submit_tries_) return Finish(base_url_, r);
+    if (!again || attempt >= submit_tries_) return Finish(described_url_, r);
     std::this_thread::sleep_for(backoff);  // back off before the retry (not a wait for an event)
     backoff *= 2;
   }
@@ -248,7 +248,7 @@ Result<LogChunk> Client::ReadLogs(const std::string& id, int64_t offset, int ran
   ASSIGN_OR_RETURN(auto http, MakeHttp(base_url_, token_, ca_file_, 60));
   auto r = http->Get(JobPath(id) + "/logs?offset=" + std::to_string(offset) + "&follow=false" +
                      (rank != 0 ? "&rank=" + std::to_string(rank) : std::string()));
-  if (!r.ok()) return FromHttpError(base_url_, r);
+  if (!r.ok()) return FromHttpError(described_url_, r);
   if (r.response.status != 200) return StatusFromErrorBody(r.response.status, r.response.body);
   LogChunk chunk;
   chunk.data = std::move(r.response.body);
@@ -307,9 +307,9 @@ Status Client::FollowLogs(const std::string& id, int64_t offset, const std::func
     if (status != 0) return StatusFromErrorBody(status, error_body);
     if (r.error == http::Error::kConnection || r.error == http::Error::kTlsVerification ||
         r.error == http::Error::kTlsConnection)
-      return FromHttpError(base_url_, r);
+      return FromHttpError(described_url_, r);
     failures_without_progress = offset > before ? 0 : failures_without_progress + 1;
-    if (failures_without_progress >= 3) return FromHttpError(base_url_, r);
+    if (failures_without_progress >= 3) return FromHttpError(described_url_, r);
   }
 }
 

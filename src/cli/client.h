@@ -50,6 +50,10 @@ class Client {
   Client(std::string base_url, std::string token, std::string ca_file = "");
 
   const std::string& base_url() const { return base_url_; }
+  // Where the URL came from, named in "cannot reach" messages ("from FASTGPU_HOME=/srv/fg"); empty: nothing.
+  void set_url_origin(const std::string& origin) {
+    described_url_ = origin.empty() ? base_url_ : base_url_ + " (" + origin + ")";
+  }
 
   Result<nlohmann::json> Health() const;
   // The created job object. Sends a new random Idempotency-Key with each call, and retries with the same
@@ -90,6 +94,7 @@ class Client {
 
  private:
   std::string base_url_;
+  std::string described_url_;  // base_url_, and where it came from (set_url_origin)
   std::string token_;
   std::string ca_file_;
   int submit_tries_ = 5;                          // about 3 s of retries in all

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <iostream>
 
 #include "auth/accounts.h"
@@ -61,8 +62,10 @@ int RunUp(const UpOptions& options) {
     std::cout << "run as this user (uid " << ::geteuid()
               << "): not root, so jobs of different projects are not isolated from each other";
   }
-  std::cout << "\n\nIn another terminal:\n"
-            << "  fastgpu gpu list\n"
+  std::cout << "\n\nIn another terminal:\n";
+  if (const char* h = std::getenv("HOME"); h == nullptr || up.home() != std::string(h) + "/.fastgpu")
+    std::cout << "  export FASTGPU_HOME=" << up.home() << "      # this home is not the default (~/.fastgpu)\n";
+  std::cout << "  fastgpu gpu list\n"
             << "  fastgpu job submit --gpus 2 --name hello -- sh -c 'echo $CUDA_VISIBLE_DEVICES; nvidia-smi || true'\n"
             << "  fastgpu job list\n"
             << "Press Ctrl-C to stop (running jobs keep running and are re-adopted by the next `fastgpu up`).\n"

@@ -308,6 +308,12 @@ TEST_F(CliRoundTrip, ConnectionRefusedExplainsWhatToDo) {
   EXPECT_EQ(r.code, kExitUnavailable);
   EXPECT_EQ(r.err, "fastgpu: error: cannot reach the FastGPU server at " + url +
                        ": is `fastgpu up` running? (connection refused)\n");
+  // The URL from a home other than the default: the message names it.
+  files_["/srv/fg/url"] = url + "\n";
+  r = Cli({"job", "list"}, {{"FASTGPU_SERVER", ""}, {"FASTGPU_HOME", "/srv/fg"}});
+  EXPECT_EQ(r.code, kExitUnavailable);
+  EXPECT_EQ(r.err, "fastgpu: error: cannot reach the FastGPU server at " + url +
+                       " (from FASTGPU_HOME=/srv/fg): is `fastgpu up` running? (connection refused)\n");
 }
 
 TEST_F(CliRoundTrip, TokenAndUrlComeFromTheHomeDir) {
