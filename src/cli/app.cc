@@ -237,10 +237,73 @@ std::optional<std::string> Typo(const CLI::App& app, const std::vector<std::stri
   return std::nullopt;
 }
 
+// Candidates for the last of `words` (the word being completed) after the others, one per line: the
+// subcommands of the command they name, or its flags (and the global ones) when the word starts with '-'.
+int Complete(const CLI::App& app, const std::vector<std::string>& words, std::ostream& out) {
+  const CLI::App* cur = &app;
+  const std::string current = words.empty() ? "" : words.back();
+  for (size_t i = 0; i + 1 < words.size(); ++i) {
+    const std::string& w = words[i];
+    if (w == "--") return 0;  // the job's own command: nothing to offer
+    if (!w.empty() && w[0] == '-') {
+      // A flag that takes a value consumes the next word.
+      for (const CLI::App* a = cur; a != nullptr; a = a->get_parent()) {
+        const CLI::Option* o = nullptr;
+        try {
+          o = a->get_option_no_throw(w.substr(0, w.find('=')));
+        } catch (...) {
+          o = nullptr;
+        }
+        if (o != nullptr) {
+          if (o->get_type_size() != 0 && w.find('=') == std::string::npos) ++i;
+          break;
+        }
+      }
+      continue;
+    }
+    for (const CLI::App* sub : cur->get_subcommands({})) {
+      if (sub->get_name() == w) {
+        cur = sub;
+        break;
+      }
+    }
+  }
+  std::vector<std::string> cands;
+  if (!current.empty() && current[0] == '-') {
+    for (const CLI::App* a = cur; a != nullptr; a = a->get_parent())
+      for (const CLI::Option* o : a->get_options())
+        for (const auto& l : o->get_lnames()) cands.push_back("--" + l);
+  } else {
+    for (const CLI::App* sub : cur->get_subcommands({})) cands.push_back(sub->get_name());
+  }
+  std::sort(cands.begin(), cands.end());
+  cands.erase(std::unique(cands.begin(), cands.end()), cands.end());
+  for (const auto& c : cands)
+    if (c.rfind(current, 0) == 0 && c != "__complete") out << c << "\n";
+  return 0;
+}
+
+int PrintCompletionScript(const std::string& shell, std::ostream& out) {
+  if (shell == "fish") {
+    out << "# fastgpu completion for fish (fastgpu completion fish)\n"
+           "complete -c fastgpu -f -a '(fastgpu __complete (commandline -opc)[2..-1] (commandline -ct) 2>/dev/null)'\n";
+    return 0;
+  }
+  if (shell == "zsh") out << "#compdef fastgpu\n# fastgpu completion for zsh (fastgpu completion zsh)\n"
+                             "autoload -U +X bashcompinit && bashcompinit\n";
+  else out << "# fastgpu completion for bash (fastgpu completion bash)\n";
+  out << "_fastgpu() {\n"
+         "  local IFS=$'\\n'\n"
+         "  COMPREPLY=($(fastgpu __complete \"${COMP_WORDS[@]:1:COMP_CWORD}\" 2>/dev/null))\n"
+         "}\n"
+         "complete -o default -F _fastgpu fastgpu\n";
+  return 0;
+}
+
 // The product's own word for a job works too: `fastgpu task …` is `fastgpu job …` (the first verb only, so that a
 // job named "task" or a command `task` is left alone).
 std::vector<std::string> WithAliases(std::vector<std::string> args) {
-  for (size_t i = 0; i < args.size(); ++i) {
+  for (size_t i = args.empty() || args[0] != "__complete" ? 0 : 1; i < args.size(); ++i) {
     const std::string& a = args[i];
     if (a == "--") break;
     if (a == "--server" || a == "--token" || a == "--ca" || a == "--output" || a == "-o") {
@@ -301,7 +364,10 @@ int RunApp(const std::vector<std::string>& args_in, const Hooks& hooks, const Io
     };
   };
   // A top-level verb is declared when it is named, or when help is asked for (`fastgpu --help` lists them all).
-  const bool help = VerbNamed(args, "-h") || VerbNamed(args, "--help");
+  // `fastgpu __complete WORD… CURRENT` (what the shell completion scripts call): every verb is declared, as for
+  // help, and the candidates for CURRENT are printed instead of running anything.
+  const bool completing = !args.empty() && args[0] == "__complete";
+  const bool help = completing || VerbNamed(args, "-h") || VerbNamed(args, "--help");
   // Every verb name asked about (declared or not): the words a typo is compared with.
   std::set<std::string, std::less<>> vocabulary;
   auto named = [&](std::string_view verb) {
@@ -614,6 +680,20 @@ Examples:
     });
 
   }
+
+  // ---- shell completion ---------------------------------------------------------------------------
+  std::string shell;
+  if (auto* completion = declare("completion", "Print a shell completion script: bash, zsh or fish")) {
+    completion->add_option("shell", shell, "bash, zsh or fish")->required()->check(CLI::IsMember({"bash", "zsh", "fish"}));
+    completion->footer(R"(
+Examples:
+  source <(fastgpu completion bash)                      # now; add it to ~/.bashrc to keep it
+  fastgpu completion bash > /etc/bash_completion.d/fastgpu
+  fastgpu completion zsh > "${fpath[1]}/_fastgpu"
+  fastgpu completion fish > ~/.config/fish/completions/fastgpu.fish)");
+    completion->callback([&] { action = [&]() -> int { return PrintCompletionScript(shell, io.out); }; });
+  }
+  if (completing) return Complete(app, std::vector<std::string>(args.begin() + 1, args.end()), io.out);
 
   // CLI11 takes the arguments in reverse order.
   std::vector<std::string> rev(args.rbegin(), args.rend());

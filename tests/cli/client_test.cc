@@ -283,6 +283,24 @@ TEST_F(CliRoundTrip, TyposGetTheNearestNameAndTheRightHelp) {
   EXPECT_EQ(r.code, 0) << r.err;
 }
 
+TEST_F(CliRoundTrip, ShellCompletionOffersVerbsAndFlagsFromTheSameDefinitions) {
+  EXPECT_EQ(Cli({"__complete", "jo"}).out, "job\n");
+  EXPECT_EQ(Cli({"__complete", "job", "su"}).out, "submit\n");
+  EXPECT_EQ(Cli({"__complete", "task", "su"}).out, "submit\n");
+  EXPECT_EQ(Cli({"__complete", "node", "c"}).out, "cordon\n");
+  EXPECT_EQ(Cli({"__complete", "job", "submit", "--gp"}).out, "--gpu-type\n--gpus\n");
+  EXPECT_EQ(Cli({"__complete", "job", "submit", "--gpus", "2", "--h"}).out, "--help\n--here\n");
+  EXPECT_EQ(Cli({"__complete", "--out"}).out, "--output\n");
+  EXPECT_EQ(Cli({"__complete", "job", "submit", "--", "x"}).out, "");  // the job's command: nothing to offer
+  auto bash = Cli({"completion", "bash"});
+  EXPECT_EQ(bash.code, 0);
+  EXPECT_NE(bash.out.find("complete -o default -F _fastgpu fastgpu"), std::string::npos) << bash.out;
+  EXPECT_NE(Cli({"completion", "zsh"}).out.find("bashcompinit"), std::string::npos);
+  EXPECT_NE(Cli({"completion", "fish"}).out.find("complete -c fastgpu"), std::string::npos);
+  auto bad = Cli({"completion", "tcsh"});
+  EXPECT_EQ(bad.code, kExitUsage);
+}
+
 TEST_F(CliRoundTrip, ServerErrorsBecomeOneLine) {
   auto r = Cli({"job", "get", "j-404"});
   EXPECT_EQ(r.code, kExitNotFound);

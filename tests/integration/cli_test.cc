@@ -1,5 +1,6 @@
 // The walkthrough, through the real CLI: gpu list, job submit/list/logs -f/wait/cancel.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <fstream>
 
@@ -114,6 +115,21 @@ TEST_F(CliTest, HereRunsTheJobInTheSubmitDirectory) {
             "reading data-42 in " + std::filesystem::canonical(proj).string() + "\n");
   EXPECT_EQ(rel.exit_code, 2);
   EXPECT_NE(rel.err.find("workdir '.' is relative"), std::string::npos) << rel.err;
+}
+
+// The bash completion script loads in a real bash and completes through the real binary.
+TEST(CliCompletion, TheBashScriptLoadsAndCompletes) {
+  const std::string bin_dir = std::filesystem::path(Bin()).parent_path().string();
+  const std::string script = "PATH='" + bin_dir + "':$PATH; source <(fastgpu completion bash) && complete -p fastgpu && "
+                             "COMP_WORDS=(fastgpu job su); COMP_CWORD=2; _fastgpu; echo \"[${COMPREPLY[*]}]\"";
+  const std::string out_file = std::filesystem::temp_directory_path().string() + "/fastgpu-completion-" +
+                               std::to_string(::getpid());
+  const int rc = std::system(("bash -c \"$(cat <<'EOF'\n" + script + "\nEOF\n)\" > '" + out_file + "' 2>&1").c_str());
+  const std::string out = ReadFile(out_file);
+  std::filesystem::remove(out_file);
+  EXPECT_EQ(rc, 0) << out;
+  EXPECT_NE(out.find("complete -o default -F _fastgpu fastgpu"), std::string::npos) << out;
+  EXPECT_NE(out.find("[submit]"), std::string::npos) << out;
 }
 
 TEST(CliNoServer, ClearErrorWhenNothingIsRunning) {
