@@ -425,6 +425,7 @@ Examples:
   SubmitFlags submit;
   std::string s_gpus, s_type, s_mem, s_runtime, s_prio, s_name, s_workdir, s_project, s_retries, s_file;
   JobListFlags list_flags;
+  JobCancelFlags cancel_flags;
   int list_limit = 0;
   std::string job_id;
   bool follow = false;
@@ -518,8 +519,21 @@ Examples:
     };
     add_id_verb("get", "Show one job", "fastgpu job get j-3 --output json",
                 [&](Context& ctx) { return JobGet(ctx, job_id); });
-    add_id_verb("cancel", "Cancel a job (SIGTERM, then SIGKILL after the grace period)", "fastgpu job cancel j-3",
-                [&](Context& ctx) { return JobCancel(ctx, job_id); });
+    if (sub_named("cancel")) {
+      auto* c = job->add_subcommand("cancel", "Cancel jobs (SIGTERM, then SIGKILL after the grace period)");
+      c->add_option("ids", cancel_flags.ids, "Job ids (j-…)")->type_name("ID...");
+      c->add_flag("--all", cancel_flags.all, "Every job not ended yet that you may see, narrowed by the flags below");
+      c->add_option("--state", cancel_flags.states, "With --all: only these states (e.g. QUEUED)")->type_name("S,...");
+      c->add_option("--name", cancel_flags.name, "With --all: only jobs with this name")->type_name("NAME");
+      c->add_option("--project", cancel_flags.project, "With --all: only jobs of this project")->type_name("PROJECT");
+      c->footer(R"(
+Examples:
+  fastgpu job cancel j-3
+  fastgpu job cancel j-3 j-4 j-9
+  fastgpu job cancel --all --state QUEUED --name sweep --project ml
+Exit code: 0 when every job was cancelled (or had ended), else that of the first failure.)");
+      c->callback([&] { action = client_verb([&](Context& ctx) { return JobCancelMany(ctx, cancel_flags); }); });
+    }
     add_id_verb("events", "A job's state changes: when, from, to, why and by whom", "fastgpu job events j-3",
                 [&](Context& ctx) { return JobEvents(ctx, job_id); });
     auto* logs = add_id_verb("logs", "Print a job's output (stdout and stderr)", "fastgpu job logs -f j-3",

@@ -271,6 +271,74 @@ int JobCancel(Context& ctx, const std::string& id) {
   return kExitOk;
 }
 
+int JobCancelMany(Context& ctx, const JobCancelFlags& flags) {
+  const bool filtered = !flags.states.empty() || !flags.name.empty() || !flags.project.empty();
+  if (flags.all == !flags.ids.empty()) {
+    return ReportError(ctx.err,
+                       InvalidArgument(flags.all ? "give job ids or --all, not both"
+                                                 : "name the jobs to cancel (fastgpu job cancel j-3 j-4), or --all "
+                                                   "with --state/--name/--project to pick them"),
+                       kExitUsage);
+  }
+  if (filtered && !flags.all)
+    return ReportError(ctx.err, InvalidArgument("--state, --name and --project pick jobs for --all"), kExitUsage);
+  std::vector<std::string> ids = flags.ids;
+  if (flags.all) {
+    JobListQuery q;
+    q.project = flags.project;
+    q.limit = kJobListPage;
+    std::string states = flags.states.empty() ? "QUEUED,SCHEDULED,STARTING,RUNNING" : flags.states;
+    for (size_t start = 0; start <= states.size();) {
+      size_t comma = states.find(',', start);
+      std::string item = states.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+      start = comma == std::string::npos ? states.size() + 1 : comma + 1;
+      item.erase(std::remove_if(item.begin(), item.end(), [](unsigned char c) { return std::isspace(c); }), item.end());
+      if (item.empty()) continue;
+      auto st = api::ParseJobState(Upper(item));
+      if (!st.ok()) return ReportError(ctx.err, InvalidArgument("unknown state '" + item + "' in --state"), kExitUsage);
+      q.states.emplace_back(api::JobStateName(*st));
+    }
+    while (true) {
+      auto page = ctx.client.ListJobs(q);
+      if (!page.ok()) return ReportError(ctx.err, page.status(), kExitFailure);
+      for (const auto& j : page->value("jobs", json::array())) {
+        if (!flags.name.empty() && j.value("name", "") != flags.name) continue;
+        ids.push_back(j.value("id", ""));
+      }
+      auto next = page->find("next_cursor");
+      if (next == page->end() || !next->is_string() || next->get<std::string>().empty()) break;
+      q.cursor = next->get<std::string>();
+    }
+  }
+  int code = kExitOk;
+  int done = 0;
+  json out = json::array();
+  for (const auto& id : ids) {
+    auto r = ctx.client.CancelJob(id);
+    if (!r.ok()) {
+      int c = ReportError(ctx.err, Status(r.status().code(), id + ": " + r.status().message()), kExitFailure);
+      if (code == kExitOk) code = c;
+      continue;
+    }
+    ++done;
+    if (ctx.format == OutputFormat::kJson) {
+      out.push_back(*r);
+      continue;
+    }
+    auto job = DecodeJob(*r);
+    if (!job.ok()) continue;
+    ctx.out << job->id << " " << api::JobStateName(job->state)
+            << (api::IsTerminal(job->state) ? "" : " (cancel requested)") << "\n";
+  }
+  if (ctx.format == OutputFormat::kJson) {
+    ctx.out << (flags.ids.size() == 1 && out.size() == 1 ? out[0] : json{{"jobs", out}}).dump(2) << "\n";
+  } else if (flags.all) {
+    ctx.out << done << " job" << (done == 1 ? "" : "s") << " cancelled\n";
+  }
+  ctx.out << std::flush;
+  return code;
+}
+
 namespace {
 
 // The shared shape of the listing verbs: JSON passes through; tables are decoded, then rendered.

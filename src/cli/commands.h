@@ -60,6 +60,15 @@ int JobLogs(Context& ctx, const std::string& id, bool follow, int rank = 0);
 // "30s"; empty = wait forever.
 int JobWait(Context& ctx, const std::string& id, const std::string& timeout);
 int JobCancel(Context& ctx, const std::string& id);
+struct JobCancelFlags {
+  std::vector<std::string> ids;
+  bool all = false;     // every job not ended yet, narrowed by the filters
+  std::string states;   // "QUEUED,RUNNING"
+  std::string name;
+  std::string project;
+};
+// `job cancel ID…` or `job cancel --all [filters]`: each job in turn; a summary line for --all.
+int JobCancelMany(Context& ctx, const JobCancelFlags& flags);
 int JobEvents(Context& ctx, const std::string& id);
 int GpuList(Context& ctx);
 int NodeList(Context& ctx);

@@ -68,6 +68,26 @@ TEST_F(CliTest, CancelAndWaitReportTheOutcome) {
   EXPECT_NE(wait.err.find("CANCELLED"), std::string::npos) << wait.err;
 }
 
+// Bulk cancel: several ids at once, or --all narrowed by name (and state/project); the others are left alone.
+TEST_F(CliTest, CancelSeveralJobsByIdOrByFilter) {
+  std::vector<std::string> sweep, other;
+  for (int i = 0; i < 3; ++i) sweep.push_back(Trim(up_.Cli({"job", "submit", "--gpus", "0.1", "--name", "sweep", "--", "sleep", "300"}).out));
+  for (int i = 0; i < 2; ++i) other.push_back(Trim(up_.Cli({"job", "submit", "--gpus", "0.1", "--name", "keep", "--", "sleep", "300"}).out));
+  auto none = up_.Cli({"job", "cancel"});
+  EXPECT_EQ(none.exit_code, 2);
+  EXPECT_NE(none.err.find("name the jobs to cancel"), std::string::npos) << none.err;
+  auto by_name = up_.Cli({"job", "cancel", "--all", "--name", "sweep"});
+  EXPECT_EQ(by_name.exit_code, 0) << by_name.err;
+  EXPECT_NE(by_name.out.find("3 jobs cancelled"), std::string::npos) << by_name.out;
+  for (const auto& id : sweep) EXPECT_TRUE(up_.WaitState(id, "CANCELLED")) << id;
+  for (const auto& id : other) EXPECT_NE(up_.Job(id).value("state", ""), "CANCELLED") << id;
+  // By id, one of them unknown: the others are cancelled, the exit code says "not found".
+  auto by_id = up_.Cli({"job", "cancel", other[0], "j-9999", other[1]});
+  EXPECT_EQ(by_id.exit_code, 3) << by_id.err;
+  EXPECT_NE(by_id.err.find("j-9999: "), std::string::npos) << by_id.err;
+  for (const auto& id : other) EXPECT_TRUE(up_.WaitState(id, "CANCELLED")) << id;
+}
+
 TEST_F(CliTest, SubmitJsonAndErrors) {
   auto sub = up_.Cli({"job", "submit", "--output", "json", "--gpus", "0.25", "--runtime", "1h", "--", "true"});
   ASSERT_EQ(sub.exit_code, 0) << sub.err;
