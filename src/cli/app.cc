@@ -300,6 +300,13 @@ int PrintCompletionScript(const std::string& shell, std::ostream& out) {
   return 0;
 }
 
+// A setting of the user's config (<home>/config.json); nothing when unset or unreadable (the `config` verb reports
+// a broken file).
+std::optional<std::string> ConfigValue(const Io& io, const std::string& key) {
+  auto v = ReadUserConfig(io.read_file, ResolveHome(io.env), key);
+  return v.ok() ? *v : std::nullopt;
+}
+
 // The product's own word for a job works too: `fastgpu task …` is `fastgpu job …` (the first verb only, so that a
 // job named "task" or a command `task` is left alone).
 std::vector<std::string> WithAliases(std::vector<std::string> args) {
@@ -480,6 +487,14 @@ Examples:
         set(o_name, s_name, submit.name);
         set(o_workdir, s_workdir, submit.workdir);
         set(o_project, s_project, submit.project);
+        // The user's default project: FASTGPU_PROJECT, else `fastgpu config set project P`.
+        if (!submit.project) {
+          if (auto p = io.env("FASTGPU_PROJECT"); p && !p->empty()) {
+            submit.project = *p;
+          } else if (auto c = ConfigValue(io, "project")) {
+            submit.project = *c;
+          }
+        }
         set(o_retries, s_retries, submit.max_retries);
         set(o_file, s_file, submit.file);
         action = client_verb([&](Context& ctx) {
@@ -693,6 +708,49 @@ Exit code: 0 when every job was cancelled (or had ended), else that of the first
       };
     });
 
+  }
+
+  // ---- config ------------------------------------------------------------------------------------
+  std::string config_key, config_value;
+  if (auto* config = declare("config", "Your settings: the default project of your submits")) {
+    auto key_ok = CLI::IsMember({"project"});
+    auto* set = config->add_subcommand("set", "Set a setting: fastgpu config set project ml");
+    set->add_option("key", config_key, "project")->required()->check(key_ok);
+    set->add_option("value", config_value, "Its value")->required();
+    auto* get = config->add_subcommand("get", "Print a setting (nothing when unset)");
+    get->add_option("key", config_key, "project")->required()->check(key_ok);
+    auto* unset = config->add_subcommand("unset", "Remove a setting");
+    unset->add_option("key", config_key, "project")->required()->check(key_ok);
+    config->require_subcommand(1);
+    config->footer(R"(
+Settings live in $FASTGPU_HOME/config.json (default ~/.fastgpu). project: the project `job submit` uses when
+--project is not given (FASTGPU_PROJECT wins over it); without either, the server picks "default", or your
+only project when you are in just one.
+Examples:
+  fastgpu config set project ml
+  fastgpu config get project
+  fastgpu config unset project)");
+    const std::string home = ResolveHome(io.env);
+    set->callback([&, home] {
+      action = [&, home]() -> int {
+        Status st = WriteUserConfig(io.read_file, home, config_key, config_value);
+        return st.ok() ? kExitOk : ReportError(io.err, st, kExitFailure);
+      };
+    });
+    get->callback([&, home] {
+      action = [&, home]() -> int {
+        auto v = ReadUserConfig(io.read_file, home, config_key);
+        if (!v.ok()) return ReportError(io.err, v.status(), kExitFailure);
+        if (*v) io.out << **v << "\n";
+        return kExitOk;
+      };
+    });
+    unset->callback([&, home] {
+      action = [&, home]() -> int {
+        Status st = WriteUserConfig(io.read_file, home, config_key, std::nullopt);
+        return st.ok() ? kExitOk : ReportError(io.err, st, kExitFailure);
+      };
+    });
   }
 
   // ---- shell completion ---------------------------------------------------------------------------

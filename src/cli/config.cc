@@ -88,6 +88,41 @@ Status WriteCredentials(const std::string& home, const Credentials& c) {
   return WriteFileAtomic(CredentialsPath(home), CredentialsJson(c), 0600, /*sync=*/true);
 }
 
+std::string UserConfigPath(const std::string& home) { return home + "/config.json"; }
+
+namespace {
+
+Result<nlohmann::json> LoadUserConfig(const ReadFileFn& read_file, const std::string& home) {
+  auto text = read_file(UserConfigPath(home));
+  if (!text || TrimSpace(*text).empty()) return nlohmann::json::object();
+  auto j = nlohmann::json::parse(*text, nullptr, false);
+  if (!j.is_object())
+    return InvalidArgument(UserConfigPath(home) + " is not a JSON object; fix it or remove it (fastgpu config unset KEY)");
+  return j;
+}
+
+}  // namespace
+
+Result<std::optional<std::string>> ReadUserConfig(const ReadFileFn& read_file, const std::string& home,
+                                                  const std::string& key) {
+  ASSIGN_OR_RETURN(nlohmann::json j, LoadUserConfig(read_file, home));
+  auto it = j.find(key);
+  if (it == j.end() || !it->is_string() || it->get<std::string>().empty()) return std::optional<std::string>();
+  return std::optional<std::string>(it->get<std::string>());
+}
+
+Status WriteUserConfig(const ReadFileFn& read_file, const std::string& home, const std::string& key,
+                       const std::optional<std::string>& value) {
+  ASSIGN_OR_RETURN(nlohmann::json j, LoadUserConfig(read_file, home));
+  if (value) {
+    j[key] = *value;
+  } else {
+    j.erase(key);
+  }
+  RETURN_IF_ERROR(MakeDirs(home, 0700));
+  return WriteFileAtomic(UserConfigPath(home), j.dump(2) + "\n", 0600, /*sync=*/true);
+}
+
 Result<bool> RemoveCredentials(const std::string& home) {
   const std::string path = CredentialsPath(home);
   if (::unlink(path.c_str()) == 0) return true;

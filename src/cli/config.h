@@ -51,6 +51,16 @@ Status WriteCredentials(const std::string& home, const Credentials& c);
 // Removes the file; false when there was none.
 Result<bool> RemoveCredentials(const std::string& home);
 
+// The user's settings, <home>/config.json (0600): {"project": "ml"}. Keys: kConfigKeys.
+inline constexpr const char* kConfigKeys[] = {"project"};
+std::string UserConfigPath(const std::string& home);
+// The value of `key`, or nothing (no file, no such key). A file that is not a JSON object is an error.
+Result<std::optional<std::string>> ReadUserConfig(const ReadFileFn& read_file, const std::string& home,
+                                                  const std::string& key);
+// Sets (value) or removes (nullopt) `key`; creates the home (0700) and writes the file atomically.
+Status WriteUserConfig(const ReadFileFn& read_file, const std::string& home, const std::string& key,
+                       const std::optional<std::string>& value);
+
 // Order for each of URL, token and CA file: flag > environment (FASTGPU_SERVER / FASTGPU_TOKEN /
 // FASTGPU_CA) > <home>/credentials.json > files written by `fastgpu up` in the home dir (url,
 // admin.token) > default (URL only). The stored token and CA are used only for the server they were

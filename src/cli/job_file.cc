@@ -158,6 +158,7 @@ Result<api::JobSpec> ParseJobYaml(std::string_view text, api::JobSpec base) {
 
 Result<api::JobSpec> BuildJobSpec(const SubmitFlags& flags, const ReadFileFn& read_file) {
   api::JobSpec spec;
+  spec.project.clear();  // none named unless the file or a flag names one (then the server decides)
   if (flags.file) {
     auto text = read_file(*flags.file);
     if (!text) return InvalidArgument("cannot read job file '" + *flags.file + "'");
@@ -206,7 +207,7 @@ Result<api::JobSpec> BuildJobSpec(const SubmitFlags& flags, const ReadFileFn& re
         "no command to run: put it after '--' (fastgpu job submit --gpus 1 -- python train.py) or set "
         "'command' in the job file");
   }
-  if (spec.project.empty()) spec.project = "default";
+  // No project named: the server decides ("default", or the caller's only project).
   RETURN_IF_ERROR(api::ValidateJobSpec(spec));
   return spec;
 }
@@ -214,6 +215,7 @@ Result<api::JobSpec> BuildJobSpec(const SubmitFlags& flags, const ReadFileFn& re
 std::string JobSpecRequestBody(const api::JobSpec& spec) {
   nlohmann::json j = api::ToJson(spec);
   j.erase("gpus_milli");  // the request carries the exact text form ("0.25")
+  if (spec.project.empty()) j.erase("project");
   return j.dump();
 }
 

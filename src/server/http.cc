@@ -381,6 +381,11 @@ void HttpServer::Install() {
     auto& res = ctx.res;
     auto spec = api::JobSpecFromJsonText(req.body);
     if (!spec.ok()) return SendError(res, spec.status());
+    // No project named: a caller who is not in "default" but in exactly one project means that one.
+    if (spec->project == "default" && !ctx.principal.admin && ctx.principal.roles.size() == 1 &&
+        !ctx.principal.RoleIn("default") && req.body.find("\"project\"") == std::string::npos) {
+      spec->project = ctx.principal.roles.begin()->first;
+    }
     RETURN_IF_SEND_ERROR(res, auth::Authorize(ctx.principal, Action::kProjectWrite, spec->project,
                                               "project " + spec->project + " does not exist"));
     std::string dry = Param(req, "dry_run");

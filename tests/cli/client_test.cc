@@ -229,6 +229,15 @@ TEST_F(CliRoundTrip, TaskIsTheSameVerbAsJob) {
   EXPECT_EQ(r.code, 0) << r.err;
 }
 
+TEST_F(CliRoundTrip, TheProjectComesFromTheFlagOrFastgpuProjectElseTheServerDecides) {
+  ASSERT_EQ(Cli({"job", "submit", "--", "true"}).code, 0);
+  EXPECT_FALSE(json::parse(server_.last_body()).contains("project"));  // the server decides
+  ASSERT_EQ(Cli({"job", "submit", "--", "true"}, {{"FASTGPU_PROJECT", "ml"}}).code, 0);
+  EXPECT_EQ(json::parse(server_.last_body())["project"], "ml");
+  ASSERT_EQ(Cli({"job", "submit", "--project", "cv", "--", "true"}, {{"FASTGPU_PROJECT", "ml"}}).code, 0);
+  EXPECT_EQ(json::parse(server_.last_body())["project"], "cv");
+}
+
 TEST_F(CliRoundTrip, WorkdirIsAbsoluteOrHere) {
   int before = server_.requests();
   auto r = Cli({"job", "submit", "--workdir", ".", "--", "true"});

@@ -88,6 +88,33 @@ TEST_F(CliTest, CancelSeveralJobsByIdOrByFilter) {
   for (const auto& id : other) EXPECT_TRUE(up_.WaitState(id, "CANCELLED")) << id;
 }
 
+// The project of a submit that names none: FASTGPU_PROJECT, else `fastgpu config set project`, else the server's
+// choice: "default", or the caller's only project when it is in just one.
+TEST_F(CliTest, DefaultProjectFromTheEnvironmentTheConfigOrTheOnlyMembership) {
+  ASSERT_EQ(up_.Cli({"project", "create", "ml"}).exit_code, 0);
+  ASSERT_EQ(up_.Cli({"project", "create", "cv"}).exit_code, 0);
+  auto project_of = [&](const CliResult& r) {
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    return up_.Job(Trim(r.out)).value("project", "");
+  };
+  EXPECT_EQ(project_of(up_.Cli({"job", "submit", "--", "true"})), "default");
+  ASSERT_EQ(up_.Cli({"config", "set", "project", "ml"}).exit_code, 0);
+  EXPECT_EQ(Trim(up_.Cli({"config", "get", "project"}).out), "ml");
+  EXPECT_EQ(project_of(up_.Cli({"job", "submit", "--", "true"})), "ml");
+  EXPECT_EQ(project_of(up_.Cli({"job", "submit", "--project", "default", "--", "true"})), "default");
+  ASSERT_EQ(up_.Cli({"config", "unset", "project"}).exit_code, 0);
+  EXPECT_EQ(up_.Cli({"config", "get", "project"}).out, "");
+  // A user who is only in cv need not name it.
+  const std::string bob = up_.NewUser("bob");
+  ASSERT_FALSE(bob.empty());
+  auto admin = up_.Client();
+  auto put = admin->Put("/v1/projects/cv/members/bob", json{{"role", "member"}}.dump(), "application/json");
+  ASSERT_TRUE(put && put->status / 100 == 2) << (put ? put->body : "no answer");
+  auto sub = up_.ClientAs(bob)->Post("/v1/jobs", json{{"command", {"true"}}}.dump(), "application/json");
+  ASSERT_TRUE(sub && sub->status == 201) << (sub ? sub->body : "no answer");
+  EXPECT_EQ(json::parse(sub->body).value("project", ""), "cv");
+}
+
 TEST_F(CliTest, SubmitJsonAndErrors) {
   auto sub = up_.Cli({"job", "submit", "--output", "json", "--gpus", "0.25", "--runtime", "1h", "--", "true"});
   ASSERT_EQ(sub.exit_code, 0) << sub.err;
