@@ -61,7 +61,7 @@ A job file (-f) holds the same fields; flags given on the command line override 
   name: train-resnet
   command: [python, train.py, --epochs, "90"]    # or a shell string: "python train.py > out.txt"
   gpus: 2                                        # fractions allowed: 0.25
-  gpu_type: A100-80GB
+  gpu_type: A100-80GB                            # or both at once: gpus: A100-80GB:2
   memory: 40GiB                                  # GPU memory per GPU
   runtime: 24h
   priority: 70                                   # 0..100, higher runs first
@@ -71,6 +71,9 @@ A job file (-f) holds the same fields; flags given on the command line override 
   max_retries: 2
   secrets: [WANDB_KEY]                           # project secrets, given as env vars
   processes: per-gpu                             # the command once per GPU (default per-node: once per node)
+dstack/SkyPilot style is accepted too: resources: {gpu: A100-80GB:2} (or gpu: 2, or gpu: A100-80GB), and
+--gpus A100-80GB:2. GPU types are matched exactly as the cluster names them (fastgpu gpu list): A100 is not
+A100-80GB. A type or count given twice must agree. Errors in the file say where: job.yaml:3:7: ...
 
 Examples:
   fastgpu job submit -- nvidia-smi
@@ -447,7 +450,9 @@ Examples:
     auto sub_named = [&](std::string_view name) { return named(name) || help; };
     if (sub_named("submit")) {
       auto* sub = job->add_subcommand("submit", "Submit a job; prints its id");
-      o_gpus = sub->add_option("--gpus", s_gpus, "GPUs per job, fractions allowed (default 1; 0.25 = a quarter)")->type_name("N");
+      o_gpus = sub->add_option("--gpus", s_gpus,
+                               "GPUs per job, fractions allowed (default 1; 0.25 = a quarter), or TYPE:N (A100-80GB:2)")
+                   ->type_name("N");
       o_type = sub->add_option("--gpu-type", s_type, "GPU type, e.g. A100-80GB (default: any)")->type_name("TYPE");
       o_mem = sub->add_option("--memory", s_mem, "GPU memory per GPU: MiB or 16GiB, 512MiB")->type_name("SIZE");
       o_runtime = sub->add_option("--runtime", s_runtime, "Runtime limit: 30m, 24h, 1h30m (default: none)")->type_name("DURATION");

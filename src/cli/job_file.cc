@@ -6,7 +6,8 @@
 #include <cctype>
 #include <charconv>
 #include <nlohmann/json.hpp>
-#include <set>
+#include <map>
+#include <optional>
 
 #include "api/json.h"
 #include "common/quantity.h"
@@ -41,31 +42,283 @@ Result<T> Prefix(Result<T> r, const std::string& prefix) {
   return Prefix(r.status(), prefix);
 }
 
-std::string Where(const YAML::Node& n) {
-  const YAML::Mark m = n.Mark();
-  if (m.line < 0) return "";
-  return " (line " + std::to_string(m.line + 1) + ")";
+std::string Trim(std::string_view s) {
+  size_t b = 0, e = s.size();
+  while (b < e && std::isspace(static_cast<unsigned char>(s[b]))) ++b;
+  while (e > b && std::isspace(static_cast<unsigned char>(s[e - 1]))) --e;
+  return std::string(s.substr(b, e - b));
 }
 
-Result<std::string> Scalar(const YAML::Node& n, const std::string& key) {
-  if (!n.IsScalar()) return InvalidArgument("field '" + key + "' must be a single value" + Where(n));
-  return n.Scalar();
+constexpr const char* kGpuForms = "a number of GPUs such as 2 or 0.25 (or TYPE:COUNT such as A100-80GB:2)";
+
+// A GPU request as text: "2", "0.25", "A100-80GB:2", "A100:0.5", and with `type_alone` also "A100-80GB" (a type,
+// count unchanged). `what` names the field or flag in errors. Types are passed on as written: the scheduler
+// matches them exactly.
+Result<GpuRequest> ParseGpuRequestText(std::string_view text, const std::string& what, bool type_alone) {
+  std::string s = Trim(text);
+  size_t colon = s.find(':');
+  if (colon == std::string::npos) {
+    bool numeric = !s.empty() && s.find_first_not_of("0123456789.") == std::string::npos;
+    if (numeric) {
+      ASSIGN_OR_RETURN(MilliGpu m, Prefix(ParseMilliGpu(s), what + ": "));
+      return GpuRequest{"", m};
+    }
+    if (type_alone && !s.empty()) return GpuRequest{s, std::nullopt};
+    return InvalidArgument(what + " must be " + kGpuForms + ", not '" + s + "'");
+  }
+  if (s.find(':', colon + 1) != std::string::npos) {
+    return InvalidArgument(what + " '" + s + "' has more than one ':'; write TYPE:COUNT such as A100-80GB:2 " +
+                           "(GPU memory per GPU is the separate field memory)");
+  }
+  std::string type = Trim(s.substr(0, colon));
+  std::string count = Trim(s.substr(colon + 1));
+  if (type.empty()) return InvalidArgument(what + " '" + s + "' has no GPU type before ':' (example: A100-80GB:2)");
+  auto m = ParseMilliGpu(count);
+  if (!m.ok()) {
+    return InvalidArgument(what + " '" + s + "': the count after ':' must be a number of GPUs such as 2 or 0.25, not '" +
+                           count + "'");
+  }
+  return GpuRequest{type, *m};
 }
 
-Status ApplyYaml(const YAML::Node& root, api::JobSpec& spec) {
-  if (root.IsNull()) return InvalidArgument("job file is empty");
-  if (!root.IsMap()) return InvalidArgument("job file must be a mapping of fields (name: ..., command: ...)");
-  static const std::set<std::string> kKnown = {"name",    "command", "gpus",    "gpu_type",
-                                                "memory",  "memory_mib", "runtime", "runtime_limit_s",
-                                                "priority", "env",     "workdir", "project",
-                                                "max_retries", "secrets", "processes"};
+// Where a problem in the job file is: "job.yaml:3:7: ...". Positions are 1-based; line 0 = the whole file.
+class FileErrors {
+ public:
+  FileErrors(std::string_view file, std::string_view text) : file_(file), text_(text) {}
+
+  Status At(int line, int column, const std::string& message) const {
+    if (line <= 0) return InvalidArgument(file_ + ": " + message);
+    return InvalidArgument(file_ + ":" + std::to_string(line) + ":" + std::to_string(column) + ": " + message);
+  }
+  Status At(const YAML::Mark& m, const std::string& message) const {
+    return m.line < 0 ? At(0, 0, message) : At(m.line + 1, m.column + 1, message);
+  }
+  Status At(const YAML::Node& n, const std::string& message) const { return At(n.Mark(), message); }
+  static int Line(const YAML::Node& n) { return n.Mark().line + 1; }
+
+  std::string_view text() const { return text_; }
+
+ private:
+  std::string file_;
+  std::string_view text_;
+};
+
+std::vector<std::string_view> Lines(std::string_view text) {
+  std::vector<std::string_view> out;
+  size_t b = 0;
+  while (b <= text.size()) {
+    size_t e = text.find('\n', b);
+    if (e == std::string_view::npos) e = text.size();
+    std::string_view l = text.substr(b, e - b);
+    if (!l.empty() && l.back() == '\r') l.remove_suffix(1);
+    out.push_back(l);
+    b = e + 1;
+  }
+  return out;
+}
+
+bool Blank(std::string_view line) {
+  size_t i = line.find_first_not_of(" \t");
+  return i == std::string_view::npos || line[i] == '#';
+}
+
+// The YAML library's complaint at `mark`, in words a user can act on, at the place to fix.
+Status SyntaxError(const FileErrors& err, const YAML::Exception& e) {
+  const std::string& msg = e.msg;
+  std::vector<std::string_view> lines = Lines(err.text());
+  int line = e.mark.line + 1, column = e.mark.column + 1;
+  // A tab in the indentation of this line or one above it: the usual cause, whatever the library says.
+  for (int i = 0; i < line && i < static_cast<int>(lines.size()); ++i) {
+    std::string_view l = lines[static_cast<size_t>(i)];
+    size_t content = l.find_first_not_of(" \t");
+    if (content == std::string_view::npos) continue;
+    size_t tab = l.substr(0, content).find('\t');
+    if (tab != std::string_view::npos) {
+      return err.At(i + 1, static_cast<int>(tab) + 1, "a tab is used for indentation; YAML indents with spaces only");
+    }
+  }
+  auto starts = [&](const char* prefix) { return msg.rfind(prefix, 0) == 0; };
+  std::string_view here = line >= 1 && line <= static_cast<int>(lines.size()) ? lines[static_cast<size_t>(line - 1)]
+                                                                                : std::string_view();
+  size_t first = here.find_first_not_of(' ');
+  bool mid_line = first != std::string_view::npos && static_cast<size_t>(column - 1) > first;
+  if (starts(YAML::ErrorMsg::MAP_VALUE)) {
+    // "gpus 2" on the line above: a field without its ':'.
+    for (int i = line - 2; i >= 0; --i) {
+      std::string_view l = lines[static_cast<size_t>(i)];
+      if (Blank(l)) continue;
+      size_t c = l.find_first_not_of(' ');
+      if (l.find(':') == std::string_view::npos && l[c] != '-' && l[c] != '"' && l[c] != '\'') {
+        return err.At(i + 1, static_cast<int>(c) + 1,
+                      "'" + Trim(l) + "' is not 'field: value'; put a ':' and a space after the field name");
+      }
+      break;
+    }
+    return err.At(line, column,
+                  "a ':' that cannot start a value here; a value that contains ': ' must be quoted "
+                  "(command: \"echo a: b\"), and each field goes on a line of its own");
+  }
+  if (starts(YAML::ErrorMsg::END_OF_MAP) || starts(YAML::ErrorMsg::END_OF_SEQ)) {
+    if (mid_line) {
+      return err.At(line, column,
+                    "unexpected text after the end of a value (text after a closing quote? quote the whole value)");
+    }
+    return err.At(line, column,
+                  "this line is indented differently from the lines above it; the fields of one mapping (and the "
+                  "items of one list) must start in the same column");
+  }
+  if (starts(YAML::ErrorMsg::END_OF_MAP_FLOW)) return err.At(line, column, "a '{' above is never closed with '}'");
+  if (starts(YAML::ErrorMsg::END_OF_SEQ_FLOW)) return err.At(line, column, "a '[' above is never closed with ']'");
+  if (starts(YAML::ErrorMsg::FLOW_END)) return err.At(line, column, "a ']' or '}' without its opening '[' or '{'");
+  if (starts(YAML::ErrorMsg::TAB_IN_INDENTATION)) {
+    return err.At(line, column, "a tab is used for indentation; YAML indents with spaces only");
+  }
+  if (starts(YAML::ErrorMsg::BLOCK_ENTRY)) {
+    return err.At(line, column,
+                  "a list item ('- ') is not allowed here; put the items of a list on the lines under their field, "
+                  "indented the same (command: then '  - python')");
+  }
+  if (starts(YAML::ErrorMsg::UNKNOWN_TOKEN)) {
+    std::string c = column >= 1 && static_cast<size_t>(column) <= here.size() ? std::string(1, here[column - 1]) : "";
+    return err.At(line, column, "a value cannot start with '" + c + "'; put the value in quotes");
+  }
+  if (starts(YAML::ErrorMsg::INVALID_ESCAPE) || starts(YAML::ErrorMsg::INVALID_HEX) ||
+      starts(YAML::ErrorMsg::INVALID_UNICODE)) {
+    return err.At(line, column,
+                  "a backslash escape that double quotes do not know; use single quotes for text with "
+                  "backslashes ('C:\\data'), or write \\\\");
+  }
+  if (starts(YAML::ErrorMsg::EOF_IN_SCALAR)) return err.At(line, column, "the file ends inside a quoted value");
+  if (starts(YAML::ErrorMsg::UNKNOWN_ANCHOR) || starts(YAML::ErrorMsg::ALIAS_NOT_FOUND)) {
+    return err.At(line, column, "'*' refers to an anchor ('&name') that is not defined above; quote the value if "
+                                "it is meant as text");
+  }
+  if (starts(YAML::ErrorMsg::MAP_KEY)) return err.At(line, column, "a field name is not allowed here");
+  return err.At(line, column, "this is not valid YAML (" + msg + ")");
+}
+
+bool QuoteCloses(std::string_view text, size_t open) {
+  char q = text[open];
+  for (size_t i = open + 1; i < text.size(); ++i) {
+    if (q == '"' && text[i] == '\\') {
+      ++i;
+    } else if (text[i] == q) {
+      if (q == '\'' && i + 1 < text.size() && text[i + 1] == '\'') {
+        ++i;
+        continue;
+      }
+      return true;
+    }
+  }
+  return false;
+}
+
+// The YAML library takes a quote that is never closed as running to the end of the file; refuse it.
+Status CheckQuotes(const YAML::Node& n, const FileErrors& err) {
+  if (n.IsScalar()) {
+    const YAML::Mark m = n.Mark();
+    std::string_view text = err.text();
+    if (m.pos >= 0 && static_cast<size_t>(m.pos) < text.size()) {
+      char c = text[static_cast<size_t>(m.pos)];
+      if ((c == '"' || c == '\'') && !QuoteCloses(text, static_cast<size_t>(m.pos))) {
+        return err.At(n, std::string("the quote opened here is never closed; add the closing ") + c);
+      }
+    }
+  } else if (n.IsMap()) {
+    for (const auto& kv : n) {
+      RETURN_IF_ERROR(CheckQuotes(kv.first, err));
+      RETURN_IF_ERROR(CheckQuotes(kv.second, err));
+    }
+  } else if (n.IsSequence()) {
+    for (const auto& a : n) RETURN_IF_ERROR(CheckQuotes(a, err));
+  }
+  return Status::Ok();
+}
+
+// Field names are plain text and each is given once. `in` is "" at the top level, else " in env" etc.
+Status CheckKeys(const YAML::Node& map, const FileErrors& err, const std::string& in) {
+  std::map<std::string, int> first;
+  for (const auto& kv : map) {
+    if (!kv.first.IsScalar()) return err.At(kv.first, "a field name" + in + " must be plain text, not a list or mapping");
+    auto [it, added] = first.emplace(kv.first.Scalar(), FileErrors::Line(kv.first));
+    if (!added) {
+      return err.At(kv.first, "'" + kv.first.Scalar() + "' is given twice" + in + " (first on line " +
+                                  std::to_string(it->second) + ")");
+    }
+  }
+  return Status::Ok();
+}
+
+// The GPU type or count as the first field that states it; another field that disagrees is an error.
+struct Claim {
+  std::string value;
+  std::string field;
+  int line = 0;
+};
+
+Status Agree(Claim& c, const std::string& value, const std::string& field, const YAML::Node& at,
+             const FileErrors& err, const std::string& what) {
+  if (c.line == 0) {
+    c = Claim{value, field, FileErrors::Line(at)};
+    return Status::Ok();
+  }
+  if (c.value == value) return Status::Ok();
+  return err.At(at, field + " asks for " + what + " " + value + " but " + c.field + " (line " + std::to_string(c.line) +
+                        ") asks for " + c.value + "; give it once");
+}
+
+Status ApplyResources(const YAML::Node& v, const FileErrors& err, Claim& type, Claim& count) {
+  if (!v.IsMap()) return err.At(v, "resources must be a mapping such as {gpu: A100-80GB:2}");
+  RETURN_IF_ERROR(CheckKeys(v, err, " in resources"));
+  for (const auto& kv : v) {
+    const std::string key = kv.first.Scalar();
+    if (key != "gpu") {
+      return err.At(kv.first, "unknown field 'resources." + key +
+                                  "'; accepted under resources: gpu (TYPE:COUNT, COUNT or TYPE, e.g. gpu: "
+                                  "A100-80GB:2). Host CPUs, memory and disk are not reserved; GPU memory per GPU is "
+                                  "the top-level field memory");
+    }
+    if (kv.second.IsNull()) continue;
+    if (!kv.second.IsScalar()) return err.At(kv.second, "resources.gpu must be a single value such as A100-80GB:2");
+    auto g = ParseGpuRequestText(kv.second.Scalar(), "resources.gpu", /*type_alone=*/true);
+    if (!g.ok()) return err.At(kv.second, g.status().message());
+    if (!g->type.empty()) RETURN_IF_ERROR(Agree(type, g->type, "resources.gpu", kv.second, err, "GPU type"));
+    if (g->milli) {
+      RETURN_IF_ERROR(Agree(count, FormatMilliGpu(*g->milli), "resources.gpu", kv.second, err, "GPU count"));
+    }
+  }
+  return Status::Ok();
+}
+
+constexpr const char* kKnownFields =
+    "name, command, gpus, gpu_type, resources, memory, runtime, priority, env, workdir, project, max_retries, "
+    "secrets, processes";
+
+bool KnownField(std::string_view key) {
+  for (std::string_view k : {"name", "command", "gpus", "gpu_type", "resources", "memory", "memory_mib", "runtime",
+                             "runtime_limit_s", "priority", "env", "workdir", "project", "max_retries", "secrets",
+                             "processes"}) {
+    if (k == key) return true;
+  }
+  return false;
+}
+
+Status ApplyYaml(const YAML::Node& root, const FileErrors& err, api::JobSpec& spec) {
+  if (root.IsNull()) return err.At(0, 0, "the job file is empty; it needs at least command: [...]");
+  if (!root.IsMap()) {
+    std::string hint = root.IsScalar() && root.Scalar().find(':') != std::string::npos
+                           ? " (a ':' must be followed by a space: gpus: 2)"
+                           : "";
+    return err.At(root, "a job file is a set of fields, one per line (name: train, command: [python, train.py])" + hint);
+  }
+  RETURN_IF_ERROR(CheckKeys(root, err, ""));
+  Claim type, count;
   for (const auto& kv : root) {
-    std::string key = kv.first.as<std::string>();
+    const std::string key = kv.first.Scalar();
     const YAML::Node& v = kv.second;
-    if (!kKnown.count(key)) {
-      return InvalidArgument("unknown field '" + key + "'" + Where(kv.first) +
-                             "; known fields: name, command, gpus, gpu_type, memory, runtime, priority, env, "
-                             "workdir, project, max_retries, secrets, processes");
+    if (!KnownField(key)) {
+      std::string hint = key == "gpu" ? " (for a GPU count write gpus: 2; for a type and count, gpus: A100-80GB:2)" : "";
+      return err.At(kv.first, "unknown field '" + key + "'" + hint + "; known fields: " + kKnownFields);
     }
     if (v.IsNull()) continue;
     if (key == "command") {
@@ -74,59 +327,80 @@ Status ApplyYaml(const YAML::Node& root, api::JobSpec& spec) {
       } else if (v.IsSequence()) {
         spec.command.clear();
         for (const auto& a : v) {
-          if (!a.IsScalar()) return InvalidArgument("field 'command' must be a list of strings" + Where(a));
+          if (!a.IsScalar()) return err.At(a, "each item of command must be a single string");
           spec.command.push_back(a.Scalar());
         }
       } else {
-        return InvalidArgument("field 'command' must be a list of strings or a shell string" + Where(v));
+        return err.At(v, "command must be a list of strings ([python, train.py]) or a shell string");
       }
     } else if (key == "secrets") {
       // A single name is accepted as a one-element list.
-      if (!v.IsSequence() && !v.IsScalar())
-        return InvalidArgument("field 'secrets' must be a list of secret names" + Where(v));
+      if (!v.IsSequence() && !v.IsScalar()) return err.At(v, "secrets must be a list of secret names ([WANDB_KEY])");
       spec.secrets.clear();
       if (v.IsScalar()) spec.secrets.push_back(v.Scalar());
       for (const auto& a : v) {
-        if (!a.IsScalar()) return InvalidArgument("field 'secrets' must be a list of secret names" + Where(a));
+        if (!a.IsScalar()) return err.At(a, "each item of secrets must be a secret name");
         spec.secrets.push_back(a.Scalar());
       }
     } else if (key == "env") {
-      if (!v.IsMap()) return InvalidArgument("field 'env' must be a mapping of NAME: value" + Where(v));
+      if (!v.IsMap()) return err.At(v, "env must be a mapping of NAME: value ({BATCH: \"256\"})");
+      RETURN_IF_ERROR(CheckKeys(v, err, " in env"));
       for (const auto& e : v) {
-        std::string name = e.first.as<std::string>();
-        if (!e.second.IsScalar() && !e.second.IsNull())
-          return InvalidArgument("env value of '" + name + "' must be a string" + Where(e.second));
-        RETURN_IF_ERROR(Prefix(ParseEnvAssignment(name + "=").status(), "field 'env': "));
+        const std::string name = e.first.Scalar();
+        if (!e.second.IsScalar() && !e.second.IsNull()) {
+          return err.At(e.second, "the value of env " + name + " must be a single string");
+        }
+        if (auto st = ParseEnvAssignment(name + "=").status(); !st.ok()) return err.At(e.first, st.message());
         spec.env[name] = e.second.IsNull() ? "" : e.second.Scalar();
       }
+    } else if (key == "resources") {
+      RETURN_IF_ERROR(ApplyResources(v, err, type, count));
     } else {
-      ASSIGN_OR_RETURN(std::string s, Scalar(v, key));
-      std::string where = "field '" + key + "'" + Where(v) + ": ";
+      if (!v.IsScalar()) return err.At(v, key + " must be a single value, not a list or mapping");
+      const std::string s = v.Scalar();
+      auto fail = [&](const Status& st) { return err.At(v, st.message()); };
       if (key == "name") {
         spec.name = s;
       } else if (key == "gpus") {
-        ASSIGN_OR_RETURN(spec.gpus_milli, Prefix(ParseMilliGpu(s), where));
+        auto g = ParseGpuRequestText(s, "gpus", /*type_alone=*/false);
+        if (!g.ok()) return fail(g.status());
+        if (!g->type.empty()) RETURN_IF_ERROR(Agree(type, g->type, "gpus", v, err, "GPU type"));
+        RETURN_IF_ERROR(Agree(count, FormatMilliGpu(*g->milli), "gpus", v, err, "GPU count"));
       } else if (key == "gpu_type") {
-        spec.gpu_type = s;
+        RETURN_IF_ERROR(Agree(type, s, "gpu_type", v, err, "GPU type"));
       } else if (key == "memory" || key == "memory_mib") {
-        ASSIGN_OR_RETURN(spec.memory_mib, Prefix(ParseMemoryMiB(s), where));
+        auto m = ParseMemoryMiB(s);
+        if (!m.ok()) return fail(Prefix(m.status(), key + ": "));
+        spec.memory_mib = *m;
       } else if (key == "runtime" || key == "runtime_limit_s") {
-        ASSIGN_OR_RETURN(spec.runtime_limit_s, Prefix(ParseDurationSeconds(s), where));
+        auto d = ParseDurationSeconds(s);
+        if (!d.ok()) return fail(Prefix(d.status(), key + ": "));
+        spec.runtime_limit_s = *d;
       } else if (key == "priority") {
-        ASSIGN_OR_RETURN(int64_t p, ParseInt(s, "field 'priority'" + Where(v), 0, 100));
-        spec.priority = static_cast<int>(p);
+        auto p = ParseInt(s, "priority", 0, 100);
+        if (!p.ok()) return fail(p.status());
+        spec.priority = static_cast<int>(*p);
       } else if (key == "workdir") {
+        if (!s.empty() && s[0] != '/') {
+          return err.At(v, "workdir '" + s + "' is relative: give an absolute path on the node that runs the job "
+                           "(e.g. /data/run1), or --here to run in the directory you submit from");
+        }
         spec.workdir = s;
       } else if (key == "project") {
         spec.project = s;
       } else if (key == "max_retries") {
-        ASSIGN_OR_RETURN(int64_t r, ParseInt(s, "field 'max_retries'" + Where(v), 0, 100));
-        spec.max_retries = static_cast<int>(r);
+        auto r = ParseInt(s, "max_retries", 0, 100);
+        if (!r.ok()) return fail(r.status());
+        spec.max_retries = static_cast<int>(*r);
       } else if (key == "processes") {
-        ASSIGN_OR_RETURN(spec.processes, Prefix(api::ParseProcessLayout(s), where));
+        auto p = api::ParseProcessLayout(s);
+        if (!p.ok()) return fail(p.status());
+        spec.processes = *p;
       }
     }
   }
+  if (type.line > 0) spec.gpu_type = type.value;
+  if (count.line > 0) spec.gpus_milli = *ParseMilliGpu(count.value);
   return Status::Ok();
 }
 
@@ -145,14 +419,20 @@ Result<std::pair<std::string, std::string>> ParseEnvAssignment(std::string_view 
   return std::make_pair(key, std::string(text.substr(eq + 1)));
 }
 
-Result<api::JobSpec> ParseJobYaml(std::string_view text, api::JobSpec base) {
+Result<api::JobSpec> ParseJobYaml(std::string_view text, api::JobSpec base, std::string_view file_name) {
+  FileErrors err(file_name, text);
   try {
-    YAML::Node root = YAML::Load(std::string(text));
-    RETURN_IF_ERROR(ApplyYaml(root, base));
+    std::vector<YAML::Node> docs = YAML::LoadAll(std::string(text));
+    if (docs.empty()) return err.At(0, 0, "the job file is empty; it needs at least command: [...]");
+    if (docs.size() > 1) {
+      return err.At(docs[1], "a second YAML document starts here (after a '---' or '...' line); a job file holds "
+                             "one set of fields");
+    }
+    RETURN_IF_ERROR(CheckQuotes(docs[0], err));
+    RETURN_IF_ERROR(ApplyYaml(docs[0], err, base));
     return base;
   } catch (const YAML::Exception& e) {
-    std::string where = e.mark.line >= 0 ? " at line " + std::to_string(e.mark.line + 1) : "";
-    return InvalidArgument("job file is not valid YAML" + where + ": " + e.msg);
+    return SyntaxError(err, e);
   }
 }
 
@@ -162,15 +442,19 @@ Result<api::JobSpec> BuildJobSpec(const SubmitFlags& flags, const ReadFileFn& re
   if (flags.file) {
     auto text = read_file(*flags.file);
     if (!text) return InvalidArgument("cannot read job file '" + *flags.file + "'");
-    auto parsed = ParseJobYaml(*text, spec);
-    if (!parsed.ok()) return Prefix(parsed.status(), *flags.file + ": ");
-    spec = std::move(parsed).value();
+    ASSIGN_OR_RETURN(spec, ParseJobYaml(*text, spec, *flags.file));
   }
   if (flags.name) spec.name = *flags.name;
   if (flags.gpus) {
-    ASSIGN_OR_RETURN(spec.gpus_milli, Prefix(ParseMilliGpu(*flags.gpus), "invalid --gpus: "));
+    ASSIGN_OR_RETURN(GpuRequest g, ParseGpuRequestText(*flags.gpus, "--gpus", /*type_alone=*/false));
+    if (!g.type.empty() && flags.gpu_type && Trim(*flags.gpu_type) != g.type) {
+      return InvalidArgument("--gpus " + Trim(*flags.gpus) + " asks for GPU type " + g.type + " but --gpu-type asks for " +
+                             *flags.gpu_type + "; give the type once");
+    }
+    if (!g.type.empty()) spec.gpu_type = g.type;
+    spec.gpus_milli = *g.milli;
   }
-  if (flags.gpu_type) spec.gpu_type = *flags.gpu_type;
+  if (flags.gpu_type) spec.gpu_type = Trim(*flags.gpu_type);
   if (flags.memory) {
     ASSIGN_OR_RETURN(spec.memory_mib, Prefix(ParseMemoryMiB(*flags.memory), "invalid --memory: "));
   }

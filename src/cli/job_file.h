@@ -9,13 +9,14 @@
 
 #include "api/types.h"
 #include "cli/config.h"
+#include "common/quantity.h"
 #include "common/status.h"
 
 namespace fastgpu::cli {
 
 // Flags of `job submit` as typed by the user; unset optionals were not given.
 struct SubmitFlags {
-  std::optional<std::string> gpus;         // --gpus "0.25"
+  std::optional<std::string> gpus;         // --gpus "0.25" or "A100-80GB:2"
   std::optional<std::string> gpu_type;     // --gpu-type
   std::optional<std::string> memory;       // --memory "16GiB" or MiB
   std::optional<std::string> runtime;      // --runtime "24h"
@@ -36,11 +37,21 @@ struct SubmitFlags {
 // "K=V" -> {K, V}. The value may be empty or contain '='; the key must be a valid variable name.
 Result<std::pair<std::string, std::string>> ParseEnvAssignment(std::string_view text);
 
-// Parses a job file. Fields: name, command (list or shell string), gpus, gpu_type, memory, runtime,
-// priority, env (map), workdir, project, max_retries, secrets (list of names), processes (per-node | per-gpu).
-// Unknown keys are errors naming the key.
+// GPUs as asked for in one piece of text: "2", "0.25", "A100-80GB:2" (dstack/SkyPilot style), or a type alone.
+struct GpuRequest {
+  std::string type;                 // empty: not named
+  std::optional<MilliGpu> milli;    // unset: not named (a type alone)
+};
+
+// Parses a job file. Fields: name, command (list or shell string), gpus (COUNT or TYPE:COUNT), gpu_type,
+// resources ({gpu: TYPE:COUNT | COUNT | TYPE}), memory, runtime, priority, env (map), workdir, project,
+// max_retries, secrets (list of names), processes (per-node | per-gpu).
+// Every error reads "FILE:LINE:COLUMN: what is wrong" (FILE is `file_name`): YAML syntax errors in plain
+// words, unknown fields, fields given twice, values that do not parse, GPU type or count stated twice
+// differently (gpus, gpu_type, resources.gpu).
 // Fields missing from the file keep their values in `base`.
-Result<api::JobSpec> ParseJobYaml(std::string_view text, api::JobSpec base = {});
+Result<api::JobSpec> ParseJobYaml(std::string_view text, api::JobSpec base = {},
+                                  std::string_view file_name = "job file");
 
 // Job file (if any) first, then flags on top; validates the result with api::ValidateJobSpec.
 // Errors name the flag or file field at fault.
