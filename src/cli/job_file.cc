@@ -249,6 +249,16 @@ Status CheckKeys(const YAML::Node& map, const FileErrors& err, const std::string
   return Status::Ok();
 }
 
+// The checks the server makes on one field, on the value the file gives it, reported at that value.
+template <typename Set>
+Status CheckField(const YAML::Node& at, const FileErrors& err, Set set) {
+  api::JobSpec one;
+  one.command = {"true"};
+  set(one);
+  Status st = api::ValidateJobSpec(one);
+  return st.ok() ? st : err.At(at, st.message());
+}
+
 // The GPU type or count as the first field that states it; another field that disagrees is an error.
 struct Claim {
   std::string value;
@@ -282,8 +292,12 @@ Status ApplyResources(const YAML::Node& v, const FileErrors& err, Claim& type, C
     if (!kv.second.IsScalar()) return err.At(kv.second, "resources.gpu must be a single value such as A100-80GB:2");
     auto g = ParseGpuRequestText(kv.second.Scalar(), "resources.gpu", /*type_alone=*/true);
     if (!g.ok()) return err.At(kv.second, g.status().message());
-    if (!g->type.empty()) RETURN_IF_ERROR(Agree(type, g->type, "resources.gpu", kv.second, err, "GPU type"));
+    if (!g->type.empty()) {
+      RETURN_IF_ERROR(CheckField(kv.second, err, [&](api::JobSpec& o) { o.gpu_type = g->type; }));
+      RETURN_IF_ERROR(Agree(type, g->type, "resources.gpu", kv.second, err, "GPU type"));
+    }
     if (g->milli) {
+      RETURN_IF_ERROR(CheckField(kv.second, err, [&](api::JobSpec& o) { o.gpus_milli = *g->milli; }));
       RETURN_IF_ERROR(Agree(count, FormatMilliGpu(*g->milli), "resources.gpu", kv.second, err, "GPU count"));
     }
   }
@@ -324,11 +338,13 @@ Status ApplyYaml(const YAML::Node& root, const FileErrors& err, api::JobSpec& sp
     if (key == "command") {
       if (v.IsScalar()) {
         spec.command = {"sh", "-c", v.Scalar()};
+        RETURN_IF_ERROR(CheckField(v, err, [&](api::JobSpec& o) { o.command = spec.command; }));
       } else if (v.IsSequence()) {
         spec.command.clear();
         for (const auto& a : v) {
           if (!a.IsScalar()) return err.At(a, "each item of command must be a single string");
           spec.command.push_back(a.Scalar());
+          RETURN_IF_ERROR(CheckField(a, err, [&](api::JobSpec& o) { o.command = spec.command; }));
         }
       } else {
         return err.At(v, "command must be a list of strings ([python, train.py]) or a shell string");
@@ -337,10 +353,14 @@ Status ApplyYaml(const YAML::Node& root, const FileErrors& err, api::JobSpec& sp
       // A single name is accepted as a one-element list.
       if (!v.IsSequence() && !v.IsScalar()) return err.At(v, "secrets must be a list of secret names ([WANDB_KEY])");
       spec.secrets.clear();
-      if (v.IsScalar()) spec.secrets.push_back(v.Scalar());
+      if (v.IsScalar()) {
+        spec.secrets.push_back(v.Scalar());
+        RETURN_IF_ERROR(CheckField(v, err, [&](api::JobSpec& o) { o.secrets = {v.Scalar()}; }));
+      }
       for (const auto& a : v) {
         if (!a.IsScalar()) return err.At(a, "each item of secrets must be a secret name");
         spec.secrets.push_back(a.Scalar());
+        RETURN_IF_ERROR(CheckField(a, err, [&](api::JobSpec& o) { o.secrets = {a.Scalar()}; }));
       }
     } else if (key == "env") {
       if (!v.IsMap()) return err.At(v, "env must be a mapping of NAME: value ({BATCH: \"256\"})");
@@ -352,6 +372,8 @@ Status ApplyYaml(const YAML::Node& root, const FileErrors& err, api::JobSpec& sp
         }
         if (auto st = ParseEnvAssignment(name + "=").status(); !st.ok()) return err.At(e.first, st.message());
         spec.env[name] = e.second.IsNull() ? "" : e.second.Scalar();
+        RETURN_IF_ERROR(CheckField(e.second.IsNull() ? e.first : e.second, err,
+                                   [&](api::JobSpec& o) { o.env = {{name, spec.env[name]}}; }));
       }
     } else if (key == "resources") {
       RETURN_IF_ERROR(ApplyResources(v, err, type, count));
@@ -360,13 +382,19 @@ Status ApplyYaml(const YAML::Node& root, const FileErrors& err, api::JobSpec& sp
       const std::string s = v.Scalar();
       auto fail = [&](const Status& st) { return err.At(v, st.message()); };
       if (key == "name") {
+        RETURN_IF_ERROR(CheckField(v, err, [&](api::JobSpec& o) { o.name = s; }));
         spec.name = s;
       } else if (key == "gpus") {
         auto g = ParseGpuRequestText(s, "gpus", /*type_alone=*/false);
         if (!g.ok()) return fail(g.status());
+        RETURN_IF_ERROR(CheckField(v, err, [&](api::JobSpec& o) {
+          o.gpu_type = g->type;
+          o.gpus_milli = *g->milli;
+        }));
         if (!g->type.empty()) RETURN_IF_ERROR(Agree(type, g->type, "gpus", v, err, "GPU type"));
         RETURN_IF_ERROR(Agree(count, FormatMilliGpu(*g->milli), "gpus", v, err, "GPU count"));
       } else if (key == "gpu_type") {
+        RETURN_IF_ERROR(CheckField(v, err, [&](api::JobSpec& o) { o.gpu_type = s; }));
         RETURN_IF_ERROR(Agree(type, s, "gpu_type", v, err, "GPU type"));
       } else if (key == "memory" || key == "memory_mib") {
         auto m = ParseMemoryMiB(s);
@@ -385,8 +413,10 @@ Status ApplyYaml(const YAML::Node& root, const FileErrors& err, api::JobSpec& sp
           return err.At(v, "workdir '" + s + "' is relative: give an absolute path on the node that runs the job "
                            "(e.g. /data/run1), or --here to run in the directory you submit from");
         }
+        RETURN_IF_ERROR(CheckField(v, err, [&](api::JobSpec& o) { o.workdir = s; }));
         spec.workdir = s;
       } else if (key == "project") {
+        RETURN_IF_ERROR(CheckField(v, err, [&](api::JobSpec& o) { o.project = s; }));
         spec.project = s;
       } else if (key == "max_retries") {
         auto r = ParseInt(s, "max_retries", 0, 100);
@@ -439,10 +469,12 @@ Result<api::JobSpec> ParseJobYaml(std::string_view text, api::JobSpec base, std:
 Result<api::JobSpec> BuildJobSpec(const SubmitFlags& flags, const ReadFileFn& read_file) {
   api::JobSpec spec;
   spec.project.clear();  // none named unless the file or a flag names one (then the server decides)
+  std::optional<api::JobSpec> file_spec;
   if (flags.file) {
     auto text = read_file(*flags.file);
     if (!text) return InvalidArgument("cannot read job file '" + *flags.file + "'");
     ASSIGN_OR_RETURN(spec, ParseJobYaml(*text, spec, *flags.file));
+    file_spec = spec;
   }
   if (flags.name) spec.name = *flags.name;
   if (flags.gpus) {
@@ -492,7 +524,13 @@ Result<api::JobSpec> BuildJobSpec(const SubmitFlags& flags, const ReadFileFn& re
         "'command' in the job file");
   }
   // No project named: the server decides ("default", or the caller's only project).
-  RETURN_IF_ERROR(api::ValidateJobSpec(spec));
+  Status valid = api::ValidateJobSpec(spec);
+  if (!valid.ok() && file_spec) {
+    // Fields of the file that do not go together (processes: per-gpu with gpus: 0.5): name the file.
+    if (file_spec->command.empty()) file_spec->command = {"true"};
+    if (api::ValidateJobSpec(*file_spec).message() == valid.message()) return Prefix(valid, *flags.file + ": ");
+  }
+  RETURN_IF_ERROR(valid);
   return spec;
 }
 

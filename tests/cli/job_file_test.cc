@@ -266,6 +266,16 @@ TEST(ParseJobYaml, ErrorsNameFileLineAndColumn) {
   EXPECT_EQ(YamlError(""), "job.yaml: the job file is empty; it needs at least command: [...]");
   EXPECT_EQ(YamlError("- a\n- b\n").rfind("job.yaml:1:1: a job file is a set of fields", 0), 0u);
   EXPECT_NE(YamlError("gpus:2\n").find("a ':' must be followed by a space"), std::string::npos);
+  // The server's checks on a single field, at that field.
+  EXPECT_EQ(YamlError("command: [run]\ngpus: 1.5\n"),
+            "job.yaml:2:7: gpus above 1 must be a whole number (fractions are for a single GPU)");
+  EXPECT_EQ(YamlError("command: [run]\nresources: {gpu: A100:2000}\n"), "job.yaml:2:18: gpus must be at most 1024");
+  EXPECT_EQ(YamlError("command: [run]\nsecrets: [OK, bad-name]\n").rfind("job.yaml:2:15: secret name 'bad-name'", 0),
+            0u);
+  EXPECT_EQ(YamlError("command: [run, \"a\\0b\"]\n").rfind("job.yaml:1:16: command argument 2 contains a NUL", 0), 0u)
+      << YamlError("command: [run, \"a\\0b\"]\n");
+  EXPECT_EQ(YamlError("command: [run]\nname: " + std::string(300, 'n') + "\n"),
+            "job.yaml:2:7: name is longer than 256 characters");
 }
 
 TEST(ParseJobYaml, SyntaxErrorsInPlainWords) {
@@ -383,6 +393,14 @@ TEST(BuildJobSpec, GpusFlagTakesTypeAndCount) {
   ASSERT_TRUE(s.ok()) << s.status().ToString();
   EXPECT_EQ(s->gpu_type, "A100");
   EXPECT_EQ(s->gpus_milli, 4000);
+  // Fields of the file that do not go together: the file is named; a flag that fixes it wins.
+  f.gpus.reset();
+  auto mix = BuildJobSpec(f, Files({{"job.yaml", "command: [run]\ngpus: 0.5\nprocesses: per-gpu\n"}}));
+  EXPECT_EQ(mix.status().message().rfind("job.yaml: one process per GPU needs whole GPUs", 0), 0u)
+      << mix.status().message();
+  f.gpus = "2";
+  EXPECT_TRUE(BuildJobSpec(f, Files({{"job.yaml", "command: [run]\ngpus: 0.5\nprocesses: per-gpu\n"}})).ok());
+  f.gpus = "4";
   // File errors carry the file's name.
   auto bad = BuildJobSpec(f, Files({{"job.yaml", "command: [run]\ngpus: 1\ngpus: 2\n"}}));
   EXPECT_EQ(bad.status().message(), "job.yaml:3:1: 'gpus' is given twice (first on line 2)");
