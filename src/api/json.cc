@@ -126,7 +126,9 @@ json ToJson(const JobSpec& s) {
               {"project", s.project},
               {"max_retries", s.max_retries},
               {"secrets", s.secrets},
-              {"processes", std::string(ProcessLayoutName(s.processes))}};
+              {"processes", std::string(ProcessLayoutName(s.processes))},
+              {"after", s.after},
+              {"after_ok", s.after_ok}};
 }
 
 json ToJson(const Job& j) {
@@ -151,6 +153,8 @@ json ToJson(const Job& j) {
            {"max_retries", j.spec.max_retries},
            {"secrets", j.spec.secrets},
            {"processes", std::string(ProcessLayoutName(j.spec.processes))},
+           {"after", j.spec.after},
+           {"after_ok", j.spec.after_ok},
            {"created_at", FormatTimestamp(j.created_at)},
            {"started_at", j.started_at ? json(FormatTimestamp(j.started_at)) : json(nullptr)},
            {"finished_at", j.finished_at ? json(FormatTimestamp(j.finished_at)) : json(nullptr)},
@@ -218,7 +222,8 @@ json ToJson(const Node& n) {
 Result<JobSpec> JobSpecFromJson(const json& j) {
   RETURN_IF_ERROR(CheckFields(j,
                               {"name", "command", "gpus", "gpu_type", "memory_mib", "runtime", "runtime_limit_s",
-                               "priority", "env", "workdir", "project", "max_retries", "secrets", "processes"},
+                               "priority", "env", "workdir", "project", "max_retries", "secrets", "processes", "after",
+                               "after_ok"},
                               "job spec"));
   JobSpec s;
   ASSIGN_OR_RETURN(s.name, GetString(j, "name"));
@@ -263,6 +268,16 @@ Result<JobSpec> JobSpecFromJson(const json& j) {
       s.secrets.push_back(e.get<std::string>());
     }
   }
+  for (const auto& [field, into] : {std::pair<const char*, std::vector<std::string>*>{"after", &s.after},
+                                    {"after_ok", &s.after_ok}}) {
+    auto it = j.find(field);
+    if (it == j.end() || it->is_null()) continue;
+    if (!it->is_array()) return InvalidArgument(std::string("field '") + field + "' must be an array of job ids");
+    for (const auto& e : *it) {
+      if (!e.is_string()) return InvalidArgument(std::string("field '") + field + "' must be an array of job ids");
+      into->push_back(e.get<std::string>());
+    }
+  }
   ASSIGN_OR_RETURN(s.workdir, GetString(j, "workdir"));
   ASSIGN_OR_RETURN(s.project, GetString(j, "project", "default"));
   ASSIGN_OR_RETURN(std::string processes, GetString(j, "processes", "per-node"));
@@ -270,6 +285,30 @@ Result<JobSpec> JobSpecFromJson(const json& j) {
   if (s.project.empty()) s.project = "default";
   RETURN_IF_ERROR(ValidateJobSpec(s));
   return s;
+}
+
+std::string EncodeDependencies(const JobSpec& spec) {
+  if (spec.after.empty() && spec.after_ok.empty()) return "{}";
+  json j = json::object();
+  if (!spec.after.empty()) j["after"] = spec.after;
+  if (!spec.after_ok.empty()) j["after_ok"] = spec.after_ok;
+  return j.dump();
+}
+
+Status DecodeDependencies(std::string_view text, JobSpec* spec) {
+  if (text == "{}" || text.empty()) return Status::Ok();
+  ASSIGN_OR_RETURN(json j, ParseJson(text, "stored job dependencies"));
+  for (const auto& [field, into] : {std::pair<const char*, std::vector<std::string>*>{"after", &spec->after},
+                                    {"after_ok", &spec->after_ok}}) {
+    auto it = j.find(field);
+    if (it == j.end()) continue;
+    if (!it->is_array()) return InvalidArgument(std::string("stored job dependencies: '") + field + "' is not a list");
+    for (const auto& e : *it) {
+      if (!e.is_string()) return InvalidArgument(std::string("stored job dependencies: '") + field + "' is not a list");
+      into->push_back(e.get<std::string>());
+    }
+  }
+  return Status::Ok();
 }
 
 Result<JobSpec> JobSpecFromJsonText(std::string_view text) {
@@ -299,6 +338,8 @@ Result<Job> JobFromJson(const json& j) {
     out.spec.max_retries = IntOr<int>(j, "max_retries", 0);
     out.spec.secrets = j.value("secrets", std::vector<std::string>{});
     ASSIGN_OR_RETURN(out.spec.processes, ParseProcessLayout(j.value("processes", "per-node")));
+    out.spec.after = j.value("after", std::vector<std::string>{});
+    out.spec.after_ok = j.value("after_ok", std::vector<std::string>{});
     ASSIGN_OR_RETURN(out.state, ParseJobState(j.at("state").get<std::string>()));
     out.user = j.value("user", "");
     out.assigned_gpus = j.value("assigned_gpus", std::vector<std::string>{});

@@ -35,6 +35,9 @@ Result<Gpu> GpuFromJson(const nlohmann::json& j);
 Result<Node> NodeFromJson(const nlohmann::json& j);
 Result<JobEvent> JobEventFromJson(const nlohmann::json& j);
 Result<std::vector<JobMember>> JobMembersFromJson(const nlohmann::json& j);
+// A job's dependencies as stored (both stores): "{}" when none, else {"after":[...],"after_ok":[...]}.
+std::string EncodeDependencies(const JobSpec& spec);
+Status DecodeDependencies(std::string_view text, JobSpec* spec);
 
 // {"error":{"code":"not_found","message":"..."}}
 std::string ErrorBody(const Status& st);

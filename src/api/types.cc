@@ -131,6 +131,14 @@ Status ValidateJobSpec(const JobSpec& spec) {
     if (spec.command[i].find('\0') != std::string::npos)
       return InvalidArgument("command argument " + std::to_string(i + 1) + " contains a NUL byte (\\u0000); remove it");
   }
+  if (spec.after.size() + spec.after_ok.size() > 64) return InvalidArgument("a job may depend on at most 64 jobs");
+  for (const auto* list : {&spec.after, &spec.after_ok}) {
+    for (const auto& id : *list) {
+      bool ok = id.size() > 2 && id.size() <= 24 && id.rfind("j-", 0) == 0;
+      for (size_t i = 2; ok && i < id.size(); ++i) ok = id[i] >= '0' && id[i] <= '9';
+      if (!ok) return InvalidArgument("dependency '" + (IsUtf8(id) && id.find('\0') == std::string::npos ? id : std::string("?")) + "' is not a job id (j-123)");
+    }
+  }
   if (spec.secrets.size() > 64) return InvalidArgument("a job may name at most 64 secrets");
   for (const auto& name : spec.secrets) {
     bool ok = !name.empty() && name.size() <= 128 && ((name[0] >= 'A' && name[0] <= 'Z') || name[0] == '_');

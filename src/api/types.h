@@ -55,6 +55,11 @@ struct JobSpec {
   // Names of project secrets to inject into the job's environment (values never stored in the job).
   std::vector<std::string> secrets;
   ProcessLayout processes = ProcessLayout::kPerNode;  // JSON "processes": "per-node" | "per-gpu"
+  // Dependencies (Slurm's afterany / afterok): not started before every job in `after` has ended (in any state)
+  // and every job in `after_ok` has SUCCEEDED; when one of `after_ok` ends otherwise, this job is cancelled with
+  // that reason. Ids of jobs of the same project.
+  std::vector<std::string> after;
+  std::vector<std::string> after_ok;
 };
 
 // One node of a multi-node (gang) job: a job asking for more GPUs than one node has runs one process per

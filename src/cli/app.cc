@@ -474,6 +474,14 @@ Examples:
       sub->add_option("--secret", submit.secrets, "Project secret to give the job as an env var (repeatable)")
           ->allow_extra_args(false)
           ->type_name("NAME");
+      sub->add_option("--after", submit.after, "Start only once these jobs have ended, in any state (Slurm afterany)")
+          ->allow_extra_args(false)
+          ->type_name("ID[,ID]");
+      sub->add_option("--after-ok", submit.after_ok,
+                      "Start only once these jobs have SUCCEEDED; cancelled with the reason if one does not (Slurm "
+                      "afterok)")
+          ->allow_extra_args(false)
+          ->type_name("ID[,ID]");
       sub->add_flag("--dry-run", submit.dry_run, "Print the price per hour and the estimate; submit nothing");
       sub->add_flag("--process-per-gpu", submit.process_per_gpu,
                     "Start the command once per GPU, with RANK/LOCAL_RANK/WORLD_SIZE per process (default: once "

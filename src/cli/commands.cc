@@ -113,6 +113,18 @@ Result<std::string> SubmitDirectory(const std::string& server_url) {
 int JobSubmit(Context& ctx, const SubmitFlags& flags, const ReadFileFn& read_file) {
   auto spec = BuildJobSpec(flags, read_file);
   if (!spec.ok()) return ReportError(ctx.err, spec.status(), kExitUsage);
+  // --after / --after-ok: ids, comma-separated or repeated.
+  for (const auto& [values, into] : {std::pair{&flags.after, &spec->after}, std::pair{&flags.after_ok, &spec->after_ok}}) {
+    for (const auto& v : *values) {
+      for (size_t start = 0; start <= v.size();) {
+        size_t comma = v.find(',', start);
+        std::string id = v.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+        start = comma == std::string::npos ? v.size() + 1 : comma + 1;
+        if (!id.empty()) into->push_back(id);
+      }
+    }
+  }
+  if (Status st = api::ValidateJobSpec(*spec); !st.ok()) return ReportError(ctx.err, st, kExitUsage);
   if (flags.here) {
     auto dir = SubmitDirectory(ctx.client.base_url());
     if (!dir.ok()) return ReportError(ctx.err, dir.status(), kExitUsage);

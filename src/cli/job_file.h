@@ -31,6 +31,8 @@ struct SubmitFlags {
   bool dry_run = false;                    // --dry-run: price and estimate only
   bool process_per_gpu = false;            // --process-per-gpu: processes "per-gpu" (overrides the file)
   std::optional<std::string> file;         // -f job.yaml
+  std::vector<std::string> after;          // --after ID[,ID]: start once these have ended (any state)
+  std::vector<std::string> after_ok;       // --after-ok ID[,ID]: start once these SUCCEEDED; cancelled otherwise
   std::vector<std::string> command;        // after --
 };
 

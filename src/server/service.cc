@@ -245,6 +245,7 @@ void Service::ApplyLocked(const Job& job) {
     jobs_.erase(job.id);
     // A LOST attempt with retries left is requeued by the next update of the same commit: its backoff stays.
     if (job.state != JobState::kLost) retry_after_.erase(job.id);
+    if (api::IsTerminal(job.state)) deps_met_.erase(job.id);
     RememberEndedLocked(job);
   } else {
     if (ended_.erase(job.id) > 0) {  // requeued: it leaves the cache of ended jobs, order entry included
@@ -373,6 +374,15 @@ Result<SubmitResult> Service::Submit(api::JobSpec spec, const std::string& user,
   job.state = JobState::kQueued;
   job.created_at = clock_.NowMillis();
   job.reason = "waiting to be scheduled";
+  // Dependencies: jobs of the same project (another project's jobs are not there for this one).
+  for (const auto* list : {&job.spec.after, &job.spec.after_ok}) {
+    for (const auto& d : *list) {
+      auto dep = LoadJob(d);
+      if (!dep.ok() && dep.status().code() != ErrorCode::kNotFound) return dep.status();
+      if (!dep.ok() || dep->spec.project != job.spec.project)
+        return InvalidArgument("dependency " + d + " does not exist in project " + job.spec.project);
+    }
+  }
   bool counted = false;  // in submitting_ while the store write is in flight (queued-jobs quota)
   {
     std::lock_guard lock(mu_);
@@ -774,6 +784,8 @@ void Service::ScheduleOnce() {
     const UnixMillis now = clock_.NowMillis();
     for (const auto& [num, id] : queued_) {
       Job& j = jobs_.at(id);
+      // Its dependencies have not all ended as asked (ResolveDependenciesOnce sets the reason).
+      if ((!j.spec.after.empty() || !j.spec.after_ok.empty()) && !deps_met_.count(id)) continue;
       if (auto backoff = retry_after_.find(id); backoff != retry_after_.end()) {
         if (now < backoff->second) {
           j.reason = "waiting: retry after a lost attempt (backoff, or until its node has fenced it), " +
@@ -933,8 +945,90 @@ void Service::Loop() {
       EnforceOnceLocked();
     }
     CheckNodesOnce();
+    ResolveDependenciesOnce();
     ScheduleOnce();
   }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Dependencies (--after / --after-ok)
+
+void Service::ResolveDependenciesOnce() {
+  std::lock_guard mutate(mutate_mu_);
+  struct Waiting {
+    std::string id;
+    std::vector<std::pair<std::string, bool>> deps;  // (dependency, must succeed)
+  };
+  std::vector<Waiting> waiting;
+  std::map<std::string, JobState> state;  // dependency -> its state (as far as known here)
+  std::set<std::string> unknown;          // ended long ago: read from the store
+  {
+    std::lock_guard lock(mu_);
+    for (const auto& [num, id] : queued_) {
+      const Job& j = jobs_.at(id);
+      if ((j.spec.after.empty() && j.spec.after_ok.empty()) || deps_met_.count(id)) continue;
+      Waiting w{id, {}};
+      for (const auto& d : j.spec.after) w.deps.emplace_back(d, false);
+      for (const auto& d : j.spec.after_ok) w.deps.emplace_back(d, true);
+      for (const auto& [d, ok] : w.deps) {
+        if (const Job* f = FindLocked(d)) {
+          state[d] = f->state;
+        } else {
+          unknown.insert(d);
+        }
+      }
+      waiting.push_back(std::move(w));
+    }
+  }
+  if (waiting.empty()) return;
+  std::set<std::string> missing;
+  for (const auto& d : unknown) {
+    auto j = store_.GetJob(d);
+    if (j.ok()) {
+      state[d] = j->state;
+    } else if (j.status().code() == ErrorCode::kNotFound) {
+      missing.insert(d);
+    } else {
+      return;  // the store is unavailable: next tick
+    }
+  }
+  std::vector<store::JobUpdate> updates;
+  {
+    std::lock_guard lock(mu_);
+    for (const auto& w : waiting) {
+      auto it = jobs_.find(w.id);
+      if (it == jobs_.end() || it->second.state != JobState::kQueued) continue;
+      Job& j = it->second;
+      std::string blocked, failed;
+      for (const auto& [d, must_succeed] : w.deps) {
+        if (missing.count(d)) {
+          failed = "dependency " + d + " does not exist";
+          break;
+        }
+        const JobState st = state.at(d);
+        if (!api::IsTerminal(st)) {
+          if (blocked.empty()) blocked = "waiting for " + d + " (" + std::string(api::JobStateName(st)) + ")";
+          continue;
+        }
+        if (must_succeed && st != JobState::kSucceeded) {
+          failed = "dependency " + d + " ended " + std::string(api::JobStateName(st)) + " (--after-ok)";
+          break;
+        }
+      }
+      if (!failed.empty()) {
+        Job after = j;
+        after.state = JobState::kCancelled;
+        after.finished_at = clock_.NowMillis();
+        updates.push_back(Transition(j, after, "cancelled: " + failed, "server"));
+      } else if (!blocked.empty()) {
+        j.reason = blocked;
+      } else {
+        deps_met_.insert(w.id);
+        wake_ = true;
+      }
+    }
+  }
+  if (!updates.empty()) (void)Commit(updates);  // tried again at the next tick if it fails
 }
 
 // ---------------------------------------------------------------------------------------------

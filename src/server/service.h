@@ -196,6 +196,10 @@ class Service final : public agent::ControlPlane {
   // One pass of the node liveness check (the loop runs it every tick): remote nodes silent longer than
   // node_timeout_ms are declared DOWN.
   void CheckNodesOnce();
+  // One pass over the queued jobs that wait for others (--after / --after-ok; the loop runs it every tick): a job
+  // whose dependencies have all ended as asked may be scheduled; one whose --after-ok dependency ended otherwise
+  // (or does not exist) is cancelled with that reason; the others wait, their reason naming what they wait for.
+  void ResolveDependenciesOnce();
 
   // Accounts and billing wiring (call before Start()).
   void SetProjectDirectory(const ProjectDirectory* directory);
@@ -333,6 +337,8 @@ class Service final : public agent::ControlPlane {
   // A job with an attempt (or a member of one) on a node declared DOWN: that node stops it by itself by this
   // time (fencing). Taken by FinalStateFor when the attempt ends.
   std::unordered_map<std::string, UnixMillis> fence_until_;
+  // Queued jobs whose dependencies have all ended as asked (ResolveDependenciesOnce); in memory only.
+  std::set<std::string> deps_met_;
   std::unordered_map<std::string, StopRequest> stops_;
   std::map<std::string, int64_t> submitting_;  // project -> submits being written (queued-jobs quota)
   // Held across "read state, persist, apply" for every change to an existing job, so changes are

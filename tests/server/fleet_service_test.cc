@@ -390,6 +390,38 @@ TEST_F(FleetServiceTest, ARetryQueuedBeforeARestartStillWaitsForAFence) {
   EXPECT_EQ(Poll("c", 0).size(), 1u);
 }
 
+// --after / --after-ok: a job waits for its dependencies to end; --after-ok whose dependency failed is cancelled.
+TEST_F(FleetServiceTest, DependenciesHoldAJobUntilTheyEndAndAFailedAfterOkCancelsIt) {
+  const std::string a = RunningOnRemoteNodeB();
+  ASSERT_FALSE(a.empty());
+  ASSERT_TRUE(svc_->RegisterNode(Node("c", 2)).ok());
+  auto spec = Spec(1);
+  spec.after = {a};
+  auto any = svc_->Submit(spec, "alice");
+  ASSERT_TRUE(any.ok()) << any.status().ToString();
+  spec.after.clear();
+  spec.after_ok = {a};
+  auto ok_only = svc_->Submit(spec, "alice");
+  ASSERT_TRUE(ok_only.ok()) << ok_only.status().ToString();
+  svc_->ResolveDependenciesOnce();
+  svc_->ScheduleOnce();
+  EXPECT_TRUE(Poll("c", 0).empty()) << "free GPUs, but the dependency runs";
+  EXPECT_EQ(svc_->GetJob(any->id)->reason, "waiting for " + a + " (RUNNING)");
+  // Unknown dependencies are refused at submit.
+  spec.after_ok = {"j-999"};
+  auto unknown = svc_->Submit(spec, "alice");
+  EXPECT_EQ(unknown.status().code(), ErrorCode::kInvalidArgument);
+  EXPECT_NE(unknown.status().message().find("dependency j-999 does not exist"), std::string::npos);
+  // The dependency fails: --after runs, --after-ok is cancelled with the reason.
+  Report(svc_->GetJob(a).value(), "b", agent::JobReport::Kind::kExited, 3);
+  ASSERT_EQ(State(a), JobState::kFailed);
+  svc_->ResolveDependenciesOnce();
+  svc_->ScheduleOnce();
+  EXPECT_EQ(State(ok_only->id), JobState::kCancelled);
+  EXPECT_EQ(svc_->GetJob(ok_only->id)->reason, "cancelled: dependency " + a + " ended FAILED (--after-ok)");
+  EXPECT_EQ(State(any->id), JobState::kScheduled);  // on b (free again) or c
+}
+
 TEST_F(FleetServiceTest, NodeChangesWriteTheRequestsAuditRowInTheirOwnTransaction) {
   ASSERT_TRUE(svc_->RegisterNode(Node("b", 1)).ok());
   api::AuditRecord cordon;

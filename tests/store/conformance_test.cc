@@ -98,6 +98,8 @@ void ExpectSameJob(const Job& a, const Job& b) {
   EXPECT_EQ(a.spec.project, b.spec.project);
   EXPECT_EQ(a.spec.max_retries, b.spec.max_retries);
   EXPECT_EQ(a.spec.processes, b.spec.processes);
+  EXPECT_EQ(a.spec.after, b.spec.after);
+  EXPECT_EQ(a.spec.after_ok, b.spec.after_ok);
   EXPECT_EQ(a.state, b.state);
   EXPECT_EQ(a.user, b.user);
   EXPECT_EQ(a.assigned_gpus, b.assigned_gpus);
@@ -375,6 +377,41 @@ TEST_P(StoreConformance, GangMembersRoundTrip) {
 
 // A job's process layout (one per node, or one per GPU) is kept from its submit on, through updates, lists
 // and reopens; submits written together in one batch keep theirs too.
+TEST_P(StoreConformance, DependenciesRoundTrip) {
+  Job in = SampleJob("deps");
+  in.spec.after = {"j-1", "j-2"};
+  in.spec.after_ok = {"j-3"};
+  auto created = store_->CreateJob(in, SubmitEvent());
+  ASSERT_TRUE(created.ok()) << created.status().ToString();
+  EXPECT_EQ(Get(created->id).spec.after, in.spec.after);
+  EXPECT_EQ(Get(created->id).spec.after_ok, in.spec.after_ok);
+  EXPECT_TRUE(Get(Create("plain").id).spec.after.empty());
+  Job after = *created;
+  after.state = JobState::kCancelled;
+  ASSERT_TRUE(store_->UpdateJobs({{.job = after, .event = {.to = "CANCELLED", .reason = "dep", .actor = "server"}}}).ok());
+  auto listed = store_->ListJobs({.states = {JobState::kCancelled}});
+  ASSERT_TRUE(listed.ok()) << listed.status().ToString();
+  ASSERT_EQ(listed->size(), 1u);
+  EXPECT_EQ(listed->front().spec.after_ok, in.spec.after_ok);
+  // Batched submits (the bulk path of a store that has one).
+  std::vector<std::thread> threads;
+  std::vector<std::string> ids(4);
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      Job j = SampleJob("b" + std::to_string(t));
+      j.spec.after = {"j-" + std::to_string(t + 1)};
+      auto r = store_->SubmitJob(NewJob{.job = j, .event = SubmitEvent()});
+      if (r.ok()) ids[static_cast<size_t>(t)] = r->job.id;
+    });
+  }
+  for (auto& t : threads) t.join();
+  Reopen();
+  for (int t = 0; t < 4; ++t) {
+    ASSERT_FALSE(ids[static_cast<size_t>(t)].empty()) << t;
+    EXPECT_EQ(Get(ids[static_cast<size_t>(t)]).spec.after, std::vector<std::string>{"j-" + std::to_string(t + 1)});
+  }
+}
+
 TEST_P(StoreConformance, ProcessLayoutRoundTrip) {
   Job in = SampleJob("ranks");
   in.spec.gpus_milli = 2000;

@@ -213,7 +213,7 @@ TEST_F(SqliteStoreTest, MigratesVersion1Database) {
   {
     // Turn it back into a version 1 database: exactly what migration 1 created.
     RawDb raw(DbPath());
-    ASSERT_EQ(raw.Exec("ALTER TABLE jobs DROP COLUMN processes; ALTER TABLE jobs DROP COLUMN members; DROP TABLE submit_keys; DROP TABLE records; DROP TABLE audit; DROP TABLE usage; DROP TABLE ledger; "
+    ASSERT_EQ(raw.Exec("ALTER TABLE jobs DROP COLUMN depends; ALTER TABLE jobs DROP COLUMN processes; ALTER TABLE jobs DROP COLUMN members; DROP TABLE submit_keys; DROP TABLE records; DROP TABLE audit; DROP TABLE usage; DROP TABLE ledger; "
                        "DELETE FROM sqlite_sequence WHERE name = 'ledger'; PRAGMA user_version = 1"),
               "");
     ASSERT_EQ(raw.QueryText("SELECT count(*) FROM sqlite_master WHERE tbl_name IN "
@@ -238,6 +238,7 @@ TEST_F(SqliteStoreTest, MigratesVersion1Database) {
   ASSERT_TRUE(j.ok()) << j.status().ToString();
   EXPECT_EQ(j->spec.name, "old");
   EXPECT_EQ(j->spec.processes, api::ProcessLayout::kPerNode);  // the column's default for jobs from before it
+  EXPECT_TRUE(j->spec.after.empty() && j->spec.after_ok.empty());
   EXPECT_EQ(store->GetSetting("cluster_id")->value_or("?"), "c-1");
   ASSERT_TRUE(PutRecord(*store, "user", "alice", "v", 0).ok());
   auto a = store->AppendAudit({.actor = "user:alice", .action = "login"});

@@ -224,6 +224,10 @@ BEGIN
 END
 $$;
 )sql"},
+    {5, R"sql(
+-- A job's dependencies (api::EncodeDependencies): '{}' or {"after":[...],"after_ok":[...]}.
+ALTER TABLE jobs ADD COLUMN depends TEXT NOT NULL DEFAULT '{}';
+)sql"},
 };
 
 constexpr int kLatestVersion = kMigrations[std::size(kMigrations) - 1].version;
@@ -544,20 +548,21 @@ class PgConn {
   "project, max_retries, user_name, assigned_gpus, assigned_gpu_indices, node, created_at, started_at, "  \
   "finished_at, exit_code, term_signal, reason, attempt, pid"
 
-// members (column 25) and processes (26) are read after the others; a new job has no members (the column's
-// default).
-constexpr std::string_view kSelectJobs = "SELECT num, " FASTGPU_JOB_COLUMNS ", members, processes FROM jobs";
+// members (column 25), processes (26) and depends (27) are read after the others; a new job has no members (the
+// column's default).
+constexpr std::string_view kSelectJobs = "SELECT num, " FASTGPU_JOB_COLUMNS ", members, processes, depends FROM jobs";
 constexpr std::string_view kSelectJobByNum =
-    "SELECT num, " FASTGPU_JOB_COLUMNS ", members, processes FROM jobs WHERE num = $1";
-// The job ($1..$24, processes $28) and its submit event ($25 at, $26 reason, $27 actor) in one round trip.
+    "SELECT num, " FASTGPU_JOB_COLUMNS ", members, processes, depends FROM jobs WHERE num = $1";
+// The job ($1..$24, processes $28, depends $29) and its submit event ($25 at, $26 reason, $27 actor) in one round
+// trip.
 constexpr std::string_view kInsertJob =
     "WITH j AS (INSERT INTO jobs(" FASTGPU_JOB_COLUMNS
-    ", processes) VALUES($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, "
-    "$21, $22, $23, $24, $28) RETURNING num) "
+    ", processes, depends) VALUES($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, "
+    "$20, $21, $22, $23, $24, $28, $29) RETURNING num) "
     "INSERT INTO job_events(job_num, at, from_state, to_state, reason, actor) "
     "SELECT num, $25, '', 'QUEUED', $26, $27 FROM j RETURNING job_num";
 #undef FASTGPU_JOB_COLUMNS
-// The new value ($2..$25, members $32, processes $33) where the state is $26 (any state when $26 is NULL), returning the
+// The new value ($2..$25, members $32, processes $33, depends $34) where the state is $26 (any state when $26 is NULL), returning the
 // previous state; with the event ($27 at, $28 from, $29 to, $30 reason, $31 actor; empty from/to = the states).
 constexpr std::string_view kUpdateJob =
     "WITH old AS (SELECT num, state FROM jobs WHERE num = $1 FOR UPDATE), "
@@ -565,7 +570,7 @@ constexpr std::string_view kUpdateJob =
     "memory_mib = $7, runtime_limit_s = $8, priority = $9, env = $10, workdir = $11, project = $12, "
     "max_retries = $13, user_name = $14, assigned_gpus = $15, assigned_gpu_indices = $16, node = $17, "
     "created_at = $18, started_at = $19, finished_at = $20, exit_code = $21, term_signal = $22, reason = $23, "
-    "attempt = $24, pid = $25, members = $32, processes = $33 FROM old WHERE jobs.num = old.num AND ($26::text IS NULL OR old.state = $26) "
+    "attempt = $24, pid = $25, members = $32, processes = $33, depends = $34 FROM old WHERE jobs.num = old.num AND ($26::text IS NULL OR old.state = $26) "
     "RETURNING jobs.num), "
     "ev AS (INSERT INTO job_events(job_num, at, from_state, to_state, reason, actor) "
     "SELECT num, $27, CASE WHEN $28 = '' THEN (SELECT state FROM old) ELSE $28 END, "
@@ -665,6 +670,8 @@ Result<api::Job> ReadJob(const PgResult& r, int row) {
   auto processes = api::ParseProcessLayout(r.Text(row, 26));
   if (!processes.ok()) return Internal("job " + j.id + " has a damaged row: " + processes.status().message());
   j.spec.processes = *processes;
+  if (Status deps = api::DecodeDependencies(r.Text(row, 27), &j.spec); !deps.ok())
+    return Internal("job " + j.id + " has a damaged row: " + deps.message());
   return j;
 }
 
@@ -971,6 +978,7 @@ class PostgresStore final : public Store {
     Params insert;
     AddJob(insert, n.job);
     insert.Add(n.event.at).Add(n.event.reason).Add(n.event.actor).Add(api::ProcessLayoutName(n.job.spec.processes));
+    insert.Add(api::EncodeDependencies(n.job.spec));
     CreatedJob out;
     std::optional<api::AuditRecord> audit;
     const bool keyed = !n.idempotency_key.empty();
@@ -1053,6 +1061,7 @@ class PostgresStore final : public Store {
       params[i].Add(u.event.at).Add(u.event.from).Add(u.event.to).Add(u.event.reason).Add(u.event.actor);
       params[i].Add(u.job.members.empty() ? std::string("[]") : api::ToJson(u.job.members).dump());
       params[i].Add(api::ProcessLayoutName(u.job.spec.processes));
+      params[i].Add(api::EncodeDependencies(u.job.spec));
     }
     int64_t audit_seq = 0;
     Status st = Write([&](PgConn& c) -> Status {
@@ -1642,7 +1651,8 @@ class PostgresStore final : public Store {
                       {"attempt", j.attempt},
                       {"pid", j.pid},
                       {"members", "[]"},
-                      {"processes", std::string(api::ProcessLayoutName(j.spec.processes))}});
+                      {"processes", std::string(api::ProcessLayoutName(j.spec.processes))},
+                      {"depends", api::EncodeDependencies(j.spec)}});
       events.push_back({{"job_num", num},
                         {"at", n.event.at},
                         {"from_state", ""},

@@ -199,6 +199,10 @@ ALTER TABLE jobs ADD COLUMN members TEXT NOT NULL DEFAULT '[]';
 -- How many processes a job runs per node: 'per-node' or 'per-gpu' (api::ProcessLayoutName).
 ALTER TABLE jobs ADD COLUMN processes TEXT NOT NULL DEFAULT 'per-node';
 )sql"},
+    {6, R"sql(
+-- A job's dependencies (api::EncodeDependencies): '{}' or {"after":[...],"after_ok":[...]}.
+ALTER TABLE jobs ADD COLUMN depends TEXT NOT NULL DEFAULT '{}';
+)sql"},
 };
 
 constexpr int kLatestVersion = kMigrations[std::size(kMigrations) - 1].version;
@@ -396,22 +400,22 @@ class Conn {
   "project, max_retries, user_name, assigned_gpus, assigned_gpu_indices, node, created_at, started_at, "   \
   "finished_at, exit_code, term_signal, reason, attempt, pid"
 
-// members (column 25) and processes (26) are read after the others; a new job has no members (the column's
-// default). processes is ?27 of both the insert and the update (BindJob).
-constexpr std::string_view kSelectJobs = "SELECT " FASTGPU_JOB_COLUMNS ", members, processes FROM jobs";
+// members (column 25), processes (26) and depends (27) are read after the others; a new job has no members (the
+// column's default). processes is ?27 and depends ?28 of both the insert and the update (BindJob).
+constexpr std::string_view kSelectJobs = "SELECT " FASTGPU_JOB_COLUMNS ", members, processes, depends FROM jobs";
 constexpr std::string_view kSelectJobByNum =
-    "SELECT " FASTGPU_JOB_COLUMNS ", members, processes FROM jobs WHERE num = ?1";
+    "SELECT " FASTGPU_JOB_COLUMNS ", members, processes, depends FROM jobs WHERE num = ?1";
 constexpr std::string_view kInsertJob =
     "INSERT INTO jobs(" FASTGPU_JOB_COLUMNS
-    ", processes) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, "
-    "?21, ?22, ?23, ?24, ?25, ?27)";
+    ", processes, depends) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, "
+    "?19, ?20, ?21, ?22, ?23, ?24, ?25, ?27, ?28)";
 #undef FASTGPU_JOB_COLUMNS
 constexpr std::string_view kUpdateJob =
     "UPDATE jobs SET state = ?2, name = ?3, command = ?4, gpus_milli = ?5, gpu_type = ?6, memory_mib = ?7, "
     "runtime_limit_s = ?8, priority = ?9, env = ?10, workdir = ?11, project = ?12, max_retries = ?13, "
     "user_name = ?14, assigned_gpus = ?15, assigned_gpu_indices = ?16, node = ?17, created_at = ?18, "
     "started_at = ?19, finished_at = ?20, exit_code = ?21, term_signal = ?22, reason = ?23, attempt = ?24, "
-    "pid = ?25, members = ?26, processes = ?27 WHERE num = ?1";
+    "pid = ?25, members = ?26, processes = ?27, depends = ?28 WHERE num = ?1";
 
 std::string JobId(int64_t num) { return "j-" + std::to_string(num); }
 
@@ -481,6 +485,7 @@ void BindJob(Stmt& s, const JobRow& row) {
   s.Bind(24, int64_t{j.attempt});
   s.Bind(25, j.pid);
   s.Bind(27, api::ProcessLayoutName(j.spec.processes));
+  s.Bind(28, api::EncodeDependencies(j.spec));
 }
 
 Result<api::Job> ReadJob(const Stmt& s) {
@@ -527,6 +532,8 @@ Result<api::Job> ReadJob(const Stmt& s) {
   auto processes = api::ParseProcessLayout(s.Text(26));
   if (!processes.ok()) return Internal("job " + j.id + " has a damaged row: " + processes.status().message());
   j.spec.processes = *processes;
+  if (Status deps = api::DecodeDependencies(s.Text(27), &j.spec); !deps.ok())
+    return Internal("job " + j.id + " has a damaged row: " + deps.message());
   return j;
 }
 
