@@ -1,5 +1,6 @@
 #include "cli/job_file.h"
 
+#include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
@@ -8,6 +9,7 @@
 #include <nlohmann/json.hpp>
 #include <map>
 #include <optional>
+#include <sstream>
 
 #include "api/json.h"
 #include "common/quantity.h"
@@ -235,6 +237,32 @@ Status CheckQuotes(const YAML::Node& n, const FileErrors& err) {
   return Status::Ok();
 }
 
+// Notes where documents start; ignores their content.
+class DocumentStarts : public YAML::EventHandler {
+ public:
+  void OnDocumentStart(const YAML::Mark& mark) override { last = mark; }
+  void OnDocumentEnd() override {}
+  void OnNull(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnAlias(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnScalar(const YAML::Mark&, const std::string&, YAML::anchor_t, const std::string&) override {}
+  void OnSequenceStart(const YAML::Mark&, const std::string&, YAML::anchor_t, YAML::EmitterStyle::value) override {}
+  void OnSequenceEnd() override {}
+  void OnMapStart(const YAML::Mark&, const std::string&, YAML::anchor_t, YAML::EmitterStyle::value) override {}
+  void OnMapEnd() override {}
+
+  YAML::Mark last;
+};
+
+// Where a second YAML document starts, if there is one (YAML::Load reads the first and ignores the rest).
+// At most two documents are read: YAML::LoadAll never ends on some inputs ("!,").
+std::optional<YAML::Mark> SecondDocument(std::string_view text) {
+  std::istringstream in{std::string(text)};
+  YAML::Parser parser(in);
+  DocumentStarts starts;
+  if (!parser.HandleNextDocument(starts) || !parser.HandleNextDocument(starts)) return std::nullopt;
+  return starts.last;
+}
+
 // Field names are plain text and each is given once. `in` is "" at the top level, else " in env" etc.
 Status CheckKeys(const YAML::Node& map, const FileErrors& err, const std::string& in) {
   std::map<std::string, int> first;
@@ -452,14 +480,13 @@ Result<std::pair<std::string, std::string>> ParseEnvAssignment(std::string_view 
 Result<api::JobSpec> ParseJobYaml(std::string_view text, api::JobSpec base, std::string_view file_name) {
   FileErrors err(file_name, text);
   try {
-    std::vector<YAML::Node> docs = YAML::LoadAll(std::string(text));
-    if (docs.empty()) return err.At(0, 0, "the job file is empty; it needs at least command: [...]");
-    if (docs.size() > 1) {
-      return err.At(docs[1], "a second YAML document starts here (after a '---' or '...' line); a job file holds "
-                             "one set of fields");
+    YAML::Node root = YAML::Load(std::string(text));
+    RETURN_IF_ERROR(CheckQuotes(root, err));
+    if (auto second = SecondDocument(text)) {
+      return err.At(*second, "a second YAML document starts here (a '---' or '...' line ends the first); a job "
+                             "file holds one set of fields");
     }
-    RETURN_IF_ERROR(CheckQuotes(docs[0], err));
-    RETURN_IF_ERROR(ApplyYaml(docs[0], err, base));
+    RETURN_IF_ERROR(ApplyYaml(root, err, base));
     return base;
   } catch (const YAML::Exception& e) {
     return SyntaxError(err, e);

@@ -295,8 +295,11 @@ TEST(ParseJobYaml, SyntaxErrorsInPlainWords) {
   EXPECT_EQ(YamlError("name: @x\n"), "job.yaml:1:7: a value cannot start with '@'; put the value in quotes");
   EXPECT_EQ(YamlError("name: \"a\\qb\"\n").rfind("job.yaml:1:", 0), 0u);
   EXPECT_NE(YamlError("name: \"a\\qb\"\n").find("backslash"), std::string::npos);
-  EXPECT_EQ(YamlError("command: [run]\n---\ngpus: 2\n").rfind("job.yaml:3:1: a second YAML document starts here", 0),
+  EXPECT_EQ(YamlError("command: [run]\n---\ngpus: 2\n").rfind("job.yaml:2:1: a second YAML document starts here", 0),
             0u);
+  EXPECT_TRUE(ParseJobYaml("---\ncommand: [run]\n").ok());
+  // Found by fuzz/job_file_yaml_fuzz: YAML::LoadAll never ends on this input.
+  EXPECT_FALSE(ParseJobYaml("!,").ok());
   // Quotes that close, escaped quotes and apostrophes in plain text are fine.
   auto ok = ParseJobYaml("command: [\"a \\\" b\", 'it''s']\nname: don't\n");
   ASSERT_TRUE(ok.ok()) << ok.status().ToString();
