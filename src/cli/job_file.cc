@@ -216,7 +216,13 @@ bool QuoteCloses(std::string_view text, size_t open) {
 }
 
 // The YAML library takes a quote that is never closed as running to the end of the file; refuse it.
-Status CheckQuotes(const YAML::Node& n, const FileErrors& err) {
+// A job file nests a level or two; an alias inside its own anchor (&n [a, *n]) would nest forever.
+Status CheckQuotes(const YAML::Node& n, const FileErrors& err, int depth = 0) {
+  constexpr int kMaxDepth = 32;
+  if (depth > kMaxDepth) {
+    return err.At(n, "values nested more than " + std::to_string(kMaxDepth) +
+                         " deep (or an alias '*name' inside its own anchor '&name')");
+  }
   if (n.IsScalar()) {
     const YAML::Mark m = n.Mark();
     std::string_view text = err.text();
@@ -228,11 +234,11 @@ Status CheckQuotes(const YAML::Node& n, const FileErrors& err) {
     }
   } else if (n.IsMap()) {
     for (const auto& kv : n) {
-      RETURN_IF_ERROR(CheckQuotes(kv.first, err));
-      RETURN_IF_ERROR(CheckQuotes(kv.second, err));
+      RETURN_IF_ERROR(CheckQuotes(kv.first, err, depth + 1));
+      RETURN_IF_ERROR(CheckQuotes(kv.second, err, depth + 1));
     }
   } else if (n.IsSequence()) {
-    for (const auto& a : n) RETURN_IF_ERROR(CheckQuotes(a, err));
+    for (const auto& a : n) RETURN_IF_ERROR(CheckQuotes(a, err, depth + 1));
   }
   return Status::Ok();
 }

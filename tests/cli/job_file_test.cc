@@ -300,6 +300,8 @@ TEST(ParseJobYaml, SyntaxErrorsInPlainWords) {
   EXPECT_TRUE(ParseJobYaml("---\ncommand: [run]\n").ok());
   // Found by fuzz/job_file_yaml_fuzz: YAML::LoadAll never ends on this input.
   EXPECT_FALSE(ParseJobYaml("!,").ok());
+  // Found by fuzz/job_file_yaml_fuzz: an alias inside its own anchor nests forever.
+  EXPECT_NE(YamlError("name: &n [a, *n]\nenv\n").find("an alias '*name' inside its own anchor"), std::string::npos);
   // Quotes that close, escaped quotes and apostrophes in plain text are fine.
   auto ok = ParseJobYaml("command: [\"a \\\" b\", 'it''s']\nname: don't\n");
   ASSERT_TRUE(ok.ok()) << ok.status().ToString();
