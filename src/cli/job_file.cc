@@ -154,6 +154,14 @@ Status SyntaxError(const FileErrors& err, const YAML::Exception& e) {
         return err.At(i + 1, static_cast<int>(c) + 1,
                       "'" + Trim(l) + "' is not 'field: value'; put a ':' and a space after the field name");
       }
+      // "  A: 1" then "   B: 2": B is read as more of A's value.
+      std::string value = Trim(l.substr(std::min(l.size(), l.find(':') + 1)));
+      if (first != std::string_view::npos && first > c && !value.empty() && value[0] != '#' &&
+          l.find(':') != std::string_view::npos) {
+        return err.At(line, static_cast<int>(first) + 1,
+                      "this line is indented more than the field above it; the fields of one mapping must start in "
+                      "the same column");
+      }
       break;
     }
     return err.At(line, column,

@@ -288,6 +288,9 @@ TEST(ParseJobYaml, SyntaxErrorsInPlainWords) {
   EXPECT_EQ(YamlError("name: x\ngpus 2\ncommand: [a]\n"),
             "job.yaml:2:1: 'gpus 2' is not 'field: value'; put a ':' and a space after the field name");
   EXPECT_EQ(YamlError("env:\n  A: 1\n B: 2\n").rfind("job.yaml:3:2: this line is indented differently", 0), 0u);
+  EXPECT_EQ(YamlError("command: [run]\nenv:\n  A: 1\n   B: 2\n").rfind("job.yaml:4:4: this line is indented more", 0),
+            0u)
+      << YamlError("command: [run]\nenv:\n  A: 1\n   B: 2\n");
   EXPECT_EQ(YamlError("command: [a, b\n").rfind("job.yaml:2:1: a '[' above is never closed with ']'", 0), 0u);
   EXPECT_EQ(YamlError("env: {A: 1\nname: x\n").rfind("job.yaml:2:5: a '{' above is never closed with '}'", 0), 0u);
   EXPECT_EQ(YamlError("name: a: b\n").rfind("job.yaml:1:8: a ':' that cannot start a value here", 0), 0u)
