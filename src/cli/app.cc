@@ -71,6 +71,7 @@ A job file (-f) holds the same fields; flags given on the command line override 
   max_retries: 2
   secrets: [WANDB_KEY]                           # project secrets, given as env vars
   processes: per-gpu                             # the command once per GPU (default per-node: once per node)
+  after_ok: [j-3]                                # start once j-3 SUCCEEDED (after: once it ended at all)
 dstack/SkyPilot style is accepted too: resources: {gpu: A100-80GB:2} (or gpu: 2, or gpu: A100-80GB), and
 --gpus A100-80GB:2. GPU types are matched exactly as the cluster names them (fastgpu gpu list): A100 is not
 A100-80GB. A type or count given twice must agree. Errors in the file say where: job.yaml:3:7: ...

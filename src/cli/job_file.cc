@@ -348,12 +348,12 @@ Status ApplyResources(const YAML::Node& v, const FileErrors& err, Claim& type, C
 
 constexpr const char* kKnownFields =
     "name, command, gpus, gpu_type, resources, memory, runtime, priority, env, workdir, project, max_retries, "
-    "secrets, processes";
+    "secrets, processes, after, after_ok";
 
 bool KnownField(std::string_view key) {
   for (std::string_view k : {"name", "command", "gpus", "gpu_type", "resources", "memory", "memory_mib", "runtime",
                              "runtime_limit_s", "priority", "env", "workdir", "project", "max_retries", "secrets",
-                             "processes"}) {
+                             "processes", "after", "after_ok"}) {
     if (k == key) return true;
   }
   return false;
@@ -403,6 +403,19 @@ Status ApplyYaml(const YAML::Node& root, const FileErrors& err, api::JobSpec& sp
         if (!a.IsScalar()) return err.At(a, "each item of secrets must be a secret name");
         spec.secrets.push_back(a.Scalar());
         RETURN_IF_ERROR(CheckField(a, err, [&](api::JobSpec& o) { o.secrets = {a.Scalar()}; }));
+      }
+    } else if (key == "after" || key == "after_ok") {
+      // Job ids: a list, or one id.
+      if (!v.IsSequence() && !v.IsScalar()) return err.At(v, key + " must be a list of job ids ([j-3, j-4])");
+      std::vector<std::string>& into = key == "after" ? spec.after : spec.after_ok;
+      into.clear();
+      if (v.IsScalar()) into.push_back(v.Scalar());
+      for (const auto& a : v) {
+        if (!a.IsScalar()) return err.At(a, "each item of " + key + " must be a job id such as j-3");
+        into.push_back(a.Scalar());
+      }
+      for (const auto& id : into) {
+        RETURN_IF_ERROR(CheckField(v, err, [&](api::JobSpec& o) { (key == "after" ? o.after : o.after_ok) = {id}; }));
       }
     } else if (key == "env") {
       if (!v.IsMap()) return err.At(v, "env must be a mapping of NAME: value ({BATCH: \"256\"})");

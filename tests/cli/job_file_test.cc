@@ -30,6 +30,18 @@ TEST(ParseEnvAssignment, SplitsAtFirstEquals) {
   EXPECT_FALSE(ParseEnvAssignment("BAD-NAME=x").ok());
 }
 
+TEST(ParseJobYaml, DependenciesAreListsOfJobIds) {
+  auto spec = ParseJobYaml("command: [x]\nafter: [j-1, j-2]\nafter_ok: j-3\n", api::JobSpec{});
+  ASSERT_TRUE(spec.ok()) << spec.status().ToString();
+  EXPECT_EQ(spec->after, (std::vector<std::string>{"j-1", "j-2"}));
+  EXPECT_EQ(spec->after_ok, (std::vector<std::string>{"j-3"}));
+  auto bad = ParseJobYaml("command: [x]\nafter: [job-one]\n", api::JobSpec{});
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("2:"), std::string::npos) << bad.status().message();
+  EXPECT_NE(bad.status().message().find("dependency 'job-one' is not a job id"), std::string::npos)
+      << bad.status().message();
+}
+
 TEST(ParseJobYaml, ReadsEveryField) {
   auto s = ParseJobYaml(R"(
 name: train
