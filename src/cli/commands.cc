@@ -46,6 +46,34 @@ std::string Upper(std::string s) {
   return s;
 }
 
+// "a, b,,c" -> {"a", "b", "c"}: the items of a comma-separated flag, blanks removed.
+std::vector<std::string> CommaList(std::string_view text) {
+  std::vector<std::string> out;
+  for (size_t start = 0; start <= text.size();) {
+    size_t comma = text.find(',', start);
+    std::string item(text.substr(start, comma == std::string_view::npos ? std::string_view::npos : comma - start));
+    start = comma == std::string_view::npos ? text.size() + 1 : comma + 1;
+    item.erase(std::remove_if(item.begin(), item.end(), [](unsigned char c) { return std::isspace(c); }), item.end());
+    if (!item.empty()) out.push_back(std::move(item));
+  }
+  return out;
+}
+
+// --state QUEUED,running -> {"QUEUED", "RUNNING"}; an unknown state is an error naming the known ones.
+Result<std::vector<std::string>> ParseStateList(std::string_view text) {
+  std::vector<std::string> out;
+  for (const auto& item : CommaList(text)) {
+    auto st = api::ParseJobState(Upper(item));
+    if (!st.ok()) {
+      return InvalidArgument("unknown state '" + item +
+                             "' in --state (states: QUEUED, SCHEDULED, STARTING, RUNNING, SUCCEEDED, FAILED, "
+                             "CANCELLED, PREEMPTED, LOST)");
+    }
+    out.emplace_back(api::JobStateName(*st));
+  }
+  return out;
+}
+
 }  // namespace
 
 Result<OutputFormat> ParseOutputFormat(const std::string& text, bool allow_csv) {
@@ -116,12 +144,7 @@ int JobSubmit(Context& ctx, const SubmitFlags& flags, const ReadFileFn& read_fil
   // --after / --after-ok: ids, comma-separated or repeated.
   for (const auto& [values, into] : {std::pair{&flags.after, &spec->after}, std::pair{&flags.after_ok, &spec->after_ok}}) {
     for (const auto& v : *values) {
-      for (size_t start = 0; start <= v.size();) {
-        size_t comma = v.find(',', start);
-        std::string id = v.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
-        start = comma == std::string::npos ? v.size() + 1 : comma + 1;
-        if (!id.empty()) into->push_back(id);
-      }
+      for (auto& id : CommaList(v)) into->push_back(std::move(id));
     }
   }
   if (Status st = api::ValidateJobSpec(*spec); !st.ok()) return ReportError(ctx.err, st, kExitUsage);
@@ -143,26 +166,9 @@ int JobSubmit(Context& ctx, const SubmitFlags& flags, const ReadFileFn& read_fil
 int JobList(Context& ctx, const JobListFlags& flags) {
   JobListQuery q;
   q.project = flags.project;
-  std::string states = flags.states;
-  size_t start = 0;
-  while (!states.empty() && start <= states.size()) {
-    size_t comma = states.find(',', start);
-    std::string item = states.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
-    item.erase(std::remove_if(item.begin(), item.end(), [](unsigned char c) { return std::isspace(c); }), item.end());
-    if (!item.empty()) {
-      auto st = api::ParseJobState(Upper(item));
-      if (!st.ok()) {
-        return ReportError(ctx.err,
-                           InvalidArgument("unknown state '" + item +
-                                           "' in --state (states: QUEUED, SCHEDULED, STARTING, RUNNING, SUCCEEDED, "
-                                           "FAILED, CANCELLED, PREEMPTED, LOST)"),
-                           kExitUsage);
-      }
-      q.states.emplace_back(api::JobStateName(*st));
-    }
-    if (comma == std::string::npos) break;
-    start = comma + 1;
-  }
+  auto states = ParseStateList(flags.states);
+  if (!states.ok()) return ReportError(ctx.err, states.status(), kExitUsage);
+  q.states = std::move(states).value();
   if (flags.limit && *flags.limit < 0) return ReportError(ctx.err, InvalidArgument("--limit must be >= 0"), kExitUsage);
   // The server answers in pages (newest first); follow its cursors until `want` jobs (0 = all).
   const int64_t want = flags.limit ? *flags.limit : (flags.all ? 0 : kDefaultJobListLimit);
@@ -299,17 +305,9 @@ int JobCancelMany(Context& ctx, const JobCancelFlags& flags) {
     JobListQuery q;
     q.project = flags.project;
     q.limit = kJobListPage;
-    std::string states = flags.states.empty() ? "QUEUED,SCHEDULED,STARTING,RUNNING" : flags.states;
-    for (size_t start = 0; start <= states.size();) {
-      size_t comma = states.find(',', start);
-      std::string item = states.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
-      start = comma == std::string::npos ? states.size() + 1 : comma + 1;
-      item.erase(std::remove_if(item.begin(), item.end(), [](unsigned char c) { return std::isspace(c); }), item.end());
-      if (item.empty()) continue;
-      auto st = api::ParseJobState(Upper(item));
-      if (!st.ok()) return ReportError(ctx.err, InvalidArgument("unknown state '" + item + "' in --state"), kExitUsage);
-      q.states.emplace_back(api::JobStateName(*st));
-    }
+    auto states = ParseStateList(flags.states.empty() ? "QUEUED,SCHEDULED,STARTING,RUNNING" : flags.states);
+    if (!states.ok()) return ReportError(ctx.err, states.status(), kExitUsage);
+    q.states = std::move(states).value();
     while (true) {
       auto page = ctx.client.ListJobs(q);
       if (!page.ok()) return ReportError(ctx.err, page.status(), kExitFailure);
