@@ -27,7 +27,10 @@ Status Resolve(void* handle, const char* name, F& out) {
 
 Result<std::shared_ptr<const Libpq>> LoadLibpq() {
   auto lib = std::make_shared<Libpq>();
-  lib->handle = dlopen("libpq.so.5", RTLD_NOW | RTLD_LOCAL);
+  // Never unloaded (RTLD_NODELETE): libpq and the libraries it pulls in (OpenSSL, Kerberos) keep thread-local
+  // state and exit handlers; unloading them while the process goes on leaves dangling TLS behind (LeakSanitizer
+  // crashed on it at exit).
+  lib->handle = dlopen("libpq.so.5", RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE);
   if (lib->handle == nullptr) {
     const char* err = dlerror();
     return Unavailable(std::string("cannot load the PostgreSQL client library libpq.so.5 (") +
