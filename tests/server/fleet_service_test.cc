@@ -8,6 +8,7 @@
 #include <map>
 
 #include "server/service.h"
+#include "service_fixture.h"
 #include "store/store.h"
 
 namespace fastgpu::server {
@@ -16,41 +17,8 @@ namespace {
 using api::JobState;
 using agent::JobCommand;
 
-class FleetServiceTest : public ::testing::Test {
+class FleetServiceTest : public ServiceFixture {
  protected:
-  void SetUp() override {
-    char tmpl[] = "/tmp/fastgpu-fleet-svc-XXXXXX";
-    dir_ = ::mkdtemp(tmpl);
-    Open();
-  }
-  void TearDown() override {
-    svc_.reset();
-    store_.reset();
-    std::filesystem::remove_all(dir_);
-  }
-  // (Re)starts the server on the same database: what a restart (or a kill -9 after the last commit) leaves.
-  void Open() {
-    svc_.reset();
-    store_.reset();
-    store_ = std::move(store::OpenSqliteStore(dir_ + "/db.sqlite")).value();
-    svc_ = std::move(Service::Create(*store_, clock_, {})).value();
-  }
-  agent::NodeRegistration Node(const std::string& name, int gpus, std::vector<std::string> running = {}) {
-    agent::NodeRegistration reg;
-    reg.node.name = name;
-    reg.node.simulated = true;
-    for (int i = 0; i < gpus; ++i) {
-      api::Gpu g;
-      g.uuid = "SIM-" + name + "-" + std::to_string(i);
-      g.index = i;
-      g.type = "A100-80GB";
-      g.memory_total_mib = 81920;
-      g.simulated = true;
-      reg.gpus.push_back(g);
-    }
-    reg.running_job_ids = std::move(running);
-    return reg;
-  }
   api::JobSpec Spec(int gpus) {
     api::JobSpec s;
     s.command = {"sleep", "100"};
@@ -89,10 +57,6 @@ class FleetServiceTest : public ::testing::Test {
     return State(job->id) == JobState::kRunning ? job->id : "";
   }
 
-  std::string dir_;
-  FakeClock clock_;
-  std::unique_ptr<store::Store> store_;
-  std::unique_ptr<Service> svc_;
 };
 
 TEST_F(FleetServiceTest, UnacknowledgedCommandsAreSentAgainAndAcknowledgedOnesNot) {

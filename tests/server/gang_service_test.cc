@@ -11,6 +11,7 @@
 #include <set>
 
 #include "server/service.h"
+#include "service_fixture.h"
 #include "store/store.h"
 
 namespace fastgpu::server {
@@ -20,41 +21,8 @@ using agent::JobCommand;
 using agent::JobReport;
 using api::JobState;
 
-class GangServiceTest : public ::testing::Test {
+class GangServiceTest : public ServiceFixture {
  protected:
-  void SetUp() override {
-    char tmpl[] = "/tmp/fastgpu-gang-svc-XXXXXX";
-    dir_ = ::mkdtemp(tmpl);
-    Open();
-  }
-  void TearDown() override {
-    svc_.reset();
-    store_.reset();
-    std::filesystem::remove_all(dir_);
-  }
-  void Open() {
-    svc_.reset();
-    store_.reset();
-    store_ = std::move(store::OpenSqliteStore(dir_ + "/db.sqlite")).value();
-    svc_ = std::move(Service::Create(*store_, clock_, {})).value();
-  }
-  agent::NodeRegistration Node(const std::string& name, int gpus, std::vector<std::string> running = {}) {
-    agent::NodeRegistration reg;
-    reg.node.name = name;
-    reg.node.address = name + ".example";
-    reg.node.simulated = true;
-    for (int i = 0; i < gpus; ++i) {
-      api::Gpu g;
-      g.uuid = "SIM-" + name + "-" + std::to_string(i);
-      g.index = i;
-      g.type = "A100-80GB";
-      g.memory_total_mib = 81920;
-      g.simulated = true;
-      reg.gpus.push_back(g);
-    }
-    reg.running_job_ids = std::move(running);
-    return reg;
-  }
   // Two remote 2-GPU nodes, b (10.0.0.2) and c (10.0.0.3).
   void TwoNodes() {
     for (const auto& [name, addr] : {std::pair{"b", "10.0.0.2"}, std::pair{"c", "10.0.0.3"}}) {
@@ -103,10 +71,6 @@ class GangServiceTest : public ::testing::Test {
   }
   api::Job Get(const std::string& id) { return svc_->GetJob(id).value(); }
 
-  std::string dir_;
-  FakeClock clock_;
-  std::unique_ptr<store::Store> store_;
-  std::unique_ptr<Service> svc_;
 };
 
 TEST_F(GangServiceTest, AJobWiderThanANodeGetsOneStartPerMemberNode) {

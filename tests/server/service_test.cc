@@ -1,6 +1,7 @@
 // Service (control-plane core) with a real SQLite store, the real scheduler and a fake clock;
 // the test plays the agent through the ControlPlane interface.
 #include "server/service.h"
+#include "service_fixture.h"
 
 #include <gtest/gtest.h>
 #include <stdlib.h>
@@ -14,25 +15,8 @@ namespace {
 
 using api::JobState;
 
-class ServiceTest : public ::testing::Test {
+class ServiceTest : public ServiceFixture {
  protected:
-  void SetUp() override {
-    char tmpl[] = "/tmp/fastgpu-svc-XXXXXX";
-    dir_ = ::mkdtemp(tmpl);
-    Open();
-  }
-  void TearDown() override {
-    svc_.reset();
-    store_.reset();
-    std::filesystem::remove_all(dir_);
-  }
-  void Open() {
-    svc_.reset();
-    store_.reset();
-    store_ = std::move(store::OpenSqliteStore(dir_ + "/db.sqlite")).value();
-    ServiceOptions o;
-    svc_ = std::move(Service::Create(*store_, clock_, o)).value();
-  }
   agent::NodeRegistration Node(int gpus, std::vector<std::string> running = {},
                                std::vector<agent::JobReport> recovered = {}) {
     agent::NodeRegistration reg;
@@ -77,10 +61,6 @@ class ServiceTest : public ::testing::Test {
   }
   JobState State(const std::string& id) { return svc_->GetJob(id)->state; }
 
-  std::string dir_;
-  FakeClock clock_;
-  std::unique_ptr<store::Store> store_;
-  std::unique_ptr<Service> svc_;
 };
 
 TEST_F(ServiceTest, JobLifecycle) {
