@@ -46,6 +46,27 @@ Result<int64_t> GetInt(const json& j, const char* key, int64_t def, int64_t lo, 
   return v;
 }
 
+Result<bool> GetBool(const json& j, const char* key, bool def) {
+  auto it = j.find(key);
+  if (it == j.end() || it->is_null()) return def;
+  if (!it->is_boolean()) return InvalidArgument(std::string("field '") + key + "' must be true or false");
+  return it->get<bool>();
+}
+
+// A time as an RFC 3339 string ("2026-12-08T10:00:00Z") or Unix milliseconds; 0 when absent.
+Result<UnixMillis> GetTime(const json& j, const char* key) {
+  auto it = j.find(key);
+  if (it == j.end() || it->is_null()) return UnixMillis{0};
+  if (it->is_string()) {
+    auto t = ParseTimestamp(it->get<std::string>());
+    if (!t.ok()) return InvalidArgument(std::string("field '") + key + "': " + t.status().message());
+    return *t;
+  }
+  return GetInt(j, key, 0, 0, 253402300799000LL);
+}
+
+json OptTime(UnixMillis t) { return t ? json(FormatTimestamp(t)) : json(nullptr); }
+
 Result<MilliGpu> GetGpus(const json& j) {
   auto it = j.find("gpus");
   if (it == j.end() || it->is_null()) return kMilliPerGpu;
@@ -128,7 +149,12 @@ json ToJson(const JobSpec& s) {
               {"secrets", s.secrets},
               {"processes", std::string(ProcessLayoutName(s.processes))},
               {"after", s.after},
-              {"after_ok", s.after_ok}};
+              {"after_ok", s.after_ok},
+              {"preemptible", s.preemptible},
+              {"checkpoint_signal", CheckpointSignalName(s.checkpoint_signal)},
+              {"checkpoint_grace_s", s.checkpoint_grace_s},
+              {"begin_at", OptTime(s.begin_at)},
+              {"deadline_at", OptTime(s.deadline_at)}};
 }
 
 json ToJson(const Job& j) {
@@ -155,6 +181,17 @@ json ToJson(const Job& j) {
            {"processes", std::string(ProcessLayoutName(j.spec.processes))},
            {"after", j.spec.after},
            {"after_ok", j.spec.after_ok},
+           {"preemptible", j.spec.preemptible},
+           {"checkpoint_signal", CheckpointSignalName(j.spec.checkpoint_signal)},
+           {"checkpoint_grace_s", j.spec.checkpoint_grace_s},
+           {"begin_at", OptTime(j.spec.begin_at)},
+           {"deadline_at", OptTime(j.spec.deadline_at)},
+           {"begin_at_ms", j.spec.begin_at},
+           {"deadline_at_ms", j.spec.deadline_at},
+           {"attained_gpu_ms", j.attained_gpu_ms},
+           {"expected_start_at", OptTime(j.expected_start_at)},
+           {"expected_start_at_ms", j.expected_start_at},
+           {"deadline_warning", j.deadline_warning},
            {"created_at", FormatTimestamp(j.created_at)},
            {"started_at", j.started_at ? json(FormatTimestamp(j.started_at)) : json(nullptr)},
            {"finished_at", j.finished_at ? json(FormatTimestamp(j.finished_at)) : json(nullptr)},
@@ -223,7 +260,8 @@ Result<JobSpec> JobSpecFromJson(const json& j) {
   RETURN_IF_ERROR(CheckFields(j,
                               {"name", "command", "gpus", "gpu_type", "memory_mib", "runtime", "runtime_limit_s",
                                "priority", "env", "workdir", "project", "max_retries", "secrets", "processes", "after",
-                               "after_ok"},
+                               "after_ok", "preemptible", "checkpoint_signal", "checkpoint_grace", "checkpoint_grace_s",
+                               "begin_at", "deadline_at"},
                               "job spec"));
   JobSpec s;
   ASSIGN_OR_RETURN(s.name, GetString(j, "name"));
@@ -283,32 +321,68 @@ Result<JobSpec> JobSpecFromJson(const json& j) {
   ASSIGN_OR_RETURN(std::string processes, GetString(j, "processes", "per-node"));
   ASSIGN_OR_RETURN(s.processes, ParseProcessLayout(processes));
   if (s.project.empty()) s.project = "default";
+  ASSIGN_OR_RETURN(s.preemptible, GetBool(j, "preemptible", false));
+  if (auto it = j.find("checkpoint_signal"); it != j.end() && !it->is_null()) {
+    if (it->is_string()) {
+      ASSIGN_OR_RETURN(s.checkpoint_signal, ParseCheckpointSignal(it->get<std::string>()));
+    } else if (it->is_number_integer()) {
+      ASSIGN_OR_RETURN(s.checkpoint_signal, ParseCheckpointSignal(std::to_string(it->get<int64_t>())));
+    } else {
+      return InvalidArgument("field 'checkpoint_signal' must be a signal name such as \"SIGUSR1\"");
+    }
+  }
+  ASSIGN_OR_RETURN(s.checkpoint_grace_s, GetInt(j, "checkpoint_grace_s", 60, 0, 3600));
+  if (auto it = j.find("checkpoint_grace"); it != j.end() && !it->is_null()) {
+    if (it->is_string()) {
+      ASSIGN_OR_RETURN(s.checkpoint_grace_s, ParseDurationSeconds(it->get<std::string>()));
+    } else {
+      ASSIGN_OR_RETURN(s.checkpoint_grace_s, GetInt(j, "checkpoint_grace", 60, 0, 3600));
+    }
+  }
+  ASSIGN_OR_RETURN(s.begin_at, GetTime(j, "begin_at"));
+  ASSIGN_OR_RETURN(s.deadline_at, GetTime(j, "deadline_at"));
   RETURN_IF_ERROR(ValidateJobSpec(s));
   return s;
 }
 
-std::string EncodeDependencies(const JobSpec& spec) {
-  if (spec.after.empty() && spec.after_ok.empty()) return "{}";
+std::string EncodeJobExtras(const Job& job) {
+  const JobSpec& spec = job.spec;
+  const JobSpec defaults;
   json j = json::object();
   if (!spec.after.empty()) j["after"] = spec.after;
   if (!spec.after_ok.empty()) j["after_ok"] = spec.after_ok;
-  return j.dump();
+  if (spec.preemptible) j["preemptible"] = true;
+  if (spec.checkpoint_signal != defaults.checkpoint_signal) j["checkpoint_signal"] = spec.checkpoint_signal;
+  if (spec.checkpoint_grace_s != defaults.checkpoint_grace_s) j["checkpoint_grace_s"] = spec.checkpoint_grace_s;
+  if (spec.begin_at) j["begin_at_ms"] = spec.begin_at;
+  if (spec.deadline_at) j["deadline_at_ms"] = spec.deadline_at;
+  if (job.attained_gpu_ms) j["attained_gpu_ms"] = job.attained_gpu_ms;
+  return j.empty() ? "{}" : j.dump();
 }
 
-Status DecodeDependencies(std::string_view text, JobSpec* spec) {
+Status DecodeJobExtras(std::string_view text, Job* job) {
   if (text == "{}" || text.empty()) return Status::Ok();
-  ASSIGN_OR_RETURN(json j, ParseJson(text, "stored job dependencies"));
+  ASSIGN_OR_RETURN(json j, ParseJson(text, "stored job extras"));
+  JobSpec* spec = &job->spec;
   for (const auto& [field, into] : {std::pair<const char*, std::vector<std::string>*>{"after", &spec->after},
                                     {"after_ok", &spec->after_ok}}) {
     auto it = j.find(field);
     if (it == j.end()) continue;
-    if (!it->is_array()) return InvalidArgument(std::string("stored job dependencies: '") + field + "' is not a list");
+    if (!it->is_array()) return InvalidArgument(std::string("stored job extras: '") + field + "' is not a list");
     for (const auto& e : *it) {
-      if (!e.is_string()) return InvalidArgument(std::string("stored job dependencies: '") + field + "' is not a list");
+      if (!e.is_string()) return InvalidArgument(std::string("stored job extras: '") + field + "' is not a list");
       into->push_back(e.get<std::string>());
     }
   }
-  return Status::Ok();
+  return internal::Guard([&]() -> Status {
+    spec->preemptible = j.value("preemptible", false);
+    spec->checkpoint_signal = j.value("checkpoint_signal", spec->checkpoint_signal);
+    spec->checkpoint_grace_s = j.value("checkpoint_grace_s", spec->checkpoint_grace_s);
+    spec->begin_at = j.value("begin_at_ms", int64_t{0});
+    spec->deadline_at = j.value("deadline_at_ms", int64_t{0});
+    job->attained_gpu_ms = j.value("attained_gpu_ms", int64_t{0});
+    return Status::Ok();
+  });
 }
 
 Result<JobSpec> JobSpecFromJsonText(std::string_view text) {
@@ -340,6 +414,16 @@ Result<Job> JobFromJson(const json& j) {
     ASSIGN_OR_RETURN(out.spec.processes, ParseProcessLayout(j.value("processes", "per-node")));
     out.spec.after = j.value("after", std::vector<std::string>{});
     out.spec.after_ok = j.value("after_ok", std::vector<std::string>{});
+    out.spec.preemptible = j.value("preemptible", false);
+    if (auto sig = j.find("checkpoint_signal"); sig != j.end() && sig->is_string()) {
+      ASSIGN_OR_RETURN(out.spec.checkpoint_signal, ParseCheckpointSignal(sig->get<std::string>()));
+    }
+    out.spec.checkpoint_grace_s = IntOr<int64_t>(j, "checkpoint_grace_s", 60);
+    out.spec.begin_at = IntOr<int64_t>(j, "begin_at_ms", 0);
+    out.spec.deadline_at = IntOr<int64_t>(j, "deadline_at_ms", 0);
+    out.attained_gpu_ms = IntOr<int64_t>(j, "attained_gpu_ms", 0);
+    out.expected_start_at = IntOr<int64_t>(j, "expected_start_at_ms", 0);
+    out.deadline_warning = j.value("deadline_warning", "");
     ASSIGN_OR_RETURN(out.state, ParseJobState(j.at("state").get<std::string>()));
     out.user = j.value("user", "");
     out.assigned_gpus = j.value("assigned_gpus", std::vector<std::string>{});

@@ -35,9 +35,10 @@ Result<Gpu> GpuFromJson(const nlohmann::json& j);
 Result<Node> NodeFromJson(const nlohmann::json& j);
 Result<JobEvent> JobEventFromJson(const nlohmann::json& j);
 Result<std::vector<JobMember>> JobMembersFromJson(const nlohmann::json& j);
-// A job's dependencies as stored (both stores): "{}" when none, else {"after":[...],"after_ok":[...]}.
-std::string EncodeDependencies(const JobSpec& spec);
-Status DecodeDependencies(std::string_view text, JobSpec* spec);
+// The jobs table's `depends` column: a JSON object with the job's dependencies and its other scheduling fields
+// (preemption, checkpoint signal and grace, time window, attained service), only those not at their default.
+std::string EncodeJobExtras(const Job& job);
+Status DecodeJobExtras(std::string_view text, Job* job);
 
 // {"error":{"code":"not_found","message":"..."}}
 std::string ErrorBody(const Status& st);

@@ -82,6 +82,25 @@ Result<ProcessLayout> ParseProcessLayout(std::string_view s) {
                          "(one process per GPU), not '" + std::string(s.substr(0, 64)) + "'");
 }
 
+Result<int> ParseCheckpointSignal(std::string_view text) {
+  std::string_view name = text;
+  if (name.rfind("SIG", 0) == 0) name.remove_prefix(3);
+  for (const auto& [n, sig] : kCheckpointSignals) {
+    if (name == n || text == std::to_string(sig)) return sig;
+  }
+  std::string allowed;
+  for (const auto& [n, sig] : kCheckpointSignals) allowed += (allowed.empty() ? "SIG" : ", SIG") + std::string(n);
+  return InvalidArgument("checkpoint signal '" + std::string(text.substr(0, 32)) + "' is not one a job may ask for (" +
+                         allowed + ")");
+}
+
+std::string CheckpointSignalName(int sig) {
+  for (const auto& [n, s] : kCheckpointSignals) {
+    if (s == sig) return "SIG" + std::string(n);
+  }
+  return "signal " + std::to_string(sig);
+}
+
 Status ValidateJobSpec(const JobSpec& spec) {
   if (spec.command.empty() || spec.command[0].empty())
     return InvalidArgument("command is empty: give the program to run after '--'");
@@ -131,6 +150,14 @@ Status ValidateJobSpec(const JobSpec& spec) {
     if (spec.command[i].find('\0') != std::string::npos)
       return InvalidArgument("command argument " + std::to_string(i + 1) + " contains a NUL byte (\\u0000); remove it");
   }
+  if (CheckpointSignalName(spec.checkpoint_signal).rfind("SIG", 0) != 0)
+    return InvalidArgument("checkpoint signal " + std::to_string(spec.checkpoint_signal) + " is not allowed");
+  if (spec.checkpoint_grace_s < 0 || spec.checkpoint_grace_s > 3600)
+    return InvalidArgument("checkpoint grace must be between 0 s and 1 h");
+  if (spec.begin_at < 0 || spec.deadline_at < 0) return InvalidArgument("begin and deadline must not be negative");
+  if (spec.deadline_at > 0 && spec.deadline_at <= spec.begin_at)
+    return InvalidArgument("the deadline (" + FormatTimestamp(spec.deadline_at) + ") is not after the begin time (" +
+                           FormatTimestamp(spec.begin_at) + ")");
   if (spec.after.size() + spec.after_ok.size() > 64) return InvalidArgument("a job may depend on at most 64 jobs");
   for (const auto* list : {&spec.after, &spec.after_ok}) {
     for (const auto& id : *list) {

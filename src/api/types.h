@@ -6,6 +6,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "common/clock.h"
@@ -60,7 +61,25 @@ struct JobSpec {
   // that reason. Ids of jobs of the same project.
   std::vector<std::string> after;
   std::vector<std::string> after_ok;
+  // Preemption (docs/scheduling.md): a preemptible job may be stopped to make room for another one and goes back
+  // to the queue. It first gets `checkpoint_signal` (SIGUSR1 by default) and `checkpoint_grace_s` seconds to save
+  // its work in FASTGPU_CHECKPOINT_DIR, then SIGTERM, then SIGKILL. Non-preemptible jobs are never preempted.
+  bool preemptible = false;
+  int checkpoint_signal = 10;        // SIGUSR1 on Linux; one of kCheckpointSignals
+  int64_t checkpoint_grace_s = 60;   // 0..3600
+  // Time window: not started before begin_at; deadline_at is when it must have finished (admission refuses a job
+  // whose runtime limit cannot end before it). 0 = none. Unix milliseconds.
+  UnixMillis begin_at = 0;
+  UnixMillis deadline_at = 0;
 };
+
+// Signals a job may ask for as its checkpoint signal, by name without "SIG".
+inline constexpr std::pair<const char*, int> kCheckpointSignals[] = {
+    {"HUP", 1}, {"INT", 2}, {"QUIT", 3}, {"USR1", 10}, {"USR2", 12}, {"ALRM", 14}, {"TERM", 15}, {"WINCH", 28}};
+// "SIGUSR1", "USR1" or "10" -> 10; an error naming the allowed ones otherwise.
+Result<int> ParseCheckpointSignal(std::string_view text);
+// 10 -> "SIGUSR1".
+std::string CheckpointSignalName(int sig);
 
 // One node of a multi-node (gang) job: a job asking for more GPUs than one node has runs one process per
 // member node, all-or-nothing. Ranks are 0..N-1 in the order the scheduler placed them.
@@ -98,6 +117,13 @@ struct Job {
   std::string reason;   // why it is in this state ("runtime limit", "waiting: ...")
   int attempt = 0;      // incremented each time it starts
   int64_t pid = 0;      // process id on the node while running (agent-local)
+  // GPU service received by the attempts that were preempted or migrated (milli-GPU x ms / 1000, i.e. GPU-ms), so
+  // that LAS-style policies count the work a resumed job has already had. Kept in the store.
+  int64_t attained_gpu_ms = 0;
+  // Computed, never stored: when a queued job is expected to start (0 = unknown), and a warning when its deadline
+  // has become unlikely to be met.
+  UnixMillis expected_start_at = 0;
+  std::string deadline_warning;
 };
 
 // One row of the append-only event log.

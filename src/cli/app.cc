@@ -446,6 +446,8 @@ Examples:
   CLI::Option *o_gpus = nullptr, *o_type = nullptr, *o_mem = nullptr, *o_runtime = nullptr, *o_prio = nullptr;
   CLI::Option *o_name = nullptr, *o_workdir = nullptr, *o_project = nullptr, *o_retries = nullptr, *o_file = nullptr;
   CLI::Option* o_limit = nullptr;
+  CLI::Option *o_ckpt_sig = nullptr, *o_ckpt_grace = nullptr, *o_begin = nullptr, *o_deadline = nullptr;
+  std::string s_ckpt_sig, s_ckpt_grace, s_begin, s_deadline;
   if (VerbNamed(args, "job")) {
     // Likewise one level down: only the named `job` subcommands (all of them for help).
     auto sub_named = [&](std::string_view name) { return named(name) || help; };
@@ -483,6 +485,20 @@ Examples:
                       "afterok)")
           ->allow_extra_args(false)
           ->type_name("ID[,ID]");
+      sub->add_flag("--preemptible", submit.preemptible,
+                    "May be stopped for a more urgent job and requeued; gets --checkpoint-signal first and "
+                    "FASTGPU_CHECKPOINT_DIR to save its work (default: never preempted)");
+      o_ckpt_sig = sub->add_option("--checkpoint-signal", s_ckpt_sig,
+                                   "Signal sent before a preemption or migration (default SIGUSR1)")
+                       ->type_name("SIG");
+      o_ckpt_grace = sub->add_option("--checkpoint-grace", s_ckpt_grace,
+                                     "Time between the checkpoint signal and SIGTERM (default 60s, at most 1h)")
+                         ->type_name("DURATION");
+      o_begin = sub->add_option("--begin", s_begin, "Not started before TIME: 2026-12-08T10:00:00Z, now+2h, +30m")
+                    ->type_name("TIME");
+      o_deadline = sub->add_option("--deadline", s_deadline,
+                                   "Must finish by TIME; refused at once when its --runtime cannot end by then")
+                       ->type_name("TIME");
       sub->add_flag("--dry-run", submit.dry_run, "Print the price per hour and the estimate; submit nothing");
       sub->add_flag("--process-per-gpu", submit.process_per_gpu,
                     "Start the command once per GPU, with RANK/LOCAL_RANK/WORLD_SIZE per process (default: once "
@@ -511,6 +527,11 @@ Examples:
         }
         set(o_retries, s_retries, submit.max_retries);
         set(o_file, s_file, submit.file);
+        set(o_ckpt_sig, s_ckpt_sig, submit.checkpoint_signal);
+        set(o_ckpt_grace, s_ckpt_grace, submit.checkpoint_grace);
+        set(o_begin, s_begin, submit.begin);
+        set(o_deadline, s_deadline, submit.deadline);
+        submit.now = io.clock.NowMillis();
         action = client_verb([&](Context& ctx) {
           return submit.dry_run ? JobSubmitDryRun(ctx, submit, io.read_file) : JobSubmit(ctx, submit, io.read_file);
         });

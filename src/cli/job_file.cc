@@ -348,12 +348,13 @@ Status ApplyResources(const YAML::Node& v, const FileErrors& err, Claim& type, C
 
 constexpr const char* kKnownFields =
     "name, command, gpus, gpu_type, resources, memory, runtime, priority, env, workdir, project, max_retries, "
-    "secrets, processes, after, after_ok";
+    "secrets, processes, after, after_ok, preemptible, checkpoint_signal, checkpoint_grace, begin, deadline";
 
 bool KnownField(std::string_view key) {
   for (std::string_view k : {"name", "command", "gpus", "gpu_type", "resources", "memory", "memory_mib", "runtime",
                              "runtime_limit_s", "priority", "env", "workdir", "project", "max_retries", "secrets",
-                             "processes", "after", "after_ok"}) {
+                             "processes", "after", "after_ok", "preemptible", "checkpoint_signal", "checkpoint_grace",
+                             "begin", "deadline"}) {
     if (k == key) return true;
   }
   return false;
@@ -481,6 +482,22 @@ Status ApplyYaml(const YAML::Node& root, const FileErrors& err, api::JobSpec& sp
         auto p = api::ParseProcessLayout(s);
         if (!p.ok()) return fail(p.status());
         spec.processes = *p;
+      } else if (key == "preemptible") {
+        bool b = false;
+        if (!YAML::convert<bool>::decode(v, b)) return fail(InvalidArgument("preemptible must be true or false"));
+        spec.preemptible = b;
+      } else if (key == "checkpoint_signal") {
+        auto sig = api::ParseCheckpointSignal(s);
+        if (!sig.ok()) return fail(sig.status());
+        spec.checkpoint_signal = *sig;
+      } else if (key == "checkpoint_grace") {
+        auto d = ParseDurationSeconds(s);
+        if (!d.ok()) return fail(Prefix(d.status(), "checkpoint_grace: "));
+        spec.checkpoint_grace_s = *d;
+      } else if (key == "begin" || key == "deadline") {
+        auto t = ParseWhen(s, 0, key);
+        if (!t.ok()) return fail(t.status());
+        (key == "begin" ? spec.begin_at : spec.deadline_at) = *t;
       }
     }
   }
@@ -502,6 +519,31 @@ Result<std::pair<std::string, std::string>> ParseEnvAssignment(std::string_view 
   if (!ok)
     return InvalidArgument("'" + key + "' is not a valid environment variable name (letters, digits, _)");
   return std::make_pair(key, std::string(text.substr(eq + 1)));
+}
+
+Result<UnixMillis> ParseWhen(std::string_view text, UnixMillis now, std::string_view what) {
+  std::string t = Trim(std::string(text));
+  std::string_view rel = t;
+  if (rel.rfind("now", 0) == 0) rel.remove_prefix(3);
+  if (rel.empty() && t == "now") {
+    if (now <= 0) return InvalidArgument(std::string(what) + ": 'now' is not a fixed time; give one such as 2026-12-08T10:00:00Z");
+    return now;
+  }
+  if (!rel.empty() && rel[0] == '+') {
+    if (now <= 0) {
+      return InvalidArgument(std::string(what) + ": '" + t + "' is relative; a job file needs a fixed time such as "
+                             "2026-12-08T10:00:00Z (relative times are for --begin/--deadline)");
+    }
+    auto d = ParseDurationSeconds(rel.substr(1));
+    if (!d.ok()) return InvalidArgument(std::string(what) + ": '" + t + "': " + d.status().message());
+    return now + *d * 1000;
+  }
+  auto at = ParseTimestamp(t);
+  if (!at.ok()) {
+    return InvalidArgument(std::string(what) + ": '" + t.substr(0, 64) + "' is not a time; give 2026-12-08T10:00:00Z, "
+                           "2026-12-08T10:00+01:00, 2026-12-08, or now+2h / +30m");
+  }
+  return *at;
 }
 
 Result<api::JobSpec> ParseJobYaml(std::string_view text, api::JobSpec base, std::string_view file_name) {
@@ -571,6 +613,20 @@ Result<api::JobSpec> BuildJobSpec(const SubmitFlags& flags, const ReadFileFn& re
     if (std::find(spec.secrets.begin(), spec.secrets.end(), name) == spec.secrets.end()) spec.secrets.push_back(name);
   }
   if (flags.process_per_gpu) spec.processes = api::ProcessLayout::kPerGpu;
+  if (flags.preemptible) spec.preemptible = true;
+  if (flags.checkpoint_signal) {
+    ASSIGN_OR_RETURN(spec.checkpoint_signal, Prefix(api::ParseCheckpointSignal(*flags.checkpoint_signal), "--checkpoint-signal: "));
+  }
+  if (flags.checkpoint_grace) {
+    ASSIGN_OR_RETURN(spec.checkpoint_grace_s,
+                     Prefix(ParseDurationSeconds(*flags.checkpoint_grace), "invalid --checkpoint-grace: "));
+  }
+  if (flags.begin) {
+    ASSIGN_OR_RETURN(spec.begin_at, ParseWhen(*flags.begin, flags.now, "--begin"));
+  }
+  if (flags.deadline) {
+    ASSIGN_OR_RETURN(spec.deadline_at, ParseWhen(*flags.deadline, flags.now, "--deadline"));
+  }
   if (!flags.command.empty()) spec.command = flags.command;
   if (spec.command.empty()) {
     return InvalidArgument(

@@ -33,8 +33,18 @@ struct SubmitFlags {
   std::optional<std::string> file;         // -f job.yaml
   std::vector<std::string> after;          // --after ID[,ID]: start once these have ended (any state)
   std::vector<std::string> after_ok;       // --after-ok ID[,ID]: start once these SUCCEEDED; cancelled otherwise
+  bool preemptible = false;                // --preemptible
+  std::optional<std::string> checkpoint_signal;  // --checkpoint-signal SIGUSR1
+  std::optional<std::string> checkpoint_grace;   // --checkpoint-grace 60s
+  std::optional<std::string> begin;        // --begin TIME (RFC 3339, or now+DURATION / +DURATION)
+  std::optional<std::string> deadline;     // --deadline TIME
+  UnixMillis now = 0;                      // the time relative --begin/--deadline count from (0: refused)
   std::vector<std::string> command;        // after --
 };
+
+// A point in time as users write it: "2026-12-08T10:00:00Z", "2026-12-08T10:00+01:00", "2026-12-08", or relative
+// to `now` as "now+2h", "+30m" (relative forms need now > 0). `what` names the flag or field in errors.
+Result<UnixMillis> ParseWhen(std::string_view text, UnixMillis now, std::string_view what);
 
 // "K=V" -> {K, V}. The value may be empty or contain '='; the key must be a valid variable name.
 Result<std::pair<std::string, std::string>> ParseEnvAssignment(std::string_view text);
@@ -47,7 +57,8 @@ struct GpuRequest {
 
 // Parses a job file. Fields: name, command (list or shell string), gpus (COUNT or TYPE:COUNT), gpu_type,
 // resources ({gpu: TYPE:COUNT | COUNT | TYPE}), memory, runtime, priority, env (map), workdir, project,
-// max_retries, secrets (list of names), processes (per-node | per-gpu).
+// max_retries, secrets (list of names), processes (per-node | per-gpu), after, after_ok, preemptible,
+// checkpoint_signal, checkpoint_grace, begin, deadline (absolute times only).
 // Every error reads "FILE:LINE:COLUMN: what is wrong" (FILE is `file_name`): YAML syntax errors in plain
 // words, unknown fields, fields given twice, values that do not parse, GPU type or count stated twice
 // differently (gpus, gpu_type, resources.gpu).

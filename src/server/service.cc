@@ -94,6 +94,10 @@ sched::JobRequest ToRequest(const Job& j, const std::map<std::string, int>& widt
   r.memory_mib = j.spec.memory_mib;
   r.gpu_type = j.spec.gpu_type;
   r.runtime_limit_s = j.spec.runtime_limit_s;
+  r.preemptible = j.spec.preemptible;
+  r.start_after = j.spec.begin_at;
+  r.finish_before = j.spec.deadline_at;
+  r.attained_gpu_ms = j.attained_gpu_ms;
   if (auto w = widths.find(j.spec.gpu_type); w != widths.end() && w->second > 0 && r.gpus > w->second) {
     int per = w->second;
     while (per > 1 && r.gpus % per != 0) --per;
@@ -383,6 +387,10 @@ Result<SubmitResult> Service::Submit(api::JobSpec spec, const std::string& user,
         return InvalidArgument("dependency " + d + " does not exist in project " + job.spec.project);
     }
   }
+  // A deadline its runtime limit cannot meet (from the later of now and its begin time) is refused now.
+  if (job.spec.deadline_at > 0 && job.spec.deadline_at <= job.created_at)
+    return InvalidArgument("the deadline " + FormatTimestamp(job.spec.deadline_at) + " has already passed");
+  RETURN_IF_ERROR(sched::CheckDeadline(ToRequest(job, {}), job.created_at));
   bool counted = false;  // in submitting_ while the store write is in flight (queued-jobs quota)
   {
     std::lock_guard lock(mu_);

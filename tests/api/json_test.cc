@@ -209,6 +209,31 @@ TEST(JobSpecFromJsonText, ProcessesIsPerNodeOrPerGpu) {
   EXPECT_EQ(JobFromJson(old)->spec.processes, ProcessLayout::kPerNode);
 }
 
+TEST(JobSpecFromJsonText, PreemptionAndTimeWindow) {
+  auto s = JobSpecFromJsonText(R"({"command":["x"],"preemptible":true,"checkpoint_signal":"USR2",)"
+                               R"("checkpoint_grace":"2m","begin_at":"2026-12-08T10:00:00Z","deadline_at":1800000000000})");
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  EXPECT_TRUE(s->preemptible);
+  EXPECT_EQ(s->checkpoint_signal, 12);
+  EXPECT_EQ(s->checkpoint_grace_s, 120);
+  EXPECT_EQ(s->begin_at, *ParseTimestamp("2026-12-08T10:00:00Z"));
+  EXPECT_EQ(s->deadline_at, 1800000000000);
+  auto defaults = JobSpecFromJsonText(R"({"command":["x"]})");
+  ASSERT_TRUE(defaults.ok());
+  EXPECT_FALSE(defaults->preemptible);
+  EXPECT_EQ(defaults->checkpoint_signal, 10);
+  EXPECT_EQ(defaults->checkpoint_grace_s, 60);
+  EXPECT_EQ(ToJson(*defaults)["checkpoint_signal"], "SIGUSR1");
+  for (const char* bad : {R"({"command":["x"],"preemptible":"yes"})", R"({"command":["x"],"checkpoint_signal":"KILL"})",
+                          R"({"command":["x"],"checkpoint_grace_s":7200})", R"({"command":["x"],"begin_at":"tomorrow"})",
+                          R"({"command":["x"],"begin_at":"2026-12-09T00:00:00Z","deadline_at":"2026-12-08T00:00:00Z"})"}) {
+    auto r = JobSpecFromJsonText(bad);
+    EXPECT_EQ(r.status().code(), ErrorCode::kInvalidArgument) << bad;
+  }
+  EXPECT_NE(JobSpecFromJsonText(R"({"command":["x"],"checkpoint_signal":"SIGKILL"})").status().message().find("SIGUSR1"),
+            std::string::npos);
+}
+
 TEST(ErrorBody, InvalidUtf8InTheMessageIsReplacedNotThrown) {
   std::string body = ErrorBody(NotFound("job j-\xff does not exist"));
   auto j = nlohmann::json::parse(body, nullptr, false);

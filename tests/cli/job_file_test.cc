@@ -426,5 +426,42 @@ TEST(BuildJobSpec, GpusFlagTakesTypeAndCount) {
   EXPECT_EQ(bad.status().message(), "job.yaml:3:1: 'gpus' is given twice (first on line 2)");
 }
 
+TEST(BuildJobSpec, PreemptionAndTimeWindowFlags) {
+  SubmitFlags f;
+  f.command = {"run"};
+  f.preemptible = true;
+  f.checkpoint_signal = "SIGUSR2";
+  f.checkpoint_grace = "90s";
+  f.begin = "now+2h";
+  f.deadline = "2030-01-01T00:00:00Z";
+  f.now = 1'800'000'000'000;
+  auto s = BuildJobSpec(f, Files({}));
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  EXPECT_TRUE(s->preemptible);
+  EXPECT_EQ(s->checkpoint_signal, 12);
+  EXPECT_EQ(s->checkpoint_grace_s, 90);
+  EXPECT_EQ(s->begin_at, f.now + 2 * 3'600'000);
+  EXPECT_EQ(s->deadline_at, *ParseTimestamp("2030-01-01T00:00:00Z"));
+  f.begin = "+30m";
+  EXPECT_EQ(BuildJobSpec(f, Files({}))->begin_at, f.now + 30 * 60'000);
+  f.begin = "soon";
+  EXPECT_NE(BuildJobSpec(f, Files({})).status().message().find("--begin"), std::string::npos);
+}
+
+TEST(ParseJobYaml, PreemptionAndTimeWindowFields) {
+  auto s = ParseJobYaml("command: [run]\npreemptible: true\ncheckpoint_signal: USR2\ncheckpoint_grace: 5m\n"
+                        "begin: 2026-12-08T10:00:00Z\ndeadline: 2026-12-09\n",
+                        {}, "job.yaml");
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  EXPECT_TRUE(s->preemptible);
+  EXPECT_EQ(s->checkpoint_signal, 12);
+  EXPECT_EQ(s->checkpoint_grace_s, 300);
+  EXPECT_EQ(s->deadline_at, *ParseTimestamp("2026-12-09"));
+  auto rel = ParseJobYaml("command: [run]\nbegin: +2h\n", {}, "job.yaml");
+  EXPECT_NE(rel.status().message().find("job.yaml:2:8"), std::string::npos) << rel.status().message();
+  auto bad = ParseJobYaml("command: [run]\npreemptible: maybe\n", {}, "job.yaml");
+  EXPECT_NE(bad.status().message().find("true or false"), std::string::npos) << bad.status().message();
+}
+
 }  // namespace
 }  // namespace fastgpu::cli

@@ -100,6 +100,12 @@ void ExpectSameJob(const Job& a, const Job& b) {
   EXPECT_EQ(a.spec.processes, b.spec.processes);
   EXPECT_EQ(a.spec.after, b.spec.after);
   EXPECT_EQ(a.spec.after_ok, b.spec.after_ok);
+  EXPECT_EQ(a.spec.preemptible, b.spec.preemptible);
+  EXPECT_EQ(a.spec.checkpoint_signal, b.spec.checkpoint_signal);
+  EXPECT_EQ(a.spec.checkpoint_grace_s, b.spec.checkpoint_grace_s);
+  EXPECT_EQ(a.spec.begin_at, b.spec.begin_at);
+  EXPECT_EQ(a.spec.deadline_at, b.spec.deadline_at);
+  EXPECT_EQ(a.attained_gpu_ms, b.attained_gpu_ms);
   EXPECT_EQ(a.state, b.state);
   EXPECT_EQ(a.user, b.user);
   EXPECT_EQ(a.assigned_gpus, b.assigned_gpus);
@@ -393,6 +399,25 @@ TEST_P(StoreConformance, DependenciesRoundTrip) {
   ASSERT_TRUE(listed.ok()) << listed.status().ToString();
   ASSERT_EQ(listed->size(), 1u);
   EXPECT_EQ(listed->front().spec.after_ok, in.spec.after_ok);
+  // Preemption, the time window and the attained service travel in the same column, through updates.
+  Job pre = SampleJob("preemptible");
+  pre.spec.preemptible = true;
+  pre.spec.checkpoint_signal = 12;
+  pre.spec.checkpoint_grace_s = 5;
+  pre.spec.begin_at = 1'800'000'000'000;
+  pre.spec.deadline_at = 1'800'003'600'000;
+  auto made = store_->CreateJob(pre, SubmitEvent());
+  ASSERT_TRUE(made.ok()) << made.status().ToString();
+  Job resumed = Get(made->id);
+  EXPECT_TRUE(resumed.spec.preemptible);
+  EXPECT_EQ(resumed.spec.checkpoint_signal, 12);
+  EXPECT_EQ(resumed.spec.checkpoint_grace_s, 5);
+  EXPECT_EQ(resumed.spec.begin_at, pre.spec.begin_at);
+  EXPECT_EQ(resumed.spec.deadline_at, pre.spec.deadline_at);
+  resumed.attained_gpu_ms = 7'200'000;
+  ASSERT_TRUE(store_->UpdateJobs({{.job = resumed, .event = {.to = "QUEUED", .reason = "preempted", .actor = "server"}}}).ok());
+  EXPECT_EQ(Get(made->id).attained_gpu_ms, 7'200'000);
+  EXPECT_EQ(Get(made->id).spec.checkpoint_signal, 12);
   // Batched submits (the bulk path of a store that has one).
   std::vector<std::thread> threads;
   std::vector<std::string> ids(4);

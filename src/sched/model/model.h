@@ -59,10 +59,23 @@ struct RunningJob {
   bool stopping = false;
 };
 
+// GPUs set aside for one project in a time window (`fastgpu reservation create`). Inside [start, end) up to
+// `gpus` GPUs (of `gpu_type`, empty = any) run that project's jobs first: jobs of other projects may take them only
+// when their runtime limit ends before `start`. Whole GPUs.
+struct ReservationView {
+  std::string id;
+  std::string project;
+  int gpus = 0;
+  std::string gpu_type;
+  UnixMillis start = 0;
+  UnixMillis end = 0;
+};
+
 struct ClusterSnapshot {
   UnixMillis now = 0;
   std::vector<NodeView> nodes;
   std::vector<RunningJob> running;  // free_milli/free_memory_mib in GpuView already account for these
+  std::vector<ReservationView> reservations;  // windows that have not ended
 };
 
 // What a queued job asks for.

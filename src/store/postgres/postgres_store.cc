@@ -225,7 +225,7 @@ END
 $$;
 )sql"},
     {5, R"sql(
--- A job's dependencies (api::EncodeDependencies): '{}' or {"after":[...],"after_ok":[...]}.
+-- A job's dependencies (api::EncodeJobExtras): '{}' or {"after":[...],"after_ok":[...]}.
 ALTER TABLE jobs ADD COLUMN depends TEXT NOT NULL DEFAULT '{}';
 )sql"},
 };
@@ -670,7 +670,7 @@ Result<api::Job> ReadJob(const PgResult& r, int row) {
   auto processes = api::ParseProcessLayout(r.Text(row, 26));
   if (!processes.ok()) return Internal("job " + j.id + " has a damaged row: " + processes.status().message());
   j.spec.processes = *processes;
-  if (Status deps = api::DecodeDependencies(r.Text(row, 27), &j.spec); !deps.ok())
+  if (Status deps = api::DecodeJobExtras(r.Text(row, 27), &j); !deps.ok())
     return Internal("job " + j.id + " has a damaged row: " + deps.message());
   return j;
 }
@@ -978,7 +978,7 @@ class PostgresStore final : public Store {
     Params insert;
     AddJob(insert, n.job);
     insert.Add(n.event.at).Add(n.event.reason).Add(n.event.actor).Add(api::ProcessLayoutName(n.job.spec.processes));
-    insert.Add(api::EncodeDependencies(n.job.spec));
+    insert.Add(api::EncodeJobExtras(n.job));
     CreatedJob out;
     std::optional<api::AuditRecord> audit;
     const bool keyed = !n.idempotency_key.empty();
@@ -1061,7 +1061,7 @@ class PostgresStore final : public Store {
       params[i].Add(u.event.at).Add(u.event.from).Add(u.event.to).Add(u.event.reason).Add(u.event.actor);
       params[i].Add(u.job.members.empty() ? std::string("[]") : api::ToJson(u.job.members).dump());
       params[i].Add(api::ProcessLayoutName(u.job.spec.processes));
-      params[i].Add(api::EncodeDependencies(u.job.spec));
+      params[i].Add(api::EncodeJobExtras(u.job));
     }
     int64_t audit_seq = 0;
     Status st = Write([&](PgConn& c) -> Status {
@@ -1652,7 +1652,7 @@ class PostgresStore final : public Store {
                       {"pid", j.pid},
                       {"members", "[]"},
                       {"processes", std::string(api::ProcessLayoutName(j.spec.processes))},
-                      {"depends", api::EncodeDependencies(j.spec)}});
+                      {"depends", api::EncodeJobExtras(j)}});
       events.push_back({{"job_num", num},
                         {"at", n.event.at},
                         {"from_state", ""},

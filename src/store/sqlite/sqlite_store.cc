@@ -200,7 +200,7 @@ ALTER TABLE jobs ADD COLUMN members TEXT NOT NULL DEFAULT '[]';
 ALTER TABLE jobs ADD COLUMN processes TEXT NOT NULL DEFAULT 'per-node';
 )sql"},
     {6, R"sql(
--- A job's dependencies (api::EncodeDependencies): '{}' or {"after":[...],"after_ok":[...]}.
+-- A job's dependencies (api::EncodeJobExtras): '{}' or {"after":[...],"after_ok":[...]}.
 ALTER TABLE jobs ADD COLUMN depends TEXT NOT NULL DEFAULT '{}';
 )sql"},
 };
@@ -485,7 +485,7 @@ void BindJob(Stmt& s, const JobRow& row) {
   s.Bind(24, int64_t{j.attempt});
   s.Bind(25, j.pid);
   s.Bind(27, api::ProcessLayoutName(j.spec.processes));
-  s.Bind(28, api::EncodeDependencies(j.spec));
+  s.Bind(28, api::EncodeJobExtras(j));
 }
 
 Result<api::Job> ReadJob(const Stmt& s) {
@@ -532,7 +532,7 @@ Result<api::Job> ReadJob(const Stmt& s) {
   auto processes = api::ParseProcessLayout(s.Text(26));
   if (!processes.ok()) return Internal("job " + j.id + " has a damaged row: " + processes.status().message());
   j.spec.processes = *processes;
-  if (Status deps = api::DecodeDependencies(s.Text(27), &j.spec); !deps.ok())
+  if (Status deps = api::DecodeJobExtras(s.Text(27), &j); !deps.ok())
     return Internal("job " + j.id + " has a damaged row: " + deps.message());
   return j;
 }
