@@ -6,7 +6,8 @@ PKGS=(cmake ninja-build g++ pkg-config ccache
       libsqlite3-dev libcpp-httplib-dev nlohmann-json3-dev libyaml-cpp-dev libcli11-dev libssl-dev libboost-dev
       libgtest-dev libgmock-dev libbenchmark-dev procps
       libpq-dev postgresql-15 iproute2
-      python3-torch)  # the multi-node all_reduce test (tests/integration/fleet/allreduce.py)
+      python3-torch   # the multi-node all_reduce test (tests/integration/fleet/allreduce.py)
+      python3-pytest python3-venv python3-pip python3-setuptools python3-wheel openssl)  # the Python SDK's tests (sdk/python)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
