@@ -123,6 +123,14 @@ void AddUpOptions(CLI::App* cmd, server::UpOptions& o) {
       ->capture_default_str();
   cmd->add_option("--policy", o.policy, "Scheduling policy for the queue")->capture_default_str();
   cmd->add_option("--placement", o.placement, "GPU placement (best-fit, spread, ...)")->capture_default_str();
+  cmd->add_option("--preempt-min-runtime", o.preempt_min_runtime,
+                  "A running job may be preempted only after it has run this long since it started or resumed "
+                  "(0 = at once)")
+      ->capture_default_str()
+      ->type_name("DURATION");
+  cmd->add_flag("--preempt-across-projects", o.preempt_across_projects,
+                "Let a job preempt other projects' jobs even while its own project holds at least its fair share "
+                "of the GPUs (by default it may not)");
   cmd->add_option("--node-name", o.node_name, "Name of the local node (default: host name)");
   cmd->add_option("--tls-cert", o.tls_cert, "PEM certificate chain: serve HTTPS (with --tls-key)")->type_name("FILE");
   cmd->add_option("--tls-key", o.tls_key, "PEM private key of --tls-cert")->type_name("FILE");

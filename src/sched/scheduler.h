@@ -81,6 +81,11 @@ struct SchedulerOptions {
   bool preemption = true;
   int64_t min_runtime_ms = 5 * 60 * 1000;
   int max_preemptors_per_round = 8;
+  // Every policy that preempts: a job never preempts a job of another project while its own project
+  // already holds at least its fair share of the GPUs (healthy GPUs x its weight / the sum of the
+  // weights of the projects with running or queued jobs; project_weights, default 1), unless this is
+  // true (server flag --preempt-across-projects).
+  bool preempt_across_projects = false;
 
   // fair-share: weight per project (default 1). Shares are divided by the weight.
   std::map<std::string, int64_t> project_weights;

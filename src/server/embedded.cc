@@ -192,6 +192,13 @@ Status Embedded::Start(const UpOptions& options) {
   ServiceOptions sopts;
   sopts.policy = options.policy;
   sopts.placement = options.placement;
+  {
+    auto min_runtime = ParseDurationSeconds(options.preempt_min_runtime.empty() ? "5m" : options.preempt_min_runtime);
+    if (!min_runtime.ok())
+      return InvalidArgument("--preempt-min-runtime: " + min_runtime.status().message() + " (e.g. 5m, 30s or 0)");
+    sopts.preempt_min_runtime_ms = *min_runtime * 1000;
+  }
+  sopts.preempt_across_projects = options.preempt_across_projects;
   sopts.stop_grace_ms = options.stop_grace_ms;
   if (!options.stop_grace.empty()) {
     auto grace = ParseDurationSeconds(options.stop_grace);

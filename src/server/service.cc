@@ -121,7 +121,12 @@ Service::Service(store::Store& store, const Clock& clock, ServiceOptions options
 Service::~Service() { Stop(); }
 
 Result<std::unique_ptr<Service>> Service::Create(store::Store& store, const Clock& clock, ServiceOptions options) {
-  ASSIGN_OR_RETURN(auto scheduler, sched::MakeScheduler(options.policy, options.placement));
+  sched::SchedulerOptions sched_options;
+  sched_options.policy = options.policy;
+  sched_options.placement = options.placement;
+  sched_options.min_runtime_ms = options.preempt_min_runtime_ms;
+  sched_options.preempt_across_projects = options.preempt_across_projects;
+  ASSIGN_OR_RETURN(auto scheduler, sched::MakeScheduler(sched_options));
   auto svc = std::make_unique<Service>(store, clock, std::move(options), std::move(scheduler));
   // Only the jobs that have not ended: ended ones are read from the store when asked for.
   ASSIGN_OR_RETURN(auto jobs, store.ListJobs({.states = {JobState::kQueued, JobState::kScheduled, JobState::kStarting,

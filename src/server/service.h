@@ -29,6 +29,11 @@ namespace fastgpu::server {
 struct ServiceOptions {
   std::string policy = "priority";
   std::string placement = "best-fit";
+  // Preemption (sched::SchedulerOptions): a running job is a victim only once it has run this long since it
+  // started or resumed (--preempt-min-runtime), and a job may preempt jobs of another project while its own
+  // holds its fair share of the GPUs only when preempt_across_projects is set (--preempt-across-projects).
+  int64_t preempt_min_runtime_ms = 5 * 60 * 1000;
+  bool preempt_across_projects = false;
   int64_t stop_grace_ms = 10'000;
   int64_t tick_ms = 250;             // scheduler loop period when nothing wakes it
   // A remote node (fleet mode) silent this long is DOWN: its attempts end LOST (requeued while retries

@@ -15,6 +15,10 @@ struct UpOptions {
   std::string node_name;           // default: hostname
   std::string policy = "priority";  // scheduler queue policy
   std::string placement = "best-fit";
+  // Preemption: how long a job runs before it may be preempted (a duration, e.g. "5m", "0"), and whether a
+  // job may preempt another project's jobs while its own project holds its fair share of the GPUs.
+  std::string preempt_min_runtime = "5m";
+  bool preempt_across_projects = false;
   int64_t stop_grace_ms = 10'000;   // SIGTERM -> SIGKILL grace for cancel / runtime limit
   std::string stop_grace;           // --stop-grace (a duration); when set, wins over stop_grace_ms
   std::string tls_cert;             // PEM certificate chain; with tls_key serves HTTPS
