@@ -87,7 +87,8 @@ struct SchedulerOptions {
   // true (server flag --preempt-across-projects).
   bool preempt_across_projects = false;
 
-  // fair-share: weight per project (default 1). Shares are divided by the weight.
+  // fair-share, fair-las and the cross-project preemption rule: weight per project (default 1).
+  // Shares are divided by the weight.
   std::map<std::string, int64_t> project_weights;
 
   // sjf / backfill / ga: runtime assumed when a job has neither a prediction nor a limit.

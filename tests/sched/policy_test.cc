@@ -315,6 +315,83 @@ TEST(FairLas, PreemptsOnlyPreemptibleJobsOfALowerQueue) {
   EXPECT_TRUE(Make("fair-las")->Schedule(c2.Build(), q).preemptions.empty());
 }
 
+TEST(FairLas, HigherPriorityFirstWhateverItsService) {
+  ClusterBuilder c;
+  c.Node("a", 1);
+  // "urgent" is newer, in a later LAS queue and of a project holding more GPUs, but of higher priority.
+  c.Node("b", 1);
+  c.Run("x", "b", {0}, 50, false, kNow - kHour, kMilliPerGpu, 0, "busy");
+  std::vector<JobRequest> q = {JobBuilder("routine").Project("idle").Priority(10).Submitted(kNow - 2 * kMin),
+                               JobBuilder("urgent").Project("busy").Priority(90).Attained(100 * kHour).Submitted(kNow - kMin)};
+  Decisions d = Make("fair-las")->Schedule(c.Build(), q);
+  EXPECT_NE(FindBind(d, "urgent"), nullptr);
+  EXPECT_NE(FindPending(d, "routine"), nullptr);
+  // Equal priorities: least attained service first, as before.
+  q[1].priority = 10;
+  Decisions d2 = Make("fair-las")->Schedule(c.Build(), q);
+  EXPECT_NE(FindBind(d2, "routine"), nullptr);
+}
+
+TEST(FairLas, PreemptsLowerPriorityWhateverItsQueueNeverHigher) {
+  ClusterBuilder c;
+  c.Node("a", 2);
+  c.Run("low-fresh", "a", {0, 1}, 10, true, kNow - kHour);  // queue 0, priority 10
+  // A priority-90 job in the last LAS queue preempts a lower-priority job of the first queue.
+  std::vector<JobRequest> q = {JobBuilder("high").Gpus(2).Priority(90).Attained(100 * kHour)};
+  Decisions d = Make("fair-las")->Schedule(c.Build(), q);
+  ASSERT_EQ(d.preemptions.size(), 1u);
+  EXPECT_EQ(d.preemptions[0].job_id, "low-fresh");
+  EXPECT_NE(d.preemptions[0].reason.find("priority 90"), std::string::npos) << d.preemptions[0].reason;
+
+  // A lower-priority job never preempts a higher-priority one, however much service that one attained.
+  ClusterBuilder c2;
+  c2.Node("a", 2);
+  c2.Run("high-veteran", "a", {0, 1}, 90, true, kNow - kHour);
+  c2.last_running().attained_gpu_ms = 100 * kHour;
+  std::vector<JobRequest> q2 = {JobBuilder("low").Gpus(2).Priority(10)};
+  EXPECT_TRUE(Make("fair-las")->Schedule(c2.Build(), q2).preemptions.empty());
+  // Nor is a non-preemptible job of lower priority ever a victim.
+  ClusterBuilder c3;
+  c3.Node("a", 2);
+  c3.Run("low-pinned", "a", {0, 1}, 10, false, kNow - kHour);
+  EXPECT_TRUE(Make("fair-las")->Schedule(c3.Build(), q).preemptions.empty());
+  // Equal priority: only a later LAS queue is a victim.
+  ClusterBuilder c4;
+  c4.Node("a", 2);
+  c4.Run("peer-veteran", "a", {0, 1}, 90, true, kNow - kHour);
+  c4.last_running().attained_gpu_ms = 100 * kHour;
+  std::vector<JobRequest> q4 = {JobBuilder("fresh").Gpus(2).Priority(90)};
+  EXPECT_EQ(Make("fair-las")->Schedule(c4.Build(), q4).preemptions.size(), 1u);
+  EXPECT_TRUE(Make("fair-las")->Schedule(c4.Build(), q).preemptions.empty());  // "high" is in the same queue
+}
+
+TEST(FairLas, StarvationGuardWorksWithinAPriority) {
+  ClusterBuilder c;
+  c.Node("a", 1);
+  // "old" starves (25 h, absolute rule) but a priority-90 job goes before it.
+  std::vector<JobRequest> q = {JobBuilder("old").Priority(10).Submitted(kNow - 25 * kHour),
+                               JobBuilder("new").Priority(90).Submitted(kNow - kMin)};
+  SchedulerOptions o;
+  o.policy = "fair-las";
+  o.starvation_mean_age_multiple = 0;
+  Decisions d = MakeScheduler(o).value()->Schedule(c.Build(), q);
+  EXPECT_NE(FindBind(d, "new"), nullptr);
+  EXPECT_NE(FindPending(d, "old"), nullptr);
+}
+
+TEST(FairLas, BandsKeepPriorityLasQueueAndSize) {
+  for (int priority : {0, 1, 50, 100, -3}) {
+    for (int64_t level : {0, 1, 2}) {
+      for (int64_t size : {0, 1, 6}) {
+        const int64_t band = -static_cast<int64_t>(priority) * QueueOrder::kPriorityStride +
+                             level * QueueOrder::kSizeClasses + size;
+        EXPECT_EQ(QueueOrder::PriorityOfBand(band), priority);
+        EXPECT_EQ(QueueOrder::LasQueueOfBand(band), level);
+      }
+    }
+  }
+}
+
 // fair-las with the absolute starvation rule only (no condition on the queue's mean age).
 std::unique_ptr<Scheduler> FairLasAbsolute() {
   SchedulerOptions o;

@@ -29,7 +29,8 @@ int64_t QueueOrder::BandOf(const JobRequest& job) const {
       for (int64_t t : thresholds_gpu_ms) {
         if (job.attained_gpu_ms >= t) ++q;
       }
-      return kind == Kind::kAttained ? q : q * kSizeClasses + SizeClass(job);
+      if (kind == Kind::kAttained) return q;
+      return -static_cast<int64_t>(job.priority) * kPriorityStride + q * kSizeClasses + SizeClass(job);
     }
   }
   return 0;

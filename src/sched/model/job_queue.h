@@ -40,7 +40,8 @@ struct QueueOrder {
     kProjectPriority,  // group = project, band = -priority (fair-share)
     kEstimate,         // one band, key = EstimatedRuntimeS(job, default_runtime_s) (sjf)
     kAttained,         // band = LAS queue of attained_gpu_ms under thresholds_gpu_ms (las)
-    kProjectAttained,  // group = project, band = LAS queue as kAttained * kSizeClasses + SizeClass (fair-las)
+    kProjectAttained,  // group = project, band = -priority * kPriorityStride + LAS queue as kAttained *
+                       // kSizeClasses + SizeClass (fair-las)
   };
   Kind kind = Kind::kSubmit;
   int64_t default_runtime_s = 0;           // kEstimate
@@ -50,9 +51,17 @@ struct QueueOrder {
   int64_t BandOf(const JobRequest& job) const;
   // kProjectAttained: size classes of a request (0 = a fraction, else the bit width of its GPU count:
   // 1 GPU -> 1, 2-3 -> 2, 4-7 -> 3, 8-15 -> 4, ...), and the LAS queue of a band.
+  // kProjectAttained bands of one priority lie within kPriorityStride of each other, higher priorities first.
   static constexpr int64_t kSizeClasses = 64;
+  static constexpr int64_t kPriorityStride = int64_t{1} << 32;
   static int64_t SizeClass(const JobRequest& job);
-  static int64_t LasQueueOfBand(int64_t band) { return band / kSizeClasses; }
+  static int64_t LasQueueOfBand(int64_t band) {
+    return (band % kPriorityStride + kPriorityStride) % kPriorityStride / kSizeClasses;
+  }
+  static int64_t PriorityOfBand(int64_t band) {
+    const int64_t low = (band % kPriorityStride + kPriorityStride) % kPriorityStride;
+    return -((band - low) / kPriorityStride);
+  }
   // First sort key inside a band (0 but for kEstimate, whose keys are too many for a band each).
   int64_t KeyOf(const JobRequest& job) const {
     return kind == Kind::kEstimate ? EstimatedRuntimeS(job, default_runtime_s) : 0;

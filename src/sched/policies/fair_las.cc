@@ -1,4 +1,6 @@
 #include <algorithm>
+#include <map>
+#include <utility>
 #include <queue>
 #include <string_view>
 #include <tuple>
@@ -11,9 +13,9 @@
 namespace fastgpu::sched {
 namespace {
 
-// Least attained service across LAS queues, fair across projects inside a queue (smallest jobs of a
-// project first), with a starvation guard. Needs no runtime estimates: it reads attained service,
-// waiting time, job size and the GPUs each project holds.
+// Priority first; inside a priority least attained service across LAS queues, fair across projects inside
+// a queue (smallest jobs of a project first), with a starvation guard. Needs no runtime estimates: it reads
+// priorities, attained service, waiting time, job size and the GPUs each project holds.
 class FairLasScheduler final : public PolicyScheduler {
  public:
   using PolicyScheduler::PolicyScheduler;
@@ -22,14 +24,15 @@ class FairLasScheduler final : public PolicyScheduler {
   bool UsesRuntimeEstimates() const override { return false; }
 
  protected:
-  // The queue's groups are the projects, their bands (LAS queue, size class) (submit order inside).
+  // The queue's groups are the projects, their bands (priority, LAS queue, size class) (submit order inside).
   Decisions Run(const ClusterSnapshot& cluster, const ClusterState* state, const JobQueue& queue) override {
     Round r(cluster, state, queue, options_, kind_);
     const int64_t levels = static_cast<int64_t>(options_.las_thresholds_gpu_ms.size()) + 1;
-    // Rank = levels - queue: higher rank = higher priority; victims need a strictly lower rank.
+    // Rank = priority * (levels + 1) + levels - LAS queue: higher rank goes first and may preempt; victims
+    // need a strictly lower rank (a lower priority, or the same priority and a higher LAS queue).
     std::vector<int64_t> victim_rank(cluster.running.size());
     for (size_t i = 0; i < cluster.running.size(); ++i) {
-      victim_rank[i] = levels - QueueOf(cluster.running[i].attained_gpu_ms);
+      victim_rank[i] = RankOf(cluster.running[i].priority, QueueOf(cluster.running[i].attained_gpu_ms), levels);
     }
 
     // Projects: milli-GPUs held by running jobs (and this round's binds), weight.
@@ -57,32 +60,34 @@ class FairLasScheduler final : public PolicyScheduler {
       for (const GpuShare& s : rj.shares) projects[last].milli += s.milli;
     }
 
-    // One cursor per band: (project, LAS queue, size class).
+    // One cursor per band: (project, priority, LAS queue, size class).
     struct Cursor {
       const JobQueue::Band* band;
       uint32_t project;
+      int64_t priority;
       int64_t level;
       size_t pos = 0;
     };
-    // A project's bands in one LAS queue, smallest size class first.
+    // A project's bands of one tier (priority, LAS queue), smallest size class first.
     struct Lane {
       uint32_t project;
       std::vector<uint32_t> cursors;
       size_t next = 0;  // first cursor with jobs left
     };
     std::vector<Cursor> cursors;
-    std::vector<std::vector<Lane>> by_level(static_cast<size_t>(levels));
-    int64_t top_level = levels;  // lowest LAS queue with queued jobs
-    // Bands come by project, then band (LAS queue, then size class).
+    // Tiers in order: higher priority first, then lower LAS queue (key: -priority, LAS queue).
+    std::map<std::pair<int64_t, int64_t>, std::vector<Lane>> tiers;
+    // Bands come by project, then band (priority, then LAS queue, then size class): a project's bands of one
+    // tier are adjacent.
     for (const auto& [key, band] : queue.bands()) {
       if (band.size() == 0) continue;
       const int64_t level = std::clamp<int64_t>(QueueOrder::LasQueueOfBand(key.band), 0, levels - 1);
+      const int64_t priority = QueueOrder::PriorityOfBand(key.band);
       const uint32_t pr = project(key.group);
-      std::vector<Lane>& lanes = by_level[static_cast<size_t>(level)];
+      std::vector<Lane>& lanes = tiers[{-priority, level}];
       if (lanes.empty() || lanes.back().project != pr) lanes.push_back(Lane{pr, {}});
       lanes.back().cursors.push_back(static_cast<uint32_t>(cursors.size()));
-      cursors.push_back(Cursor{&band, pr, level});
-      top_level = std::min(top_level, level);
+      cursors.push_back(Cursor{&band, pr, priority, level});
     }
 
     const auto bind = [&](JobQueue::Handle i, const Placement& p) {
@@ -90,18 +95,25 @@ class FairLasScheduler final : public PolicyScheduler {
       projects[project(queue.job(i).project)].milli +=
           static_cast<int64_t>(p.milli) * static_cast<int64_t>(p.gpus.size());
     };
-
-    // 1. Starvation guard: starving jobs first.
-    std::string held;  // suffix for jobs that could not start while nodes are held
     const auto share = [&](uint32_t project) { return projects[project].share(); };
-    if (options_.starvation_after_ms > 0) Starving(r, queue, cursors, victim_rank, levels, share, bind, &held);
 
-    // 2. LAS queues in order; inside one, the project holding the fewest GPUs (weighted) starts its
-    // smallest job (fewest GPUs; oldest first among equals) next.
+    // Priorities in order; inside one, 1. the starvation guard (starving jobs first), 2. LAS queues in order:
+    // inside one the project holding the fewest GPUs (weighted) starts its smallest job (fewest GPUs; oldest
+    // first among equals) next.
+    std::string held;  // suffix for jobs that could not start while nodes are held
+    int holding = 0;   // starving jobs that went first this round
+    bool guarded = false;
+    int64_t guarded_priority = 0;
     Placement p;
-    for (int64_t level = top_level; level < levels; ++level) {
-      const int64_t rank = levels - level;
-      std::vector<Lane>& lanes = by_level[static_cast<size_t>(level)];
+    for (auto& [tier, lanes] : tiers) {
+      const int64_t priority = -tier.first;
+      const int64_t level = tier.second;
+      if (options_.starvation_after_ms > 0 && (!guarded || guarded_priority != priority)) {
+        guarded = true;
+        guarded_priority = priority;
+        Starving(r, queue, cursors, priority, victim_rank, levels, share, bind, &held, &holding);
+      }
+      const int64_t rank = RankOf(priority, level, levels);
       using Entry = std::tuple<int64_t, std::string_view, uint32_t>;  // share, project name, lane
       std::priority_queue<Entry, std::vector<Entry>, std::greater<>> heap;
       for (uint32_t l = 0; l < lanes.size(); ++l) {
@@ -115,7 +127,7 @@ class FairLasScheduler final : public PolicyScheduler {
         Lane& lane = lanes[l];
         Cursor& cur = cursors[lane.cursors[lane.next]];
         const JobQueue::Entry& e = cur.band->entry(cur.pos++);
-        Decide(r, e, rank, victim_rank, bind, held, &p);
+        Decide(r, e, priority, level, rank, victim_rank, bind, held, &p);
         while (lane.next < lane.cursors.size() &&
                cursors[lane.cursors[lane.next]].pos >= cursors[lane.cursors[lane.next]].band->size()) {
           ++lane.next;
@@ -138,10 +150,18 @@ class FairLasScheduler final : public PolicyScheduler {
     return q;
   }
 
+  // Preemption rank of a job of `priority` in LAS queue `level`: priority first, then LAS.
+  static int64_t RankOf(int64_t priority, int64_t level, int64_t levels) {
+    return priority * (levels + 1) + (levels - level);
+  }
+  static std::string Why(int64_t priority, int64_t level) {
+    return "priority " + std::to_string(priority) + ", least attained service queue " + std::to_string(level);
+  }
+
   // Bind, preempt (rank) or wait, for one job in the normal order.
   template <class BindFn>
-  void Decide(Round& r, const JobQueue::Entry& e, int64_t rank, std::span<const int64_t> victim_rank,
-              const BindFn& bind, const std::string& held, Placement* p) {
+  void Decide(Round& r, const JobQueue::Entry& e, int64_t priority, int64_t level, int64_t rank,
+              std::span<const int64_t> victim_rank, const BindFn& bind, const std::string& held, Placement* p) {
     const JobQueue::Handle i = e.handle;
     if (r.decided(i)) return;  // a starving job, decided first
     if (!r.Admit(e)) return;
@@ -150,7 +170,7 @@ class FairLasScheduler final : public PolicyScheduler {
       return;
     }
     if (r.preemption_allowed() &&
-        r.TryPreempt(i, rank, victim_rank, [rank] { return "least attained service, rank " + std::to_string(rank); })) {
+        r.TryPreempt(i, rank, victim_rank, [priority, level] { return Why(priority, level); })) {
       return;
     }
     r.PendingNoFit(i, held);
@@ -174,9 +194,11 @@ class FairLasScheduler final : public PolicyScheduler {
   // project holding the fewest GPUs first, then oldest first:
   // each binds if it fits, else preempts as its LAS queue allows, else holds the nodes closest to
   // fitting it until they drain.
+  // Only jobs of `priority` are looked at; `holding` counts the starving jobs of the round so far.
   template <class Cursors, class ShareFn, class BindFn>
-  void Starving(Round& r, const JobQueue& queue, const Cursors& cursors, std::span<const int64_t> victim_rank,
-                int64_t levels, const ShareFn& share, const BindFn& bind, std::string* held) const {
+  void Starving(Round& r, const JobQueue& queue, const Cursors& cursors, int64_t priority,
+                std::span<const int64_t> victim_rank, int64_t levels, const ShareFn& share, const BindFn& bind,
+                std::string* held, int* holding_count) const {
     const UnixMillis now = r.now();
     // Starving: waited starvation_after_ms and starvation_mean_age_multiple times the queue's mean age.
     int64_t after = options_.starvation_after_ms;
@@ -189,9 +211,10 @@ class FairLasScheduler final : public PolicyScheduler {
     std::vector<uint32_t> fresh;
     std::vector<size_t> pos(cursors.size(), 0);
     for (uint32_t c = 0; c < cursors.size(); ++c) {
-      if (cursors[c].level == fresh_level) fresh.push_back(c);
+      if (cursors[c].level == fresh_level && cursors[c].priority == priority) fresh.push_back(c);
     }
-    int holding = 0;
+    if (fresh.empty()) return;
+    int& holding = *holding_count;
     // Preempted jobs with little service share that queue; looking past many of them would make a
     // round's cost grow with the queue, so the guard looks at a bounded number.
     int skips = 0;
@@ -222,7 +245,7 @@ class FairLasScheduler final : public PolicyScheduler {
         bind(i, p);
         continue;
       }
-      const int64_t rank = levels - QueueOf(job.attained_gpu_ms);
+      const int64_t rank = RankOf(priority, QueueOf(job.attained_gpu_ms), levels);
       if (r.preemption_allowed() &&
           r.TryPreempt(i, rank, victim_rank, [] { return std::string("a starving job"); })) {
         continue;

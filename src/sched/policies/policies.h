@@ -76,14 +76,15 @@ std::unique_ptr<Scheduler> MakeLasScheduler(const SchedulerOptions& options, Pla
 // the shadow time. Jobs without any runtime estimate only use nodes outside the reservation.
 std::unique_ptr<Scheduler> MakeBackfillScheduler(const SchedulerOptions& options, PlacementKind kind);
 
-// fair-las (the recommended default): needs no runtime estimates. Jobs are ordered by the LAS queue
-// of their own attained GPU-time (las_thresholds_gpu_ms); inside a queue the project holding the
-// fewest GPUs (divided by its project_weights weight, updated as the round binds) starts its next
-// job, FIFO inside a project. A job that does not fit may preempt preemptible jobs of a lower LAS
-// queue, as las. Starvation guard: max_reservations jobs that never ran and were submitted
-// starvation_after_ms ago or earlier (of the least-served project first, then the oldest) go first;
-// one that does not fit holds the nodes closest to fitting it so that they drain. Non-preemptible jobs
-// are never victims.
+// fair-las (the recommended default): needs no runtime estimates. Jobs are ordered by priority (higher
+// first), then by the LAS queue of their own attained GPU-time (las_thresholds_gpu_ms); inside a queue
+// the project holding the fewest GPUs (divided by its project_weights weight, updated as the round
+// binds) starts its smallest job next, FIFO among equals. A job that does not fit may preempt
+// preemptible jobs of a strictly lower priority (whatever their LAS queue) or of the same priority and
+// a lower LAS queue; never a higher-priority job. Starvation guard, within each priority:
+// max_reservations jobs per round that never ran and were submitted starvation_after_ms ago or earlier
+// (of the least-served project first, then the oldest) go first; one that does not fit holds the nodes
+// closest to fitting it so that they drain. Non-preemptible jobs are never victims.
 std::unique_ptr<Scheduler> MakeFairLasScheduler(const SchedulerOptions& options, PlacementKind kind);
 
 
