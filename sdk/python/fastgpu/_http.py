@@ -261,7 +261,11 @@ class Transport:
                 self._sleep(self._delay(attempt, retry_after))
                 attempt += 1
                 continue
-            raise error_from_response(resp.status, data)
+            error = error_from_response(resp.status, data)
+            if resp.status == 401 and not self._token:
+                error.message += " (no token was found: pass token=, set FASTGPU_TOKEN, or run fastgpu login)"
+                error.args = (error.message,)
+            raise error
 
     def release(self, resp: http.client.HTTPResponse) -> None:
         self._finish(resp)

@@ -22,7 +22,6 @@ from .errors import (
     InvalidRequest,
     JobFailed,
     NotSupported,
-    Unauthenticated,
     WaitTimeout,
 )
 from .models import Gpu, Job, JobEvent, JobState, Node, TaskResult
@@ -286,6 +285,8 @@ class Jobs(_Resource):
                 for data in self._t.chunks(resp):
                     offset += len(data)
                     yield data
+                if self._t.closed:
+                    raise ClientClosed("the FastGPU client is closed")
                 return  # the server ended the stream: all output (with follow: the job has ended)
             except (OSError, http.client.HTTPException) as e:
                 if self._t.closed:
@@ -549,16 +550,7 @@ class Client:
 
     def whoami(self) -> Dict[str, Any]:
         """The caller: user, admin flag, projects and roles. Raises :class:`Unauthenticated` without a valid token."""
-        try:
-            return dict(self._transport.json("GET", "/v1/whoami"))
-        except Unauthenticated as e:
-            if not self.config.token:
-                raise Unauthenticated(
-                    f"{e.message} (no token was found: pass token=, set FASTGPU_TOKEN, or run fastgpu login)",
-                    code=e.code,
-                    http_status=e.http_status,
-                ) from None
-            raise
+        return dict(self._transport.json("GET", "/v1/whoami"))
 
     def openapi(self) -> Dict[str, Any]:
         return dict(self._transport.json("GET", "/v1/openapi.json"))

@@ -53,8 +53,9 @@ def test_unauthenticated(server: Server) -> None:
             c.jobs.list(limit=1).__next__()
         assert e.value.http_status == 401
     with fastgpu.Client(server.url, home=str(server.root / "empty-home")) as c:
-        with pytest.raises(fastgpu.Unauthenticated, match="no token was found"):
-            c.whoami()
+        assert c.config.token == ""
+        with pytest.raises(fastgpu.Unauthenticated, match="no token was found: pass token=, set FASTGPU_TOKEN"):
+            c.jobs.get("j-1")
 
 
 def test_viewer_may_read_but_not_change(server: Server, client: fastgpu.Client, new_project, new_user) -> None:

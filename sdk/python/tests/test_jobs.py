@@ -3,6 +3,7 @@ secrets, users, tokens, usage, bills, audit."""
 from __future__ import annotations
 
 import itertools
+import threading
 from pathlib import Path
 
 import pytest
@@ -102,9 +103,22 @@ def test_closing_the_client_ends_a_follow(server: Server) -> None:
     job = c.jobs.submit("echo tick; sleep 120", runtime="5m")
     it = c.jobs.logs(job, follow=True)
     assert next(it) == "tick"
+    # From another thread, while the follow is blocked reading a silent job.
+    seen = []
+
+    def follow() -> None:
+        try:
+            for line in it:
+                seen.append(line)
+        except fastgpu.ClientClosed:
+            seen.append("closed")
+
+    reader = threading.Thread(target=follow)
+    reader.start()
+    assert not wait_for(lambda: bool(seen), timeout=0.3)  # nothing more to read: it blocks
     c.close()
-    with pytest.raises((fastgpu.ClientClosed, StopIteration)):
-        next(it)
+    reader.join(timeout=20)
+    assert not reader.is_alive() and seen == ["closed"]
     with server.client() as admin:
         admin.jobs.cancel(job)
 
