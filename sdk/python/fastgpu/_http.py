@@ -143,13 +143,14 @@ class Transport:
             self._closed = True
             conns = list(self._open)
             self._open.clear()
+        # Shut the sockets down (a reader blocked on one wakes up); the thread using a connection closes it.
         for c in conns:
             try:
-                if c.sock is not None:
-                    c.sock.shutdown(socket.SHUT_RDWR)
+                sock = c.sock
+                if sock is not None:
+                    sock.shutdown(socket.SHUT_RDWR)
             except OSError:
                 pass
-            c.close()
 
     @property
     def closed(self) -> bool:
@@ -230,9 +231,11 @@ class Transport:
                 continue
             except (ClientClosed, TLSError, InvalidRequest):
                 raise
-            except (OSError, http.client.HTTPException) as e:
+            except Exception as e:
                 if self._closed:
                     raise ClientClosed("the FastGPU client is closed") from None
+                if not isinstance(e, (OSError, http.client.HTTPException)):
+                    raise
                 detail = "timed out" if isinstance(e, (socket.timeout, TimeoutError)) else (str(e) or type(e).__name__)
                 if not idempotent or last:
                     raise self._unreachable(detail, refused=False) from None
@@ -284,9 +287,11 @@ class Transport:
         resp = self.open(method, path, query=query, body=body, headers=headers, timeout=timeout, idempotent=idempotent)
         try:
             data = resp.read()
-        except (OSError, http.client.HTTPException) as e:
+        except Exception as e:
             if self._closed:
                 raise ClientClosed("the FastGPU client is closed") from None
+            if not isinstance(e, (OSError, http.client.HTTPException)):
+                raise
             raise self._unreachable(f"reading the answer: {e}", refused=False) from None
         finally:
             self._finish(resp)

@@ -288,9 +288,11 @@ class Jobs(_Resource):
                 if self._t.closed:
                     raise ClientClosed("the FastGPU client is closed")
                 return  # the server ended the stream: all output (with follow: the job has ended)
-            except (OSError, http.client.HTTPException) as e:
-                if self._t.closed:
+            except Exception as e:
+                if self._t.closed:  # closed from another thread: the read fails in one of several ways
                     raise ClientClosed("the FastGPU client is closed") from None
+                if not isinstance(e, (OSError, http.client.HTTPException)):
+                    raise
                 if not follow:
                     raise ConnectionFailed(f"reading the log of {jid} from {self._t.url} failed: {e or 'timed out'}") from None
                 # A silent job or a cut connection: resume from the last byte received.
