@@ -28,7 +28,7 @@ def free_port() -> int:
 def test_a_server_that_is_not_up_yet(tmp_path: Path) -> None:
     port = free_port()
     server = Server(make_root("fastgpu-sdk-late-"), listen=f"127.0.0.1:{port}")
-    client = fastgpu.Client(f"http://127.0.0.1:{port}", "unused", max_retries=60, backoff=0.05, max_backoff=0.5)
+    client = fastgpu.Client(f"http://127.0.0.1:{port}", "unused", max_retries=150, backoff=0.05, max_backoff=0.5)
     pauses: List[float] = []
 
     def sleep(d: float) -> None:
@@ -48,7 +48,7 @@ def test_a_server_that_is_not_up_yet(tmp_path: Path) -> None:
         # Down again: a submit is retried too (nothing was sent), and creates one job.
         server.stop()
         pauses.clear()
-        with fastgpu.Client(server.url, server.token, max_retries=60, backoff=0.05, max_backoff=0.5) as c:
+        with fastgpu.Client(server.url, server.token, max_retries=150, backoff=0.05, max_backoff=0.5) as c:
             c._transport._sleep = sleep
             job = c.jobs.submit("true", name="after-restart")
             assert pauses
