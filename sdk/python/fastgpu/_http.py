@@ -65,6 +65,8 @@ class Transport:
         backoff: float = 0.25,
         max_backoff: float = 4.0,
         sleep: Callable[[float], None] = time.sleep,
+        client_id: str = "",
+        client_secret: str = "",
     ) -> None:
         parts = urllib.parse.urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -76,6 +78,11 @@ class Transport:
         self._port = parts.port or (443 if self._https else 80)
         self._prefix = parts.path.rstrip("/")
         self._token = token
+        # A service account: access tokens from POST /oauth/token, fetched when needed and before they expire.
+        self._client_id = client_id
+        self._client_secret = client_secret
+        self._token_expires = 0.0
+        self._token_lock = threading.Lock()
         self.timeout = timeout
         self.connect_timeout = connect_timeout
         self.max_retries = max(0, int(max_retries))
@@ -156,10 +163,29 @@ class Transport:
     def closed(self) -> bool:
         return self._closed
 
-    def _headers(self, extra: Optional[Mapping[str, str]], has_body: bool) -> Dict[str, str]:
+    def _access_token(self, renew: bool = False) -> str:
+        """The bearer token: the given one, or a service account's access token (fetched or renewed here)."""
+        if not self._client_id:
+            return self._token
+        with self._token_lock:
+            if renew or not self._token or time.monotonic() >= self._token_expires:
+                answer = self.json(
+                    "POST", "/oauth/token", body={"grant_type": "client_credentials", "client_id": self._client_id,
+                                                  "client_secret": self._client_secret},
+                    authenticate=False, idempotent=True)
+                token = answer.get("access_token") if isinstance(answer, dict) else None
+                if not isinstance(token, str) or not token:
+                    raise ConnectionFailed(f"{self.url}/oauth/token answered without an access_token")
+                lifetime = float(answer.get("expires_in") or 3600)
+                self._token = token
+                self._token_expires = time.monotonic() + max(0.0, lifetime - 60)  # renew a minute early
+            return self._token
+
+    def _headers(self, extra: Optional[Mapping[str, str]], has_body: bool, authenticate: bool = True) -> Dict[str, str]:
         h = {"User-Agent": f"fastgpu-sdk-python/{__version__}", "Accept": "application/json"}
-        if self._token:
-            h["Authorization"] = f"Bearer {self._token}"
+        token = self._access_token() if authenticate else ""
+        if token:
+            h["Authorization"] = f"Bearer {token}"
         if has_body:
             h["Content-Type"] = "application/json"
         if extra:
@@ -208,13 +234,15 @@ class Transport:
         headers: Optional[Mapping[str, str]] = None,
         timeout: Optional[float] = None,
         idempotent: Optional[bool] = None,
+        authenticate: bool = True,
     ) -> http.client.HTTPResponse:
         """Sends the request (retrying as allowed) and returns the open 2xx response; the caller reads and
         then calls ``release(resp)``. Error answers are raised as the matching exception."""
         if idempotent is None:
             idempotent = method in ("GET", "HEAD", "PUT")
         payload = None if body is None else json.dumps(body).encode("utf-8")
-        hdrs = self._headers(headers, payload is not None)
+        hdrs = self._headers(headers, payload is not None, authenticate)
+        renewed = False
         target = self._prefix + path + _query_string(query)
         read_timeout = self.timeout if timeout is None else timeout
         attempt = 0
@@ -264,8 +292,13 @@ class Transport:
                 self._sleep(self._delay(attempt, retry_after))
                 attempt += 1
                 continue
+            if resp.status == 401 and authenticate and self._client_id and not renewed:
+                # The access token expired or was revoked: one new one, then the request once more.
+                renewed = True
+                hdrs["Authorization"] = f"Bearer {self._access_token(renew=True)}"
+                continue
             error = error_from_response(resp.status, data)
-            if resp.status == 401 and not self._token:
+            if resp.status == 401 and not self._token and not self._client_id:
                 error.message += " (no token was found: pass token=, set FASTGPU_TOKEN, or run fastgpu login)"
                 error.args = (error.message,)
             raise error
@@ -283,8 +316,10 @@ class Transport:
         headers: Optional[Mapping[str, str]] = None,
         timeout: Optional[float] = None,
         idempotent: Optional[bool] = None,
+        authenticate: bool = True,
     ) -> Response:
-        resp = self.open(method, path, query=query, body=body, headers=headers, timeout=timeout, idempotent=idempotent)
+        resp = self.open(method, path, query=query, body=body, headers=headers, timeout=timeout, idempotent=idempotent,
+                         authenticate=authenticate)
         try:
             data = resp.read()
         except Exception as e:

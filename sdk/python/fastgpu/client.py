@@ -483,7 +483,8 @@ class Client:
 
     Without arguments it finds the server and token like the ``fastgpu`` CLI (see :mod:`fastgpu.config`):
     ``FASTGPU_SERVER``/``FASTGPU_URL``, ``FASTGPU_TOKEN``, ``FASTGPU_CA``, ``$FASTGPU_HOME`` (default
-    ``~/.fastgpu``) with what ``fastgpu up`` and ``fastgpu login`` wrote there.
+    ``~/.fastgpu``) with what ``fastgpu up`` and ``fastgpu login`` wrote there. A service account passes
+    ``client_id=`` and ``client_secret=`` instead of a token (OAuth2 client credentials).
 
     Idempotent calls (GET, PUT, and job submits, which carry an ``Idempotency-Key``) are retried with
     exponential backoff on connection errors, HTTP 503, and HTTP 429 with ``Retry-After``; a refused
@@ -504,8 +505,11 @@ class Client:
         max_retries: int = 5,
         backoff: float = 0.25,
         max_backoff: float = 4.0,
+        client_id: Optional[str] = None,
+        client_secret: Optional[str] = None,
     ) -> None:
-        cfg = _config.resolve(url=url, token=token, ca_file=ca_file, project=project, home=home)
+        cfg = _config.resolve(url=url, token=token, ca_file=ca_file, project=project, home=home,
+                              client_id=client_id, client_secret=client_secret)
         self.config = cfg
         self.url = cfg.url
         self.project = cfg.project or None
@@ -518,6 +522,8 @@ class Client:
             max_retries=max_retries,
             backoff=backoff,
             max_backoff=max_backoff,
+            client_id=cfg.client_id,
+            client_secret=cfg.client_secret,
         )
         self.jobs = Jobs(self)
         self.gpus = Gpus(self)

@@ -5,7 +5,9 @@ In order, the first that is set wins:
 - server URL: ``url=`` argument; ``FASTGPU_SERVER`` (or ``FASTGPU_URL``); ``$FASTGPU_HOME/credentials.json``
   (written by ``fastgpu login``); ``$FASTGPU_HOME/url`` (written by ``fastgpu up``); ``http://127.0.0.1:8400``.
 - token: ``token=``; ``FASTGPU_TOKEN``; ``credentials.json`` when it is for that server;
-  ``$FASTGPU_HOME/admin.token`` (written by ``fastgpu up``).
+  ``$FASTGPU_HOME/admin.token`` (written by ``fastgpu up``). A service account instead gives ``client_id=`` and
+  ``client_secret=`` (or ``FASTGPU_CLIENT_ID`` and ``FASTGPU_CLIENT_SECRET``): its access tokens come from
+  ``POST /oauth/token`` and are renewed before they expire.
 - CA file (HTTPS with a private CA): ``ca_file=``; ``FASTGPU_CA``; ``credentials.json`` when it is for that server.
 - project for submits: ``project=``; ``FASTGPU_PROJECT``; ``project`` in ``$FASTGPU_HOME/config.json``
   (``fastgpu config set project P``); else the server picks (``default``, or the caller's only project).
@@ -34,6 +36,8 @@ class ClientConfig:
     url_from: str
     token_from: str
     ca_from: str
+    client_id: str = ""
+    client_secret: str = ""
 
 
 def resolve_home(env: Mapping[str, str]) -> str:
@@ -75,6 +79,8 @@ def resolve(
     project: Optional[str] = None,
     home: Optional[str] = None,
     env: Optional[Mapping[str, str]] = None,
+    client_id: Optional[str] = None,
+    client_secret: Optional[str] = None,
 ) -> ClientConfig:
     env = os.environ if env is None else env
     home_dir = home.strip() if home and home.strip() else resolve_home(env)
@@ -121,8 +127,16 @@ def resolve(
         except InvalidRequest:
             stored = None
 
+    cid = (client_id or "").strip() or envv("FASTGPU_CLIENT_ID")
+    csecret = (client_secret or "").strip() or envv("FASTGPU_CLIENT_SECRET")
+    if bool(cid) != bool(csecret):
+        raise InvalidRequest("a service account needs both client_id and client_secret "
+                             "(or FASTGPU_CLIENT_ID and FASTGPU_CLIENT_SECRET)")
+
     tok, token_from = "", ""
-    if token and token.strip():
+    if cid:
+        token_from = "client credentials (POST /oauth/token)"
+    elif token and token.strip():
         tok, token_from = token.strip(), "token argument"
     elif envv("FASTGPU_TOKEN"):
         tok, token_from = envv("FASTGPU_TOKEN"), "FASTGPU_TOKEN"
@@ -156,4 +170,5 @@ def resolve(
             if isinstance(cfg, dict) and isinstance(cfg.get("project"), str):
                 proj = cfg["project"].strip()
     return ClientConfig(url=server, token=tok, ca_file=ca, project=proj, home=home_dir,
-                        url_from=url_from, token_from=token_from, ca_from=ca_from)
+                        url_from=url_from, token_from=token_from, ca_from=ca_from,
+                        client_id=cid, client_secret=csecret)

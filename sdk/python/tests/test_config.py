@@ -112,3 +112,26 @@ def test_tls_with_a_private_ca(tls_server: Server, monkeypatch: pytest.MonkeyPat
     with fastgpu.Client() as c:
         assert c.config.ca_from == "FASTGPU_CA"
         assert len(c.gpus.list()) == 1
+
+
+def test_service_account_with_client_credentials(server: Server, client: fastgpu.Client, new_project,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    project = new_project()
+    sa = client.projects.create_service_account(project, "ci", role="member")
+    with fastgpu.Client(server.url, client_id=sa["client_id"], client_secret=sa["client_secret"]) as c:
+        assert c.config.token_from == "client credentials (POST /oauth/token)"
+        me = c.whoami()
+        assert me["service_account"] is True
+        job = c.jobs.submit("echo from ci")
+        assert job.project == project  # its one project
+        # An access token that stops working (expired, revoked) is replaced once, and the call goes through.
+        c._transport._token = "fgp_no_longer_valid"
+        assert c.jobs.wait(job, timeout=60).state == "SUCCEEDED"
+        assert c._transport._token != "fgp_no_longer_valid"
+    with pytest.raises(fastgpu.InvalidRequest, match="needs both client_id and client_secret"):
+        fastgpu.Client(server.url, client_id=sa["client_id"], client_secret="", home=str(server.root / "none"))
+    monkeypatch.setenv("FASTGPU_CLIENT_ID", sa["client_id"])
+    monkeypatch.setenv("FASTGPU_CLIENT_SECRET", "wrong")
+    with fastgpu.Client(server.url) as c:
+        with pytest.raises(fastgpu.Unauthenticated, match="unknown client_id or wrong client_secret"):
+            c.whoami()
