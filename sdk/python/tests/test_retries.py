@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import http.server
 import json
+import shutil
 import socket
 import threading
 import time
@@ -56,6 +57,7 @@ def test_a_server_that_is_not_up_yet(tmp_path: Path) -> None:
     finally:
         client.close()
         server.stop()
+        shutil.rmtree(server.root, ignore_errors=True)
 
 
 def test_no_retries_when_told(tmp_path: Path) -> None:
