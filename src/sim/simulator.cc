@@ -262,8 +262,8 @@ class Engine {
     j.remaining_ms = 0;
     ++completed_;
     const TraceJob& tj = trace_.jobs[j.trace_index];
-    estimates_.Observe(tj.user, tj.queue, tj.duration_s);
-    predicted_s_[j.key] = estimates_.Predict(tj.user, tj.queue);
+    estimates_.Observe(tj.queue, tj.user, tj.queue, tj.duration_s);
+    predicted_s_[j.key] = estimates_.Predict(tj.queue, tj.user, tj.queue);
     predictions_dirty_ = true;
   }
 

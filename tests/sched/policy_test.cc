@@ -187,18 +187,22 @@ TEST(Sjf, ShortestPredictedFirstUnknownUsesDefault) {
   EXPECT_EQ(d.binds.size(), 1u);
 }
 
-TEST(RuntimePredictor, LearnsPerUserAndName) {
+TEST(RuntimePredictor, LearnsPerProjectUserAndName) {
   RuntimePredictor p(2);
-  EXPECT_EQ(p.Predict("u", "train"), 0);
-  p.Observe("u", "train", 100);
-  p.Observe("u", "train", 200);
-  p.Observe("u", "train", 301);  // history 2: mean of 200, 301 rounded up
-  p.Observe("v", "train", 5);
-  p.Observe("u", "eval", -3);  // ignored
-  EXPECT_EQ(p.Predict("u", "train"), 251);
-  EXPECT_EQ(p.Predict("v", "train"), 5);
-  EXPECT_EQ(p.Predict("u", "eval"), 0);
+  EXPECT_EQ(p.Predict("p", "u", "train"), 0);
+  p.Observe("p", "u", "train", 100);
+  p.Observe("p", "u", "train", 200);
+  p.Observe("p", "u", "train", 301);  // history 2: mean of 200, 301 rounded up
+  p.Observe("p", "v", "train", 5);
+  p.Observe("q", "u", "train", 7);    // another project: its own history
+  p.Observe("p", "u", "eval", -3);    // ignored
+  EXPECT_EQ(p.Predict("p", "u", "train"), 251);
+  EXPECT_EQ(p.Predict("p", "v", "train"), 5);
+  EXPECT_EQ(p.Predict("q", "u", "train"), 7);
+  EXPECT_EQ(p.Predict("p", "u", "eval"), 0);
   std::vector<JobRequest> q = {JobBuilder("j").User("u"), JobBuilder("k").User("u").Predicted(9)};
+  q[0].project = "p";
+  q[0].name = "train";
   p.Fill(q);
   EXPECT_EQ(q[0].predicted_runtime_s, 251);
   EXPECT_EQ(q[1].predicted_runtime_s, 9);
