@@ -152,6 +152,14 @@ Agent::~Agent() { Stop(); }
 
 std::string Agent::JobDir(const std::string& id) const { return opts_.home + "/jobs/" + id; }
 std::string Agent::LogPath(const std::string& id) const { return opts_.home + "/logs/" + id + ".log"; }
+std::string Agent::CheckpointRoot() const {
+  const std::string root = opts_.checkpoint_root.empty() ? opts_.home + "/checkpoints" : opts_.checkpoint_root;
+  std::error_code ec;
+  const auto abs = std::filesystem::absolute(root, ec);  // the job sees it from its own working directory
+  std::string out = ec ? root : abs.lexically_normal().string();
+  while (out.size() > 1 && out.back() == '/') out.pop_back();
+  return out;
+}
 
 api::Gpu Agent::ToApiGpu(const gpu::GpuInfo& info, const gpu::GpuMetrics* m, const std::string& node) {
   api::Gpu g;
@@ -187,6 +195,11 @@ Status Agent::Start() {
     return Internal("cannot set the mode of '" + opts_.home + "/jobs': " + std::strerror(errno));
   }
   RETURN_IF_ERROR(MakeDirs(opts_.home + "/logs"));
+  // Checkpoint directories: the same for the root that holds them (each one is 0700 and the job's own).
+  RETURN_IF_ERROR(MakeDirs(CheckpointRoot(), ::geteuid() == 0 ? 0711 : 0700));
+  if (::geteuid() == 0 && ::chmod(CheckpointRoot().c_str(), 0711) != 0) {
+    return Internal("cannot set the mode of checkpoint directory '" + CheckpointRoot() + "': " + std::strerror(errno));
+  }
   auto discovered = gpus_backend_.Discover();
   if (!discovered.ok()) {
     return Status(discovered.status().code(),
@@ -559,6 +572,10 @@ void Agent::HandleStart(const JobCommand& cmd) {
       spec.env["FASTGPU_JOB_ID"] = id;
       spec.env["FASTGPU_GPU_UUIDS"] = Join(job.assigned_gpus, ',');
       spec.env["FASTGPU_NODE"] = opts_.node_name;
+      // Kept across attempts (docs/scheduling.md): what a preempted or migrated attempt saved, the next one reads.
+      spec.checkpoint_dir = CheckpointRoot() + "/" + id;
+      spec.env["FASTGPU_CHECKPOINT_DIR"] = spec.checkpoint_dir;
+      spec.env["FASTGPU_RESTART_COUNT"] = std::to_string(std::max(0, job.attempt - 1));
       const bool per_gpu = job.spec.processes == api::ProcessLayout::kPerGpu;
       if (!job.members.empty() || per_gpu) {
         // A multi-node job: one process per node (what torchrun expects), PyTorch's names plus ours. With one
@@ -680,6 +697,12 @@ void Agent::HandleStop(const JobCommand& cmd) {
     if (it->second.stop_reason.empty()) it->second.stop_reason = cmd.reason;
   }
   const auto grace = std::chrono::milliseconds(cmd.grace_ms >= 0 ? cmd.grace_ms : opts_.stop_grace_ms);
+  if (cmd.checkpoint_signal > 0) {
+    // Preemption or migration: the checkpoint signal, its grace, then SIGTERM and SIGKILL.
+    (void)executor_.Checkpoint(cmd.job_id, cmd.checkpoint_signal, std::chrono::milliseconds(cmd.checkpoint_grace_ms),
+                               grace);
+    return;
+  }
   (void)executor_.Terminate(cmd.job_id, grace);
 }
 

@@ -8,6 +8,8 @@
 //   jobs/<id>/reported   the attempt whose final report the server has acknowledged
 //   jobs/<id>/work/      default working directory of the job (0700, owned by the job's OS user)
 //   logs/<id>.log        combined stdout+stderr of all attempts
+//   checkpoints/<id>/    the job's checkpoint directory (FASTGPU_CHECKPOINT_DIR; 0700, the job's user), kept
+//                        across attempts and after the job ends (AgentOptions::checkpoint_root moves it)
 //   lease                the fencing lease granted by a remote server (kLeaseFile; see Lease)
 // Jobs survive a restart of the agent: Start() re-adopts the ones still running and reports the
 // ones that ended while it was down.
@@ -50,6 +52,10 @@ struct AgentOptions {
   // rank_launcher.h): the agent's own executable (SelfExecutable()), taken once at start. Empty: such jobs
   // fail to start, saying so.
   std::string launcher_path;
+  // Where jobs keep their checkpoints: each job gets <checkpoint_root>/<job id> (FASTGPU_CHECKPOINT_DIR), kept
+  // across its attempts and after it ends. In a fleet, point every agent at the same shared storage so that an
+  // attempt on another node finds it. Empty: <home>/checkpoints.
+  std::string checkpoint_root;
 };
 
 class Agent final : public LogSource {
@@ -94,6 +100,7 @@ class Agent final : public LogSource {
 
   std::string JobDir(const std::string& id) const;
   std::string LogPath(const std::string& id) const;
+  std::string CheckpointRoot() const;
   void Recover();
   Status Register();
   void CommandLoop();

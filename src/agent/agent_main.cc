@@ -174,6 +174,7 @@ int RunAgentMain(const AgentRunOptions& options) {
   aopts.home = options.home;
   aopts.address = Hostname();
   aopts.stop_grace_ms = options.stop_grace_ms;
+  aopts.checkpoint_root = options.checkpoint_root;
   if (auto self = SelfExecutable(); self.ok()) aopts.launcher_path = *self;  // runs jobs with one process per GPU
   aopts.command_wait = std::chrono::milliseconds(10'000);  // long-poll; parked on the server, no thread held
   aopts.retry_interval = std::chrono::milliseconds(500);

@@ -14,6 +14,9 @@ struct AgentRunOptions {
   std::string sim_gpus = "auto";  // as `fastgpu up --sim-gpus`
   std::string home;         // agent state: credential (node.json, 0600), jobs/, logs/
   int64_t stop_grace_ms = 10'000;
+  // Where jobs keep their checkpoints (AgentOptions::checkpoint_root; empty: <home>/checkpoints). In a fleet,
+  // shared storage mounted at the same path on every node.
+  std::string checkpoint_root;
 };
 
 // Joins (when given a join token) or reuses the stored credential, then runs the agent until SIGINT or

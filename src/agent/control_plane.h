@@ -91,6 +91,11 @@ struct JobCommand {
   int attempt = 0;                 // kStop: the attempt to stop
   std::string reason;              // kStop: "cancelled by user", "runtime limit", "preempted"
   int64_t grace_ms = 10'000;       // kStop: SIGTERM, then SIGKILL after this
+  // kStop of a preemption or a migration: `checkpoint_signal` (SIGUSR1 unless the job asked for another) goes to
+  // the job's processes first, SIGTERM only `checkpoint_grace_ms` later (if it is still running), then SIGKILL
+  // after grace_ms. 0: no checkpoint signal, SIGTERM at once.
+  int checkpoint_signal = 0;
+  int64_t checkpoint_grace_ms = 0;
 };
 
 // Fencing (docs/fleet.md "Fencing"): a remote server grants each node a lease with every registration and

@@ -34,6 +34,10 @@ struct LaunchSpec {
   // supervisor reads it about once a second; once the deadline in it has passed, it stops the job (SIGTERM,
   // SIGKILL after the grace in it) and records the end as lost ("fenced"). A missing file fences nothing.
   std::string lease_path;
+  // The job's checkpoint directory (FASTGPU_CHECKPOINT_DIR), kept across its attempts: created when missing (0700)
+  // and, as root, given to the job's user (uid and gid, 0700) on every attempt, through a descriptor (never via a
+  // symlink). Its parent must exist (the agent makes it: 0711 as root). Empty: none.
+  std::string checkpoint_dir;
 };
 
 // The lease file: one line "<deadline> <grace_ms> <lease_ms>", where deadline is CLOCK_MONOTONIC nanoseconds
@@ -49,6 +53,10 @@ inline constexpr char kStartedFile[] = "started";
 // never happened (fastgpu died in between): the agent tries to create the claim itself; if it succeeds,
 // no supervisor can run the job any more and the attempt is given back as never started.
 inline constexpr char kClaimFile[] = "claim";
+// Written by Launch when the job's process is the launcher of a per-GPU job (`fastgpu __rank-launcher`): a
+// checkpoint signal goes to that process alone, which passes it on to each rank once (a signal to the whole group
+// would reach every rank twice). Read back by Adopt.
+inline constexpr char kForwardsSignalsFile[] = "forwards-signals";
 
 // Identifies a launched job across restarts of the agent.
 struct ProcessRef {
@@ -82,6 +90,17 @@ class Executor {
   virtual Result<ProcessRef> Launch(const LaunchSpec& spec) = 0;
   // SIGTERM to the job's process group now, SIGKILL after `grace` if still alive. Non-blocking.
   virtual Status Terminate(const std::string& job_id, std::chrono::milliseconds grace) = 0;
+  // A stop that lets the job save its work (preemption, migration): `signal` (e.g. SIGUSR1) to the job's processes
+  // now (its process group; a per-GPU job's launcher, which passes it on to each rank), SIGTERM to the group once
+  // `checkpoint_grace` has passed if the job still runs, SIGKILL `grace` after that. A Terminate meanwhile wins
+  // (SIGTERM at once); a job already being terminated keeps its course. Non-blocking. Signal 0 or no grace: the
+  // same as Terminate(job_id, grace).
+  virtual Status Checkpoint(const std::string& job_id, int signal, std::chrono::milliseconds checkpoint_grace,
+                            std::chrono::milliseconds grace) {
+    (void)signal;
+    (void)checkpoint_grace;
+    return Terminate(job_id, grace);
+  }
   // After a restart: finds the job from its job_dir. Returns the ref when it is still running,
   // or kNotFound when it already exited (its ExitStatus is then returned by the next Poll).
   virtual Result<ProcessRef> Adopt(const std::string& job_id, const std::string& job_dir) = 0;

@@ -763,13 +763,18 @@ bool IsInside(const std::string& path, const std::string& dir) {
   return path.size() > dir.size() + 1 && path.compare(0, dir.size(), dir) == 0 && path[dir.size()] == '/';
 }
 
-// Hands the default working directory to the job's user (through an fd: never via a symlink).
-Status GiveDir(const std::string& dir, const Identity& id) {
+// Hands a directory (the default working directory, the checkpoint directory) to the job's user, 0700, through an
+// fd: never via a symlink. Without an identity (the job runs as the agent's user) only the mode is set.
+Status GiveDir(const std::string& dir, const std::optional<Identity>& id) {
   int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-  bool ok = fd >= 0 && ::fchown(fd, id.uid, id.gid) == 0 && ::fchmod(fd, 0700) == 0;
+  bool ok = fd >= 0 && (!id || ::fchown(fd, id->uid, id->gid) == 0) && ::fchmod(fd, 0700) == 0;
   int e = errno;
   if (fd >= 0) ::close(fd);
-  if (!ok) return Internal("cannot give directory '" + dir + "' to OS user '" + id.name + "': " + ErrnoText(e));
+  if (!ok) {
+    return Internal("cannot give directory '" + dir + "' to " +
+                    (id ? "OS user '" + id->name + "' (uid " + std::to_string(id->uid) + ")" : std::string("the job")) +
+                    ": " + ErrnoText(e));
+  }
   return Status::Ok();
 }
 
@@ -873,6 +878,29 @@ class ProcessExecutor final : public Executor {
     } else {
       RETURN_IF_ERROR(MakeDirs(p.workdir, 0700));
     }
+    if (!spec.checkpoint_dir.empty()) {
+      // Kept across attempts (and nodes, on shared storage): made once, given to the job's user every time (a
+      // project's uid never changes, but a named run-as user may have been set since).
+      const std::string ckpt = Absolute(spec.checkpoint_dir);
+      if (::mkdir(ckpt.c_str(), 0700) != 0 && errno != EEXIST)
+        return FailInLog(log_path, Internal("cannot create checkpoint directory '" + ckpt + "': " + ErrnoText(errno)));
+      Status given = other_user ? GiveDir(ckpt, *ident) : GiveDir(ckpt, std::nullopt);
+      if (!given.ok()) {
+        return FailInLog(log_path, Status(given.code(), given.message() +
+                                                            " (on shared storage, the agent's root must be able to "
+                                                            "change owners there: export it without root squashing)"));
+      }
+      if (other_user) {
+        // Every directory on the way must let the job's user pass (the agent makes its own 0711).
+        Status can = CheckEnterableBy(ckpt, ident->uid, ident->gid, ident->groups);
+        if (!can.ok()) {
+          return FailInLog(log_path, FailedPrecondition("the job's checkpoint directory '" + ckpt + "' cannot be reached "
+                                                        "by uid " + std::to_string(ident->uid) + ": " + can.message() +
+                                                        " (put the checkpoint root where every user may pass, mode "
+                                                        "0711 on each directory on the way)"));
+        }
+      }
+    }
     p.pid_path = job_dir + "/" + kPidFile;
     p.pid_tmp = p.pid_path + ".tmp";
     p.exit_path = job_dir + "/" + kExitFile;
@@ -882,6 +910,13 @@ class ProcessExecutor final : public Executor {
     // A previous attempt of the same job may have left records behind.
     for (const std::string* f : {&p.pid_path, &p.pid_tmp, &p.exit_path, &p.exit_tmp, &p.claim_path})
       ::unlink(f->c_str());
+    const bool forwards = spec.argv.size() > 1 && spec.argv[1] == kRankLauncherVerb;
+    const std::string forwards_path = job_dir + "/" + kForwardsSignalsFile;
+    if (forwards) {
+      RETURN_IF_ERROR(WriteFileAtomic(forwards_path, "launcher\n"));
+    } else {
+      ::unlink(forwards_path.c_str());
+    }
 
     // Environment: ours (filtered, see InheritedVariable), the job user's identity, then the job's
     // additions/overrides.
@@ -1025,6 +1060,7 @@ class ProcessExecutor final : public Executor {
     t.ref = ref;
     t.job_dir = job_dir;
     t.supervisor_start_ticks = rec.supervisor_start_ticks;
+    t.leader_forwards = forwards;
     t.exit_event = OpenPidFd(sup);  // our child, not reaped yet: the pid cannot name another process
     {
       std::lock_guard lock(mu_);
@@ -1058,6 +1094,31 @@ class ProcessExecutor final : public Executor {
     return Status::Ok();
   }
 
+  Status Checkpoint(const std::string& job_id, int signal, std::chrono::milliseconds checkpoint_grace,
+                    std::chrono::milliseconds grace) override {
+    if (signal <= 0 || signal >= NSIG || checkpoint_grace.count() <= 0) return Terminate(job_id, grace);
+    std::lock_guard lock(mu_);
+    auto it = jobs_.find(job_id);
+    if (it == jobs_.end()) return NotFound("job " + job_id + " is not running on this node");
+    Tracked& t = it->second;
+    if (t.term_sent || t.kill_sent) return Status::Ok();  // already being stopped: it keeps its course
+    const int64_t now = clock_.MonotonicNanos();
+    if (!t.checkpoint_sent) {
+      t.checkpoint_sent = true;
+      if (t.leader_forwards) {
+        SignalLeader(t, signal);
+      } else {
+        SignalGroup(t, signal);
+      }
+      SignalGroup(t, SIGCONT);  // a stopped job must run to save its work
+    }
+    const int64_t term_at = now + checkpoint_grace.count() * 1'000'000;
+    if (!t.term_deadline_ns || term_at < *t.term_deadline_ns) t.term_deadline_ns = term_at;
+    t.term_grace_ns = std::max<int64_t>(0, grace.count()) * 1'000'000;
+    WakeLocked();  // a waiter wakes for the SIGTERM deadline
+    return Status::Ok();
+  }
+
   Result<ProcessRef> Adopt(const std::string& job_id, const std::string& job_dir_in) override {
     std::lock_guard lock(mu_);
     if (auto it = jobs_.find(job_id); it != jobs_.end()) return it->second.ref;
@@ -1084,6 +1145,7 @@ class ProcessExecutor final : public Executor {
     t.supervisor_start_ticks = rec->sup_ticks;
     t.job_dir = job_dir;
     t.adopted = true;
+    t.leader_forwards = ::access((job_dir + "/" + kForwardsSignalsFile).c_str(), F_OK) == 0;
     bool sup_alive = SupervisorAlive(t);
     bool job_alive = ProcessMatches(t.ref.pid, t.ref.start_ticks);
     if (!sup_alive && !job_alive) {
@@ -1129,6 +1191,14 @@ class ProcessExecutor final : public Executor {
         // unknown, and it is reported lost when it ends), by polling: its supervisor's event has fired.
         t.exit_event.reset();
       }
+      if (t.term_deadline_ns && !t.term_sent && !t.kill_sent && now >= *t.term_deadline_ns) {
+        // The checkpoint grace is over and the job still runs: SIGTERM, SIGKILL after the stop grace.
+        t.term_sent = true;
+        SignalGroup(t, SIGTERM);
+        SignalGroup(t, SIGCONT);
+        const int64_t kill_at = now + t.term_grace_ns;
+        if (!t.kill_deadline_ns || kill_at < *t.kill_deadline_ns) t.kill_deadline_ns = kill_at;
+      }
       if (t.kill_deadline_ns && !t.kill_sent && now >= *t.kill_deadline_ns) {
         t.kill_sent = true;
         SignalGroup(t, SIGKILL);
@@ -1167,6 +1237,9 @@ class ProcessExecutor final : public Executor {
         if (t.kill_deadline_ns && !t.kill_sent) {
           wait_ms = std::min(wait_ms, std::max<int64_t>(0, (*t.kill_deadline_ns - now + 999'999) / 1'000'000));
         }
+        if (t.term_deadline_ns && !t.term_sent && !t.kill_sent) {
+          wait_ms = std::min(wait_ms, std::max<int64_t>(0, (*t.term_deadline_ns - now + 999'999) / 1'000'000));
+        }
       }
     }
     int r = ::poll(fds.data(), fds.size(), static_cast<int>(std::min<int64_t>(wait_ms, 1 << 30)));
@@ -1192,6 +1265,12 @@ class ProcessExecutor final : public Executor {
     bool term_sent = false;
     bool kill_sent = false;
     std::optional<int64_t> kill_deadline_ns;
+    // A per-GPU job's launcher (kForwardsSignalsFile): a checkpoint signal goes to it alone.
+    bool leader_forwards = false;
+    // Checkpoint(): the signal was sent; SIGTERM follows at term_deadline_ns, SIGKILL term_grace_ns after that.
+    bool checkpoint_sent = false;
+    std::optional<int64_t> term_deadline_ns;
+    int64_t term_grace_ns = 0;
   };
 
   // Appends "fastgpu: <reason>" to the job's log (so that `job logs` shows why nothing ran) and
@@ -1249,6 +1328,10 @@ class ProcessExecutor final : public Executor {
     if (t.ref.pid > 0 && ProcessExists(t.ref.pid, t.ref.start_ticks)) {
       ::kill(static_cast<pid_t>(-t.ref.pid), sig);
     }
+  }
+
+  void SignalLeader(const Tracked& t, int sig) {
+    if (t.ref.pid > 0 && ProcessExists(t.ref.pid, t.ref.start_ticks)) ::kill(static_cast<pid_t>(t.ref.pid), sig);
   }
 
   static ExitStatus LostStatus(const Tracked& t) {

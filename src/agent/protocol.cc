@@ -168,6 +168,10 @@ json ToJson(const JobCommand& c) {
     j["attempt"] = c.attempt;
     j["reason"] = c.reason;
     j["grace_ms"] = c.grace_ms;
+    if (c.checkpoint_signal != 0) {
+      j["checkpoint_signal"] = c.checkpoint_signal;
+      j["checkpoint_grace_ms"] = c.checkpoint_grace_ms;
+    }
   }
   return j;
 }
@@ -212,7 +216,7 @@ Result<NodeHeartbeat> NodeHeartbeatFromJson(const json& j) {
 Result<JobCommand> JobCommandFromJson(const json& j) {
   return Guard("command", [&]() -> Result<JobCommand> {
     CheckFields(j, {"id", "kind", "job", "run_as_uid", "run_as_user", "allow_root", "secret_env", "rank", "master_addr",
-                    "master_port", "job_id", "attempt", "reason", "grace_ms"},
+                    "master_port", "job_id", "attempt", "reason", "grace_ms", "checkpoint_signal", "checkpoint_grace_ms"},
                 "command");
     JobCommand c;
     c.id = static_cast<uint64_t>(Int(j, "id"));
@@ -247,6 +251,11 @@ Result<JobCommand> JobCommandFromJson(const json& j) {
       c.attempt = static_cast<int>(Int(j, "attempt"));
       c.reason = Str(j, "reason");
       c.grace_ms = Int(j, "grace_ms", 10'000);
+      c.checkpoint_signal = static_cast<int>(Int(j, "checkpoint_signal"));
+      c.checkpoint_grace_ms = Int(j, "checkpoint_grace_ms");
+      if (c.checkpoint_signal < 0 || c.checkpoint_signal > 64 || c.checkpoint_grace_ms < 0 ||
+          c.checkpoint_grace_ms > 24LL * 3600 * 1000)
+        throw std::invalid_argument("a stop's checkpoint_signal must be 0-64 and its checkpoint_grace_ms 0-86400000");
     } else {
       throw std::invalid_argument("field 'kind' must be start or stop, got '" + kind + "'");
     }

@@ -17,8 +17,9 @@ namespace fastgpu::agent {
 // across versions, naming both. 2: multi-node jobs (start commands carry rank, master_addr, master_port and
 // the job's members; reports carry the member's rank). 3: a job's "processes" ("per-gpu": the agent starts one
 // process per GPU; a version 2 agent would start one per node), and master_addr/master_port in the start of such
-// a job on one node.
-inline constexpr int kProtocolVersion = 3;
+// a job on one node. 4: preemption with checkpoints (a stop's checkpoint_signal and checkpoint_grace_ms: a version 3
+// agent would send SIGTERM at once; jobs carry preemptible, checkpoint_signal and checkpoint_grace_s).
+inline constexpr int kProtocolVersion = 4;
 inline constexpr const char* kProtocolHeader = "X-FastGPU-Agent-Protocol";
 // Node credentials and join tokens, told apart from API tokens (fgp_) by their prefix.
 inline constexpr const char* kNodeCredentialPrefix = "fgn_";

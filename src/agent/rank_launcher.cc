@@ -176,7 +176,9 @@ int RunRankLauncher(const std::vector<std::string>& args) {
   // Signals are taken synchronously (sigwaitinfo): blocked here, unblocked again in each child.
   sigset_t handled, old;
   sigemptyset(&handled);
-  for (int sig : {SIGCHLD, SIGTERM, SIGINT, SIGUSR1, SIGUSR2, SIGALRM}) sigaddset(&handled, sig);
+  // Besides SIGCHLD: every signal a job may ask for as its checkpoint signal (api::kCheckpointSignals), which the
+  // agent sends to the launcher alone so that each rank gets it once.
+  for (int sig : {SIGCHLD, SIGTERM, SIGINT, SIGUSR1, SIGUSR2, SIGALRM, SIGHUP, SIGQUIT, SIGWINCH}) sigaddset(&handled, sig);
   ::sigprocmask(SIG_BLOCK, &handled, &old);
   struct sigaction dfl {};
   sigemptyset(&dfl.sa_mask);
@@ -261,8 +263,8 @@ int RunRankLauncher(const std::vector<std::string>& args) {
         --live;
         if (Failed(status)) fail(it->local, status);
       }
-    } else if (sig == SIGALRM) {
-      if (stopping) signal_children(SIGKILL);
+    } else if (sig == SIGALRM && stopping) {
+      signal_children(SIGKILL);  // the grace after a failed rank is over (our timer)
     } else {
       if (sig == SIGTERM || sig == SIGINT) stop_requested = stop_requested || !stopping;
       if (stopping && sig == SIGTERM) continue;  // ours, or a stop the children have already been given

@@ -15,8 +15,9 @@
 // and uses LOCAL_RANK to choose its own; MASTER_ADDR, MASTER_PORT and the FASTGPU_* variables are inherited.
 //
 // The launcher is the job's process-group leader and its children stay in that group, so a stop of the job
-// (SIGTERM, then SIGKILL, to the group) reaches every process. It forwards SIGTERM, SIGINT, SIGUSR1 and SIGUSR2
-// sent to it alone to its children. When a child fails (non-zero exit or a signal), it writes one line naming
+// (SIGTERM, then SIGKILL, to the group) reaches every process. It forwards SIGTERM, SIGINT, SIGUSR1, SIGUSR2, SIGHUP,
+// SIGQUIT, SIGWINCH and SIGALRM (the signals a job may choose as its checkpoint signal) sent to it alone to its
+// children: a preemption's checkpoint signal is sent to the launcher only, so that each rank gets it once. When a child fails (non-zero exit or a signal), it writes one line naming
 // the rank to the job's log, sends SIGTERM to the rest of the group and SIGKILL to its remaining children after
 // the grace, then ends the way the first failed child did (the same exit code, or killed by the same signal),
 // so the job's reason says how its command failed. It exits 0 only when every child exited 0. Children's

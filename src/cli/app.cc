@@ -403,7 +403,13 @@ int RunApp(const std::vector<std::string>& args_in, const Hooks& hooks, const Io
   // ---- up / server -------------------------------------------------------------------------------
   server::UpOptions up_opts;
   auto* up = declare("up", "Run the server, a local agent and the database in this process");
-  if (VerbNamed(args, "up")) AddUpOptions(up, up_opts);
+  if (VerbNamed(args, "up")) {
+    AddUpOptions(up, up_opts);
+    up->add_option("--checkpoint-root", up_opts.checkpoint_root,
+                   "Where jobs keep their checkpoints: DIR/<job id> is each job's FASTGPU_CHECKPOINT_DIR, kept across "
+                   "its attempts (default: <home>/checkpoints; see docs/scheduling.md)")
+        ->type_name("DIR");
+  }
   auto run_up = [&]() -> int {
     if (up_opts.home.empty()) up_opts.home = ResolveHome(io.env);
     if (!hooks.run_up) return ReportError(io.err, Internal("this build cannot run the server"), kExitFailure);

@@ -77,6 +77,11 @@ void AddFleetVerbs(const VerbHost& host, const std::function<int(const agent::Ag
           ->capture_default_str();
       agent->add_option("--home", opts->home, "Agent state: credential, job records, logs (default: $FASTGPU_HOME/agent)")
           ->type_name("DIR");
+      agent->add_option("--checkpoint-root", opts->checkpoint_root,
+                        "Where jobs keep their checkpoints: DIR/<job id> is each job's FASTGPU_CHECKPOINT_DIR, kept "
+                        "across its attempts. Give every node the same shared storage (NFS, CephFS, ...) so that a "
+                        "job resumed on another node finds it (default: <home>/checkpoints, on this node only)")
+          ->type_name("DIR");
       agent->footer(R"(
 Uses the global --server URL and --ca FILE (the server's CA when its certificate is self-signed).
 The first start exchanges the join token for this node's own credential, stored 0600 in <home>/node.json;
@@ -84,7 +89,8 @@ later starts reuse it (no token needed). `fastgpu node remove NAME` on the serve
 Examples:
   fastgpu agent --server https://gpu-a:8400 --join-token fgj_... --ca ca.pem --name gpu-b
   fastgpu agent                                  # a restart: reuses the stored credential
-  fastgpu agent --server http://127.0.0.1:8400 --join-token fgj_... --sim-gpus 8xA100-80GB --home /tmp/b)");
+  fastgpu agent --server http://127.0.0.1:8400 --join-token fgj_... --sim-gpus 8xA100-80GB --home /tmp/b
+  fastgpu agent --checkpoint-root /shared/fastgpu/checkpoints   # the same directory on every node)");
       agent->callback([&, opts] {
         host.set_action([&, opts]() -> int {
           opts->server = !g.server.empty() ? g.server : io.env("FASTGPU_SERVER").value_or("");

@@ -231,6 +231,7 @@ Status Embedded::Start(const UpOptions& options) {
     aopts.node_name = node;
     aopts.home = home_;
     aopts.stop_grace_ms = sopts.stop_grace_ms;
+    aopts.checkpoint_root = options.checkpoint_root;
     if (auto self = agent::SelfExecutable(); self.ok()) aopts.launcher_path = *self;  // one process per GPU
     agent_ = std::make_unique<agent::Agent>(aopts, *backend_, *executor_, *service_, clock_);
     service_->SetLogSource(node, agent_.get());

@@ -37,6 +37,8 @@ struct UpOptions {
   // A remote node silent this long is DOWN (its jobs end LOST, requeued while retries remain), e.g. "10s".
   std::string node_timeout = "10s";
   std::string fence_timeout = "30s";  // 0: no fencing (see ServiceOptions::fence_timeout_ms)
+  // The local agent's checkpoint root (agent::AgentOptions::checkpoint_root; empty: <home>/checkpoints).
+  std::string checkpoint_root;
 };
 
 // Runs server + local agent + SQLite in this process until SIGINT/SIGTERM. Writes <home>/url and

@@ -396,6 +396,53 @@ TEST_F(AgentTest, StopCommandTerminatesJob) {
   cp_.Push(StopCmd("long", 2, 5'000, "again"));  // unknown job now: ignored
 }
 
+// A preemption's stop: the job gets its checkpoint signal, saves into FASTGPU_CHECKPOINT_DIR and exits; its next
+// attempt sees the same directory and FASTGPU_RESTART_COUNT=1.
+TEST_F(AgentTest, APreemptionStopSendsTheCheckpointSignalAndTheNextAttemptFindsTheCheckpoint) {
+  Agent& a = NewAgent(Options());
+  ASSERT_TRUE(a.Start().ok());
+  const std::string script =
+      "echo restarts=$FASTGPU_RESTART_COUNT dir=$FASTGPU_CHECKPOINT_DIR; "
+      "if [ -e \"$FASTGPU_CHECKPOINT_DIR/step\" ]; then echo resumed-at-$(cat \"$FASTGPU_CHECKPOINT_DIR/step\"); exit 0; fi; "
+      "trap 'echo 7 > \"$FASTGPU_CHECKPOINT_DIR/step\"; echo checkpointed; exit 0' USR1; "
+      "touch \"$FASTGPU_CHECKPOINT_DIR/up\"; while :; do sleep 0.05; done";
+  const std::string dir = home_ + "/checkpoints/pre";
+  cp_.Push(StartCmd("pre", {"sh", "-c", script}, 1));
+  ASSERT_TRUE(cp_.WaitReport("pre", JobReport::Kind::kStarted).has_value());
+  ASSERT_TRUE(WaitUntil([&] { return std::filesystem::exists(dir + "/up"); })) << ReadAllLog(a, "pre");
+  JobCommand stop = StopCmd("pre", 1, 5'000, "preempted by j-9 (priority 90)");
+  stop.checkpoint_signal = SIGUSR1;
+  stop.checkpoint_grace_ms = 60'000;
+  cp_.Push(stop);
+  auto exited = cp_.WaitReport("pre", JobReport::Kind::kExited);
+  ASSERT_TRUE(exited.has_value());
+  EXPECT_EQ(exited->exit_code, 0);
+  EXPECT_EQ(exited->reason, "preempted by j-9 (priority 90)");
+  cp_.Push(StartCmd("pre", {"sh", "-c", script}, 2));
+  ASSERT_TRUE(WaitUntil([&] { return cp_.ReportsFor("pre").size() >= 4; }));
+  const std::string abs = std::filesystem::absolute(dir).lexically_normal().string();
+  EXPECT_EQ(ReadAllLog(a, "pre"), "restarts=0 dir=" + abs + "\ncheckpointed\nrestarts=1 dir=" + abs + "\nresumed-at-7\n");
+  struct stat sb {};
+  ASSERT_EQ(::stat(dir.c_str(), &sb), 0);
+  EXPECT_EQ(sb.st_mode & 0777, 0700u);
+  ASSERT_EQ(::stat((home_ + "/checkpoints").c_str(), &sb), 0);
+  EXPECT_EQ(sb.st_mode & 0777, RunningAsRoot() ? 0711u : 0700u);
+}
+
+TEST_F(AgentTest, TheCheckpointRootCanBeMovedToSharedStorage) {
+  AgentOptions o = Options();
+  o.checkpoint_root = home_ + "/shared/ckpt/";
+  Agent& a = NewAgent(o);
+  ASSERT_TRUE(a.Start().ok());
+  cp_.Push(StartCmd("moved", {"sh", "-c", "echo $FASTGPU_CHECKPOINT_DIR; touch \"$FASTGPU_CHECKPOINT_DIR/x\""}));
+  auto exited = cp_.WaitReport("moved", JobReport::Kind::kExited);
+  ASSERT_TRUE(exited.has_value());
+  EXPECT_EQ(exited->exit_code, 0) << ReadAllLog(a, "moved");
+  EXPECT_EQ(ReadAllLog(a, "moved"), home_ + "/shared/ckpt/moved\n");
+  EXPECT_TRUE(std::filesystem::exists(home_ + "/shared/ckpt/moved/x"));
+  EXPECT_FALSE(std::filesystem::exists(home_ + "/checkpoints"));
+}
+
 TEST_F(AgentTest, CommandNotFoundIsReportedAsExit127) {
   Agent& a = NewAgent(Options());
   ASSERT_TRUE(a.Start().ok());

@@ -15,6 +15,7 @@
 #include <gtest/gtest.h>
 
 #include "agent/executor.h"
+#include "agent/rank_launcher.h"
 #include "common/clock.h"
 #include "common/file_util.h"
 #include "test_util.h"
@@ -822,6 +823,206 @@ TEST_F(FencingTest, AnAdoptedJobIsFencedWithoutTheAgent) {
   ASSERT_TRUE(st.has_value());
   EXPECT_TRUE(st->lost);
   EXPECT_THAT(st->reason, HasSubstr("fenced"));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Preemption and migration: the checkpoint signal, its grace (on the injected clock), then SIGTERM and SIGKILL.
+
+// The log without the notes sh writes when a signal ends its foreground `sleep` ("Terminated", "User defined
+// signal 2"): only the lines the test scripts echo.
+std::string Echoed(const std::string& log) {
+  std::string out;
+  size_t pos = 0;
+  while (pos < log.size()) {
+    size_t eol = log.find('\n', pos);
+    if (eol == std::string::npos) eol = log.size();
+    const std::string line = log.substr(pos, eol - pos);
+    pos = eol + 1;
+    if (line.rfind("Terminated", 0) == 0 || line.rfind("User defined signal", 0) == 0 || line.rfind("Killed", 0) == 0)
+      continue;
+    out += line + "\n";
+  }
+  return out;
+}
+
+TEST_F(ProcessExecutorTest, ACheckpointSignalComesFirstAndSigtermOnlyAfterTheCheckpointGrace) {
+  LaunchSpec spec = Spec("ckpt", {"sh", "-c",
+                                  "trap 'echo got-usr1' USR1; trap 'echo got-term' TERM; echo ready; "
+                                  "while true; do sleep 0.05; done"});
+  Launch(*exec_, spec);
+  ASSERT_TRUE(WaitUntil([&] { return ReadText(spec.log_path).find("ready") != std::string::npos; }));
+  ASSERT_TRUE(exec_->Checkpoint("ckpt", SIGUSR1, std::chrono::seconds(60), std::chrono::seconds(10)).ok());
+  ASSERT_TRUE(WaitUntil([&] { return ReadText(spec.log_path).find("got-usr1") != std::string::npos; }));
+  // Within the checkpoint grace: no SIGTERM, the job runs on; a second stop of the same kind changes nothing.
+  clock_.Advance(std::chrono::seconds(59));
+  EXPECT_TRUE(exec_->Poll().empty());
+  ASSERT_TRUE(exec_->Checkpoint("ckpt", SIGUSR1, std::chrono::seconds(60), std::chrono::seconds(10)).ok());
+  EXPECT_TRUE(exec_->Poll().empty());
+  EXPECT_THAT(exec_->Running(), UnorderedElementsAre("ckpt"));
+  EXPECT_EQ(Echoed(ReadText(spec.log_path)), "ready\ngot-usr1\n");
+  // The grace is over: SIGTERM (the job traps it and runs on), then SIGKILL after the stop grace.
+  clock_.Advance(std::chrono::seconds(2));
+  EXPECT_TRUE(exec_->Poll().empty());
+  ASSERT_TRUE(WaitUntil([&] { return ReadText(spec.log_path).find("got-term") != std::string::npos; }));
+  clock_.Advance(std::chrono::seconds(9));
+  EXPECT_TRUE(exec_->Poll().empty());
+  EXPECT_THAT(exec_->Running(), UnorderedElementsAre("ckpt"));
+  clock_.Advance(std::chrono::seconds(2));
+  auto st = WaitExit(*exec_, "ckpt");
+  ASSERT_TRUE(st.has_value());
+  EXPECT_EQ(st->signal, SIGKILL);
+  EXPECT_EQ(Echoed(ReadText(spec.log_path)), "ready\ngot-usr1\ngot-term\n");
+  EXPECT_EQ(exec_->Checkpoint("ckpt", SIGUSR1, std::chrono::seconds(1), std::chrono::seconds(1)).code(),
+            ErrorCode::kNotFound);
+}
+
+TEST_F(ProcessExecutorTest, AJobThatSavesItsWorkAndExitsWithinTheGraceGetsNoSigterm) {
+  LaunchSpec spec = Spec("saves", {"sh", "-c",
+                                   "trap 'echo saved; exit 0' USR2; trap 'echo got-term' TERM; echo ready; "
+                                   "while true; do sleep 0.05; done"});
+  Launch(*exec_, spec);
+  ASSERT_TRUE(WaitUntil([&] { return ReadText(spec.log_path).find("ready") != std::string::npos; }));
+  ASSERT_TRUE(exec_->Checkpoint("saves", SIGUSR2, std::chrono::seconds(60), std::chrono::seconds(10)).ok());
+  auto st = WaitExit(*exec_, "saves");
+  ASSERT_TRUE(st.has_value());
+  EXPECT_EQ(st->exit_code, 0);
+  EXPECT_EQ(Echoed(ReadText(spec.log_path)), "ready\nsaved\n");
+}
+
+TEST_F(ProcessExecutorTest, ACancelDuringTheCheckpointGraceSendsSigtermAtOnce) {
+  LaunchSpec spec = Spec("cancelled", {"sh", "-c",
+                                       "trap 'echo got-usr1' USR1; trap 'echo got-term; exit 0' TERM; echo ready; "
+                                       "while true; do sleep 0.05; done"});
+  Launch(*exec_, spec);
+  ASSERT_TRUE(WaitUntil([&] { return ReadText(spec.log_path).find("ready") != std::string::npos; }));
+  ASSERT_TRUE(exec_->Checkpoint("cancelled", SIGUSR1, std::chrono::seconds(60), std::chrono::seconds(10)).ok());
+  ASSERT_TRUE(WaitUntil([&] { return ReadText(spec.log_path).find("got-usr1") != std::string::npos; }));
+  ASSERT_TRUE(exec_->Terminate("cancelled", std::chrono::seconds(10)).ok());
+  auto st = WaitExit(*exec_, "cancelled");
+  ASSERT_TRUE(st.has_value());
+  EXPECT_EQ(st->exit_code, 0);
+  EXPECT_EQ(Echoed(ReadText(spec.log_path)), "ready\ngot-usr1\ngot-term\n");
+}
+
+TEST_F(ProcessExecutorTest, TheCheckpointSignalReachesTheWholeProcessGroup) {
+  LaunchSpec spec = Spec("group", {"sh", "-c",
+                                   "(trap 'echo child-usr1; exit 0' USR1; echo child-ready; "
+                                   "while true; do sleep 0.05; done) & "
+                                   "trap 'echo parent-usr1' USR1; wait; wait"});
+  Launch(*exec_, spec);
+  ASSERT_TRUE(WaitUntil([&] { return ReadText(spec.log_path).find("child-ready") != std::string::npos; }));
+  ASSERT_TRUE(exec_->Checkpoint("group", SIGUSR1, std::chrono::seconds(60), std::chrono::seconds(10)).ok());
+  auto st = WaitExit(*exec_, "group");
+  ASSERT_TRUE(st.has_value());
+  EXPECT_EQ(st->exit_code, 0);
+  const std::string log = ReadText(spec.log_path);
+  EXPECT_THAT(log, HasSubstr("child-usr1"));
+  EXPECT_THAT(log, HasSubstr("parent-usr1"));
+}
+
+// A per-GPU job's process is the rank launcher, which passes the signal on to each rank: the executor signals it
+// alone (here a script in the launcher's place: only it sees the signal, not its child), also after an adoption.
+TEST_F(ProcessExecutorTest, APerGpuLauncherAloneGetsTheCheckpointSignal) {
+  LaunchSpec spec = Spec("ranks", {"sh", kRankLauncherVerb});
+  std::filesystem::create_directories(spec.workdir);
+  std::ofstream(spec.workdir + "/" + kRankLauncherVerb)
+      << "(trap 'echo child-usr1' USR1; echo child-ready; while true; do sleep 0.05; done) &\n"
+         "trap 'echo leader-usr1; kill -TERM $!; exit 0' USR1\nwait\nwait\n";
+  ::chmod(spec.workdir.c_str(), 0755);
+  ::chmod((spec.workdir + "/" + kRankLauncherVerb).c_str(), 0644);
+  Launch(*exec_, spec);
+  ASSERT_TRUE(std::filesystem::exists(spec.job_dir + "/" + kForwardsSignalsFile));
+  ASSERT_TRUE(WaitUntil([&] { return ReadText(spec.log_path).find("child-ready") != std::string::npos; }))
+      << ReadText(spec.log_path);
+  // After a restart of the agent the adopted job is still told apart.
+  exec_ = MakeProcessExecutor(clock_);
+  ASSERT_TRUE(exec_->Adopt("ranks", spec.job_dir).ok());
+  ASSERT_TRUE(exec_->Checkpoint("ranks", SIGUSR1, std::chrono::seconds(60), std::chrono::seconds(10)).ok());
+  auto st = WaitExit(*exec_, "ranks");
+  ASSERT_TRUE(st.has_value());
+  EXPECT_EQ(st->exit_code, 0) << ReadText(spec.log_path);
+  EXPECT_EQ(Echoed(ReadText(spec.log_path)), "child-ready\nleader-usr1\n");
+  // A job that is not a launcher leaves no such record.
+  LaunchSpec plain = Spec("ranks", {"true"});
+  Launch(*exec_, plain);
+  ASSERT_TRUE(WaitExit(*exec_, "ranks").has_value());
+  EXPECT_FALSE(std::filesystem::exists(spec.job_dir + "/" + kForwardsSignalsFile));
+}
+
+TEST_F(ProcessExecutorTest, TheCheckpointDirIsPrivateToTheJobAndKeptAcrossAttempts) {
+  const std::string ckpt_root = root_ + "/checkpoints";
+  ASSERT_TRUE(MakeDirs(ckpt_root, 0711).ok());
+  LaunchSpec first = Spec("keeps", {"sh", "-c", "echo step-41 > \"$CKPT/state\"; echo saved"});
+  first.checkpoint_dir = ckpt_root + "/keeps";
+  first.env["CKPT"] = first.checkpoint_dir;
+  Launch(*exec_, first);
+  auto st = WaitExit(*exec_, "keeps");
+  ASSERT_TRUE(st.has_value());
+  EXPECT_EQ(st->exit_code, 0) << ReadText(first.log_path);
+  Owner dir = StatOf(first.checkpoint_dir);
+  EXPECT_EQ(dir.mode, 0700u);
+  if (RunningAsRoot()) {
+    EXPECT_EQ(dir.uid, kTestJobUid);
+    EXPECT_EQ(dir.gid, kTestJobUid);
+    EXPECT_EQ(StatOf(first.checkpoint_dir + "/state").uid, kTestJobUid);
+  }
+  // The next attempt finds what the first one saved.
+  LaunchSpec second = first;
+  second.argv = {"sh", "-c", "cat \"$CKPT/state\""};
+  second.attempt = 2;
+  Launch(*exec_, second);
+  st = WaitExit(*exec_, "keeps");
+  ASSERT_TRUE(st.has_value());
+  EXPECT_EQ(st->exit_code, 0);
+  EXPECT_EQ(ReadText(first.log_path), "saved\nstep-41\n");
+  // A symlink in its place is never followed: the start fails, saying why.
+  const std::string elsewhere = root_ + "/elsewhere";
+  ASSERT_TRUE(MakeDirs(elsewhere, 0700).ok());
+  std::filesystem::create_directory_symlink(elsewhere, ckpt_root + "/linked");
+  LaunchSpec linked = Spec("linked", {"true"});
+  linked.checkpoint_dir = ckpt_root + "/linked";
+  auto refused = exec_->Launch(linked);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_THAT(refused.status().message(), HasSubstr("cannot give directory '" + linked.checkpoint_dir + "'"));
+  EXPECT_THAT(ReadText(linked.log_path), HasSubstr("fastgpu: cannot give directory"));
+  EXPECT_EQ(StatOf(elsewhere).uid, static_cast<int64_t>(::geteuid()));
+}
+
+TEST_F(ProcessExecutorTest, AsRootAnotherProjectsJobCannotEnterACheckpointDir) {
+  SKIP_UNLESS_ROOT();
+  const std::string ckpt_root = root_ + "/checkpoints";
+  ASSERT_TRUE(MakeDirs(ckpt_root, 0711).ok());
+  ASSERT_EQ(::chmod(ckpt_root.c_str(), 0711), 0);
+  LaunchSpec owner = Spec("owner", {"sh", "-c", "echo secret > \"$FASTGPU_CHECKPOINT_DIR/w\""});
+  owner.checkpoint_dir = ckpt_root + "/owner";
+  owner.env["FASTGPU_CHECKPOINT_DIR"] = owner.checkpoint_dir;
+  Launch(*exec_, owner);
+  ASSERT_TRUE(WaitExit(*exec_, "owner").has_value());
+  LaunchSpec other = Spec("other", {"sh", "-c",
+                                    "ls " + owner.checkpoint_dir + " 2>/dev/null && echo listed || echo no-list; "
+                                    "cat " + owner.checkpoint_dir + "/w 2>/dev/null || echo no-read; "
+                                    "ls " + ckpt_root + " 2>/dev/null && echo listed-root || echo no-root"});
+  other.run_as_uid = kOtherTestJobUid;
+  other.project = "other";
+  Launch(*exec_, other);
+  ASSERT_TRUE(WaitExit(*exec_, "other").has_value());
+  EXPECT_EQ(ReadText(other.log_path), "no-list\nno-read\nno-root\n");
+}
+
+TEST_F(ProcessExecutorTest, AsRootACheckpointDirTheJobCannotReachFailsTheStartSayingWhy) {
+  SKIP_UNLESS_ROOT();
+  const std::string closed = root_ + "/closed";
+  ASSERT_TRUE(MakeDirs(closed + "/ckpt", 0700).ok());
+  LaunchSpec spec = Spec("unreachable", {"true"});
+  spec.checkpoint_dir = closed + "/ckpt/unreachable";
+  auto refused = exec_->Launch(spec);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().code(), ErrorCode::kFailedPrecondition);
+  EXPECT_THAT(refused.status().message(),
+              HasSubstr("checkpoint directory '" + spec.checkpoint_dir + "' cannot be reached by uid " +
+                        std::to_string(kTestJobUid) + ": uid " + std::to_string(kTestJobUid) + " cannot enter directory '" +
+                        closed + "'"));
+  EXPECT_FALSE(std::filesystem::exists(spec.job_dir + "/" + kStartedFile));
 }
 
 }  // namespace

@@ -234,6 +234,40 @@ TEST_F(RankLauncherRun, ForwardsSignalsToItsProcesses) {
   EXPECT_THAT(Log(), HasSubstr("usr1-1"));
 }
 
+// Any signal a job may choose as its checkpoint signal is sent to the launcher alone (ProcessExecutor::Checkpoint)
+// and reaches each process once.
+TEST_F(RankLauncherRun, ForwardsEveryCheckpointSignalOnce) {
+  Start(2, 1000, {"sh", "-c",
+                  "for s in HUP QUIT WINCH ALRM USR2; do trap \"echo $s-$LOCAL_RANK\" $s; done; "
+                  "trap 'echo usr1-$LOCAL_RANK; exit 0' USR1; echo ready-$LOCAL_RANK; while :; do sleep 0.05; done"});
+  ASSERT_TRUE(WaitUntil([&] {
+    const std::string log = Log();
+    return log.find("ready-0") != std::string::npos && log.find("ready-1") != std::string::npos;
+  })) << Log();
+  const std::vector<std::pair<int, std::string>> sigs = {
+      {SIGHUP, "HUP"}, {SIGQUIT, "QUIT"}, {SIGWINCH, "WINCH"}, {SIGALRM, "ALRM"}, {SIGUSR2, "USR2"}};
+  for (const auto& [sig, name] : sigs) {
+    ASSERT_EQ(::kill(pid_, sig), 0);
+    ASSERT_TRUE(WaitUntil([&, name = name] {
+      const std::string log = Log();
+      return log.find(name + "-0") != std::string::npos && log.find(name + "-1") != std::string::npos;
+    })) << name << ": " << Log();
+  }
+  ASSERT_EQ(::kill(pid_, SIGUSR1), 0);
+  const int st = Wait();
+  ASSERT_TRUE(WIFEXITED(st)) << st;
+  EXPECT_EQ(WEXITSTATUS(st), 0) << Log();
+  const std::string log = Log();
+  for (const auto& [sig, name] : sigs) {
+    for (const std::string rank : {"0", "1"}) {
+      const std::string line = name + "-" + rank + "\n";
+      const size_t first = log.find(line);
+      EXPECT_NE(first, std::string::npos) << line;
+      EXPECT_EQ(log.find(line, first + 1), std::string::npos) << line << " twice: " << log;
+    }
+  }
+}
+
 // A stop of the job (SIGTERM to its process group, as the executor sends it): processes that exit 0 on it make
 // the launcher exit 0; processes it kills make the launcher end by the same signal. No line of its own.
 TEST_F(RankLauncherRun, AStopOfTheGroupEndsLikeItsProcesses) {

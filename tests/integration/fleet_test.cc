@@ -133,7 +133,7 @@ class FleetTest : public ::testing::Test {
   }
 
   httplib::Result Agent(const std::string& credential, const std::string& method, const std::string& path,
-                        const std::string& body, const std::string& version = "3") {
+                        const std::string& body, const std::string& version = "4") {
     httplib::Client c(url_);
     httplib::Headers h{{"Authorization", "Bearer " + credential}, {"X-FastGPU-Agent-Protocol", version}};
     if (method == "GET") return c.Get(path, h);
@@ -163,8 +163,8 @@ TEST_F(FleetTest, TwoAgentsJoinRunJobsServeLogsAndKeepToTheirOwnNode) {
   EXPECT_EQ(cred_b.rfind("fgn_", 0), 0u);
   {
     httplib::Client c(url_);
-    auto again = c.Post("/v1/agent/join", {{"X-FastGPU-Agent-Protocol", "3"}},
-                        json{{"token", tb}, {"node", "gpu-x"}, {"protocol_version", 3}}.dump(), "application/json");
+    auto again = c.Post("/v1/agent/join", {{"X-FastGPU-Agent-Protocol", "4"}},
+                        json{{"token", tb}, {"node", "gpu-x"}, {"protocol_version", 4}}.dump(), "application/json");
     ASSERT_TRUE(again);
     EXPECT_EQ(again->status, 401) << again->body;
   }
@@ -209,7 +209,7 @@ TEST_F(FleetTest, TwoAgentsJoinRunJobsServeLogsAndKeepToTheirOwnNode) {
   auto old = Agent(cred_b, "POST", "/v1/agent/heartbeat", json{{"node", "gpu-b"}}.dump(), "7");
   ASSERT_TRUE(old);
   EXPECT_EQ(old->status, 409);
-  EXPECT_NE(old->body.find("server speaks version 3"), std::string::npos) << old->body;
+  EXPECT_NE(old->body.find("server speaks version 4"), std::string::npos) << old->body;
   EXPECT_NE(old->body.find("version 7"), std::string::npos) << old->body;
 
   // A restarted agent reuses its credential (no token) and the GPUs it joined with, and keeps serving.
