@@ -166,5 +166,54 @@ TEST(NodeBitset, FindFirstAndLast) {
   EXPECT_EQ(b.FindFirst(4), 199);
 }
 
+// A migrated job (JobRequest::avoid_gpus) prefers other GPUs: another node first, else other GPUs of the same node,
+// else the ones it left rather than waiting; with every policy, since the preference is applied when a job is bound.
+TEST(Placement, AMigratedJobAvoidsTheGpusItLeftWhenOthersFit) {
+  for (const char* policy : {"priority", "las", "fair-las", "fifo", "sjf", "backfill", "fair-share"}) {
+    SCOPED_TRACE(policy);
+    {
+      ClusterBuilder c;
+      c.Node("a", 4).Node("b", 4);
+      c.Run("r", "b", {0});  // best-fit alone would pick b
+      JobRequest j = JobBuilder("j").Gpus(2);
+      j.avoid_gpus = {"b-GPU-1"};
+      Decisions d = Make(policy)->Schedule(c.Build(), std::vector<JobRequest>{j});
+      ASSERT_EQ(d.binds.size(), 1u);
+      EXPECT_EQ(d.binds[0].nodes[0].node, "a");
+    }
+    {
+      // One node: other GPUs of it.
+      ClusterBuilder c;
+      c.Node("a", 4);
+      JobRequest j = JobBuilder("j").Gpus(2);
+      j.avoid_gpus = {"a-GPU-0", "a-GPU-1"};
+      Decisions d = Make(policy)->Schedule(c.Build(), std::vector<JobRequest>{j});
+      ASSERT_EQ(d.binds.size(), 1u);
+      EXPECT_EQ(d.binds[0].nodes[0].gpu_uuids, (std::vector<std::string>{"a-GPU-2", "a-GPU-3"}));
+    }
+    {
+      // Nothing else fits: the GPUs it left, rather than waiting.
+      ClusterBuilder c;
+      c.Node("a", 2);
+      c.Run("r", "a", {1});
+      JobRequest j = JobBuilder("j").Gpus(1);
+      j.avoid_gpus = {"a-GPU-0"};
+      Decisions d = Make(policy)->Schedule(c.Build(), std::vector<JobRequest>{j});
+      ASSERT_EQ(d.binds.size(), 1u);
+      EXPECT_EQ(d.binds[0].nodes[0].gpu_uuids, (std::vector<std::string>{"a-GPU-0"}));
+    }
+    {
+      // A fraction: another GPU of the node that has room.
+      ClusterBuilder c;
+      c.Node("a", 2);
+      JobRequest j = JobBuilder("j").Fraction(500, 1024);
+      j.avoid_gpus = {"a-GPU-0"};
+      Decisions d = Make(policy)->Schedule(c.Build(), std::vector<JobRequest>{j});
+      ASSERT_EQ(d.binds.size(), 1u);
+      EXPECT_EQ(d.binds[0].nodes[0].gpu_uuids, (std::vector<std::string>{"a-GPU-1"}));
+    }
+  }
+}
+
 }  // namespace
 }  // namespace fastgpu::sched

@@ -212,6 +212,46 @@ bool FindPlacement(const ClusterState& state, const JobRequest& job, std::span<c
   return true;
 }
 
+bool AvoidGpus(const ClusterState& state, const JobRequest& job, std::span<const int> classes, PlacementKind kind,
+               Placement* p) {
+  if (job.avoid_gpus.empty() || p->gpus.empty()) return false;
+  auto avoided = [&](int g) {
+    return std::find(job.avoid_gpus.begin(), job.avoid_gpus.end(), state.gpu_view(g).uuid) != job.avoid_gpus.end();
+  };
+  if (std::none_of(p->gpus.begin(), p->gpus.end(), avoided)) return false;
+  std::vector<int> nodes;  // nodes holding a GPU to avoid
+  for (int g = 0; g < state.num_gpus(); ++g) {
+    if (avoided(g) && std::find(nodes.begin(), nodes.end(), state.gpu(g).node) == nodes.end())
+      nodes.push_back(state.gpu(g).node);
+  }
+  Placement alt;
+  if (FindPlacement(state, job, classes, kind, nodes, &alt)) {
+    *p = std::move(alt);
+    return true;
+  }
+  if (job.nodes != 1) return false;
+  for (int n : nodes) {
+    const ClusterState::Node& node = state.node(n);
+    if (!node.usable || node.blocked) continue;
+    alt = Placement{.milli = job.milli_per_gpu, .gpus = {}, .mem = {}, .members = 1, .gpus_per_member = job.gpus};
+    for (int g = node.first_gpu; g < node.first_gpu + node.num_gpus && static_cast<int>(alt.gpus.size()) < job.gpus;
+         ++g) {
+      const ClusterState::Gpu& gpu = state.gpu(g);
+      if (!gpu.usable || avoided(g) || std::find(classes.begin(), classes.end(), gpu.cls) == classes.end()) continue;
+      if (IsFraction(job) ? gpu.free_milli >= job.milli_per_gpu && gpu.free_mem >= job.memory_mib
+                          : gpu.free_milli == kMilliPerGpu) {
+        alt.gpus.push_back(g);
+        alt.mem.push_back(IsFraction(job) ? job.memory_mib : gpu.free_mem);
+      }
+    }
+    if (static_cast<int>(alt.gpus.size()) == job.gpus) {
+      *p = std::move(alt);
+      return true;
+    }
+  }
+  return false;
+}
+
 void Commit(ClusterState& state, const Placement& p) {
   for (size_t i = 0; i < p.gpus.size(); ++i) state.Allocate(p.gpus[i], p.milli, p.mem[i]);
 }

@@ -41,6 +41,12 @@ inline bool IsFraction(const JobRequest& job) { return job.milli_per_gpu < kMill
 bool FindPlacement(const ClusterState& state, const JobRequest& job, std::span<const int> classes,
                    PlacementKind kind, std::span<const int> exclude, Placement* out);
 
+// A job with avoid_gpus (migrated off them): when `p` uses one of them, replaces it with a placement of the same
+// shape on none of them if one exists: on other nodes first, else (one-node jobs) other GPUs of the same node.
+// Returns whether `p` changed. Does not change the state.
+bool AvoidGpus(const ClusterState& state, const JobRequest& job, std::span<const int> classes, PlacementKind kind,
+               Placement* p);
+
 void Commit(ClusterState& state, const Placement& p);
 void Undo(ClusterState& state, const Placement& p);
 Bind MakeBind(const ClusterState& state, const JobRequest& job, const Placement& p);

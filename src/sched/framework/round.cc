@@ -84,7 +84,18 @@ bool Round::Find(Handle i, Placement* p, std::span<const int> exclude) {
   return FindPlacement(state_, queue_.job(i), Classes(i), kind_, exclude, p);
 }
 
-void Round::Bind(Handle i, const Placement& p) {
+// A migrated job prefers other GPUs than those it left (JobRequest::avoid_gpus) when they fit: placements are found
+// per shape, so its own preference is applied when it is bound.
+static const Placement& Preferred(const ClusterState& state, const JobRequest& job, std::span<const int> classes,
+                                  PlacementKind kind, const Placement& found, Placement* other) {
+  if (job.avoid_gpus.empty()) return found;
+  *other = found;
+  return AvoidGpus(state, job, classes, kind, other) ? *other : found;
+}
+
+void Round::Bind(Handle i, const Placement& found) {
+  Placement other;
+  const Placement& p = Preferred(state_, queue_.job(i), Classes(i), kind_, found, &other);
   Commit(state_, p);
   out_.binds.push_back(MakeBind(state_, queue_.job(i), p));
   Decide(i);

@@ -99,6 +99,9 @@ struct JobRequest {
   std::string reservation;
   bool preemptible = false;
   int64_t attained_gpu_ms = 0;       // service received before (LAS after preemption)
+  // GPU UUIDs the job should not get again when others fit (it was migrated off them): a preference of the
+  // placement (Round::Bind), never a reason to wait.
+  std::vector<std::string> avoid_gpus;
 };
 
 struct NodeAssignment {
