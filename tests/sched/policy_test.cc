@@ -3,6 +3,7 @@
 #include "sched/framework/queue_sort.h"
 #include "sched/policies/runtime_predictor.h"
 #include "builders.h"
+#include "random_inputs.h"
 
 namespace fastgpu::sched {
 namespace {
@@ -13,6 +14,7 @@ using testing::FindPending;
 using testing::JobBuilder;
 using testing::kNow;
 using testing::Make;
+using testing::Serialize;
 
 constexpr int64_t kMin = 60'000;
 
@@ -553,6 +555,173 @@ TEST(Backfill, JobsOutsideReservedNodesRun) {
   Decisions d = Make("backfill")->Schedule(c.Build(), q);
   ASSERT_NE(FindBind(d, "unknown"), nullptr);
   EXPECT_EQ(FindBind(d, "unknown")->nodes[0].node, "b");
+}
+
+// Cross-project preemption rule: a project holding its fair share of the GPUs (here 2 of 4: two projects with
+// jobs) does not preempt another project's jobs, unless SchedulerOptions::preempt_across_projects.
+TEST(CrossProject, NoPreemptionOfOtherProjectsAtFairShare) {
+  for (const char* policy : {"priority", "las", "fair-las"}) {
+    SCOPED_TRACE(policy);
+    SchedulerOptions o;
+    o.policy = policy;
+    ClusterBuilder c;
+    c.Node("a", 4);
+    c.Run("mine", "a", {0, 1}, 90, false, kNow - kHour, kMilliPerGpu, 0, "a");
+    c.Run("theirs", "a", {2, 3}, 10, true, kNow - kHour, kMilliPerGpu, 0, "b");
+    c.last_running().attained_gpu_ms = 100 * kHour;
+    std::vector<JobRequest> q = {JobBuilder("urgent").Project("a").Gpus(2).Priority(90)};
+    Decisions d = (*MakeScheduler(o))->Schedule(c.Build(), q);
+    EXPECT_TRUE(d.preemptions.empty()) << Serialize(d);
+    o.preempt_across_projects = true;
+    d = (*MakeScheduler(o))->Schedule(c.Build(), q);
+    ASSERT_EQ(d.preemptions.size(), 1u);
+    EXPECT_EQ(d.preemptions[0].job_id, "theirs");
+    o.preempt_across_projects = false;
+
+    // Below its fair share (a holds nothing, b all 4 GPUs) it may.
+    ClusterBuilder c2;
+    c2.Node("a", 4);
+    c2.Run("theirs-1", "a", {0, 1}, 10, true, kNow - kHour, kMilliPerGpu, 0, "b");
+    c2.last_running().attained_gpu_ms = 100 * kHour;
+    c2.Run("theirs-2", "a", {2, 3}, 10, true, kNow - kHour, kMilliPerGpu, 0, "b");
+    c2.last_running().attained_gpu_ms = 100 * kHour;
+    d = (*MakeScheduler(o))->Schedule(c2.Build(), q);
+    EXPECT_EQ(d.preemptions.size(), 1u) << Serialize(d);
+
+    // Its own project's jobs stay victims whatever it holds.
+    ClusterBuilder c3;
+    c3.Node("a", 4);
+    c3.Run("own-low", "a", {0, 1}, 10, true, kNow - kHour, kMilliPerGpu, 0, "a");
+    c3.last_running().attained_gpu_ms = 100 * kHour;
+    c3.Run("own-other", "a", {2, 3}, 90, false, kNow - kHour, kMilliPerGpu, 0, "a");
+    d = (*MakeScheduler(o))->Schedule(c3.Build(), q);
+    ASSERT_EQ(d.preemptions.size(), 1u) << Serialize(d);
+    EXPECT_EQ(d.preemptions[0].job_id, "own-low");
+  }
+}
+
+TEST(CrossProject, WeightsAndQueuedProjectsSetTheFairShare) {
+  // 8 GPUs; a holds 4. With b alone beside it the share is 4 (at share); with weight 3 for a it is 6.
+  ClusterBuilder c;
+  c.Node("a", 8);
+  c.Run("mine", "a", {0, 1, 2, 3}, 90, false, kNow - kHour, kMilliPerGpu, 0, "a");
+  c.Run("theirs", "a", {4, 5, 6, 7}, 10, true, kNow - kHour, kMilliPerGpu, 0, "b");
+  std::vector<JobRequest> q = {JobBuilder("urgent").Project("a").Gpus(4).Priority(90)};
+  SchedulerOptions o;
+  o.policy = "priority";
+  EXPECT_TRUE((*MakeScheduler(o))->Schedule(c.Build(), q).preemptions.empty());
+  o.project_weights["a"] = 3;
+  EXPECT_EQ((*MakeScheduler(o))->Schedule(c.Build(), q).preemptions.size(), 1u);
+  // A third project with only queued jobs lowers a's share to 8 x 3 / 5 = 4.8: still below.
+  q.push_back(JobBuilder("c-job").Project("c").Gpus(8).Priority(0));
+  EXPECT_EQ((*MakeScheduler(o))->Schedule(c.Build(), q).preemptions.size(), 1u);
+  o.project_weights["c"] = 3;  // 8 x 3 / 7 = 3.4: a is above it
+  EXPECT_TRUE((*MakeScheduler(o))->Schedule(c.Build(), q).preemptions.empty());
+}
+
+ReservationView Reservation(const std::string& project, int gpus, UnixMillis start, UnixMillis end,
+                            const std::string& type = "") {
+  ReservationView r;
+  r.id = "r-" + project;
+  r.project = project;
+  r.gpus = gpus;
+  r.gpu_type = type;
+  r.start = start;
+  r.end = end;
+  return r;
+}
+
+TEST(Reservations, OtherProjectsKeepTheReservedCountFree) {
+  for (const char* policy : kPolicyNames) {
+    SCOPED_TRACE(policy);
+    ClusterBuilder c;
+    c.Node("a", 8);
+    ClusterSnapshot s = c.Build();
+    s.reservations.push_back(Reservation("res", 4, kNow - kHour, kNow + kHour));
+    // 8 free, 4 reserved: another project's 6-GPU job waits, its 4-GPU job starts.
+    std::vector<JobRequest> q = {JobBuilder("big").Project("other").Gpus(6).Submitted(kNow - 2 * kMin)};
+    Decisions d = Make(policy)->Schedule(s, q);
+    ASSERT_NE(FindPending(d, "big"), nullptr) << Serialize(d);
+    EXPECT_EQ(FindPending(d, "big")->reason.rfind("waiting: 4 GPUs are reserved for project res from ", 0), 0u)
+        << FindPending(d, "big")->reason;
+    q = {JobBuilder("fits").Project("other").Gpus(4)};
+    EXPECT_NE(FindBind(Make(policy)->Schedule(s, q), "fits"), nullptr);
+    // The project itself is never held back by its own reservation.
+    q = {JobBuilder("own").Project("res").Gpus(8)};
+    EXPECT_NE(FindBind(Make(policy)->Schedule(s, q), "own"), nullptr);
+    // A held-back job does not hold back the jobs behind it (fifo included).
+    q = {JobBuilder("big").Project("other").Gpus(6).Submitted(kNow - 2 * kMin),
+         JobBuilder("own").Project("res").Gpus(2).Submitted(kNow - kMin)};
+    EXPECT_NE(FindBind(Make(policy)->Schedule(s, q), "own"), nullptr);
+    // GPUs the project already uses count against its reservation.
+    ClusterBuilder c2;
+    c2.Node("a", 8);
+    c2.Run("res-running", "a", {0, 1, 2}, 50, false, kNow - kHour, kMilliPerGpu, 0, "res");
+    ClusterSnapshot s2 = c2.Build();
+    s2.reservations = s.reservations;
+    q = {JobBuilder("four").Project("other").Gpus(4)};  // 5 free, 1 still reserved: fits
+    EXPECT_NE(FindBind(Make(policy)->Schedule(s2, q), "four"), nullptr);
+    q = {JobBuilder("five").Project("other").Gpus(5)};
+    EXPECT_NE(FindPending(Make(policy)->Schedule(s2, q), "five"), nullptr);
+    // An ended window holds nothing.
+    s.reservations[0].end = kNow;
+    q = {JobBuilder("big").Project("other").Gpus(6)};
+    EXPECT_NE(FindBind(Make(policy)->Schedule(s, q), "big"), nullptr);
+  }
+}
+
+TEST(Reservations, UpcomingWindowAllowsOnlyJobsEndingBeforeIt) {
+  ClusterBuilder c;
+  c.Node("a", 8);
+  ClusterSnapshot s = c.Build();
+  s.reservations.push_back(Reservation("res", 8, kNow + 2 * kHour, kNow + 4 * kHour));
+  for (const char* policy : kPolicyNames) {
+    SCOPED_TRACE(policy);
+    std::vector<JobRequest> q = {JobBuilder("short").Project("other").Gpus(4).Limit(3600).Submitted(kNow - 3 * kMin),
+                                 JobBuilder("long").Project("other").Gpus(2).Limit(3 * 3600).Submitted(kNow - 2 * kMin),
+                                 JobBuilder("open").Project("other").Gpus(2).Submitted(kNow - kMin)};
+    Decisions d = Make(policy)->Schedule(s, q);
+    EXPECT_NE(FindBind(d, "short"), nullptr) << Serialize(d);
+    ASSERT_NE(FindPending(d, "long"), nullptr) << Serialize(d);
+    EXPECT_NE(FindPending(d, "long")->reason.find("reserved for project res"), std::string::npos);
+    EXPECT_NE(FindPending(d, "open"), nullptr) << Serialize(d);
+  }
+}
+
+TEST(Reservations, AnyTypeJobsGoToOtherTypes) {
+  ClusterBuilder c;
+  c.Node("h", 4, "H100-80GB").Node("a", 8, "A100-80GB");
+  ClusterSnapshot s = c.Build();
+  s.reservations.push_back(Reservation("res", 4, kNow - kHour, kNow + kHour, "H100-80GB"));
+  // Best-fit would take the H100 node (fewest free GPUs that fit); the reservation sends the job to the A100s.
+  std::vector<JobRequest> q = {JobBuilder("any").Project("other").Gpus(4)};
+  Decisions d = Make("priority")->Schedule(s, q);
+  ASSERT_NE(FindBind(d, "any"), nullptr) << Serialize(d);
+  EXPECT_EQ(FindBind(d, "any")->nodes[0].node, "a");
+  // Asking for H100s: it waits, and the reason names the type.
+  q = {JobBuilder("h100").Project("other").Gpus(1).Type("H100-80GB")};
+  d = Make("priority")->Schedule(s, q);
+  ASSERT_NE(FindPending(d, "h100"), nullptr);
+  EXPECT_NE(FindPending(d, "h100")->reason.find("4 H100-80GB GPUs are reserved"), std::string::npos);
+}
+
+TEST(Reservations, NoPreemptionThatWouldOnlyFeedTheReservation) {
+  // Full cluster; "theirs" (preemptible, low priority) holds 4 of 8 GPUs, 4 are reserved for res and used
+  // by nobody... but they are busy with a non-preemptible job of a third project. Preempting "theirs" frees
+  // 4 GPUs the reservation needs, so "urgent" of another project does not preempt.
+  ClusterBuilder c;
+  c.Node("a", 8);
+  c.Run("theirs", "a", {0, 1, 2, 3}, 10, true, kNow - kHour, kMilliPerGpu, 0, "b");
+  c.Run("pinned", "a", {4, 5, 6, 7}, 10, false, kNow - kHour, kMilliPerGpu, 0, "c");
+  ClusterSnapshot s = c.Build();
+  s.reservations.push_back(Reservation("res", 4, kNow - kHour, kNow + kHour));
+  SchedulerOptions o;
+  o.policy = "priority";
+  o.preempt_across_projects = true;
+  std::vector<JobRequest> q = {JobBuilder("urgent").Project("other").Gpus(4).Priority(90)};
+  EXPECT_TRUE((*MakeScheduler(o))->Schedule(s, q).preemptions.empty());
+  s.reservations.clear();
+  EXPECT_EQ((*MakeScheduler(o))->Schedule(s, q).preemptions.size(), 1u);
 }
 
 }  // namespace

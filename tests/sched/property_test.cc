@@ -309,3 +309,270 @@ TEST(Property, OrderByKeyOnSortedAndShuffledInput) {
 
 }  // namespace
 }  // namespace fastgpu::sched
+
+namespace fastgpu::sched {
+namespace {
+
+std::vector<std::string> PoliciesAndDefault() {
+  std::vector<std::string> policies(std::begin(kPolicyNames), std::end(kPolicyNames));
+  policies.push_back("default");
+  return policies;
+}
+
+// Random reservations: started or upcoming windows of random projects, some for one GPU type.
+std::vector<ReservationView> RandomReservations(Rng& rng) {
+  std::vector<ReservationView> out;
+  const int n = rng.Int(1, 3);
+  for (int i = 0; i < n; ++i) {
+    ReservationView r;
+    r.id = "res" + std::to_string(i);
+    r.project = "proj" + std::to_string(rng.Int(0, 3));
+    r.gpus = rng.Int(1, 16);
+    if (rng.Chance(40)) r.gpu_type = testing::kTypes[rng.Int(0, 2)];
+    r.start = rng.Chance(60) ? kNow - rng.Int(0, 120) * 60'000 : kNow + rng.Int(1, 180) * 60'000;
+    r.end = std::max(r.start, kNow) + rng.Int(1, 240) * 60'000;
+    out.push_back(r);
+  }
+  return out;
+}
+
+// Reservations hold: whenever a job of another project, to which the window applies (started, or the job's
+// runtime limit does not end before it starts), is bound onto fully free GPUs of the reserved type, the fully
+// free usable GPUs of that type left afterwards plus those the reservation's project holds still cover the
+// reservation. Binds are replayed in order on an independent model of the cluster.
+TEST(Property, ReservationsHold) {
+  int64_t held_back = 0;
+  int64_t checked = 0;
+  for (uint64_t seed = 1; seed <= 150; ++seed) {
+    Rng rng(seed);
+    ClusterSnapshot s = RandomCluster(rng);
+    std::vector<JobRequest> q = RandomQueue(rng);
+    s.reservations = RandomReservations(rng);
+    for (const std::string& policy : PoliciesAndDefault()) {
+      for (const char* placement : kPlacementNames) {
+        SCOPED_TRACE("seed " + std::to_string(seed) + " " + policy + "/" + placement);
+        const Decisions d = testing::Make(policy, placement)->Schedule(s, q);
+        // A limit on waiting reasons changes no bind or preemption here either.
+        SchedulerOptions limited;
+        limited.policy = policy;
+        limited.placement = placement;
+        limited.max_pending_reasons = 1;
+        EXPECT_EQ(BindsAndPreemptions(d), BindsAndPreemptions((*MakeScheduler(limited))->Schedule(s, q)));
+        // uuid -> (type, usable, free milli)
+        struct Gpu {
+          std::string type;
+          bool usable = false;
+          MilliGpu free = 0;
+        };
+        std::map<std::string, Gpu> gpus;
+        for (const NodeView& n : s.nodes) {
+          for (const GpuView& g : n.gpus) gpus[g.uuid] = Gpu{g.type, n.healthy && !n.draining && g.healthy, g.free_milli};
+        }
+        std::map<std::string, const JobRequest*> jobs;
+        for (const JobRequest& j : q) jobs[j.job_id] = &j;
+        const auto matches = [](const ReservationView& r, const std::string& type) {
+          return r.gpu_type.empty() || r.gpu_type == type;
+        };
+        std::vector<int64_t> used(s.reservations.size(), 0);
+        for (size_t k = 0; k < s.reservations.size(); ++k) {
+          for (const RunningJob& rj : s.running) {
+            if (rj.project != s.reservations[k].project) continue;
+            for (const GpuShare& sh : rj.shares) used[k] += matches(s.reservations[k], gpus.at(sh.gpu_uuid).type) ? 1 : 0;
+          }
+        }
+        for (const Bind& b : d.binds) {
+          const JobRequest& j = *jobs.at(b.job_id);
+          std::vector<int64_t> take(s.reservations.size(), 0);
+          for (const NodeAssignment& a : b.nodes) {
+            for (const std::string& u : a.gpu_uuids) {
+              Gpu& g = gpus.at(u);
+              for (size_t k = 0; k < s.reservations.size(); ++k) {
+                if (!matches(s.reservations[k], g.type)) continue;
+                if (g.usable && g.free == kMilliPerGpu) ++take[k];
+                if (j.project == s.reservations[k].project) ++used[k];
+              }
+              g.free -= b.milli_per_gpu;
+            }
+          }
+          for (size_t k = 0; k < s.reservations.size(); ++k) {
+            const ReservationView& r = s.reservations[k];
+            if (j.project == r.project || r.end <= s.now || take[k] == 0) continue;
+            if (r.start > s.now && j.runtime_limit_s > 0 && s.now + j.runtime_limit_s * 1000 <= r.start) continue;
+            int64_t free = 0;
+            for (const auto& [u, g] : gpus) free += g.usable && g.free == kMilliPerGpu && matches(r, g.type) ? 1 : 0;
+            ++checked;
+            EXPECT_GE(free + used[k], r.gpus) << b.job_id << " of " << j.project << " cut into " << r.id << "\n"
+                                              << Serialize(d);
+          }
+        }
+        for (const Pending& p : d.pending) held_back += p.reason.find(" are reserved for project ") != std::string::npos;
+        if (::testing::Test::HasFailure()) return;
+      }
+    }
+  }
+  EXPECT_GT(checked, 100);
+  EXPECT_GT(held_back, 100);
+}
+
+// Running and queued jobs of random priorities and LAS queues, half of the running ones not preemptible:
+// fair-las never preempts a non-preemptible job, never a job of higher priority, and among equal priorities
+// only jobs of a later LAS queue. With and without the cross-project rule.
+TEST(Property, FairLasPreemptsOnlyPreemptibleLowerJobsWithMixedPriorities) {
+  int64_t preemptions = 0;
+  SchedulerOptions defaults;
+  const auto las_queue = [&](int64_t attained) {
+    int64_t level = 0;
+    for (int64_t t : defaults.las_thresholds_gpu_ms) level += attained >= t ? 1 : 0;
+    return level;
+  };
+  for (uint64_t seed = 1; seed <= 200; ++seed) {
+    Rng rng(seed);
+    ClusterSnapshot s = RandomCluster(rng);
+    for (RunningJob& r : s.running) {
+      r.priority = rng.Int(0, 4) * 25;
+      r.attained_gpu_ms = int64_t{rng.Int(0, 40)} * 3'600'000;
+      r.preemptible = rng.Chance(50);
+      r.started_at = kNow - rng.Int(10, 600) * 60'000;
+    }
+    std::vector<JobRequest> q = RandomQueue(rng);
+    for (JobRequest& j : q) {
+      j.priority = rng.Int(0, 4) * 25;
+      j.submitted_at = kNow - rng.Int(0, 3000) * 60'000;
+    }
+    std::map<std::string, const JobRequest*> jobs;
+    for (const JobRequest& j : q) jobs[j.job_id] = &j;
+    for (bool across : {false, true}) {
+      for (const char* placement : kPlacementNames) {
+        SCOPED_TRACE("seed " + std::to_string(seed) + " " + placement + (across ? " across projects" : ""));
+        SchedulerOptions o;
+        o.policy = "fair-las";
+        o.placement = placement;
+        o.preempt_across_projects = across;
+        const Decisions d = (*MakeScheduler(o))->Schedule(s, q);
+        for (const Preempt& p : d.preemptions) {
+          const RunningJob* r = nullptr;
+          for (const RunningJob& x : s.running) {
+            if (x.job_id == p.job_id) r = &x;
+          }
+          ASSERT_NE(r, nullptr);
+          EXPECT_TRUE(r->preemptible) << "preempted " << p.job_id << ", which is not preemptible";
+          const std::string by = p.reason.substr(std::string("preempted by ").size());
+          const JobRequest& pre = *jobs.at(by.substr(0, by.find(' ')));
+          EXPECT_LE(r->priority, pre.priority) << p.reason;
+          if (r->priority == pre.priority) {
+            EXPECT_GT(las_queue(r->attained_gpu_ms), las_queue(pre.attained_gpu_ms)) << p.reason;
+          }
+        }
+        preemptions += static_cast<int64_t>(d.preemptions.size());
+        if (::testing::Test::HasFailure()) return;
+      }
+    }
+  }
+  EXPECT_GT(preemptions, 100);
+}
+
+// The cross-project rule, for every policy that preempts: a job preempts another project's job only while
+// its own project holds less than its fair share (usable GPUs x weight / sum of the weights of the projects
+// with running or queued jobs); its project's GPUs before the round are a lower bound of what it held then.
+TEST(Property, NoCrossProjectPreemptionAboveFairShare) {
+  int64_t across = 0;
+  int64_t allowed_above = 0;
+  for (uint64_t seed = 1; seed <= 200; ++seed) {
+    Rng rng(seed);
+    ClusterSnapshot s = RandomCluster(rng);
+    for (RunningJob& r : s.running) {
+      r.priority = rng.Int(0, 20);
+      r.attained_gpu_ms = int64_t{rng.Int(2, 40)} * 3'600'000;
+      r.started_at = kNow - rng.Int(10, 600) * 60'000;
+    }
+    std::vector<JobRequest> q = RandomQueue(rng);
+    for (JobRequest& j : q) {
+      j.priority = 100;
+      j.attained_gpu_ms = 0;
+    }
+    std::map<std::string, int64_t> weights = {{"proj0", 1}, {"proj1", 2}, {"proj2", 1}, {"proj3", 3}};
+    int64_t usable = 0;
+    for (const NodeView& n : s.nodes) {
+      for (const GpuView& g : n.gpus) usable += n.healthy && !n.draining && g.healthy ? 1 : 0;
+    }
+    std::map<std::string, int64_t> held;  // milli-GPU before the round
+    std::set<std::string> active;
+    for (const RunningJob& r : s.running) {
+      active.insert(r.project);
+      for (const GpuShare& sh : r.shares) held[r.project] += sh.milli;
+    }
+    for (const JobRequest& j : q) active.insert(j.project);
+    int64_t total_weight = 0;
+    for (const std::string& p : active) total_weight += weights[p];
+    std::map<std::string, const JobRequest*> jobs;
+    for (const JobRequest& j : q) jobs[j.job_id] = &j;
+    std::map<std::string, const RunningJob*> running;
+    for (const RunningJob& r : s.running) running[r.job_id] = &r;
+    for (const char* policy : {"priority", "las", "fair-las"}) {
+      for (bool allow : {false, true}) {
+        SCOPED_TRACE("seed " + std::to_string(seed) + " " + policy + (allow ? " across projects" : ""));
+        SchedulerOptions o;
+        o.policy = policy;
+        o.project_weights = weights;
+        o.preempt_across_projects = allow;
+        const Decisions d = (*MakeScheduler(o))->Schedule(s, q);
+        for (const Preempt& p : d.preemptions) {
+          const std::string by = p.reason.substr(std::string("preempted by ").size());
+          const JobRequest& pre = *jobs.at(by.substr(0, by.find(' ')));
+          const RunningJob& victim = *running.at(p.job_id);
+          if (victim.project == pre.project) continue;
+          const bool at_share = held[pre.project] * total_weight >= usable * kMilliPerGpu * weights[pre.project];
+          if (allow) {
+            allowed_above += at_share ? 1 : 0;
+          } else {
+            ++across;
+            EXPECT_FALSE(at_share) << p.job_id << " of " << victim.project << " preempted by " << pre.job_id << " of "
+                                   << pre.project << ", which holds " << held[pre.project] << " milli-GPU";
+          }
+        }
+        if (::testing::Test::HasFailure()) return;
+      }
+    }
+  }
+  EXPECT_GT(across, 20);         // below their share, projects still preempt others
+  EXPECT_GT(allowed_above, 20);  // and the admin switch lets the others do it too
+}
+
+// fair-las orders by priority first: with k free GPUs of one type and more single-GPU jobs than that (random
+// projects, attained service, submit times; no windows or deadlines), every job started has at least the
+// priority of every job left waiting.
+TEST(Property, FairLasStartsHigherPrioritiesFirst) {
+  for (uint64_t seed = 1; seed <= 200; ++seed) {
+    Rng rng(seed);
+    testing::ClusterBuilder c;
+    const int nodes = rng.Int(1, 6);
+    for (int n = 0; n < nodes; ++n) c.Node("n" + std::to_string(n), rng.Int(1, 8));
+    std::vector<JobRequest> q;
+    const int jobs = rng.Int(1, 60);
+    for (int i = 0; i < jobs; ++i) {
+      q.push_back(testing::JobBuilder("q" + std::to_string(i))
+                      .Priority(rng.Int(0, 10) * 10)
+                      .Project("proj" + std::to_string(rng.Int(0, 3)))
+                      .Attained(int64_t{rng.Int(0, 20)} * 3'600'000)
+                      .Submitted(kNow - rng.Int(0, 5000) * 60'000));
+    }
+    for (const char* policy : {"fair-las", "default"}) {
+      SCOPED_TRACE("seed " + std::to_string(seed) + " " + policy);
+      SchedulerOptions o;
+      o.policy = policy;
+      o.starvation_mean_age_multiple = rng.Chance(50) ? 0 : 4;
+      const Decisions d = (*MakeScheduler(o))->Schedule(c.Build(), q);
+      int lowest_started = 1000;
+      int highest_waiting = -1;
+      std::map<std::string, int> priority;
+      for (const JobRequest& j : q) priority[j.job_id] = j.priority;
+      for (const Bind& b : d.binds) lowest_started = std::min(lowest_started, priority[b.job_id]);
+      for (const Pending& p : d.pending) highest_waiting = std::max(highest_waiting, priority[p.job_id]);
+      EXPECT_GE(lowest_started, highest_waiting) << Serialize(d);
+      if (::testing::Test::HasFailure()) return;
+    }
+  }
+}
+
+}  // namespace
+}  // namespace fastgpu::sched

@@ -27,6 +27,104 @@ Round::Round(const ClusterSnapshot& cluster, const ClusterState* state, const Jo
   limit_ = options.max_pending_reasons < 0 ? -1 : options.max_pending_reasons;
   out_.pending.reserve(limit_ < 0 ? queue.size() : std::min<size_t>(queue.size(), static_cast<size_t>(limit_) + 16));
   for (const RunningJob& r : cluster.running) any_stopping_ = any_stopping_ || r.stopping;
+  if (!cluster.reservations.empty()) InitReservations();
+}
+
+void Round::InitReservations() {
+  for (const ReservationView& rv : cluster_.reservations) {
+    if (rv.gpus <= 0 || rv.end <= cluster_.now || rv.end <= rv.start) continue;
+    Held h;
+    h.view = &rv;
+    h.started = rv.start <= cluster_.now;
+    h.matches.assign(static_cast<size_t>(state_.num_classes()), 0);
+    bool any = false;
+    for (int c = 0; c < state_.num_classes(); ++c) {
+      const bool m = rv.gpu_type.empty() || state_.gpu_class(c).type == rv.gpu_type;
+      h.matches[static_cast<size_t>(c)] = m ? 1 : 0;
+      any = any || m;
+    }
+    if (!any) continue;
+    for (const RunningJob& rj : cluster_.running) {
+      if (rj.project != rv.project) continue;
+      for (const GpuShare& sh : rj.shares) {
+        const int n = state_.FindNode(sh.node);
+        const int g = n < 0 ? -1 : state_.FindGpu(n, sh.gpu_uuid);
+        if (g >= 0 && h.matches[static_cast<size_t>(state_.gpu(g).cls)]) ++h.used;
+      }
+    }
+    held_.push_back(std::move(h));
+  }
+  if (held_.empty()) return;
+  class_free_.assign(static_cast<size_t>(state_.num_classes()), 0);
+  for (int g = 0; g < state_.num_gpus(); ++g) {
+    const ClusterState::Gpu& gpu = state_.gpu(g);
+    if (gpu.usable && gpu.free_milli == kMilliPerGpu) ++class_free_[static_cast<size_t>(gpu.cls)];
+  }
+}
+
+bool Round::Applies(const Held& held, const JobRequest& job) const {
+  if (job.project == held.view->project) return false;  // never held back by its own reservation
+  if (held.started) return true;
+  // Backfill before the window: a job whose runtime limit ends before it starts may use the GPUs.
+  return !(job.runtime_limit_s > 0 && cluster_.now + job.runtime_limit_s * 1000 <= held.view->start);
+}
+
+int64_t Round::FreeMatching(const Held& held) const {
+  int64_t free = 0;
+  for (size_t c = 0; c < class_free_.size(); ++c) {
+    if (held.matches[c]) free += class_free_[c];
+  }
+  return free;
+}
+
+const Round::Held* Round::Blocking(const JobRequest& job, const Placement& p) const {
+  for (const Held& h : held_) {
+    const int64_t unfilled = h.view->gpus - h.used;
+    if (unfilled <= 0 || !Applies(h, job)) continue;
+    int64_t take = 0;
+    for (int g : p.gpus) {
+      const ClusterState::Gpu& gpu = state_.gpu(g);
+      if (h.matches[static_cast<size_t>(gpu.cls)] && gpu.free_milli == kMilliPerGpu) ++take;
+    }
+    if (take > 0 && FreeMatching(h) - take < unfilled) return &h;
+  }
+  return nullptr;
+}
+
+std::string Round::ReservedReason(const Held& held, const JobRequest& job) const {
+  const ReservationView& rv = *held.view;
+  std::string r = "waiting: " + std::to_string(rv.gpus) + (rv.gpu_type.empty() ? "" : " " + rv.gpu_type) +
+                  " GPUs are reserved for project " + rv.project + " from " + FormatTimestamp(rv.start) + " to " +
+                  FormatTimestamp(rv.end);
+  if (!held.started) {
+    r += job.runtime_limit_s > 0 ? "; this job's runtime limit ends after the window opens"
+                                 : "; only a job whose runtime limit ends before then may use them";
+  }
+  return r;
+}
+
+bool Round::ReservedSlow(Handle i, Placement* p) {
+  const JobRequest& job = queue_.job(i);
+  const Held* blocking = Blocking(job, *p);
+  if (blocking == nullptr) return false;
+  // Another placement on GPU types no reservation needs (for jobs that accept several types).
+  const std::vector<int>& all = Classes(i);
+  std::vector<int> classes;
+  for (int c : all) {
+    const bool needed = std::any_of(held_.begin(), held_.end(), [&](const Held& h) {
+      return h.matches[static_cast<size_t>(c)] && h.view->gpus > h.used && Applies(h, job);
+    });
+    if (!needed) classes.push_back(c);
+  }
+  if (!classes.empty() && classes.size() < all.size()) {
+    Placement alt;
+    if (FindPlacement(state_, job, classes, kind_, {}, &alt) && Blocking(job, alt) == nullptr) {
+      *p = std::move(alt);
+      return false;
+    }
+  }
+  PendingWith(i, want_reason() ? ReservedReason(*blocking, job) : std::string());
+  return true;
 }
 
 bool Round::AdmitSlow(Handle i) {
@@ -96,6 +194,18 @@ static const Placement& Preferred(const ClusterState& state, const JobRequest& j
 void Round::Bind(Handle i, const Placement& found) {
   Placement other;
   const Placement& p = Preferred(state_, queue_.job(i), Classes(i), kind_, found, &other);
+  if (!held_.empty()) {
+    const JobRequest& job = queue_.job(i);
+    for (int g : p.gpus) {
+      const ClusterState::Gpu& gpu = state_.gpu(g);
+      const size_t c = static_cast<size_t>(gpu.cls);
+      if (gpu.usable && gpu.free_milli == kMilliPerGpu) --class_free_[c];
+      for (Held& h : held_) {
+        if (h.matches[c] && h.view->project == job.project) ++h.used;
+      }
+    }
+  }
+  bound_.push_back(i);
   Commit(state_, p);
   out_.binds.push_back(MakeBind(state_, queue_.job(i), p));
   Decide(i);
@@ -104,6 +214,7 @@ void Round::Bind(Handle i, const Placement& found) {
 bool Round::TryBind(Handle i) {
   Placement p;
   if (!Find(i, &p)) return false;
+  if (Reserved(i, &p)) return true;
   Bind(i, p);
   return true;
 }
@@ -177,6 +288,61 @@ bool Round::CanStop(int64_t max_rank, std::span<const int64_t> victim_rank) {
   return !any_victim_ || min_victim_rank_ >= max_rank;
 }
 
+int64_t Round::Weight(std::string_view project) const {
+  auto w = options_.project_weights.find(std::string(project));
+  return w != options_.project_weights.end() && w->second > 0 ? w->second : 1;
+}
+
+bool Round::AtFairShare(std::string_view project) {
+  if (total_weight_ < 0) {
+    // Projects with running or queued jobs.
+    std::vector<std::string_view> names;
+    names.reserve(queue_.project_jobs().size() + 8);
+    for (const auto& [name, jobs] : queue_.project_jobs()) names.push_back(name);
+    for (const RunningJob& rj : cluster_.running) names.push_back(rj.project);
+    std::sort(names.begin(), names.end());
+    names.erase(std::unique(names.begin(), names.end()), names.end());
+    total_weight_ = 0;
+    for (std::string_view n : names) total_weight_ += Weight(n);
+  }
+  auto [it, inserted] = project_held_.try_emplace(project);
+  ProjectHeld& ph = it->second;
+  if (inserted) {
+    for (const RunningJob& rj : cluster_.running) {
+      if (rj.project != project) continue;
+      for (const GpuShare& sh : rj.shares) ph.milli += sh.milli;
+    }
+  }
+  for (; ph.bound_seen < bound_.size(); ++ph.bound_seen) {
+    const JobRequest& j = queue_.job(bound_[ph.bound_seen]);
+    if (j.project == project) ph.milli += static_cast<int64_t>(j.milli_per_gpu) * j.gpus * std::max(j.nodes, 1);
+  }
+  // held / 1000 >= usable GPUs x weight / total weight
+  return ph.milli * total_weight_ >= state_.total_usable_gpus() * kMilliPerGpu * Weight(project);
+}
+
+bool Round::VictimsCutIntoReservation(Handle i, const std::vector<int>& victims) {
+  const JobRequest& job = queue_.job(i);
+  const std::vector<int>& classes = Classes(i);
+  for (const Held& h : held_) {
+    const int64_t unfilled = h.view->gpus - h.used;
+    if (unfilled <= 0 || !Applies(h, job)) continue;
+    if (std::none_of(classes.begin(), classes.end(), [&](int c) { return h.matches[static_cast<size_t>(c)] != 0; })) {
+      continue;
+    }
+    // The job may take reserved GPUs: preempt only if the GPUs freed leave the reservation covered.
+    int64_t freed = 0;
+    for (int v : victims) {
+      for (const RunningIndex::Share& sh : running_index_->shares(v)) {
+        if (sh.milli == kMilliPerGpu && h.matches[static_cast<size_t>(state_.gpu(sh.gpu).cls)]) ++freed;
+      }
+    }
+    const int64_t need = IsFraction(job) ? 1 : static_cast<int64_t>(job.gpus) * std::max(job.nodes, 1);
+    if (FreeMatching(h) + freed - need < unfilled) return true;
+  }
+  return false;
+}
+
 void Round::ScanVictims(std::span<const int64_t> victim_rank) {
   if (victims_scanned_) return;
   victims_scanned_ = true;
@@ -202,31 +368,55 @@ bool Round::TryPreempt(Handle i, int64_t rank, std::span<const int64_t> victim_r
   if (!any_victim_ || min_victim_rank_ >= rank) return false;
   // The outcome depends on the shape, the rank, the state and the victims taken so far (taking
   // victims blocks nodes, which changes the state version): failures are memoised.
+  // (When the cross-project rule left some victims out it depends on the job's project too.)
   ShapeMemo& m = shapes_[queue_.info(i).shape];
   const uint64_t version = state_.version() + 1;
   if (m.no_victims_version == version && m.no_victims_rank == rank) return false;
-  m.no_victims_version = version;
-  m.no_victims_rank = rank;
+  const JobRequest& job = queue_.job(i);
+  if (m.no_victims_project_version == version && m.no_victims_project_rank == rank &&
+      m.no_victims_project == job.project) {
+    return false;
+  }
   const auto& running = cluster_.running;
   if (preempted_.empty()) preempted_.assign(running.size(), 0);
   std::vector<char> eligible(running.size(), 0);
   bool any = false;
+  bool job_specific = false;
+  int at_share = -1;  // the job's project holds its fair share (1), not (0), not known yet (-1)
   for (size_t r = 0; r < running.size(); ++r) {
     const RunningJob& rj = running[r];
     if (!rj.preemptible || rj.stopping || preempted_[r] || victim_rank[r] >= rank) continue;
     const UnixMillis since = std::max(rj.started_at, rj.last_preempted_at);
     if (cluster_.now - since < options_.min_runtime_ms) continue;
+    if (!options_.preempt_across_projects && rj.project != job.project) {
+      if (at_share < 0) at_share = AtFairShare(job.project) ? 1 : 0;
+      if (at_share == 1) {
+        job_specific = true;
+        continue;
+      }
+    }
     eligible[r] = 1;
     any = true;
   }
-  if (!any) return false;
+  const auto fail = [&] {
+    if (job_specific) {
+      m.no_victims_project_version = version;
+      m.no_victims_project_rank = rank;
+      m.no_victims_project = job.project;
+    } else {
+      m.no_victims_version = version;
+      m.no_victims_rank = rank;
+    }
+    return false;
+  };
+  if (!any) return fail();
   if (!running_index_) running_index_ = std::make_unique<RunningIndex>(state_);
   std::vector<int> victims;
   std::vector<int> nodes;
-  if (!FindVictims(state_, *running_index_, queue_.job(i), Classes(i), eligible, victim_rank, &victims, &nodes)) {
-    return false;
+  if (!FindVictims(state_, *running_index_, job, Classes(i), eligible, victim_rank, &victims, &nodes)) {
+    return fail();
   }
-  m.no_victims_version = 0;
+  if (!held_.empty() && VictimsCutIntoReservation(i, victims)) return false;
   std::string names;
   const std::string because = " (" + why() + ")";
   for (int v : victims) {

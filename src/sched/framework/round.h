@@ -64,8 +64,19 @@ class Round {
   bool Find(Handle i, Placement* p, std::span<const int> exclude = {});
   // Commits a placement and emits the Bind.
   void Bind(Handle i, const Placement& p);
-  // Find + Bind.
+  // Find + Bind. True once the job is decided: bound, or held back by a reservation (see Reserved).
   bool TryBind(Handle i);
+  // Reservations (ClusterSnapshot::reservations): whether job i may not take placement *p because GPUs are
+  // reserved for another project. Count-based per GPU type: a job of another project is placed only if enough
+  // fully free matching GPUs remain afterwards to cover the part of the reservation its project does not use
+  // yet; a window that has not started counts unless the job's runtime limit ends before it starts. When
+  // held back and another placement avoids the reserved GPU types, *p becomes that placement and the job
+  // is not held back. Otherwise emits the Pending verdict ("waiting: 8 GPUs are reserved for project X
+  // from ... to ...") and returns true. Always false (and free) without reservations.
+  bool Reserved(Handle i, Placement* p) {
+    if (held_.empty()) return false;
+    return ReservedSlow(i, p);
+  }
   // Emits the Pending verdict for a job that does not fit now ("waiting: needs ...").
   void PendingNoFit(Handle i, std::string_view suffix = {}) {
     if (!want_reason()) {
@@ -135,10 +146,37 @@ class Round {
     uint64_t no_fit_version = 0;  // state version + 1 at which Find (no exclusions) failed
     uint64_t no_victims_version = 0;  // state version + 1 at which TryPreempt found no victims...
     int64_t no_victims_rank = 0;      // ...for this rank
+    // The same for the jobs of one project once the cross-project rule left other projects' jobs out.
+    uint64_t no_victims_project_version = 0;
+    int64_t no_victims_project_rank = 0;
+    std::string_view no_victims_project;
     Status status;
     std::vector<int> classes;
   };
   void ScanVictims(std::span<const int64_t> victim_rank);
+  // Cross-project preemption rule: whether `project` holds at least its fair share of the usable GPUs
+  // (running jobs and this round's binds; weights from SchedulerOptions::project_weights).
+  bool AtFairShare(std::string_view project);
+  int64_t Weight(std::string_view project) const;
+
+  // A reservation that may hold GPUs this round (window not over, gpus > 0).
+  struct Held {
+    const ReservationView* view = nullptr;
+    std::vector<char> matches;  // by GPU class
+    int64_t used = 0;           // matching GPUs its project's jobs hold (running and bound this round)
+    bool started = false;
+  };
+  void InitReservations();
+  bool ReservedSlow(Handle i, Placement* p);
+  // Whether `held` counts for `job` (another project's job, and the window has started or the job's
+  // runtime limit does not end before it starts).
+  bool Applies(const Held& held, const JobRequest& job) const;
+  // The first reservation that placement `p` of `job` would cut into, or nullptr.
+  const Held* Blocking(const JobRequest& job, const Placement& p) const;
+  int64_t FreeMatching(const Held& held) const;
+  std::string ReservedReason(const Held& held, const JobRequest& job) const;
+  // Whether preempting `victims` for job i would still leave a reservation short (see TryPreempt).
+  bool VictimsCutIntoReservation(Handle i, const std::vector<int>& victims);
   bool AdmitSlow(Handle i);
   void PendingNoFitReason(Handle i, std::string_view suffix);
   bool ComputeNothingCanStart(bool held_usable, uint64_t version);
@@ -158,6 +196,15 @@ class Round {
   int64_t suppressed_ = 0;
   uint64_t nothing_version_[2] = {~uint64_t{0}, ~uint64_t{0}};
   bool nothing_[2] = {false, false};
+  std::vector<Handle> bound_;    // jobs bound this round, in order
+  int64_t total_weight_ = -1;    // of the projects with running or queued jobs; -1 = not computed yet
+  struct ProjectHeld {
+    int64_t milli = 0;       // held by running jobs and binds [0, bound_seen) of this round
+    size_t bound_seen = 0;
+  };
+  std::unordered_map<std::string_view, ProjectHeld> project_held_;
+  std::vector<Held> held_;       // reservations; empty = none (the common case costs nothing)
+  std::vector<int64_t> class_free_;  // fully free usable GPUs per class (only with reservations)
   bool victims_scanned_ = false;
   int64_t min_victim_rank_ = 0;
   bool any_victim_ = false;

@@ -177,6 +177,12 @@ void JobQueue::Count(Handle h, int delta) {
   shape_jobs_[info_[h].shape] += delta;
   submitted_sum_ms_ += delta * job.submitted_at;
   if (job.finish_before > 0) deadline_jobs_ += delta;
+  {
+    auto it = project_jobs_.find(std::string_view(job.project));
+    if (it == project_jobs_.end()) it = project_jobs_.emplace(job.project, 0).first;
+    it->second += delta;
+    if (it->second == 0) project_jobs_.erase(it);
+  }
   if (job.milli_per_gpu < kMilliPerGpu) {
     fractions_ += delta;
     return;

@@ -111,7 +111,7 @@ class BackfillScheduler final : public PolicyScheduler {
       if (inside_no_fit[shape] == v) return false;
       for (int n : reserved) r.state().Unblock(n);
       const bool found = r.FindShape(shape, &p);
-      if (found && bind != JobQueue::kNone) r.Bind(bind, p);
+      if (found && bind != JobQueue::kNone && !r.Reserved(bind, &p)) r.Bind(bind, p);
       for (int n : reserved) r.state().Block(n);
       if (!found) inside_no_fit[shape] = v;
       return found;
@@ -153,6 +153,7 @@ class BackfillScheduler final : public PolicyScheduler {
       if (head < 0) {
         const JobRequest& job = queue.job(i);
         if (r.Find(i, &p)) {
+          if (r.Reserved(i, &p)) continue;
           r.Bind(i, p);
           const int64_t rt = KnownRuntimeS(job.runtime_limit_s, job.predicted_runtime_s);
           releases.push_back(Release{rt > 0 ? now + rt * 1000 : kNever, -1, p});
@@ -177,7 +178,7 @@ class BackfillScheduler final : public PolicyScheduler {
       // Backfill: outside the reserved nodes, or ending before the shadow time.
       const uint32_t shape = e->shape();
       if (fits_outside(shape)) {
-        r.Bind(i, p);
+        if (!r.Reserved(i, &p)) r.Bind(i, p);
         continue;
       }
       if (!reserved.empty() && shadow != kNever) {

@@ -166,7 +166,7 @@ class FairLasScheduler final : public PolicyScheduler {
     if (r.decided(i)) return;  // a starving job, decided first
     if (!r.Admit(e)) return;
     if (r.FindShape(e.shape(), p)) {
-      bind(i, *p);
+      if (!r.Reserved(i, p)) bind(i, *p);
       return;
     }
     if (r.preemption_allowed() &&
@@ -242,7 +242,7 @@ class FairLasScheduler final : public PolicyScheduler {
       if (!r.Admit(e)) continue;
       ++holding;
       if (r.FindShape(e.shape(), &p)) {
-        bind(i, p);
+        if (!r.Reserved(i, &p)) bind(i, p);
         continue;
       }
       const int64_t rank = RankOf(priority, QueueOf(job.attained_gpu_ms), levels);

@@ -101,6 +101,10 @@ class FairShareScheduler final : public PolicyScheduler {
       if (r.Admit(i)) {
         Placement pl;
         if (r.Find(i, &pl)) {
+          if (r.Reserved(i, &pl)) {
+            if (p.next != JobQueue::kNone) heap.emplace(p.share, name, k);
+            continue;
+          }
           r.Bind(i, pl);
           const JobRequest& j = queue.job(i);
           const int64_t n = static_cast<int64_t>(pl.gpus.size());

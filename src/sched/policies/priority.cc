@@ -43,7 +43,7 @@ class PriorityScheduler final : public PolicyScheduler {
       if (r.CanStop(max_rank, victim_rank)) break;
       if (!r.Admit(*e)) continue;
       if (r.FindShape(e->shape(), &p)) {
-        r.Bind(i, p);
+        if (!r.Reserved(i, &p)) r.Bind(i, p);
         continue;
       }
       const int priority = static_cast<int>(-walk.band());
