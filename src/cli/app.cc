@@ -741,6 +741,9 @@ Exit code: 0 when every job was cancelled (or had ended), else that of the first
                          "hash of the job id)")
         ->capture_default_str();
     simulate->add_flag("--by-project", sim_opts.by_project, "Also report figures per project (trace queue)");
+    simulate->add_flag("--preempt-across-projects", sim_opts.preempt_across_projects,
+                       "Let jobs preempt other projects' jobs even while their project holds its fair share (as the "
+                       "server's --preempt-across-projects)");
     simulate->add_flag("--no-timing", sim_no_timing, "Omit wall time and memory (byte-for-byte reproducible output)");
     simulate->footer(
         "\nOutput: --output table (default), json or csv. A progress bar is drawn on stderr when it is a terminal.\n"

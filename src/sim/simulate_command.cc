@@ -342,6 +342,7 @@ int RunSimulateCommand(const SimulateOptions& options, std::ostream& out, std::o
     so.placement = options.placement;
     // A replay only needs the first waiting reason (for the stall message); binds are the same.
     so.max_pending_reasons = 1;
+    so.preempt_across_projects = options.preempt_across_projects;
     auto s = sched::MakeScheduler(so);
     if (!s.ok()) {
       if (skip_unknown) {

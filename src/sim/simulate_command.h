@@ -30,6 +30,8 @@ struct SimulateOptions {
                                                             // jobs may be preempted (a fraction: by a seeded
                                                             // hash of the job id)
   bool by_project = false;                                  // --by-project: also figures per project (queue)
+  bool preempt_across_projects = false;                     // --preempt-across-projects: lift the cross-project
+                                                            // preemption rule (SchedulerOptions)
   bool timing = true;                                       // --no-timing sets false: omit wall time and RSS
                                                             // so the output is byte-for-byte reproducible
   std::optional<bool> progress;                             // --progress / --no-progress; unset = a progress

@@ -22,6 +22,8 @@ int main(int argc, char** argv) {
   app.add_option("--preemptible", o.preemptible, "all, none or a fraction of the jobs (e.g. 0.5)")
       ->capture_default_str();
   app.add_flag("--by-project", o.by_project, "also report figures per project (queue)");
+  app.add_flag("--preempt-across-projects", o.preempt_across_projects,
+               "let jobs preempt other projects' jobs even when their project holds its fair share");
   bool no_timing = false;
   app.add_flag("--no-timing", no_timing, "omit wall time and memory (reproducible output)");
   CLI11_PARSE(app, argc, argv);
