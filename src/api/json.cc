@@ -191,6 +191,7 @@ json ToJson(const Job& j) {
            {"attained_gpu_ms", j.attained_gpu_ms},
            {"expected_start_at", OptTime(j.expected_start_at)},
            {"expected_start_at_ms", j.expected_start_at},
+           {"expected_start_note", j.expected_start_note},
            {"deadline_warning", j.deadline_warning},
            {"created_at", FormatTimestamp(j.created_at)},
            {"started_at", j.started_at ? json(FormatTimestamp(j.started_at)) : json(nullptr)},
@@ -423,6 +424,7 @@ Result<Job> JobFromJson(const json& j) {
     out.spec.deadline_at = IntOr<int64_t>(j, "deadline_at_ms", 0);
     out.attained_gpu_ms = IntOr<int64_t>(j, "attained_gpu_ms", 0);
     out.expected_start_at = IntOr<int64_t>(j, "expected_start_at_ms", 0);
+    out.expected_start_note = j.value("expected_start_note", "");
     out.deadline_warning = j.value("deadline_warning", "");
     ASSIGN_OR_RETURN(out.state, ParseJobState(j.at("state").get<std::string>()));
     out.user = j.value("user", "");

@@ -123,6 +123,7 @@ struct Job {
   // Computed, never stored: when a queued job is expected to start (0 = unknown), and a warning when its deadline
   // has become unlikely to be met.
   UnixMillis expected_start_at = 0;
+  std::string expected_start_note;  // a queued job without an expected start: why it is unknown
   std::string deadline_warning;
 };
 

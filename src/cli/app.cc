@@ -628,6 +628,7 @@ Exit code: 0 when every job was cancelled (or had ended), else that of the first
 
   AddFleetVerbs(host, hooks.run_agent);  // agent, node (app_fleet.cc)
   AddAdminVerbs(host, hooks.run_admin);  // admin backup|restore|migrate (app_admin.cc)
+  AddReservationVerbs(host);             // reservation create|list|delete (app_reservations.cc)
 
   // ---- accounts, security, billing (app_accounts.cc) -----------------------------------------------
   AddAccountVerbs(host);

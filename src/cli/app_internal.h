@@ -47,5 +47,7 @@ void AddBillingVerbs(const VerbHost& host);
 void AddFleetVerbs(const VerbHost& host, const std::function<int(const agent::AgentRunOptions&)>& run_agent);
 // admin (app_admin.cc).
 void AddAdminVerbs(const VerbHost& host, const std::function<int(const server::AdminOptions&)>& run_admin);
+// reservation (app_reservations.cc).
+void AddReservationVerbs(const VerbHost& host);
 
 }  // namespace fastgpu::cli

@@ -54,14 +54,22 @@ std::string QuoteArg(const std::string& a) {
   return out + "'";
 }
 
+// A queued job's expected start: "now", "in 2h 5m" or "unknown" ("-" for other states).
+std::string ExpectedStart(const api::Job& j, UnixMillis now) {
+  if (j.state != api::JobState::kQueued) return "-";
+  if (j.expected_start_at <= 0) return "unknown";
+  if (j.expected_start_at <= now) return "now";
+  return "in " + ShortDuration(j.expected_start_at - now);
+}
+
 }  // namespace
 
 std::string RenderJobList(const std::vector<api::Job>& jobs, UnixMillis now, bool color) {
-  Table t({"ID", "NAME", "STATE", "GPUS", "TYPE", "NODE", "AGE", "DURATION", "REASON"});
+  Table t({"ID", "NAME", "STATE", "GPUS", "TYPE", "NODE", "AGE", "DURATION", "START", "REASON"});
   for (const auto& j : jobs) {
     t.AddRow({j.id, OrDash(Truncate(j.spec.name, 24)), Cell(std::string(api::JobStateName(j.state)), StateColor(j.state)),
               FormatMilliGpu(j.spec.gpus_milli), j.spec.gpu_type.empty() ? "any" : j.spec.gpu_type, OrDash(j.node),
-              Age(j.created_at, now), JobDuration(j, now), Truncate(j.reason, 48)});
+              Age(j.created_at, now), JobDuration(j, now), ExpectedStart(j, now), Truncate(j.reason, 48)});
   }
   return t.Render(color);
 }
@@ -72,6 +80,17 @@ std::string RenderJobDetail(const api::Job& j, UnixMillis now, bool color) {
   kv.emplace_back("Name", OrDash(j.spec.name));
   kv.emplace_back("State", Cell(std::string(api::JobStateName(j.state)), StateColor(j.state)));
   if (!j.reason.empty()) kv.emplace_back("Reason", j.reason);
+  if (j.spec.begin_at > 0) kv.emplace_back("Begin", FormatTimestamp(j.spec.begin_at) + " (not before)");
+  if (j.spec.deadline_at > 0) kv.emplace_back("Deadline", FormatTimestamp(j.spec.deadline_at));
+  if (j.state == api::JobState::kQueued) {
+    if (j.expected_start_at > 0) {
+      kv.emplace_back("Expected start", FormatTimestamp(j.expected_start_at) + " (" + ExpectedStart(j, now) + ")");
+    } else {
+      kv.emplace_back("Expected start",
+                      "unknown" + (j.expected_start_note.empty() ? std::string() : ": " + j.expected_start_note));
+    }
+  }
+  if (!j.deadline_warning.empty()) kv.emplace_back("Warning", Cell(j.deadline_warning, Color::kYellow));
   std::vector<std::string> quoted;
   for (const auto& a : j.spec.command) quoted.push_back(QuoteArg(a));
   kv.emplace_back("Command", Join(quoted, " "));

@@ -32,6 +32,12 @@ const std::vector<RouteInfo> kRoutes = {
     {"GET", "/v1/jobs/{id}/wait", Action::kProjectRead, Scope::kPathJob, "Wait for a job to end (or to run)"},
     {"GET", "/v1/gpus", Action::kAuthenticated, Scope::kNone, "List GPUs"},
     {"GET", "/v1/nodes", Action::kAuthenticated, Scope::kNone, "List nodes"},
+    // Reservations (http_reservations.cc)
+    {"POST", "/v1/reservations", Action::kAdmin, Scope::kNone,
+     "Reserve GPUs for a project in a time window (body: project, gpus, gpu_type, start_at, end_at, name)"},
+    {"GET", "/v1/reservations", Action::kAuthenticated, Scope::kInHandler,
+     "List reservations of your projects (admin: all; ?project=P)"},
+    {"DELETE", "/v1/reservations/{id}", Action::kAdmin, Scope::kNone, "Delete a reservation"},
     // Node administration (fleet mode; http_agent.cc)
     {"GET", "/v1/nodes/{name}", Action::kAuthenticated, Scope::kNone, "Get a node (state, jobs, connection)"},
     {"POST", "/v1/nodes/{name}/cordon", Action::kAdmin, Scope::kNone, "Place nothing new on a node"},
@@ -576,6 +582,7 @@ void HttpServer::Install() {
   InstallAccounts();
   InstallAgent();
   InstallBilling();
+  InstallReservations();
 }
 
 }  // namespace fastgpu::server

@@ -86,6 +86,7 @@ class HttpServer {
   void InstallAccounts();
   void InstallBilling();
   void InstallAgent();  // http_agent.cc: agent protocol + node administration
+  void InstallReservations();  // http_reservations.cc
   void Add(const std::string& method, const std::string& path, Handler handler);
   void Dispatch(Request& req, Response& res);
   void Serve(const RouteInfo& route, Handler& handler, const Request& req, Response& res);

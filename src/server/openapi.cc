@@ -57,6 +57,23 @@ json Operation(const RouteInfo& r) {
            {"next_cursor", {{"type", "string"}, {"description", "Present when more jobs follow: pass it as cursor"}}}}}});
   } else if (p == "/v1/jobs/{id}" || p == "/v1/jobs/{id}/cancel") {
     op["responses"]["200"] = JsonResponse("The job", Ref("Job"));
+  } else if (p == "/v1/jobs/{id}/migrate") {
+    op["requestBody"] = {
+        {"required", false},
+        {"content",
+         {{"application/json",
+           {{"schema",
+             {{"type", "object"},
+              {"properties",
+               {{"reason", {{"type", "string"}, {"description", "Why (one line, at most 500 characters); in the job's events"}}},
+                {"force",
+                 {{"type", "boolean"},
+                  {"description", "Also a job that is not preemptible (no checkpoint signal: SIGTERM at once)"}}}}}}}}}}}};
+    op["responses"]["200"] = JsonResponse(
+        "The job, still RUNNING while it checkpoints and stops; it then becomes PREEMPTED and QUEUED, and its next "
+        "attempt prefers other GPUs. 409: the job is not RUNNING, is already being stopped, or is not preemptible "
+        "(without force)",
+        Ref("Job"));
   } else if (p == "/v1/jobs/{id}/wait") {
     op["parameters"].push_back(QueryParam("timeout", "string", "How long to wait, e.g. 30s (max 300s)"));
     op["parameters"].push_back(QueryParam("for", "string", "'end' (default) or 'running'"));
@@ -79,6 +96,17 @@ json Operation(const RouteInfo& r) {
   } else if (p == "/v1/nodes") {
     op["responses"]["200"] = JsonResponse(
         "Nodes", {{"type", "object"}, {"properties", {{"nodes", {{"type", "array"}, {"items", Ref("Node")}}}}}});
+  } else if (p == "/v1/reservations" && r.method == "POST") {
+    op["requestBody"] = {{"required", true},
+                         {"content", {{"application/json", {{"schema", Ref("ReservationRequest")}}}}}};
+    op["responses"]["201"] = JsonResponse("The reservation", Ref("Reservation"));
+  } else if (p == "/v1/reservations") {
+    op["parameters"] = json::array({QueryParam("project", "string", "Only this project's reservations")});
+    op["responses"]["200"] = JsonResponse(
+        "Reservations in start order (non-admins see only their projects')",
+        {{"type", "object"}, {"properties", {{"reservations", {{"type", "array"}, {"items", Ref("Reservation")}}}}}});
+  } else if (p == "/v1/reservations/{id}") {
+    op["responses"]["200"] = JsonResponse("Deleted", {{"type", "object"}, {"properties", {{"deleted", {{"type", "string"}}}}}});
   } else if (p == "/healthz") {
     op["responses"] = {{"200", JsonResponse("Server is up", {{"type", "object"}})}};
   } else if (p == "/v1/openapi.json") {
@@ -188,6 +216,7 @@ json Schemas() {
           {"attained_gpu_ms", {{"type", "integer"}, {"description", "GPU-ms received by earlier (preempted) attempts"}}},
           {"expected_start_at", {{"type", "string"}, {"nullable", true}, {"description", "Queued jobs: estimated start"}}},
           {"expected_start_at_ms", integer},
+          {"expected_start_note", {{"type", "string"}, {"description", "Queued jobs without an expected start: why it is unknown"}}},
           {"deadline_warning", {{"type", "string"}, {"description", "Set when the deadline has become unlikely"}}}}}}},
       {"JobEvent",
        {{"type", "object"},
@@ -201,6 +230,24 @@ json Schemas() {
           {"memory_total_mib", integer}, {"memory_used_mib", integer}, {"utilization_pct", integer},
           {"temperature_c", integer}, {"power_mw", integer}, {"simulated", boolean}, {"healthy", boolean},
           {"allocated_milli", integer}, {"jobs", strs}}}}},
+      {"ReservationRequest",
+       {{"type", "object"},
+        {"additionalProperties", false},
+        {"required", {"project", "gpus", "start_at", "end_at"}},
+        {"properties",
+         {{"project", str},
+          {"gpus", {{"type", "integer"}, {"minimum", 1}, {"description", "Whole GPUs, at most the cluster's of the type"}}},
+          {"gpu_type", {{"type", "string"}, {"description", "Empty or absent: any type"}}},
+          {"start_at", {{"oneOf", {str, integer}}, {"description", "RFC 3339 time or Unix milliseconds"}}},
+          {"end_at", {{"oneOf", {str, integer}}, {"description", "After start_at, in the future"}}},
+          {"name", str}}}}},
+      {"Reservation",
+       {{"type", "object"},
+        {"properties",
+         {{"id", str}, {"name", str}, {"project", str}, {"gpus", integer}, {"gpu_type", str}, {"start_at", str},
+          {"start_at_ms", integer}, {"end_at", str}, {"end_at_ms", integer}, {"created_at", str},
+          {"created_at_ms", integer}, {"created_by", str},
+          {"state", {{"type", "string"}, {"enum", {"upcoming", "active", "ended"}}}}}}}},
       {"Node",
        {{"type", "object"},
         {"properties",

@@ -185,6 +185,8 @@ Result<std::unique_ptr<Service>> Service::Create(store::Store& store, const Cloc
     auto it = svc->nodes_.find(g.node);
     if (it != svc->nodes_.end()) it->second.gpus.push_back(g);
   }
+  RETURN_IF_ERROR(svc->reservations_.Load());
+  RETURN_IF_ERROR(svc->LoadRuntimeHistory());
   return svc;
 }
 
@@ -250,6 +252,7 @@ void Service::ApplyLocked(const Job& job) {
     active_.erase(job.id);
   }
   if (api::IsTerminal(job.state) || job.state == JobState::kQueued) stops_.erase(job.id);
+  if (job.state == JobState::kSucceeded) ObserveRuntimeLocked(job);
   if (api::IsTerminal(job.state)) {
     jobs_.erase(job.id);
     // A LOST attempt with retries left is requeued by the next update of the same commit: its backoff stays.
@@ -485,7 +488,14 @@ Result<SubmitResult> Service::Submit(api::JobSpec spec, const std::string& user,
   return SubmitResult{.job = std::move(created)};
 }
 
-Result<Job> Service::GetJob(const std::string& id) const { return LoadJob(id); }
+Result<Job> Service::GetJob(const std::string& id) const {
+  ASSIGN_OR_RETURN(Job job, LoadJob(id));
+  if (job.state == JobState::kQueued) {
+    std::lock_guard lock(mu_);
+    DescribeQueuedLocked(job);
+  }
+  return job;
+}
 
 Result<JobPage> Service::ListJobs(const JobListQuery& q) const {
   if (q.limit < 0) return InvalidArgument("limit must not be negative, got " + std::to_string(q.limit));
@@ -512,6 +522,7 @@ Result<JobPage> Service::ListJobs(const JobListQuery& q) const {
     for (auto& j : jobs) {
       auto it = jobs_.find(j.id);
       if (it != jobs_.end() && it->second.state == j.state) j = it->second;
+      if (j.state == JobState::kQueued) DescribeQueuedLocked(j);
     }
   }
   page.jobs = std::move(jobs);
@@ -728,6 +739,7 @@ sched::ClusterSnapshot Service::SnapshotLocked(bool empty) const {
     snap.nodes.push_back(std::move(nv));
   }
   if (empty) return snap;
+  snap.reservations = reservations_.Active(snap.now);
   for (const auto& id : active_) {
     const Job& j = jobs_.at(id);
     sched::RunningJob rj;
@@ -737,6 +749,7 @@ sched::ClusterSnapshot Service::SnapshotLocked(bool empty) const {
     rj.priority = j.spec.priority;
     rj.started_at = j.started_at;
     rj.runtime_limit_s = j.spec.runtime_limit_s;
+    rj.predicted_runtime_s = PredictedRuntimeLocked(j);
     rj.stopping = stops_.count(id) > 0;
     MilliGpu per = std::min<MilliGpu>(j.spec.gpus_milli, kMilliPerGpu);
     for (const auto& u : j.assigned_gpus) {
@@ -814,7 +827,7 @@ void Service::ScheduleOnce() {
           continue;
         }
       }
-      queue.push_back(ToRequest(j, gang_width_));
+      queue.push_back(PredictedRequestLocked(j));
     }
   }
   sched::Decisions d = scheduler_->Schedule(snap, queue);
@@ -822,6 +835,7 @@ void Service::ScheduleOnce() {
   std::vector<agent::JobCommand> starts;
   {
     std::lock_guard lock(mu_);
+    NoteRoundOrderLocked(d);
     for (const auto& b : d.binds) {
       auto it = jobs_.find(b.job_id);
       if (it == jobs_.end() || it->second.state != JobState::kQueued || b.nodes.empty()) continue;
@@ -960,6 +974,12 @@ void Service::Loop() {
     CheckNodesOnce();
     ResolveDependenciesOnce();
     ScheduleOnce();
+    bool estimate;
+    {
+      std::lock_guard lock(mu_);
+      estimate = clock_.NowMillis() - estimated_at_ >= kEstimateEveryMs;
+    }
+    if (estimate) EstimateStartsOnce();
   }
 }
 
@@ -1896,6 +1916,162 @@ Status Service::RemoveNode(const std::string& node, const std::vector<store::Rec
   nodes_.erase(node);
   RefreshCapacityLocked();
   return Status::Ok();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reservations, runtime predictions and expected start times (docs/scheduling.md)
+
+namespace {
+
+// What runs of a job count as "the same job" for runtime predictions: its name, else its command line.
+std::string PredictionName(const Job& j) {
+  if (!j.spec.name.empty()) return j.spec.name;
+  std::string line;
+  for (const auto& a : j.spec.command) {
+    if (line.size() > 256) break;
+    line += (line.empty() ? "" : " ") + a;
+  }
+  return line;
+}
+
+// How many recently SUCCEEDED jobs a starting server learns runtimes from.
+constexpr int kRuntimeHistoryJobs = 10'000;
+
+}  // namespace
+
+Result<api::Reservation> Service::CreateReservation(api::Reservation r, const std::string& actor,
+                                                    api::AuditRecord* audit) {
+  if (directory_ && !directory_->Rules(r.project)) return NotFound("project " + r.project + " does not exist");
+  std::map<std::string, int> gpus_by_type;  // every known node's GPUs (also those not registered since the start)
+  {
+    std::lock_guard lock(mu_);
+    for (const auto& [name, ns] : nodes_)
+      for (const auto& g : ns.gpus) ++gpus_by_type[g.type];
+  }
+  ASSIGN_OR_RETURN(api::Reservation created, reservations_.Create(std::move(r), actor, gpus_by_type, audit));
+  {
+    std::lock_guard lock(mu_);
+    wake_ = true;
+    estimated_at_ = 0;  // estimate again at the next tick
+  }
+  wake_loop_.notify_all();
+  return created;
+}
+
+std::vector<api::Reservation> Service::ListReservations(const std::set<std::string>* projects) const {
+  return reservations_.List(projects);
+}
+
+Result<api::Reservation> Service::GetReservation(const std::string& id) const { return reservations_.Get(id); }
+
+Status Service::DeleteReservation(const std::string& id, api::AuditRecord* audit) {
+  RETURN_IF_ERROR(reservations_.Delete(id, audit));
+  {
+    std::lock_guard lock(mu_);
+    wake_ = true;
+    estimated_at_ = 0;
+  }
+  wake_loop_.notify_all();
+  return Status::Ok();
+}
+
+int64_t Service::PredictedRuntimeLocked(const Job& j) const {
+  return predictor_.Predict(j.spec.project, j.user, PredictionName(j));
+}
+
+void Service::ObserveRuntimeLocked(const Job& j) {
+  if (j.started_at <= 0 || j.finished_at <= j.started_at) return;
+  predictor_.Observe(j.spec.project, j.user, PredictionName(j), (j.finished_at - j.started_at + 999) / 1000);
+}
+
+Status Service::LoadRuntimeHistory() {
+  // Newest first: learnt oldest first, so that each key keeps its most recent runs.
+  ASSIGN_OR_RETURN(auto ended, store_.ListJobs({.states = {JobState::kSucceeded}, .limit = kRuntimeHistoryJobs}));
+  std::lock_guard lock(mu_);
+  for (auto it = ended.rbegin(); it != ended.rend(); ++it) ObserveRuntimeLocked(*it);
+  return Status::Ok();
+}
+
+sched::JobRequest Service::PredictedRequestLocked(const Job& j) const {
+  sched::JobRequest r = ToRequest(j, gang_width_);
+  // Only where it changes decisions: policies that order or backfill by runtime, and deadlines.
+  if (scheduler_->UsesRuntimeEstimates() || j.spec.deadline_at > 0) r.predicted_runtime_s = PredictedRuntimeLocked(j);
+  return r;
+}
+
+void Service::NoteRoundOrderLocked(const sched::Decisions& d) {
+  round_order_.clear();
+  for (const auto& p : d.pending) {
+    if (round_order_.size() >= kMaxEstimated) break;
+    if (!p.never_fits) round_order_.push_back(p.job_id);
+  }
+}
+
+void Service::EstimateStartsOnce() {
+  sched::ClusterSnapshot snap;
+  std::vector<sched::JobRequest> queue;
+  {
+    std::lock_guard lock(mu_);
+    snap = SnapshotLocked(false);
+    std::unordered_set<std::string> taken;
+    auto add = [&](const std::string& id) {
+      if (queue.size() >= kMaxEstimated || taken.count(id)) return;
+      auto it = jobs_.find(id);
+      if (it == jobs_.end() || it->second.state != JobState::kQueued) return;
+      const Job& j = it->second;
+      if ((!j.spec.after.empty() || !j.spec.after_ok.empty()) && !deps_met_.count(id)) return;  // held
+      taken.insert(id);
+      sched::JobRequest r = ToRequest(j, gang_width_);
+      r.predicted_runtime_s = PredictedRuntimeLocked(j);
+      queue.push_back(std::move(r));
+    };
+    // The order the last round considered them in, then those it did not see (submitted since), oldest first.
+    for (const auto& id : round_order_) add(id);
+    for (const auto& [num, id] : queued_) {
+      if (queue.size() >= kMaxEstimated) break;
+      add(id);
+    }
+  }
+  std::vector<sched::StartEstimate> est = sched::EstimateStarts(snap, queue, kMaxEstimated);
+  std::lock_guard lock(mu_);
+  estimates_.clear();
+  for (auto& e : est) {
+    std::string id = e.job_id;
+    estimates_.emplace(std::move(id), std::move(e));
+  }
+  estimated_at_ = snap.now;
+}
+
+void Service::DescribeQueuedLocked(Job& j) const {
+  const UnixMillis now = clock_.NowMillis();
+  if (j.spec.begin_at > now && (j.reason.empty() || j.reason == "waiting to be scheduled"))
+    j.reason = "waiting: not before its begin time " + FormatTimestamp(j.spec.begin_at);
+  if ((!j.spec.after.empty() || !j.spec.after_ok.empty()) && !deps_met_.count(j.id)) {
+    j.expected_start_note = "it waits for other jobs to end first";
+    return;
+  }
+  auto it = estimates_.find(j.id);
+  if (it == estimates_.end()) {
+    j.expected_start_note = estimates_.size() >= kMaxEstimated
+                                ? "only the first " + std::to_string(kMaxEstimated) + " jobs of the queue are estimated"
+                                : "not estimated yet (estimates are refreshed every " +
+                                      std::to_string(kEstimateEveryMs / 1000) + " s)";
+    return;
+  }
+  if (it->second.at <= 0) {
+    j.expected_start_note = it->second.why;
+    return;
+  }
+  j.expected_start_at = std::max(it->second.at, now);
+  if (j.spec.deadline_at <= 0) return;
+  const bool limited = j.spec.runtime_limit_s > 0;
+  const int64_t run_s = limited ? j.spec.runtime_limit_s : PredictedRuntimeLocked(j);
+  if (j.expected_start_at + run_s * 1000 <= j.spec.deadline_at) return;
+  j.deadline_warning = "deadline unlikely: expected to start at " + FormatTimestamp(j.expected_start_at);
+  if (run_s > 0)
+    j.deadline_warning += " and to run up to " + FormatDuration(run_s) +
+                          (limited ? " (its runtime limit)" : " (predicted from earlier runs)");
+  j.deadline_warning += ", past its deadline " + FormatTimestamp(j.spec.deadline_at);
 }
 
 }  // namespace fastgpu::server

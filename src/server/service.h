@@ -21,7 +21,11 @@
 #include "billing/billing.h"
 #include "common/clock.h"
 #include "common/status.h"
+#include "api/reservations.h"
+#include "sched/framework/estimate.h"
+#include "sched/policies/runtime_predictor.h"
 #include "sched/scheduler.h"
+#include "server/reservations.h"
 #include "store/store.h"
 
 namespace fastgpu::server {
@@ -206,6 +210,23 @@ class Service final : public agent::ControlPlane {
   // (or does not exist) is cancelled with that reason; the others wait, their reason naming what they wait for.
   void ResolveDependenciesOnce();
 
+  // Reservations (docs/scheduling.md): GPUs set aside for a project in a time window, kept as store records and
+  // given to every scheduling round. Create checks the window, the GPU count against the cluster's GPUs of the
+  // type, that the project exists, and overlaps; `audit` is written in the same transaction.
+  Result<api::Reservation> CreateReservation(api::Reservation r, const std::string& actor,
+                                             api::AuditRecord* audit = nullptr);
+  // `projects` non-null: only those projects' reservations.
+  std::vector<api::Reservation> ListReservations(const std::set<std::string>* projects = nullptr) const;
+  Result<api::Reservation> GetReservation(const std::string& id) const;
+  Status DeleteReservation(const std::string& id, api::AuditRecord* audit = nullptr);
+  // Recomputes the expected start of queued jobs now (sched::EstimateStarts); the loop does it every
+  // kEstimateEveryMs. Queued jobs show it in GetJob/ListJobs (expected_start_at, expected_start_note,
+  // deadline_warning).
+  void EstimateStartsOnce();
+  static constexpr int64_t kEstimateEveryMs = 5'000;
+  // At most this many queued jobs get an expected start (the first in the scheduler's order).
+  static constexpr size_t kMaxEstimated = 1'000;
+
   // Accounts and billing wiring (call before Start()).
   void SetProjectDirectory(const ProjectDirectory* directory);
   // Loads this month's spend from the store's ledger.
@@ -306,6 +327,22 @@ class Service final : public agent::ControlPlane {
   std::map<std::string, ProjectSpend> SpendByProjectLocked(UnixMillis now) const;
   void EnforceBudgetsLocked(std::vector<std::pair<std::string, agent::JobCommand>>& stops);
 
+  // Requires mu_ held. A queued job as GetJob/ListJobs show it: expected start (or why it is unknown), deadline
+  // warning, and the reason of a job whose begin time has not come.
+  void DescribeQueuedLocked(api::Job& job) const;
+  // Requires mu_ held. The runtime predicted for a job from the SUCCEEDED runs of its project, user and name (its
+  // name, else its command line); 0 = none yet.
+  int64_t PredictedRuntimeLocked(const api::Job& job) const;
+  // Requires mu_ held. Learns the running time of a job that SUCCEEDED.
+  void ObserveRuntimeLocked(const api::Job& job);
+  // Rebuilds the runtime predictor from the store's most recently SUCCEEDED jobs (one query, bounded).
+  Status LoadRuntimeHistory();
+  // Requires mu_ held. The scheduler request of a queued job, with its runtime prediction where the policy or its
+  // deadline uses it.
+  sched::JobRequest PredictedRequestLocked(const api::Job& job) const;
+  // Requires mu_ held. Remembers the order in which the round considered the queued jobs (for EstimateStartsOnce).
+  void NoteRoundOrderLocked(const sched::Decisions& d);
+
   store::Store& store_;
   const Clock& clock_;
   ServiceOptions options_;
@@ -359,6 +396,14 @@ class Service final : public agent::ControlPlane {
   std::map<std::pair<std::string, std::string>, ProjectSpend> month_spend_;  // (project, gpu type)
   std::unordered_set<std::string> month_keys_;            // ledger keys counted in month_spend_
   std::set<std::string> budget_warned_;                   // "<project>/<month>"
+
+  ReservationBook reservations_{store_, clock_};
+  // Guarded by mu_: runtimes of SUCCEEDED jobs by (project, user, name); expected starts of queued jobs and the
+  // order of the last round that considered them.
+  sched::RuntimePredictor predictor_;
+  std::unordered_map<std::string, sched::StartEstimate> estimates_;
+  UnixMillis estimated_at_ = 0;
+  std::vector<std::string> round_order_;
 };
 
 int64_t JobNumber(const std::string& id);  // "j-42" -> 42

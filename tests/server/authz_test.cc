@@ -102,6 +102,20 @@ class AuthzTest : public ::testing::Test {
     http_->Start();
   }
 
+  // A node with one GPU (reservations hold at most the cluster's GPUs), registered once.
+  void GpuNode() {
+    if (gpu_node_) return;
+    agent::NodeRegistration reg;
+    reg.node.name = "gpu-node";
+    api::Gpu g;
+    g.uuid = "SIM-gpu-node-0";
+    g.type = "A100-80GB";
+    g.memory_total_mib = 81920;
+    reg.gpus.push_back(g);
+    ASSERT_TRUE(svc_->RegisterNode(reg).ok());
+    gpu_node_ = true;
+  }
+
   std::string Token(const std::string& user) { return std::move(accounts_->CreateToken(user, "t", 0)).value().token; }
 
   std::string Job(const std::string& project) {
@@ -151,6 +165,20 @@ class AuthzTest : public ::testing::Test {
       sub("{name}", reg.node.name);
     }
     if (key == "POST /v1/node-tokens") body = R"({"ttl":"1h"})";
+    if (key == "POST /v1/reservations") {
+      GpuNode();
+      const UnixMillis start = clock_.NowMillis() + ++serial_ * 7'200'000;  // windows that do not overlap
+      body = json{{"project", p}, {"gpus", 1}, {"start_at", start}, {"end_at", start + 3'600'000}}.dump();
+    }
+    if (key == "DELETE /v1/reservations/{id}") {
+      GpuNode();
+      api::Reservation res;
+      res.project = p;
+      res.gpus = 1;
+      res.start_at = clock_.NowMillis() + ++serial_ * 7'200'000;
+      res.end_at = res.start_at + 3'600'000;
+      sub("{id}", std::move(svc_->CreateReservation(res, "user:admin")).value().id);
+    }
     if (key == "POST /v1/projects") body = json{{"name", "p" + std::to_string(++serial_)}, {"owner", "dummy"}}.dump();
     if (key == "PATCH /v1/projects/{project}") body = R"({"description":"d"})";
     if (key == "POST /v1/tokens") body = R"({"name":"n"})";
@@ -158,7 +186,7 @@ class AuthzTest : public ::testing::Test {
     if (key == "POST /v1/prices") body = R"({"gpu_type":"A10","price":"1.00"})";
     if (key == "POST /v1/projects/{project}/credits") body = R"({"kind":"adjustment","amount":"5.00"})";
     if (key == "GET /v1/jobs/{id}/wait") path += "?timeout=0s";
-    if (key == "GET /v1/usage" || key == "GET /v1/jobs") path += "?project=" + p;
+    if (key == "GET /v1/usage" || key == "GET /v1/jobs" || key == "GET /v1/reservations") path += "?project=" + p;
     if (key == "POST /oauth/token") {
       auto sa = accounts_->CreateServiceAccount(p, "ci", api::Role::kMember);
       body = json{{"grant_type", "client_credentials"}, {"client_id", sa->account.id},
@@ -171,7 +199,8 @@ class AuthzTest : public ::testing::Test {
   static Action EffectiveAction(const RouteInfo& r) {
     const std::string key = r.method + " " + r.path;
     if (key == "POST /v1/jobs") return Action::kProjectWrite;
-    if (key == "GET /v1/jobs" || key == "GET /v1/usage") return Action::kProjectRead;  // ?project= given
+    if (key == "GET /v1/jobs" || key == "GET /v1/usage" || key == "GET /v1/reservations")
+      return Action::kProjectRead;  // ?project= given
     return r.action;
   }
 
@@ -229,6 +258,7 @@ class AuthzTest : public ::testing::Test {
   std::map<Caller, std::string> tokens_;
   int port_ = 0;
   int serial_ = 0;
+  bool gpu_node_ = false;
 };
 
 TEST_F(AuthzTest, EveryRouteEveryCallerOwnAndOtherProject) {
@@ -455,6 +485,57 @@ TEST_F(AuthzTest, StateChangesAndFailedLoginsAreAuditedWithoutSecretValues) {
   }
   EXPECT_TRUE(saw_secret);
   EXPECT_TRUE(saw_failure);
+}
+
+TEST_F(AuthzTest, ReservationsAreAdminMadeAuditedCheckedAndListedPerProject) {
+  GpuNode();
+  httplib::Client cli("127.0.0.1", port_);
+  httplib::Headers admin{{"Authorization", "Bearer " + admin_token_}};
+  httplib::Headers member{{"Authorization", "Bearer " + tokens_[Caller::kMember]}};
+  const UnixMillis now = clock_.NowMillis();
+  auto post = [&](const json& body) { return cli.Post("/v1/reservations", admin, body.dump(), "application/json"); };
+  // RFC 3339 or Unix ms.
+  auto own = post({{"project", "own"}, {"gpus", 1}, {"start_at", FormatTimestamp(now + 3'600'000)},
+                   {"end_at", now + 7'200'000}, {"name", "demo"}});
+  ASSERT_EQ(own->status, 201) << own->body;
+  auto created = json::parse(own->body);
+  EXPECT_EQ(created["id"], "r-1");
+  EXPECT_EQ(created["state"], "upcoming");
+  EXPECT_EQ(created["start_at_ms"], now + 3'600'000);
+  ASSERT_EQ(post({{"project", "other"}, {"gpus", 1}, {"start_at", now + 7'200'000}, {"end_at", now + 9'000'000}})->status,
+            201);
+  // Clear errors, nothing written.
+  auto overlap = post({{"project", "other"}, {"gpus", 1}, {"start_at", now}, {"end_at", now + 4'000'000}});
+  EXPECT_EQ(overlap->status, 409);
+  EXPECT_NE(overlap->body.find("r-1 (project own"), std::string::npos) << overlap->body;
+  EXPECT_EQ(post({{"project", "nope"}, {"gpus", 1}, {"start_at", now}, {"end_at", now + 1000}})->status, 404);
+  EXPECT_EQ(post({{"project", "own"}, {"gpus", 2}, {"start_at", now}, {"end_at", now + 1000}})->status, 422);
+  EXPECT_EQ(post({{"project", "own"}, {"gpus", 1}, {"start_at", now}, {"end_at", now}})->status, 400);
+  EXPECT_EQ(post({{"project", "own"}, {"gpus", 1}, {"start_at", "tomorrow"}, {"end_at", now}})->status, 400);
+  EXPECT_EQ(post({{"project", "own"}, {"gpus", 1}, {"start_at", now}, {"end_at", now + 1000}, {"x", 1}})->status, 400);
+  // A member lists its project's only; an admin all.
+  auto mine = json::parse(cli.Get("/v1/reservations", member)->body)["reservations"];
+  ASSERT_EQ(mine.size(), 1u);
+  EXPECT_EQ(mine[0]["project"], "own");
+  EXPECT_EQ(json::parse(cli.Get("/v1/reservations", admin)->body)["reservations"].size(), 2u);
+  EXPECT_EQ(cli.Delete("/v1/reservations/r-1", member)->status, 403);
+  EXPECT_EQ(cli.Delete("/v1/reservations/r-1", admin)->status, 200);
+  EXPECT_EQ(cli.Delete("/v1/reservations/r-1", admin)->status, 404);
+  // Audited: the create and the delete in their own transactions, the refusals after them.
+  bool saw_create = false, saw_delete = false, saw_refused = false;
+  auto rows = std::move(store_->ListAudit(0, 0)).value();
+  for (const auto& r : rows) {
+    saw_create |= r.action == "POST /v1/reservations" && r.target == "reservation:r-1" && r.result == "ok";
+    saw_delete |= r.action == "DELETE /v1/reservations/{id}" && r.target == "reservation:r-1" && r.result == "ok";
+    saw_refused |= r.action == "POST /v1/reservations" && r.result == "failed_precondition";
+  }
+  EXPECT_TRUE(saw_create);
+  EXPECT_TRUE(saw_delete);
+  EXPECT_TRUE(saw_refused);
+  // In the OpenAPI document.
+  auto doc = json::parse(cli.Get("/v1/openapi.json")->body);
+  EXPECT_TRUE(doc["paths"]["/v1/reservations"].contains("post"));
+  EXPECT_TRUE(doc["components"]["schemas"].contains("Reservation"));
 }
 
 TEST_F(AuthzTest, ServiceAccountExchangesClientCredentialsForAProjectScopedToken) {
