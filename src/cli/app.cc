@@ -456,6 +456,8 @@ Examples:
   bool follow = false;
   int log_rank = 0;
   std::string wait_timeout;
+  std::string migrate_reason;
+  bool migrate_force = false;
   // Flags whose presence is checked in the callbacks (declared only when `job` is named).
   CLI::Option *o_gpus = nullptr, *o_type = nullptr, *o_mem = nullptr, *o_runtime = nullptr, *o_prio = nullptr;
   CLI::Option *o_name = nullptr, *o_workdir = nullptr, *o_project = nullptr, *o_retries = nullptr, *o_file = nullptr;
@@ -597,6 +599,25 @@ Examples:
   fastgpu job cancel --all --state QUEUED --name sweep --project ml
 Exit code: 0 when every job was cancelled (or had ended), else that of the first failure.)");
       c->callback([&] { action = client_verb([&](Context& ctx) { return JobCancelMany(ctx, cancel_flags); }); });
+    }
+    if (sub_named("migrate")) {
+      auto* c = job->add_subcommand(
+          "migrate", "Move a running job: checkpoint signal, grace, stop, then requeue it on other GPUs");
+      c->add_option("id", job_id, "Job id (j-…)")->required()->type_name("ID");
+      c->add_option("--reason", migrate_reason, "Why (shown in the job's events)")->type_name("TEXT");
+      c->add_flag("--force", migrate_force,
+                  "Also a job that is not preemptible: it gets no checkpoint signal (SIGTERM at once) and starts over");
+      c->footer(R"(
+The job gets its checkpoint signal (SIGUSR1 unless it chose another), its checkpoint grace to save its work in
+$FASTGPU_CHECKPOINT_DIR, then SIGTERM and SIGKILL; it becomes PREEMPTED, goes back to the queue and its next
+attempt prefers other GPUs (docs/scheduling.md).
+Examples:
+  fastgpu job migrate j-3 --reason "GPU 2 shows ECC errors"
+  fastgpu job migrate j-4 --force
+Exit code: 0 when the job was asked to move, 1 when refused (not running, or not preemptible without --force).)");
+      c->callback([&] {
+        action = client_verb([&](Context& ctx) { return JobMigrate(ctx, job_id, migrate_reason, migrate_force); });
+      });
     }
     add_id_verb("events", "A job's state changes: when, from, to, why and by whom", "fastgpu job events j-3",
                 [&](Context& ctx) { return JobEvents(ctx, job_id); });

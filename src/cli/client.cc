@@ -231,6 +231,12 @@ Result<json> Client::ListJobs(const JobListQuery& q) const {
 Result<json> Client::GetJob(const std::string& id) const { return GetJson(JobPath(id)); }
 
 Result<json> Client::CancelJob(const std::string& id) const { return PostJson(JobPath(id) + "/cancel", "{}"); }
+Result<json> Client::MigrateJob(const std::string& id, const std::string& reason, bool force) const {
+  json body = json::object();
+  if (!reason.empty()) body["reason"] = reason;
+  if (force) body["force"] = true;
+  return PostJson(JobPath(id) + "/migrate", body.dump());
+}
 
 Result<json> Client::JobEvents(const std::string& id) const { return GetJson(JobPath(id) + "/events"); }
 

@@ -69,6 +69,8 @@ class Client {
   Result<nlohmann::json> ListJobs(const JobListQuery& q) const;      // {"jobs":[...]}
   Result<nlohmann::json> GetJob(const std::string& id) const;
   Result<nlohmann::json> CancelJob(const std::string& id) const;
+  // POST /v1/jobs/{id}/migrate: the job as it is (still RUNNING while it checkpoints and stops).
+  Result<nlohmann::json> MigrateJob(const std::string& id, const std::string& reason, bool force) const;
   Result<nlohmann::json> JobEvents(const std::string& id) const;     // {"events":[...]}
   // One long poll: the job once terminal, or as it is after `timeout_s` seconds.
   Result<nlohmann::json> WaitJob(const std::string& id, int64_t timeout_s) const;

@@ -289,6 +289,21 @@ int JobCancel(Context& ctx, const std::string& id) {
   return kExitOk;
 }
 
+int JobMigrate(Context& ctx, const std::string& id, const std::string& reason, bool force) {
+  auto r = ctx.client.MigrateJob(id, reason, force);
+  if (!r.ok()) return ReportError(ctx.err, r.status(), kExitFailure);
+  if (ctx.format == OutputFormat::kJson) {
+    PrintJson(ctx, *r);
+    return kExitOk;
+  }
+  auto job = DecodeJob(*r);
+  if (!job.ok()) return ReportError(ctx.err, job.status(), kExitFailure);
+  ctx.out << job->id << " " << api::JobStateName(job->state);
+  if (!job->reason.empty()) ctx.out << " (" << job->reason << ")";
+  ctx.out << "; it goes back to the queue once it has stopped (fastgpu job events " << job->id << ")\n" << std::flush;
+  return kExitOk;
+}
+
 int JobCancelMany(Context& ctx, const JobCancelFlags& flags) {
   const bool filtered = !flags.states.empty() || !flags.name.empty() || !flags.project.empty();
   if (flags.all == !flags.ids.empty()) {

@@ -60,6 +60,9 @@ int JobLogs(Context& ctx, const std::string& id, bool follow, int rank = 0);
 // "30s"; empty = wait forever.
 int JobWait(Context& ctx, const std::string& id, const std::string& timeout);
 int JobCancel(Context& ctx, const std::string& id);
+// `job migrate ID [--reason TEXT] [--force]`: asks a running job to checkpoint and stop, then requeues it (its next
+// attempt prefers other GPUs). Exit 0 when asked, 1 when refused (not running, not preemptible without --force).
+int JobMigrate(Context& ctx, const std::string& id, const std::string& reason, bool force);
 struct JobCancelFlags {
   std::vector<std::string> ids;
   bool all = false;     // every job not ended yet, narrowed by the filters

@@ -27,6 +27,8 @@ const std::vector<RouteInfo> kRoutes = {
     {"GET", "/v1/jobs", Action::kAuthenticated, Scope::kInHandler, "List jobs of your projects (newest first)"},
     {"GET", "/v1/jobs/{id}", Action::kProjectRead, Scope::kPathJob, "Get a job"},
     {"POST", "/v1/jobs/{id}/cancel", Action::kProjectWrite, Scope::kPathJob, "Cancel a job"},
+    {"POST", "/v1/jobs/{id}/migrate", Action::kProjectWrite, Scope::kPathJob,
+     "Move a running job: checkpoint signal, grace, stop, then requeue on other GPUs"},
     {"GET", "/v1/jobs/{id}/events", Action::kProjectRead, Scope::kPathJob, "A job's state changes"},
     {"GET", "/v1/jobs/{id}/logs", Action::kProjectRead, Scope::kPathJob, "A job's output (follow=true streams)"},
     {"GET", "/v1/jobs/{id}/wait", Action::kProjectRead, Scope::kPathJob, "Wait for a job to end (or to run)"},
@@ -472,6 +474,22 @@ void HttpServer::Install() {
     auto& res = ctx.res;
     api::AuditRecord audit = ChangeAuditRow(ctx, clock_.NowMillis());
     auto job = service_.Cancel(req.matches[1], ctx.principal.Actor(), &audit);
+    if (!job.ok()) return SendError(res, job.status());
+    NoteChangeAudited(ctx, audit);
+    SendJson(res, api::ToJson(*job));
+  });
+  Add("POST", "/v1/jobs/{id}/migrate", [this](Ctx& ctx) {
+    const auto& req = ctx.req;
+    auto& res = ctx.res;
+    auto body = ObjectBody(req, {"reason", "force"});
+    if (!body.ok()) return SendError(res, body.status());
+    auto reason = OptString(*body, "reason");
+    if (!reason.ok()) return SendError(res, reason.status());
+    auto force = OptBool(*body, "force");
+    if (!force.ok()) return SendError(res, force.status());
+    api::AuditRecord audit = ChangeAuditRow(ctx, clock_.NowMillis());
+    auto job = service_.Migrate(req.matches[1], reason->value_or(""), ctx.principal.Actor(), force->value_or(false),
+                                &audit);
     if (!job.ok()) return SendError(res, job.status());
     NoteChangeAudited(ctx, audit);
     SendJson(res, api::ToJson(*job));

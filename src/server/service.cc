@@ -46,7 +46,7 @@ bool JobOnNode(const api::Job& job, const std::string& node) {
 
 namespace {
 
-constexpr const char* kStopKind = "job_stop";      // key: job id; {"attempt", "reason"}
+constexpr const char* kStopKind = "job_stop";      // key: job id; {"attempt", "reason"[, "kind", "avoid_gpus"]}
 constexpr const char* kNodeStateKind = "node_state";  // key: node; {"cordoned", "draining", "removed"}
 
 bool HoldsResources(JobState s) {
@@ -176,9 +176,16 @@ Result<std::unique_ptr<Service>> Service::Create(store::Store& store, const Cloc
       stale.push_back({.kind = kStopKind, .key = rec.key, .erase = true});
       continue;
     }
-    svc->stops_[rec.key] = {StopKind::kCancel, j.value("reason", std::string("cancelled by user"))};
+    const bool migrate = j.value("kind", std::string()) == "migrate";
+    svc->stops_[rec.key] = {migrate ? StopKind::kMigrate : StopKind::kCancel,
+                            j.value("reason", std::string("cancelled by user")),
+                            migrate && job->second.spec.preemptible};
     svc->persisted_stops_.insert(rec.key);
-    job->second.reason = "cancelling";
+    job->second.reason = migrate ? "migrating" : "cancelling";
+    if (migrate && j.contains("avoid_gpus") && j["avoid_gpus"].is_array()) {
+      for (const auto& u : j["avoid_gpus"])
+        if (u.is_string()) svc->avoid_gpus_[rec.key].push_back(u.get<std::string>());
+    }
   }
   if (!stale.empty()) RETURN_IF_ERROR(store.WriteRecords(stale));
   for (auto& g : gpus) {
@@ -252,6 +259,7 @@ void Service::ApplyLocked(const Job& job) {
     active_.erase(job.id);
   }
   if (api::IsTerminal(job.state) || job.state == JobState::kQueued) stops_.erase(job.id);
+  if (api::IsTerminal(job.state) || job.state == JobState::kScheduled) avoid_gpus_.erase(job.id);
   if (job.state == JobState::kSucceeded) ObserveRuntimeLocked(job);
   if (api::IsTerminal(job.state)) {
     jobs_.erase(job.id);
@@ -479,9 +487,9 @@ Result<SubmitResult> Service::Submit(api::JobSpec spec, const std::string& user,
     uncount();
     queued_.insert({JobNumber(created.id), created.id});
     jobs_[created.id] = created;
-    // While every GPU is taken a new job cannot start: don't wake the loop for nothing (it runs
-    // again whenever GPUs are released).
-    wake = HasFreeCapacityLocked();
+    // While every GPU is taken a new job cannot start unless it preempts one: don't wake the loop for nothing
+    // (it runs again whenever GPUs are released).
+    wake = HasFreeCapacityLocked() || PreemptionPossibleLocked();
     wake_ = wake_ || wake;
   }
   if (wake) wake_loop_.notify_one();
@@ -573,15 +581,12 @@ Result<Job> Service::Cancel(const std::string& id, const std::string& actor, api
       after.finished_at = clock_.NowMillis();
       updates.push_back(Transition(current, after, "cancelled by user", actor));
     } else {
-      if (!stops_.count(id)) {
+      auto under_way = stops_.find(id);
+      // A cancel wins over a preemption or migration under way (SIGTERM at once, and the job is not requeued).
+      if (under_way == stops_.end() || under_way->second.kind == StopKind::kPreempt ||
+          under_way->second.kind == StopKind::kMigrate) {
         stops_[id] = {StopKind::kCancel, "cancelled by user"};
-        agent::JobCommand cmd;
-        cmd.kind = agent::JobCommand::Kind::kStop;
-        cmd.job_id = id;
-        cmd.attempt = current.attempt;
-        cmd.reason = "cancelled by user";
-        cmd.grace_ms = options_.stop_grace_ms;
-        QueueStopLocked(current, cmd);
+        QueueStopLocked(current, StopCommandLocked(current, stops_[id]));
         jobs_[id].reason = "cancelling";
         stop_sent = true;
       }
@@ -607,6 +612,114 @@ Result<Job> Service::Cancel(const std::string& id, const std::string& actor, api
     audit->seq = std::max<int64_t>(1, store_.Stats().last_audit_seq);
   }
   return GetJob(id);
+}
+
+namespace {
+
+// "alice" for "user:alice"; other actors ("sa:…", "health") as they are.
+std::string ActorName(const std::string& actor) { return actor.rfind("user:", 0) == 0 ? actor.substr(5) : actor; }
+
+}  // namespace
+
+Result<Job> Service::Migrate(const std::string& id, const std::string& reason, const std::string& actor, bool force,
+                             api::AuditRecord* audit) {
+  if (reason.size() > 500) return InvalidArgument("the reason must be at most 500 characters");
+  if (std::any_of(reason.begin(), reason.end(), [](char c) { return static_cast<unsigned char>(c) < 0x20; }))
+    return InvalidArgument("the reason must be one line of text (no control characters)");
+  bool live;
+  {
+    std::lock_guard lock(mu_);
+    live = jobs_.count(id) > 0;
+  }
+  if (!live) {
+    ASSIGN_OR_RETURN(Job stored, LoadJob(id));
+    return FailedPrecondition("job " + id + " has ended (" + std::string(api::JobStateName(stored.state)) +
+                              "); only a running job can be migrated");
+  }
+  std::lock_guard mutate(mutate_mu_);
+  Job current;
+  std::string why;
+  std::vector<std::string> left;
+  {
+    std::lock_guard lock(mu_);
+    const Job* found = FindLocked(id);
+    if (!found) return NotFound("job " + id + " does not exist");
+    current = *found;
+    if (current.state != JobState::kRunning) {
+      return FailedPrecondition("job " + id + " is " + std::string(api::JobStateName(current.state)) +
+                                ", not RUNNING; only a running job can be migrated");
+    }
+    if (auto s = stops_.find(id); s != stops_.end()) {
+      if (s->second.kind == StopKind::kMigrate) return current;  // a migration already under way: nothing changed
+      return FailedPrecondition("job " + id + " is already being stopped (" + s->second.reason + ")");
+    }
+    if (!current.spec.preemptible && !force) {
+      return FailedPrecondition("job " + id + " is not preemptible, so it was not written to save its work when "
+                                "stopped; migrate it with --force to stop and requeue it anyway (it gets SIGTERM "
+                                "and starts over unless it keeps its own checkpoints)");
+    }
+    left = current.assigned_gpus;
+    std::vector<std::string> nodes = JobNodes(current);
+    why = "migrated off GPU" + std::string(left.size() == 1 ? " " : "s ");
+    for (size_t i = 0; i < left.size(); ++i) why += (i ? ", " : "") + left[i];
+    why += " on ";
+    for (size_t i = 0; i < nodes.size(); ++i) why += (i ? ", " : "") + nodes[i];
+    why += " by " + ActorName(actor);
+    if (!reason.empty()) why += ": " + reason;
+  }
+  // Durable before it is carried out or acknowledged: a restart of the server or a reconnect of the agent sends it
+  // again.
+  RETURN_IF_ERROR(PersistStop(id, current.attempt, why, "migrate", left));
+  {
+    std::lock_guard lock(mu_);
+    auto it = jobs_.find(id);
+    if (it == jobs_.end() || it->second.attempt != current.attempt || it->second.state != JobState::kRunning ||
+        stops_.count(id)) {
+      // It ended or was stopped meanwhile (the record is dropped when it ends).
+      return it == jobs_.end() ? current : it->second;
+    }
+    stops_[id] = {StopKind::kMigrate, why, current.spec.preemptible};
+    avoid_gpus_[id] = left;
+    const agent::JobCommand cmd = StopCommandLocked(it->second, stops_[id]);
+    QueueStopLocked(it->second, cmd);
+    it->second.reason = cmd.checkpoint_signal != 0
+                            ? "migrating: " + api::CheckpointSignalName(cmd.checkpoint_signal) + " sent, SIGTERM in " +
+                                  FormatDuration(it->second.spec.checkpoint_grace_s) + " unless it exits"
+                            : "migrating: SIGTERM sent";
+    current = it->second;
+  }
+  commands_cv_.notify_all();
+  if (audit) {
+    auto row = store_.AppendAudit(*audit);
+    if (row.ok()) *audit = *row;
+  }
+  return current;
+}
+
+agent::JobCommand Service::StopCommandLocked(const Job& job, const StopRequest& stop) const {
+  agent::JobCommand cmd;
+  cmd.kind = agent::JobCommand::Kind::kStop;
+  cmd.job_id = job.id;
+  cmd.attempt = job.attempt;
+  cmd.reason = stop.reason;
+  cmd.grace_ms = options_.stop_grace_ms;
+  if (stop.checkpoint && job.spec.checkpoint_grace_s > 0) {
+    cmd.checkpoint_signal = job.spec.checkpoint_signal;
+    cmd.checkpoint_grace_ms = job.spec.checkpoint_grace_s * 1000;
+  }
+  return cmd;
+}
+
+bool Service::PreemptionPossibleLocked() const {
+  if (queued_.empty()) return false;
+  const UnixMillis now = clock_.NowMillis();
+  for (const auto& id : active_) {
+    const Job& j = jobs_.at(id);
+    if (j.spec.preemptible && j.state == JobState::kRunning && !stops_.count(id) &&
+        now - j.started_at >= options_.preempt_min_runtime_ms)
+      return true;
+  }
+  return false;
 }
 
 Result<std::vector<api::JobEvent>> Service::Events(const std::string& id) {
@@ -747,7 +860,13 @@ sched::ClusterSnapshot Service::SnapshotLocked(bool empty) const {
     rj.project = j.spec.project;
     rj.user = j.user;
     rj.priority = j.spec.priority;
-    rj.started_at = j.started_at;
+    rj.preemptible = j.spec.preemptible;
+    // Not running yet (SCHEDULED, STARTING): it has had no time to run, so no preemption before its minimum runtime.
+    rj.started_at = j.state == JobState::kRunning && j.started_at > 0 ? j.started_at : snap.now;
+    // Service of earlier attempts plus this one's so far (LAS-style policies).
+    rj.attained_gpu_ms = j.attained_gpu_ms;
+    if (j.state == JobState::kRunning && j.started_at > 0 && snap.now > j.started_at)
+      rj.attained_gpu_ms += j.spec.gpus_milli * (snap.now - j.started_at) / 1000;
     rj.runtime_limit_s = j.spec.runtime_limit_s;
     rj.predicted_runtime_s = PredictedRuntimeLocked(j);
     rj.stopping = stops_.count(id) > 0;
@@ -790,11 +909,13 @@ void Service::ScheduleOnce() {
   std::map<std::string, ProjectSpend> spend;
   std::map<std::string, std::map<std::string, MilliGpu>> held;  // project -> type ("*" = all) -> milli
   std::map<std::string, std::map<std::string, std::string>> secret_env;  // job -> env
+  std::unordered_map<std::string, std::vector<std::string>> avoid;      // migrated job -> GPUs it left
   {
     std::lock_guard lock(mu_);
     if (queued_.empty() || stopping_) return;
-    // Nothing can start while every GPU is taken (preemption is not enabled for server jobs).
-    if (!HasFreeCapacityLocked()) return;
+    // Nothing can start while every GPU is taken, unless a queued job may preempt a running one.
+    if (!HasFreeCapacityLocked() && !PreemptionPossibleLocked()) return;
+    avoid = avoid_gpus_;
     snap = SnapshotLocked(false);
     queue.reserve(queued_.size());
     if (directory_) {
@@ -829,6 +950,9 @@ void Service::ScheduleOnce() {
       }
       queue.push_back(PredictedRequestLocked(j));
     }
+  }
+  for (auto& r : queue) {
+    if (auto a = avoid.find(r.job_id); a != avoid.end()) r.avoid_gpus = a->second;
   }
   sched::Decisions d = scheduler_->Schedule(snap, queue);
   std::vector<store::JobUpdate> updates;
@@ -917,17 +1041,20 @@ void Service::ScheduleOnce() {
     QueueStartsLocked(u.job, cmd);
   }
   // Preemptions: ask the victims to stop; their resources free when they exit.
+  // A preemptible job is never a victim otherwise (the scheduler's rule; checked again here): it gets its
+  // checkpoint signal, its grace, then SIGTERM and SIGKILL (the agent times them), and is requeued when it ends.
   for (const auto& p : d.preemptions) {
     auto it = jobs_.find(p.job_id);
-    if (it == jobs_.end() || !HoldsResources(it->second.state) || stops_.count(p.job_id)) continue;
-    stops_[p.job_id] = {StopKind::kPreempt, p.reason};
-    agent::JobCommand cmd;
-    cmd.kind = agent::JobCommand::Kind::kStop;
-    cmd.job_id = p.job_id;
-    cmd.attempt = it->second.attempt;
-    cmd.reason = p.reason;
-    cmd.grace_ms = options_.stop_grace_ms;
+    if (it == jobs_.end() || !HoldsResources(it->second.state) || stops_.count(p.job_id) ||
+        !it->second.spec.preemptible)
+      continue;
+    stops_[p.job_id] = {StopKind::kPreempt, p.reason, true};
+    const agent::JobCommand cmd = StopCommandLocked(it->second, stops_[p.job_id]);
     QueueStopLocked(it->second, cmd);
+    it->second.reason = cmd.checkpoint_signal != 0
+                            ? "preempting: " + api::CheckpointSignalName(cmd.checkpoint_signal) + " sent, SIGTERM in " +
+                                  FormatDuration(it->second.spec.checkpoint_grace_s) + " unless it exits (" + p.reason + ")"
+                            : "preempting: SIGTERM sent (" + p.reason + ")";
   }
   commands_cv_.notify_all();
 }
@@ -1417,7 +1544,10 @@ Job Service::FinalStateFor(const Job& job, const agent::JobReport& r, std::vecto
   } else if (stop != stops_.end() && stop->second.kind == StopKind::kBudget) {
     after.state = JobState::kCancelled;
     reason = stop->second.reason;
-  } else if (stop != stops_.end() && stop->second.kind == StopKind::kPreempt) {
+  } else if (stop != stops_.end() &&
+             (stop->second.kind == StopKind::kPreempt || stop->second.kind == StopKind::kMigrate)) {
+    // Also when it exited 0 within its checkpoint grace: it was asked to stop, so it runs again (as Slurm requeues
+    // a preempted job); a job whose work was done should say so in its checkpoint and exit at once when resumed.
     after.state = JobState::kPreempted;
     reason = stop->second.reason;
   } else if (stop != stops_.end() && stop->second.kind == StopKind::kMemberFailed) {
@@ -1437,17 +1567,21 @@ Job Service::FinalStateFor(const Job& job, const agent::JobReport& r, std::vecto
       reason = r.reason.empty() ? "failed" : r.reason;
     }
   }
+  const bool requeue = after.state == JobState::kPreempted ||
+                       (after.state == JobState::kLost && job.attempt <= job.spec.max_retries);
+  // The service this attempt received counts when the job competes again (LAS-style policies); kept in the store.
+  if (requeue && job.started_at > 0 && after.finished_at > job.started_at)
+    after.attained_gpu_ms += job.spec.gpus_milli * (after.finished_at - job.started_at) / 1000;
   updates.push_back(Transition(job, after, reason, actor));
   Job last = updates.back().job;
-  bool requeue = after.state == JobState::kPreempted ||
-                 (after.state == JobState::kLost && job.attempt <= job.spec.max_retries);
   if (requeue) {
     Job again = last;
     again.state = JobState::kQueued;
     ClearPlacement(again);
     again.finished_at = 0;
     again.started_at = 0;
-    std::string why = "requeued after preemption";
+    std::string why = stop != stops_.end() && stop->second.kind == StopKind::kMigrate ? "requeued after migration"
+                                                                                       : "requeued after preemption";
     if (after.state == JobState::kLost) {
       // Backoff before the retry: 1 s, 2 s, 4 s ... at most 60 s, so that a job that takes its node down
       // (or a flapping node) does not spin through its retries.
@@ -1663,13 +1797,7 @@ Status Service::RegisterNode(const agent::NodeRegistration& reg) {
     for (const auto& id : readopted) {
       auto stop = stops_.find(id);
       if (stop == stops_.end()) continue;
-      agent::JobCommand cmd;
-      cmd.kind = agent::JobCommand::Kind::kStop;
-      cmd.job_id = id;
-      cmd.attempt = jobs_.at(id).attempt;
-      cmd.reason = stop->second.reason;
-      cmd.grace_ms = options_.stop_grace_ms;
-      QueueCommandLocked(reg.node.name, std::move(cmd));
+      QueueCommandLocked(reg.node.name, StopCommandLocked(jobs_.at(id), stop->second));
     }
     RefreshCapacityLocked();
   }
@@ -1704,8 +1832,11 @@ Status Service::Heartbeat(const agent::NodeHeartbeat& hb) {
 // ---------------------------------------------------------------------------------------------
 // Durable stops and node administration
 
-Status Service::PersistStop(const std::string& job_id, int attempt, const std::string& reason) {
+Status Service::PersistStop(const std::string& job_id, int attempt, const std::string& reason, const std::string& kind,
+                            const std::vector<std::string>& avoid_gpus) {
   nlohmann::json v{{"attempt", attempt}, {"reason", reason}};
+  if (!kind.empty()) v["kind"] = kind;
+  if (!avoid_gpus.empty()) v["avoid_gpus"] = avoid_gpus;
   RETURN_IF_ERROR(store_.WriteRecords({{.kind = kStopKind, .key = job_id, .value = v.dump()}}));
   std::lock_guard lock(mu_);
   persisted_stops_.insert(job_id);

@@ -138,6 +138,14 @@ class Service final : public agent::ControlPlane {
   // `audit` (optional): the request's audit row, appended in the same transaction as the change; its
   // seq is set (> 0) once written.
   Result<api::Job> Cancel(const std::string& id, const std::string& actor, api::AuditRecord* audit = nullptr);
+  // Moves a running job elsewhere (`fastgpu job migrate`; GPU health uses it to move jobs off a failing GPU): like a
+  // preemption, the job gets its checkpoint signal and grace, then SIGTERM and SIGKILL, and goes back to the queue
+  // (PREEMPTED, then QUEUED) with the reason "migrated off GPU <uuid> on <node> by <actor>: <reason>"; its next
+  // attempt prefers other GPUs (sched::JobRequest::avoid_gpus). kFailedPrecondition for a job that is not RUNNING,
+  // one already being stopped, and a job that is not preemptible unless `force` (it then gets no checkpoint signal:
+  // SIGTERM at once). Durable like a cancel. `audit`: the request's row, written once the stop is durable.
+  Result<api::Job> Migrate(const std::string& id, const std::string& reason, const std::string& actor,
+                           bool force = false, api::AuditRecord* audit = nullptr);
   Result<std::vector<api::JobEvent>> Events(const std::string& id);
   // Blocks until the job is terminal (or RUNNING/terminal when `until_running`), or `timeout` passes.
   Result<api::Job> Wait(const std::string& id, int64_t timeout_ms, bool until_running);
@@ -268,13 +276,22 @@ class Service final : public agent::ControlPlane {
   // the job ends with that member's reason once all have ended.
   // kMemberNeverStarted: a member of a gang that was still STARTING proved never started (its node restarted):
   // the others are stopped and the job goes back to the queue with its attempt given back.
+  // kPreempt / kMigrate: the job ends PREEMPTED and goes back to the queue (a migration's next attempt prefers other
+  // GPUs).
   enum class StopKind {
-    kCancel, kRuntimeLimit, kPreempt, kNodeLost, kBudget, kMemberFailed, kMemberLost, kMemberNeverStarted
+    kCancel, kRuntimeLimit, kPreempt, kNodeLost, kBudget, kMemberFailed, kMemberLost, kMemberNeverStarted, kMigrate
   };
   struct StopRequest {
     StopKind kind;
     std::string reason;
+    // The stop lets the job save its work: its checkpoint signal first, SIGTERM after its checkpoint grace.
+    bool checkpoint = false;
   };
+  // Requires mu_ held. The stop command of the current attempt of `job` for `stop`.
+  agent::JobCommand StopCommandLocked(const api::Job& job, const StopRequest& stop) const;
+  // Requires mu_ held. A queued job might preempt a running one: some preemptible job has run its minimum runtime
+  // and is not being stopped (the scheduler decides; this only keeps the loop from running a round for nothing).
+  bool PreemptionPossibleLocked() const;
 
   void Loop();
   // Requires mu_ held. Builds the scheduler inputs from the current state.
@@ -313,7 +330,9 @@ class Service final : public agent::ControlPlane {
   Status MarkSentLocked(const std::string& node, std::vector<agent::JobCommand>& cmds,
                         std::vector<store::JobUpdate>& updates);
   // Durable stop requests (cancels): a restart of the server or a reconnect of the agent loses none.
-  Status PersistStop(const std::string& job_id, int attempt, const std::string& reason);
+  // `kind`: "" (a cancel) or "migrate"; `avoid_gpus`: a migration's GPUs to avoid, restored after a restart.
+  Status PersistStop(const std::string& job_id, int attempt, const std::string& reason, const std::string& kind = "",
+                     const std::vector<std::string>& avoid_gpus = {});
   void ForgetStops(const std::vector<store::JobUpdate>& updates);
   Status PersistNodeState(const std::string& node, bool cordoned, bool draining, bool removed,
                           const std::vector<store::RecordWrite>& extra = {}, api::AuditRecord* audit = nullptr);
@@ -382,6 +401,9 @@ class Service final : public agent::ControlPlane {
   // Queued jobs whose dependencies have all ended as asked (ResolveDependenciesOnce); in memory only.
   std::set<std::string> deps_met_;
   std::unordered_map<std::string, StopRequest> stops_;
+  // Migrated jobs: the GPUs their next attempt should avoid when others fit (sched::JobRequest::avoid_gpus). Dropped
+  // once the job is placed again or ends.
+  std::unordered_map<std::string, std::vector<std::string>> avoid_gpus_;
   std::map<std::string, int64_t> submitting_;  // project -> submits being written (queued-jobs quota)
   // Held across "read state, persist, apply" for every change to an existing job, so changes are
   // serialised and the store and memory never disagree. Submits (new jobs) do not take it.

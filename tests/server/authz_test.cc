@@ -269,6 +269,8 @@ TEST_F(AuthzTest, EveryRouteEveryCallerOwnAndOtherProject) {
                        Caller::kStranger}) {
         Request rq = Build(r, p);
         int status = Send(rq, c);
+        // The jobs built here are QUEUED: a migrate that passed authorisation is refused with 409 (not running).
+        if (r.method == "POST" && r.path == "/v1/jobs/{id}/migrate" && status == 409) status = 200;
         std::string want = Expected(r, c, p);
         std::string got = status == 401 ? "401" : status == 403 ? "403" : status == 404 ? "404" : "ok";
         if (want == "ok") {

@@ -2,6 +2,7 @@
 // quotas and budgets enforced at scheduling, hard budgets stopping running jobs.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <tuple>
 #include <stdlib.h>
 
@@ -116,6 +117,67 @@ TEST_F(MeteringTest, RunningTimeIsBilledOnceQueuedTimeIsNot) {
   EXPECT_EQ(ledger[0].amount_micro, 2'500'000);  // 2 GPUs x 0.5 h x $2.50
   auto spend = svc_->SpendThisMonth("ml");
   EXPECT_EQ((spend[{"ml", "A100-80GB"}].cost_micro), 2'500'000);
+}
+
+// Each attempt is billed for its own running time: a preempted and resumed job's usage is exactly its two running
+// intervals (the checkpoint grace included, the time it waited in the queue in between not).
+TEST_F(MeteringTest, APreemptedAndResumedJobIsBilledForItsRunningIntervalsOnly) {
+  api::JobSpec low_spec;
+  low_spec.command = {"train"};
+  low_spec.gpus_milli = 4000;
+  low_spec.project = "ml";
+  low_spec.priority = 10;
+  low_spec.preemptible = true;
+  api::Job low = svc_->Submit(low_spec, "alice").value();
+  const UnixMillis t0 = clock_.NowMillis();
+  ASSERT_EQ(StartAll().size(), 1u);
+  clock_.Advance(minutes(10));
+  api::JobSpec high_spec = low_spec;
+  high_spec.priority = 90;
+  high_spec.preemptible = false;
+  api::Job high = svc_->Submit(high_spec, "bob").value();
+  svc_->ScheduleOnce();
+  auto stop = svc_->WaitCommands("n1", std::chrono::milliseconds(0)).value();
+  ASSERT_EQ(stop.size(), 1u);
+  ASSERT_EQ(stop[0].kind, agent::JobCommand::Kind::kStop);
+  ASSERT_EQ(stop[0].checkpoint_signal, 10);
+  clock_.Advance(std::chrono::seconds(20));  // saves its work within the grace
+  Report(svc_->GetJob(low.id).value(), agent::JobReport::Kind::kExited, 0);
+  ASSERT_EQ(svc_->GetJob(low.id)->state, JobState::kQueued);
+  const UnixMillis t1 = clock_.NowMillis();
+  auto high_start = StartAll();
+  ASSERT_EQ(high_start.size(), 1u);
+  clock_.Advance(minutes(30));  // low waits in the queue: not billed
+  Report(high_start[0].job, agent::JobReport::Kind::kExited, 0);
+  const UnixMillis t2 = clock_.NowMillis();
+  auto resumed = StartAll();
+  ASSERT_EQ(resumed.size(), 1u);
+  ASSERT_EQ(resumed[0].job.id, low.id);
+  clock_.Advance(minutes(15));
+  Report(resumed[0].job, agent::JobReport::Kind::kExited, 0);
+  const UnixMillis t3 = clock_.NowMillis();
+  EXPECT_EQ(svc_->GetJob(low.id)->state, JobState::kSucceeded);
+
+  std::vector<api::UsageSegment> mine;
+  const auto usage = store_->ListUsage({}).value();
+  for (const auto& u : usage)
+    if (u.job_id == low.id) mine.push_back(u);
+  ASSERT_EQ(mine.size(), 2u);
+  std::sort(mine.begin(), mine.end(), [](const auto& a, const auto& b) { return a.attempt < b.attempt; });
+  EXPECT_EQ(mine[0].key, low.id + "/1");
+  EXPECT_EQ(mine[0].start_ms, t0);
+  EXPECT_EQ(mine[0].end_ms, t1);
+  EXPECT_EQ(mine[1].key, low.id + "/2");
+  EXPECT_EQ(mine[1].start_ms, t2);
+  EXPECT_EQ(mine[1].end_ms, t3);
+  EXPECT_EQ(mine[0].milli, 4000);
+  // 4 GPUs x (10 min 20 s + 15 min) at $2.50 per GPU-hour.
+  int64_t billed = 0;
+  const auto ledger = store_->ListLedger({.project = "ml"}).value();
+  for (const auto& e : ledger)
+    if (e.kind == "usage" && e.job_id == low.id) billed += e.amount_micro;
+  EXPECT_EQ(billed, int64_t{4} * 2'500'000 * (620 + 900) / 3600);
+  (void)high;
 }
 
 TEST_F(MeteringTest, AnExitFoundAfterARestartIsBilledUntilTheProcessEnded) {
