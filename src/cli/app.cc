@@ -121,7 +121,10 @@ void AddUpOptions(CLI::App* cmd, server::UpOptions& o) {
                   "Simulated GPUs: 'auto' (real GPUs if NVML finds any, else 4xA100-80GB), 'none', or a spec "
                   "such as 4xA100-80GB,2xH100-80GB")
       ->capture_default_str();
-  cmd->add_option("--policy", o.policy, "Scheduling policy for the queue")->capture_default_str();
+  cmd->add_option("--policy", o.policy,
+                  "Scheduling policy: default (fair-las: priority, then least attained service, fair across "
+                  "projects, no runtime estimates needed), priority, fifo, fair-share, sjf, las, backfill")
+      ->capture_default_str();
   cmd->add_option("--placement", o.placement, "GPU placement (best-fit, spread, ...)")->capture_default_str();
   cmd->add_option("--preempt-min-runtime", o.preempt_min_runtime,
                   "A running job may be preempted only after it has run this long since it started or resumed "

@@ -31,7 +31,7 @@
 namespace fastgpu::server {
 
 struct ServiceOptions {
-  std::string policy = "priority";
+  std::string policy = "default";  // sched::MakeScheduler's names; "default" is sched::kDefaultPolicy (fair-las)
   std::string placement = "best-fit";
   // Preemption (sched::SchedulerOptions): a running job is a victim only once it has run this long since it
   // started or resumed (--preempt-min-runtime), and a job may preempt jobs of another project while its own

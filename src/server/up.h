@@ -13,7 +13,7 @@ struct UpOptions {
   std::string listen = "127.0.0.1:8400";  // HOST:PORT; port 0 picks a free port
   std::string sim_gpus = "auto";    // "auto": real GPUs if NVML finds any, else 4xA100-80GB; "none"; or SPEC
   std::string node_name;           // default: hostname
-  std::string policy = "priority";  // scheduler queue policy
+  std::string policy = "default";  // scheduler queue policy ("default" = sched::kDefaultPolicy, fair-las)
   std::string placement = "best-fit";
   // Preemption: how long a job runs before it may be preempted (a duration, e.g. "5m", "0"), and whether a
   // job may preempt another project's jobs while its own project holds its fair share of the GPUs.

@@ -456,6 +456,13 @@ TEST_F(CliRoundTrip, UpFillsOptions) {
   EXPECT_EQ(up_.placement, "best-fit");
   r = Cli({"up", "--home", "/x"});
   EXPECT_EQ(up_.home, "/x");
+  EXPECT_EQ(up_.policy, "default");
+  EXPECT_EQ(up_.preempt_min_runtime, "5m");
+  EXPECT_FALSE(up_.preempt_across_projects);
+  r = Cli({"server", "--preempt-min-runtime", "0", "--preempt-across-projects"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(up_.preempt_min_runtime, "0");
+  EXPECT_TRUE(up_.preempt_across_projects);
 }
 
 TEST_F(CliRoundTrip, Version) {

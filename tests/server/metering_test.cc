@@ -213,6 +213,7 @@ TEST_F(MeteringTest, RunningJobsCountInThisMonthsSpend) {
 TEST_F(MeteringTest, GpuQuotaByTypeHoldsJobsWithTheReason) {
   dir_rules_.rules["ml"].quota.max_gpus_milli["A100-80GB"] = 2000;
   api::Job a = Submit(2, "A100-80GB");
+  StartAll();
   api::Job b = Submit(1, "A100-80GB");
   StartAll();
   EXPECT_EQ(svc_->GetJob(a.id)->state, JobState::kRunning);
