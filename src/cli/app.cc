@@ -566,10 +566,16 @@ Examples:
           list->add_option("--limit", list_limit, "At most N jobs (default " + std::to_string(kDefaultJobListLimit) + ")");
       list->add_flag("--all,-a", list_flags.all, "All jobs, no limit");
       list->add_option("--project", list_flags.project, "Only jobs of this project");
+      list->add_option("--user", list_flags.user, "Only jobs submitted by this user")->type_name("USER");
+      list->add_option("--name", list_flags.name, "Only jobs with this name")->type_name("NAME");
+      list->add_option("--since", list_flags.since,
+                       "Only jobs submitted since: a duration back from now (2h, 1d) or a time (2026-12-08T10:00Z)")
+          ->type_name("WHEN");
       list->footer(R"(
 Examples:
   fastgpu job list
   fastgpu job list --state QUEUED,RUNNING --limit 10
+  fastgpu job list --user alice --name sweep --since 2h
   fastgpu job list --all --output json)");
       list->callback([&] {
         if (o_limit->count() > 0) list_flags.limit = list_limit;

@@ -223,6 +223,9 @@ Result<json> Client::ListJobs(const JobListQuery& q) const {
   }
   if (q.limit > 0) params.push_back("limit=" + std::to_string(q.limit));
   if (!q.project.empty()) params.push_back("project=" + UrlEncode(q.project));
+  if (!q.user.empty()) params.push_back("user=" + UrlEncode(q.user));
+  if (!q.name.empty()) params.push_back("name=" + UrlEncode(q.name));
+  if (q.since > 0) params.push_back("since=" + UrlEncode(FormatTimestamp(q.since)));
   if (!q.cursor.empty()) params.push_back("cursor=" + UrlEncode(q.cursor));
   for (size_t i = 0; i < params.size(); ++i) path += (i ? "&" : "?") + params[i];
   return GetJson(path);

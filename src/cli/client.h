@@ -29,6 +29,9 @@ struct JobListQuery {
   std::vector<std::string> states;  // upper-case state names; empty = all
   int limit = 0;                    // 0 = the server's default page size
   std::string project;
+  std::string user;                 // "" = any
+  std::string name;                 // "" = any
+  UnixMillis since = 0;             // created at or after (0 = any)
   std::string cursor;               // next_cursor of the previous page ("" = newest jobs)
 };
 

@@ -10,6 +10,7 @@
 #include <ostream>
 
 #include "api/json.h"
+#include "cli/job_file.h"
 #include "cli/render.h"
 #include "common/quantity.h"
 
@@ -166,6 +167,22 @@ int JobSubmit(Context& ctx, const SubmitFlags& flags, const ReadFileFn& read_fil
 int JobList(Context& ctx, const JobListFlags& flags) {
   JobListQuery q;
   q.project = flags.project;
+  q.user = flags.user;
+  q.name = flags.name;
+  if (!flags.since.empty()) {
+    const UnixMillis now = ctx.clock.NowMillis();
+    if (auto back = ParseDurationSeconds(flags.since); back.ok()) {
+      q.since = std::max<UnixMillis>(1, now - *back * 1000);
+    } else {
+      auto at = ParseWhen(flags.since, now, "--since");
+      if (!at.ok()) {
+        return ReportError(ctx.err, InvalidArgument("--since '" + flags.since + "' is neither a duration back from "
+                                                    "now (2h, 1d) nor a time (2026-12-08T10:00:00Z)"),
+                           kExitUsage);
+      }
+      q.since = *at;
+    }
+  }
   auto states = ParseStateList(flags.states);
   if (!states.ok()) return ReportError(ctx.err, states.status(), kExitUsage);
   q.states = std::move(states).value();

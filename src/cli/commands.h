@@ -49,6 +49,9 @@ struct JobListFlags {
   std::optional<int> limit;
   bool all = false;    // every job (follows the server's pages)
   std::string project;
+  std::string user;    // --user
+  std::string name;    // --name
+  std::string since;   // --since: a duration back from now (2h, 1d) or a time (2026-12-08T10:00Z)
 };
 inline constexpr int kDefaultJobListLimit = 50;
 inline constexpr int kJobListPage = 1000;  // the most the server returns in one page

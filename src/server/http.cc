@@ -437,6 +437,16 @@ void HttpServer::Install() {
     if (!states.ok()) return SendError(res, states.status());
     q.states = *states;
     q.project = Param(req, "project");
+    q.user = Param(req, "user");
+    q.name = Param(req, "name");
+    if (std::string since = Param(req, "since"); !since.empty()) {
+      auto t = ParseTimestamp(since);
+      if (!t.ok()) {
+        return SendError(res, InvalidArgument("since '" + since.substr(0, 64) +
+                                              "' is not a time; give RFC 3339 such as 2026-12-08T10:00:00Z"));
+      }
+      q.created_since = *t;
+    }
     std::set<std::string> visible;
     if (!ctx.principal.admin) {
       if (!q.project.empty()) {

@@ -48,6 +48,9 @@ json Operation(const RouteInfo& r) {
         {QueryParam("state", "string", "Comma-separated states, e.g. QUEUED,RUNNING"),
          QueryParam("project", "string", "Only this project's jobs"),
          QueryParam("limit", "integer", "Jobs per page, 1-1000 (default 100)"),
+         QueryParam("user", "string", "Only jobs submitted by this user"),
+         QueryParam("name", "string", "Only jobs with exactly this name"),
+         QueryParam("since", "string", "Only jobs submitted at or after this RFC 3339 time"),
          QueryParam("cursor", "string", "The next_cursor of the previous page (opaque); absent: the newest jobs")});
     op["responses"]["200"] = JsonResponse(
         "One page of jobs, newest first (filtered in the store; non-admins see only their projects' jobs)",

@@ -510,6 +510,9 @@ Result<JobPage> Service::ListJobs(const JobListQuery& q) const {
   store::JobFilter f;
   f.states = q.states;
   f.project = q.project;
+  f.user = q.user;
+  f.name = q.name;
+  f.created_since = q.created_since;
   if (q.visible) f.projects = std::vector<std::string>(q.visible->begin(), q.visible->end());
   if (!q.cursor.empty()) {
     f.before_num = q.cursor.size() <= 15 ? JobNumber("j-" + q.cursor) : -1;

@@ -93,6 +93,9 @@ struct JobListQuery {
   std::vector<api::JobState> states;
   std::string project;
   const std::set<std::string>* visible = nullptr;  // only these projects (null = all)
+  std::string user;            // only jobs of this user ("" = any)
+  std::string name;            // only jobs with this name ("" = any)
+  UnixMillis created_since = 0;  // only jobs created at or after this time (0 = any)
   int limit = 0;       // 0 = no limit
   std::string cursor;  // a JobPage::next_cursor: the page after it ("" = the newest jobs)
 };

@@ -65,6 +65,15 @@ Result<JobListSql> BuildJobListSql(const JobFilter& filter, std::string_view sel
   const int k = static_cast<int>(q.states.size());
   const int p = static_cast<int>(q.projects.size());
   int next_param = k + p + 1;
+  q.user_param = filter.user.empty() ? 0 : next_param++;
+  q.name_param = filter.name.empty() ? 0 : next_param++;
+  q.since_param = filter.created_since > 0 ? next_param++ : 0;
+  if (filter.created_since < 0)
+    return InvalidArgument("created_since must not be negative, got " + std::to_string(filter.created_since));
+  std::vector<std::string> extra;  // conditions every branch carries
+  if (q.user_param) extra.push_back("user_name = " + param(q.user_param));
+  if (q.name_param) extra.push_back("name = " + param(q.name_param));
+  if (q.since_param) extra.push_back("created_at >= " + param(q.since_param));
   q.before_param = filter.before_num > 0 ? next_param++ : 0;
   q.limit_param = filter.limit > 0 ? next_param++ : 0;
   const std::string before_cond = q.before_param ? "num < " + param(q.before_param) : "";
@@ -79,6 +88,7 @@ Result<JobListSql> BuildJobListSql(const JobFilter& filter, std::string_view sel
         std::vector<std::string> where;
         if (k > 0) where.push_back("state = " + param(i + 1));
         if (p > 0) where.push_back("project = " + param(k + j + 1));
+        where.insert(where.end(), extra.begin(), extra.end());
         if (q.before_param) where.push_back(before_cond);
         if (!sql.empty()) sql += " UNION ALL ";
         sql += std::string(union_open) + std::string(select_jobs);
@@ -95,6 +105,7 @@ Result<JobListSql> BuildJobListSql(const JobFilter& filter, std::string_view sel
     };
     if (k > 0) where.push_back(in("state", 1, k));
     if (p > 0) where.push_back(in("project", k + 1, p));
+    where.insert(where.end(), extra.begin(), extra.end());
     if (q.before_param) where.push_back(before_cond);
     sql = std::string(select_jobs);
     for (size_t i = 0; i < where.size(); ++i) sql += (i ? " AND " : " WHERE ") + where[i];

@@ -22,6 +22,9 @@ struct JobFilter {
   // Only jobs of these projects (nullopt = any; an empty list matches nothing). With `project` as well,
   // both must hold.
   std::optional<std::vector<std::string>> projects;
+  std::string user;                   // empty = any: only jobs submitted by this user
+  std::string name;                   // empty = any: only jobs with exactly this name
+  UnixMillis created_since = 0;       // 0 = any: only jobs created at or after this time
   // Only jobs numbered below this ("j-<n>" has number n): the next page after a job. 0 = no bound.
   int64_t before_num = 0;
   int limit = 0;                      // 0 = no limit
@@ -29,13 +32,16 @@ struct JobFilter {
 
 // A JobFilter as one SQL query over a `jobs` table (columns num, state, project; the SQL stores' shared
 // listing logic). Parameters, numbered from 1 and written by the store's `param(i)` ("?1", "$1"): the states
-// (states.size() of them), then the projects, then before_num (at before_param, if > 0), then the limit (at
-// limit_param, if > 0).
+// (states.size() of them), then the projects, then user, name and created_since (at user_param, name_param,
+// since_param, each if > 0), then before_num (at before_param, if > 0), then the limit (at limit_param, if > 0).
 struct JobListSql {
   bool matches_nothing = false;  // e.g. an empty project list: answer [] without a query
   std::string sql;
   std::vector<std::string> states;    // state names, sorted, no duplicates
   std::vector<std::string> projects;  // sorted, no duplicates
+  int user_param = 0;
+  int name_param = 0;
+  int since_param = 0;
   int before_param = 0;
   int limit_param = 0;
 };

@@ -128,5 +128,20 @@ TEST_F(JobListCli, AllReadsEveryPage) {
   EXPECT_EQ(r.err.find("more exist"), std::string::npos) << r.err;
 }
 
+// --user, --name and --since travel as query parameters; --since is a duration back from now or a time.
+TEST_F(JobListCli, UserNameAndSinceBecomeQueryParameters) {
+  auto r = Cli({"job", "list", "--user", "alice", "--name", "sweep 1", "--since", "2h", "--limit", "5"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  // The fake clock is at 2026-10-31T00:00:00Z; two hours earlier.
+  EXPECT_EQ(server_.queries(),
+            (std::vector<std::string>{"/v1/jobs?limit=5&user=alice&name=sweep%201&since=2026-10-30T22%3A00%3A00.000Z"}));
+  r = Cli({"job", "list", "--since", "2026-10-01T00:00:00Z", "--limit", "1"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(server_.queries().back(), "/v1/jobs?limit=1&since=2026-10-01T00%3A00%3A00.000Z");
+  r = Cli({"job", "list", "--since", "yesterday"});
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.err.find("--since 'yesterday'"), std::string::npos) << r.err;
+}
+
 }  // namespace
 }  // namespace fastgpu::cli

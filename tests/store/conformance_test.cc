@@ -217,6 +217,38 @@ TEST_P(StoreConformance, ListJobsNewestFirstWithFilters) {
   ExpectSameJob((*all)[1], Get(c.id));
 }
 
+// `job list --user --name --since`: each filter alone, together, with states and a limit (several seeks).
+TEST_P(StoreConformance, ListJobsByUserNameAndCreationTime) {
+  auto make = [&](const std::string& name, const std::string& user, UnixMillis at, const std::string& project) {
+    Job j = SampleJob(name, project);
+    j.user = user;
+    j.created_at = at;
+    auto r = store_->CreateJob(j, SubmitEvent());
+    EXPECT_TRUE(r.ok()) << r.status().ToString();
+    return r.ok() ? r->id : std::string();
+  };
+  std::string a = make("sweep", "alice", 1'000, "vision");
+  std::string b = make("train", "alice", 2'000, "nlp");
+  std::string c = make("sweep", "bob", 3'000, "vision");
+  std::string d = make("sweep", "alice", 4'000, "nlp");
+  auto ids = [&](const JobFilter& f) {
+    auto r = store_->ListJobs(f);
+    EXPECT_TRUE(r.ok()) << r.status().ToString();
+    return r.ok() ? Ids(*r) : std::vector<std::string>{};
+  };
+  EXPECT_EQ(ids({.user = "alice"}), (std::vector<std::string>{d, b, a}));
+  EXPECT_EQ(ids({.name = "sweep"}), (std::vector<std::string>{d, c, a}));
+  EXPECT_EQ(ids({.created_since = 2'000}), (std::vector<std::string>{d, c, b}));
+  EXPECT_EQ(ids({.user = "alice", .name = "sweep", .created_since = 2'000}), (std::vector<std::string>{d}));
+  EXPECT_EQ(ids({.states = {JobState::kQueued, JobState::kCancelled}, .user = "alice", .limit = 2}),
+            (std::vector<std::string>{d, b}));
+  EXPECT_EQ(ids({.states = {JobState::kQueued}, .projects = std::vector<std::string>{"vision", "nlp"}, .name = "sweep",
+                 .limit = 5}),
+            (std::vector<std::string>{d, c, a}));
+  EXPECT_TRUE(ids({.user = "carol"}).empty());
+  EXPECT_EQ(store_->ListJobs({.created_since = -1}).status().code(), ErrorCode::kInvalidArgument);
+}
+
 TEST_P(StoreConformance, NegativeLimitIsRejected) {
   auto r = store_->ListJobs({.limit = -1});
   ASSERT_FALSE(r.ok());

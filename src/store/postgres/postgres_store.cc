@@ -1110,6 +1110,9 @@ class PostgresStore final : public Store {
     Params params;
     for (const std::string& st : q.states) params.Add(st);
     for (const std::string& pr : q.projects) params.Add(pr);
+    if (q.user_param) params.Add(filter.user);
+    if (q.name_param) params.Add(filter.name);
+    if (q.since_param) params.Add(filter.created_since);
     if (before_param) params.Add(filter.before_num);
     if (limit_param) params.Add(int64_t{filter.limit});
     return Read([&](PgConn& c) -> Result<std::vector<api::Job>> {

@@ -993,6 +993,9 @@ class SqliteStore final : public Store {
       ASSIGN_OR_RETURN(Stmt s, c.Prepare(sql));
       for (size_t i = 0; i < states.size(); ++i) s.Bind(static_cast<int>(i) + 1, states[i]);
       for (size_t i = 0; i < projects.size(); ++i) s.Bind(k + static_cast<int>(i) + 1, projects[i]);
+      if (q.user_param) s.Bind(q.user_param, filter.user);
+      if (q.name_param) s.Bind(q.name_param, filter.name);
+      if (q.since_param) s.Bind(q.since_param, filter.created_since);
       if (before_param) s.Bind(before_param, filter.before_num);
       if (limit_param) s.Bind(limit_param, int64_t{filter.limit});
       std::vector<api::Job> out;
