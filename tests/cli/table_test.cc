@@ -80,6 +80,42 @@ TEST(Truncate, CutsWithEllipsisAndFlattensNewlines) {
   EXPECT_EQ(DisplayWidth(Truncate(std::string(100, 'x'), 40)), 40u);
 }
 
+TEST(Render, QueuedJobsShowTheirExpectedStartAndDeadlineWarning) {
+  const UnixMillis now = 1'800'000'000'000;
+  api::Job j;
+  j.id = "j-8";
+  j.spec.command = {"python"};
+  j.state = api::JobState::kQueued;
+  j.created_at = now - 60'000;
+  j.spec.begin_at = now + 3'600'000;
+  j.spec.deadline_at = now + 7'200'000;
+  j.expected_start_at = now + 3'600'000;
+  j.deadline_warning = "deadline unlikely: expected to start at ...";
+  std::string detail = RenderJobDetail(j, now, false);
+  EXPECT_NE(detail.find("Begin:"), std::string::npos) << detail;
+  EXPECT_NE(detail.find("Deadline:"), std::string::npos) << detail;
+  // The value of a "Key:" line of the detail view.
+  auto value = [](const std::string& text, const std::string& key) {
+    for (const auto& l : Lines(text))
+      if (l.rfind(key + ":", 0) == 0) return l.substr(l.find_first_not_of(' ', key.size() + 1));
+    return std::string();
+  };
+  EXPECT_EQ(value(detail, "Expected start"), FormatTimestamp(now + 3'600'000) + " (in 1h)") << detail;
+  EXPECT_EQ(value(detail, "Warning"), "deadline unlikely: expected to start at ...") << detail;
+  auto lines = Lines(RenderJobList({j}, now, false));
+  ASSERT_EQ(lines.size(), 2u);
+  EXPECT_NE(lines[0].find("START"), std::string::npos);
+  EXPECT_NE(lines[1].find("in 1h"), std::string::npos) << lines[1];
+
+  j.expected_start_at = 0;
+  j.expected_start_note = "the GPUs it needs are held by running or earlier queued jobs with no runtime limit";
+  detail = RenderJobDetail(j, now, false);
+  EXPECT_EQ(value(detail, "Expected start").rfind("unknown: the GPUs it needs are held", 0), 0u) << detail;
+  EXPECT_NE(Lines(RenderJobList({j}, now, false))[1].find("unknown"), std::string::npos);
+  j.state = api::JobState::kRunning;  // only queued jobs have one
+  EXPECT_EQ(RenderJobDetail(j, now, false).find("Expected start"), std::string::npos);
+}
+
 TEST(ShortDuration, Formats) {
   EXPECT_EQ(ShortDuration(0), "0s");
   EXPECT_EQ(ShortDuration(45'000), "45s");
