@@ -45,18 +45,58 @@ void AddAccountVerbs(const VerbHost& host) {
   if (auto* login = host.declare(
           "login", "Check a server URL and token (GET /v1/whoami) and store them in $FASTGPU_HOME/credentials.json "
                    "(mode 0600) for later commands")) {
+    auto token_stdin = std::make_shared<bool>(false);
+    login->add_flag("--token-stdin", *token_stdin,
+                    "Read the token from standard input (keeps it out of the shell history and ps)");
     login->footer(R"x(
-Uses the global --server, --token and --ca flags (or FASTGPU_SERVER / FASTGPU_TOKEN / FASTGPU_CA).
+Uses the global --server, --token and --ca flags (or FASTGPU_SERVER / FASTGPU_TOKEN / FASTGPU_CA). Without
+--server, the server this home already knows (an earlier login, or the fastgpu up of this home) is used.
+Without --token or --token-stdin, the token is asked for on the terminal (not echoed).
 Examples:
-  fastgpu login --server https://gpu.example.com --token fgp_0123...
-  fastgpu login --server https://10.0.0.5:8400 --token "$(cat token)" --ca /etc/fastgpu/ca.pem)x");
-    login->callback([&] {
-      host.set_action([&]() -> int {
+  fastgpu login --server https://gpu.example.com --token-stdin < token.txt
+  fastgpu login --server https://10.0.0.5:8400 --ca /etc/fastgpu/ca.pem
+  fastgpu login          (again, with a new token, for the server stored before))x");
+    login->callback([&, token_stdin] {
+      host.set_action([&, token_stdin]() -> int {
         std::string server = !g.server.empty() ? g.server : io.env("FASTGPU_SERVER").value_or("");
         std::string token = !g.token.empty() ? g.token : io.env("FASTGPU_TOKEN").value_or("");
         std::string ca = !g.ca.empty() ? g.ca : io.env("FASTGPU_CA").value_or("");
-        if (server.empty() || token.empty())
-          return ReportError(io.err, InvalidArgument("login needs --server URL and --token TOKEN"), kExitUsage);
+        if (*token_stdin && !g.token.empty())
+          return ReportError(io.err, InvalidArgument("give --token or --token-stdin, not both"), kExitUsage);
+        if (server.empty()) {
+          // The server this home knows: credentials.json, else the url file of `fastgpu up`.
+          auto known = ResolveClientConfig("", "", io.env, io.read_file, "");
+          if (known.ok() && known->server_from != "default") {
+            server = known->server_url;
+            if (ca.empty() && !known->ca_from.empty()) ca = known->ca_file;
+          }
+        }
+        if (server.empty()) {
+          return ReportError(io.err,
+                             InvalidArgument("login needs --server URL (this home knows no server yet: " +
+                                             ResolveHome(io.env) + ")"),
+                             kExitUsage);
+        }
+        if (*token_stdin) {
+          if (io.in == nullptr) return ReportError(io.err, InvalidArgument("no standard input to read the token from"), kExitUsage);
+          std::string line;
+          std::getline(*io.in, line);
+          while (!line.empty() && (line.back() == '\r' || line.back() == ' ' || line.back() == '\t')) line.pop_back();
+          token = line;
+          if (token.empty())
+            return ReportError(io.err, InvalidArgument("--token-stdin: standard input holds no token"), kExitUsage);
+        } else if (token.empty()) {
+          if (!io.in_is_tty || !io.prompt_hidden) {
+            return ReportError(io.err,
+                               InvalidArgument("login needs a token: --token TOKEN, --token-stdin (piped), or run it "
+                                               "on a terminal to type it"),
+                               kExitUsage);
+          }
+          auto typed = io.prompt_hidden("Token for " + server + " (not echoed): ");
+          if (!typed.ok()) return ReportError(io.err, typed.status(), kExitUsage);
+          token = *typed;
+          if (token.empty()) return ReportError(io.err, InvalidArgument("no token typed"), kExitUsage);
+        }
         auto url = NormalizeServerUrl(server);
         if (!url.ok()) return ReportError(io.err, url.status(), kExitUsage);
         if (!ca.empty()) {

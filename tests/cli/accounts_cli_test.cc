@@ -196,6 +196,29 @@ TEST_F(AccountsCli, LoginWithABadTokenStoresNothing) {
   EXPECT_EQ(Newlines(r.err), 1);
 }
 
+// The token from stdin (kept out of argv and history); later logins reuse the server this home knows.
+TEST_F(AccountsCli, LoginReadsTheTokenFromStdinAndReusesTheStoredServer) {
+  const std::map<std::string, std::string> none = {{"FASTGPU_SERVER", ""}, {"FASTGPU_TOKEN", ""}};
+  auto r = Cli({"login", "--server", server_.url(), "--token-stdin"}, none, "secret\n");
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.out, "logged in to " + server_.url() + " as alice\n");
+  EXPECT_EQ(json::parse(*ReadFileToString(home_.path() + "/credentials.json"))["token"], "secret");
+  // No --server: the stored one.
+  r = Cli({"login", "--token-stdin"}, none, "secret\r\n");
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.out, "logged in to " + server_.url() + " as alice\n");
+  r = Cli({"login", "--token-stdin"}, none, "\n");
+  EXPECT_EQ(r.code, kExitUsage);
+  EXPECT_EQ(r.err, "fastgpu: error: --token-stdin: standard input holds no token\n");
+  r = Cli({"login", "--token", "x", "--token-stdin"}, none, "secret\n");
+  EXPECT_EQ(r.code, kExitUsage);
+  EXPECT_NE(r.err.find("not both"), std::string::npos) << r.err;
+  // Not a terminal and no token: say how to give one.
+  r = Cli({"login"}, none);
+  EXPECT_EQ(r.code, kExitUsage);
+  EXPECT_NE(r.err.find("--token-stdin"), std::string::npos) << r.err;
+}
+
 TEST_F(AccountsCli, AuditVerifyExitCode) {
   auto r = Cli({"audit", "verify"});
   EXPECT_EQ(r.code, 0) << r.err;
