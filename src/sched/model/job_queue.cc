@@ -177,7 +177,7 @@ void JobQueue::Count(Handle h, int delta) {
   shape_jobs_[info_[h].shape] += delta;
   submitted_sum_ms_ += delta * job.submitted_at;
   if (job.finish_before > 0) deadline_jobs_ += delta;
-  {
+  if (view_ == nullptr) {
     auto it = project_jobs_.find(std::string_view(job.project));
     if (it == project_jobs_.end()) it = project_jobs_.emplace(job.project, 0).first;
     it->second += delta;
@@ -190,6 +190,19 @@ void JobQueue::Count(Handle h, int delta) {
   auto it = whole_gpus_.try_emplace(job.gpus, 0).first;
   it->second += delta;
   if (it->second == 0) whole_gpus_.erase(it);
+}
+
+const std::map<std::string, int64_t, std::less<>>& JobQueue::project_jobs() const {
+  if (view_ != nullptr && !project_jobs_counted_) {
+    project_jobs_counted_ = true;
+    for (Handle h = 0; h < size_; ++h) {
+      const std::string& project = view_[h].project;
+      auto it = project_jobs_.find(std::string_view(project));
+      if (it == project_jobs_.end()) it = project_jobs_.emplace(project, 0).first;
+      ++it->second;
+    }
+  }
+  return project_jobs_;
 }
 
 JobQueue::Handle JobQueue::Add(JobRequest job) {

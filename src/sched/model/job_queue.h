@@ -202,8 +202,9 @@ class JobQueue {
   // and single updates may leave it lower than the true minimum.
   int64_t min_known_runtime_s() const { return min_known_runtime_s_; }
 
-  // Queued jobs per project (projects with none are left out).
-  const std::map<std::string, int64_t, std::less<>>& project_jobs() const { return project_jobs_; }
+  // Queued jobs per project (projects with none are left out). Kept up to date as jobs come and go; for a
+  // View() counted on first use (a call that never asks pays nothing).
+  const std::map<std::string, int64_t, std::less<>>& project_jobs() const;
 
   // Smallest `gpus` among whole-GPU requests (INT_MAX when none) and whether any request is a fraction.
   int min_whole_gpus() const { return whole_gpus_.empty() ? std::numeric_limits<int>::max() : whole_gpus_.begin()->first; }
@@ -255,7 +256,8 @@ class JobQueue {
   int64_t submitted_sum_ms_ = 0;  // sum of queued jobs' submitted_at
   int64_t min_known_runtime_s_ = std::numeric_limits<int64_t>::max();
   std::map<int, int64_t> whole_gpus_;  // gpus -> whole-GPU requests asking for that many
-  std::map<std::string, int64_t, std::less<>> project_jobs_;
+  mutable std::map<std::string, int64_t, std::less<>> project_jobs_;
+  mutable bool project_jobs_counted_ = false;  // View(): project_jobs_ was counted
   int64_t fractions_ = 0;
 };
 
