@@ -51,7 +51,8 @@ inline constexpr const char* kDefaultPolicy = "fair-las";
 // Placement names accepted by MakeScheduler.
 inline constexpr const char* kPlacementNames[] = {"best-fit", "spread"};
 
-// Tunables. Defaults are what the server uses; see docs in each field.
+// Tunables. Defaults are what the server uses but for `policy`: the server runs "default"
+// (kDefaultPolicy, server::ServiceOptions::policy); see docs in each field.
 struct SchedulerOptions {
   std::string policy = "priority";
   std::string placement = "best-fit";
@@ -75,9 +76,10 @@ struct SchedulerOptions {
   // fair-las: how many starving jobs go first each round (see starvation_after_ms).
   int max_reservations = 1;
 
-  // Preemption (priority, las). A running job is a victim only when it is preemptible, has a
-  // strictly lower priority (las: a strictly lower-priority queue) and has run at least
-  // `min_runtime_ms` since it started or was last resumed.
+  // Preemption (priority, las, fair-las). A running job is a victim only when it is preemptible, has a
+  // strictly lower priority (las: a strictly lower-priority queue; fair-las: a lower priority, or the same
+  // priority and a lower-priority queue) and has run at least `min_runtime_ms` since it started or was
+  // last resumed (server flag --preempt-min-runtime).
   bool preemption = true;
   int64_t min_runtime_ms = 5 * 60 * 1000;
   int max_preemptors_per_round = 8;

@@ -47,7 +47,7 @@ class PolicyScheduler : public Scheduler {
 // can never fit, are outside their start window or cannot meet their deadline do not block).
 std::unique_ptr<Scheduler> MakeFifoScheduler(const SchedulerOptions& options, PlacementKind kind);
 
-// priority (default): effective priority (priority + aging, see SchedulerOptions) descending,
+// priority: effective priority (priority + aging, see SchedulerOptions) descending,
 // then FIFO. A job that does not fit first tries preemption of lower-priority preemptible jobs;
 // otherwise the highest blocked whole-GPU job holds the nodes closest to fitting it (the ones
 // with the most free GPUs), so they drain for it, while lower jobs keep starting on every other
