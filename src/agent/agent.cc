@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <csignal>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
@@ -199,6 +200,18 @@ Status Agent::Start() {
   RETURN_IF_ERROR(MakeDirs(CheckpointRoot(), ::geteuid() == 0 ? 0711 : 0700));
   if (::geteuid() == 0 && ::chmod(CheckpointRoot().c_str(), 0711) != 0) {
     return Internal("cannot set the mode of checkpoint directory '" + CheckpointRoot() + "': " + std::strerror(errno));
+  }
+  if (::geteuid() == 0) {
+    // Jobs run as their projects' uids and reach their checkpoint directory by its path: every directory on the way
+    // must let others pass. A home under /root does not (jobs still run; their checkpoint directory is unusable).
+    constexpr uid_t kSomeJobUid = 1'900'000'000;
+    if (Status can = CheckEnterableBy(CheckpointRoot(), kSomeJobUid, kSomeJobUid, {}); !can.ok()) {
+      std::fprintf(stderr,
+                   "fastgpu agent: warning: jobs cannot reach their checkpoint directories (FASTGPU_CHECKPOINT_DIR) "
+                   "under %s: %s; start with --checkpoint-root DIR on a path every user may pass (each directory "
+                   "on the way at least 0711), e.g. /var/lib/fastgpu/checkpoints\n",
+                   CheckpointRoot().c_str(), can.message().c_str());
+    }
   }
   auto discovered = gpus_backend_.Discover();
   if (!discovered.ok()) {

@@ -890,16 +890,6 @@ class ProcessExecutor final : public Executor {
                                                             " (on shared storage, the agent's root must be able to "
                                                             "change owners there: export it without root squashing)"));
       }
-      if (other_user) {
-        // Every directory on the way must let the job's user pass (the agent makes its own 0711).
-        Status can = CheckEnterableBy(ckpt, ident->uid, ident->gid, ident->groups);
-        if (!can.ok()) {
-          return FailInLog(log_path, FailedPrecondition("the job's checkpoint directory '" + ckpt + "' cannot be reached "
-                                                        "by uid " + std::to_string(ident->uid) + ": " + can.message() +
-                                                        " (put the checkpoint root where every user may pass, mode "
-                                                        "0711 on each directory on the way)"));
-        }
-      }
     }
     p.pid_path = job_dir + "/" + kPidFile;
     p.pid_tmp = p.pid_path + ".tmp";
