@@ -195,7 +195,7 @@ Status Embedded::Start(const UpOptions& options) {
   {
     auto min_runtime = ParseDurationSeconds(options.preempt_min_runtime.empty() ? "5m" : options.preempt_min_runtime);
     if (!min_runtime.ok())
-      return InvalidArgument("--preempt-min-runtime: " + min_runtime.status().message() + " (e.g. 5m, 30s or 0)");
+      return InvalidArgument("--preempt-min-runtime: " + min_runtime.status().message());
     sopts.preempt_min_runtime_ms = *min_runtime * 1000;
   }
   sopts.preempt_across_projects = options.preempt_across_projects;
