@@ -7,6 +7,8 @@
 
 #include <signal.h>
 
+#include <map>
+
 #include "server/service.h"
 #include "service_fixture.h"
 
@@ -294,6 +296,55 @@ TEST_F(PreemptionTest, AMigratedJobCheckpointsIsRequeuedAndAvoidsTheGpusItLeft) 
   ASSERT_EQ(started.size(), 1u);
   EXPECT_EQ(started[0].job.attempt, 2);
   for (const auto& u : started[0].job.assigned_gpus) EXPECT_THAT(left, ::testing::Not(::testing::Contains(u)));
+}
+
+// A multi-node job: every member node gets the checkpoint signal; the job is PREEMPTED and requeued once all members
+// have ended, however each ended (one saved and exited 0, the other was stopped by SIGTERM after the grace).
+TEST_F(PreemptionTest, EveryMemberOfAMultiNodeJobGetsTheCheckpointSignal) {
+  ASSERT_TRUE(svc_->RegisterNode(Node("b", 2)).ok());
+  ASSERT_TRUE(svc_->RegisterNode(Node("c", 2)).ok());
+  api::Job low = Submit(Spec(4, 10, true));
+  svc_->ScheduleOnce();
+  std::map<std::string, JobCommand> starts;
+  for (const std::string n : {"b", "c"}) {
+    auto cmds = Commands(n);
+    ASSERT_EQ(cmds.size(), 1u) << n;
+    starts[n] = cmds[0];
+  }
+  auto report = [&](const JobCommand& start, JobReport::Kind kind, std::optional<int> code, std::optional<int> sig) {
+    JobReport r;
+    r.kind = kind;
+    r.job_id = start.job.id;
+    r.attempt = start.job.attempt;
+    r.node = start.job.node;
+    r.rank = start.rank;
+    r.pid = 100 + start.rank;
+    r.exit_code = code;
+    r.signal = sig;
+    ASSERT_TRUE(svc_->ReportJobs({r}).ok());
+  };
+  report(starts.at("b"), JobReport::Kind::kStarted, {}, {});
+  report(starts.at("c"), JobReport::Kind::kStarted, {}, {});
+  ASSERT_EQ(Get(low.id).state, JobState::kRunning);
+  clock_.Advance(seconds(61));
+  api::Job high = Submit(Spec(4, 90, false));
+  svc_->ScheduleOnce();
+  for (const std::string n : {"b", "c"}) {
+    auto cmds = Commands(n);
+    ASSERT_EQ(cmds.size(), 1u) << n;
+    EXPECT_EQ(cmds[0].kind, JobCommand::Kind::kStop) << n;
+    EXPECT_EQ(cmds[0].checkpoint_signal, SIGUSR1) << n;
+    EXPECT_EQ(cmds[0].checkpoint_grace_ms, 60'000) << n;
+  }
+  report(starts.at("b"), JobReport::Kind::kExited, 0, {});
+  EXPECT_EQ(Get(low.id).state, JobState::kRunning);  // waits for the other member
+  clock_.Advance(seconds(70));
+  report(starts.at("c"), JobReport::Kind::kExited, {}, SIGTERM);
+  api::Job requeued = Get(low.id);
+  EXPECT_EQ(requeued.state, JobState::kQueued);
+  EXPECT_EQ(requeued.attained_gpu_ms, 4 * 131'000);
+  svc_->ScheduleOnce();
+  EXPECT_EQ(Get(high.id).state, JobState::kScheduled);
 }
 
 // Fleet mode: a preemption's stop sent again after the agent reconnects still carries the checkpoint signal.
