@@ -373,6 +373,7 @@ int RunApp(const std::vector<std::string>& args_in, const Hooks& hooks, const Io
     }
     bool color = io.out_is_tty && !io.env("NO_COLOR").has_value() && io.env("TERM").value_or("") != "dumb";
     Context ctx{client, io.out, io.err, *format, color, io.clock};
+    ctx.progress = io.err_is_tty && io.env("TERM").value_or("") != "dumb";
     return verb(ctx);
   };
   // Runs a client verb with the resolved configuration.

@@ -35,6 +35,7 @@ struct Io {
   bool in_is_tty = false;
   // Reads one line from the terminal without echo (termios), after printing `prompt`.
   std::function<Result<std::string>(const std::string& prompt)> prompt_hidden;
+  bool err_is_tty = false;  // stderr is a terminal: progress lines (job wait)
 };
 
 // `args` excludes the program name. Returns the process exit code.

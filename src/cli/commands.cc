@@ -252,6 +252,25 @@ int JobLogs(Context& ctx, const std::string& id, bool follow, int rank) {
   return kExitOk;
 }
 
+std::string WaitProgressLine(const api::Job& job, UnixMillis now) {
+  std::string line = job.id + " " + std::string(api::JobStateName(job.state));
+  const bool running = job.state == api::JobState::kRunning && job.started_at > 0;
+  const UnixMillis since = running ? job.started_at : job.created_at;
+  if (since > 0 && now >= since) line += (running ? " for " : " since submit, ") + FormatDuration((now - since) / 1000);
+  if (running && !job.node.empty()) line += " on " + job.node;
+  if (job.state == api::JobState::kQueued && job.expected_start_at > now)
+    line += ", expected start in " + FormatDuration((job.expected_start_at - now + 999) / 1000);
+  if (!running && !job.reason.empty()) line += ": " + job.reason;
+  // One terminal line: long reasons are cut rather than wrapped (a wrapped line cannot be redrawn).
+  constexpr size_t kMax = 100;
+  if (line.size() > kMax) {
+    size_t cut = kMax - 3;
+    while (cut > 0 && (static_cast<unsigned char>(line[cut]) & 0xC0) == 0x80) --cut;  // not inside a UTF-8 character
+    line = line.substr(0, cut) + "...";
+  }
+  return line;
+}
+
 int JobWait(Context& ctx, const std::string& id, const std::string& timeout) {
   std::optional<int64_t> limit_s;
   if (!timeout.empty()) {
@@ -260,18 +279,32 @@ int JobWait(Context& ctx, const std::string& id, const std::string& timeout) {
     limit_s = *d;
   }
   constexpr int64_t kPollS = 30;  // one long poll; the server answers early when the job ends
+  // On a terminal the state is redrawn on one stderr line every few seconds while it waits, then erased.
+  constexpr int64_t kProgressPollS = 2;
+  bool drawn = false;
+  auto erase = [&] {
+    if (drawn) ctx.err << "\r\033[K" << std::flush;
+    drawn = false;
+  };
   const int64_t start_ns = ctx.clock.MonotonicNanos();
   while (true) {
-    int64_t poll_s = kPollS;
+    int64_t poll_s = ctx.progress ? kProgressPollS : kPollS;
     if (limit_s) {
       int64_t elapsed_s = (ctx.clock.MonotonicNanos() - start_ns) / 1'000'000'000;
-      poll_s = std::clamp<int64_t>(*limit_s - elapsed_s, 0, kPollS);
+      poll_s = std::clamp<int64_t>(*limit_s - elapsed_s, 0, poll_s);
     }
     auto r = ctx.client.WaitJob(id, poll_s);
-    if (!r.ok()) return ReportError(ctx.err, r.status(), kExitUsage);
+    if (!r.ok()) {
+      erase();
+      return ReportError(ctx.err, r.status(), kExitUsage);
+    }
     auto job = DecodeJob(*r);
-    if (!job.ok()) return ReportError(ctx.err, job.status(), kExitUsage);
+    if (!job.ok()) {
+      erase();
+      return ReportError(ctx.err, job.status(), kExitUsage);
+    }
     if (api::IsTerminal(job->state)) {
+      erase();
       const bool ok = job->state == api::JobState::kSucceeded;
       if (ctx.format == OutputFormat::kJson) PrintJson(ctx, *r);
       if (ok) {
@@ -282,11 +315,16 @@ int JobWait(Context& ctx, const std::string& id, const std::string& timeout) {
       return kExitFailure;
     }
     if (limit_s && ctx.clock.MonotonicNanos() - start_ns >= *limit_s * 1'000'000'000) {
+      erase();
       return ReportError(ctx.err,
                          DeadlineExceeded("job " + id + " is still " + std::string(api::JobStateName(job->state)) +
                                           " after " + FormatDuration(*limit_s) +
                                           (job->reason.empty() ? "" : " (" + job->reason + ")")),
                          kExitUsage);
+    }
+    if (ctx.progress) {
+      ctx.err << "\r\033[K" << WaitProgressLine(*job, ctx.clock.NowMillis()) << std::flush;
+      drawn = true;
     }
   }
 }

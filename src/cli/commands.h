@@ -40,6 +40,7 @@ struct Context {
   OutputFormat format = OutputFormat::kTable;
   bool color = false;  // ANSI colours (stdout is a terminal and NO_COLOR is unset)
   const Clock& clock;
+  bool progress = false;  // stderr is a terminal and TERM is not dumb: long waits redraw a status line there
 };
 
 int JobSubmit(Context& ctx, const SubmitFlags& flags, const ReadFileFn& read_file);
@@ -57,6 +58,9 @@ inline constexpr int kDefaultJobListLimit = 50;
 inline constexpr int kJobListPage = 1000;  // the most the server returns in one page
 int JobList(Context& ctx, const JobListFlags& flags);
 int JobGet(Context& ctx, const std::string& id);
+// The line `job wait` redraws on a terminal: "j-3 QUEUED since submit, 12s: waiting: needs 2 GPUs ...",
+// "j-3 RUNNING for 1m 5s on node-1". At most 100 characters.
+std::string WaitProgressLine(const api::Job& job, UnixMillis now);
 // `rank`: the member of a multi-node job whose output to show (0 for a job on one node).
 int JobLogs(Context& ctx, const std::string& id, bool follow, int rank = 0);
 // Exit 0 when SUCCEEDED, 1 when FAILED/CANCELLED/LOST, 2 on timeout or error. `timeout` is text such as

@@ -46,7 +46,7 @@ int Main(int argc, char** argv) {
   hooks.run_admin = [](const server::AdminOptions& o) { return server::RunAdmin(o); };
   SystemClock clock;
   Io io{std::cout, std::cerr, ::isatty(STDOUT_FILENO) == 1, GetEnv, ReadSmallFile, clock,
-        &std::cin, ::isatty(STDIN_FILENO) == 1, PromptHidden};
+        &std::cin, ::isatty(STDIN_FILENO) == 1, PromptHidden, ::isatty(STDERR_FILENO) == 1};
   try {
     return RunApp(args, hooks, io);
   } catch (const std::exception& e) {
