@@ -102,6 +102,16 @@ std::string RenderJobDetail(const api::Job& j, UnixMillis now, bool color) {
   if (!j.user.empty()) kv.emplace_back("User", j.user);
   kv.emplace_back("Runtime limit", j.spec.runtime_limit_s > 0 ? FormatDuration(j.spec.runtime_limit_s) : "none");
   kv.emplace_back("Max retries", std::to_string(j.spec.max_retries));
+  if (j.spec.preemptible) {
+    kv.emplace_back("Preemptible",
+                    j.spec.checkpoint_grace_s > 0
+                        ? "yes: " + api::CheckpointSignalName(j.spec.checkpoint_signal) + ", then SIGTERM after " +
+                              FormatDuration(j.spec.checkpoint_grace_s)
+                        : std::string("yes: SIGTERM at once (no checkpoint grace)"));
+  }
+  if (j.attained_gpu_ms > 0)
+    kv.emplace_back("Earlier service", FormatDuration((j.attained_gpu_ms + 999) / 1000) + " of GPU time (preempted or "
+                                                                                     "migrated attempts)");
   const bool per_gpu = j.spec.processes == api::ProcessLayout::kPerGpu;
   if (per_gpu) kv.emplace_back("Processes", "one per GPU (RANK counted per process)");
   if (!j.spec.workdir.empty()) kv.emplace_back("Workdir", j.spec.workdir);

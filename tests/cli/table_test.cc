@@ -116,6 +116,26 @@ TEST(Render, QueuedJobsShowTheirExpectedStartAndDeadlineWarning) {
   EXPECT_EQ(RenderJobDetail(j, now, false).find("Expected start"), std::string::npos);
 }
 
+TEST(RenderJobDetail, ShowsPreemptionAndEarlierService) {
+  const UnixMillis now = 1'800'000'000'000;
+  api::Job j;
+  j.id = "j-9";
+  j.spec.command = {"python"};
+  j.state = api::JobState::kQueued;
+  j.created_at = now - 60'000;
+  std::string detail = RenderJobDetail(j, now, false);
+  EXPECT_EQ(detail.find("Preemptible"), std::string::npos) << detail;
+  EXPECT_EQ(detail.find("Earlier service"), std::string::npos) << detail;
+  j.spec.preemptible = true;
+  j.spec.checkpoint_signal = 12;
+  j.spec.checkpoint_grace_s = 90;
+  j.attained_gpu_ms = 2 * 3'600'000;
+  detail = RenderJobDetail(j, now, false);
+  EXPECT_NE(detail.find("Preemptible:      yes: SIGUSR2, then SIGTERM after 1m30s\n"), std::string::npos) << detail;
+  EXPECT_NE(detail.find("Earlier service:  2h of GPU time (preempted or migrated attempts)\n"), std::string::npos)
+      << detail;
+}
+
 TEST(ShortDuration, Formats) {
   EXPECT_EQ(ShortDuration(0), "0s");
   EXPECT_EQ(ShortDuration(45'000), "45s");
