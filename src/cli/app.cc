@@ -5,6 +5,7 @@
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 #include <algorithm>
+#include <charconv>
 #include <memory>
 #include <optional>
 #include <ostream>
@@ -14,6 +15,7 @@
 #include "cli/client.h"
 #include "cli/commands.h"
 #include "cli/job_file.h"
+#include "cli/manpage.h"
 #include "bench/scheduler_bench.h"
 #include "sim/simulate_command.h"
 
@@ -252,6 +254,39 @@ std::optional<std::string> Typo(const CLI::App& app, const std::vector<std::stri
   return std::nullopt;
 }
 
+// `fastgpu manpage`: the head from the top-level declarations, then each verb's sections from a run that names
+// it (verbs declare their options only when named); `fastgpu manpage VERB` writes that verb's sections only.
+int WriteManPage(const CLI::App& app, const std::vector<std::string>& args, const Hooks& hooks, const Io& io) {
+  if (args.size() > 2) return ReportError(io.err, InvalidArgument("manpage takes at most one command name"), kExitUsage);
+  if (args.size() == 2) {
+    for (const CLI::App* sub : app.get_subcommands({})) {
+      if (sub->get_name() == args[1]) {
+        WriteManVerb(*sub, io.out);
+        return kExitOk;
+      }
+    }
+    return ReportError(io.err, InvalidArgument("no command '" + args[1] + "'"), kExitUsage);
+  }
+  // SOURCE_DATE_EPOCH (reproducible builds) fixes the page's date.
+  UnixMillis when = io.clock.NowMillis();
+  if (auto epoch = io.env("SOURCE_DATE_EPOCH"); epoch && !epoch->empty()) {
+    int64_t secs = -1;
+    auto [end, ec] = std::from_chars(epoch->data(), epoch->data() + epoch->size(), secs);
+    if (ec != std::errc() || end != epoch->data() + epoch->size() || secs < 0 || secs > 253402300799)
+      return ReportError(io.err, InvalidArgument("SOURCE_DATE_EPOCH '" + *epoch + "' is not Unix seconds"), kExitUsage);
+    when = secs * 1000;
+  }
+  WriteManHead(app, FASTGPU_VERSION, FormatTimestamp(when).substr(0, 10), io.out);
+  for (const CLI::App* sub : app.get_subcommands({})) {
+    if (sub->get_name().rfind("__", 0) == 0) continue;
+    int rc = RunApp({"manpage", sub->get_name()}, hooks, io);
+    if (rc != kExitOk) return rc;
+  }
+  WriteManTail(io.out);
+  io.out << std::flush;
+  return kExitOk;
+}
+
 // Candidates for the last of `words` (the word being completed) after the others, one per line: the
 // subcommands of the command they name, or its flags (and the global ones) when the word starts with '-'.
 int Complete(const CLI::App& app, const std::vector<std::string>& words, std::ostream& out) {
@@ -390,7 +425,10 @@ int RunApp(const std::vector<std::string>& args_in, const Hooks& hooks, const Io
   // `fastgpu __complete WORD… CURRENT` (what the shell completion scripts call): every verb is declared, as for
   // help, and the candidates for CURRENT are printed instead of running anything.
   const bool completing = !args.empty() && args[0] == "__complete";
-  const bool help = completing || VerbNamed(args, "-h") || VerbNamed(args, "--help");
+  // `fastgpu manpage [VERB]`: every verb is declared as for help; the page (or VERB's part of it) is written from
+  // the declarations instead of parsing.
+  const bool manpage = !args.empty() && args[0] == "manpage" && !VerbNamed(args, "-h") && !VerbNamed(args, "--help");
+  const bool help = completing || manpage || VerbNamed(args, "-h") || VerbNamed(args, "--help");
   // Every verb name asked about (declared or not): the words a typo is compared with.
   std::set<std::string, std::less<>> vocabulary;
   auto named = [&](std::string_view verb) {
@@ -839,6 +877,15 @@ Examples:
 
   // ---- shell completion ---------------------------------------------------------------------------
   std::string shell;
+  std::string man_verb;
+  if (auto* man = declare("manpage", "Print the manual page (roff) generated from these command definitions")) {
+    man->add_option("command", man_verb, "Only this command's part of the page")->type_name("COMMAND");
+    man->footer(R"(
+Examples:
+  fastgpu manpage > /usr/share/man/man1/fastgpu.1 && man fastgpu
+  fastgpu manpage | man -l -)");
+  }
+
   if (auto* completion = declare("completion", "Print a shell completion script: bash, zsh or fish")) {
     completion->add_option("shell", shell, "bash, zsh or fish")->required()->check(CLI::IsMember({"bash", "zsh", "fish"}));
     completion->footer(R"(
@@ -852,6 +899,7 @@ Examples:
   if (completing) return Complete(app, std::vector<std::string>(args.begin() + 1, args.end()), io.out);
 
   // CLI11 takes the arguments in reverse order.
+  if (manpage) return WriteManPage(app, args, hooks, io);
   std::vector<std::string> rev(args.rbegin(), args.rend());
   try {
     app.parse(rev);
