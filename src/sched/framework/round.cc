@@ -293,32 +293,43 @@ int64_t Round::Weight(std::string_view project) const {
   return w != options_.project_weights.end() && w->second > 0 ? w->second : 1;
 }
 
-bool Round::AtFairShare(std::string_view project) {
-  if (total_weight_ < 0) {
-    // Projects with running or queued jobs.
-    std::vector<std::string_view> names;
-    names.reserve(queue_.project_jobs().size() + 8);
-    for (const auto& [name, jobs] : queue_.project_jobs()) names.push_back(name);
-    for (const RunningJob& rj : cluster_.running) names.push_back(rj.project);
-    std::sort(names.begin(), names.end());
-    names.erase(std::unique(names.begin(), names.end()), names.end());
-    total_weight_ = 0;
-    for (std::string_view n : names) total_weight_ += Weight(n);
-  }
-  auto [it, inserted] = project_held_.try_emplace(project);
-  ProjectHeld& ph = it->second;
-  if (inserted) {
-    for (const RunningJob& rj : cluster_.running) {
-      if (rj.project != project) continue;
-      for (const GpuShare& sh : rj.shares) ph.milli += sh.milli;
+uint32_t Round::ProjectId(std::string_view project) {
+  auto [it, inserted] = project_ids_.try_emplace(project, static_cast<uint32_t>(projects_.size()));
+  if (inserted) projects_.push_back(ProjectHeld{0, 0, Weight(project)});
+  return it->second;
+}
+
+void Round::InitProjects() {
+  projects_ready_ = true;
+  const auto& running = cluster_.running;
+  running_project_.resize(running.size());
+  std::string_view last;
+  uint32_t id = 0;
+  for (size_t r = 0; r < running.size(); ++r) {
+    const RunningJob& rj = running[r];
+    // Running jobs of one project often come together.
+    if (r == 0 || !SameText(rj.project, last)) {
+      id = ProjectId(rj.project);
+      last = rj.project;
     }
+    running_project_[r] = id;
+    for (const GpuShare& sh : rj.shares) projects_[id].milli += sh.milli;
   }
+  for (const auto& [name, jobs] : queue_.project_jobs()) ProjectId(name);
+  total_weight_ = 0;
+  for (const ProjectHeld& p : projects_) total_weight_ += p.weight;
+}
+
+bool Round::AtFairShare(uint32_t project) {
+  while (bound_project_.size() < bound_.size()) bound_project_.push_back(ProjectId(queue_.job(bound_[bound_project_.size()]).project));
+  ProjectHeld& ph = projects_[project];
   for (; ph.bound_seen < bound_.size(); ++ph.bound_seen) {
+    if (bound_project_[ph.bound_seen] != project) continue;
     const JobRequest& j = queue_.job(bound_[ph.bound_seen]);
-    if (j.project == project) ph.milli += static_cast<int64_t>(j.milli_per_gpu) * j.gpus * std::max(j.nodes, 1);
+    ph.milli += static_cast<int64_t>(j.milli_per_gpu) * j.gpus * std::max(j.nodes, 1);
   }
   // held / 1000 >= usable GPUs x weight / total weight
-  return ph.milli * total_weight_ >= state_.total_usable_gpus() * kMilliPerGpu * Weight(project);
+  return ph.milli * total_weight_ >= state_.total_usable_gpus() * kMilliPerGpu * ph.weight;
 }
 
 bool Round::VictimsCutIntoReservation(Handle i, const std::vector<int>& victims) {
@@ -373,9 +384,12 @@ bool Round::TryPreempt(Handle i, int64_t rank, std::span<const int64_t> victim_r
   const uint64_t version = state_.version() + 1;
   if (m.no_victims_version == version && m.no_victims_rank == rank) return false;
   const JobRequest& job = queue_.job(i);
-  if (m.no_victims_project_version == version && m.no_victims_project_rank == rank &&
-      m.no_victims_project == job.project) {
-    return false;
+  const uint64_t shape_key = static_cast<uint64_t>(queue_.info(i).shape) << 32;
+  int64_t job_project = -1;  // its project id, once the cross-project rule is looked at
+  if (!no_victims_by_project_.empty()) {
+    job_project = ProjectId(job.project);
+    auto f = no_victims_by_project_.find(shape_key | static_cast<uint64_t>(job_project));
+    if (f != no_victims_by_project_.end() && f->second == std::pair<uint64_t, int64_t>{version, rank}) return false;
   }
   const auto& running = cluster_.running;
   if (preempted_.empty()) preempted_.assign(running.size(), 0);
@@ -388,8 +402,12 @@ bool Round::TryPreempt(Handle i, int64_t rank, std::span<const int64_t> victim_r
     if (!rj.preemptible || rj.stopping || preempted_[r] || victim_rank[r] >= rank) continue;
     const UnixMillis since = std::max(rj.started_at, rj.last_preempted_at);
     if (cluster_.now - since < options_.min_runtime_ms) continue;
-    if (!options_.preempt_across_projects && rj.project != job.project) {
-      if (at_share < 0) at_share = AtFairShare(job.project) ? 1 : 0;
+    if (!options_.preempt_across_projects) {
+      if (!projects_ready_) InitProjects();
+      if (job_project < 0) job_project = ProjectId(job.project);
+    }
+    if (!options_.preempt_across_projects && running_project_[r] != static_cast<uint32_t>(job_project)) {
+      if (at_share < 0) at_share = AtFairShare(static_cast<uint32_t>(job_project)) ? 1 : 0;
       if (at_share == 1) {
         job_specific = true;
         continue;
@@ -400,9 +418,7 @@ bool Round::TryPreempt(Handle i, int64_t rank, std::span<const int64_t> victim_r
   }
   const auto fail = [&] {
     if (job_specific) {
-      m.no_victims_project_version = version;
-      m.no_victims_project_rank = rank;
-      m.no_victims_project = job.project;
+      no_victims_by_project_[shape_key | static_cast<uint64_t>(job_project)] = {version, rank};
     } else {
       m.no_victims_version = version;
       m.no_victims_rank = rank;

@@ -146,18 +146,17 @@ class Round {
     uint64_t no_fit_version = 0;  // state version + 1 at which Find (no exclusions) failed
     uint64_t no_victims_version = 0;  // state version + 1 at which TryPreempt found no victims...
     int64_t no_victims_rank = 0;      // ...for this rank
-    // The same for the jobs of one project once the cross-project rule left other projects' jobs out.
-    uint64_t no_victims_project_version = 0;
-    int64_t no_victims_project_rank = 0;
-    std::string_view no_victims_project;
     Status status;
     std::vector<int> classes;
   };
   void ScanVictims(std::span<const int64_t> victim_rank);
   // Cross-project preemption rule: whether `project` holds at least its fair share of the usable GPUs
   // (running jobs and this round's binds; weights from SchedulerOptions::project_weights).
-  bool AtFairShare(std::string_view project);
+  // Projects are named by dense ids (ProjectId) once InitProjects has run.
+  bool AtFairShare(uint32_t project);
   int64_t Weight(std::string_view project) const;
+  void InitProjects();
+  uint32_t ProjectId(std::string_view project);
 
   // A reservation that may hold GPUs this round (window not over, gpus > 0).
   struct Held {
@@ -197,12 +196,21 @@ class Round {
   uint64_t nothing_version_[2] = {~uint64_t{0}, ~uint64_t{0}};
   bool nothing_[2] = {false, false};
   std::vector<Handle> bound_;    // jobs bound this round, in order
-  int64_t total_weight_ = -1;    // of the projects with running or queued jobs; -1 = not computed yet
+  // The cross-project rule's view of the projects, built on first use (InitProjects).
+  bool projects_ready_ = false;
+  int64_t total_weight_ = 0;     // of the projects with running or queued jobs
   struct ProjectHeld {
     int64_t milli = 0;       // held by running jobs and binds [0, bound_seen) of this round
     size_t bound_seen = 0;
+    int64_t weight = 1;
   };
-  std::unordered_map<std::string_view, ProjectHeld> project_held_;
+  std::unordered_map<std::string_view, uint32_t> project_ids_;
+  std::vector<ProjectHeld> projects_;         // by id
+  std::vector<uint32_t> running_project_;     // project id of each running job
+  std::vector<uint32_t> bound_project_;       // project id of bound_[i], filled as needed
+  // TryPreempt failures once the cross-project rule left other projects' jobs out: they depend on the
+  // project too. (shape << 32 | project id) -> (state version + 1, rank).
+  std::unordered_map<uint64_t, std::pair<uint64_t, int64_t>> no_victims_by_project_;
   std::vector<Held> held_;       // reservations; empty = none (the common case costs nothing)
   std::vector<int64_t> class_free_;  // fully free usable GPUs per class (only with reservations)
   bool victims_scanned_ = false;
