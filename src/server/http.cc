@@ -5,6 +5,7 @@
 
 #include "api/json.h"
 #include "common/crypto.h"
+#include "server/console.h"
 #include "server/http_audit.h"
 #include "server/http_internal.h"
 
@@ -260,6 +261,8 @@ void HttpServer::Add(const std::string& method, const std::string& path, Handler
 }
 
 void HttpServer::Dispatch(Request& req, Response& res) {
+  // The web console's own files (/, /assets/…): public and static, outside the API's route table.
+  if (ServeConsole(req, res)) return;
   bool path_known = false;
   for (auto& r : installed_) {
     std::smatch m;
