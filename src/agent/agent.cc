@@ -1,4 +1,5 @@
 #include "agent/agent.h"
+#include "agent/code_sync.h"
 
 #include "agent/rank_launcher.h"
 #include "common/file_util.h"
@@ -637,6 +638,15 @@ void Agent::HandleStart(const JobCommand& cmd) {
         prep = WriteFileAtomic(dir + "/" + kMetaFile, "attempt=" + std::to_string(job.attempt) +
                                                           "\ngpus=" + Join(job.assigned_gpus, ',') + "\nrank=" +
                                                           std::to_string(cmd.rank) + "\n");
+      }
+      if (prep.ok() && !job.spec.sync.empty()) {
+        // Synced code: unpacked into the work dir by the executor, as the job's user (docs/sync.md).
+        Result<std::string> code = FetchCode(cp_, opts_.blob_dir, opts_.home, opts_.node_name, job);
+        if (code.ok()) {
+          spec.code_archive = *code;
+        } else {
+          prep = code.status();
+        }
       }
       ::unlink((dir + "/" + kReportedFile).c_str());
       Result<ProcessRef> ref = prep.ok() ? executor_.Launch(spec) : Result<ProcessRef>(prep);

@@ -56,6 +56,9 @@ struct AgentOptions {
   // across its attempts and after it ends. In a fleet, point every agent at the same shared storage so that an
   // attempt on another node finds it. Empty: <home>/checkpoints.
   std::string checkpoint_root;
+  // Where the server keeps code archives (<blob_dir>/<project>/<sha256>) when it runs in this process (fastgpu up);
+  // empty: they are fetched through the ControlPlane into <home>/blobs/ (docs/sync.md).
+  std::string blob_dir;
 };
 
 class Agent final : public LogSource {

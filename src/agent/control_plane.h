@@ -142,6 +142,17 @@ class ControlPlane {
   }
   // The lease granted with the last successful RegisterNode or Heartbeat (no fencing in-process).
   virtual Lease CurrentLease() const { return {}; }
+  // The code archive of synced job `job_id` placed on `node` (its spec.sync = `sha256`), written to the file `dest`
+  // once its SHA-256 was checked (docs/sync.md). In-process agents read the server's blob directory instead
+  // (AgentOptions::blob_dir); the default says so.
+  virtual Status FetchBlob(const std::string& node, const std::string& job_id, const std::string& sha256,
+                           const std::string& dest) {
+    (void)node;
+    (void)job_id;
+    (void)sha256;
+    (void)dest;
+    return FailedPrecondition("this node cannot fetch synced code from its server");
+  }
 };
 
 struct LogChunk {

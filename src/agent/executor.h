@@ -22,6 +22,9 @@ struct LaunchSpec {
   std::string workdir;                       // created (0700) when missing; empty: <job_dir>/work
   std::string job_dir;                       // per-job state dir (pid, exit files); created 0700
   std::string log_path;                      // stdout+stderr appended here (opened by the agent's user)
+  // A code archive (docs/sync.md) unpacked into the default working directory before each attempt, owned by the
+  // job's user; empty: none. Ignored when `workdir` is a directory of the node's own.
+  std::string code_archive;
   // Identity of the job, applied only when the agent runs as root (euid 0); otherwise jobs run as the
   // agent's own user and these are ignored.
   int64_t run_as_uid = 0;                    // the project's own uid (gid = uid, no supplementary groups)

@@ -1,5 +1,13 @@
 #include "agent/http_control_plane.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "sync/archive.h"
+
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
@@ -133,6 +141,48 @@ Result<json> HttpControlPlane::Call(Channel& ch, const std::string& method, cons
   auto j = json::parse(r->body, nullptr, false);
   if (j.is_discarded()) return Internal("the server answered " + target + " with something that is not JSON");
   return j;
+}
+
+Status HttpControlPlane::FetchBlob(const std::string& node, const std::string& job_id, const std::string& sha256,
+                                   const std::string& dest) {
+  (void)node;  // the credential names it
+  http::Options o;
+  o.bearer_token = opts_.credential;
+  o.ca_file = opts_.ca_file;
+  o.read_timeout_ms = 60'000;
+  http::Client c(opts_.server_url, o);
+  if (!c.valid()) return FailedPrecondition("--server '" + opts_.server_url + "' is not a URL");
+  int fd = ::open(dest.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) return Internal("cannot create " + dest + ": " + std::strerror(errno));
+  sync::Sha256 sha;
+  bool write_failed = false;
+  std::string error_body;
+  auto r = c.Send("GET", "/v1/agent/blobs?job=" + job_id, {}, {}, ProtocolHeaders(),
+                  [&](int status, std::string_view data) {
+                    if (status != 200) {
+                      if (error_body.size() < 4096) error_body.append(data);
+                      return true;
+                    }
+                    sha.Update(data.data(), data.size());
+                    for (size_t off = 0; off < data.size();) {
+                      ssize_t w = ::write(fd, data.data() + off, data.size() - off);
+                      if (w < 0 && errno == EINTR) continue;
+                      if (w <= 0) {
+                        write_failed = true;
+                        return false;
+                      }
+                      off += static_cast<size_t>(w);
+                    }
+                    return true;
+                  });
+  const bool synced = ::fsync(fd) == 0;
+  ::close(fd);
+  if (write_failed || !synced) return Internal("cannot write " + dest + ": " + std::strerror(errno));
+  if (!r.ok()) return TransportError(opts_.server_url, r);
+  if (r->status != 200) return StatusFromHttp(r->status, error_body);
+  if (sha.HexDigest() != sha256)
+    return Unavailable("the code archive received does not have the SHA-256 " + sha256 + " (cut off? it is retried)");
+  return Status::Ok();
 }
 
 Status HttpControlPlane::RegisterNode(const NodeRegistration& reg) {

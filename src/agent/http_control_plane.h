@@ -64,6 +64,9 @@ class HttpControlPlane final : public ControlPlane {
   Status AckCommands(const std::string& node, uint64_t through_id) override;
   // From the answer to the last successful register or heartbeat call.
   Lease CurrentLease() const override;
+  // GET /v1/agent/blobs?job=ID on a connection of its own, streamed to `dest` with its SHA-256 checked.
+  Status FetchBlob(const std::string& node, const std::string& job_id, const std::string& sha256,
+                   const std::string& dest) override;
 
   // Where job logs are read from (the Agent), then the shipper thread starts. Call before the agent starts.
   void StartLogShipping(LogSource* logs);

@@ -66,6 +66,7 @@
 #include <vector>
 
 #include "agent/executor.h"
+#include "sync/archive.h"
 #include "agent/rank_launcher.h"
 
 #include "common/file_util.h"
@@ -868,6 +869,12 @@ class ProcessExecutor final : public Executor {
       // Our own tree: (re)given to the job's user on every attempt, entered before giving up root.
       RETURN_IF_ERROR(MakeDirs(p.workdir, 0700));
       if (other_user) RETURN_IF_ERROR(GiveDir(p.workdir, *ident));
+      if (!spec.code_archive.empty()) {
+        // Through descriptors, never following a link a previous attempt may have left (sync/archive.h).
+        Status code = sync::Unpack(spec.code_archive, p.workdir,
+                                   other_user ? std::optional<sync::Owner>(sync::Owner{ident->uid, ident->gid}) : std::nullopt);
+        if (!code.ok()) return FailInLog(log_path, Status(code.code(), "cannot unpack the job's synced code: " + code.message()));
+      }
       p.chdir_as_root = ident.has_value();
     } else if (ident) {
       // A directory named by the job is created by the job's user, in the job's process: root must

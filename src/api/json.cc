@@ -143,6 +143,7 @@ json ToJson(const JobSpec& s) {
               {"runtime_limit_s", s.runtime_limit_s},
               {"priority", s.priority},
               {"env", s.env},
+              {"sync", s.sync},
               {"workdir", s.workdir},
               {"project", s.project},
               {"max_retries", s.max_retries},
@@ -178,6 +179,7 @@ json ToJson(const Job& j) {
            {"runtime_limit_s", j.spec.runtime_limit_s},
            {"max_retries", j.spec.max_retries},
            {"secrets", j.spec.secrets},
+           {"sync", j.spec.sync},
            {"processes", std::string(ProcessLayoutName(j.spec.processes))},
            {"after", j.spec.after},
            {"after_ok", j.spec.after_ok},
@@ -259,13 +261,14 @@ json ToJson(const Node& n) {
 
 Result<JobSpec> JobSpecFromJson(const json& j) {
   RETURN_IF_ERROR(CheckFields(j,
-                              {"name", "command", "gpus", "gpu_type", "memory_mib", "runtime", "runtime_limit_s",
+                              {"name", "sync", "command", "gpus", "gpu_type", "memory_mib", "runtime", "runtime_limit_s",
                                "priority", "env", "workdir", "project", "max_retries", "secrets", "processes", "after",
                                "after_ok", "preemptible", "checkpoint_signal", "checkpoint_grace", "checkpoint_grace_s",
                                "begin_at", "deadline_at"},
                               "job spec"));
   JobSpec s;
   ASSIGN_OR_RETURN(s.name, GetString(j, "name"));
+  ASSIGN_OR_RETURN(s.sync, GetString(j, "sync"));
   auto cmd = j.find("command");
   if (cmd == j.end() || cmd->is_null()) return InvalidArgument("field 'command' is required");
   if (cmd->is_string()) {
@@ -353,6 +356,7 @@ std::string EncodeJobExtras(const Job& job) {
   if (!spec.after.empty()) j["after"] = spec.after;
   if (!spec.after_ok.empty()) j["after_ok"] = spec.after_ok;
   if (spec.preemptible) j["preemptible"] = true;
+  if (!spec.sync.empty()) j["sync"] = spec.sync;
   if (spec.checkpoint_signal != defaults.checkpoint_signal) j["checkpoint_signal"] = spec.checkpoint_signal;
   if (spec.checkpoint_grace_s != defaults.checkpoint_grace_s) j["checkpoint_grace_s"] = spec.checkpoint_grace_s;
   if (spec.begin_at) j["begin_at_ms"] = spec.begin_at;
@@ -377,6 +381,7 @@ Status DecodeJobExtras(std::string_view text, Job* job) {
   }
   return internal::Guard([&]() -> Status {
     spec->preemptible = j.value("preemptible", false);
+    spec->sync = j.value("sync", "");
     spec->checkpoint_signal = j.value("checkpoint_signal", spec->checkpoint_signal);
     spec->checkpoint_grace_s = j.value("checkpoint_grace_s", spec->checkpoint_grace_s);
     spec->begin_at = j.value("begin_at_ms", int64_t{0});
@@ -412,6 +417,7 @@ Result<Job> JobFromJson(const json& j) {
     out.spec.project = j.value("project", "default");
     out.spec.max_retries = IntOr<int>(j, "max_retries", 0);
     out.spec.secrets = j.value("secrets", std::vector<std::string>{});
+    out.spec.sync = j.value("sync", "");
     ASSIGN_OR_RETURN(out.spec.processes, ParseProcessLayout(j.value("processes", "per-node")));
     out.spec.after = j.value("after", std::vector<std::string>{});
     out.spec.after_ok = j.value("after_ok", std::vector<std::string>{});

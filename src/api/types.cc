@@ -138,6 +138,12 @@ Status ValidateJobSpec(const JobSpec& spec) {
     if (!IsUtf8(k)) return InvalidArgument("an env variable name is not valid UTF-8 text");
     if (!IsUtf8(v)) return InvalidArgument("env value of '" + k + "' is not valid UTF-8 text");
   }
+  if (!spec.sync.empty()) {
+    if (spec.sync.size() != 64 || spec.sync.find_first_not_of("0123456789abcdef") != std::string::npos)
+      return InvalidArgument("sync must be the SHA-256 of an uploaded code archive (64 lowercase hex digits)");
+    if (!spec.workdir.empty())
+      return InvalidArgument("sync and workdir cannot be combined: a synced job starts in its own copy of the code");
+  }
   for (const auto& [k, v] : spec.env) {
     if (k.find('\0') != std::string::npos)
       return InvalidArgument("an env variable name contains a NUL byte (\\u0000); remove it");

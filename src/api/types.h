@@ -51,6 +51,10 @@ struct JobSpec {
   int priority = 50;                             // 0..100
   std::map<std::string, std::string> env;
   std::string workdir;                           // empty = job's own dir
+  // Code the job starts in (`job submit --sync DIR`, docs/sync.md): the SHA-256 of a code archive uploaded to the
+  // job's project (PUT /v1/projects/{project}/blobs/{sha256}), unpacked into the job's own work dir on its node
+  // before each attempt. Empty: none. Not combined with workdir.
+  std::string sync;
   std::string project = "default";
   int max_retries = 0;                           // requeues after LOST
   // Names of project secrets to inject into the job's environment (values never stored in the job).

@@ -16,6 +16,7 @@
 #include "cli/commands.h"
 #include "cli/job_file.h"
 #include "cli/manpage.h"
+#include "cli/sync_cli.h"
 #include "bench/scheduler_bench.h"
 #include "sim/simulate_command.h"
 
@@ -165,6 +166,10 @@ void AddUpOptions(CLI::App* cmd, server::UpOptions& o) {
                   "Unix uids given to projects for their jobs, one each, never reused (when running as root; "
                   "default 1900000000-1999999999)")
       ->type_name("FIRST-LAST");
+  cmd->add_option("--max-sync-mib", o.max_sync_mib,
+                  "The largest code archive `job submit --sync DIR` may upload, in MiB (docs/sync.md)")
+      ->capture_default_str()
+      ->check(CLI::Range(int64_t{1}, int64_t{16384}));
   cmd->footer(ListenFooter());
 }
 
@@ -499,6 +504,8 @@ Examples:
   int log_rank = 0;
   std::string wait_timeout;
   std::string migrate_reason;
+  std::string s_sync, files_path, files_out;  // job submit --sync, job files
+  CLI::Option* o_sync = nullptr;
   bool migrate_force = false;
   // Flags whose presence is checked in the callbacks (declared only when `job` is named).
   CLI::Option *o_gpus = nullptr, *o_type = nullptr, *o_mem = nullptr, *o_runtime = nullptr, *o_prio = nullptr;
@@ -526,6 +533,10 @@ Examples:
                                   "Working directory of the process: an absolute path on the node that runs it "
                                   "(default: a fresh directory of the job's own)")
                       ->type_name("DIR");
+      o_sync = sub->add_option("--sync", s_sync,
+                               "Upload DIR (minus what .gitignore/.fastgpuignore exclude; unchanged trees are not sent "
+                               "again) and start the job in a copy of it on its node (docs/sync.md)")
+                   ->type_name("DIR");
       sub->add_flag("--here", submit.here,
                     "Run in the directory you submit from (only with a server that runs jobs on this machine, "
                     "i.e. fastgpu up)");
@@ -574,6 +585,7 @@ Examples:
         set(o_prio, s_prio, submit.priority);
         set(o_name, s_name, submit.name);
         set(o_workdir, s_workdir, submit.workdir);
+        set(o_sync, s_sync, submit.sync);
         set(o_project, s_project, submit.project);
         // The user's default project: FASTGPU_PROJECT, else `fastgpu config set project P`.
         if (!submit.project) {
@@ -676,6 +688,27 @@ Exit code: 0 when the job was asked to move, 1 when refused (not running, or not
       logs->add_option("--rank", log_rank, "A multi-node job: the member (node rank) whose output to show (default 0)")
           ->type_name("K")
           ->check(CLI::NonNegativeNumber);
+    }
+    if (sub_named("files")) {
+      auto* c = job->add_subcommand("files", "List the files under a job's work dir, or download them (-o DIR)");
+      c->add_option("id", job_id, "Job id (j-…)")->required()->type_name("ID");
+      c->add_option("path", files_path, "A file or directory under the work dir (default: all of it)")->type_name("PATH");
+      c->add_option("--to", files_out, "Download into DIR (-o DIR says the same here)")->type_name("DIR");
+      c->footer(R"(
+Works while the job runs and after it ended, until its node cleans its directory (jobs on the server's own node;
+docs/sync.md). Symlinks are listed, never followed.
+Examples:
+  fastgpu job files j-3
+  fastgpu job files j-3 outputs -o ./results
+  fastgpu job files j-3 outputs/metrics.json)");
+      c->callback([&] {
+        // -o is the global output format elsewhere; here a value that is no format names the download directory.
+        if (g.output != "table" && g.output != "json" && !g.output.empty()) {
+          files_out = g.output;
+          g.output = "table";
+        }
+        action = client_verb([&](Context& ctx) { return JobFiles(ctx, job_id, files_path, files_out); });
+      });
     }
     auto* wait = add_id_verb("wait", "Wait until a job ends; exit 0 if it SUCCEEDED, 1 if not, 2 on timeout",
                              "fastgpu job wait j-3 --timeout 1h && echo succeeded",

@@ -12,6 +12,7 @@
 #include "api/json.h"
 #include "cli/job_file.h"
 #include "cli/render.h"
+#include "cli/sync_cli.h"
 #include "common/quantity.h"
 
 namespace fastgpu::cli {
@@ -147,6 +148,23 @@ int JobSubmit(Context& ctx, const SubmitFlags& flags, const ReadFileFn& read_fil
     for (const auto& v : *values) {
       for (auto& id : CommaList(v)) into->push_back(std::move(id));
     }
+  }
+  // --sync DIR (or the job file's `sync:`): the code is uploaded first (docs/sync.md).
+  std::optional<std::string> sync_dir = flags.sync;
+  if (!sync_dir && flags.file) {
+    if (auto text = read_file(*flags.file)) {
+      auto from_file = SyncDirOfJobFile(*text, *flags.file);
+      if (!from_file.ok()) return ReportError(ctx.err, from_file.status(), kExitUsage);
+      sync_dir = *from_file;
+    }
+  }
+  if (sync_dir) {
+    if (!spec->workdir.empty() || flags.here)
+      return ReportError(ctx.err, InvalidArgument("--sync and --workdir/--here cannot be combined: a synced job starts in its own copy of the code"), kExitUsage);
+    if (spec->project.empty()) spec->project = "default";
+    Status synced = SyncCode(ctx, *sync_dir, *spec);
+    if (!synced.ok())
+      return ReportError(ctx.err, synced, synced.code() == ErrorCode::kInvalidArgument ? kExitUsage : kExitFailure);
   }
   if (Status st = api::ValidateJobSpec(*spec); !st.ok()) return ReportError(ctx.err, st, kExitUsage);
   if (flags.here) {

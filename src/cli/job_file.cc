@@ -347,11 +347,11 @@ Status ApplyResources(const YAML::Node& v, const FileErrors& err, Claim& type, C
 }
 
 constexpr const char* kKnownFields =
-    "name, command, gpus, gpu_type, resources, memory, runtime, priority, env, workdir, project, max_retries, "
+    "name, command, gpus, gpu_type, resources, memory, runtime, priority, env, workdir, sync, project, max_retries, "
     "secrets, processes, after, after_ok, preemptible, checkpoint_signal, checkpoint_grace, begin, deadline";
 
 bool KnownField(std::string_view key) {
-  for (std::string_view k : {"name", "command", "gpus", "gpu_type", "resources", "memory", "memory_mib", "runtime",
+  for (std::string_view k : {"name", "sync", "command", "gpus", "gpu_type", "resources", "memory", "memory_mib", "runtime",
                              "runtime_limit_s", "priority", "env", "workdir", "project", "max_retries", "secrets",
                              "processes", "after", "after_ok", "preemptible", "checkpoint_signal", "checkpoint_grace",
                              "begin", "deadline"}) {

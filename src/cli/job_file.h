@@ -23,6 +23,7 @@ struct SubmitFlags {
   std::optional<std::string> priority;     // --priority 0..100
   std::optional<std::string> name;         // --name
   std::optional<std::string> workdir;      // --workdir (absolute, on the node)
+  std::optional<std::string> sync;         // --sync DIR: upload DIR, the job starts in a copy (docs/sync.md)
   bool here = false;                       // --here: the submit directory (server on this machine only)
   std::optional<std::string> project;      // --project
   std::optional<std::string> max_retries;  // --max-retries

@@ -232,6 +232,7 @@ Status Embedded::Start(const UpOptions& options) {
     aopts.home = home_;
     aopts.stop_grace_ms = sopts.stop_grace_ms;
     aopts.checkpoint_root = options.checkpoint_root;
+    aopts.blob_dir = home_ + "/blobs";  // synced code, read in place (docs/sync.md)
     if (auto self = agent::SelfExecutable(); self.ok()) aopts.launcher_path = *self;  // one process per GPU
     agent_ = std::make_unique<agent::Agent>(aopts, *backend_, *executor_, *service_, clock_);
     service_->SetLogSource(node, agent_.get());
@@ -259,6 +260,12 @@ Status Embedded::Start(const UpOptions& options) {
   hopts.tls_key = options.tls_key;
   hopts.master_key_path = key_path;
   hopts.node_log_dir = home_ + "/node-logs";  // logs pushed by remote agents
+  hopts.blob_dir = home_ + "/blobs";           // code archives (docs/sync.md)
+  hopts.max_sync_bytes = options.max_sync_mib << 20;
+  if (options.local_agent) {
+    hopts.local_node = node;
+    hopts.local_job_root = home_ + "/jobs";  // agent::Agent::JobDir
+  }
   {
     auto trial = billing::ParseUsd(options.trial_credit);
     if (!trial.ok() || *trial < 0)

@@ -33,6 +33,13 @@ const std::vector<RouteInfo> kRoutes = {
     {"GET", "/v1/jobs/{id}/events", Action::kProjectRead, Scope::kPathJob, "A job's state changes"},
     {"GET", "/v1/jobs/{id}/logs", Action::kProjectRead, Scope::kPathJob, "A job's output (follow=true streams)"},
     {"GET", "/v1/jobs/{id}/wait", Action::kProjectRead, Scope::kPathJob, "Wait for a job to end (or to run)"},
+    // Code sync (http_sync.cc)
+    {"GET", "/v1/jobs/{id}/files", Action::kProjectRead, Scope::kPathJob,
+     "Files under a job's work dir: a listing (a directory) or the bytes (a file); ?path=P"},
+    {"GET", "/v1/projects/{project}/blobs/{hash}", Action::kProjectRead, Scope::kPathProject,
+     "Whether the project has this code archive (present, size) and the largest upload taken (max_bytes)"},
+    {"PUT", "/v1/projects/{project}/blobs/{hash}", Action::kProjectWrite, Scope::kPathProject,
+     "Upload a code archive (job submit --sync); the body's SHA-256 must be the one in the path"},
     {"GET", "/v1/gpus", Action::kAuthenticated, Scope::kNone, "List GPUs"},
     {"GET", "/v1/nodes", Action::kAuthenticated, Scope::kNone, "List nodes"},
     // Reservations (http_reservations.cc)
@@ -207,6 +214,15 @@ TransportOptions MakeTransportOptions(const HttpOptions& o) {
   t.tls_cert = o.tls_cert;
   t.tls_key = o.tls_key;
   t.max_body_bytes = o.max_body_bytes;
+  // Code archives (PUT /v1/projects/P/blobs/H) may be larger than other bodies.
+  if (o.max_sync_bytes > 0) {
+    const size_t normal = o.max_body_bytes, sync = static_cast<size_t>(o.max_sync_bytes);
+    t.body_limit = [normal, sync](std::string_view method, std::string_view target) {
+      return method == "PUT" && target.rfind("/v1/projects/", 0) == 0 && target.find("/blobs/") != std::string_view::npos
+                 ? std::max(normal, sync)
+                 : normal;
+    };
+  }
   return t;
 }
 }  // namespace
@@ -399,6 +415,7 @@ void HttpServer::Install() {
     }
     RETURN_IF_SEND_ERROR(res, auth::Authorize(ctx.principal, Action::kProjectWrite, spec->project,
                                               "project " + spec->project + " does not exist"));
+    if (!spec->sync.empty()) RETURN_IF_SEND_ERROR(res, CheckSyncBlob(spec->project, spec->sync));
     std::string dry = Param(req, "dry_run");
     if (dry == "true" || dry == "1") {
       auto est = service_.EstimateCost(*spec);
@@ -614,6 +631,7 @@ void HttpServer::Install() {
   InstallAgent();
   InstallBilling();
   InstallReservations();
+  InstallSync();
 }
 
 }  // namespace fastgpu::server

@@ -20,6 +20,10 @@
 #include <functional>
 #include <regex>
 
+namespace fastgpu::sync {
+class BlobStore;
+}
+
 namespace fastgpu::server {
 
 // Where a route finds the project it acts on (for authorisation).
@@ -61,6 +65,13 @@ struct HttpOptions {
   // Fleet mode: where logs pushed by remote agents are kept (<dir>/<node>/<job>.log). Empty: remote agents
   // cannot push logs (their jobs' logs are then unavailable).
   std::string node_log_dir;
+  // Code sync (docs/sync.md): where uploaded code archives are kept (<dir>/<project>/<sha256>; empty: uploads
+  // are refused) and the largest one taken (`--max-sync-bytes`).
+  std::string blob_dir;
+  int64_t max_sync_bytes = int64_t{100} << 20;
+  // The in-process agent (fastgpu up): its node and its jobs' dirs (<dir>/<id>/work), for `job files`.
+  std::string local_node;
+  std::string local_job_root;
 };
 
 struct Fleet;  // node credentials and shipped logs (nodes.h)
@@ -87,6 +98,9 @@ class HttpServer {
   void InstallBilling();
   void InstallAgent();  // http_agent.cc: agent protocol + node administration
   void InstallReservations();  // http_reservations.cc
+  void InstallSync();  // http_sync.cc: code archives and job files
+  Status CheckSyncBlob(const std::string& project, const std::string& sha256) const;  // http_sync.cc
+  void ServeBlob(Ctx& ctx, const std::string& project, const std::string& sha256);      // http_sync.cc
   void Add(const std::string& method, const std::string& path, Handler handler);
   void Dispatch(Request& req, Response& res);
   void Serve(const RouteInfo& route, Handler& handler, const Request& req, Response& res);
@@ -107,6 +121,7 @@ class HttpServer {
   std::mutex rotate_mu_;                // one master-key rotation at a time
   Service& service_;
   HttpOptions options_;
+  std::shared_ptr<sync::BlobStore> blobs_;  // null: code sync off
   std::shared_ptr<Fleet> fleet_;  // shared_ptr: Fleet is complete only in http_agent.cc
   std::unique_ptr<HttpTransport> transport_;
 };

@@ -35,6 +35,8 @@ const std::vector<RouteInfo> kAgentRoutes = {
     {"POST", "/v1/agent/reports", Action::kPublic, Scope::kNone, "Agent: job starts and ends"},
     {"POST", "/v1/agent/heartbeat", Action::kPublic, Scope::kNone, "Agent: GPU metrics and running attempts"},
     {"POST", "/v1/agent/logs", Action::kPublic, Scope::kNone, "Agent: push job log bytes from an offset"},
+    {"GET", "/v1/agent/blobs", Action::kPublic, Scope::kNone,
+     "Agent: the code archive of a job placed on this node (?job=ID)"},
 };
 
 bool Loopback(const std::string& addr) {
@@ -238,6 +240,16 @@ void HttpServer::InstallAgent() {
     if (!size.ok()) return SendError(ctx.res, size.status());
     if (*size > *offset) transport_->Notify(id);  // followers of this job's log
     SendJson(ctx.res, {{"size", *size}});
+  });
+
+  // The code of a synced job (docs/sync.md), for the nodes it was placed on only.
+  Add("GET", "/v1/agent/blobs", [this, node_of, not_yours](Ctx& ctx) {
+    auto node = node_of(ctx);
+    if (!node) return;
+    auto job = service_.GetJob(Param(ctx.req, "job"));
+    if (!job.ok()) return SendError(ctx.res, job.status());
+    if (!JobOnNode(*job, *node)) return SendError(ctx.res, not_yours(*node, job->node.empty() ? "(none)" : job->node));
+    ServeBlob(ctx, job->spec.project, job->spec.sync);
   });
 
   // ---- node administration ----

@@ -196,6 +196,7 @@ class Session : public Parkable, public std::enable_shared_from_this<Session<Str
 
  private:
   beast::tcp_stream& Lowest() { return beast::get_lowest_layer(stream_); }
+  size_t body_limit_ = 0;  // of the request being read
 
   void Begin() {
     if constexpr (kTls) {
@@ -213,7 +214,8 @@ class Session : public Parkable, public std::enable_shared_from_this<Session<Str
     if (closed_) return;
     parser_.emplace();
     parser_->header_limit(static_cast<std::uint32_t>(t_.opt.max_header_bytes));
-    parser_->body_limit(t_.opt.max_body_bytes);
+    body_limit_ = t_.opt.max_body_bytes;
+    parser_->body_limit(body_limit_);
     Lowest().expires_after(milliseconds(t_.opt.request_timeout_ms));
     bhttp::async_read_header(stream_, buffer_, *parser_,
                              [self = this->shared_from_this()](beast::error_code ec, size_t) { self->OnHeader(ec); });
@@ -227,8 +229,7 @@ class Session : public Parkable, public std::enable_shared_from_this<Session<Str
       return Fail(431, "payload_too_large",
                   "request header is too large (limit " + std::to_string(t_.opt.max_header_bytes) + " bytes)");
     if (ec == bhttp::error::body_limit)
-      return Fail(413, "payload_too_large",
-                  "request body is too large (limit " + std::to_string(t_.opt.max_body_bytes) + " bytes)");
+      return Fail(413, "payload_too_large", "request body is too large (limit " + std::to_string(body_limit_) + " bytes)");
     if (IsParseError(ec) && ec != bhttp::error::end_of_stream && ec != bhttp::error::partial_message)
       return Fail(400, "invalid_argument", "malformed HTTP request: " + ec.message());
     CloseNow();
@@ -240,6 +241,10 @@ class Session : public Parkable, public std::enable_shared_from_this<Session<Str
     if (static_cast<size_t>(std::distance(h.begin(), h.end())) > t_.opt.max_header_fields)
       return Fail(431, "payload_too_large",
                   "too many request header fields (limit " + std::to_string(t_.opt.max_header_fields) + ")");
+    if (t_.opt.body_limit) {
+      body_limit_ = t_.opt.body_limit(SV(h.method_string()), SV(h.target()));
+      parser_->body_limit(body_limit_);
+    }
     if (IEquals(SV(h[bhttp::field::expect]), "100-continue")) {
       auto cont = std::make_shared<bhttp::response<bhttp::empty_body>>(bhttp::status::continue_, 11);
       Lowest().expires_after(milliseconds(t_.opt.write_timeout_ms));

@@ -82,6 +82,8 @@ struct TransportOptions {
   std::string tls_cert;            // PEM files; both set = HTTPS
   std::string tls_key;
   size_t max_body_bytes = 1 << 20;
+  // When set: the body limit of a request, from its method and target (path and query), instead of max_body_bytes.
+  std::function<size_t(std::string_view method, std::string_view target)> body_limit;
   size_t max_header_bytes = 16 << 10;  // request line + all header fields
   size_t max_header_fields = 100;
   int request_timeout_ms = 30'000;  // to receive a whole request, idle keep-alive time included

@@ -39,6 +39,8 @@ struct UpOptions {
   std::string fence_timeout = "30s";  // 0: no fencing (see ServiceOptions::fence_timeout_ms)
   // The local agent's checkpoint root (agent::AgentOptions::checkpoint_root; empty: <home>/checkpoints).
   std::string checkpoint_root;
+  // The largest code archive a project may upload (`job submit --sync`), MiB.
+  int64_t max_sync_mib = 100;
 };
 
 // Runs server + local agent + SQLite in this process until SIGINT/SIGTERM. Writes <home>/url and
