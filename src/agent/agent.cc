@@ -183,6 +183,20 @@ api::Gpu Agent::ToApiGpu(const gpu::GpuInfo& info, const gpu::GpuMetrics* m, con
   return g;
 }
 
+// True when the node has a CDI specification of its NVIDIA GPUs (`nvidia-ctk cdi generate`): /etc/cdi or
+// /var/run/cdi holds nvidia*.yaml or nvidia*.json.
+static bool HasNvidiaCdiSpec() {
+  for (const char* dir : {"/etc/cdi", "/var/run/cdi"}) {
+    std::error_code ec;
+    for (std::filesystem::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+      const std::string name = it->path().filename().string();
+      const std::string ext = it->path().extension().string();
+      if (name.rfind("nvidia", 0) == 0 && (ext == ".yaml" || ext == ".json")) return true;
+    }
+  }
+  return false;
+}
+
 Status Agent::Start() {
   {
     std::lock_guard lock(mu_);
@@ -412,6 +426,8 @@ Status Agent::Register() {
     reg.node.name = opts_.node_name;
     reg.node.address = opts_.address;
     reg.node.labels = opts_.labels;
+    // Container jobs (docs/containers.md) can run here: the node says so to the server and to `fastgpu node list`.
+    if (!FindPodman().empty()) reg.node.labels.emplace("containers", "podman");
     reg.node.healthy = true;
     reg.node.gpu_count = static_cast<int>(gpus_.size());
     reg.node.simulated = std::any_of(gpus_.begin(), gpus_.end(), [](const auto& g) { return g.simulated; });
@@ -619,6 +635,26 @@ void Agent::HandleStart(const JobCommand& cmd) {
           launcher_ok = CheckLauncher(opts_.launcher_path, cmd, opts_.node_name);
         }
         spec.argv = RankLauncherArgv(opts_.launcher_path, layout, opts_.stop_grace_ms, job.spec.command);
+      }
+      if (!job.spec.image.empty()) {
+        // A container job (docs/containers.md): its GPUs through the NVIDIA CDI specification when the node has
+        // one, else through the NVIDIA Container Toolkit's hook (NVIDIA_VISIBLE_DEVICES). Inside, the container sees
+        // only its GPUs, so CUDA_VISIBLE_DEVICES names them by UUID; simulated GPUs keep the process contract.
+        spec.image = job.spec.image;
+        bool simulated = false;
+        {
+          std::lock_guard lock(mu_);
+          simulated = std::any_of(gpus_.begin(), gpus_.end(), [](const auto& g) { return g.simulated; });
+        }
+        if (!job.assigned_gpus.empty() && !simulated) {
+          if (HasNvidiaCdiSpec()) {
+            for (const std::string& uuid : job.assigned_gpus) spec.devices.push_back("nvidia.com/gpu=" + uuid);
+          } else {
+            spec.env["NVIDIA_VISIBLE_DEVICES"] = Join(job.assigned_gpus, ',');
+            spec.env["NVIDIA_DRIVER_CAPABILITIES"] = "compute,utility";
+          }
+          spec.env["CUDA_VISIBLE_DEVICES"] = Join(job.assigned_gpus, ',');
+        }
       }
       spec.workdir = job.spec.workdir.empty() ? dir + "/work" : job.spec.workdir;
       spec.job_dir = dir;

@@ -41,7 +41,22 @@ struct LaunchSpec {
   // and, as root, given to the job's user (uid and gid, 0700) on every attempt, through a descriptor (never via a
   // symlink). Its parent must exist (the agent makes it: 0711 as root). Empty: none.
   std::string checkpoint_dir;
+  // Container jobs (docs/containers.md). With an image, the job's process is `podman run --rm` of that image
+  // (rootful as root, with --user the job's uid:gid; rootless with --userns=keep-id otherwise), under the same
+  // supervisor: the working directory and the checkpoint directory are mounted at the same paths, `env` (and nothing
+  // of the agent's environment) is the container's environment, passed through a memory file (never argv or disk),
+  // signals reach the container's process through podman's signal proxy and an init process, and the container is
+  // removed by name when podman itself is killed or the job is fenced. The image must be on the node already.
+  std::string image;
+  std::vector<std::string> devices;          // --device arguments, e.g. CDI names nvidia.com/gpu=<UUID>
+  std::string podman = "podman";             // the podman binary (a name looked up in PATH, or a path)
 };
+
+// The container name of a container job's attempt: fastgpu-<job>-<attempt>-<8 hex of its job dir> (unique per
+// fastgpu home, so that several agents on one host never share one).
+std::string ContainerName(const std::string& job_id, int attempt, const std::string& job_dir);
+// Where podman is (PATH searched like execvp); empty when it is not installed.
+std::string FindPodman(const std::string& name = "podman");
 
 // The lease file: one line "<deadline> <grace_ms> <lease_ms>", where deadline is CLOCK_MONOTONIC nanoseconds
 // (the SystemClock's MonotonicNanos), written atomically (rename) by the agent after each answer of the server.

@@ -42,7 +42,9 @@
 #include <pwd.h>
 #include <signal.h>
 #include <poll.h>
+#include <spawn.h>
 #include <sys/eventfd.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -51,6 +53,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
@@ -329,6 +332,12 @@ struct Prepared {
   int log_fd = -1;
   int null_fd = -1;
   int max_fd = 1024;
+  // A container job (LaunchSpec::image): the job's process is podman; env_fd (a sealed memory file holding the
+  // container's environment) becomes its fd 4 (--env-file /dev/fd/4); cleanup_argv (`podman rm -f`) runs when podman
+  // itself was killed or the job was fenced, so that no container outlives its supervisor's record.
+  int env_fd = -1;
+  std::vector<std::string> cleanup_store;
+  std::vector<char*> cleanup_argv;
 };
 
 // What the supervisor sends the parent once the job process exists.
@@ -421,12 +430,14 @@ __attribute__((noinline)) pid_t SpawnJob(const Prepared& p, ChildFailure* fail) 
   int null_fd = ::fcntl(p.null_fd, F_DUPFD, 10);
   int log_fd = ::fcntl(p.log_fd, F_DUPFD, 10);
   int rep_fd = ::fcntl(report_fd, F_DUPFD, 10);
+  int env_fd = p.env_fd >= 0 ? ::fcntl(p.env_fd, F_DUPFD, 10) : -1;
   ::dup2(null_fd, 0);
   ::dup2(log_fd, 1);
   ::dup2(log_fd, 2);
   ::dup2(rep_fd, 3);
   ::fcntl(3, F_SETFD, FD_CLOEXEC);
-  SafeCloseFrom(4, p.max_fd);
+  if (env_fd >= 0) ::dup2(env_fd, 4);  // inherited by podman (not close-on-exec after dup2)
+  SafeCloseFrom(env_fd >= 0 ? 5 : 4, p.max_fd);
 
   {
     // Default dispositions: fastgpu's handlers mean nothing here, and the job must not inherit
@@ -518,6 +529,19 @@ __attribute__((noinline)) pid_t SpawnJob(const Prepared& p, ChildFailure* fail) 
     fenced_lease = SafeWaitJob(job, p.lease_path.c_str());
     ::kill(-job, SIGKILL);
     while (::waitpid(job, &status, 0) < 0 && errno == EINTR) {
+    }
+    if (!p.cleanup_argv.empty() && (WIFSIGNALED(status) || fenced_lease >= 0)) {
+      // podman was killed (a stop's SIGKILL, a fence): the container may still run under conmon. Remove it by name,
+      // killing what runs in it, before the end is recorded. podman that exited on its own waited for the container.
+      ::close(4);
+      pid_t rm = ::vfork();
+      if (rm == 0) {
+        ::execve(p.cleanup_argv[0], p.cleanup_argv.data(), p.envp.data());
+        ::_exit(127);
+      }
+      int ignored = 0;
+      while (rm > 0 && ::waitpid(rm, &ignored, 0) < 0 && errno == EINTR) {
+      }
     }
   }
 
@@ -790,6 +814,47 @@ Status CloseJobDir(const std::string& dir, const Identity& id) {
   return Status::Ok();
 }
 
+// Runs `argv` (argv[0] a path) with `envp`, stdin and stdout on /dev/null, and returns its exit code with what it
+// wrote to stderr (the first 4 KiB). For short podman queries made by Launch (the caller has other threads: spawn,
+// never fork).
+Result<std::pair<int, std::string>> RunQuiet(const std::vector<std::string>& argv, char* const* envp) {
+  std::vector<char*> args;
+  for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  int err_pipe[2];
+  if (::pipe2(err_pipe, O_CLOEXEC) != 0) return Unavailable("cannot create a pipe: " + ErrnoText(errno));
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+  posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+  posix_spawn_file_actions_adddup2(&fa, err_pipe[1], 2);
+  pid_t pid = 0;
+  int rc = ::posix_spawn(&pid, args[0], &fa, nullptr, args.data(), envp);
+  posix_spawn_file_actions_destroy(&fa);
+  ::close(err_pipe[1]);
+  if (rc != 0) {
+    ::close(err_pipe[0]);
+    return Unavailable("cannot run " + argv[0] + ": " + ErrnoText(rc));
+  }
+  std::string err;
+  char buf[1024];
+  while (true) {
+    ssize_t r = ::read(err_pipe[0], buf, sizeof(buf));
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) break;
+    if (err.size() < 4096) err.append(buf, static_cast<size_t>(r));
+  }
+  ::close(err_pipe[0]);
+  int st = 0;
+  while (::waitpid(pid, &st, 0) < 0 && errno == EINTR) {
+  }
+  while (!err.empty() && (err.back() == '\n' || err.back() == ' ')) err.pop_back();
+  return std::make_pair(WIFEXITED(st) ? WEXITSTATUS(st) : 128 + (WIFSIGNALED(st) ? WTERMSIG(st) : 0), err);
+}
+
+// The job dir's record of a container job's name (read back by Adopt, for the cleanup of a lost job).
+constexpr const char* kContainerFile = "container";
+
 class ProcessExecutor final : public Executor {
  public:
   explicit ProcessExecutor(const Clock& clock) : clock_(clock) {
@@ -865,7 +930,25 @@ class ProcessExecutor final : public Executor {
     } else if (::chmod(job_dir.c_str(), 0700) != 0) {
       return Internal("cannot set the mode of '" + job_dir + "': " + ErrnoText(errno));
     }
-    if (IsInside(p.workdir, job_dir)) {
+    const bool container = !spec.image.empty();
+    const std::string where = spec.node.empty() ? "this node" : "node " + spec.node;
+    if (container && !IsInside(p.workdir, job_dir)) {
+      // Mounted into the container as it is: it must exist, and the job's user must be able to enter it.
+      struct stat sb {};
+      if (::stat(p.workdir.c_str(), &sb) != 0 || !S_ISDIR(sb.st_mode)) {
+        return FailInLog(log_path, FailedPrecondition("working directory '" + p.workdir + "' does not exist on " +
+                                                      where + ": a container job mounts it, so create it first "
+                                                      "(or leave the workdir out)"));
+      }
+      if (other_user) {
+        Status can = CheckEnterableBy(p.workdir, ident->uid, ident->gid, ident->groups);
+        if (can.code() == ErrorCode::kPermissionDenied) {
+          return FailInLog(log_path, PermissionDenied("cannot use working directory '" + p.workdir + "' (" +
+                                                      can.message() + "; the job runs as uid " +
+                                                      std::to_string(ident->uid) + ")"));
+        }
+      }
+    } else if (IsInside(p.workdir, job_dir)) {
       // Our own tree: (re)given to the job's user on every attempt, entered before giving up root.
       RETURN_IF_ERROR(MakeDirs(p.workdir, 0700));
       if (other_user) RETURN_IF_ERROR(GiveDir(p.workdir, *ident));
@@ -915,55 +998,62 @@ class ProcessExecutor final : public Executor {
       ::unlink(forwards_path.c_str());
     }
 
+    std::string container_name;
+    if (container) {
+      ASSIGN_OR_RETURN(container_name, PrepareContainer(spec, job_dir, log_path, where, ident, &p));
+    }
+
     // Environment: ours (filtered, see InheritedVariable), the job user's identity, then the job's
     // additions/overrides.
     std::map<std::string, std::string> env;
-    for (char** e = environ; e != nullptr && *e != nullptr; ++e) {
-      std::string kv(*e);
-      size_t eq = kv.find('=');
-      if (eq == std::string::npos || eq == 0) continue;
-      std::string name = kv.substr(0, eq);
-      if (!InheritedVariable(name, ident.has_value())) continue;
-      env.emplace(std::move(name), kv.substr(eq + 1));
-    }
-    if (ident) {
-      env["HOME"] = ident->home.empty() ? p.workdir : ident->home;
-      env["USER"] = ident->name;
-      env["LOGNAME"] = ident->name;
-      p.set_identity = true;
-      p.set_umask = ident->project_uid;  // files private to the job unless it says otherwise
-      p.uid = ident->uid;
-      p.gid = ident->gid;
-      p.groups = ident->groups;
-      p.reason_identity_prefix = ident->project_uid
-                                     ? "cannot switch to uid " + std::to_string(ident->uid) + ": "
-                                     : "cannot switch to OS user '" + ident->name + "' (uid " +
-                                           std::to_string(ident->uid) + "): ";
-      p.reason_regain_root = "refusing to run: root privileges could be regained after switching to uid " +
-                             std::to_string(ident->uid);
-    }
-    for (const auto& [k, v] : spec.env) {
-      if (k.empty() || k.find('=') != std::string::npos) {
-        return InvalidArgument("job " + spec.job_id + ": bad environment variable name '" + k + "'");
+    if (!container) {
+      for (char** e = environ; e != nullptr && *e != nullptr; ++e) {
+        std::string kv(*e);
+        size_t eq = kv.find('=');
+        if (eq == std::string::npos || eq == 0) continue;
+        std::string name = kv.substr(0, eq);
+        if (!InheritedVariable(name, ident.has_value())) continue;
+        env.emplace(std::move(name), kv.substr(eq + 1));
       }
-      env[k] = v;
+      if (ident) {
+        env["HOME"] = ident->home.empty() ? p.workdir : ident->home;
+        env["USER"] = ident->name;
+        env["LOGNAME"] = ident->name;
+        p.set_identity = true;
+        p.set_umask = ident->project_uid;  // files private to the job unless it says otherwise
+        p.uid = ident->uid;
+        p.gid = ident->gid;
+        p.groups = ident->groups;
+        p.reason_identity_prefix = ident->project_uid
+                                       ? "cannot switch to uid " + std::to_string(ident->uid) + ": "
+                                       : "cannot switch to OS user '" + ident->name + "' (uid " +
+                                             std::to_string(ident->uid) + "): ";
+        p.reason_regain_root = "refusing to run: root privileges could be regained after switching to uid " +
+                               std::to_string(ident->uid);
+      }
+      for (const auto& [k, v] : spec.env) {
+        if (k.empty() || k.find('=') != std::string::npos) {
+          return InvalidArgument("job " + spec.job_id + ": bad environment variable name '" + k + "'");
+        }
+        env[k] = v;
+      }
+      p.env_store.reserve(env.size());
+      for (const auto& [k, v] : env) p.env_store.push_back(k + "=" + v);
+      env.clear();  // the values may be secrets: keep as few copies as possible
+      p.argv_store = spec.argv;
+      p.exec_candidates = CommandCandidates(spec.argv[0], PathOf(p.env_store));
+      for (auto& s : p.argv_store) p.argv.push_back(s.data());
+      p.argv.push_back(nullptr);
+      static constexpr char kSh[] = "/bin/sh";
+      p.sh_argv.push_back(const_cast<char*>(kSh));
+      p.sh_argv.push_back(nullptr);  // the candidate being run (ExecJob)
+      for (size_t i = 1; i < p.argv_store.size(); ++i) p.sh_argv.push_back(p.argv_store[i].data());
+      p.sh_argv.push_back(nullptr);
+      for (auto& s : p.env_store) p.envp.push_back(s.data());
+      p.envp.push_back(nullptr);
     }
-    p.env_store.reserve(env.size());
-    for (const auto& [k, v] : env) p.env_store.push_back(k + "=" + v);
-    env.clear();  // the values may be secrets: keep as few copies as possible
-    p.argv_store = spec.argv;
-    p.exec_candidates = CommandCandidates(spec.argv[0], PathOf(p.env_store));
-    for (auto& s : p.argv_store) p.argv.push_back(s.data());
-    p.argv.push_back(nullptr);
-    static constexpr char kSh[] = "/bin/sh";
-    p.sh_argv.push_back(const_cast<char*>(kSh));
-    p.sh_argv.push_back(nullptr);  // the candidate being run (ExecJob)
-    for (size_t i = 1; i < p.argv_store.size(); ++i) p.sh_argv.push_back(p.argv_store[i].data());
-    p.sh_argv.push_back(nullptr);
-    for (auto& s : p.env_store) p.envp.push_back(s.data());
-    p.envp.push_back(nullptr);
-    p.reason_exec_prefix = "cannot run '" + spec.argv[0] + "': ";
-    if (other_user) {
+    p.reason_exec_prefix = "cannot run '" + p.argv_store[0] + "': ";
+    if (other_user && !container) {
       // For the message only (the job's own lookup decides): what this agent's user would have run.
       for (const std::string& c : p.exec_candidates) {
         struct stat sb {};
@@ -977,7 +1067,7 @@ class ProcessExecutor final : public Executor {
     }
     p.reason_chdir_prefix = "cannot enter working directory '" + p.workdir + "': ";
     p.reason_mkdir_prefix = "cannot create working directory '" + p.workdir + "': ";
-    if (other_user && !IsInside(p.workdir, job_dir)) {
+    if (other_user && !container && !IsInside(p.workdir, job_dir)) {
       // For the message only (the job's own chdir decides): which directory on the way its user may not enter.
       struct stat sb {};
       if (::stat(p.workdir.c_str(), &sb) == 0) {
@@ -993,12 +1083,14 @@ class ProcessExecutor final : public Executor {
 
     p.log_fd = ::open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOCTTY, 0600);
     if (p.log_fd < 0) {
+      if (p.env_fd >= 0) ::close(p.env_fd);
       return Internal("cannot open log file '" + log_path + "': " + ErrnoText(errno));
     }
     p.null_fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
     if (p.null_fd < 0) {
       int e = errno;
       ::close(p.log_fd);
+      if (p.env_fd >= 0) ::close(p.env_fd);
       return Internal("cannot open /dev/null: " + ErrnoText(e));
     }
     int report[2];
@@ -1006,13 +1098,14 @@ class ProcessExecutor final : public Executor {
       int e = errno;
       ::close(p.log_fd);
       ::close(p.null_fd);
+      if (p.env_fd >= 0) ::close(p.env_fd);
       return Unavailable("cannot create a pipe to start job " + spec.job_id + ": " + ErrnoText(e));
     }
 
     // The record that this attempt may have started (see kStartedFile); nothing before here started it.
     if (Status marked = WriteFileAtomic(job_dir + "/" + kStartedFile, "attempt " + std::to_string(spec.attempt) + "\n");
         !marked.ok()) {
-      for (int fd : {report[0], report[1], p.log_fd, p.null_fd}) ::close(fd);
+      for (int fd : {report[0], report[1], p.log_fd, p.null_fd, p.env_fd}) ::close(fd);
       return marked;
     }
     pid_t sup = ::fork();
@@ -1024,6 +1117,7 @@ class ProcessExecutor final : public Executor {
     ::close(report[1]);
     ::close(p.log_fd);
     ::close(p.null_fd);
+    if (p.env_fd >= 0) ::close(p.env_fd);
     if (sup < 0) {
       ::close(report[0]);
       return Unavailable("cannot fork to start job " + spec.job_id + ": " + ErrnoText(fork_errno));
@@ -1058,6 +1152,7 @@ class ProcessExecutor final : public Executor {
     t.job_dir = job_dir;
     t.supervisor_start_ticks = rec.supervisor_start_ticks;
     t.leader_forwards = forwards;
+    t.container_name = container_name;
     t.exit_event = OpenPidFd(sup);  // our child, not reaped yet: the pid cannot name another process
     {
       std::lock_guard lock(mu_);
@@ -1143,6 +1238,10 @@ class ProcessExecutor final : public Executor {
     t.job_dir = job_dir;
     t.adopted = true;
     t.leader_forwards = ::access((job_dir + "/" + kForwardsSignalsFile).c_str(), F_OK) == 0;
+    if (auto name = ReadFileToString(job_dir + "/" + kContainerFile)) {
+      t.container_name = *name;
+      while (!t.container_name.empty() && t.container_name.back() == '\n') t.container_name.pop_back();
+    }
     bool sup_alive = SupervisorAlive(t);
     bool job_alive = ProcessMatches(t.ref.pid, t.ref.start_ticks);
     if (!sup_alive && !job_alive) {
@@ -1166,6 +1265,15 @@ class ProcessExecutor final : public Executor {
   }
 
   std::vector<ExitStatus> Poll() override {
+    std::vector<std::string> orphans;
+    std::vector<ExitStatus> out = PollLocked(&orphans);
+    // Containers of jobs whose supervisor is gone: nothing else removes them (podman was killed, or ended, without
+    // the supervisor's cleanup). Outside the lock: podman takes a while.
+    for (const std::string& name : orphans) RemoveContainer(name);
+    return out;
+  }
+
+  std::vector<ExitStatus> PollLocked(std::vector<std::string>* orphans) {
     std::lock_guard lock(mu_);
     std::vector<ExitStatus> out;
     out.swap(pending_);
@@ -1180,9 +1288,15 @@ class ProcessExecutor final : public Executor {
           continue;
         }
         if (!ProcessMatches(t.ref.pid, t.ref.start_ticks)) {
+          if (!t.container_name.empty()) orphans->push_back(t.container_name);
           out.push_back(LostStatus(t));
           it = jobs_.erase(it);
           continue;
+        }
+        if (t.kill_sent && !t.container_name.empty() && !t.container_cleaned) {
+          // Stopped with SIGKILL while its supervisor is gone: podman cannot pass that on, so the container goes.
+          t.container_cleaned = true;
+          orphans->push_back(t.container_name);
         }
         // The supervisor is gone but the job still runs: keep watching it (its exit status will be
         // unknown, and it is reported lost when it ends), by polling: its supervisor's event has fired.
@@ -1264,6 +1378,9 @@ class ProcessExecutor final : public Executor {
     std::optional<int64_t> kill_deadline_ns;
     // A per-GPU job's launcher (kForwardsSignalsFile): a checkpoint signal goes to it alone.
     bool leader_forwards = false;
+    // A container job: its container's name (removed by name when the job is lost with its supervisor gone).
+    std::string container_name;
+    bool container_cleaned = false;
     // Checkpoint(): the signal was sent; SIGTERM follows at term_deadline_ns, SIGKILL term_grace_ns after that.
     bool checkpoint_sent = false;
     std::optional<int64_t> term_deadline_ns;
@@ -1280,6 +1397,135 @@ class ProcessExecutor final : public Executor {
       ::close(fd);
     }
     return st;
+  }
+
+  // The job's process of a container job: `podman run` (see LaunchSpec::image). Fills p's argv, environment (the
+  // agent's own, for podman), the memory file with the container's environment and the cleanup command; returns
+  // the container's name. Failures are written to the job's log.
+  static Result<std::string> PrepareContainer(const LaunchSpec& spec, const std::string& job_dir,
+                                              const std::string& log_path, const std::string& where,
+                                              const std::optional<Identity>& ident, Prepared* p) {
+    const std::string podman = FindPodman(spec.podman);
+    if (podman.empty()) {
+      return FailInLog(log_path, FailedPrecondition("podman is not installed on " + where + ": job " + spec.job_id +
+                                                    " runs in image '" + spec.image +
+                                                    "' and needs it (apt-get install podman), or submit it "
+                                                    "without --image"));
+    }
+    // podman runs as this agent's user, in the agent's environment (CONTAINERS_CONF, XDG_RUNTIME_DIR...), never
+    // in the job's: that one is the container's.
+    for (char** e = environ; e != nullptr && *e != nullptr; ++e) {
+      std::string kv(*e);
+      size_t eq = kv.find('=');
+      if (eq == std::string::npos || eq == 0 || !InheritedVariable(kv.substr(0, eq), false)) continue;
+      p->env_store.push_back(std::move(kv));
+    }
+    for (auto& v : p->env_store) p->envp.push_back(v.data());
+    p->envp.push_back(nullptr);
+
+    // Jobs never pull (a registry may be unreachable, and a pull would be billed as the job's GPU time).
+    ASSIGN_OR_RETURN(auto exists, RunQuiet({podman, "image", "exists", spec.image}, p->envp.data()));
+    if (exists.first == 1) {
+      return FailInLog(log_path, FailedPrecondition("image " + spec.image + " is not on " + where + "; podman pull " +
+                                                    spec.image + " there (jobs never pull images)"));
+    }
+    if (exists.first != 0) {
+      return FailInLog(log_path, Unavailable("podman on " + where + " cannot look up image " + spec.image + ": " +
+                                             (exists.second.empty() ? "exit " + std::to_string(exists.first)
+                                                                    : exists.second)));
+    }
+
+    const std::string workdir = p->workdir;
+    const std::string ckpt = spec.checkpoint_dir.empty() ? "" : Absolute(spec.checkpoint_dir);
+    for (const std::string* dir : {&workdir, &ckpt}) {
+      if (dir->find_first_of(":,") != std::string::npos) {
+        return FailInLog(log_path, InvalidArgument("cannot mount '" + *dir + "' into a container: podman does not "
+                                                   "take paths with ':' or ','"));
+      }
+    }
+    // The container's environment: the job's (the contract of docs/architecture.md, secrets included) and HOME,
+    // through a sealed memory file read by podman as --env-file (one NAME=VALUE a line).
+    std::string env_text;
+    bool home = false;
+    for (const auto& [k, v] : spec.env) {
+      if (k.empty() || k.find_first_of("=\n") != std::string::npos || k[0] == '#' || k[0] == ' ' || k[0] == '\t')
+        return InvalidArgument("job " + spec.job_id + ": bad environment variable name '" + k + "'");
+      if (v.find('\n') != std::string::npos) {
+        return FailInLog(log_path, InvalidArgument("environment variable " + k + " of job " + spec.job_id +
+                                                   " holds a line break, which a container's environment cannot "
+                                                   "carry (podman's env-file): put it in a file in the working "
+                                                   "directory instead"));
+      }
+      home = home || k == "HOME";
+      env_text += k + "=" + v + "\n";
+    }
+    if (!home) env_text += "HOME=" + workdir + "\n";
+    int memfd = ::memfd_create("fastgpu-env", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+    if (memfd < 0) return Internal("cannot create the environment of job " + spec.job_id + ": " + ErrnoText(errno));
+    size_t off = 0;
+    while (off < env_text.size()) {
+      ssize_t w = ::write(memfd, env_text.data() + off, env_text.size() - off);
+      if (w < 0 && errno == EINTR) continue;
+      if (w <= 0) {
+        int e = errno;
+        ::close(memfd);
+        return Internal("cannot write the environment of job " + spec.job_id + ": " + ErrnoText(e));
+      }
+      off += static_cast<size_t>(w);
+    }
+    std::fill(env_text.begin(), env_text.end(), '\0');  // may hold secrets
+    ::fcntl(memfd, F_ADD_SEALS, F_SEAL_WRITE | F_SEAL_GROW | F_SEAL_SHRINK | F_SEAL_SEAL);
+    p->env_fd = memfd;
+
+    const std::string name = ContainerName(spec.job_id, spec.attempt, job_dir);
+    std::vector<std::string>& a = p->argv_store;
+    a = {podman, "run", "--rm", "--name", name, "--label", "fastgpu.job=" + spec.job_id, "--pull=never", "--init",
+         // The node's network and IPC, as for processes (NCCL, shared-memory data loaders).
+         "--network", "host", "--ipc", "host",
+         // Output goes to the job's log through podman; a second copy in the container's storage is not kept.
+         "--log-driver", "none", "--cap-drop", "all", "--security-opt", "no-new-privileges", "--env-file",
+         "/dev/fd/4", "-v", workdir + ":" + workdir, "-w", workdir};
+    if (!ckpt.empty()) {
+      a.push_back("-v");
+      a.push_back(ckpt + ":" + ckpt);
+    }
+    if (ident) {
+      // Rootful podman: the container's processes run as the job's own uid and gid, like a process job.
+      a.push_back("--user");
+      a.push_back(std::to_string(ident->uid) + ":" + std::to_string(ident->gid));
+      for (gid_t g : ident->groups) {
+        if (g == ident->gid) continue;
+        a.push_back("--group-add");
+        a.push_back(std::to_string(g));
+      }
+    } else if (::geteuid() != 0) {
+      // Rootless podman: the agent's user is the same uid inside, so files in the mounts stay its own.
+      a.push_back("--userns=keep-id");
+    }
+    for (const std::string& d : spec.devices) {
+      a.push_back("--device");
+      a.push_back(d);
+    }
+    a.push_back(spec.image);
+    a.insert(a.end(), spec.argv.begin(), spec.argv.end());
+    p->exec_candidates = {podman};
+    for (auto& v : a) p->argv.push_back(v.data());
+    p->argv.push_back(nullptr);
+    p->sh_argv = {nullptr, nullptr};
+    p->cleanup_store = {podman, "rm", "--force", "--ignore", "--time", "0", name};
+    for (auto& v : p->cleanup_store) p->cleanup_argv.push_back(v.data());
+    p->cleanup_argv.push_back(nullptr);
+    // podman runs as the agent's user, from a directory it may enter.
+    p->workdir = "/";
+    p->chdir_as_root = false;
+    p->mkdir_paths.clear();
+    Status recorded = WriteFileAtomic(job_dir + "/" + kContainerFile, name + "\n");
+    if (!recorded.ok()) {
+      ::close(p->env_fd);
+      p->env_fd = -1;
+      return recorded;
+    }
+    return name;
   }
 
   static std::string PathOf(const std::vector<std::string>& env) {
@@ -1331,6 +1577,27 @@ class ProcessExecutor final : public Executor {
     if (t.ref.pid > 0 && ProcessExists(t.ref.pid, t.ref.start_ticks)) ::kill(static_cast<pid_t>(t.ref.pid), sig);
   }
 
+  // `podman rm --force` of a container, as the agent's user, in the agent's environment (errors are logged: the
+  // container may already be gone).
+  static void RemoveContainer(const std::string& name) {
+    const std::string podman = FindPodman();
+    if (podman.empty()) return;
+    std::vector<std::string> env_store;
+    for (char** e = environ; e != nullptr && *e != nullptr; ++e) {
+      std::string kv(*e);
+      size_t eq = kv.find('=');
+      if (eq != std::string::npos && eq > 0 && InheritedVariable(kv.substr(0, eq), false)) env_store.push_back(kv);
+    }
+    std::vector<char*> envp;
+    for (auto& v : env_store) envp.push_back(v.data());
+    envp.push_back(nullptr);
+    auto r = RunQuiet({podman, "rm", "--force", "--ignore", "--time", "0", name}, envp.data());
+    if (!r.ok() || r->first != 0) {
+      std::fprintf(stderr, "fastgpu agent: cannot remove container %s: %s\n", name.c_str(),
+                   r.ok() ? r->second.c_str() : r.status().message().c_str());
+    }
+  }
+
   static ExitStatus LostStatus(const Tracked& t) {
     ExitStatus st;
     st.job_id = t.ref.job_id;
@@ -1357,6 +1624,36 @@ class ProcessExecutor final : public Executor {
 };
 
 }  // namespace
+
+std::string ContainerName(const std::string& job_id, int attempt, const std::string& job_dir) {
+  uint32_t h = 2166136261U;  // FNV-1a
+  for (char c : job_dir) h = (h ^ static_cast<unsigned char>(c)) * 16777619U;
+  char hex[9];
+  std::snprintf(hex, sizeof(hex), "%08x", h);
+  std::string id;
+  for (char c : job_id) id.push_back(std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' ? c : '_');
+  return "fastgpu-" + id + "-" + std::to_string(attempt) + "-" + hex;
+}
+
+std::string FindPodman(const std::string& name) {
+  if (name.empty()) return "";
+  if (name.find('/') != std::string::npos) return ::access(name.c_str(), X_OK) == 0 ? name : "";
+  const char* path_env = std::getenv("PATH");  // NOLINT(concurrency-mt-unsafe): read only, never set by fastgpu
+  const std::string path = path_env != nullptr && *path_env != '\0' ? path_env : "/usr/local/bin:/usr/bin:/bin";
+  size_t i = 0;
+  while (i <= path.size()) {
+    size_t next = path.find(':', i);
+    if (next == std::string::npos) next = path.size();
+    const std::string dir = path.substr(i, next - i);
+    i = next + 1;
+    if (dir.empty() || dir[0] != '/') continue;
+    const std::string candidate = dir + "/" + name;
+    struct stat sb {};
+    if (::stat(candidate.c_str(), &sb) == 0 && S_ISREG(sb.st_mode) && ::access(candidate.c_str(), X_OK) == 0)
+      return candidate;
+  }
+  return "";
+}
 
 std::unique_ptr<Executor> MakeProcessExecutor(const Clock& clock) {
   return std::make_unique<ProcessExecutor>(clock);

@@ -155,7 +155,8 @@ json ToJson(const JobSpec& s) {
               {"checkpoint_signal", CheckpointSignalName(s.checkpoint_signal)},
               {"checkpoint_grace_s", s.checkpoint_grace_s},
               {"begin_at", OptTime(s.begin_at)},
-              {"deadline_at", OptTime(s.deadline_at)}};
+              {"deadline_at", OptTime(s.deadline_at)},
+              {"image", s.image}};
 }
 
 json ToJson(const Job& j) {
@@ -174,6 +175,7 @@ json ToJson(const Job& j) {
            {"command", j.spec.command},
            {"env", j.spec.env},
            {"workdir", j.spec.workdir},
+           {"image", j.spec.image},
            {"project", j.spec.project},
            {"user", j.user},
            {"runtime_limit_s", j.spec.runtime_limit_s},
@@ -264,7 +266,7 @@ Result<JobSpec> JobSpecFromJson(const json& j) {
                               {"name", "sync", "command", "gpus", "gpu_type", "memory_mib", "runtime", "runtime_limit_s",
                                "priority", "env", "workdir", "project", "max_retries", "secrets", "processes", "after",
                                "after_ok", "preemptible", "checkpoint_signal", "checkpoint_grace", "checkpoint_grace_s",
-                               "begin_at", "deadline_at"},
+                               "begin_at", "deadline_at", "image"},
                               "job spec"));
   JobSpec s;
   ASSIGN_OR_RETURN(s.name, GetString(j, "name"));
@@ -321,6 +323,7 @@ Result<JobSpec> JobSpecFromJson(const json& j) {
     }
   }
   ASSIGN_OR_RETURN(s.workdir, GetString(j, "workdir"));
+  ASSIGN_OR_RETURN(s.image, GetString(j, "image"));
   ASSIGN_OR_RETURN(s.project, GetString(j, "project", "default"));
   ASSIGN_OR_RETURN(std::string processes, GetString(j, "processes", "per-node"));
   ASSIGN_OR_RETURN(s.processes, ParseProcessLayout(processes));
@@ -362,6 +365,7 @@ std::string EncodeJobExtras(const Job& job) {
   if (spec.begin_at) j["begin_at_ms"] = spec.begin_at;
   if (spec.deadline_at) j["deadline_at_ms"] = spec.deadline_at;
   if (job.attained_gpu_ms) j["attained_gpu_ms"] = job.attained_gpu_ms;
+  if (!spec.image.empty()) j["image"] = spec.image;
   return j.empty() ? "{}" : j.dump();
 }
 
@@ -387,6 +391,7 @@ Status DecodeJobExtras(std::string_view text, Job* job) {
     spec->begin_at = j.value("begin_at_ms", int64_t{0});
     spec->deadline_at = j.value("deadline_at_ms", int64_t{0});
     job->attained_gpu_ms = j.value("attained_gpu_ms", int64_t{0});
+    spec->image = j.value("image", "");
     return Status::Ok();
   });
 }
@@ -414,6 +419,7 @@ Result<Job> JobFromJson(const json& j) {
     out.spec.priority = IntOr<int>(j, "priority", 50);
     out.spec.env = j.value("env", std::map<std::string, std::string>{});
     out.spec.workdir = j.value("workdir", "");
+    out.spec.image = j.value("image", "");
     out.spec.project = j.value("project", "default");
     out.spec.max_retries = IntOr<int>(j, "max_retries", 0);
     out.spec.secrets = j.value("secrets", std::vector<std::string>{});

@@ -1,5 +1,7 @@
 #include "api/types.h"
 
+#include <cctype>
+
 #include <utility>
 
 namespace fastgpu::api {
@@ -101,6 +103,65 @@ std::string CheckpointSignalName(int sig) {
   return "signal " + std::to_string(sig);
 }
 
+Status ValidateImageName(std::string_view image) {
+  const std::string shown = IsUtf8(std::string(image)) && image.find('\0') == std::string_view::npos
+                                ? std::string(image.substr(0, 80))
+                                : std::string("(not text)");
+  const auto bad = [&](const std::string& why) {
+    return InvalidArgument("image '" + shown + "' is not an image name: " + why +
+                           " (e.g. python:3.11, docker.io/library/ubuntu:22.04 or localhost/train:1)");
+  };
+  if (image.empty()) return bad("it is empty");
+  if (image.size() > 255) return bad("it is longer than 255 characters");
+  // name[:tag][@digest]; the name is lowercase components separated by '/', the first may be a host[:port].
+  std::string_view rest = image;
+  std::string_view digest;
+  if (size_t at = rest.find('@'); at != std::string_view::npos) {
+    digest = rest.substr(at + 1);
+    rest = rest.substr(0, at);
+    const size_t colon = digest.find(':');
+    if (colon == std::string_view::npos || colon == 0 || colon + 1 >= digest.size()) return bad("the digest is not ALGORITHM:HEX");
+    for (char c : digest.substr(colon + 1))
+      if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return bad("the digest is not ALGORITHM:HEX");
+  }
+  std::string_view tag;
+  if (size_t slash = rest.rfind('/'), colon = rest.rfind(':');
+      colon != std::string_view::npos && (slash == std::string_view::npos || colon > slash)) {
+    tag = rest.substr(colon + 1);
+    rest = rest.substr(0, colon);
+    if (tag.empty() || tag.size() > 128) return bad("the tag after ':' must be 1 to 128 characters");
+    if (!std::isalnum(static_cast<unsigned char>(tag[0])) && tag[0] != '_') return bad("the tag must start with a letter, digit or '_'");
+    for (char c : tag)
+      if (!std::isalnum(static_cast<unsigned char>(c)) && c != '_' && c != '.' && c != '-')
+        return bad("the tag may hold only letters, digits, '_', '.' and '-'");
+  }
+  if (rest.empty()) return bad("the repository name is missing");
+  size_t start = 0;
+  bool first = true;
+  while (start <= rest.size()) {
+    size_t end = rest.find('/', start);
+    if (end == std::string_view::npos) end = rest.size();
+    std::string_view part = rest.substr(start, end - start);
+    if (part.empty()) return bad("a path component is empty");
+    const bool host = first && end < rest.size() &&
+                      (part.find('.') != std::string_view::npos || part.find(':') != std::string_view::npos ||
+                       part == "localhost");
+    for (size_t i = 0; i < part.size(); ++i) {
+      const char c = part[i];
+      const bool lower = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
+      const bool sep = c == '.' || c == '_' || c == '-';
+      if (host ? !(lower || sep || c == ':' || (c >= 'A' && c <= 'Z')) : !(lower || sep))
+        return bad(host ? "the registry host may hold only letters, digits, '.', '-' and ':PORT'"
+                        : "the repository may hold only lowercase letters, digits, '.', '_', '-' and '/'");
+      if ((i == 0 || i + 1 == part.size()) && !lower && !(host && c >= 'A' && c <= 'Z'))
+        return bad("each path component must start and end with a lowercase letter or digit");
+    }
+    first = false;
+    start = end + 1;
+  }
+  return Status::Ok();
+}
+
 Status ValidateJobSpec(const JobSpec& spec) {
   if (spec.command.empty() || spec.command[0].empty())
     return InvalidArgument("command is empty: give the program to run after '--'");
@@ -130,6 +191,11 @@ Status ValidateJobSpec(const JobSpec& spec) {
   }
   if (!spec.workdir.empty() && spec.workdir[0] != '/')
     return InvalidArgument("workdir '" + spec.workdir + "' is relative: give an absolute path on the node that runs the job");
+  if (!spec.image.empty()) RETURN_IF_ERROR(ValidateImageName(spec.image));
+  if (!spec.array.empty()) RETURN_IF_ERROR(ParseArraySpec(spec.array).status());
+  if (!spec.image.empty() && spec.processes == ProcessLayout::kPerGpu)
+    return InvalidArgument("one process per GPU is not available in a container (image '" + spec.image +
+                           "'): start the ranks from the container's command (e.g. torchrun) instead");
   for (size_t i = 0; i < spec.command.size(); ++i) {
     if (!IsUtf8(spec.command[i]))
       return InvalidArgument("command argument " + std::to_string(i + 1) + " is not valid UTF-8 text");

@@ -75,7 +75,14 @@ struct JobSpec {
   // whose runtime limit cannot end before it). 0 = none. Unix milliseconds.
   UnixMillis begin_at = 0;
   UnixMillis deadline_at = 0;
+  // OCI image to run the command in (docs/containers.md): empty = a plain process on the node. Run with podman on
+  // the node, never pulled by the job: the image must already be there.
+  std::string image;
 };
+
+// Checks an OCI image reference ("python:3.11", "localhost/train:1", "registry:5000/team/img@sha256:..."):
+// lowercase repository path, optional tag and digest; an error with an example otherwise.
+Status ValidateImageName(std::string_view image);
 
 // Signals a job may ask for as its checkpoint signal, by name without "SIG".
 inline constexpr std::pair<const char*, int> kCheckpointSignals[] = {

@@ -495,7 +495,7 @@ Examples:
   }
 
   SubmitFlags submit;
-  std::string s_gpus, s_type, s_mem, s_runtime, s_prio, s_name, s_workdir, s_project, s_retries, s_file;
+  std::string s_gpus, s_type, s_mem, s_runtime, s_prio, s_name, s_workdir, s_project, s_retries, s_file, s_image;
   JobListFlags list_flags;
   JobCancelFlags cancel_flags;
   int list_limit = 0;
@@ -510,6 +510,7 @@ Examples:
   // Flags whose presence is checked in the callbacks (declared only when `job` is named).
   CLI::Option *o_gpus = nullptr, *o_type = nullptr, *o_mem = nullptr, *o_runtime = nullptr, *o_prio = nullptr;
   CLI::Option *o_name = nullptr, *o_workdir = nullptr, *o_project = nullptr, *o_retries = nullptr, *o_file = nullptr;
+  CLI::Option* o_image = nullptr;
   CLI::Option* o_limit = nullptr;
   CLI::Option *o_ckpt_sig = nullptr, *o_ckpt_grace = nullptr, *o_begin = nullptr, *o_deadline = nullptr;
   std::string s_ckpt_sig, s_ckpt_grace, s_begin, s_deadline;
@@ -537,6 +538,10 @@ Examples:
                                "Upload DIR (minus what .gitignore/.fastgpuignore exclude; unchanged trees are not sent "
                                "again) and start the job in a copy of it on its node (docs/sync.md)")
                    ->type_name("DIR");
+      o_image = sub->add_option("--image", s_image,
+                                "Run the command in this OCI image with podman on the node (it must be there: jobs "
+                                "never pull; default: a plain process)")
+                    ->type_name("IMAGE");
       sub->add_flag("--here", submit.here,
                     "Run in the directory you submit from (only with a server that runs jobs on this machine, "
                     "i.e. fastgpu up)");
@@ -585,6 +590,7 @@ Examples:
         set(o_prio, s_prio, submit.priority);
         set(o_name, s_name, submit.name);
         set(o_workdir, s_workdir, submit.workdir);
+        set(o_image, s_image, submit.image);
         set(o_sync, s_sync, submit.sync);
         set(o_project, s_project, submit.project);
         // The user's default project: FASTGPU_PROJECT, else `fastgpu config set project P`.

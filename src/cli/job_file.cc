@@ -348,13 +348,13 @@ Status ApplyResources(const YAML::Node& v, const FileErrors& err, Claim& type, C
 
 constexpr const char* kKnownFields =
     "name, command, gpus, gpu_type, resources, memory, runtime, priority, env, workdir, sync, project, max_retries, "
-    "secrets, processes, after, after_ok, preemptible, checkpoint_signal, checkpoint_grace, begin, deadline";
+    "secrets, processes, after, after_ok, preemptible, checkpoint_signal, checkpoint_grace, begin, deadline, image";
 
 bool KnownField(std::string_view key) {
   for (std::string_view k : {"name", "sync", "command", "gpus", "gpu_type", "resources", "memory", "memory_mib", "runtime",
                              "runtime_limit_s", "priority", "env", "workdir", "project", "max_retries", "secrets",
                              "processes", "after", "after_ok", "preemptible", "checkpoint_signal", "checkpoint_grace",
-                             "begin", "deadline"}) {
+                             "begin", "deadline", "image"}) {
     if (k == key) return true;
   }
   return false;
@@ -471,6 +471,9 @@ Status ApplyYaml(const YAML::Node& root, const FileErrors& err, api::JobSpec& sp
         }
         RETURN_IF_ERROR(CheckField(v, err, [&](api::JobSpec& o) { o.workdir = s; }));
         spec.workdir = s;
+      } else if (key == "image") {
+        RETURN_IF_ERROR(CheckField(v, err, [&](api::JobSpec& o) { o.image = s; }));
+        spec.image = s;
       } else if (key == "project") {
         RETURN_IF_ERROR(CheckField(v, err, [&](api::JobSpec& o) { o.project = s; }));
         spec.project = s;
@@ -598,6 +601,10 @@ Result<api::JobSpec> BuildJobSpec(const SubmitFlags& flags, const ReadFileFn& re
   if (!spec.workdir.empty() && spec.workdir[0] != '/') {
     return InvalidArgument("workdir '" + spec.workdir + "' is relative: give an absolute path on the node that runs "
                            "the job (e.g. /data/run1), or --here to run in the directory you submit from");
+  }
+  if (flags.image) {
+    spec.image = *flags.image;
+    RETURN_IF_ERROR(Prefix(api::ValidateImageName(spec.image), "invalid --image: "));
   }
   if (flags.project) spec.project = *flags.project;
   if (flags.max_retries) {

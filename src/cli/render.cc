@@ -115,6 +115,7 @@ std::string RenderJobDetail(const api::Job& j, UnixMillis now, bool color) {
   const bool per_gpu = j.spec.processes == api::ProcessLayout::kPerGpu;
   if (per_gpu) kv.emplace_back("Processes", "one per GPU (RANK counted per process)");
   if (!j.spec.workdir.empty()) kv.emplace_back("Workdir", j.spec.workdir);
+  if (!j.spec.image.empty()) kv.emplace_back("Image", j.spec.image);
   for (const auto& d : j.spec.after) kv.emplace_back("After", d + " (ended)");
   for (const auto& d : j.spec.after_ok) kv.emplace_back("After", d + " (succeeded)");
   for (const auto& [k, v] : j.spec.env) kv.emplace_back("Env", k + "=" + v);

@@ -90,6 +90,42 @@ TEST(ValidateJobSpec, WorkdirMustBeAbsolute) {
   EXPECT_TRUE(ValidateJobSpec(s).ok());
 }
 
+// Container jobs: the image name is checked at submit (a name podman would take as an option, or that it would
+// refuse, never reaches a node), travels in the spec's JSON and is kept with the stored extras.
+TEST(ValidateJobSpec, ImageNamesAreCheckedAndTheImageRoundTrips) {
+  for (const char* good : {"python:3.11", "localhost/train:1", "docker.io/library/ubuntu:22.04", "busybox",
+                           "registry.example.com:5000/team/img-a_b.c:v1.2-rc", "ghcr.io/o/n@sha256:0123abcdef",
+                           "ubuntu:22.04@sha256:abcdef01"}) {
+    EXPECT_TRUE(ValidateImageName(good).ok()) << good << ": " << ValidateImageName(good).message();
+  }
+  for (const char* bad : {"", "-v/:/host", "Not An Image", "Ubuntu", "a//b", "img:", "img:-x", "img@sha256",
+                          "img@sha256:XYZ", "/abs", "img/", "a b"}) {
+    Status st = ValidateImageName(bad);
+    ASSERT_EQ(st.code(), ErrorCode::kInvalidArgument) << bad;
+    EXPECT_NE(st.message().find("is not an image name"), std::string::npos) << st.message();
+    EXPECT_NE(st.message().find("(e.g. python:3.11"), std::string::npos) << st.message();
+  }
+  auto spec = JobSpecFromJsonText(R"({"command": ["true"], "image": "localhost/train:1"})");
+  ASSERT_TRUE(spec.ok()) << spec.status().message();
+  EXPECT_EQ(spec->image, "localhost/train:1");
+  auto refused = JobSpecFromJsonText(R"({"command": ["true"], "image": "--privileged"})");
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.status().message().find("image '--privileged' is not an image name"), std::string::npos);
+  auto per_gpu = JobSpecFromJsonText(R"({"command": ["true"], "image": "busybox", "processes": "per-gpu"})");
+  ASSERT_FALSE(per_gpu.ok());
+  EXPECT_NE(per_gpu.status().message().find("not available in a container"), std::string::npos);
+
+  Job job;
+  job.id = "j-1";
+  job.spec = *spec;
+  EXPECT_EQ(JobFromJson(ToJson(job))->spec.image, "localhost/train:1");
+  Job stored;
+  ASSERT_TRUE(DecodeJobExtras(EncodeJobExtras(job), &stored).ok());
+  EXPECT_EQ(stored.spec.image, "localhost/train:1");
+  job.spec.image.clear();
+  EXPECT_EQ(EncodeJobExtras(job), "{}");
+}
+
 // Issue 11: duplicate keys were accepted (nlohmann keeps the last one), so two readers of one body
 // could disagree about, say, the project of a job.
 TEST(ParseJson, RefusesDuplicateKeysNamingTheKey) {

@@ -1,0 +1,245 @@
+// Container jobs (`job submit --image`, docs/containers.md) through the real binary: `fastgpu up` on simulated GPUs
+// runs each job as `podman run` of a tiny local image (busybox-static imported with `podman import`, built once per
+// run of this binary, in a podman storage of its own). Skipped only when podman is not installed.
+#include <gtest/gtest.h>
+
+#include <sys/stat.h>
+
+#include <cstdlib>
+#include <fstream>
+
+#include "harness.h"
+
+namespace fastgpu::testing {
+namespace {
+
+constexpr const char* kImage = "localhost/fastgpu-test:1";
+
+// Runs a shell command; returns its exit code and output (stdout and stderr).
+std::pair<int, std::string> Shell(const std::string& cmd) {
+  std::string out;
+  FILE* f = ::popen((cmd + " 2>&1").c_str(), "r");
+  if (f == nullptr) return {-1, "popen failed"};
+  char buf[4096];
+  size_t n = 0;
+  while ((n = std::fread(buf, 1, sizeof(buf), f)) > 0) out.append(buf, n);
+  int rc = ::pclose(f);
+  return {WIFEXITED(rc) ? WEXITSTATUS(rc) : -1, out};
+}
+
+// The podman storage and configuration of this run (through CONTAINERS_CONF and CONTAINERS_STORAGE_CONF, which
+// `fastgpu up` and its agent pass on to podman), and the test image in it.
+class PodmanEnv {
+ public:
+  static void SetUp() {
+    auto which = Shell("command -v podman");
+    if (which.first != 0) {
+      skip_ = "podman is not installed (apt-get install podman busybox-static runc; scripts/setup.sh does)";
+      return;
+    }
+    char tmpl[] = "/tmp/fastgpu-podman-XXXXXX";
+    dir_ = ::mkdtemp(tmpl);
+    {
+      // runc where Debian's runc is installed: crun refuses hosts whose cgroups are in hybrid mode; no default
+      // ulimits: some hosts cannot raise them.
+      std::ofstream conf(dir_ + "/containers.conf");
+      conf << "[containers]\ndefault_ulimits = []\n";
+      if (fs::exists("/usr/sbin/runc") || fs::exists("/usr/bin/runc")) conf << "[engine]\nruntime = \"runc\"\n";
+      std::ofstream storage(dir_ + "/storage.conf");
+      storage << "[storage]\ndriver = \"vfs\"\ngraphroot = \"" << dir_ << "/graph\"\nrunroot = \"" << dir_
+              << "/run\"\n";
+    }
+    ::setenv("CONTAINERS_CONF", (dir_ + "/containers.conf").c_str(), 1);
+    ::setenv("CONTAINERS_STORAGE_CONF", (dir_ + "/storage.conf").c_str(), 1);
+    const std::string busybox = fs::exists("/bin/busybox") ? "/bin/busybox" : "/usr/bin/busybox";
+    ASSERT_TRUE(fs::exists(busybox)) << "the container tests build their image from busybox-static: apt-get install "
+                                        "busybox-static";
+    const std::string root = dir_ + "/rootfs";
+    fs::create_directories(root + "/bin");
+    fs::copy_file(busybox, root + "/bin/busybox");
+    for (const char* applet : {"sh", "echo", "sleep", "cat", "env", "id", "ls", "true", "false"})
+      fs::create_symlink("busybox", root + "/bin/" + applet);
+    auto tar = Shell("tar -C '" + root + "' -cf '" + dir_ + "/image.tar' .");
+    ASSERT_EQ(tar.first, 0) << tar.second;
+    auto import = Shell("podman import '" + dir_ + "/image.tar' " + kImage);
+    ASSERT_EQ(import.first, 0) << import.second;
+  }
+  static void TearDown() {
+    if (dir_.empty()) return;
+    Shell("podman rm --all --force --time 0");
+    Shell("podman rmi --all --force");
+    std::error_code ec;
+    fs::remove_all(dir_, ec);
+    dir_.clear();
+  }
+  static const std::string& skip() { return skip_; }
+  // Containers that exist now (running or not), one name a line.
+  static std::string Containers() { return Shell("podman ps --all --format '{{.Names}}'").second; }
+
+ private:
+  static inline std::string skip_;
+  static inline std::string dir_;
+};
+
+// A directory every job uid may enter (jobs run as their project's uid when the tests run as root; the homes of
+// UpProcess are private), holding a checkpoint root and a working directory with a file in it.
+class SharedDir {
+ public:
+  SharedDir() {
+    char tmpl[] = "/tmp/fastgpu-ctr-XXXXXX";
+    dir_ = ::mkdtemp(tmpl);
+    ::chmod(dir_.c_str(), 0711);
+    fs::create_directories(dir_ + "/code");
+    ::chmod((dir_ + "/code").c_str(), 0755);
+    std::ofstream(dir_ + "/code/hello.txt") << "hello from the workdir\n";
+    ::chmod((dir_ + "/code/hello.txt").c_str(), 0644);
+  }
+  ~SharedDir() {
+    std::error_code ec;
+    fs::remove_all(dir_, ec);
+  }
+  std::string checkpoints() const { return dir_ + "/checkpoints"; }
+  std::string code() const { return dir_ + "/code"; }
+
+ private:
+  std::string dir_;
+};
+
+class ContainerTest : public ::testing::Test {
+ protected:
+  // Once per run of this binary (ctest runs each test on its own: then once per test; an import takes ~0.5 s).
+  static void SetUpTestSuite() { PodmanEnv::SetUp(); }
+  static void TearDownTestSuite() { PodmanEnv::TearDown(); }
+  void SetUp() override {
+    if (!PodmanEnv::skip().empty()) GTEST_SKIP() << PodmanEnv::skip();
+  }
+  static std::string Logs(const UpProcess& up, const std::string& id) { return up.Cli({"job", "logs", id}).out; }
+  static bool LogHas(const UpProcess& up, const std::string& id, const std::string& text) {
+    return Logs(up, id).find(text) != std::string::npos;
+  }
+  // True once no container of this run is left (podman run --rm, and the cleanup by name).
+  static bool NoContainerLeft() {
+    return WaitFor([] { return Trim(PodmanEnv::Containers()).empty(); }, std::chrono::seconds(20));
+  }
+};
+
+TEST_F(ContainerTest, AContainerJobGetsItsEnvironmentWorkdirAndCheckpointDirAndItsExitCodeCounts) {
+  SharedDir shared;
+  UpProcess up("2xA100-80GB");
+  up.Start({"--checkpoint-root", shared.checkpoints()});
+  auto sub = up.Cli({"job", "submit", "--image", kImage, "--workdir", shared.code(), "--env", "GREETING=hi there",
+                     "--", "sh", "-c",
+                     "echo \"job=$FASTGPU_JOB_ID cuda=$CUDA_VISIBLE_DEVICES greeting=$GREETING home=$HOME\"; "
+                     "echo \"pwd=$(pwd)\"; cat hello.txt; echo saved > \"$FASTGPU_CHECKPOINT_DIR/state\"; "
+                     "if [ -e /etc/debian_version ]; then echo host-root; fi; echo \"uid=$(id -u)\"; exit 3"});
+  ASSERT_EQ(sub.exit_code, 0) << sub.err;
+  const std::string id = Trim(sub.out);
+  ASSERT_TRUE(up.WaitState(id, "FAILED", std::chrono::seconds(60))) << up.Job(id).dump() << Logs(up, id);
+  json job = up.Job(id);
+  EXPECT_EQ(job.value("exit_code", -1), 3) << job.dump();
+  EXPECT_EQ(job.value("image", ""), kImage) << job.dump();
+  const std::string log = Logs(up, id);
+  EXPECT_NE(log.find("job=" + id + " cuda=0 greeting=hi there home=" + shared.code() + "\n"), std::string::npos)
+      << log;
+  EXPECT_NE(log.find("pwd=" + shared.code() + "\n"), std::string::npos) << log;
+  EXPECT_NE(log.find("hello from the workdir\n"), std::string::npos) << log;
+  EXPECT_EQ(log.find("host-root"), std::string::npos) << "the job ran on the host's files:\n" << log;
+  // The checkpoint directory is mounted, and what the job wrote there is its own (its uid, not root's).
+  const std::string state = shared.checkpoints() + "/" + id + "/state";
+  EXPECT_EQ(ReadFile(state), "saved\n");
+  struct stat sb {};
+  ASSERT_EQ(::stat(state.c_str(), &sb), 0);
+  if (::geteuid() == 0) {
+    EXPECT_NE(sb.st_uid, 0u) << "a container job of a root agent wrote as root";
+    EXPECT_NE(log.find("uid=" + std::to_string(sb.st_uid) + "\n"), std::string::npos) << log;
+  }
+  // `job get` names the image; a job that succeeds ends SUCCEEDED.
+  EXPECT_NE(up.Cli({"job", "get", id}).out.find(kImage), std::string::npos);
+  auto ok = up.Cli({"job", "submit", "--image", kImage, "--", "true"});
+  ASSERT_EQ(ok.exit_code, 0) << ok.err;
+  EXPECT_TRUE(up.WaitState(Trim(ok.out), "SUCCEEDED", std::chrono::seconds(60))) << up.Job(Trim(ok.out)).dump();
+  EXPECT_TRUE(NoContainerLeft()) << PodmanEnv::Containers();
+}
+
+TEST_F(ContainerTest, CancelAndTheRuntimeLimitStopAContainerJobThroughItsSignalsAndLeaveNoContainer) {
+  SharedDir shared;
+  UpProcess up("2xA100-80GB");
+  up.Start({"--checkpoint-root", shared.checkpoints(), "--stop-grace", "3s"});
+  // SIGTERM reaches the job's process in the container: it says so and ends within the grace.
+  auto polite = up.Cli({"job", "submit", "--image", kImage, "--", "sh", "-c",
+                        "trap 'echo got TERM; exit 0' TERM; echo running; while :; do sleep 0.05; done"});
+  ASSERT_EQ(polite.exit_code, 0) << polite.err;
+  const std::string polite_id = Trim(polite.out);
+  // One that ignores SIGTERM is killed after the grace (podman is killed; its container is removed by name).
+  auto stubborn = up.Cli({"job", "submit", "--image", kImage, "--", "sh", "-c",
+                          "trap '' TERM; echo running; while :; do sleep 0.05; done"});
+  ASSERT_EQ(stubborn.exit_code, 0) << stubborn.err;
+  const std::string stubborn_id = Trim(stubborn.out);
+  ASSERT_TRUE(WaitFor([&] { return LogHas(up, polite_id, "running") && LogHas(up, stubborn_id, "running"); },
+                      std::chrono::seconds(60)))
+      << Logs(up, polite_id) << Logs(up, stubborn_id);
+  auto cancel = up.Cli({"job", "cancel", polite_id, stubborn_id});
+  ASSERT_EQ(cancel.exit_code, 0) << cancel.err;
+  ASSERT_TRUE(up.WaitState(polite_id, "CANCELLED", std::chrono::seconds(20))) << up.Job(polite_id).dump();
+  EXPECT_TRUE(LogHas(up, polite_id, "got TERM\n")) << Logs(up, polite_id);
+  ASSERT_TRUE(up.WaitState(stubborn_id, "CANCELLED", std::chrono::seconds(30))) << up.Job(stubborn_id).dump();
+  EXPECT_TRUE(NoContainerLeft()) << PodmanEnv::Containers();
+
+  // The runtime limit stops a container job too.
+  auto limited = up.Cli({"job", "submit", "--image", kImage, "--runtime", "1s", "--", "sleep", "300"});
+  ASSERT_EQ(limited.exit_code, 0) << limited.err;
+  const std::string limited_id = Trim(limited.out);
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        const std::string s = up.Job(limited_id).value("state", "");
+        return s == "FAILED" || s == "CANCELLED";
+      },
+      std::chrono::seconds(40)))
+      << up.Job(limited_id).dump();
+  EXPECT_NE(up.Job(limited_id).dump().find("runtime"), std::string::npos) << up.Job(limited_id).dump();
+  EXPECT_TRUE(NoContainerLeft()) << PodmanEnv::Containers();
+}
+
+TEST_F(ContainerTest, JobMigrateSendsTheCheckpointSignalIntoTheContainerAndTheNextAttemptResumes) {
+  SharedDir shared;
+  UpProcess up("2xA100-80GB");
+  up.Start({"--checkpoint-root", shared.checkpoints()});
+  auto sub = up.Cli({"job", "submit", "--image", kImage, "--preemptible", "--", "sh", "-c",
+                     "echo \"attempt restarts=$FASTGPU_RESTART_COUNT\"; "
+                     "if [ -f \"$FASTGPU_CHECKPOINT_DIR/state\" ]; then "
+                     "echo \"resumed from $(cat \"$FASTGPU_CHECKPOINT_DIR/state\")\"; exit 0; fi; "
+                     "trap 'echo step-42 > \"$FASTGPU_CHECKPOINT_DIR/state\"; echo checkpointed; exit 0' USR1; "
+                     "echo running; while :; do sleep 0.05; done"});
+  ASSERT_EQ(sub.exit_code, 0) << sub.err;
+  const std::string id = Trim(sub.out);
+  ASSERT_TRUE(WaitFor([&] { return LogHas(up, id, "running"); }, std::chrono::seconds(60))) << Logs(up, id);
+  auto moved = up.Cli({"job", "migrate", id});
+  ASSERT_EQ(moved.exit_code, 0) << moved.err;
+  ASSERT_TRUE(up.WaitState(id, "SUCCEEDED", std::chrono::seconds(60))) << up.Job(id).dump() << Logs(up, id);
+  const std::string log = Logs(up, id);
+  EXPECT_NE(log.find("checkpointed\n"), std::string::npos) << log;
+  EXPECT_NE(log.find("attempt restarts=1\n"), std::string::npos) << log;
+  EXPECT_NE(log.find("resumed from step-42\n"), std::string::npos) << log;
+  EXPECT_TRUE(NoContainerLeft()) << PodmanEnv::Containers();
+}
+
+TEST_F(ContainerTest, AMissingImageOrABadNameIsRefusedWithAClearReason) {
+  UpProcess up("1xA100-80GB");
+  up.Start();
+  auto bad = up.Cli({"job", "submit", "--image", "Not An Image", "--", "true"});
+  EXPECT_NE(bad.exit_code, 0);
+  EXPECT_NE(bad.err.find("is not an image name"), std::string::npos) << bad.err;
+  auto sub = up.Cli({"job", "submit", "--image", "localhost/missing:1", "--", "true"});
+  ASSERT_EQ(sub.exit_code, 0) << sub.err;
+  const std::string id = Trim(sub.out);
+  ASSERT_TRUE(up.WaitState(id, "FAILED", std::chrono::seconds(30))) << up.Job(id).dump();
+  const std::string dump = up.Job(id).dump();
+  EXPECT_NE(dump.find("image localhost/missing:1 is not on node "), std::string::npos) << dump;
+  EXPECT_NE(dump.find("podman pull localhost/missing:1 there"), std::string::npos) << dump;
+  // The node says that it can run container jobs.
+  EXPECT_NE(up.GetJson("/v1/nodes").dump().find("\"containers\":\"podman\""), std::string::npos)
+      << up.GetJson("/v1/nodes").dump();
+}
+
+}  // namespace
+}  // namespace fastgpu::testing
