@@ -36,8 +36,9 @@ async function errorOf(res) {
 let onUnauthenticated = () => {};
 export function setUnauthenticatedHandler(fn) { onUnauthenticated = fn; }
 
-// Returns the parsed JSON body; `raw: true` returns the Response (streams, CSV). Throws ApiError.
-export async function api(method, path, body, { raw = false, signal } = {}) {
+// Returns the parsed JSON body; `raw: true` returns the Response (streams, CSV). Throws ApiError; a 401
+// otherwise ends the session (back to the login page) unless `quiet401` (the login itself).
+export async function api(method, path, body, { raw = false, signal, quiet401 = false } = {}) {
   const headers = { Accept: raw ? '*/*' : 'application/json' };
   const t = session.token();
   if (t) headers.Authorization = 'Bearer ' + t;
@@ -51,7 +52,7 @@ export async function api(method, path, body, { raw = false, signal } = {}) {
   const res = await fetch(path, { method, headers, body: payload, signal, cache: 'no-store', credentials: 'omit' });
   if (!res.ok) {
     const err = await errorOf(res);
-    if (res.status === 401 && t) onUnauthenticated(err);
+    if (res.status === 401 && t && !quiet401) onUnauthenticated(err);
     throw err;
   }
   if (raw) return res;

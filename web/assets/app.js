@@ -10,6 +10,7 @@ import { who, setMe } from './who.js';
 
 const main = document.getElementById('main');
 let cleanup = null;  // the current page's stop function (timers, log streams)
+let firstRender = true;  // a page opened or reloaded keeps the browser's focus; later pages move it to their h1
 
 function stopPage() {
   if (cleanup) {
@@ -20,6 +21,7 @@ function stopPage() {
 
 function loginPage(message) {
   stopPage();
+  firstRender = false;  // after logging in, focus goes to the first page's heading
   document.getElementById('nav').hidden = true;
   document.getElementById('who').hidden = true;
   const tokenInput = h('input', { type: 'password', name: 'token', autocomplete: 'off', required: true, spellcheck: 'false' });
@@ -61,7 +63,7 @@ function loginPage(message) {
 async function signIn(token, status) {
   session.set(token);
   try {
-    setMe(await get('/v1/whoami'));
+    setMe(await get('/v1/whoami', { quiet401: true }));
   } catch (err) {
     session.clear();
     setMe(null);
@@ -129,7 +131,9 @@ async function route() {
       clear(main, h('h1', {}, 'Something went wrong'), errorBox(err));
     }
     const heading = main.querySelector('h1');
-    if (heading) { heading.tabIndex = -1; heading.focus({ preventScroll: true }); }
+    if (heading) heading.tabIndex = -1;
+    if (heading && !firstRender) heading.focus({ preventScroll: true });
+    firstRender = false;
     return;
   }
   location.hash = '#/jobs';
