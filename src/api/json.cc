@@ -156,7 +156,8 @@ json ToJson(const JobSpec& s) {
               {"checkpoint_grace_s", s.checkpoint_grace_s},
               {"begin_at", OptTime(s.begin_at)},
               {"deadline_at", OptTime(s.deadline_at)},
-              {"image", s.image}};
+              {"image", s.image},
+              {"array", s.array}};
 }
 
 json ToJson(const Job& j) {
@@ -207,7 +208,20 @@ json ToJson(const Job& j) {
            {"signal", OptInt(j.signal)},
            {"reason", j.reason},
            {"attempt", j.attempt},
-           {"pid", j.pid}};
+           {"pid", j.pid},
+           {"array", j.spec.array},
+           {"array_parent", j.array_parent},
+           {"array_index", j.array_index}};
+  if (!j.array_tasks.empty()) {
+    json tasks = json::array();
+    for (const auto& t : j.array_tasks) {
+      json o{{"index", t.index}, {"id", t.id}, {"state", std::string(JobStateName(t.state))}};
+      if (t.exit_code) o["exit_code"] = *t.exit_code;
+      if (!t.reason.empty()) o["reason"] = t.reason;
+      tasks.push_back(std::move(o));
+    }
+    out["array_tasks"] = std::move(tasks);
+  }
   return out;
 }
 
@@ -266,7 +280,7 @@ Result<JobSpec> JobSpecFromJson(const json& j) {
                               {"name", "sync", "command", "gpus", "gpu_type", "memory_mib", "runtime", "runtime_limit_s",
                                "priority", "env", "workdir", "project", "max_retries", "secrets", "processes", "after",
                                "after_ok", "preemptible", "checkpoint_signal", "checkpoint_grace", "checkpoint_grace_s",
-                               "begin_at", "deadline_at", "image"},
+                               "begin_at", "deadline_at", "image", "array"},
                               "job spec"));
   JobSpec s;
   ASSIGN_OR_RETURN(s.name, GetString(j, "name"));
@@ -324,6 +338,7 @@ Result<JobSpec> JobSpecFromJson(const json& j) {
   }
   ASSIGN_OR_RETURN(s.workdir, GetString(j, "workdir"));
   ASSIGN_OR_RETURN(s.image, GetString(j, "image"));
+  ASSIGN_OR_RETURN(s.array, GetString(j, "array"));
   ASSIGN_OR_RETURN(s.project, GetString(j, "project", "default"));
   ASSIGN_OR_RETURN(std::string processes, GetString(j, "processes", "per-node"));
   ASSIGN_OR_RETURN(s.processes, ParseProcessLayout(processes));
@@ -366,6 +381,11 @@ std::string EncodeJobExtras(const Job& job) {
   if (spec.deadline_at) j["deadline_at_ms"] = spec.deadline_at;
   if (job.attained_gpu_ms) j["attained_gpu_ms"] = job.attained_gpu_ms;
   if (!spec.image.empty()) j["image"] = spec.image;
+  if (!spec.array.empty()) j["array"] = spec.array;
+  if (!job.array_parent.empty()) {
+    j["array_parent"] = job.array_parent;
+    j["array_index"] = job.array_index;
+  }
   return j.empty() ? "{}" : j.dump();
 }
 
@@ -392,6 +412,9 @@ Status DecodeJobExtras(std::string_view text, Job* job) {
     spec->deadline_at = j.value("deadline_at_ms", int64_t{0});
     job->attained_gpu_ms = j.value("attained_gpu_ms", int64_t{0});
     spec->image = j.value("image", "");
+    spec->array = j.value("array", "");
+    job->array_parent = j.value("array_parent", "");
+    job->array_index = j.value("array_index", -1);
     return Status::Ok();
   });
 }
@@ -454,6 +477,20 @@ Result<Job> JobFromJson(const json& j) {
     out.reason = j.value("reason", "");
     out.attempt = IntOr<int>(j, "attempt", 0);
     out.pid = IntOr<int64_t>(j, "pid", 0);
+    out.spec.array = j.value("array", "");
+    out.array_parent = j.value("array_parent", "");
+    out.array_index = IntOr<int>(j, "array_index", -1);
+    if (auto t = j.find("array_tasks"); t != j.end() && t->is_array()) {
+      for (const auto& e : *t) {
+        api::ArrayTask task;
+        task.index = IntOr<int>(e, "index", 0);
+        task.id = e.value("id", "");
+        ASSIGN_OR_RETURN(task.state, ParseJobState(e.value("state", "QUEUED")));
+        if (e.contains("exit_code") && !e["exit_code"].is_null()) task.exit_code = IntAt<int>(e, "exit_code");
+        task.reason = e.value("reason", "");
+        out.array_tasks.push_back(std::move(task));
+      }
+    }
     return out;
   });
 }

@@ -2,6 +2,7 @@
 
 #include <cctype>
 
+#include <algorithm>
 #include <utility>
 
 namespace fastgpu::api {
@@ -160,6 +161,64 @@ Status ValidateImageName(std::string_view image) {
     start = end + 1;
   }
   return Status::Ok();
+}
+
+Result<ArraySpec> ParseArraySpec(std::string_view text) {
+  const std::string shown(text.substr(0, 80));
+  const auto bad = [&](const std::string& why) {
+    return InvalidArgument("array '" + shown + "': " + why + " (e.g. 0-99, 0-99%8, 1,3,5-7 or 0-99:2)");
+  };
+  ArraySpec out;
+  std::string_view list = text;
+  if (size_t pct = text.find('%'); pct != std::string_view::npos) {
+    list = text.substr(0, pct);
+    std::string_view lim = text.substr(pct + 1);
+    if (lim.empty() || lim.size() > 6 || lim.find_first_not_of("0123456789") != std::string_view::npos)
+      return bad("the limit after '%' must be a whole number");
+    out.limit = std::stoi(std::string(lim));
+    if (out.limit < 1) return bad("the limit after '%' must be at least 1");
+  }
+  if (list.empty()) return bad("no indices");
+  const auto number = [&](std::string_view t, int* v) -> Status {
+    if (t.empty() || t.size() > 7 || t.find_first_not_of("0123456789") != std::string_view::npos)
+      return bad("'" + std::string(t) + "' is not an index (a whole number from 0)");
+    *v = std::stoi(std::string(t));
+    if (*v > kMaxArrayIndex) return bad("indices must be at most " + std::to_string(kMaxArrayIndex));
+    return Status::Ok();
+  };
+  std::vector<int> all;
+  size_t start = 0;
+  while (start <= list.size()) {
+    size_t end = list.find(',', start);
+    if (end == std::string_view::npos) end = list.size();
+    std::string_view part = list.substr(start, end - start);
+    int step = 1;
+    if (size_t colon = part.find(':'); colon != std::string_view::npos) {
+      RETURN_IF_ERROR(number(part.substr(colon + 1), &step));
+      if (step < 1) return bad("the step after ':' must be at least 1");
+      part = part.substr(0, colon);
+    }
+    int lo = 0, hi = 0;
+    if (size_t dash = part.find('-'); dash != std::string_view::npos) {
+      RETURN_IF_ERROR(number(part.substr(0, dash), &lo));
+      RETURN_IF_ERROR(number(part.substr(dash + 1), &hi));
+      if (hi < lo) return bad("the range " + std::string(part) + " ends before it starts");
+    } else {
+      if (step != 1) return bad("a step needs a range (0-99:2)");
+      RETURN_IF_ERROR(number(part, &lo));
+      hi = lo;
+    }
+    for (int64_t i = lo; i <= hi; i += step) {
+      all.push_back(static_cast<int>(i));
+      if (all.size() > static_cast<size_t>(kMaxArrayTasks))
+        return bad("more than " + std::to_string(kMaxArrayTasks) + " tasks");
+    }
+    start = end + 1;
+  }
+  std::sort(all.begin(), all.end());
+  all.erase(std::unique(all.begin(), all.end()), all.end());
+  out.indices = std::move(all);
+  return out;
 }
 
 Status ValidateJobSpec(const JobSpec& spec) {

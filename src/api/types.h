@@ -78,6 +78,29 @@ struct JobSpec {
   // OCI image to run the command in (docs/containers.md): empty = a plain process on the node. Run with podman on
   // the node, never pulled by the job: the image must already be there.
   std::string image;
+  // Job array (docs/scheduling.md, Job arrays): "0-99", "1,3,5-7", "0-99:2", each optionally with "%N" (at most N tasks
+  // hold resources at once). Empty: an ordinary job. An array job is one record that never runs itself; its tasks
+  // are ordinary jobs with array_parent/array_index set, created with it.
+  std::string array;
+};
+
+// A parsed `array` spec.
+struct ArraySpec {
+  std::vector<int> indices;  // ascending, no repeats
+  int limit = 0;             // 0 = no limit (%N)
+};
+inline constexpr int kMaxArrayTasks = 10'000;
+inline constexpr int kMaxArrayIndex = 1'000'000;
+// "0-99%8" -> indices 0..99, limit 8. Indices 0..kMaxArrayIndex, at most kMaxArrayTasks tasks, limit >= 1.
+Result<ArraySpec> ParseArraySpec(std::string_view text);
+
+// One task of an array job, as GetJob shows the array.
+struct ArrayTask {
+  int index = 0;
+  std::string id;
+  JobState state = JobState::kQueued;
+  std::optional<int> exit_code;
+  std::string reason;
 };
 
 // Checks an OCI image reference ("python:3.11", "localhost/train:1", "registry:5000/team/img@sha256:..."):
@@ -136,6 +159,11 @@ struct Job {
   UnixMillis expected_start_at = 0;
   std::string expected_start_note;  // a queued job without an expected start: why it is unknown
   std::string deadline_warning;
+  // A task of a job array: the array job's id and the task's index (empty / -1: not a task). Kept in the store.
+  std::string array_parent;
+  int array_index = -1;
+  // Computed for an array job (spec.array set) by GetJob: every task in index order. Never stored.
+  std::vector<ArrayTask> array_tasks;
 };
 
 // One row of the append-only event log.

@@ -511,6 +511,9 @@ Examples:
   CLI::Option *o_gpus = nullptr, *o_type = nullptr, *o_mem = nullptr, *o_runtime = nullptr, *o_prio = nullptr;
   CLI::Option *o_name = nullptr, *o_workdir = nullptr, *o_project = nullptr, *o_retries = nullptr, *o_file = nullptr;
   CLI::Option* o_image = nullptr;
+  CLI::Option* o_array = nullptr;
+  std::string s_array;
+  int log_task = -1;
   CLI::Option* o_limit = nullptr;
   CLI::Option *o_ckpt_sig = nullptr, *o_ckpt_grace = nullptr, *o_begin = nullptr, *o_deadline = nullptr;
   std::string s_ckpt_sig, s_ckpt_grace, s_begin, s_deadline;
@@ -542,6 +545,10 @@ Examples:
                                 "Run the command in this OCI image with podman on the node (it must be there: jobs "
                                 "never pull; default: a plain process)")
                     ->type_name("IMAGE");
+      o_array = sub->add_option("--array", s_array,
+                                "A job array: one task per index (0-99, 1,3,5-7, 0-99:2), at most N at once with %N "
+                                "(0-99%8); each task gets FASTGPU_ARRAY_INDEX")
+                    ->type_name("INDICES[%N]");
       sub->add_flag("--here", submit.here,
                     "Run in the directory you submit from (only with a server that runs jobs on this machine, "
                     "i.e. fastgpu up)");
@@ -590,8 +597,9 @@ Examples:
         set(o_prio, s_prio, submit.priority);
         set(o_name, s_name, submit.name);
         set(o_workdir, s_workdir, submit.workdir);
-        set(o_image, s_image, submit.image);
         set(o_sync, s_sync, submit.sync);
+        set(o_image, s_image, submit.image);
+        set(o_array, s_array, submit.array);
         set(o_project, s_project, submit.project);
         // The user's default project: FASTGPU_PROJECT, else `fastgpu config set project P`.
         if (!submit.project) {
@@ -628,6 +636,7 @@ Examples:
       list->add_option("--since", list_flags.since,
                        "Only jobs submitted since: a duration back from now (2h, 1d) or a time (2026-12-08T10:00Z)")
           ->type_name("WHEN");
+      list->add_flag("--tasks", list_flags.tasks, "Also list the tasks of job arrays (default: one row per array)");
       list->footer(R"(
 Examples:
   fastgpu job list
@@ -688,11 +697,19 @@ Exit code: 0 when the job was asked to move, 1 when refused (not running, or not
     add_id_verb("events", "A job's state changes: when, from, to, why and by whom", "fastgpu job events j-3",
                 [&](Context& ctx) { return JobEvents(ctx, job_id); });
     auto* logs = add_id_verb("logs", "Print a job's output (stdout and stderr)", "fastgpu job logs -f j-3",
-                             [&](Context& ctx) { return JobLogs(ctx, job_id, follow, log_rank); });
+                             [&](Context& ctx) {
+                               if (log_task < 0) return JobLogs(ctx, job_id, follow, log_rank);
+                               auto task = ArrayTaskId(ctx, job_id, log_task);
+                               if (!task.ok()) return ReportError(ctx.err, task.status(), kExitFailure);
+                               return JobLogs(ctx, *task, follow, log_rank);
+                             });
     if (logs) {
       logs->add_flag("-f,--follow", follow, "Keep streaming until the job ends");
       logs->add_option("--rank", log_rank, "A multi-node job: the member (node rank) whose output to show (default 0)")
           ->type_name("K")
+          ->check(CLI::NonNegativeNumber);
+      logs->add_option("--task", log_task, "A job array: the task (its index) whose output to show")
+          ->type_name("INDEX")
           ->check(CLI::NonNegativeNumber);
     }
     if (sub_named("files")) {

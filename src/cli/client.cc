@@ -226,6 +226,7 @@ Result<json> Client::ListJobs(const JobListQuery& q) const {
   if (!q.user.empty()) params.push_back("user=" + UrlEncode(q.user));
   if (!q.name.empty()) params.push_back("name=" + UrlEncode(q.name));
   if (q.since > 0) params.push_back("since=" + UrlEncode(FormatTimestamp(q.since)));
+  if (q.no_array_tasks) params.push_back("tasks=false");
   if (!q.cursor.empty()) params.push_back("cursor=" + UrlEncode(q.cursor));
   for (size_t i = 0; i < params.size(); ++i) path += (i ? "&" : "?") + params[i];
   return GetJson(path);

@@ -32,6 +32,7 @@ struct JobListQuery {
   std::string user;                 // "" = any
   std::string name;                 // "" = any
   UnixMillis since = 0;             // created at or after (0 = any)
+  bool no_array_tasks = false;      // tasks=false: each job array as one row
   std::string cursor;               // next_cursor of the previous page ("" = newest jobs)
 };
 

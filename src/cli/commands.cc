@@ -187,6 +187,7 @@ int JobList(Context& ctx, const JobListFlags& flags) {
   q.project = flags.project;
   q.user = flags.user;
   q.name = flags.name;
+  q.no_array_tasks = !flags.tasks;
   if (!flags.since.empty()) {
     const UnixMillis now = ctx.clock.NowMillis();
     if (auto back = ParseDurationSeconds(flags.since); back.ok()) {
@@ -249,6 +250,15 @@ int JobGet(Context& ctx, const std::string& id) {
   if (!job.ok()) return ReportError(ctx.err, job.status(), kExitFailure);
   ctx.out << RenderJobDetail(*job, ctx.clock.NowMillis(), ctx.color) << std::flush;
   return kExitOk;
+}
+
+Result<std::string> ArrayTaskId(Context& ctx, const std::string& array_id, int index) {
+  ASSIGN_OR_RETURN(json j, ctx.client.GetJob(array_id));
+  ASSIGN_OR_RETURN(api::Job job, DecodeJob(j));
+  if (job.spec.array.empty()) return InvalidArgument("job " + array_id + " is not a job array; --task is for arrays");
+  for (const auto& t : job.array_tasks)
+    if (t.index == index) return t.id;
+  return NotFound("job array " + array_id + " (" + job.spec.array + ") has no task " + std::to_string(index));
 }
 
 int JobLogs(Context& ctx, const std::string& id, bool follow, int rank) {

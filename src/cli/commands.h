@@ -53,11 +53,14 @@ struct JobListFlags {
   std::string user;    // --user
   std::string name;    // --name
   std::string since;   // --since: a duration back from now (2h, 1d) or a time (2026-12-08T10:00Z)
+  bool tasks = false;  // --tasks: list the tasks of job arrays too (default: each array as one row)
 };
 inline constexpr int kDefaultJobListLimit = 50;
 inline constexpr int kJobListPage = 1000;  // the most the server returns in one page
 int JobList(Context& ctx, const JobListFlags& flags);
 int JobGet(Context& ctx, const std::string& id);
+// The id of the task with index `index` of the job array `array_id` (`job logs ID --task N`).
+Result<std::string> ArrayTaskId(Context& ctx, const std::string& array_id, int index);
 // The line `job wait` redraws on a terminal: "j-3 QUEUED since submit, 12s: waiting: needs 2 GPUs ...",
 // "j-3 RUNNING for 1m 5s on node-1". At most 100 characters.
 std::string WaitProgressLine(const api::Job& job, UnixMillis now);

@@ -348,13 +348,13 @@ Status ApplyResources(const YAML::Node& v, const FileErrors& err, Claim& type, C
 
 constexpr const char* kKnownFields =
     "name, command, gpus, gpu_type, resources, memory, runtime, priority, env, workdir, sync, project, max_retries, "
-    "secrets, processes, after, after_ok, preemptible, checkpoint_signal, checkpoint_grace, begin, deadline, image";
+    "secrets, processes, after, after_ok, preemptible, checkpoint_signal, checkpoint_grace, begin, deadline, image, array";
 
 bool KnownField(std::string_view key) {
   for (std::string_view k : {"name", "sync", "command", "gpus", "gpu_type", "resources", "memory", "memory_mib", "runtime",
                              "runtime_limit_s", "priority", "env", "workdir", "project", "max_retries", "secrets",
                              "processes", "after", "after_ok", "preemptible", "checkpoint_signal", "checkpoint_grace",
-                             "begin", "deadline", "image"}) {
+                             "begin", "deadline", "image", "array"}) {
     if (k == key) return true;
   }
   return false;
@@ -474,6 +474,9 @@ Status ApplyYaml(const YAML::Node& root, const FileErrors& err, api::JobSpec& sp
       } else if (key == "image") {
         RETURN_IF_ERROR(CheckField(v, err, [&](api::JobSpec& o) { o.image = s; }));
         spec.image = s;
+      } else if (key == "array") {
+        RETURN_IF_ERROR(CheckField(v, err, [&](api::JobSpec& o) { o.array = s; }));
+        spec.array = s;
       } else if (key == "project") {
         RETURN_IF_ERROR(CheckField(v, err, [&](api::JobSpec& o) { o.project = s; }));
         spec.project = s;
@@ -601,6 +604,10 @@ Result<api::JobSpec> BuildJobSpec(const SubmitFlags& flags, const ReadFileFn& re
   if (!spec.workdir.empty() && spec.workdir[0] != '/') {
     return InvalidArgument("workdir '" + spec.workdir + "' is relative: give an absolute path on the node that runs "
                            "the job (e.g. /data/run1), or --here to run in the directory you submit from");
+  }
+  if (flags.array) {
+    spec.array = *flags.array;
+    RETURN_IF_ERROR(Prefix(api::ParseArraySpec(spec.array).status(), "invalid --array: "));
   }
   if (flags.image) {
     spec.image = *flags.image;

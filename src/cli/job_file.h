@@ -25,6 +25,7 @@ struct SubmitFlags {
   std::optional<std::string> workdir;      // --workdir (absolute, on the node)
   std::optional<std::string> sync;         // --sync DIR: upload DIR, the job starts in a copy (docs/sync.md)
   std::optional<std::string> image;        // --image: OCI image to run the command in (podman on the node)
+  std::optional<std::string> array;        // --array 0-99%8: a job array (one task per index, at most %N at once)
   bool here = false;                       // --here: the submit directory (server on this machine only)
   std::optional<std::string> project;      // --project
   std::optional<std::string> max_retries;  // --max-retries

@@ -1,6 +1,7 @@
 #include "cli/render.h"
 
 #include <algorithm>
+#include <map>
 
 #include "cli/table.h"
 #include "common/quantity.h"
@@ -62,6 +63,25 @@ std::string ExpectedStart(const api::Job& j, UnixMillis now) {
   return "in " + ShortDuration(j.expected_start_at - now);
 }
 
+// A job array's tasks, consecutive tasks in the same state (and with the same reason) on one row:
+// "0-41  j-13..j-54  SUCCEEDED  exit code 0".
+std::string RenderArrayTasks(const std::vector<api::ArrayTask>& tasks, bool color) {
+  Table t({"TASKS", "IDS", "STATE", "REASON"});
+  for (size_t i = 0; i < tasks.size();) {
+    size_t k = i + 1;
+    while (k < tasks.size() && tasks[k].state == tasks[i].state && tasks[k].reason == tasks[i].reason) ++k;
+    const api::ArrayTask& a = tasks[i];
+    const api::ArrayTask& b = tasks[k - 1];
+    const bool one = k == i + 1;
+    const std::string indices = one ? std::to_string(a.index)
+                                    : std::to_string(a.index) + (k == i + 2 ? "," : "-") + std::to_string(b.index);
+    t.AddRow({indices + (one ? "" : " (" + std::to_string(k - i) + ")"), one ? a.id : a.id + ".." + b.id,
+              Cell(std::string(api::JobStateName(a.state)), StateColor(a.state)), OrDash(Truncate(a.reason, 60))});
+    i = k;
+  }
+  return t.Render(color);
+}
+
 }  // namespace
 
 std::string RenderJobList(const std::vector<api::Job>& jobs, UnixMillis now, bool color) {
@@ -116,6 +136,16 @@ std::string RenderJobDetail(const api::Job& j, UnixMillis now, bool color) {
   if (per_gpu) kv.emplace_back("Processes", "one per GPU (RANK counted per process)");
   if (!j.spec.workdir.empty()) kv.emplace_back("Workdir", j.spec.workdir);
   if (!j.spec.image.empty()) kv.emplace_back("Image", j.spec.image);
+  if (!j.spec.array.empty()) {
+    std::map<std::string, int> counts;
+    for (const auto& t : j.array_tasks) ++counts[std::string(api::JobStateName(t.state))];
+    std::vector<std::string> parts;
+    for (const auto& [state, n] : counts) parts.push_back(std::to_string(n) + " " + state);
+    kv.emplace_back("Array", j.spec.array + ": " + std::to_string(j.array_tasks.size()) + " tasks (" +
+                                 Join(parts, ", ") + ")");
+  }
+  if (!j.array_parent.empty())
+    kv.emplace_back("Array task", std::to_string(j.array_index) + " of array " + j.array_parent);
   for (const auto& d : j.spec.after) kv.emplace_back("After", d + " (ended)");
   for (const auto& d : j.spec.after_ok) kv.emplace_back("After", d + " (succeeded)");
   for (const auto& [k, v] : j.spec.env) kv.emplace_back("Env", k + "=" + v);
@@ -158,6 +188,7 @@ std::string RenderJobDetail(const api::Job& j, UnixMillis now, bool color) {
     out += k + ":" + std::string(w - k.size() + 2, ' ');
     out += Paint(v.text, v.color, color) + "\n";
   }
+  if (!j.array_tasks.empty()) out += "\nTasks:\n" + RenderArrayTasks(j.array_tasks, color);
   return out;
 }
 

@@ -467,6 +467,12 @@ void HttpServer::Install() {
       }
       q.created_since = *t;
     }
+    // tasks=false: a job array is one row (its tasks are left out).
+    if (std::string t = Param(req, "tasks"); t == "false") {
+      q.no_array_tasks = true;
+    } else if (!t.empty() && t != "true") {
+      return SendError(res, InvalidArgument("tasks must be true or false, got '" + t.substr(0, 16) + "'"));
+    }
     std::set<std::string> visible;
     if (!ctx.principal.admin) {
       if (!q.project.empty()) {

@@ -51,6 +51,7 @@ json Operation(const RouteInfo& r) {
          QueryParam("user", "string", "Only jobs submitted by this user"),
          QueryParam("name", "string", "Only jobs with exactly this name"),
          QueryParam("since", "string", "Only jobs submitted at or after this RFC 3339 time"),
+         QueryParam("tasks", "boolean", "false: leave out the tasks of job arrays (each array is one row)"),
          QueryParam("cursor", "string", "The next_cursor of the previous page (opaque); absent: the newest jobs")});
     op["responses"]["200"] = JsonResponse(
         "One page of jobs, newest first (filtered in the store; non-admins see only their projects' jobs)",
@@ -93,6 +94,50 @@ json Operation(const RouteInfo& r) {
     op["responses"]["200"] = {
         {"description", "Combined stdout and stderr from offset, streamed (chunked): without follow up to the end of the log as it is, with follow until the job has ended; the next offset is offset + bytes received"},
         {"content", {{"text/plain", {{"schema", {{"type", "string"}}}}}}}};
+  } else if (p == "/v1/jobs/{id}/files") {
+    op["parameters"].push_back(QueryParam("path", "string", "A file or directory under the job's work dir (default: all of it)"));
+    op["responses"]["200"] = {
+        {"description",
+         "A directory: its files, recursively (symlinks listed, never followed; at most 10,000, then truncated). A "
+         "regular file: its bytes (chunked). 400: a path with '..' or through a symlink; 409: the job ran elsewhere "
+         "than the server's own node, or in a --workdir of its own"},
+        {"content",
+         {{"application/json",
+           {{"schema",
+             {{"type", "object"},
+              {"properties",
+               {{"job", {{"type", "string"}}},
+                {"path", {{"type", "string"}}},
+                {"truncated", {{"type", "boolean"}}},
+                {"files",
+                 {{"type", "array"},
+                  {"items",
+                   {{"type", "object"},
+                    {"properties",
+                     {{"path", {{"type", "string"}}},
+                      {"type", {{"type", "string"}, {"enum", {"file", "dir", "symlink", "other"}}}},
+                      {"size", {{"type", "integer"}}},
+                      {"mode", {{"type", "integer"}}},
+                      {"modified_at_ms", {{"type", "integer"}}}}}}}}}}}}}}},
+          {"application/octet-stream", {{"schema", {{"type", "string"}, {"format", "binary"}}}}}}}};
+  } else if (p == "/v1/projects/{project}/blobs/{hash}") {
+    const json blob = {{"type", "object"},
+                       {"properties",
+                        {{"sha256", {{"type", "string"}}},
+                         {"project", {{"type", "string"}}},
+                         {"present", {{"type", "boolean"}}},
+                         {"size", {{"type", "integer"}}},
+                         {"max_bytes", {{"type", "integer"}, {"description", "The largest archive this server takes"}}}}}};
+    if (r.method == "PUT") {
+      op["requestBody"] = {{"required", true},
+                           {"content", {{"application/octet-stream", {{"schema", {{"type", "string"}, {"format", "binary"}}}}}}}};
+      op["responses"]["201"] = JsonResponse(
+          "Stored (or already there). 400: the body's SHA-256 is not {hash}, or it is larger than max_bytes; 413: "
+          "larger than the server's upload limit",
+          blob);
+    } else {
+      op["responses"]["200"] = JsonResponse("Whether the project has the archive (never another project's)", blob);
+    }
   } else if (p == "/v1/gpus") {
     op["responses"]["200"] = JsonResponse(
         "GPUs", {{"type", "object"}, {"properties", {{"gpus", {{"type", "array"}, {"items", Ref("Gpu")}}}}}});
@@ -116,7 +161,7 @@ json Operation(const RouteInfo& r) {
     op["responses"] = {{"200", JsonResponse("OpenAPI 3 document", {{"type", "object"}})}};
   }
   // Path parameters of the account and billing routes, and a generic success response.
-  for (const char* name : {"project", "name", "user"}) {
+  for (const char* name : {"project", "name", "user", "hash"}) {
     if (p.find(std::string("{") + name + "}") == std::string::npos) continue;
     if (!op.contains("parameters")) op["parameters"] = json::array();
     op["parameters"].push_back({{"name", name}, {"in", "path"}, {"required", true}, {"schema", {{"type", "string"}}}});
@@ -169,6 +214,10 @@ json Schemas() {
           {"priority", {{"type", "integer"}, {"minimum", 0}, {"maximum", 100}}},
           {"env", {{"type", "object"}, {"additionalProperties", str}}},
           {"workdir", str},
+          {"sync",
+           {{"type", "string"},
+            {"description", "SHA-256 of a code archive uploaded to the job's project (PUT /v1/projects/{project}/blobs/{hash}): "
+                            "the job starts in a copy of it (docs/sync.md); not with workdir"}}},
           {"project", str},
           {"max_retries", {{"type", "integer"}, {"minimum", 0}, {"maximum", 100}}},
           {"secrets", {{"type", "array"}, {"items", str}, {"description", "Project secrets to inject as env"}}},
@@ -187,7 +236,11 @@ json Schemas() {
           {"begin_at", {{"oneOf", {integer, str}}, {"description", "Not started before: RFC 3339 time or Unix ms"}}},
           {"deadline_at",
            {{"oneOf", {integer, str}},
-            {"description", "Must finish by: RFC 3339 or Unix ms; refused when the runtime limit cannot end by then"}}}}}}},
+            {"description", "Must finish by: RFC 3339 or Unix ms; refused when the runtime limit cannot end by then"}}},
+          {"array",
+           {{"type", "string"},
+            {"description", "A job array: 0-99, 1,3,5-7, 0-99:2, optionally %N (at most N tasks at once); one task "
+                            "per index, at most 10000"}}}}}}},
       {"Job",
        {{"type", "object"},
         {"properties",
@@ -220,7 +273,17 @@ json Schemas() {
           {"expected_start_at", {{"type", "string"}, {"nullable", true}, {"description", "Queued jobs: estimated start"}}},
           {"expected_start_at_ms", integer},
           {"expected_start_note", {{"type", "string"}, {"description", "Queued jobs without an expected start: why it is unknown"}}},
-          {"deadline_warning", {{"type", "string"}, {"description", "Set when the deadline has become unlikely"}}}}}}},
+          {"deadline_warning", {{"type", "string"}, {"description", "Set when the deadline has become unlikely"}}},
+          {"array", {{"type", "string"}, {"description", "A job array's spec (the array job); empty otherwise"}}},
+          {"array_parent", {{"type", "string"}, {"description", "A task of a job array: the array job's id"}}},
+          {"array_index", {{"type", "integer"}, {"description", "A task of a job array: its index (-1 otherwise)"}}},
+          {"array_tasks",
+           {{"type", "array"},
+            {"description", "The array job (GET /v1/jobs/{id}): every task in index order"},
+            {"items",
+             {{"type", "object"},
+              {"properties",
+               {{"index", integer}, {"id", str}, {"state", states}, {"exit_code", integer}, {"reason", str}}}}}}}}}}},
       {"JobEvent",
        {{"type", "object"},
         {"properties",

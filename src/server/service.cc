@@ -30,8 +30,14 @@ int GangMasterPort(const std::string& job_id, int attempt) {
 }
 
 api::Job MemberView(const api::Job& job, int rank) {
-  if (job.members.empty() || rank < 0 || static_cast<size_t>(rank) >= job.members.size()) return job;
+  if (job.members.empty() || rank < 0 || static_cast<size_t>(rank) >= job.members.size()) {
+    if (job.array_parent.empty()) return job;
+    api::Job task = job;
+    AddArrayEnv(task);  // a task of a job array: its FASTGPU_ARRAY_* variables (arrays.cc)
+    return task;
+  }
   api::Job v = job;
+  AddArrayEnv(v);
   const api::JobMember& m = job.members[static_cast<size_t>(rank)];
   v.node = m.node;
   v.assigned_gpus = m.gpu_uuids;
@@ -260,6 +266,7 @@ void Service::ApplyLocked(const Job& job) {
   }
   if (api::IsTerminal(job.state) || job.state == JobState::kQueued) stops_.erase(job.id);
   if (api::IsTerminal(job.state) || job.state == JobState::kScheduled) avoid_gpus_.erase(job.id);
+  if (job.state != JobState::kQueued) array_ok_.erase(job.id);
   if (job.state == JobState::kSucceeded) ObserveRuntimeLocked(job);
   if (api::IsTerminal(job.state)) {
     jobs_.erase(job.id);
@@ -408,6 +415,9 @@ Result<SubmitResult> Service::Submit(api::JobSpec spec, const std::string& user,
     return InvalidArgument("the deadline " + FormatTimestamp(job.spec.deadline_at) + " has already passed");
   RETURN_IF_ERROR(sched::CheckDeadline(ToRequest(job, {}), job.created_at));
   bool counted = false;  // in submitting_ while the store write is in flight (queued-jobs quota)
+  // Jobs this submit queues: a job array queues every task (the array job itself never runs).
+  const int64_t adding =
+      job.spec.array.empty() ? 1 : static_cast<int64_t>(api::ParseArraySpec(job.spec.array)->indices.size());
   {
     std::lock_guard lock(mu_);
     if (stopping_) return Unavailable("server is shutting down");
@@ -436,22 +446,29 @@ Result<SubmitResult> Service::Submit(api::JobSpec spec, const std::string& user,
       if (rules->quota.max_queued_jobs > 0) {
         // Submits still being written count too, so parallel submits cannot overshoot the quota.
         int64_t queued = submitting_[job.spec.project];
-        for (const auto& [num, id] : queued_) queued += jobs_.at(id).spec.project == job.spec.project;
-        if (queued >= rules->quota.max_queued_jobs)
+        for (const auto& [num, id] : queued_)
+          queued += jobs_.at(id).spec.project == job.spec.project && jobs_.at(id).spec.array.empty();
+        if (queued + adding > rules->quota.max_queued_jobs)
           return ResourceExhausted("quota: project " + job.spec.project + " has " + std::to_string(queued) + "/" +
                                    std::to_string(rules->quota.max_queued_jobs) +
                                    " jobs queued; wait for some to start or cancel some");
       }
       if (!job.spec.secrets.empty()) RETURN_IF_ERROR(directory_->SecretEnv(job.spec.project, job.spec.secrets).status());
       if (rules->quota.max_queued_jobs > 0) {
-        ++submitting_[job.spec.project];
+        submitting_[job.spec.project] += adding;
         counted = true;
       }
     }
   }
   auto uncount = [&] {
-    if (counted && --submitting_[job.spec.project] == 0) submitting_.erase(job.spec.project);
+    if (counted && (submitting_[job.spec.project] -= adding) <= 0) submitting_.erase(job.spec.project);
   };
+  if (!job.spec.array.empty()) {
+    auto r = SubmitArray(std::move(job), actor, options, std::move(fingerprint));
+    std::lock_guard lock(mu_);
+    uncount();
+    return r;
+  }
   store::NewJob n;
   n.job = job;
   n.event.at = job.created_at;
@@ -498,6 +515,7 @@ Result<SubmitResult> Service::Submit(api::JobSpec spec, const std::string& user,
 
 Result<Job> Service::GetJob(const std::string& id) const {
   ASSIGN_OR_RETURN(Job job, LoadJob(id));
+  if (!job.spec.array.empty()) RETURN_IF_ERROR(FillArrayTasks(job));
   if (job.state == JobState::kQueued) {
     std::lock_guard lock(mu_);
     DescribeQueuedLocked(job);
@@ -513,6 +531,7 @@ Result<JobPage> Service::ListJobs(const JobListQuery& q) const {
   f.user = q.user;
   f.name = q.name;
   f.created_since = q.created_since;
+  f.no_array_tasks = q.no_array_tasks;
   if (q.visible) f.projects = std::vector<std::string>(q.visible->begin(), q.visible->end());
   if (!q.cursor.empty()) {
     f.before_num = q.cursor.size() <= 15 ? JobNumber("j-" + q.cursor) : -1;
@@ -545,6 +564,7 @@ Result<Job> Service::Cancel(const std::string& id, const std::string& actor, api
     return FailedPrecondition("job " + id + " already ended (" + std::string(api::JobStateName(j.state)) +
                               "); nothing to cancel");
   };
+  if (auto array = CancelArray(id, actor, audit)) return std::move(*array);  // a job array: its tasks
   bool live;
   {
     std::lock_guard lock(mu_);
@@ -936,6 +956,7 @@ void Service::ScheduleOnce() {
       Job& j = jobs_.at(id);
       // Its dependencies have not all ended as asked (ResolveDependenciesOnce sets the reason).
       if ((!j.spec.after.empty() || !j.spec.after_ok.empty()) && !deps_met_.count(id)) continue;
+      if (ArrayHeldLocked(j)) continue;  // an array job, or a task beyond its array's limit (ResolveArraysOnce)
       if (auto backoff = retry_after_.find(id); backoff != retry_after_.end()) {
         if (now < backoff->second) {
           j.reason = "waiting: retry after a lost attempt (backoff, or until its node has fenced it), " +
@@ -1103,6 +1124,7 @@ void Service::Loop() {
     }
     CheckNodesOnce();
     ResolveDependenciesOnce();
+    ResolveArraysOnce();
     ScheduleOnce();
     bool estimate;
     {
@@ -2154,6 +2176,7 @@ void Service::EstimateStartsOnce() {
       if (it == jobs_.end() || it->second.state != JobState::kQueued) return;
       const Job& j = it->second;
       if ((!j.spec.after.empty() || !j.spec.after_ok.empty()) && !deps_met_.count(id)) return;  // held
+      if (ArrayHeldLocked(j)) return;
       taken.insert(id);
       sched::JobRequest r = ToRequest(j, gang_width_);
       r.predicted_runtime_s = PredictedRuntimeLocked(j);
@@ -2182,6 +2205,11 @@ void Service::DescribeQueuedLocked(Job& j) const {
     j.reason = "waiting: not before its begin time " + FormatTimestamp(j.spec.begin_at);
   if ((!j.spec.after.empty() || !j.spec.after_ok.empty()) && !deps_met_.count(j.id)) {
     j.expected_start_note = "it waits for other jobs to end first";
+    return;
+  }
+  if (ArrayHeldLocked(j)) {
+    j.expected_start_note = j.spec.array.empty() ? "it waits for other tasks of its array to end first"
+                                                 : "a job array runs as its tasks";
     return;
   }
   auto it = estimates_.find(j.id);

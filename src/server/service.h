@@ -96,6 +96,7 @@ struct JobListQuery {
   std::string user;            // only jobs of this user ("" = any)
   std::string name;            // only jobs with this name ("" = any)
   UnixMillis created_since = 0;  // only jobs created at or after this time (0 = any)
+  bool no_array_tasks = false;   // leave out the tasks of job arrays (each array is one row)
   int limit = 0;       // 0 = no limit
   std::string cursor;  // a JobPage::next_cursor: the page after it ("" = the newest jobs)
 };
@@ -220,6 +221,11 @@ class Service final : public agent::ControlPlane {
   // whose dependencies have all ended as asked may be scheduled; one whose --after-ok dependency ended otherwise
   // (or does not exist) is cancelled with that reason; the others wait, their reason naming what they wait for.
   void ResolveDependenciesOnce();
+  // One pass over the job arrays (arrays.cc; the loop runs it every tick): lets queued tasks of each array be
+  // scheduled while fewer than its limit (%N) hold resources (the others wait, saying so), keeps the array's reason
+  // (its tasks per state) and ends the array once all its tasks have ended: SUCCEEDED when all succeeded, FAILED
+  // when any failed or was lost, else CANCELLED.
+  void ResolveArraysOnce();
 
   // Reservations (docs/scheduling.md): GPUs set aside for a project in a time window, kept as store records and
   // given to every scheduling round. Create checks the window, the GPU count against the cluster's GPUs of the
@@ -256,6 +262,18 @@ class Service final : public agent::ControlPlane {
           std::unique_ptr<sched::Scheduler> scheduler);
 
  private:
+  // Job arrays (arrays.cc). Submits the array job and its tasks in one transaction (Submit has checked the spec).
+  Result<SubmitResult> SubmitArray(api::Job job, const std::string& actor, const SubmitOptions& options,
+                                   std::string fingerprint);
+  // `job cancel` of a live array job: cancels every task that has not ended (the queued ones in one transaction);
+  // the array ends CANCELLED once they have. nullopt when `id` is not a live array job.
+  std::optional<Result<api::Job>> CancelArray(const std::string& id, const std::string& actor,
+                                              api::AuditRecord* audit);
+  // The tasks of an array job (GetJob): index, id, state, in index order. Requires no service mutex held.
+  Status FillArrayTasks(api::Job& job) const;
+  // Requires mu_ held. A queued job the scheduler must not place now: an array job (never placed itself) or a task
+  // of an array beyond the array's limit.
+  bool ArrayHeldLocked(const api::Job& job) const;
 
   struct NodeState {
     api::Node node;
@@ -403,6 +421,8 @@ class Service final : public agent::ControlPlane {
   std::unordered_map<std::string, UnixMillis> fence_until_;
   // Queued jobs whose dependencies have all ended as asked (ResolveDependenciesOnce); in memory only.
   std::set<std::string> deps_met_;
+  // Queued tasks of job arrays that may be scheduled (within their array's limit; ResolveArraysOnce); in memory only.
+  std::set<std::string> array_ok_;
   std::unordered_map<std::string, StopRequest> stops_;
   // Migrated jobs: the GPUs their next attempt should avoid when others fit (sched::JobRequest::avoid_gpus). Dropped
   // once the job is placed again or ends.
@@ -438,9 +458,13 @@ int64_t RetryBackoffMs(int attempt);
 // The rendezvous port of a multi-node job (MASTER_PORT): 30000 + (job number x 10 + attempt) mod 30000, so
 // that every member knows it without asking rank 0's node. Not probed: see docs/fleet.md.
 int GangMasterPort(const std::string& job_id, int attempt);
-// A job as one member node sees it in its start command: node and GPUs are that member's.
+// A job as one member node sees it in its start command: node and GPUs are that member's, and a task of a job
+// array has its FASTGPU_ARRAY_* variables (AddArrayEnv).
 api::Job MemberView(const api::Job& job, int rank);
 // Whether the job holds GPUs on `node` (any member, for a multi-node job).
 bool JobOnNode(const api::Job& job, const std::string& node);
+// A task of a job array as its start command carries it: FASTGPU_ARRAY_JOB_ID, FASTGPU_ARRAY_INDEX and
+// FASTGPU_ARRAY_COUNT in its environment (arrays.cc). Other jobs unchanged.
+void AddArrayEnv(api::Job& job);
 
 }  // namespace fastgpu::server

@@ -24,6 +24,17 @@ Result<CreatedJob> Store::SubmitJob(NewJob job) {
   return CreatedJob{.job = std::move(created)};
 }
 
+Result<CreatedJob> Store::SubmitJobGroup(NewJob parent, std::vector<NewJob> tasks) {
+  ASSIGN_OR_RETURN(CreatedJob created, SubmitJob(std::move(parent)));
+  if (created.existing) return created;
+  for (auto& t : tasks) {
+    t.job.array_parent = created.job.id;
+    ASSIGN_OR_RETURN(api::Job task, CreateJob(std::move(t.job), t.event));
+    (void)task;
+  }
+  return created;
+}
+
 Result<std::optional<SubmitKey>> Store::FindSubmitKey(const std::string&, const std::string&) {
   return std::optional<SubmitKey>();
 }
@@ -74,6 +85,8 @@ Result<JobListSql> BuildJobListSql(const JobFilter& filter, std::string_view sel
   if (q.user_param) extra.push_back("user_name = " + param(q.user_param));
   if (q.name_param) extra.push_back("name = " + param(q.name_param));
   if (q.since_param) extra.push_back("created_at >= " + param(q.since_param));
+  // A task of a job array has "array_parent" in its extras (api::EncodeJobExtras); nothing else writes that key.
+  if (filter.no_array_tasks) extra.push_back("depends NOT LIKE '%\"array_parent\"%'");
   q.before_param = filter.before_num > 0 ? next_param++ : 0;
   q.limit_param = filter.limit > 0 ? next_param++ : 0;
   const std::string before_cond = q.before_param ? "num < " + param(q.before_param) : "";

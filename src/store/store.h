@@ -25,6 +25,7 @@ struct JobFilter {
   std::string user;                   // empty = any: only jobs submitted by this user
   std::string name;                   // empty = any: only jobs with exactly this name
   UnixMillis created_since = 0;       // 0 = any: only jobs created at or after this time
+  bool no_array_tasks = false;        // leave out the tasks of job arrays (their arrays are listed)
   // Only jobs numbered below this ("j-<n>" has number n): the next page after a job. 0 = no bound.
   int64_t before_num = 0;
   int limit = 0;                      // 0 = no limit
@@ -154,6 +155,11 @@ class Store {
   // CreateJob with its audit row and idempotency key in the same transaction (see NewJob). Durable on
   // return. The default supports neither and is for stores that hold no jobs.
   virtual Result<CreatedJob> SubmitJob(NewJob job);
+  // A job array (api::JobSpec::array): `parent` and its `tasks` in one durable transaction, with consecutive ids
+  // (the parent's number n, then n+1, n+2 ... for the tasks in order), each task's array_parent set to the parent's
+  // id. Idempotency and audit as SubmitJob, for the parent (a replay returns it with existing = true and creates no
+  // task). The default (stores of tests) creates them one by one.
+  virtual Result<CreatedJob> SubmitJobGroup(NewJob parent, std::vector<NewJob> tasks);
   // The job created under an idempotency key, if any.
   virtual Result<std::optional<SubmitKey>> FindSubmitKey(const std::string& scope, const std::string& key);
 

@@ -1034,6 +1034,62 @@ class PostgresStore final : public Store {
     return out;
   }
 
+  Result<CreatedJob> SubmitJobGroup(NewJob parent, std::vector<NewJob> tasks) override {
+    if (!parent.idempotency_key.empty()) {
+      // A replay returns the array job and creates nothing.
+      ASSIGN_OR_RETURN(auto earlier, FindSubmitKey(parent.idempotency_scope, parent.idempotency_key));
+      if (earlier) return SubmitJob(std::move(parent));
+    }
+    parent.job.state = api::JobState::kQueued;
+    parent.job.id.clear();
+    const auto params = [](const NewJob& n) {
+      Params p;
+      AddJob(p, n.job);
+      p.Add(n.event.at).Add(n.event.reason).Add(n.event.actor).Add(api::ProcessLayoutName(n.job.spec.processes));
+      p.Add(api::EncodeJobExtras(n.job));
+      return p;
+    };
+    CreatedJob out;
+    std::optional<api::AuditRecord> audit;
+    Status st = Write([&](PgConn& c) -> Status {
+      out = CreatedJob{};
+      audit.reset();
+      ASSIGN_OR_RETURN(PgResult r, c.Exec(kInsertJob, params(parent)));
+      if (r.Rows() != 1) return Internal("inserting a job returned no number");
+      const int64_t num = r.Int(0, 0);
+      if (!parent.idempotency_key.empty()) {
+        RETURN_IF_ERROR(c.Exec("INSERT INTO submit_keys(scope, key, fingerprint, job_num) VALUES($1, $2, $3, $4)",
+                               Params().Add(parent.idempotency_scope).Add(parent.idempotency_key)
+                                   .Add(parent.fingerprint).Add(num))
+                            .status());
+      }
+      for (size_t i = 0; i < tasks.size(); ++i) {
+        tasks[i].job.state = api::JobState::kQueued;
+        tasks[i].job.array_parent = JobId(num);
+        ASSIGN_OR_RETURN(PgResult t, c.Exec(kInsertJob, params(tasks[i])));
+        if (t.Rows() != 1) return Internal("inserting a job returned no number");
+        if (t.Int(0, 0) != num + 1 + static_cast<int64_t>(i))
+          return Unavailable("the tasks of an array job did not get consecutive numbers (another process inserts "
+                             "jobs into this database); submit again");
+      }
+      if (parent.audit) {
+        audit = *parent.audit;
+        if (audit->target.empty()) audit->target = "job:" + JobId(num);
+        std::optional<AuditChainKey> key = CurrentAuditKey();
+        RETURN_IF_ERROR(AppendAuditRow(c, *audit, key ? &*key : nullptr));
+      }
+      out.job = parent.job;
+      out.job.id = JobId(num);
+      return Status::Ok();
+    });
+    if (!st.ok()) return st;
+    if (audit) {
+      NoteAudit(audit->seq);
+      out.audit = std::move(audit);
+    }
+    return out;
+  }
+
   Result<std::optional<SubmitKey>> FindSubmitKey(const std::string& scope, const std::string& key) override {
     return Read([&](PgConn& c) -> Result<std::optional<SubmitKey>> {
       ASSIGN_OR_RETURN(PgResult r, c.Exec("SELECT job_num, fingerprint FROM submit_keys WHERE scope = $1 AND key = $2",

@@ -926,6 +926,59 @@ class SqliteStore final : public Store {
     return out;
   }
 
+  Result<CreatedJob> SubmitJobGroup(NewJob parent, std::vector<NewJob> tasks) override {
+    if (!parent.idempotency_key.empty()) {
+      // A replay returns the array job and creates nothing.
+      ASSIGN_OR_RETURN(auto earlier, FindSubmitKey(parent.idempotency_scope, parent.idempotency_key));
+      if (earlier) return SubmitJob(std::move(parent));
+    }
+    parent.job.state = api::JobState::kQueued;
+    parent.job.id.clear();
+    CreatedJob out;
+    Status st = Write([&](Conn& c) -> Status {
+      JobRow prow(parent.job);
+      ASSIGN_OR_RETURN(Stmt s, c.Prepare(kInsertJob));
+      s.BindNull(1);
+      BindJob(s, prow);
+      RETURN_IF_ERROR(s.Run());
+      const int64_t num = sqlite3_last_insert_rowid(c.db());
+      RETURN_IF_ERROR(InsertEvent(c, num, parent.event, "", api::JobStateName(api::JobState::kQueued)));
+      if (!parent.idempotency_key.empty()) {
+        ASSIGN_OR_RETURN(Stmt k, c.Prepare("INSERT INTO submit_keys(scope, key, fingerprint, job_num) VALUES(?1, ?2, ?3, ?4)"));
+        k.Bind(1, parent.idempotency_scope);
+        k.Bind(2, parent.idempotency_key);
+        k.Bind(3, parent.fingerprint);
+        k.Bind(4, num);
+        RETURN_IF_ERROR(k.Run());
+      }
+      for (size_t i = 0; i < tasks.size(); ++i) {
+        tasks[i].job.state = api::JobState::kQueued;
+        tasks[i].job.array_parent = JobId(num);
+        JobRow row(tasks[i].job);
+        ASSIGN_OR_RETURN(Stmt t, c.Prepare(kInsertJob));
+        t.Bind(1, num + 1 + static_cast<int64_t>(i));
+        BindJob(t, row);
+        RETURN_IF_ERROR(t.Run());
+        RETURN_IF_ERROR(InsertEvent(c, num + 1 + static_cast<int64_t>(i), tasks[i].event, "",
+                                    api::JobStateName(api::JobState::kQueued)));
+      }
+      if (parent.audit) {
+        if (parent.audit->target.empty()) parent.audit->target = "job:" + JobId(num);
+        std::optional<AuditChainKey> key = CurrentAuditKey();
+        RETURN_IF_ERROR(AppendAuditRow(c, *parent.audit, key ? &*key : nullptr));
+      }
+      out.job = parent.job;
+      out.job.id = JobId(num);
+      return Status::Ok();
+    });
+    if (!st.ok()) return st;
+    if (parent.audit) {
+      NoteAudit(parent.audit->seq);
+      out.audit = std::move(parent.audit);
+    }
+    return out;
+  }
+
   Result<std::optional<SubmitKey>> FindSubmitKey(const std::string& scope, const std::string& key) override {
     return Read([&](Conn& c) -> Result<std::optional<SubmitKey>> {
       ASSIGN_OR_RETURN(Stmt s, c.Prepare("SELECT job_num, fingerprint FROM submit_keys WHERE scope = ?1 AND key = ?2"));
