@@ -200,6 +200,36 @@ TEST_F(ContainerTest, CancelAndTheRuntimeLimitStopAContainerJobThroughItsSignals
   EXPECT_TRUE(NoContainerLeft()) << PodmanEnv::Containers();
 }
 
+// A job whose supervisor was killed (kill -9) still runs, watched by the agent; when it is then stopped and ignores
+// SIGTERM, the agent's SIGKILL ends podman, which cannot pass that on: the agent removes the container by name.
+TEST_F(ContainerTest, AStoppedJobWhoseSupervisorWasKilledLeavesNoContainer) {
+  SharedDir shared;
+  UpProcess up("1xA100-80GB");
+  up.Start({"--checkpoint-root", shared.checkpoints(), "--stop-grace", "1s"});
+  auto sub = up.Cli({"job", "submit", "--image", kImage, "--", "sh", "-c",
+                     "trap '' TERM; echo running; while :; do sleep 0.05; done"});
+  ASSERT_EQ(sub.exit_code, 0) << sub.err;
+  const std::string id = Trim(sub.out);
+  ASSERT_TRUE(WaitFor([&] { return LogHas(up, id, "running"); }, std::chrono::seconds(60))) << Logs(up, id);
+  // <job dir>/pid: "<job pid> <job start ticks> <supervisor pid> <supervisor start ticks>".
+  std::istringstream rec(ReadFile(up.home() + "/jobs/" + id + "/pid"));
+  long long job_pid = 0, ticks = 0, supervisor = 0;
+  rec >> job_pid >> ticks >> supervisor;
+  ASSERT_GT(supervisor, 0) << ReadFile(up.home() + "/jobs/" + id + "/pid");
+  ASSERT_EQ(::kill(static_cast<pid_t>(supervisor), SIGKILL), 0);
+  EXPECT_NE(PodmanEnv::Containers().find("fastgpu-" + id + "-"), std::string::npos) << PodmanEnv::Containers();
+  auto cancel = up.Cli({"job", "cancel", id});
+  ASSERT_EQ(cancel.exit_code, 0) << cancel.err;
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        const std::string s = up.Job(id).value("state", "");
+        return s == "CANCELLED" || s == "LOST" || s == "FAILED";
+      },
+      std::chrono::seconds(30)))
+      << up.Job(id).dump();
+  EXPECT_TRUE(NoContainerLeft()) << PodmanEnv::Containers();
+}
+
 TEST_F(ContainerTest, JobMigrateSendsTheCheckpointSignalIntoTheContainerAndTheNextAttemptResumes) {
   SharedDir shared;
   UpProcess up("2xA100-80GB");
