@@ -19,15 +19,21 @@ function sample(gpus) {
   }
 }
 
-// A small line chart (SVG built through the DOM: allowed by the CSP, unlike inline styles).
-function spark(points, key, max, label) {
-  const w = 120, hgt = 28;
+// A small line chart (SVG built through the DOM: allowed by the CSP, unlike inline styles), with its name
+// and latest value beside it.
+function spark(points, key, max, label, unit) {
+  const w = 96, hgt = 20;
   const now = Date.now();
   const xy = points.map((p) => [w - ((now - p.t) / HOUR_MS) * w, hgt - (Math.min(p[key], max) / max) * (hgt - 2) - 1]);
-  const last = points.length ? points[points.length - 1][key] : 0;
-  return svg('svg', { viewBox: `0 0 ${w} ${hgt}`, width: w, height: hgt, class: 'spark', role: 'img',
-    'aria-label': `${label} over the last hour: now ${Math.round(last)}` },
-  svg('polyline', { points: xy.map(([x, y]) => `${x.toFixed(1)},${y.toFixed(1)}`).join(' '), fill: 'none' }));
+  const last = points.length ? Math.round(points[points.length - 1][key]) : 0;
+  const chart = svg('svg', { viewBox: `0 0 ${w} ${hgt}`, width: w, height: hgt, class: 'spark', 'aria-hidden': 'true' },
+    svg('polyline', { points: xy.map(([x, y]) => `${x.toFixed(1)},${y.toFixed(1)}`).join(' '), fill: 'none' }));
+  if (xy.length) {
+    const [x, y] = xy[xy.length - 1];
+    chart.append(svg('circle', { cx: x.toFixed(1), cy: y.toFixed(1), r: 2 }));
+  }
+  return h('div', { class: 'spark-row', title: `${label} over the last hour` },
+    h('span', { class: 'spark-label' }, label), chart, h('span', { class: 'spark-value' }, `${last}${unit}`));
 }
 
 function meter(value, max, label) {
@@ -64,8 +70,8 @@ export async function gpusPage(main) {
             h('td', {}, (x.allocated_milli / 1000).toString()),
             h('td', {}, (x.jobs || []).map((id) => [h('a', { href: `#/jobs/${id}` }, id), ' '])),
             h('td', { class: 'charts' },
-              spark(pts, 'util', 100, 'Utilisation %'), spark(pts, 'mem', 100, 'Memory used %'),
-              spark(pts, 'temp', 100, 'Temperature °C'), spark(pts, 'power', 700, 'Power W')));
+              spark(pts, 'util', 100, 'util', '%'), spark(pts, 'mem', 100, 'mem', '%'),
+              spark(pts, 'temp', 100, 'temp', ' °C'), spark(pts, 'power', 700, 'power', ' W')));
         }), { empty: 'No GPUs registered.' }));
       clear(nodeSlot, table('Nodes', ['Name', 'Address', 'Health', 'GPUs', 'Last heartbeat', 'Labels'],
         n.nodes.map((x) => h('tr', {},

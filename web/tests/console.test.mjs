@@ -94,6 +94,7 @@ before(async () => {
     existsSync(join(home, 'url')) && existsSync(join(home, 'admin.token')), 30000);
   url = readFileSync(join(home, 'url'), 'utf8').trim();
   adminToken = readFileSync(join(home, 'admin.token'), 'utf8').trim();
+  cli('project', 'set', 'default', '--budget', '500');
   cli('user', 'create', 'vera');
   cli('member', 'add', 'default', 'vera', '--role', 'viewer');
   viewerToken = cli('token', 'create', '--user', 'vera', '--name', 'console-test').trim();
@@ -174,7 +175,7 @@ test('a job submitted from the form goes RUNNING then SUCCEEDED live, and its ou
   await page.context().close();
 });
 
-test('a running job is cancelled from the list; its page follows its output live', async () => {
+test('a running job is cancelled from the list, after a confirmation', async () => {
   const page = await newPage();
   await login(page, adminToken);
   const id = await submitFromForm(page, 'echo tick-1; sleep 1; echo tick-2; sleep 300', 'console-cancel');
@@ -220,6 +221,10 @@ test('usage and bills: spend by project and GPU type, and the invoice downloads 
   await page.getByRole('heading', { name: 'Usage and bills' }).waitFor();
   await page.getByRole('table', { name: 'Spend by GPU type' }).waitFor();
   assert.match(await page.getByRole('table', { name: 'Spend by GPU type' }).textContent(), /A100-80GB/);
+  // The budget bar: this month's spend against the project's monthly budget.
+  const bar = page.locator('meter#budget-default');
+  assert.equal(await bar.getAttribute('max'), '500000000');
+  assert.match(await page.locator('label[for="budget-default"]').textContent(), /^Budget: \$[\d.,]+ of \$500\.00 a month/);
   const [download] = await Promise.all([
     page.waitForEvent('download'),
     page.getByRole('button', { name: /Download invoice CSV \(default/ }).click(),
