@@ -70,6 +70,7 @@ A job file (-f) holds the same fields; flags given on the command line override 
   priority: 70                                   # 0..100, higher runs first
   env: {BATCH: "256"}
   workdir: /data/run1
+  image: localhost/train:1                       # run in this OCI image (podman on the node; never pulled)
   project: vision
   max_retries: 2
   secrets: [WANDB_KEY]                           # project secrets, given as env vars
@@ -88,6 +89,7 @@ Examples:
   fastgpu job submit --gpus 8 --gpu-type H100-80GB --runtime 24h --dry-run -- python train.py
   fastgpu job submit --output json -- sleep 60        # prints the whole job object
   fastgpu job submit --gpus 4 --process-per-gpu -- python train.py   # 4 processes, RANK 0..3
+  fastgpu job submit --image localhost/train:1 --gpus 2 -- python train.py   # in a container (podman)
 --process-per-gpu starts the command once per GPU (on every node of a multi-node job) instead of once per
 node, with RANK, LOCAL_RANK, WORLD_SIZE and LOCAL_WORLD_SIZE counted per process (as torchrun does: each
 process sees all of its node's GPUs and picks its own with LOCAL_RANK); MASTER_ADDR and MASTER_PORT are set.

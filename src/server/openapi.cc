@@ -214,6 +214,10 @@ json Schemas() {
           {"priority", {{"type", "integer"}, {"minimum", 0}, {"maximum", 100}}},
           {"env", {{"type", "object"}, {"additionalProperties", str}}},
           {"workdir", str},
+          {"image",
+           {{"type", "string"},
+            {"description", "OCI image to run the command in, with podman on the node (docs/containers.md); it must "
+                            "be on the node already. Empty: a plain process"}}},
           {"sync",
            {{"type", "string"},
             {"description", "SHA-256 of a code archive uploaded to the job's project (PUT /v1/projects/{project}/blobs/{hash}): "
@@ -260,7 +264,7 @@ json Schemas() {
                 {"ended", {{"type", "boolean"}}}, {"pid", integer}, {"exit_code", integer}, {"signal", integer},
                 {"reason", str}}}}}}},
           {"priority", integer},
-          {"command", strs}, {"env", {{"type", "object"}}}, {"workdir", str}, {"project", str}, {"user", str},
+          {"command", strs}, {"env", {{"type", "object"}}}, {"workdir", str}, {"image", str}, {"project", str}, {"user", str},
           {"runtime_limit_s", integer}, {"max_retries", integer}, {"processes", processes}, {"after", strs}, {"after_ok", strs}, {"created_at", str},
           {"started_at", {{"type", "string"}, {"nullable", true}}},
           {"finished_at", {{"type", "string"}, {"nullable", true}}}, {"created_at_ms", integer},
