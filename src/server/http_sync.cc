@@ -142,7 +142,7 @@ void HttpServer::InstallSync() {
     if (!job->spec.workdir.empty())
       return SendError(res, FailedPrecondition("job " + id + " ran in --workdir " + job->spec.workdir +
                                                " on its node; only a job's own work dir can be listed"));
-    if (job->node.empty()) return SendError(res, NotFound("job " + id + " has not been placed on a node yet"));
+    if (job->node.empty()) return SendError(res, FailedPrecondition("job " + id + " has not started on a node yet"));
     if (options_.local_job_root.empty() || job->node != options_.local_node)
       return SendError(res, FailedPrecondition("job " + id + " ran on node " + job->node +
                                                ": files of jobs on remote nodes cannot be read through the server "
