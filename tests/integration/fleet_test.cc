@@ -503,5 +503,50 @@ TEST_F(FleetTest, AgentJoinsOverHttpsWithTheServersCa) {
   EXPECT_EQ(Job(id).value("state", ""), "SUCCEEDED");
 }
 
+// Code sync in a fleet (docs/sync.md): the remote agent fetches the job's code archive with its node credential,
+// checks it and unpacks it; another node's credential gets nothing; job files says where the files are.
+TEST_F(FleetTest, ARemoteAgentFetchesTheSyncedCodeOfItsOwnJobsOnly) {
+  StartServer();
+  StartAgent(agent_b_, "gpu-b", "1xA100-80GB", JoinToken());
+  StartAgent(agent_c_, "gpu-c", "1xH100-80GB", JoinToken());
+  ASSERT_TRUE(WaitFor([&] { return NodeState("gpu-b") == "ready" && NodeState("gpu-c") == "ready"; }))
+      << Nodes().dump() << agent_b_.Log() << agent_c_.Log();
+  const std::string code = dir_ + "/code";
+  fs::create_directories(code + "/lib");
+  std::ofstream(code + "/lib/model.py") << "layers = 7\n";
+  std::ofstream(code + "/.gitignore") << "*.ckpt\n";
+  std::ofstream(code + "/old.ckpt") << "big";
+  auto r = Cli({"job", "submit", "--gpu-type", "A100-80GB", "--sync", code, "--", "sh", "-c",
+                "cat lib/model.py; test -e old.ckpt && echo ckpt-present; echo done"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const std::string id = Trim(r.out);
+  ASSERT_TRUE(WaitFor([&] { return Job(id).value("state", "") == "SUCCEEDED"; }, std::chrono::seconds(30)))
+      << Job(id).dump() << agent_b_.Log();
+  std::string log;
+  ASSERT_TRUE(WaitFor([&] {
+    log = Cli({"job", "logs", id}).out;
+    return log.find("done") != std::string::npos;
+  })) << log;
+  EXPECT_NE(log.find("layers = 7"), std::string::npos) << log;
+  EXPECT_EQ(log.find("ckpt-present"), std::string::npos) << log;
+  const std::string sha = Job(id).value("sync", "");
+  ASSERT_EQ(sha.size(), 64u);
+  EXPECT_TRUE(fs::exists(dir_ + "/gpu-b/blobs/" + sha));  // kept for the next job of the same code
+  // gpu-c's credential: the job was not placed there.
+  const std::string cred_c = json::parse(ReadFile(dir_ + "/gpu-c/node.json")).value("credential", "");
+  auto other = Agent(cred_c, "GET", "/v1/agent/blobs?job=" + id, "");
+  ASSERT_TRUE(other);
+  EXPECT_EQ(other->status, 403) << other->body;
+  const std::string cred_b = json::parse(ReadFile(dir_ + "/gpu-b/node.json")).value("credential", "");
+  auto own = Agent(cred_b, "GET", "/v1/agent/blobs?job=" + id, "");
+  ASSERT_TRUE(own);
+  EXPECT_EQ(own->status, 200);
+  EXPECT_EQ(own->body.rfind("FGSYNC1\n", 0), 0u);
+  // The files of a job on a remote node are not read through the server yet: the answer says where they are.
+  auto files = Cli({"job", "files", id});
+  EXPECT_NE(files.exit_code, 0);
+  EXPECT_NE(files.err.find("gpu-b"), std::string::npos) << files.err;
+}
+
 }  // namespace
 }  // namespace fastgpu::testing
