@@ -1943,6 +1943,51 @@ TEST_P(StoreConformance, ConcurrentPostLedgerWithRecordsFailsAlone) {
   ExpectValidChain(*rows);
 }
 
+// A job array: the array job and its tasks in one transaction, numbered consecutively, the tasks naming their array;
+// listings can leave the tasks out; the same idempotency key again creates nothing.
+TEST_P(StoreConformance, AJobGroupGetsConsecutiveIdsAndItsTasksNameTheirArray) {
+  Create("before");
+  NewJob parent{.job = SampleJob("sweep"), .event = SubmitEvent()};
+  parent.job.spec.array = "0-2";
+  parent.idempotency_scope = "user:alice";
+  parent.idempotency_key = "k-1";
+  parent.fingerprint = "f";
+  std::vector<NewJob> tasks;
+  for (int i = 0; i < 3; ++i) {
+    NewJob t{.job = SampleJob("sweep"), .event = SubmitEvent()};
+    t.job.array_index = i;
+    tasks.push_back(std::move(t));
+  }
+  auto created = store_->SubmitJobGroup(parent, tasks);
+  ASSERT_TRUE(created.ok()) << created.status().ToString();
+  EXPECT_FALSE(created->existing);
+  const int64_t n = JobNumber(created->job.id);
+  Create("after");
+  Reopen();
+  EXPECT_EQ(Get(created->job.id).spec.array, "0-2");
+  for (int i = 0; i < 3; ++i) {
+    Job t = Get("j-" + std::to_string(n + 1 + i));
+    EXPECT_EQ(t.array_parent, created->job.id);
+    EXPECT_EQ(t.array_index, i);
+    EXPECT_EQ(t.state, JobState::kQueued);
+    auto events = store_->ListEvents(t.id);
+    ASSERT_TRUE(events.ok());
+    EXPECT_EQ(events->size(), 1u);
+  }
+  JobFilter f;
+  f.no_array_tasks = true;
+  auto listed = store_->ListJobs(f);
+  ASSERT_TRUE(listed.ok());
+  EXPECT_EQ(listed->size(), 3u) << "before, the array and after";
+  auto all = store_->ListJobs(JobFilter{});
+  EXPECT_EQ(all->size(), 6u);
+  auto again = store_->SubmitJobGroup(parent, tasks);
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
+  EXPECT_TRUE(again->existing);
+  EXPECT_EQ(again->job.id, created->job.id);
+  EXPECT_EQ(store_->ListJobs(JobFilter{})->size(), 6u);
+}
+
 INSTANTIATE_TEST_SUITE_P(Sqlite, StoreConformance, ::testing::Values(StoreFactory{"sqlite", OpenSqlite}),
                          [](const ::testing::TestParamInfo<StoreFactory>& info) { return info.param.name; });
 

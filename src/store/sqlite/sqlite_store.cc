@@ -936,12 +936,16 @@ class SqliteStore final : public Store {
     parent.job.id.clear();
     CreatedJob out;
     Status st = Write([&](Conn& c) -> Status {
-      JobRow prow(parent.job);
-      ASSIGN_OR_RETURN(Stmt s, c.Prepare(kInsertJob));
-      s.BindNull(1);
-      BindJob(s, prow);
-      RETURN_IF_ERROR(s.Run());
-      const int64_t num = sqlite3_last_insert_rowid(c.db());
+      int64_t num = 0;
+      {
+        // Its own scope: the statement (cached per connection) is reset before the tasks bind it again.
+        JobRow prow(parent.job);
+        ASSIGN_OR_RETURN(Stmt s, c.Prepare(kInsertJob));
+        s.BindNull(1);
+        BindJob(s, prow);
+        RETURN_IF_ERROR(s.Run());
+        num = sqlite3_last_insert_rowid(c.db());
+      }
       RETURN_IF_ERROR(InsertEvent(c, num, parent.event, "", api::JobStateName(api::JobState::kQueued)));
       if (!parent.idempotency_key.empty()) {
         ASSIGN_OR_RETURN(Stmt k, c.Prepare("INSERT INTO submit_keys(scope, key, fingerprint, job_num) VALUES(?1, ?2, ?3, ?4)"));
