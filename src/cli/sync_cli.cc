@@ -52,6 +52,7 @@ Result<std::optional<std::string>> SyncDirOfJobFile(const std::string& text, con
     const fs::path base = fs::path(file_name).parent_path();
     dir = (base.empty() ? fs::path(dir) : base / dir).lexically_normal().string();
   }
+  while (dir.size() > 1 && dir.back() == '/') dir.pop_back();
   return std::optional<std::string>(dir);
 }
 
