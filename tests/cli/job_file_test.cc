@@ -125,6 +125,29 @@ TEST(BuildJobSpec, FlagsOverrideTheFile) {
   EXPECT_EQ(s->command, (std::vector<std::string>{"other", "arg"}));
 }
 
+// Container jobs: `image:` in a file and --image on the command line (which wins); a bad name is refused where it is.
+TEST(BuildJobSpec, ImageFromTheFileOrTheFlag) {
+  auto y = ParseJobYaml("command: [python, train.py]\nimage: localhost/train:1\n");
+  ASSERT_TRUE(y.ok()) << y.status().message();
+  EXPECT_EQ(y->image, "localhost/train:1");
+  auto bad = ParseJobYaml("command: [true]\nimage: Train Image\n");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.status().message().rfind("job file:2:8: image 'Train Image' is not an image name", 0), 0u)
+      << bad.status().message();
+
+  SubmitFlags f;
+  f.file = "job.yaml";
+  f.image = "docker.io/library/python:3.11";
+  auto s = BuildJobSpec(f, Files({{"job.yaml", "command: [run]\nimage: localhost/train:1\n"}}));
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  EXPECT_EQ(s->image, "docker.io/library/python:3.11");
+  f.image = "-v/:/host";
+  s = BuildJobSpec(f, Files({{"job.yaml", "command: [run]\n"}}));
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.status().message().rfind("invalid --image: image '-v/:/host' is not an image name", 0), 0u)
+      << s.status().message();
+}
+
 TEST(BuildJobSpec, ErrorsNameTheFlag) {
   SubmitFlags f;
   f.command = {"true"};
