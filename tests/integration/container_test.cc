@@ -9,76 +9,30 @@
 #include <fstream>
 
 #include "harness.h"
+#include "support/podman_image.h"
 
 namespace fastgpu::testing {
 namespace {
 
-constexpr const char* kImage = "localhost/fastgpu-test:1";
+constexpr const char* kImage = PodmanImage::kImage;
 
-// Runs a shell command; returns its exit code and output (stdout and stderr).
-std::pair<int, std::string> Shell(const std::string& cmd) {
-  std::string out;
-  FILE* f = ::popen((cmd + " 2>&1").c_str(), "r");
-  if (f == nullptr) return {-1, "popen failed"};
-  char buf[4096];
-  size_t n = 0;
-  while ((n = std::fread(buf, 1, sizeof(buf), f)) > 0) out.append(buf, n);
-  int rc = ::pclose(f);
-  return {WIFEXITED(rc) ? WEXITSTATUS(rc) : -1, out};
-}
-
-// The podman storage and configuration of this run (through CONTAINERS_CONF and CONTAINERS_STORAGE_CONF, which
-// `fastgpu up` and its agent pass on to podman), and the test image in it.
+// The image, once per run of this binary; the reason to skip (podman not installed) or the error otherwise.
 class PodmanEnv {
  public:
   static void SetUp() {
-    auto which = Shell("command -v podman");
-    if (which.first != 0) {
-      skip_ = "podman is not installed (apt-get install podman busybox-static runc; scripts/setup.sh does)";
-      return;
+    const std::string why = PodmanImage::SetUp();
+    if (why.rfind("skip: ", 0) == 0) {
+      skip_ = why.substr(6);
+    } else {
+      ASSERT_TRUE(why.empty()) << why;
     }
-    char tmpl[] = "/tmp/fastgpu-podman-XXXXXX";
-    dir_ = ::mkdtemp(tmpl);
-    {
-      // runc where Debian's runc is installed: crun refuses hosts whose cgroups are in hybrid mode; no default
-      // ulimits: some hosts cannot raise them.
-      std::ofstream conf(dir_ + "/containers.conf");
-      conf << "[containers]\ndefault_ulimits = []\n";
-      if (fs::exists("/usr/sbin/runc") || fs::exists("/usr/bin/runc")) conf << "[engine]\nruntime = \"runc\"\n";
-      std::ofstream storage(dir_ + "/storage.conf");
-      storage << "[storage]\ndriver = \"vfs\"\ngraphroot = \"" << dir_ << "/graph\"\nrunroot = \"" << dir_
-              << "/run\"\n";
-    }
-    ::setenv("CONTAINERS_CONF", (dir_ + "/containers.conf").c_str(), 1);
-    ::setenv("CONTAINERS_STORAGE_CONF", (dir_ + "/storage.conf").c_str(), 1);
-    const std::string busybox = fs::exists("/bin/busybox") ? "/bin/busybox" : "/usr/bin/busybox";
-    ASSERT_TRUE(fs::exists(busybox)) << "the container tests build their image from busybox-static: apt-get install "
-                                        "busybox-static";
-    const std::string root = dir_ + "/rootfs";
-    fs::create_directories(root + "/bin");
-    fs::copy_file(busybox, root + "/bin/busybox");
-    for (const char* applet : {"sh", "echo", "sleep", "cat", "env", "id", "ls", "true", "false"})
-      fs::create_symlink("busybox", root + "/bin/" + applet);
-    auto tar = Shell("tar -C '" + root + "' -cf '" + dir_ + "/image.tar' .");
-    ASSERT_EQ(tar.first, 0) << tar.second;
-    auto import = Shell("podman import '" + dir_ + "/image.tar' " + kImage);
-    ASSERT_EQ(import.first, 0) << import.second;
   }
-  static void TearDown() {
-    if (dir_.empty()) return;
-    Shell("podman rm --all --force --time 0");
-    Shell("podman rmi --all --force");
-    std::error_code ec;
-    fs::remove_all(dir_, ec);
-    dir_.clear();
-  }
+  static void TearDown() { PodmanImage::TearDown(); }
   static const std::string& skip() { return skip_; }
-  // Containers that exist now (running or not), one name a line.
-  static std::string Containers() { return Shell("podman ps --all --format '{{.Names}}'").second; }
+  static std::string Containers() { return PodmanImage::Containers(); }
 
  private:
   static inline std::string skip_;
-  static inline std::string dir_;
 };
 
 // A directory every job uid may enter (jobs run as their project's uid when the tests run as root; the homes of
