@@ -101,7 +101,7 @@ TEST_F(JobListCli, DefaultShowsTheNewestAndSaysMoreExist) {
   EXPECT_NE(r.out.find("j-2296"), std::string::npos);
   EXPECT_EQ(r.out.find("j-2295"), std::string::npos);
   EXPECT_NE(r.err.find("more exist: --limit N or --all"), std::string::npos) << r.err;
-  EXPECT_EQ(server_.queries(), (std::vector<std::string>{"/v1/jobs?limit=" + std::to_string(kDefaultJobListLimit)}));
+  EXPECT_EQ(server_.queries(), (std::vector<std::string>{"/v1/jobs?limit=" + std::to_string(kDefaultJobListLimit) + "&tasks=false"}));
 }
 
 TEST_F(JobListCli, LimitFollowsCursorsAcrossPages) {
@@ -112,7 +112,7 @@ TEST_F(JobListCli, LimitFollowsCursorsAcrossPages) {
   EXPECT_EQ(ids.front(), "j-2345");
   EXPECT_EQ(ids.back(), "j-846");
   EXPECT_EQ(json::parse(r.out)["next_cursor"], "846");
-  EXPECT_EQ(server_.queries(), (std::vector<std::string>{"/v1/jobs?limit=1000", "/v1/jobs?limit=500&cursor=1346"}));
+  EXPECT_EQ(server_.queries(), (std::vector<std::string>{"/v1/jobs?limit=1000&tasks=false", "/v1/jobs?limit=500&tasks=false&cursor=1346"}));
 }
 
 TEST_F(JobListCli, AllReadsEveryPage) {
@@ -123,6 +123,10 @@ TEST_F(JobListCli, AllReadsEveryPage) {
   EXPECT_EQ(ids.back(), "j-1");
   EXPECT_FALSE(json::parse(r.out).contains("next_cursor"));
   EXPECT_EQ(server_.queries().size(), 3u);
+  // --tasks: the tasks of job arrays too (no tasks=false).
+  r = Cli({"job", "list", "--tasks", "--limit", "1"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(server_.queries().back(), "/v1/jobs?limit=1");
   r = Cli({"job", "list", "--all"});
   ASSERT_EQ(r.code, 0) << r.err;
   EXPECT_EQ(r.err.find("more exist"), std::string::npos) << r.err;
@@ -134,10 +138,10 @@ TEST_F(JobListCli, UserNameAndSinceBecomeQueryParameters) {
   ASSERT_EQ(r.code, 0) << r.err;
   // The fake clock is at 2026-10-31T00:00:00Z; two hours earlier.
   EXPECT_EQ(server_.queries(),
-            (std::vector<std::string>{"/v1/jobs?limit=5&user=alice&name=sweep%201&since=2026-10-30T22%3A00%3A00.000Z"}));
+            (std::vector<std::string>{"/v1/jobs?limit=5&user=alice&name=sweep%201&since=2026-10-30T22%3A00%3A00.000Z&tasks=false"}));
   r = Cli({"job", "list", "--since", "2026-10-01T00:00:00Z", "--limit", "1"});
   ASSERT_EQ(r.code, 0) << r.err;
-  EXPECT_EQ(server_.queries().back(), "/v1/jobs?limit=1&since=2026-10-01T00%3A00%3A00.000Z");
+  EXPECT_EQ(server_.queries().back(), "/v1/jobs?limit=1&since=2026-10-01T00%3A00%3A00.000Z&tasks=false");
   r = Cli({"job", "list", "--since", "yesterday"});
   EXPECT_EQ(r.code, 2);
   EXPECT_NE(r.err.find("--since 'yesterday'"), std::string::npos) << r.err;
