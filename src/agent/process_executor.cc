@@ -1480,11 +1480,18 @@ class ProcessExecutor final : public Executor {
     const std::string name = ContainerName(spec.job_id, spec.attempt, job_dir);
     std::vector<std::string>& a = p->argv_store;
     a = {podman, "run", "--rm", "--name", name, "--label", "fastgpu.job=" + spec.job_id, "--pull=never", "--init",
-         // The node's network and IPC, as for processes (NCCL, shared-memory data loaders).
-         "--network", "host", "--ipc", "host",
+         // The node's network, as for processes (NCCL, rendezvous ports).
+         "--network", "host",
          // Output goes to the job's log through podman; a second copy in the container's storage is not kept.
          "--log-driver", "none", "--cap-drop", "all", "--security-opt", "no-new-privileges", "--env-file",
          "/dev/fd/4", "-v", workdir + ":" + workdir, "-w", workdir};
+    // The node's IPC too (shared-memory data loaders, NCCL), as for processes. Rootless podman can share it only
+    // where /dev/mqueue is mounted; elsewhere the container keeps its own (with podman's 64 MiB /dev/shm).
+    struct stat mq {};
+    if (::geteuid() == 0 || (::stat("/dev/mqueue", &mq) == 0 && S_ISDIR(mq.st_mode))) {
+      a.push_back("--ipc");
+      a.push_back("host");
+    }
     if (!ckpt.empty()) {
       a.push_back("-v");
       a.push_back(ckpt + ":" + ckpt);
