@@ -10,6 +10,7 @@
 #include <boost/beast/ssl.hpp>
 #include <chrono>
 #include <future>
+#include <limits>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -215,7 +216,9 @@ class Session : public Parkable, public std::enable_shared_from_this<Session<Str
     parser_.emplace();
     parser_->header_limit(static_cast<std::uint32_t>(t_.opt.max_header_bytes));
     body_limit_ = t_.opt.max_body_bytes;
-    parser_->body_limit(body_limit_);
+    // With a per-request limit, the header is read first (the parser checks Content-Length against its limit as
+    // soon as the header is in, before the target is known) and the limit applied in OnHeader.
+    parser_->body_limit(t_.opt.body_limit ? std::numeric_limits<std::uint64_t>::max() : body_limit_);
     Lowest().expires_after(milliseconds(t_.opt.request_timeout_ms));
     bhttp::async_read_header(stream_, buffer_, *parser_,
                              [self = this->shared_from_this()](beast::error_code ec, size_t) { self->OnHeader(ec); });
@@ -243,6 +246,8 @@ class Session : public Parkable, public std::enable_shared_from_this<Session<Str
                   "too many request header fields (limit " + std::to_string(t_.opt.max_header_fields) + ")");
     if (t_.opt.body_limit) {
       body_limit_ = t_.opt.body_limit(SV(h.method_string()), SV(h.target()));
+      if (parser_->content_length() && *parser_->content_length() > body_limit_)
+        return Fail(413, "payload_too_large", "request body is too large (limit " + std::to_string(body_limit_) + " bytes)");
       parser_->body_limit(body_limit_);
     }
     if (IEquals(SV(h[bhttp::field::expect]), "100-continue")) {

@@ -126,6 +126,13 @@ TEST_F(SyncTest, TooLargeATreeIsRefusedNamingItsLargestFiles) {
   EXPECT_NE(r.err.find("weights.pt"), std::string::npos) << r.err;
   EXPECT_NE(r.err.find(".fastgpuignore"), std::string::npos) << r.err;
   EXPECT_TRUE(r.out.empty()) << r.out;
+  // Under the limit, an archive larger than other request bodies (1 MiB) is taken.
+  fs::remove(code_ + "/weights.pt");
+  Write("vocab.txt", std::string(3 << 19, 'v'));
+  auto ok = up_.Cli({"job", "submit", "--sync", code_, "--", "sh", "-c", "wc -c < vocab.txt"});
+  ASSERT_EQ(ok.exit_code, 0) << ok.err;
+  ASSERT_TRUE(up_.WaitState(Trim(ok.out), "SUCCEEDED")) << Logs(Trim(ok.out));
+  EXPECT_EQ(Trim(Logs(Trim(ok.out))), std::to_string(3 << 19));
 }
 
 TEST_F(SyncTest, CodeArchivesBelongToTheirProject) {
