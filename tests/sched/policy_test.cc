@@ -240,7 +240,8 @@ constexpr int64_t kHour = 3'600'000;
 
 TEST(FairLas, DefaultNamesFairLas) {
   EXPECT_EQ(Make("default")->Name(), "fair-las/best-fit");
-  EXPECT_FALSE(Make("default")->UsesRuntimeEstimates());
+  // Predictions, when there are any, let other jobs use the nodes a starving job holds.
+  EXPECT_TRUE(Make("default")->UsesRuntimeEstimates());
   SchedulerOptions o;
   o.policy = "default";
   EXPECT_EQ(QueueOrderFor(o).kind, QueueOrder::Kind::kProjectAttained);
@@ -459,6 +460,47 @@ TEST(FairLas, StarvingLargeJobHoldsTheClosestNode) {
   EXPECT_NE(FindPending(d, "pair"), nullptr);
   ASSERT_NE(FindBind(d, "one"), nullptr);
   EXPECT_EQ(FindBind(d, "one")->nodes[0].node, "a");
+}
+
+TEST(FairLas, StarvingJobHoldsTheNodesFreeingFirstAndShortJobsRunThereMeanwhile) {
+  ClusterBuilder c;
+  c.Node("a", 4);
+  c.Node("b", 4);
+  // a has 1 GPU free but its job is expected to run 10 more hours; b has none free but its jobs are
+  // expected to end within 2 hours: the starving gang is expected to fit on b first, so b is held.
+  c.Run("long", "a", {0, 1, 2}, 50, false, kNow - kHour, kMilliPerGpu, 0, "other");
+  c.last_running().predicted_runtime_s = 11 * 3600;
+  c.Run("soon1", "b", {0, 1}, 50, false, kNow - kHour, kMilliPerGpu, 0, "other");
+  c.last_running().predicted_runtime_s = 2 * 3600;
+  c.Run("soon2", "b", {2, 3}, 50, false, kNow - kHour, kMilliPerGpu, 0, "other");
+  c.last_running().runtime_limit_s = 3 * 3600;  // a limit counts before a prediction
+  c.last_running().predicted_runtime_s = 20 * 3600;
+  std::vector<JobRequest> q = {JobBuilder("gang").Gpus(4).Submitted(kNow - 30 * kHour)};
+  Decisions d = FairLasAbsolute()->Schedule(c.Build(), q);
+  ASSERT_NE(FindPending(d, "gang"), nullptr);
+  EXPECT_NE(FindPending(d, "gang")->reason.find("holding b"), std::string::npos) << FindPending(d, "gang")->reason;
+
+  // b frees GPUs 0-1 in 1 h; the gang is expected to start in 2 h (when soon2 ends at its limit).
+  ClusterBuilder c2;
+  c2.Node("a", 4);
+  c2.Node("b", 4);
+  c2.Run("full", "a", {0, 1, 2, 3}, 50, false, kNow - kHour, kMilliPerGpu, 0, "other");
+  c2.last_running().predicted_runtime_s = 11 * 3600;
+  c2.Run("soon2", "b", {2, 3}, 50, false, kNow - kHour, kMilliPerGpu, 0, "other");
+  c2.last_running().runtime_limit_s = 3 * 3600;
+  // A job expected to end before then runs on the held GPUs; one expected to run longer, or with no
+  // estimate, waits.
+  std::vector<JobRequest> q2 = {JobBuilder("gang").Gpus(4).Submitted(kNow - 30 * kHour),
+                                JobBuilder("long").Gpus(2).Predicted(5 * 3600).Submitted(kNow - kMin),
+                                JobBuilder("unknown").Gpus(2).Submitted(kNow - kMin),
+                                JobBuilder("short").Gpus(2).Predicted(3600).Submitted(kNow - kMin)};
+  Decisions d2 = FairLasAbsolute()->Schedule(c2.Build(), q2);
+  ASSERT_NE(FindPending(d2, "gang"), nullptr);
+  EXPECT_NE(FindPending(d2, "gang")->reason.find("holding b"), std::string::npos) << FindPending(d2, "gang")->reason;
+  EXPECT_NE(FindPending(d2, "long"), nullptr);
+  EXPECT_NE(FindPending(d2, "unknown"), nullptr);
+  ASSERT_NE(FindBind(d2, "short"), nullptr);
+  EXPECT_EQ(FindBind(d2, "short")->nodes[0].node, "b");
 }
 
 TEST(FairLas, GuardKeepsToOutliersWhenEveryJobWaitsLong) {

@@ -1,4 +1,5 @@
 #include <algorithm>
+#include <limits>
 #include <map>
 #include <utility>
 #include <queue>
@@ -13,15 +14,25 @@
 namespace fastgpu::sched {
 namespace {
 
+constexpr UnixMillis kNever = std::numeric_limits<UnixMillis>::max();
+
+// Nodes held for a starving job, and when it is expected to fit on them (kNever: unknown).
+struct Hold {
+  std::vector<int> nodes;
+  UnixMillis shadow = kNever;
+  std::vector<uint64_t> inside_no_fit;  // per shape: alloc_version + 1 when it did not fit on them
+};
+
 // Priority first; inside a priority least attained service across LAS queues, fair across projects inside
 // a queue (smallest jobs of a project first), with a starvation guard. Needs no runtime estimates: it reads
-// priorities, attained service, waiting time, job size and the GPUs each project holds.
+// priorities, attained service, waiting time, job size and the GPUs each project holds. Runtime limits and
+// predictions, where there are any, only let jobs expected to end in time use the nodes the guard holds.
 class FairLasScheduler final : public PolicyScheduler {
  public:
   using PolicyScheduler::PolicyScheduler;
   std::string Name() const override { return "fair-las/" + options_.placement; }
-  // Runtime predictions only matter for deadlines here.
-  bool UsesRuntimeEstimates() const override { return false; }
+  // Predictions let jobs expected to end in time use the nodes a starving job holds (and count for deadlines).
+  bool UsesRuntimeEstimates() const override { return true; }
 
  protected:
   // The queue's groups are the projects, their bands (priority, LAS queue, size class) (submit order inside).
@@ -101,6 +112,8 @@ class FairLasScheduler final : public PolicyScheduler {
     // inside one the project holding the fewest GPUs (weighted) starts its smallest job (fewest GPUs; oldest
     // first among equals) next.
     std::string held;  // suffix for jobs that could not start while nodes are held
+    Hold hold;
+    hold.inside_no_fit.assign(queue.shape_count(), 0);
     int holding = 0;   // starving jobs that went first this round
     bool guarded = false;
     int64_t guarded_priority = 0;
@@ -111,7 +124,7 @@ class FairLasScheduler final : public PolicyScheduler {
       if (options_.starvation_after_ms > 0 && (!guarded || guarded_priority != priority)) {
         guarded = true;
         guarded_priority = priority;
-        Starving(r, queue, cursors, priority, victim_rank, levels, share, bind, &held, &holding);
+        Starving(r, queue, cursors, priority, victim_rank, levels, share, bind, &held, &holding, &hold);
       }
       const int64_t rank = RankOf(priority, level, levels);
       using Entry = std::tuple<int64_t, std::string_view, uint32_t>;  // share, project name, lane
@@ -127,7 +140,7 @@ class FairLasScheduler final : public PolicyScheduler {
         Lane& lane = lanes[l];
         Cursor& cur = cursors[lane.cursors[lane.next]];
         const JobQueue::Entry& e = cur.band->entry(cur.pos++);
-        Decide(r, e, priority, level, rank, victim_rank, bind, held, &p);
+        Decide(r, e, priority, level, rank, victim_rank, bind, held, hold, &p);
         while (lane.next < lane.cursors.size() &&
                cursors[lane.cursors[lane.next]].pos >= cursors[lane.cursors[lane.next]].band->size()) {
           ++lane.next;
@@ -161,7 +174,8 @@ class FairLasScheduler final : public PolicyScheduler {
   // Bind, preempt (rank) or wait, for one job in the normal order.
   template <class BindFn>
   void Decide(Round& r, const JobQueue::Entry& e, int64_t priority, int64_t level, int64_t rank,
-              std::span<const int64_t> victim_rank, const BindFn& bind, const std::string& held, Placement* p) {
+              std::span<const int64_t> victim_rank, const BindFn& bind, const std::string& held, Hold& hold,
+              Placement* p) {
     const JobQueue::Handle i = e.handle;
     if (r.decided(i)) return;  // a starving job, decided first
     if (!r.Admit(e)) return;
@@ -169,11 +183,53 @@ class FairLasScheduler final : public PolicyScheduler {
       if (!r.Reserved(i, p)) bind(i, *p);
       return;
     }
+    // On the held nodes when expected to end (limit, else prediction) before the starving job could start.
+    if (hold.shadow != kNever && e.known_runtime_s > 0 && r.now() + e.known_runtime_s * 1000 <= hold.shadow) {
+      const uint64_t v = r.state().alloc_version() + 1;
+      if (hold.inside_no_fit[e.shape()] != v) {
+        for (int n : hold.nodes) r.state().Unblock(n);
+        const bool found = r.FindShape(e.shape(), p);
+        if (found && !r.Reserved(i, p)) bind(i, *p);
+        for (int n : hold.nodes) r.state().Block(n);
+        if (found) return;
+        hold.inside_no_fit[e.shape()] = v;
+      }
+    }
     if (r.preemption_allowed() &&
         r.TryPreempt(i, rank, victim_rank, [priority, level] { return Why(priority, level); })) {
       return;
     }
     r.PendingNoFit(i, held);
+  }
+
+  // The earliest time `shape` is expected to fit as running jobs end (started_at + runtime limit, else +
+  // prediction), and the nodes it would use then. False when that needs a job whose end is not known.
+  static bool Reserve(Round& r, const JobRequest& shape, const std::vector<int>& classes, UnixMillis* shadow,
+                      std::vector<int>* nodes) {
+    const UnixMillis now = r.now();
+    const auto& running = r.cluster().running;
+    std::vector<std::pair<UnixMillis, uint32_t>> ends;
+    for (uint32_t i = 0; i < running.size(); ++i) {
+      const RunningJob& rj = running[i];
+      const int64_t rt = rj.runtime_limit_s > 0 ? rj.runtime_limit_s : rj.predicted_runtime_s;
+      if (rt > 0) ends.emplace_back(std::max(now, rj.started_at + rt * 1000), i);
+    }
+    if (ends.empty()) return false;
+    std::sort(ends.begin(), ends.end());
+    ClusterState sim = r.state();
+    Placement p;
+    for (const auto& [end, i] : ends) {
+      for (const GpuShare& sh : running[i].shares) {
+        const int g = r.state().FindGpu(r.state().FindNode(sh.node), sh.gpu_uuid);
+        if (g >= 0) sim.Release(g, sh.milli, sh.memory_mib);
+      }
+      if (FindPlacement(sim, shape, classes, r.kind(), {}, &p)) {
+        *shadow = end;
+        *nodes = PlacementNodes(sim, p);
+        return true;
+      }
+    }
+    return false;
   }
 
   // Whether cursor a's next job goes before cursor b's in the guard: the project with the lower share,
@@ -192,13 +248,15 @@ class FairLasScheduler final : public PolicyScheduler {
   // Up to max_reservations (at least 1) starving jobs (never ran, submitted at least
   // starvation_after_ms and starvation_mean_age_multiple x the queue's mean age ago), those of the
   // project holding the fewest GPUs first, then oldest first:
-  // each binds if it fits, else preempts as its LAS queue allows, else holds the nodes closest to
-  // fitting it until they drain.
+  // each binds if it fits, else preempts as its LAS queue allows, else holds nodes until they drain: those
+  // where it is expected to fit first when running jobs' ends are known (limit, else prediction), and then
+  // jobs expected to end before that time may still start there (`hold`); else the nodes closest to fitting
+  // it, and nothing else starts there.
   // Only jobs of `priority` are looked at; `holding` counts the starving jobs of the round so far.
   template <class Cursors, class ShareFn, class BindFn>
   void Starving(Round& r, const JobQueue& queue, const Cursors& cursors, int64_t priority,
                 std::span<const int64_t> victim_rank, int64_t levels, const ShareFn& share, const BindFn& bind,
-                std::string* held, int* holding_count) const {
+                std::string* held, int* holding_count, Hold* hold) const {
     const UnixMillis now = r.now();
     // Starving: waited starvation_after_ms and starvation_mean_age_multiple times the queue's mean age.
     int64_t after = options_.starvation_after_ms;
@@ -255,12 +313,15 @@ class FairLasScheduler final : public PolicyScheduler {
       // node with none would sit held for nothing).
       const JobRequest& shape = queue.shape_request(e.shape());
       std::vector<int> nodes;
+      UnixMillis shadow = kNever;
       if (options_.max_reservations > 0 && !IsFraction(shape) && shape.gpus * shape.nodes > 1) {
         const std::vector<int>& classes = r.ShapeClasses(e.shape());
-        nodes = ClosestNodes(r.state(), shape, classes);
-        std::erase_if(nodes, [&](int n) {
-          return std::none_of(classes.begin(), classes.end(), [&](int c) { return r.state().WholeFree(n, c) > 0; });
-        });
+        if (!Reserve(r, shape, classes, &shadow, &nodes)) {
+          nodes = ClosestNodes(r.state(), shape, classes);
+          std::erase_if(nodes, [&](int n) {
+            return std::none_of(classes.begin(), classes.end(), [&](int c) { return r.state().WholeFree(n, c) > 0; });
+          });
+        }
       }
       if (nodes.empty()) {
         r.PendingNoFit(i, "; starving: first in line");
@@ -274,6 +335,13 @@ class FairLasScheduler final : public PolicyScheduler {
       r.PendingNoFit(i, "; starving: first in line, holding " + names + " for it as GPUs free up");
       for (int n : nodes) r.state().Block(n);
       if (held->empty()) *held = "; " + names + " held for " + job.job_id;
+      if (hold->nodes.empty()) {
+        hold->shadow = shadow;
+        hold->nodes = nodes;
+      } else {
+        hold->shadow = kNever;  // several jobs hold nodes: nothing runs on them
+        hold->nodes.insert(hold->nodes.end(), nodes.begin(), nodes.end());
+      }
     }
   }
 };
