@@ -429,6 +429,16 @@ Result<SubmitResult> Service::Submit(api::JobSpec spec, const std::string& user,
         feasible = Status(feasible.code(), FormatMilliGpu(job.spec.gpus_milli) + " GPUs are more than one node has: " +
                                                feasible.message());
       RETURN_IF_ERROR(feasible);
+      // A container job (docs/containers.md) needs a node with podman: agents that have it say so in a label.
+      if (!job.spec.image.empty() &&
+          std::none_of(capacity_.nodes.begin(), capacity_.nodes.end(), [](const sched::NodeView& n) {
+            auto it = n.labels.find("containers");
+            return it != n.labels.end() && it->second == "podman";
+          })) {
+        return Unschedulable("no node can run container jobs (image " + job.spec.image +
+                             "): none has podman; install it on the nodes (apt-get install podman) and restart their "
+                             "agents, or submit without --image");
+      }
     }
     if (directory_) {
       auto rules = directory_->Rules(job.spec.project);

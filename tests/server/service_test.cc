@@ -96,6 +96,28 @@ TEST_F(ServiceTest, NeverFittingJobIsRejectedAtSubmit) {
   EXPECT_TRUE(svc_->ListJobs({})->jobs.empty());
 }
 
+// A container job when no node has podman (agents with it register the label containers=podman) would never run.
+TEST_F(ServiceTest, AContainerJobIsRefusedWhenNoNodeHasPodman) {
+  ASSERT_TRUE(svc_->RegisterNode(Node(4)).ok());
+  auto spec = Spec(1);
+  spec.image = "localhost/train:1";
+  auto job = svc_->Submit(spec, "alice");
+  ASSERT_FALSE(job.ok());
+  EXPECT_EQ(job.status().code(), ErrorCode::kUnschedulable);
+  EXPECT_NE(job.status().message().find("no node can run container jobs (image localhost/train:1): none has podman"),
+            std::string::npos)
+      << job.status().message();
+  auto with_podman = Node(4);
+  with_podman.node.labels["containers"] = "podman";
+  ASSERT_TRUE(svc_->RegisterNode(with_podman).ok());
+  job = svc_->Submit(spec, "alice");
+  ASSERT_TRUE(job.ok()) << job.status().ToString();
+  svc_->ScheduleOnce();
+  auto cmds = Commands();
+  ASSERT_EQ(cmds.size(), 1u);
+  EXPECT_EQ(cmds[0].job.spec.image, "localhost/train:1");  // the agent gets it
+}
+
 TEST_F(ServiceTest, RuntimeLimitStopsTheJobWithReason) {
   ASSERT_TRUE(svc_->RegisterNode(Node(1)).ok());
   auto spec = Spec(1);
