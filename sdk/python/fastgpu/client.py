@@ -82,6 +82,7 @@ def job_body(
     checkpoint_grace: Optional[units.RuntimeSpec] = None,
     begin_at: Optional[Union[str, int, datetime.datetime]] = None,
     deadline_at: Optional[Union[str, int, datetime.datetime]] = None,
+    image: Optional[str] = None,
 ) -> Dict[str, Any]:
     """The JSON body of ``POST /v1/jobs`` (the JobSpec of the OpenAPI document), checked and in API units."""
     body: Dict[str, Any] = {}
@@ -115,6 +116,8 @@ def job_body(
         body["priority"] = priority
     if workdir is not None:
         body["workdir"] = workdir
+    if image:
+        body["image"] = image  # an OCI image on the node, run with podman (docs/containers.md)
     if max_retries is not None:
         body["max_retries"] = max_retries
     if secrets:
@@ -171,7 +174,7 @@ class Jobs(_Resource):
     ) -> Job:
         """Submits a job and returns it (QUEUED). ``command`` is a shell string (run with ``sh -c``) or an argv
         list; the keyword arguments are those of :func:`job_body` (gpus, gpu_type, memory, runtime, env, project,
-        priority, workdir, max_retries, secrets, processes, after, after_ok, preemptible, ...).
+        priority, workdir, image, max_retries, secrets, processes, after, after_ok, preemptible, ...).
 
         Sent with an ``Idempotency-Key`` (a new random one unless given), so it is retried safely: a retry that
         reaches the server twice still creates one job."""
@@ -607,8 +610,9 @@ class Client:
         - ``gpus``: whole GPUs (``2``) or a share of one (``0.25``); ``gpu_type``: e.g. ``'A100-80GB'``.
         - ``compute``: ``'gpu'``. FastGPU runs every job on GPUs; ``'cpu'`` is refused with
           :class:`NotSupported` (for work that needs no GPU, ask for a small share: ``gpus=0.01``).
-        - ``image`` and ``sync`` (container images, copying local files) are not offered by the server yet:
-          giving them raises :class:`NotSupported` rather than running without them.
+        - ``image``: an OCI image on the node; the command runs in a container of it (podman; docs/containers.md).
+        - ``sync`` (copying local files) is not offered by the server yet: giving it raises :class:`NotSupported`
+          rather than running without it.
         - Any other keyword of :meth:`Jobs.submit` (``project``, ``priority``, ``workdir``, ``secrets``...).
         """
         if compute == "cpu":
@@ -620,12 +624,6 @@ class Client:
             )
         if compute != "gpu":
             raise InvalidRequest(f"compute must be 'gpu' (got {compute!r})")
-        if image is not None:
-            raise NotSupported(
-                f"image={image!r}: running a task in a container image is not supported by the FastGPU server yet; "
-                "the command runs directly on the node (give workdir= and env= instead)",
-                feature="container images",
-            )
         if sync is not None and sync is not False:
             raise NotSupported(
                 f"sync={sync!r}: copying local files to the node is not supported by the FastGPU server yet; "
@@ -640,7 +638,7 @@ class Client:
         if "project" not in spec and self.project:
             spec["project"] = self.project
         body = job_body(command, name=name, gpus=gpus, gpu_type=gpu_type, memory=memory, runtime=runtime, env=env,
-                        **spec)
+                        image=image, **spec)
         return Task(self, name, body)
 
 

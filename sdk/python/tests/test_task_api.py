@@ -100,12 +100,17 @@ def test_compute_cpu_is_refused_with_the_reason(client: fastgpu.Client) -> None:
         client.create_task("tpu", compute="tpu", command="true")
 
 
-@pytest.mark.parametrize("kw, feature", [({"image": "pytorch/pytorch:2.1"}, "container images"),
-                                         ({"sync": "./data"}, "file sync"), ({"sync": True}, "file sync")])
+@pytest.mark.parametrize("kw, feature", [({"sync": "./data"}, "file sync"), ({"sync": True}, "file sync")])
 def test_image_and_sync_name_the_missing_feature(client: fastgpu.Client, kw, feature) -> None:
     with pytest.raises(fastgpu.NotSupported, match="not supported by the FastGPU server yet") as e:
         client.create_task("t", command="true", **kw)
     assert e.value.feature == feature
+
+
+def test_image_goes_into_the_job_spec(client: fastgpu.Client) -> None:
+    task = client.create_task("in-a-container", command="python3 train.py", image="localhost/train:1")
+    assert task.spec["image"] == "localhost/train:1"
+    assert "image" not in client.create_task("plain", command="true").spec
 
 
 def test_submit_twice_is_one_job(client: fastgpu.Client) -> None:
