@@ -161,7 +161,6 @@ int JobSubmit(Context& ctx, const SubmitFlags& flags, const ReadFileFn& read_fil
   if (sync_dir) {
     if (!spec->workdir.empty() || flags.here)
       return ReportError(ctx.err, InvalidArgument("--sync and --workdir/--here cannot be combined: a synced job starts in its own copy of the code"), kExitUsage);
-    if (spec->project.empty()) spec->project = "default";
     Status synced = SyncCode(ctx, *sync_dir, *spec);
     if (!synced.ok())
       return ReportError(ctx.err, synced, synced.code() == ErrorCode::kInvalidArgument ? kExitUsage : kExitFailure);

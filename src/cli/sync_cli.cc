@@ -60,7 +60,15 @@ Status SyncCode(Context& ctx, const std::string& dir_in, api::JobSpec& spec) {
   std::error_code ec;
   const std::string dir = fs::absolute(dir_in, ec).lexically_normal().string();
   ASSIGN_OR_RETURN(sync::Scan scan, sync::ScanTree(dir));
-  if (spec.project.empty()) return InvalidArgument("--sync needs the job's project: give --project (or set a default)");
+  if (spec.project.empty()) {
+    // The archive goes to the project the server will file the job under: as it decides for a submit that names
+    // none (a caller in exactly one project, not "default", means that one).
+    ASSIGN_OR_RETURN(json me, ctx.client.GetJson("/v1/whoami"));
+    const json projects = me.value("projects", json::array());
+    spec.project = "default";
+    if (!me.value("admin", false) && projects.size() == 1 && projects[0].value("project", "") != "default")
+      spec.project = projects[0].value("project", "default");
+  }
   for (const std::string& note : scan.notes) ctx.err << "fastgpu: sync: " << note << "\n";
   // What the server holds already, and the largest archive it takes.
   const std::string probe = "/v1/projects/" + UrlEncode(spec.project) + "/blobs/";

@@ -172,6 +172,10 @@ TEST_F(SyncTest, CodeArchivesBelongToTheirProject) {
   ASSERT_TRUE(job);
   EXPECT_EQ(job->status, 409) << job->body;
   EXPECT_NE(job->body.find("upload it first"), std::string::npos) << job->body;
+  // bob, in pb only, names no project: the code goes to pb, where the server files his job.
+  auto bobs = up_.Cli({"--token", bob, "job", "submit", "--sync", code_, "--", "true"});
+  ASSERT_EQ(bobs.exit_code, 0) << bobs.err;
+  EXPECT_EQ(up_.Job(Trim(bobs.out)).value("project", ""), "pb");
   // alice uploads to pa through the CLI; bob cannot read the files of pa's job.
   auto mine = up_.Cli({"job", "submit", "--project", "pa", "--sync", code_, "--", "sh", "run.sh"});
   ASSERT_EQ(mine.exit_code, 0) << mine.err;
