@@ -244,6 +244,87 @@ TEST(NvmlBackendTest, DestructorShutsNvmlDown) {
   dlclose(lib);
 }
 
+TEST(NvmlBackendTest, SamplesClocksEccRemappedRowsAndThrottleReasons) {
+  auto backend = OpenStub();
+  ASSERT_NE(backend, nullptr);
+  ASSERT_TRUE(backend->Discover().ok());
+  auto metrics = backend->Sample();
+  ASSERT_TRUE(metrics.ok()) << metrics.status().ToString();
+  ASSERT_EQ(metrics->size(), 2u);
+  const GpuMetrics& g0 = (*metrics)[0];
+  const GpuMetrics& g1 = (*metrics)[1];
+  EXPECT_EQ(g0.memory_util_pct, 5);
+  EXPECT_EQ(g1.memory_util_pct, 10);
+  EXPECT_EQ(g0.sm_clock_mhz, 1410);
+  EXPECT_EQ(g1.sm_clock_mhz, 1400);
+  EXPECT_EQ(g0.power_limit_mw, 400000);
+  EXPECT_EQ(g1.energy_mj, 2000000);
+  EXPECT_EQ(g1.ecc_corrected_volatile, 1);
+  EXPECT_EQ(g1.ecc_uncorrected_volatile, 0);
+  EXPECT_EQ(g1.ecc_corrected_aggregate, 11);
+  EXPECT_EQ(g1.ecc_uncorrected_aggregate, 1);
+  EXPECT_EQ(g1.remapped_rows_correctable, 1);
+  EXPECT_EQ(g1.remapped_rows_uncorrectable, 0);
+  EXPECT_FALSE(g0.remap_pending);
+  EXPECT_TRUE(g1.remap_pending);
+  EXPECT_TRUE(g1.remap_failure);
+  EXPECT_EQ(g0.throttle_reasons, 0x1u);
+  EXPECT_EQ(g1.throttle_reasons, 0x4u);
+  EXPECT_EQ(g0.last_xid, 0);
+  EXPECT_EQ(g0.xid_count, 0);
+  EXPECT_TRUE(g0.healthy);
+  EXPECT_TRUE(g1.healthy);
+}
+
+TEST(NvmlBackendTest, EccNotSupportedLeavesCountersAtZero) {
+  EnvGuard no_ecc("FASTGPU_NVML_STUB_NO_ECC", "1");
+  auto backend = OpenStub();
+  ASSERT_NE(backend, nullptr);
+  auto metrics = backend->Sample();
+  ASSERT_TRUE(metrics.ok());
+  EXPECT_TRUE((*metrics)[1].healthy);
+  EXPECT_EQ((*metrics)[1].ecc_corrected_aggregate, 0);
+  EXPECT_EQ((*metrics)[1].sm_clock_mhz, 1400);  // other readings still taken
+}
+
+TEST(NvmlBackendTest, XidEventsAreCountedPerGpu) {
+  void* lib = dlopen(FASTGPU_NVML_STUB_PATH, RTLD_NOW | RTLD_LOCAL);
+  ASSERT_NE(lib, nullptr) << dlerror();
+  auto inject = StubFunction<void (*)(int, unsigned long long)>(lib, "fastgpu_nvml_stub_inject_xid");
+  ASSERT_NE(inject, nullptr);
+  auto backend = OpenStub();
+  ASSERT_NE(backend, nullptr);
+  ASSERT_TRUE(backend->Discover().ok());  // registers the GPUs for XID events
+  inject(1, 79);
+  inject(1, 48);
+  auto metrics = backend->Sample();
+  ASSERT_TRUE(metrics.ok());
+  EXPECT_EQ((*metrics)[0].xid_count, 0);
+  EXPECT_EQ((*metrics)[1].xid_count, 2);
+  EXPECT_EQ((*metrics)[1].last_xid, 48);
+  // Kept across samples until the next event.
+  auto again = backend->Sample();
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ((*again)[1].xid_count, 2);
+  EXPECT_EQ((*again)[1].last_xid, 48);
+  backend.reset();
+  dlclose(lib);
+}
+
+TEST(NvmlBackendTest, OlderDriverWithoutOptionalCallsStillSamples) {
+  auto backend = OpenStub(FASTGPU_NVML_STUB_NO_V3_PATH);
+  ASSERT_NE(backend, nullptr);
+  ASSERT_TRUE(backend->Discover().ok());
+  auto metrics = backend->Sample();
+  ASSERT_TRUE(metrics.ok()) << metrics.status().ToString();
+  ASSERT_EQ(metrics->size(), 2u);
+  EXPECT_TRUE((*metrics)[1].healthy);
+  EXPECT_EQ((*metrics)[1].utilization_pct, 20);
+  EXPECT_EQ((*metrics)[1].sm_clock_mhz, 0);
+  EXPECT_EQ((*metrics)[1].ecc_corrected_aggregate, 0);
+  EXPECT_EQ((*metrics)[1].throttle_reasons, 0u);
+}
+
 TEST(NvmlBackendTest, ConcurrentCallsAreSafe) {
   auto backend = OpenStub();
   ASSERT_NE(backend, nullptr);

@@ -206,6 +206,44 @@ TEST(SimBackendTest, BusyGpusLookBusy) {
   EXPECT_EQ((*after)[1].memory_used_mib, 0);
 }
 
+TEST(SimBackendTest, ReadingsRiseWithTheShareTheJobsHold) {
+  auto backend = MustCreate("3xA100-80GB");
+  ASSERT_NE(backend, nullptr);
+  auto gpus = backend->Discover();
+  ASSERT_TRUE(gpus.ok());
+  // GPU 0 idle, GPU 1 a quarter GPU (two jobs of 125 milli each), GPU 2 whole with 20 GiB asked for.
+  backend->SetLoad({{(*gpus)[1].uuid, 125, 0}, {(*gpus)[1].uuid, 125, 0}, {(*gpus)[2].uuid, 1000, 20480}});
+  for (int round = 0; round < 20; ++round) {
+    auto m = backend->Sample();
+    ASSERT_TRUE(m.ok());
+    const GpuMetrics& idle = (*m)[0];
+    const GpuMetrics& quarter = (*m)[1];
+    const GpuMetrics& full = (*m)[2];
+    EXPECT_EQ(idle.utilization_pct, 0);
+    EXPECT_EQ(idle.sm_clock_mhz, 210);
+    EXPECT_EQ(idle.throttle_reasons, 0x1u);
+    EXPECT_GE(quarter.utilization_pct, 22);
+    EXPECT_LE(quarter.utilization_pct, 25);
+    EXPECT_EQ(quarter.memory_used_mib, 15360);  // a quarter of 75% of 80 GiB
+    EXPECT_GE(full.utilization_pct, 90);
+    EXPECT_EQ(full.memory_used_mib, 20480);     // what the job asked for
+    EXPECT_LT(idle.power_mw, quarter.power_mw);
+    EXPECT_LT(quarter.power_mw, full.power_mw);
+    EXPECT_LE(idle.temperature_c, quarter.temperature_c);
+    EXPECT_LT(quarter.temperature_c, full.temperature_c);
+    EXPECT_GT(quarter.memory_util_pct, 0);
+    EXPECT_EQ(full.sm_clock_mhz >= 1380, true);
+    EXPECT_EQ(full.power_limit_mw, 400'000);
+    EXPECT_EQ(full.throttle_reasons, 0u);
+  }
+  // A new load replaces the old one: GPUs not named are idle again.
+  backend->SetLoad({{(*gpus)[0].uuid, 1000, 0}});
+  auto m = backend->Sample();
+  EXPECT_GE((*m)[0].utilization_pct, 90);
+  EXPECT_EQ((*m)[1].utilization_pct, 0);
+  EXPECT_EQ((*m)[2].memory_used_mib, 0);
+}
+
 TEST(SimBackendTest, BusySequenceIsDeterministic) {
   auto a = MustCreate("1xH100-80GB");
   auto b = MustCreate("1xH100-80GB");

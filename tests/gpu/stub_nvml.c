@@ -4,9 +4,16 @@
  *   FASTGPU_NVML_STUB_INIT_ERROR  NVML return code for nvmlInit_v2 (default 0 = success)
  *   FASTGPU_NVML_STUB_LOST_GPU    index of a GPU whose UUID/metric calls return NVML_ERROR_GPU_IS_LOST
  *   FASTGPU_NVML_STUB_NO_POWER    when set, nvmlDeviceGetPowerUsage returns NVML_ERROR_NOT_SUPPORTED
+ *   FASTGPU_NVML_STUB_NO_ECC      when set, nvmlDeviceGetTotalEccErrors returns NVML_ERROR_NOT_SUPPORTED
  * GPU i (0-based): name "NVIDIA A100-SXM4-80GB", UUID "GPU-<d>" with d = i+1 repeated in the
  * 8-4-4-4-12 layout, bus id "00000000:<07+i>:00.0", 80 GiB total, (i+1) GiB used, 10*(i+1)% GPU
- * utilisation, 40+i C, 60000+1000*i mW. */
+ * utilisation, 5*(i+1)% memory utilisation, 40+i C, 60000+1000*i mW, SM clock 1410-10*i MHz, power limit
+ * 400000 mW, energy 1000000*(i+1) mJ; ECC errors (corrected, uncorrected) volatile (i, 0) and aggregate
+ * (10+i, i); remapped rows correctable i, uncorrectable 0, pending and failure only on GPU 1; throttle
+ * reasons 0x1 (idle) on GPU 0, 0x4 (software power cap) on the others. XID errors are events that
+ * fastgpu_nvml_stub_inject_xid queues. Built with FASTGPU_STUB_NO_PCI_V3 it stands in for an old driver: no
+ * nvmlDeviceGetPciInfo_v3 and none of the optional calls (clocks, power limit, energy, ECC, remapped rows,
+ * throttle reasons, events). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -54,7 +61,14 @@ static int g_count = 0;
 static int g_initialised = 0;
 static int g_lost = -1;
 static int g_no_power = 0;
+static int g_no_ecc = 0;
 static int g_init_calls = 0;
+/* Queued XID events: (device index, xid). */
+#define MAX_EVENTS 64
+static int g_event_gpu[MAX_EVENTS];
+static unsigned long long g_event_xid[MAX_EVENTS];
+static int g_events = 0;
+static int g_registered[MAX_GPUS];
 static int g_shutdown_calls = 0;
 
 /* Introspection for tests (looked up with dlsym). */
@@ -62,6 +76,14 @@ int fastgpu_nvml_stub_init_calls(void) { return g_init_calls; }
 int fastgpu_nvml_stub_shutdown_calls(void) { return g_shutdown_calls; }
 /* Makes GPU `index` stop answering (as if it fell off the bus); -1 restores all. */
 void fastgpu_nvml_stub_set_lost_gpu(int index) { g_lost = index; }
+/* Queues an XID error event on GPU `index` (delivered only when that GPU registered for XID events). */
+void fastgpu_nvml_stub_inject_xid(int index, unsigned long long xid) {
+  if (g_events < MAX_EVENTS && index >= 0 && index < MAX_GPUS) {
+    g_event_gpu[g_events] = index;
+    g_event_xid[g_events] = xid;
+    ++g_events;
+  }
+}
 
 static int env_int(const char* name, int fallback) {
   const char* v = getenv(name);
@@ -91,6 +113,9 @@ nvmlReturn_t nvmlInit_v2(void) {
   if (g_count > MAX_GPUS) g_count = MAX_GPUS;
   g_lost = env_int("FASTGPU_NVML_STUB_LOST_GPU", -1);
   g_no_power = getenv("FASTGPU_NVML_STUB_NO_POWER") != NULL;
+  g_no_ecc = getenv("FASTGPU_NVML_STUB_NO_ECC") != NULL;
+  g_events = 0;
+  memset(g_registered, 0, sizeof g_registered);
   g_initialised = 1;
   return NVML_SUCCESS;
 }
@@ -194,3 +219,112 @@ nvmlReturn_t nvmlDeviceGetPowerUsage(nvmlDevice_t d, unsigned int* power) {
   *power = 60000u + 1000u * (unsigned int)d->index;
   return NVML_SUCCESS;
 }
+
+#ifndef FASTGPU_STUB_NO_PCI_V3
+typedef struct nvmlEventSet_st {
+  int unused;
+} * nvmlEventSet_t;
+typedef struct {
+  nvmlDevice_t device;
+  unsigned long long eventType;
+  unsigned long long eventData;
+  unsigned int gpuInstanceId;
+  unsigned int computeInstanceId;
+} nvmlEventData_t;
+static struct nvmlEventSet_st g_event_set;
+enum { NVML_ERROR_TIMEOUT = 10 };
+
+nvmlReturn_t nvmlDeviceGetClockInfo(nvmlDevice_t d, int type, unsigned int* clock) {
+  if (!valid(d) || clock == NULL || type != 1 /* NVML_CLOCK_SM */) return NVML_ERROR_INVALID_ARGUMENT;
+  if (d->index == g_lost) return NVML_ERROR_GPU_IS_LOST;
+  *clock = 1410u - 10u * (unsigned int)d->index;
+  return NVML_SUCCESS;
+}
+
+nvmlReturn_t nvmlDeviceGetEnforcedPowerLimit(nvmlDevice_t d, unsigned int* limit) {
+  if (!valid(d) || limit == NULL) return NVML_ERROR_INVALID_ARGUMENT;
+  if (d->index == g_lost) return NVML_ERROR_GPU_IS_LOST;
+  *limit = 400000u;
+  return NVML_SUCCESS;
+}
+
+nvmlReturn_t nvmlDeviceGetTotalEnergyConsumption(nvmlDevice_t d, unsigned long long* energy) {
+  if (!valid(d) || energy == NULL) return NVML_ERROR_INVALID_ARGUMENT;
+  if (d->index == g_lost) return NVML_ERROR_GPU_IS_LOST;
+  *energy = 1000000ULL * (unsigned long long)(d->index + 1);
+  return NVML_SUCCESS;
+}
+
+nvmlReturn_t nvmlDeviceGetTotalEccErrors(nvmlDevice_t d, int error_type, int counter_type, unsigned long long* count) {
+  if (!valid(d) || count == NULL || error_type < 0 || error_type > 1 || counter_type < 0 || counter_type > 1)
+    return NVML_ERROR_INVALID_ARGUMENT;
+  if (d->index == g_lost) return NVML_ERROR_GPU_IS_LOST;
+  if (g_no_ecc) return NVML_ERROR_NOT_SUPPORTED;
+  if (counter_type == 0) {
+    *count = error_type == 0 ? (unsigned long long)d->index : 0ULL;
+  } else {
+    *count = error_type == 0 ? 10ULL + (unsigned long long)d->index : (unsigned long long)d->index;
+  }
+  return NVML_SUCCESS;
+}
+
+nvmlReturn_t nvmlDeviceGetRemappedRows(nvmlDevice_t d, unsigned int* corr, unsigned int* unc, unsigned int* pending,
+                                       unsigned int* failure) {
+  if (!valid(d) || corr == NULL || unc == NULL || pending == NULL || failure == NULL) return NVML_ERROR_INVALID_ARGUMENT;
+  if (d->index == g_lost) return NVML_ERROR_GPU_IS_LOST;
+  *corr = (unsigned int)d->index;
+  *unc = 0;
+  *pending = d->index == 1 ? 1u : 0u;
+  *failure = d->index == 1 ? 1u : 0u;
+  return NVML_SUCCESS;
+}
+
+nvmlReturn_t nvmlDeviceGetCurrentClocksThrottleReasons(nvmlDevice_t d, unsigned long long* reasons) {
+  if (!valid(d) || reasons == NULL) return NVML_ERROR_INVALID_ARGUMENT;
+  if (d->index == g_lost) return NVML_ERROR_GPU_IS_LOST;
+  *reasons = d->index == 0 ? 0x1ULL : 0x4ULL;
+  return NVML_SUCCESS;
+}
+
+nvmlReturn_t nvmlEventSetCreate(nvmlEventSet_t* set) {
+  if (!g_initialised) return NVML_ERROR_UNINITIALIZED;
+  if (set == NULL) return NVML_ERROR_INVALID_ARGUMENT;
+  *set = &g_event_set;
+  return NVML_SUCCESS;
+}
+
+nvmlReturn_t nvmlDeviceRegisterEvents(nvmlDevice_t d, unsigned long long types, nvmlEventSet_t set) {
+  if (!valid(d) || set != &g_event_set) return NVML_ERROR_INVALID_ARGUMENT;
+  if ((types & 0x8ULL) == 0) return NVML_ERROR_NOT_SUPPORTED;
+  g_registered[d->index] = 1;
+  return NVML_SUCCESS;
+}
+
+nvmlReturn_t nvmlEventSetWait_v2(nvmlEventSet_t set, nvmlEventData_t* data, unsigned int timeout_ms) {
+  int i;
+  (void)timeout_ms;
+  if (!g_initialised) return NVML_ERROR_UNINITIALIZED;
+  if (set != &g_event_set || data == NULL) return NVML_ERROR_INVALID_ARGUMENT;
+  while (g_events > 0) {
+    int gpu = g_event_gpu[0];
+    unsigned long long xid = g_event_xid[0];
+    for (i = 1; i < g_events; ++i) {
+      g_event_gpu[i - 1] = g_event_gpu[i];
+      g_event_xid[i - 1] = g_event_xid[i];
+    }
+    --g_events;
+    if (gpu >= g_count || !g_registered[gpu]) continue;
+    memset(data, 0, sizeof *data);
+    data->device = &g_devices[gpu];
+    data->eventType = 0x8ULL;
+    data->eventData = xid;
+    return NVML_SUCCESS;
+  }
+  return NVML_ERROR_TIMEOUT;
+}
+
+nvmlReturn_t nvmlEventSetFree(nvmlEventSet_t set) {
+  if (set != &g_event_set) return NVML_ERROR_INVALID_ARGUMENT;
+  return NVML_SUCCESS;
+}
+#endif

@@ -4,6 +4,7 @@
 #include <dlfcn.h>
 
 #include <cstring>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -26,6 +27,21 @@ constexpr nvmlReturn_t kNvmlErrorNotSupported = 3;
 constexpr nvmlReturn_t kNvmlErrorDriverNotLoaded = 9;
 constexpr nvmlReturn_t kNvmlErrorGpuIsLost = 15;
 constexpr int kNvmlTemperatureGpu = 0;
+constexpr int kNvmlClockSm = 1;
+constexpr int kNvmlMemoryErrorCorrected = 0;
+constexpr int kNvmlMemoryErrorUncorrected = 1;
+constexpr int kNvmlVolatileEcc = 0;
+constexpr int kNvmlAggregateEcc = 1;
+constexpr unsigned long long kNvmlEventTypeXidCriticalError = 0x8;
+struct nvmlEventSet_st;
+using nvmlEventSet_t = nvmlEventSet_st*;
+struct NvmlEventData {
+  nvmlDevice_t device;
+  unsigned long long eventType;
+  unsigned long long eventData;  // the XID for kNvmlEventTypeXidCriticalError
+  unsigned int gpuInstanceId;
+  unsigned int computeInstanceId;
+};
 constexpr unsigned kNvmlNameBufferSize = 96;  // NVML_DEVICE_NAME_V2_BUFFER_SIZE
 constexpr unsigned kNvmlUuidBufferSize = 96;  // NVML_DEVICE_UUID_V2_BUFFER_SIZE
 
@@ -64,6 +80,17 @@ struct NvmlApi {
   nvmlReturn_t (*get_utilization)(nvmlDevice_t, NvmlUtilization*) = nullptr;
   nvmlReturn_t (*get_temperature)(nvmlDevice_t, int, unsigned int*) = nullptr;
   nvmlReturn_t (*get_power_usage)(nvmlDevice_t, unsigned int*) = nullptr;
+  // Optional (older drivers lack some; a GPU may not support them): readings stay 0 without them.
+  nvmlReturn_t (*get_clock_info)(nvmlDevice_t, int, unsigned int*) = nullptr;
+  nvmlReturn_t (*get_power_limit)(nvmlDevice_t, unsigned int*) = nullptr;
+  nvmlReturn_t (*get_total_energy)(nvmlDevice_t, unsigned long long*) = nullptr;
+  nvmlReturn_t (*get_total_ecc)(nvmlDevice_t, int, int, unsigned long long*) = nullptr;
+  nvmlReturn_t (*get_remapped_rows)(nvmlDevice_t, unsigned int*, unsigned int*, unsigned int*, unsigned int*) = nullptr;
+  nvmlReturn_t (*get_throttle_reasons)(nvmlDevice_t, unsigned long long*) = nullptr;
+  nvmlReturn_t (*event_set_create)(nvmlEventSet_t*) = nullptr;
+  nvmlReturn_t (*register_events)(nvmlDevice_t, unsigned long long, nvmlEventSet_t) = nullptr;
+  nvmlReturn_t (*event_set_wait)(nvmlEventSet_t, NvmlEventData*, unsigned int) = nullptr;
+  nvmlReturn_t (*event_set_free)(nvmlEventSet_t) = nullptr;
 };
 
 constexpr char kDefaultLibrary[] = "libnvidia-ml.so.1";
@@ -108,6 +135,7 @@ class NvmlBackend final : public GpuBackend {
 
   ~NvmlBackend() override {
     std::lock_guard lock(mu_);
+    if (events_ != nullptr && api_.event_set_free != nullptr) api_.event_set_free(events_);
     api_.shutdown();
     lib_.reset();  // dlclose after shutdown
   }
@@ -151,19 +179,115 @@ class NvmlBackend final : public GpuBackend {
     }
     known_uuids_.clear();
     for (const auto& g : out) known_uuids_.push_back(g.uuid);
+    RegisterXidEventsLocked(count);
     return out;
   }
 
   Result<std::vector<GpuMetrics>> Sample() override {
     std::lock_guard lock(mu_);
     ASSIGN_OR_RETURN(unsigned count, CountLocked());
+    DrainXidEventsLocked();
     std::vector<GpuMetrics> out;
     out.reserve(count);
-    for (unsigned i = 0; i < count; ++i) out.push_back(SampleOneLocked(i));
+    for (unsigned i = 0; i < count; ++i) {
+      GpuMetrics m = SampleOneLocked(i);
+      if (auto x = xids_.find(m.uuid); x != xids_.end()) {
+        m.last_xid = x->second.last;
+        m.xid_count = x->second.count;
+      }
+      out.push_back(std::move(m));
+    }
     return out;
   }
 
  private:
+  // XID errors arrive as NVML events (nvmlEventTypeXidCriticalError): one event set for every GPU that
+  // supports them, drained without waiting at each Sample(). Without the event calls no XID is reported.
+  void RegisterXidEventsLocked(unsigned count) {
+    if (api_.event_set_create == nullptr || api_.register_events == nullptr || api_.event_set_wait == nullptr) return;
+    if (events_ == nullptr && api_.event_set_create(&events_) != kNvmlSuccess) {
+      events_ = nullptr;
+      return;
+    }
+    for (unsigned i = 0; i < count; ++i) {
+      nvmlDevice_t dev = nullptr;
+      if (api_.get_handle_by_index(i, &dev) != kNvmlSuccess) continue;
+      if (registered_.count(dev) != 0) continue;
+      // NOT_SUPPORTED (e.g. some consumer GPUs): that GPU reports no XIDs.
+      if (api_.register_events(dev, kNvmlEventTypeXidCriticalError, events_) == kNvmlSuccess) {
+        registered_[dev] = known_uuids_[i];
+      }
+    }
+  }
+
+  void DrainXidEventsLocked() {
+    if (events_ == nullptr) return;
+    for (int n = 0; n < 1024; ++n) {  // bounded: a storm of events cannot hold the sampler
+      NvmlEventData ev{};
+      const nvmlReturn_t rc = api_.event_set_wait(events_, &ev, 0);
+      if (rc != kNvmlSuccess) return;  // NVML_ERROR_TIMEOUT (10): none pending
+      if ((ev.eventType & kNvmlEventTypeXidCriticalError) == 0) continue;
+      auto dev = registered_.find(ev.device);
+      if (dev == registered_.end()) continue;
+      Xid& x = xids_[dev->second];
+      x.last = static_cast<int>(ev.eventData);
+      ++x.count;
+    }
+  }
+
+  // An optional reading: true when it succeeded. A lost GPU is recorded as unhealthy; "not supported" and
+  // other failures leave the reading at 0.
+  bool Optional(GpuMetrics& m, nvmlReturn_t rc, const char* call) {
+    if (rc == kNvmlSuccess) return true;
+    if (rc == kNvmlErrorGpuIsLost) Record(m, rc, call);
+    return false;
+  }
+
+  void SampleExtrasLocked(nvmlDevice_t dev, GpuMetrics& m) {
+    unsigned v = 0;
+    if (api_.get_clock_info != nullptr && Optional(m, api_.get_clock_info(dev, kNvmlClockSm, &v), "nvmlDeviceGetClockInfo")) {
+      m.sm_clock_mhz = static_cast<int>(v);
+    }
+    if (api_.get_power_limit != nullptr &&
+        Optional(m, api_.get_power_limit(dev, &v), "nvmlDeviceGetEnforcedPowerLimit")) {
+      m.power_limit_mw = static_cast<int>(v);
+    }
+    unsigned long long ull = 0;
+    if (api_.get_total_energy != nullptr &&
+        Optional(m, api_.get_total_energy(dev, &ull), "nvmlDeviceGetTotalEnergyConsumption")) {
+      m.energy_mj = static_cast<int64_t>(ull);
+    }
+    if (api_.get_total_ecc != nullptr) {
+      const std::pair<int, int> kinds[] = {{kNvmlMemoryErrorCorrected, kNvmlVolatileEcc},
+                                           {kNvmlMemoryErrorUncorrected, kNvmlVolatileEcc},
+                                           {kNvmlMemoryErrorCorrected, kNvmlAggregateEcc},
+                                           {kNvmlMemoryErrorUncorrected, kNvmlAggregateEcc}};
+      int64_t* into[] = {&m.ecc_corrected_volatile, &m.ecc_uncorrected_volatile, &m.ecc_corrected_aggregate,
+                         &m.ecc_uncorrected_aggregate};
+      for (size_t k = 0; k < 4; ++k) {
+        ull = 0;
+        // ECC disabled or absent: NOT_SUPPORTED, the counters stay 0.
+        if (!Optional(m, api_.get_total_ecc(dev, kinds[k].first, kinds[k].second, &ull), "nvmlDeviceGetTotalEccErrors")) break;
+        *into[k] = static_cast<int64_t>(ull);
+      }
+    }
+    if (api_.get_remapped_rows != nullptr) {
+      unsigned corr = 0, unc = 0, pending = 0, failure = 0;
+      if (Optional(m, api_.get_remapped_rows(dev, &corr, &unc, &pending, &failure), "nvmlDeviceGetRemappedRows")) {
+        m.remapped_rows_correctable = corr;
+        m.remapped_rows_uncorrectable = unc;
+        m.remap_pending = pending != 0;
+        m.remap_failure = failure != 0;
+      }
+    }
+    if (api_.get_throttle_reasons != nullptr) {
+      ull = 0;
+      if (Optional(m, api_.get_throttle_reasons(dev, &ull), "nvmlDeviceGetCurrentClocksThrottleReasons")) {
+        m.throttle_reasons = ull;
+      }
+    }
+  }
+
   Result<unsigned> CountLocked() {
     unsigned count = 0;
     RETURN_IF_ERROR(Check(api_.get_count(&count), "nvmlDeviceGetCount_v2", -1));
@@ -190,6 +314,7 @@ class NvmlBackend final : public GpuBackend {
     NvmlUtilization util{};
     if (!Record(m, api_.get_utilization(dev, &util), "nvmlDeviceGetUtilizationRates")) return m;
     m.utilization_pct = static_cast<int>(util.gpu > 100 ? 100 : util.gpu);
+    m.memory_util_pct = static_cast<int>(util.memory > 100 ? 100 : util.memory);
 
     unsigned temp = 0;
     if (!Record(m, api_.get_temperature(dev, kNvmlTemperatureGpu, &temp), "nvmlDeviceGetTemperature")) return m;
@@ -198,6 +323,7 @@ class NvmlBackend final : public GpuBackend {
     unsigned power = 0;
     if (!Record(m, api_.get_power_usage(dev, &power), "nvmlDeviceGetPowerUsage")) return m;
     m.power_mw = static_cast<int>(power);
+    SampleExtrasLocked(dev, m);
     return m;
   }
 
@@ -230,6 +356,13 @@ class NvmlBackend final : public GpuBackend {
   LibraryHandle lib_;
   NvmlApi api_;
   std::vector<std::string> known_uuids_;  // by index, from the last successful Discover()
+  struct Xid {
+    int last = 0;
+    int64_t count = 0;
+  };
+  nvmlEventSet_t events_ = nullptr;                   // XID events of the GPUs in registered_
+  std::map<nvmlDevice_t, std::string> registered_;    // device handle -> UUID
+  std::map<std::string, Xid> xids_;                   // by UUID
 };
 
 }  // namespace
@@ -264,6 +397,18 @@ Result<std::unique_ptr<GpuBackend>> OpenNvmlBackend(const std::string& library_p
   need("nvmlDeviceGetUtilizationRates", api.get_utilization);
   need("nvmlDeviceGetTemperature", api.get_temperature);
   need("nvmlDeviceGetPowerUsage", api.get_power_usage);
+  Resolve(lib.get(), "nvmlDeviceGetClockInfo", api.get_clock_info);
+  Resolve(lib.get(), "nvmlDeviceGetEnforcedPowerLimit", api.get_power_limit);
+  Resolve(lib.get(), "nvmlDeviceGetTotalEnergyConsumption", api.get_total_energy);
+  Resolve(lib.get(), "nvmlDeviceGetTotalEccErrors", api.get_total_ecc);
+  Resolve(lib.get(), "nvmlDeviceGetRemappedRows", api.get_remapped_rows);
+  if (!Resolve(lib.get(), "nvmlDeviceGetCurrentClocksEventReasons", api.get_throttle_reasons)) {
+    Resolve(lib.get(), "nvmlDeviceGetCurrentClocksThrottleReasons", api.get_throttle_reasons);
+  }
+  Resolve(lib.get(), "nvmlEventSetCreate", api.event_set_create);
+  Resolve(lib.get(), "nvmlDeviceRegisterEvents", api.register_events);
+  Resolve(lib.get(), "nvmlEventSetWait_v2", api.event_set_wait);
+  Resolve(lib.get(), "nvmlEventSetFree", api.event_set_free);
   if (!missing.empty()) {
     return Unavailable("NVML library " + name + " lacks " + missing +
                        "; it is not NVML or the NVIDIA driver is too old");

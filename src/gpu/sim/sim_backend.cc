@@ -198,20 +198,38 @@ Result<std::vector<GpuMetrics>> SimulatedBackend::Sample() {
   for (const auto& g : gpus_) {
     const PowerProfile p = PowerFor(g.model);
     const uint64_t wobble = Mix(g.seed ^ tick);
+    const int64_t u = std::clamp(g.load_milli, 0, 1000);  // share of the GPU in use, milli
+    const MiB total = g.info.memory_total_mib;
     GpuMetrics m;
     m.uuid = g.info.uuid;
-    if (g.busy) {
-      m.utilization_pct = 90 + static_cast<int>(wobble % 10);
-      const MiB total = g.info.memory_total_mib;
-      m.memory_used_mib = g.memory_used_override >= 0 ? std::min(g.memory_used_override, total) : total * 3 / 4;
-      m.temperature_c = 65 + static_cast<int>(g.seed % 10) + static_cast<int>((wobble >> 8) % 4);
-      const int base_mw = p.max_w * 850;  // ~85% of board power
-      m.power_mw = base_mw + static_cast<int>((wobble >> 16) % 20'000) - 10'000;
+    const int idle_temp = 30 + static_cast<int>(g.seed % 9);
+    const int idle_mw = p.idle_w * 1000 + static_cast<int>((g.seed >> 8) % 3000);
+    m.power_limit_mw = p.max_w * 1000;
+    if (u > 0) {
+      // Readings at the whole GPU, scaled by the share held (a quarter GPU: about a quarter of the way up).
+      const int64_t full_util = 90 + static_cast<int64_t>(wobble % 10);
+      m.utilization_pct = static_cast<int>(std::max<int64_t>(1, full_util * u / 1000));
+      m.memory_util_pct = m.utilization_pct * 55 / 100 + static_cast<int>((wobble >> 24) % 3);
+      if (g.memory_used_override >= 0) {
+        m.memory_used_mib = std::min(g.memory_used_override, total);
+      } else if (g.load_memory_mib > 0) {
+        m.memory_used_mib = std::min(g.load_memory_mib, total);
+      } else {
+        m.memory_used_mib = total * 3 / 4 * u / 1000;
+      }
+      const int full_temp = 65 + static_cast<int>(g.seed % 10) + static_cast<int>((wobble >> 8) % 4);
+      m.temperature_c = idle_temp + static_cast<int>((full_temp - idle_temp) * u / 1000);
+      const int64_t full_mw = int64_t{p.max_w} * 850 + static_cast<int64_t>((wobble >> 16) % 20'000) - 10'000;
+      m.power_mw = static_cast<int>(idle_mw + (full_mw - idle_mw) * u / 1000);
+      m.sm_clock_mhz = 1410 - static_cast<int>((wobble >> 32) % 3) * 15;
+      m.throttle_reasons = 0;
     } else {
       m.utilization_pct = 0;
       m.memory_used_mib = 0;
-      m.temperature_c = 30 + static_cast<int>(g.seed % 9);
-      m.power_mw = p.idle_w * 1000 + static_cast<int>((g.seed >> 8) % 3000);
+      m.temperature_c = idle_temp;
+      m.power_mw = idle_mw;
+      m.sm_clock_mhz = 210;
+      m.throttle_reasons = 0x1;  // GPU idle
     }
     m.healthy = g.healthy;
     if (!g.healthy) m.health_reason = "simulated fault injected on " + g.info.uuid;
@@ -222,7 +240,24 @@ Result<std::vector<GpuMetrics>> SimulatedBackend::Sample() {
 
 void SimulatedBackend::SetBusy(const std::string& uuid, bool busy) {
   std::lock_guard lock(mu_);
-  if (SimGpu* g = Find(uuid)) g->busy = busy;
+  if (SimGpu* g = Find(uuid)) {
+    g->load_milli = busy ? 1000 : 0;
+    g->load_memory_mib = 0;
+  }
+}
+
+void SimulatedBackend::SetLoad(const std::vector<GpuLoad>& loads) {
+  std::lock_guard lock(mu_);
+  for (auto& g : gpus_) {
+    g.load_milli = 0;
+    g.load_memory_mib = 0;
+  }
+  for (const auto& l : loads) {
+    if (SimGpu* g = Find(l.uuid)) {
+      g->load_milli = std::clamp(g->load_milli + l.milli, 0, 1000);
+      g->load_memory_mib += std::max<MiB>(0, l.memory_mib);
+    }
+  }
 }
 
 void SimulatedBackend::SetMemoryUsed(const std::string& uuid, MiB used_mib) {

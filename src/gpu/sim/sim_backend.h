@@ -10,10 +10,13 @@
 //
 // Every simulated GPU is labelled simulated=true and named "<TYPE> (simulated)". UUIDs are
 // "SIM-xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx", derived from the node name and the GPU index, and PCI
-// bus ids are "00000000:<index+1 in hex>:00.0". Metrics are deterministic: idle GPUs report 0%
-// utilisation, 0 MiB used, 30-38 C and the model's idle power; busy GPUs (SetBusy) report 90-99%
-// utilisation, 75% of memory used (or the amount given to SetMemoryUsed), 65-78 C and ~85% of the
-// model's board power. SetHealthy(uuid, false) injects a fault: the GPU still appears in Discover()
+// bus ids are "00000000:<index+1 in hex>:00.0". Metrics are deterministic (a function of the GPU, its load
+// and the number of samples taken so far; no randomness): idle GPUs report 0% utilisation, 0 MiB used,
+// 30-38 C, the model's idle power, a 210 MHz SM clock and the "GPU idle" throttle reason. A GPU running
+// work (SetLoad, or SetBusy for the whole GPU) rises with the share the jobs hold: at the whole GPU 90-99%
+// utilisation, 75% of memory used (or what the jobs asked for, or the amount given to SetMemoryUsed),
+// 65-78 C, ~85% of the model's board power and its boost clock; at a quarter GPU about a quarter of
+// that above idle. SetHealthy(uuid, false) injects a fault: the GPU still appears in Discover()
 // but Sample() reports healthy=false with a reason.
 #pragma once
 
@@ -48,8 +51,11 @@ class SimulatedBackend final : public GpuBackend {
   Result<std::vector<GpuInfo>> Discover() override;
   Result<std::vector<GpuMetrics>> Sample() override;
 
-  // Marks a GPU as running work (or idle again) so its metrics look like it. Unknown UUIDs are ignored.
+  // Marks a GPU as running work on the whole GPU (or idle again) so its metrics look like it. Unknown UUIDs
+  // are ignored.
   void SetBusy(const std::string& uuid, bool busy);
+  // The work on every GPU (GPUs not named become idle): their readings follow the share held.
+  void SetLoad(const std::vector<GpuLoad>& loads) override;
   // Memory a busy GPU reports as used (clamped to 0..total); a negative value restores the default.
   void SetMemoryUsed(const std::string& uuid, MiB used_mib);
   // Fault injection: an unhealthy GPU reports healthy=false from Sample(). Unknown UUIDs are ignored.
@@ -62,7 +68,8 @@ class SimulatedBackend final : public GpuBackend {
     GpuInfo info;
     std::string model;
     uint64_t seed = 0;
-    bool busy = false;
+    int load_milli = 0;      // 0 = idle, 1000 = the whole GPU
+    MiB load_memory_mib = 0;  // memory the jobs asked for (0 = a share of the total)
     bool healthy = true;
     MiB memory_used_override = -1;
   };
