@@ -1,5 +1,6 @@
 #include "agent/agent.h"
 #include "agent/code_sync.h"
+#include "agent/exec.h"
 
 #include "agent/rank_launcher.h"
 #include "common/file_util.h"
@@ -148,9 +149,13 @@ bool IsTransient(ErrorCode code) {
 
 Agent::Agent(AgentOptions options, gpu::GpuBackend& gpus, Executor& executor, ControlPlane& control_plane,
              const Clock& clock)
-    : opts_(std::move(options)), gpus_backend_(gpus), executor_(executor), cp_(control_plane), clock_(clock) {}
+    : opts_(std::move(options)), gpus_backend_(gpus), executor_(executor), cp_(control_plane), clock_(clock),
+      execs_(std::make_unique<ExecRunner>(cp_, opts_.node_name, opts_.command_wait, opts_.retry_interval)) {}
 
-Agent::~Agent() { Stop(); }
+Agent::~Agent() {
+  Stop();
+  execs_->StopAll();
+}
 
 std::string Agent::JobDir(const std::string& id) const { return opts_.home + "/jobs/" + id; }
 std::string Agent::LogPath(const std::string& id) const { return opts_.home + "/logs/" + id + ".log"; }
@@ -260,6 +265,7 @@ void Agent::Stop() {
   executor_.Interrupt();  // the monitor may be waiting for job exits
   if (command_thread_.joinable()) command_thread_.join();
   if (monitor_thread_.joinable()) monitor_thread_.join();
+  execs_->StopAll();  // commands run inside jobs end with the agent
   if (!opts_.terminate_jobs_on_stop) return;
   {
     std::lock_guard lock(exec_mu_);
@@ -358,6 +364,7 @@ void Agent::Recover() {
 
 void Agent::CollectExitsLocked(std::vector<ExitStatus> exits, std::vector<PendingReport>* out) {
   for (ExitStatus& st : exits) {
+    execs_->KillJob(st.job_id);  // commands run inside the job (`job exec`) end with it
     int attempt = 0;
     int rank = 0;
     std::string stop_reason;
@@ -510,6 +517,8 @@ void Agent::CommandLoop() {
     for (const JobCommand& cmd : *cmds) {
       if (cmd.kind == JobCommand::Kind::kStart) {
         HandleStart(cmd);
+      } else if (cmd.kind == JobCommand::Kind::kExec) {
+        HandleExec(cmd);
       } else {
         HandleStop(cmd);
       }
@@ -763,6 +772,28 @@ void Agent::HandleStop(const JobCommand& cmd) {
     return;
   }
   (void)executor_.Terminate(cmd.job_id, grace);
+}
+
+void Agent::HandleExec(const JobCommand& cmd) {
+  ExecTarget target;
+  target.node = opts_.node_name;
+  const std::string& id = cmd.job.id;
+  Result<ExecSpawn> spawn = InvalidArgument("invalid job id '" + id + "'");
+  if (IsSafeId(id)) {
+    target.job_dir = JobDir(id);
+    bool here = false;
+    {
+      std::lock_guard lock(mu_);
+      if (auto it = running_.find(id); it != running_.end() && it->second.attempt == cmd.job.attempt) {
+        here = true;
+        target.job_pid = it->second.pid;
+      }
+    }
+    spawn = here ? PlanExec(cmd, target)
+                 : Result<ExecSpawn>(FailedPrecondition("job " + id + " (attempt " + std::to_string(cmd.job.attempt) +
+                                                        ") is not running on node " + opts_.node_name));
+  }
+  execs_->Start(cmd.session, id, std::move(spawn));
 }
 
 void Agent::FlushReports() {

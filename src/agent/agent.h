@@ -20,6 +20,7 @@
 #include <cstdint>
 #include <deque>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -33,6 +34,8 @@
 #include "gpu/backend.h"
 
 namespace fastgpu::agent {
+
+class ExecRunner;  // exec.h
 
 struct AgentOptions {
   std::string node_name;
@@ -110,6 +113,8 @@ class Agent final : public LogSource {
   void MonitorLoop();
   void HandleStart(const JobCommand& cmd);
   void HandleStop(const JobCommand& cmd);
+  // `job exec`: runs the command inside the job (exec.h), or ends the session saying why it cannot.
+  void HandleExec(const JobCommand& cmd);
   // Runs the starts that waited for an older attempt of their job to end, once it has.
   void StartDeferred();
   void CollectExitsLocked(std::vector<ExitStatus> exits, std::vector<PendingReport>* out);
@@ -152,6 +157,7 @@ class Agent final : public LogSource {
   int64_t retry_reports_at_ns_ = 0;
   std::thread command_thread_;
   std::thread monitor_thread_;
+  std::unique_ptr<ExecRunner> execs_;  // exec sessions (their own threads); killed with their job
 };
 
 }  // namespace fastgpu::agent

@@ -59,7 +59,9 @@ struct NodeHeartbeat {
 
 // A command from the server to one node.
 struct JobCommand {
-  enum class Kind { kStart, kStop };
+  // kExec: run a command inside a running job (`fastgpu job exec`, docs/exec.md); its I/O goes through the
+  // exec session named by `session` (PushExecOutput / WaitExecInput).
+  enum class Kind { kStart, kStop, kExec };
   Kind kind = Kind::kStart;
   // Assigned by the server, increasing per node. Over the network a command is delivered at least once:
   // the agent acknowledges the highest id it has applied (AckCommands) and the server sends again what
@@ -96,6 +98,49 @@ struct JobCommand {
   // after grace_ms. 0: no checkpoint signal, SIGTERM at once.
   int checkpoint_signal = 0;
   int64_t checkpoint_grace_ms = 0;
+  // kExec: the session, the command, and how to run it. `job` is the job as this member node sees it (its working
+  // directory, image, attempt) and `rank` the member; run_as_uid / run_as_user / allow_root as for a start. The
+  // job's environment is taken from its running process on the node (never sent over the network).
+  std::string session;
+  std::vector<std::string> argv;
+  bool tty = false;         // a pseudo-terminal (stdout and stderr both on it)
+  bool stdin_open = false;  // input is forwarded (else the command reads /dev/null)
+  int rows = 0;             // the client's window size (tty)
+  int cols = 0;
+  std::string term;         // the client's TERM (tty)
+};
+
+// The output of an exec session, pushed by the agent from these offsets (bytes of each stream before them were
+// sent already). `exited`: the command has ended and this push carries the rest of its output.
+struct ExecOutput {
+  std::string session;
+  std::string node;
+  int64_t stdout_offset = 0;
+  std::string stdout_data;
+  int64_t stderr_offset = 0;
+  std::string stderr_data;
+  bool exited = false;
+  std::optional<int> exit_code;
+  std::optional<int> signal;
+  std::string error;  // the command could not be started (exit 126/127 with this message)
+};
+// What the server has of each stream (the next push starts there), and whether the session is over for the server
+// (the client went away or asked to stop: the agent kills the command).
+struct ExecOutputAck {
+  int64_t stdout_offset = 0;
+  int64_t stderr_offset = 0;
+  bool closed = false;
+};
+// The input of an exec session from `offset` (what the agent asked for), the latest window size, and whether the
+// client closed its input (eof) or the session (close: kill the command).
+struct ExecInput {
+  int64_t offset = 0;
+  std::string data;
+  bool eof = false;
+  int rows = 0;
+  int cols = 0;
+  bool close = false;
+  std::string close_reason;
 };
 
 // Fencing (docs/fleet.md "Fencing"): a remote server grants each node a lease with every registration and
@@ -140,6 +185,22 @@ class ControlPlane {
     (void)through_id;
     return Status::Ok();
   }
+  // Exec sessions (docs/exec.md). The output of a session from the given offsets; the answer says what the server
+  // has, which is where the next push starts (bytes beyond what it can hold are sent again later).
+  virtual Result<ExecOutputAck> PushExecOutput(const ExecOutput& out) {
+    (void)out;
+    return FailedPrecondition("this server does not relay exec sessions");
+  }
+  // Long-poll: the session's input from `offset` (the agent has everything before it), as soon as there is some,
+  // the window size changed, the input ended or the session closed; else nothing new after `timeout`.
+  virtual Result<ExecInput> WaitExecInput(const std::string& node, const std::string& session, int64_t offset,
+                                          std::chrono::milliseconds timeout) {
+    (void)node;
+    (void)session;
+    (void)offset;
+    (void)timeout;
+    return FailedPrecondition("this server does not relay exec sessions");
+  }
   // The lease granted with the last successful RegisterNode or Heartbeat (no fencing in-process).
   virtual Lease CurrentLease() const { return {}; }
   // The code archive of synced job `job_id` placed on `node` (its spec.sync = `sha256`), written to the file `dest`
@@ -159,6 +220,19 @@ struct LogChunk {
   std::string data;
   int64_t next_offset = 0;  // pass back to continue
   bool eof = false;         // true when no more data is available right now
+  int64_t size = 0;         // the log's size when read (0: no log yet)
+  int64_t modified_ms = 0;  // when the log last changed (unix ms; 0: unknown)
+};
+
+// One record of a log's time index (agent/log_times.h): the bytes [start, end) were first seen at unix_ms.
+struct LogTime {
+  int64_t start = 0;
+  int64_t end = 0;
+  int64_t unix_ms = 0;
+};
+struct LogTimes {
+  std::vector<LogTime> records;
+  int64_t total = 0;  // records the index holds
 };
 
 // Implemented by the agent. Called by the server to serve `job logs`.
@@ -167,6 +241,13 @@ class LogSource {
   virtual ~LogSource() = default;
   // Reads up to `max_bytes` of the job's combined stdout/stderr from `offset`. kNotFound for unknown jobs.
   virtual Result<LogChunk> ReadLog(const std::string& job_id, int64_t offset, int64_t max_bytes) = 0;
+  // Records [first, first + max_records) of the job's log time index; none (total 0) where none is kept.
+  virtual Result<LogTimes> ReadLogTimes(const std::string& job_id, int64_t first, int64_t max_records) {
+    (void)job_id;
+    (void)first;
+    (void)max_records;
+    return LogTimes{};
+  }
 };
 
 }  // namespace fastgpu::agent

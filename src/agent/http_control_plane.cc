@@ -185,6 +185,51 @@ Status HttpControlPlane::FetchBlob(const std::string& node, const std::string& j
   return Status::Ok();
 }
 
+std::unique_ptr<HttpControlPlane::Channel> HttpControlPlane::TakeExecChannel() {
+  {
+    std::lock_guard lock(exec_pool_mu_);
+    if (!exec_pool_.empty()) {
+      auto ch = std::move(exec_pool_.back());
+      exec_pool_.pop_back();
+      return ch;
+    }
+  }
+  auto ch = std::make_unique<Channel>();
+  http::Options o;
+  o.bearer_token = opts_.credential;
+  o.ca_file = opts_.ca_file;
+  o.keep_alive = true;
+  ch->client = std::make_unique<http::Client>(opts_.server_url, o);
+  return ch;
+}
+
+void HttpControlPlane::GiveExecChannel(std::unique_ptr<Channel> ch) {
+  std::lock_guard lock(exec_pool_mu_);
+  if (exec_pool_.size() < kExecPool) exec_pool_.push_back(std::move(ch));
+}
+
+Result<ExecOutputAck> HttpControlPlane::PushExecOutput(const ExecOutput& out) {
+  auto ch = TakeExecChannel();
+  auto r = Call(*ch, "POST", "/v1/agent/exec/output", ToJson(out).dump(), "application/json", 30'000);
+  GiveExecChannel(std::move(ch));
+  if (!r.ok()) return r.status();
+  return ExecOutputAckFromJson(*r);
+}
+
+Result<ExecInput> HttpControlPlane::WaitExecInput(const std::string& node, const std::string& session, int64_t offset,
+                                                  std::chrono::milliseconds timeout) {
+  (void)node;  // the credential names it
+  const int64_t ms = std::clamp<int64_t>(timeout.count(), 0, 60'000);
+  auto ch = TakeExecChannel();
+  auto r = Call(*ch, "GET",
+                "/v1/agent/exec/input?session=" + Encode(session) + "&offset=" + std::to_string(offset) +
+                    "&timeout_ms=" + std::to_string(ms),
+                "", "", static_cast<int>(ms) + 30'000);
+  GiveExecChannel(std::move(ch));
+  if (!r.ok()) return r.status();
+  return ExecInputFromJson(*r);
+}
+
 Status HttpControlPlane::RegisterNode(const NodeRegistration& reg) {
   // Logs of attempts that ended while the agent was away go first, so they are complete once the server
   // records those ends.

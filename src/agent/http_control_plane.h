@@ -26,6 +26,7 @@
 #include <set>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include <nlohmann/json_fwd.hpp>
 
@@ -68,6 +69,12 @@ class HttpControlPlane final : public ControlPlane {
   Status FetchBlob(const std::string& node, const std::string& job_id, const std::string& sha256,
                    const std::string& dest) override;
 
+  // POST /v1/agent/exec/output and GET /v1/agent/exec/input (long-poll), each on a connection of a small pool (exec
+  // sessions call them from their own threads, side by side).
+  Result<ExecOutputAck> PushExecOutput(const ExecOutput& out) override;
+  Result<ExecInput> WaitExecInput(const std::string& node, const std::string& session, int64_t offset,
+                                  std::chrono::milliseconds timeout) override;
+
   // Where job logs are read from (the Agent), then the shipper thread starts. Call before the agent starts.
   void StartLogShipping(LogSource* logs);
   void StopLogShipping();
@@ -88,6 +95,12 @@ class HttpControlPlane final : public ControlPlane {
   const HttpControlPlaneOptions opts_;
   const Clock& clock_;
   Channel poll_, calls_, logs_;
+  // Idle connections for exec sessions (at most kExecPool kept); taken by one call at a time.
+  static constexpr size_t kExecPool = 16;
+  std::mutex exec_pool_mu_;
+  std::vector<std::unique_ptr<Channel>> exec_pool_;
+  std::unique_ptr<Channel> TakeExecChannel();
+  void GiveExecChannel(std::unique_ptr<Channel> ch);
   mutable std::mutex mu_;
   std::condition_variable cv_;
   uint64_t acked_ = 0;

@@ -7,6 +7,7 @@
 #include <stdexcept>
 
 #include "api/json.h"
+#include "common/crypto.h"
 
 namespace fastgpu::agent {
 
@@ -44,6 +45,13 @@ std::string Str(const json& j, const char* key) {
   if (it == j.end() || it->is_null()) return "";
   if (!it->is_string()) throw std::invalid_argument(std::string("field '") + key + "' must be a string");
   return it->get<std::string>();
+}
+
+bool Bool(const json& j, const char* key) {
+  auto it = j.find(key);
+  if (it == j.end() || it->is_null()) return false;
+  if (!it->is_boolean()) throw std::invalid_argument(std::string("field '") + key + "' must be true or false");
+  return it->get<bool>();
 }
 
 template <typename T>
@@ -162,6 +170,20 @@ json ToJson(const JobCommand& c) {
       j["master_addr"] = c.master_addr;
       j["master_port"] = c.master_port;
     }
+  } else if (c.kind == JobCommand::Kind::kExec) {
+    j["kind"] = "exec";
+    j["job"] = api::ToJson(c.job);
+    j["session"] = c.session;
+    j["argv"] = c.argv;
+    j["rank"] = c.rank;
+    if (c.run_as_uid != 0) j["run_as_uid"] = c.run_as_uid;
+    if (!c.run_as_user.empty()) j["run_as_user"] = c.run_as_user;
+    if (c.allow_root) j["allow_root"] = true;
+    if (c.tty) j["tty"] = true;
+    if (c.stdin_open) j["stdin"] = true;
+    if (c.rows > 0) j["rows"] = c.rows;
+    if (c.cols > 0) j["cols"] = c.cols;
+    if (!c.term.empty()) j["term"] = c.term;
   } else {
     j["kind"] = "stop";
     j["job_id"] = c.job_id;
@@ -216,7 +238,8 @@ Result<NodeHeartbeat> NodeHeartbeatFromJson(const json& j) {
 Result<JobCommand> JobCommandFromJson(const json& j) {
   return Guard("command", [&]() -> Result<JobCommand> {
     CheckFields(j, {"id", "kind", "job", "run_as_uid", "run_as_user", "allow_root", "secret_env", "rank", "master_addr",
-                    "master_port", "job_id", "attempt", "reason", "grace_ms", "checkpoint_signal", "checkpoint_grace_ms"},
+                    "master_port", "job_id", "attempt", "reason", "grace_ms", "checkpoint_signal", "checkpoint_grace_ms",
+                    "session", "argv", "tty", "stdin", "rows", "cols", "term"},
                 "command");
     JobCommand c;
     c.id = static_cast<uint64_t>(Int(j, "id"));
@@ -256,10 +279,101 @@ Result<JobCommand> JobCommandFromJson(const json& j) {
       if (c.checkpoint_signal < 0 || c.checkpoint_signal > 64 || c.checkpoint_grace_ms < 0 ||
           c.checkpoint_grace_ms > 24LL * 3600 * 1000)
         throw std::invalid_argument("a stop's checkpoint_signal must be 0-64 and its checkpoint_grace_ms 0-86400000");
+    } else if (kind == "exec") {
+      c.kind = JobCommand::Kind::kExec;
+      c.job = Unwrap(api::JobFromJson(j.at("job")));
+      c.session = Str(j, "session");
+      c.argv = StringsFrom(j, "argv");
+      c.rank = static_cast<int>(Int(j, "rank"));
+      c.run_as_uid = Int(j, "run_as_uid");
+      c.run_as_user = Str(j, "run_as_user");
+      c.allow_root = Bool(j, "allow_root");
+      c.tty = Bool(j, "tty");
+      c.stdin_open = Bool(j, "stdin");
+      c.rows = static_cast<int>(Int(j, "rows"));
+      c.cols = static_cast<int>(Int(j, "cols"));
+      c.term = Str(j, "term");
+      if (c.session.empty() || c.argv.empty() || c.argv[0].empty())
+        throw std::invalid_argument("an exec command needs a session and a command");
+      if (c.rows < 0 || c.rows > 10'000 || c.cols < 0 || c.cols > 10'000)
+        throw std::invalid_argument("an exec command's rows and cols must be 0-10000");
     } else {
-      throw std::invalid_argument("field 'kind' must be start or stop, got '" + kind + "'");
+      throw std::invalid_argument("field 'kind' must be start, stop or exec, got '" + kind + "'");
     }
     return c;
+  });
+}
+
+json ToJson(const ExecOutput& o) {
+  json j{{"session", o.session}, {"node", o.node}, {"stdout_offset", o.stdout_offset}, {"stderr_offset", o.stderr_offset}};
+  if (!o.stdout_data.empty()) j["stdout"] = Base64Encode(o.stdout_data);
+  if (!o.stderr_data.empty()) j["stderr"] = Base64Encode(o.stderr_data);
+  if (o.exited) j["exited"] = true;
+  if (o.exit_code) j["exit_code"] = *o.exit_code;
+  if (o.signal) j["signal"] = *o.signal;
+  if (!o.error.empty()) j["error"] = o.error;
+  return j;
+}
+
+json ToJson(const ExecOutputAck& a) {
+  return json{{"stdout_offset", a.stdout_offset}, {"stderr_offset", a.stderr_offset}, {"closed", a.closed}};
+}
+
+json ToJson(const ExecInput& i) {
+  json j{{"offset", i.offset}};
+  if (!i.data.empty()) j["data"] = Base64Encode(i.data);
+  if (i.eof) j["eof"] = true;
+  if (i.rows > 0) j["rows"] = i.rows;
+  if (i.cols > 0) j["cols"] = i.cols;
+  if (i.close) j["close"] = true;
+  if (!i.close_reason.empty()) j["close_reason"] = i.close_reason;
+  return j;
+}
+
+Result<ExecOutput> ExecOutputFromJson(const json& j) {
+  return Guard("exec output", [&]() -> Result<ExecOutput> {
+    CheckFields(j, {"session", "node", "stdout_offset", "stdout", "stderr_offset", "stderr", "exited", "exit_code",
+                    "signal", "error"},
+                "exec output");
+    ExecOutput o;
+    o.session = Str(j, "session");
+    o.node = Str(j, "node");
+    o.stdout_offset = Int(j, "stdout_offset");
+    o.stderr_offset = Int(j, "stderr_offset");
+    if (o.stdout_offset < 0 || o.stderr_offset < 0) throw std::invalid_argument("exec output offsets must be >= 0");
+    o.stdout_data = Unwrap(Base64Decode(Str(j, "stdout")));
+    o.stderr_data = Unwrap(Base64Decode(Str(j, "stderr")));
+    o.exited = Bool(j, "exited");
+    if (auto it = j.find("exit_code"); it != j.end() && !it->is_null()) o.exit_code = static_cast<int>(Int(j, "exit_code"));
+    if (auto it = j.find("signal"); it != j.end() && !it->is_null()) o.signal = static_cast<int>(Int(j, "signal"));
+    o.error = Str(j, "error");
+    return o;
+  });
+}
+
+Result<ExecOutputAck> ExecOutputAckFromJson(const json& j) {
+  return Guard("exec output answer", [&]() -> Result<ExecOutputAck> {
+    CheckFields(j, {"stdout_offset", "stderr_offset", "closed"}, "exec output answer");
+    ExecOutputAck a;
+    a.stdout_offset = Int(j, "stdout_offset");
+    a.stderr_offset = Int(j, "stderr_offset");
+    a.closed = Bool(j, "closed");
+    return a;
+  });
+}
+
+Result<ExecInput> ExecInputFromJson(const json& j) {
+  return Guard("exec input", [&]() -> Result<ExecInput> {
+    CheckFields(j, {"offset", "data", "eof", "rows", "cols", "close", "close_reason"}, "exec input");
+    ExecInput i;
+    i.offset = Int(j, "offset");
+    i.data = Unwrap(Base64Decode(Str(j, "data")));
+    i.eof = Bool(j, "eof");
+    i.rows = static_cast<int>(Int(j, "rows"));
+    i.cols = static_cast<int>(Int(j, "cols"));
+    i.close = Bool(j, "close");
+    i.close_reason = Str(j, "close_reason");
+    return i;
   });
 }
 

@@ -18,8 +18,10 @@ namespace fastgpu::agent {
 // the job's members; reports carry the member's rank). 3: a job's "processes" ("per-gpu": the agent starts one
 // process per GPU; a version 2 agent would start one per node), and master_addr/master_port in the start of such
 // a job on one node. 4: preemption with checkpoints (a stop's checkpoint_signal and checkpoint_grace_ms: a version 3
-// agent would send SIGTERM at once; jobs carry preemptible, checkpoint_signal and checkpoint_grace_s).
-inline constexpr int kProtocolVersion = 4;
+// agent would send SIGTERM at once; jobs carry preemptible, checkpoint_signal and checkpoint_grace_s). 5: exec
+// sessions (`fastgpu job exec`: a command of kind "exec" and the routes /v1/agent/exec/output and
+// /v1/agent/exec/input, which a version 4 agent does not know).
+inline constexpr int kProtocolVersion = 5;
 inline constexpr const char* kProtocolHeader = "X-FastGPU-Agent-Protocol";
 // Node credentials and join tokens, told apart from API tokens (fgp_) by their prefix.
 inline constexpr const char* kNodeCredentialPrefix = "fgn_";
@@ -34,7 +36,15 @@ nlohmann::json ToJson(const NodeHeartbeat& h);
 // `with_secrets`: include secret_env values (only ever sent to the node that runs the job, over TLS).
 nlohmann::json ToJson(const JobCommand& c);
 
+// Exec sessions: bytes travel base64-encoded inside JSON.
+nlohmann::json ToJson(const ExecOutput& o);
+nlohmann::json ToJson(const ExecOutputAck& a);
+nlohmann::json ToJson(const ExecInput& i);
+
 // Strict decoders (unknown fields are errors; messages name the field).
+Result<ExecOutput> ExecOutputFromJson(const nlohmann::json& j);
+Result<ExecOutputAck> ExecOutputAckFromJson(const nlohmann::json& j);
+Result<ExecInput> ExecInputFromJson(const nlohmann::json& j);
 Result<JobReport> JobReportFromJson(const nlohmann::json& j);
 Result<NodeRegistration> NodeRegistrationFromJson(const nlohmann::json& j);
 Result<NodeHeartbeat> NodeHeartbeatFromJson(const nlohmann::json& j);

@@ -12,6 +12,7 @@
 
 #include "cli/accounts.h"
 #include "cli/app_internal.h"
+#include "cli/exec_cli.h"
 #include "cli/client.h"
 #include "cli/commands.h"
 #include "cli/job_file.h"
@@ -507,6 +508,7 @@ Examples:
   std::string wait_timeout;
   std::string migrate_reason;
   std::string s_sync, files_path, files_out;  // job submit --sync, job files
+  ExecFlags exec_flags;  // job exec, job attach
   CLI::Option* o_sync = nullptr;
   bool migrate_force = false;
   // Flags whose presence is checked in the callbacks (declared only when `job` is named).
@@ -733,6 +735,47 @@ Examples:
           g.output = "table";
         }
         action = client_verb([&](Context& ctx) { return JobFiles(ctx, job_id, files_path, files_out); });
+      });
+    }
+    if (sub_named("exec")) {
+      auto* c = job->add_subcommand("exec", "Run a command inside a running job (its user, environment, directory)");
+      c->add_option("id", exec_flags.id, "Job id (j-…)")->required()->type_name("ID");
+      c->add_flag("-i,--stdin", exec_flags.stdin_open, "Pass standard input to the command");
+      c->add_flag("-t,--tty", exec_flags.tty,
+                  "Give the command a terminal (this terminal goes into raw mode until it ends)");
+      c->add_option("--rank", exec_flags.rank, "A multi-node job: the member (node rank) to run it on (default 0)")
+          ->type_name("K")
+          ->check(CLI::NonNegativeNumber);
+      c->add_option("command", exec_flags.command, "Command and arguments, after --")->type_name("CMD");
+      c->footer(R"(
+The command runs on the job's node as the job's user, with the job's environment (CUDA_VISIBLE_DEVICES,
+FASTGPU_*, its secrets) in its working directory; in a container job, inside its container. Output streams back
+as it comes; the exit code is the command's (128+N after signal N). Only members of the job's project who may
+change its jobs can do this, and every exec is in the audit log (docs/exec.md).
+Examples:
+  fastgpu job exec j-3 -- nvidia-smi
+  fastgpu job exec j-3 -- sh -c 'ls -l $FASTGPU_CHECKPOINT_DIR'
+  fastgpu job exec -i j-3 -- python3 - < probe.py
+  fastgpu job exec -it j-3 -- htop)");
+      c->callback([&] {
+        exec_flags.term = io.env("TERM").value_or("");
+        action = client_verb([&](Context& ctx) { return JobExec(ctx, exec_flags); });
+      });
+    }
+    if (sub_named("attach")) {
+      auto* c = job->add_subcommand("attach", "An interactive shell inside a running job (needs a terminal)");
+      c->add_option("id", exec_flags.id, "Job id (j-…)")->required()->type_name("ID");
+      c->add_option("--rank", exec_flags.rank, "A multi-node job: the member (node rank) to attach to (default 0)")
+          ->type_name("K")
+          ->check(CLI::NonNegativeNumber);
+      c->footer(R"(
+Runs bash (sh where the job has no bash) as `job exec -it` would: leave it with exit or Ctrl-D.
+Example:
+  fastgpu job attach j-3)");
+      c->callback([&] {
+        exec_flags.attach = true;
+        exec_flags.term = io.env("TERM").value_or("");
+        action = client_verb([&](Context& ctx) { return JobExec(ctx, exec_flags); });
       });
     }
     auto* wait = add_id_verb("wait", "Wait until a job ends; exit 0 if it SUCCEEDED, 1 if not, 2 on timeout",

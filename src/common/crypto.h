@@ -21,6 +21,10 @@ Result<std::string> RandomBytes(size_t n);
 Result<std::string> RandomHex(size_t n);
 std::string HexEncode(std::string_view bytes);
 Result<std::string> HexDecode(std::string_view hex);
+// Standard base64 (RFC 4648, with padding): binary bytes inside JSON (the output and input of `job exec`).
+std::string Base64Encode(std::string_view bytes);
+// Refuses characters outside the alphabet and bad padding (kInvalidArgument).
+Result<std::string> Base64Decode(std::string_view text);
 // Compares without leaking the position of the first difference through timing.
 bool ConstantTimeEquals(std::string_view a, std::string_view b);
 

@@ -33,6 +33,15 @@ const std::vector<RouteInfo> kRoutes = {
     {"GET", "/v1/jobs/{id}/events", Action::kProjectRead, Scope::kPathJob, "A job's state changes"},
     {"GET", "/v1/jobs/{id}/logs", Action::kProjectRead, Scope::kPathJob, "A job's output (follow=true streams)"},
     {"GET", "/v1/jobs/{id}/wait", Action::kProjectRead, Scope::kPathJob, "Wait for a job to end (or to run)"},
+    // Exec sessions (http_exec.cc, docs/exec.md): members who may change jobs; a session only for who opened it.
+    {"POST", "/v1/jobs/{id}/exec", Action::kProjectWrite, Scope::kPathJob,
+     "Run a command inside a running job (body: command, tty, stdin, rank, rows, cols, term): an exec session"},
+    {"GET", "/v1/jobs/{id}/exec/{session}/output", Action::kProjectWrite, Scope::kPathJob,
+     "Long-poll an exec session's output from stdout_offset/stderr_offset (base64), and its end"},
+    {"POST", "/v1/jobs/{id}/exec/{session}/input", Action::kProjectWrite, Scope::kPathJob,
+     "Send an exec session input from offset (base64 data, eof) and its window size (rows, cols)"},
+    {"DELETE", "/v1/jobs/{id}/exec/{session}", Action::kProjectWrite, Scope::kPathJob,
+     "End an exec session: its command is killed"},
     // Code sync (http_sync.cc)
     {"GET", "/v1/jobs/{id}/files", Action::kProjectRead, Scope::kPathJob,
      "Files under a job's work dir: a listing (a directory) or the bytes (a file); ?path=P"},
@@ -251,6 +260,7 @@ HttpServer::~HttpServer() {
   Stop();
   service_.SetJobChangeListener(nullptr);
   service_.SetCommandListener(nullptr);
+  service_.Exec().SetListener(nullptr);
 }
 
 Result<int> HttpServer::Bind() { return transport_->Bind(); }
@@ -638,6 +648,7 @@ void HttpServer::Install() {
   InstallBilling();
   InstallReservations();
   InstallSync();
+  InstallExec();
 }
 
 }  // namespace fastgpu::server

@@ -99,6 +99,7 @@ class HttpServer {
   void InstallAgent();  // http_agent.cc: agent protocol + node administration
   void InstallReservations();  // http_reservations.cc
   void InstallSync();  // http_sync.cc: code archives and job files
+  void InstallExec();  // http_exec.cc: exec sessions (client routes; the agent's are in http_agent.cc)
   Status CheckSyncBlob(const std::string& project, const std::string& sha256) const;  // http_sync.cc
   void ServeBlob(Ctx& ctx, const std::string& project, const std::string& sha256);      // http_sync.cc
   void Add(const std::string& method, const std::string& path, Handler handler);

@@ -37,6 +37,10 @@ const std::vector<RouteInfo> kAgentRoutes = {
     {"POST", "/v1/agent/logs", Action::kPublic, Scope::kNone, "Agent: push job log bytes from an offset"},
     {"GET", "/v1/agent/blobs", Action::kPublic, Scope::kNone,
      "Agent: the code archive of a job placed on this node (?job=ID)"},
+    {"POST", "/v1/agent/exec/output", Action::kPublic, Scope::kNone,
+     "Agent: an exec session's output from its offsets (base64), and its end"},
+    {"GET", "/v1/agent/exec/input", Action::kPublic, Scope::kNone,
+     "Agent: long-poll an exec session's input from ?offset= (?session=, timeout_ms=)"},
 };
 
 bool Loopback(const std::string& addr) {
@@ -250,6 +254,47 @@ void HttpServer::InstallAgent() {
     if (!job.ok()) return SendError(ctx.res, job.status());
     if (!JobOnNode(*job, *node)) return SendError(ctx.res, not_yours(*node, job->node.empty() ? "(none)" : job->node));
     ServeBlob(ctx, job->spec.project, job->spec.sync);
+  });
+
+  // Exec sessions (docs/exec.md): only the node the session runs on may push its output or take its input.
+  Add("POST", "/v1/agent/exec/output", [this, node_of, not_yours](Ctx& ctx) {
+    auto node = node_of(ctx);
+    if (!node) return;
+    auto parsed = api::ParseJson(ctx.req.body, "exec output");
+    if (!parsed.ok()) return SendError(ctx.res, parsed.status());
+    auto out = agent::ExecOutputFromJson(*parsed);
+    if (!out.ok()) return SendError(ctx.res, out.status());
+    if (out->node != *node) return SendError(ctx.res, not_yours(*node, out->node));
+    auto ack = service_.PushExecOutput(*out);
+    if (!ack.ok()) return SendError(ctx.res, ack.status());
+    SendJson(ctx.res, agent::ToJson(*ack));
+  });
+  Add("GET", "/v1/agent/exec/input", [this, node_of](Ctx& ctx) {
+    auto node = node_of(ctx);
+    if (!node) return;
+    const std::string sid = Param(ctx.req, "session");
+    auto offset = IntParam(ctx.req, "offset", 0, 0, int64_t{1} << 60);
+    if (!offset.ok()) return SendError(ctx.res, offset.status());
+    auto timeout = IntParam(ctx.req, "timeout_ms", 10'000, 0, 60'000);
+    if (!timeout.ok()) return SendError(ctx.res, timeout.status());
+    auto first = service_.Exec().TakeInput(*node, sid, *offset, *timeout == 0);
+    if (!first.ok()) return SendError(ctx.res, first.status());
+    if (first->has_value()) return SendJson(ctx.res, agent::ToJson(**first));
+    // Parked (no worker held) until the client sends input, resizes, or the session closes.
+    auto reply = std::make_shared<DeferredReply>();
+    reply->watch_key = "exec-in:" + sid;
+    reply->timeout_ms = *timeout;
+    reply->check = [this, n = *node, sid, o = *offset](Response& out, bool timed_out) {
+      auto in = service_.Exec().TakeInput(n, sid, o, timed_out);
+      if (!in.ok()) {
+        SendError(out, in.status());
+        return true;
+      }
+      if (!in->has_value()) return false;
+      SendJson(out, agent::ToJson(**in));
+      return true;
+    };
+    ctx.res.deferred = std::move(reply);
   });
 
   // ---- node administration ----

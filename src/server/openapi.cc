@@ -94,6 +94,75 @@ json Operation(const RouteInfo& r) {
     op["responses"]["200"] = {
         {"description", "Combined stdout and stderr from offset, streamed (chunked): without follow up to the end of the log as it is, with follow until the job has ended; the next offset is offset + bytes received"},
         {"content", {{"text/plain", {{"schema", {{"type", "string"}}}}}}}};
+  } else if (p.rfind("/v1/jobs/{id}/exec", 0) == 0) {
+    // Exec sessions (docs/exec.md).
+    if (p.find("{session}") != std::string::npos)
+      op["parameters"].push_back({{"name", "session"}, {"in", "path"}, {"required", true},
+                                  {"schema", {{"type", "string"}}}, {"description", "Exec session id, e.g. x-0123abcd…"}});
+    if (p == "/v1/jobs/{id}/exec") {
+      op["requestBody"] = {
+          {"required", true},
+          {"content",
+           {{"application/json",
+             {{"schema",
+               {{"type", "object"},
+                {"required", {"command"}},
+                {"properties",
+                 {{"command", {{"type", "array"}, {"items", {{"type", "string"}}}, {"description", "argv"}}},
+                  {"tty", {{"type", "boolean"}, {"description", "A pseudo-terminal on the node"}}},
+                  {"stdin", {{"type", "boolean"}, {"description", "Input will be sent (else /dev/null)"}}},
+                  {"rank", {{"type", "integer"}, {"description", "A multi-node job: the member's node (default 0)"}}},
+                  {"rows", {{"type", "integer"}}},
+                  {"cols", {{"type", "integer"}}},
+                  {"term", {{"type", "string"}, {"description", "TERM for the terminal"}}}}}}}}}}}};
+      op["responses"]["201"] = JsonResponse(
+          "The session (use its id with the routes below, as the same caller). 409: the job is not RUNNING (its "
+          "state is named); 403: viewers; 429: too many sessions; 503: the job's node is not connected",
+          {{"type", "object"},
+           {"properties",
+            {{"session", {{"type", "string"}}},
+             {"job", {{"type", "string"}}},
+             {"node", {{"type", "string"}}},
+             {"rank", {{"type", "integer"}}},
+             {"tty", {{"type", "boolean"}}},
+             {"stdin", {{"type", "boolean"}}}}}});
+    } else if (p.find("/output") != std::string::npos) {
+      op["parameters"].push_back(QueryParam("stdout_offset", "integer", "Bytes of stdout already received"));
+      op["parameters"].push_back(QueryParam("stderr_offset", "integer", "Bytes of stderr already received"));
+      op["parameters"].push_back(QueryParam("timeout_ms", "integer", "Longest wait for output (default 10000, max 30000)"));
+      op["responses"]["200"] = JsonResponse(
+          "Output from the offsets (base64; *_offset is where each piece starts), at once when there is some; and "
+          "once all was read, ended with exit_code or signal (error: why it ended otherwise)",
+          {{"type", "object"},
+           {"properties",
+            {{"stdout", {{"type", "string"}, {"format", "byte"}}},
+             {"stdout_offset", {{"type", "integer"}}},
+             {"stderr", {{"type", "string"}, {"format", "byte"}}},
+             {"stderr_offset", {{"type", "integer"}}},
+             {"ended", {{"type", "boolean"}}},
+             {"exit_code", {{"type", "integer"}}},
+             {"signal", {{"type", "integer"}}},
+             {"error", {{"type", "string"}}}}}});
+    } else if (p.find("/input") != std::string::npos) {
+      op["requestBody"] = {
+          {"required", true},
+          {"content",
+           {{"application/json",
+             {{"schema",
+               {{"type", "object"},
+                {"properties",
+                 {{"offset", {{"type", "integer"}, {"description", "Input bytes sent before this piece"}}},
+                  {"data", {{"type", "string"}, {"format", "byte"}}},
+                  {"eof", {{"type", "boolean"}}},
+                  {"rows", {{"type", "integer"}}},
+                  {"cols", {{"type", "integer"}}}}}}}}}}}};
+      op["responses"]["200"] = JsonResponse(
+          "How much input the server has (send the rest from there: it holds at most 64 KiB the node has not taken)",
+          {{"type", "object"}, {"properties", {{"offset", {{"type", "integer"}}}}}});
+    } else {
+      op["responses"]["200"] = JsonResponse("The session is closed; its command is killed",
+                                            {{"type", "object"}, {"properties", {{"closed", {{"type", "boolean"}}}}}});
+    }
   } else if (p == "/v1/jobs/{id}/files") {
     op["parameters"].push_back(QueryParam("path", "string", "A file or directory under the job's work dir (default: all of it)"));
     op["responses"]["200"] = {

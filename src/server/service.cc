@@ -218,6 +218,7 @@ void Service::Stop() {
   wake_loop_.notify_all();
   commands_cv_.notify_all();
   changed_.notify_all();
+  exec_.Shutdown();
   if (loop_.joinable()) loop_.join();
 }
 
@@ -268,6 +269,9 @@ void Service::ApplyLocked(const Job& job) {
   if (api::IsTerminal(job.state) || job.state == JobState::kScheduled) avoid_gpus_.erase(job.id);
   if (job.state != JobState::kQueued) array_ok_.erase(job.id);
   if (job.state == JobState::kSucceeded) ObserveRuntimeLocked(job);
+  // Commands run inside the job (`job exec`) end with its run.
+  if (job.state != JobState::kRunning)
+    exec_.JobEnded(job.id, "job " + job.id + " is " + std::string(api::JobStateName(job.state)));
   if (api::IsTerminal(job.state)) {
     jobs_.erase(job.id);
     // A LOST attempt with retries left is requeued by the next update of the same commit: its backoff stays.
@@ -1133,6 +1137,7 @@ void Service::Loop() {
       EnforceOnceLocked();
     }
     CheckNodesOnce();
+    exec_.Sweep();
     ResolveDependenciesOnce();
     ResolveArraysOnce();
     ScheduleOnce();

@@ -25,6 +25,7 @@
 #include "sched/framework/estimate.h"
 #include "sched/policies/runtime_predictor.h"
 #include "sched/scheduler.h"
+#include "server/exec.h"
 #include "server/reservations.h"
 #include "store/store.h"
 
@@ -121,6 +122,50 @@ struct SubmitResult {
   bool replayed = false;  // created by an earlier submit with the same idempotency key
 };
 
+// `fastgpu job exec` (docs/exec.md): what to run inside a running job.
+struct ExecRequest {
+  std::vector<std::string> argv;
+  bool tty = false;
+  bool stdin_open = false;
+  int rank = 0;  // a multi-node job: the member whose node runs it
+  int rows = 0;  // the client's window size (tty)
+  int cols = 0;
+  std::string term;  // the client's TERM (tty)
+};
+struct ExecStarted {
+  std::string session;
+  std::string node;
+  int rank = 0;
+};
+
+// What GET /metrics shows of the control plane, read at once under the service's lock (service_metrics.cc).
+struct MetricsView {
+  struct GpuRow {
+    api::Gpu gpu;  // inventory + the readings of the node's last heartbeat
+    std::string job;      // the job on it ("" = none; the first when several share it)
+    std::string project;  // that job's project
+    MilliGpu allocated_milli = 0;  // held by jobs
+    bool node_up = false;
+  };
+  std::vector<GpuRow> gpus;
+  std::map<std::pair<std::string, std::string>, int64_t> jobs;  // (state, project) -> live jobs
+  struct Pending {
+    int64_t jobs = 0;
+    MilliGpu milli = 0;
+  };
+  std::map<std::string, Pending> pending;  // QUEUED jobs by GPU type asked for ("any" = no type)
+  struct NodeRow {
+    std::string name;
+    bool up = false;  // registered and heartbeating
+    bool cordoned = false;
+    bool draining = false;
+    bool simulated = false;
+    UnixMillis last_heartbeat = 0;
+    int gpus = 0;
+  };
+  std::vector<NodeRow> nodes;
+};
+
 class Service final : public agent::ControlPlane {
  public:
   // Loads the jobs that have not ended from the store (ended ones are read from it when asked for).
@@ -180,6 +225,15 @@ class Service final : public agent::ControlPlane {
   Status Heartbeat(const agent::NodeHeartbeat& hb) override;
   // Drops the commands of `node` acknowledged up to `through_id` (they are not sent again).
   Status AckCommands(const std::string& node, uint64_t through_id) override;
+
+  // Exec sessions (docs/exec.md). StartExec opens a session on the node that runs `rank` of the job and queues the
+  // command for its agent (kFailedPrecondition when the job is not RUNNING, naming its state; kNotFound for no such
+  // job; kInvalidArgument for no such rank; kUnavailable when that node is not connected). `actor` alone may use it.
+  Result<ExecStarted> StartExec(const std::string& job_id, const ExecRequest& req, const std::string& actor);
+  ExecSessions& Exec() { return exec_; }
+  Result<agent::ExecOutputAck> PushExecOutput(const agent::ExecOutput& out) override;
+  Result<agent::ExecInput> WaitExecInput(const std::string& node, const std::string& session, int64_t offset,
+                                         std::chrono::milliseconds timeout) override;
 
   // Fleet mode (the HTTP agent routes). Never blocks: the commands queued for `node`, with those delivered
   // earlier and not acknowledged sent again (at least once). `ack` acknowledges first (see AckCommands).
@@ -433,6 +487,7 @@ class Service final : public agent::ControlPlane {
   std::mutex mutate_mu_;
   std::thread loop_;
 
+  ExecSessions exec_{clock_};  // its own lock; taken after mu_ when both are held
   std::function<agent::LogSource*(const std::string&)> fallback_logs_;  // guarded by mu_
   const ProjectDirectory* directory_ = nullptr;
   billing::PriceCatalog prices_;

@@ -133,7 +133,7 @@ class FleetTest : public ::testing::Test {
   }
 
   httplib::Result Agent(const std::string& credential, const std::string& method, const std::string& path,
-                        const std::string& body, const std::string& version = "4") {
+                        const std::string& body, const std::string& version = "5") {
     httplib::Client c(url_);
     httplib::Headers h{{"Authorization", "Bearer " + credential}, {"X-FastGPU-Agent-Protocol", version}};
     if (method == "GET") return c.Get(path, h);
@@ -163,8 +163,8 @@ TEST_F(FleetTest, TwoAgentsJoinRunJobsServeLogsAndKeepToTheirOwnNode) {
   EXPECT_EQ(cred_b.rfind("fgn_", 0), 0u);
   {
     httplib::Client c(url_);
-    auto again = c.Post("/v1/agent/join", {{"X-FastGPU-Agent-Protocol", "4"}},
-                        json{{"token", tb}, {"node", "gpu-x"}, {"protocol_version", 4}}.dump(), "application/json");
+    auto again = c.Post("/v1/agent/join", {{"X-FastGPU-Agent-Protocol", "5"}},
+                        json{{"token", tb}, {"node", "gpu-x"}, {"protocol_version", 5}}.dump(), "application/json");
     ASSERT_TRUE(again);
     EXPECT_EQ(again->status, 401) << again->body;
   }
@@ -209,7 +209,7 @@ TEST_F(FleetTest, TwoAgentsJoinRunJobsServeLogsAndKeepToTheirOwnNode) {
   auto old = Agent(cred_b, "POST", "/v1/agent/heartbeat", json{{"node", "gpu-b"}}.dump(), "7");
   ASSERT_TRUE(old);
   EXPECT_EQ(old->status, 409);
-  EXPECT_NE(old->body.find("server speaks version 4"), std::string::npos) << old->body;
+  EXPECT_NE(old->body.find("server speaks version 5"), std::string::npos) << old->body;
   EXPECT_NE(old->body.find("version 7"), std::string::npos) << old->body;
 
   // A restarted agent reuses its credential (no token) and the GPUs it joined with, and keeps serving.
@@ -546,6 +546,31 @@ TEST_F(FleetTest, ARemoteAgentFetchesTheSyncedCodeOfItsOwnJobsOnly) {
   auto files = Cli({"job", "files", id});
   EXPECT_NE(files.exit_code, 0);
   EXPECT_NE(files.err.find("gpu-b"), std::string::npos) << files.err;
+}
+
+// `job exec` through remote agents (docs/exec.md): the server relays the session to the node of the rank asked for;
+// the node's agent runs the command with that member's environment.
+TEST_F(FleetTest, ExecRunsOnTheNodeOfTheRankAskedFor) {
+  StartServer();
+  StartAgent(agent_b_, "gpu-b", "2xA100-80GB", JoinToken());
+  StartAgent(agent_c_, "gpu-c", "2xA100-80GB", JoinToken());
+  ASSERT_TRUE(WaitFor([&] { return NodeState("gpu-b") == "ready" && NodeState("gpu-c") == "ready"; }))
+      << Nodes().dump() << agent_b_.Log() << agent_c_.Log();
+  auto r = Cli({"job", "submit", "--gpus", "4", "--", "sleep", "600"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const std::string id = Trim(r.out);
+  ASSERT_TRUE(WaitFor([&] { return Job(id).value("state", "") == "RUNNING"; })) << Job(id).dump();
+  const json job = Job(id);
+  for (int rank = 0; rank < 2; ++rank) {
+    auto e = Cli({"job", "exec", "--rank", std::to_string(rank), id, "--", "sh", "-c",
+                  "echo $FASTGPU_NODE $RANK $FASTGPU_JOB_ID; exit 3"});
+    EXPECT_EQ(e.exit_code, 3) << e.err << agent_b_.Log() << agent_c_.Log();
+    EXPECT_EQ(e.out, job["members"][rank].value("node", "") + " " + std::to_string(rank) + " " + id + "\n") << e.err;
+  }
+  auto bad = Cli({"job", "exec", "--rank", "2", id, "--", "true"});
+  EXPECT_NE(bad.exit_code, 0);
+  EXPECT_NE(bad.err.find("no rank 2"), std::string::npos) << bad.err;
+  ASSERT_EQ(Cli({"job", "cancel", id}).exit_code, 0);
 }
 
 }  // namespace

@@ -328,6 +328,79 @@ class Jobs(_Resource):
         """The last ``lines`` lines of the job's output so far."""
         return "\n".join(deque(self.logs(job, rank=rank), maxlen=max(0, lines)))
 
+    def exec(
+        self,
+        job: JobRef,
+        command: Command,
+        *,
+        stdin: Optional[bytes] = None,
+        rank: int = 0,
+        timeout: Optional[float] = None,
+    ) -> "tuple[int, str]":
+        """Runs ``command`` inside the running job, as ``fastgpu job exec`` does (the job's node, user, environment
+        and working directory; docs/exec.md), and returns ``(exit_code, output)``: its stdout and stderr as text,
+        in the order they arrived; ``128 + N`` when signal N ended it. A string runs with ``sh -c``. ``stdin``:
+        bytes given to it as its standard input. ``timeout`` in seconds (None: no limit): the command is killed and
+        :class:`WaitTimeout` raised when it passes. Raises :class:`FastGPUError` subclasses when the job is not
+        running (409), not yours to change (403) and so on."""
+        import base64
+
+        jid = _job_id(job)
+        if isinstance(command, str):
+            if not command.strip():
+                raise InvalidRequest("command is empty")
+            argv = ["sh", "-c", command]
+        else:
+            argv = [str(a) for a in command]
+            if not argv:
+                raise InvalidRequest("command is empty")
+        base = f"/v1/jobs/{_q(jid)}/exec"
+        opened = self._t.json(
+            "POST", base, body={"command": argv, "stdin": stdin is not None, "rank": rank}
+        )
+        path = f"{base}/{_q(opened['session'])}"
+        if stdin is not None:
+            offset = 0
+            data = bytes(stdin)
+            while True:
+                chunk = data[offset : offset + (32 << 10)]
+                body: Dict[str, Any] = {"offset": offset, "data": base64.b64encode(chunk).decode("ascii")}
+                if offset + len(chunk) >= len(data):
+                    body["eof"] = True
+                have = int(self._t.json("POST", f"{path}/input", body=body).get("offset", offset))
+                if have >= len(data):
+                    break
+                if have == offset:
+                    time.sleep(0.05)  # the node has not taken earlier input yet
+                offset = have
+        deadline = None if timeout is None else time.monotonic() + max(0.0, timeout)
+        offsets = {"stdout": 0, "stderr": 0}
+        out = bytearray()
+        while True:
+            if deadline is not None and time.monotonic() >= deadline:
+                self._t.json("DELETE", path)
+                raise WaitTimeout(f"the command in job {jid} still runs after {timeout:g} s: it was killed")
+            r = self._t.json(
+                "GET",
+                f"{path}/output",
+                query={"stdout_offset": offsets["stdout"], "stderr_offset": offsets["stderr"], "timeout_ms": 10000},
+                timeout=40.0,
+            )
+            for stream in ("stdout", "stderr"):
+                if r.get(stream):
+                    piece = base64.b64decode(r[stream])
+                    start = int(r.get(stream + "_offset", offsets[stream]))
+                    skip = max(0, offsets[stream] - start)
+                    out += piece[skip:]
+                    offsets[stream] = max(offsets[stream], start + len(piece))
+            if r.get("ended"):
+                text = out.decode("utf-8", "replace")
+                if "exit_code" in r:
+                    return int(r["exit_code"]), text
+                if "signal" in r:
+                    return 128 + int(r["signal"]), text
+                raise FastGPUError(r.get("error") or "the exec session ended without an exit status")
+
 
 class Gpus(_Resource):
     """``client.gpus``: the cluster's GPUs with memory, utilisation, temperature, power and their jobs."""
