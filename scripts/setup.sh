@@ -9,7 +9,8 @@ PKGS=(cmake ninja-build g++ pkg-config ccache
       python3-torch   # the multi-node all_reduce test (tests/integration/fleet/allreduce.py)
       podman runc busybox-static   # container jobs (tests/integration/container_test.cc builds its image from busybox)
       python3-pytest python3-venv python3-pip python3-setuptools python3-wheel openssl  # the Python SDK's tests (sdk/python)
-      chromium fonts-dejavu-core)  # the web console's browser tests (web/tests), driven by playwright-core from npm
+      chromium fonts-dejavu-core   # the web console's browser tests (web/tests), driven by playwright-core from npm
+      prometheus)  # /metrics acceptance: a real Prometheus scrapes the server; promtool checks metrics, alert rules and their tests
 # Node.js and npm run the console's browser tests only (the product needs neither). Debian's packages
 # unless a node and npm are already on the PATH (e.g. from another source: mixing the two breaks both).
 command -v node >/dev/null 2>&1 || PKGS+=(nodejs)

@@ -184,6 +184,21 @@ api::Gpu Agent::ToApiGpu(const gpu::GpuInfo& info, const gpu::GpuMetrics* m, con
     g.temperature_c = m->temperature_c;
     g.power_mw = m->power_mw;
     g.healthy = m->healthy;
+    g.memory_util_pct = m->memory_util_pct;
+    g.sm_clock_mhz = m->sm_clock_mhz;
+    g.power_limit_mw = m->power_limit_mw;
+    g.energy_mj = m->energy_mj;
+    g.ecc_corrected_volatile = m->ecc_corrected_volatile;
+    g.ecc_uncorrected_volatile = m->ecc_uncorrected_volatile;
+    g.ecc_corrected_aggregate = m->ecc_corrected_aggregate;
+    g.ecc_uncorrected_aggregate = m->ecc_uncorrected_aggregate;
+    g.remapped_rows_correctable = m->remapped_rows_correctable;
+    g.remapped_rows_uncorrectable = m->remapped_rows_uncorrectable;
+    g.remap_pending = m->remap_pending;
+    g.remap_failure = m->remap_failure;
+    g.throttle_reasons = m->throttle_reasons;
+    g.last_xid = m->last_xid;
+    g.xid_count = m->xid_count;
   }
   return g;
 }
@@ -402,6 +417,15 @@ JobReport Agent::FinalReport(const ExitStatus& st, int attempt, const std::strin
 }
 
 std::vector<api::Gpu> Agent::GpuSnapshot() {
+  {
+    // A simulated backend's readings follow the work on each GPU (real backends ignore this).
+    std::vector<gpu::GpuLoad> loads;
+    std::lock_guard lock(mu_);
+    for (const auto& [id, job] : running_) {
+      for (const auto& uuid : job.gpu_uuids) loads.push_back({uuid, job.milli_per_gpu, job.memory_mib});
+    }
+    gpus_backend_.SetLoad(loads);
+  }
   auto sample = gpus_backend_.Sample();
   std::lock_guard lock(mu_);
   std::vector<api::Gpu> out;
@@ -709,6 +733,8 @@ void Agent::HandleStart(const JobCommand& cmd) {
         r.pid = ref->pid;
         r.gpu_uuids = job.assigned_gpus;
         r.rank = cmd.rank;
+        r.milli_per_gpu = static_cast<int>(std::min<MilliGpu>(job.spec.gpus_milli, kMilliPerGpu));
+        r.memory_mib = job.spec.memory_mib;
         JobReport rep;
         rep.kind = JobReport::Kind::kStarted;
         rep.job_id = id;

@@ -98,6 +98,8 @@ class Agent final : public LogSource {
     std::vector<std::string> gpu_uuids;
     std::string stop_reason;
     int rank = 0;  // a member of a multi-node job: its node rank
+    int milli_per_gpu = 1000;  // share of each of its GPUs (simulated GPUs' readings follow it)
+    MiB memory_mib = 0;        // GPU memory per GPU it asked for (0 = default)
   };
   struct PendingReport {
     JobReport report;

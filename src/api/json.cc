@@ -260,7 +260,22 @@ json ToJson(const Gpu& g) {
               {"simulated", g.simulated},
               {"healthy", g.healthy},
               {"allocated_milli", g.allocated_milli},
-              {"jobs", g.jobs}};
+              {"jobs", g.jobs},
+              {"memory_util_pct", g.memory_util_pct},
+              {"sm_clock_mhz", g.sm_clock_mhz},
+              {"power_limit_mw", g.power_limit_mw},
+              {"energy_mj", g.energy_mj},
+              {"ecc_corrected_volatile", g.ecc_corrected_volatile},
+              {"ecc_uncorrected_volatile", g.ecc_uncorrected_volatile},
+              {"ecc_corrected_aggregate", g.ecc_corrected_aggregate},
+              {"ecc_uncorrected_aggregate", g.ecc_uncorrected_aggregate},
+              {"remapped_rows_correctable", g.remapped_rows_correctable},
+              {"remapped_rows_uncorrectable", g.remapped_rows_uncorrectable},
+              {"remap_pending", g.remap_pending},
+              {"remap_failure", g.remap_failure},
+              {"throttle_reasons", g.throttle_reasons},
+              {"last_xid", g.last_xid},
+              {"xid_count", g.xid_count}};
 }
 
 json ToJson(const Node& n) {
@@ -541,6 +556,21 @@ Result<Gpu> GpuFromJson(const json& j) {
     g.healthy = j.value("healthy", true);
     g.allocated_milli = IntOr<int64_t>(j, "allocated_milli", 0);
     g.jobs = j.value("jobs", std::vector<std::string>{});
+    g.memory_util_pct = IntOr<int>(j, "memory_util_pct", 0);
+    g.sm_clock_mhz = IntOr<int>(j, "sm_clock_mhz", 0);
+    g.power_limit_mw = IntOr<int>(j, "power_limit_mw", 0);
+    g.energy_mj = IntOr<int64_t>(j, "energy_mj", 0);
+    g.ecc_corrected_volatile = IntOr<int64_t>(j, "ecc_corrected_volatile", 0);
+    g.ecc_uncorrected_volatile = IntOr<int64_t>(j, "ecc_uncorrected_volatile", 0);
+    g.ecc_corrected_aggregate = IntOr<int64_t>(j, "ecc_corrected_aggregate", 0);
+    g.ecc_uncorrected_aggregate = IntOr<int64_t>(j, "ecc_uncorrected_aggregate", 0);
+    g.remapped_rows_correctable = IntOr<int64_t>(j, "remapped_rows_correctable", 0);
+    g.remapped_rows_uncorrectable = IntOr<int64_t>(j, "remapped_rows_uncorrectable", 0);
+    g.remap_pending = j.value("remap_pending", false);
+    g.remap_failure = j.value("remap_failure", false);
+    g.throttle_reasons = IntOr<uint64_t>(j, "throttle_reasons", 0);
+    g.last_xid = IntOr<int>(j, "last_xid", 0);
+    g.xid_count = IntOr<int64_t>(j, "xid_count", 0);
     return g;
   });
 }

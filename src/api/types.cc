@@ -307,4 +307,27 @@ Status ValidateJobSpec(const JobSpec& spec) {
   return Status::Ok();
 }
 
+void CopyGpuReadings(const Gpu& from, Gpu& to) {
+  to.memory_used_mib = from.memory_used_mib;
+  to.utilization_pct = from.utilization_pct;
+  to.temperature_c = from.temperature_c;
+  to.power_mw = from.power_mw;
+  to.healthy = from.healthy;
+  to.memory_util_pct = from.memory_util_pct;
+  to.sm_clock_mhz = from.sm_clock_mhz;
+  to.power_limit_mw = from.power_limit_mw;
+  to.energy_mj = from.energy_mj;
+  to.ecc_corrected_volatile = from.ecc_corrected_volatile;
+  to.ecc_uncorrected_volatile = from.ecc_uncorrected_volatile;
+  to.ecc_corrected_aggregate = from.ecc_corrected_aggregate;
+  to.ecc_uncorrected_aggregate = from.ecc_uncorrected_aggregate;
+  to.remapped_rows_correctable = from.remapped_rows_correctable;
+  to.remapped_rows_uncorrectable = from.remapped_rows_uncorrectable;
+  to.remap_pending = from.remap_pending;
+  to.remap_failure = from.remap_failure;
+  to.throttle_reasons = from.throttle_reasons;
+  to.last_xid = from.last_xid;
+  to.xid_count = from.xid_count;
+}
+
 }  // namespace fastgpu::api

@@ -193,7 +193,27 @@ struct Gpu {
   bool healthy = true;
   MilliGpu allocated_milli = 0;
   std::vector<std::string> jobs;  // job ids using it
+  // Further live readings (gpu::GpuMetrics; /metrics exports them with DCGM-exporter names). 0 = not reported.
+  int memory_util_pct = 0;
+  int sm_clock_mhz = 0;
+  int power_limit_mw = 0;
+  int64_t energy_mj = 0;
+  int64_t ecc_corrected_volatile = 0;
+  int64_t ecc_uncorrected_volatile = 0;
+  int64_t ecc_corrected_aggregate = 0;
+  int64_t ecc_uncorrected_aggregate = 0;
+  int64_t remapped_rows_correctable = 0;
+  int64_t remapped_rows_uncorrectable = 0;
+  bool remap_pending = false;
+  bool remap_failure = false;
+  uint64_t throttle_reasons = 0;
+  int last_xid = 0;
+  int64_t xid_count = 0;
 };
+
+// Copies the live readings of a GPU (what a heartbeat carries: memory used, utilisation, temperature, power,
+// health and the further readings above) from `from` into `to`, leaving its inventory and allocation alone.
+void CopyGpuReadings(const Gpu& from, Gpu& to);
 
 struct Node {
   std::string name;

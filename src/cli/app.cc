@@ -173,6 +173,10 @@ void AddUpOptions(CLI::App* cmd, server::UpOptions& o) {
                   "The largest code archive `job submit --sync DIR` may upload, in MiB (docs/sync.md)")
       ->capture_default_str()
       ->check(CLI::Range(int64_t{1}, int64_t{16384}));
+  cmd->add_option("--metrics-token-file", o.metrics_token_file,
+                  "File holding a token (16+ characters, e.g. from `openssl rand -hex 32`) that may scrape GET /metrics "
+                  "and nothing else; admins' API tokens may scrape too (docs/monitoring.md)")
+      ->type_name("FILE");
   cmd->footer(ListenFooter());
 }
 

@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
@@ -262,6 +263,20 @@ Status Embedded::Start(const UpOptions& options) {
   hopts.node_log_dir = home_ + "/node-logs";  // logs pushed by remote agents
   hopts.blob_dir = home_ + "/blobs";           // code archives (docs/sync.md)
   hopts.max_sync_bytes = options.max_sync_mib << 20;
+  if (!options.metrics_token_file.empty()) {
+    // Only the token's hash is kept; the file is read once at start.
+    std::ifstream in(options.metrics_token_file);
+    if (!in) return InvalidArgument("--metrics-token-file " + options.metrics_token_file + ": cannot read it");
+    std::string metrics_token;
+    std::getline(in, metrics_token);
+    while (!metrics_token.empty() && std::isspace(static_cast<unsigned char>(metrics_token.back()))) metrics_token.pop_back();
+    if (metrics_token.size() < 16 || metrics_token.find_first_of(" \t") != std::string::npos) {
+      return InvalidArgument("--metrics-token-file " + options.metrics_token_file +
+                             ": its first line must be a token of at least 16 characters without spaces, e.g. from "
+                             "`openssl rand -hex 32`");
+    }
+    hopts.metrics_token_sha256 = Sha256Hex(metrics_token);
+  }
   if (options.local_agent) {
     hopts.local_node = node;
     hopts.local_job_root = home_ + "/jobs";  // agent::Agent::JobDir

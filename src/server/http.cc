@@ -21,6 +21,8 @@ namespace {
 const std::vector<RouteInfo> kRoutes = {
     {"GET", "/healthz", Action::kPublic, Scope::kNone, "Liveness check"},
     {"GET", "/v1/openapi.json", Action::kPublic, Scope::kNone, "This API description"},
+    {"GET", "/metrics", Action::kAdmin, Scope::kNone,
+     "Prometheus metrics: GPUs (DCGM-exporter names), jobs, queue, scheduler, API, store, spend (metrics token or admin)"},
     {"POST", "/oauth/token", Action::kPublic, Scope::kNone, "OAuth2 client credentials: access token for a service account"},
     {"GET", "/v1/whoami", Action::kAuthenticated, Scope::kNone, "The caller, their projects and roles"},
     // Jobs
@@ -283,12 +285,13 @@ void HttpServer::Add(const std::string& method, const std::string& path, Handler
     std::abort();
   }
   registered_.push_back(method + " " + path);
-  installed_.push_back({method, std::regex(ToRegex(path)), route, std::move(handler)});
+  installed_.push_back({method, std::regex(ToRegex(path)), route, std::move(handler), api_metrics_->AddRoute(method, path)});
 }
 
 void HttpServer::Dispatch(Request& req, Response& res) {
   // The web console's own files (/, /assets/…): public and static, outside the API's route table.
   if (ServeConsole(req, res)) return;
+  const int64_t started = clock_.MonotonicNanos();
   bool path_known = false;
   for (auto& r : installed_) {
     std::smatch m;
@@ -297,8 +300,20 @@ void HttpServer::Dispatch(Request& req, Response& res) {
     if (r.method != req.method) continue;
     req.matches.clear();
     for (const auto& sub : m) req.matches.push_back(sub.str());
-    return Serve(*r.route, r.handler, req, res);
+    Serve(*r.route, r.handler, req, res);
+    api_metrics_->Record(r.metrics_slot, res.status, static_cast<double>(clock_.MonotonicNanos() - started) / 1e9);
+    return;
   }
+  // No route: counted under route="unmatched" (never the raw path, which would make a series per URL).
+  struct CountUnmatched {
+    HttpServer& s;
+    Response& res;
+    int64_t started;
+    ~CountUnmatched() {
+      s.api_metrics_->Record(s.api_metrics_->Unmatched(), res.status,
+                             static_cast<double>(s.clock_.MonotonicNanos() - started) / 1e9);
+    }
+  } count_unmatched{*this, res, started};
   if (path_known) {
     res.set_header("Allow", [&] {
       std::string allow;
@@ -320,6 +335,12 @@ void HttpServer::Serve(const RouteInfo& route, Handler& handler, const Request& 
   if (route.action != Action::kPublic) {
     const std::string& source = req.remote_addr;
     const std::optional<std::string> token = auth::BearerToken(req.get_header_value("Authorization"));
+    if (token && route.path == "/metrics" && IsMetricsToken(*token)) {
+      // The metrics token (--metrics-token-file) scrapes /metrics and nothing else.
+      ctx.principal.user = "metrics";
+      ctx.authenticated = true;
+      return handler(ctx);
+    }
     Result<auth::Principal> who = token ? accounts_.Authenticate(*token) : Unauthenticated("missing API token");
     if (!who.ok()) {
       // The limiter is asked only after the token failed: a valid token is never refused, so nobody
@@ -649,6 +670,7 @@ void HttpServer::Install() {
   InstallReservations();
   InstallSync();
   InstallExec();
+  InstallMetrics();
 }
 
 }  // namespace fastgpu::server

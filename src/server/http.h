@@ -14,6 +14,7 @@
 #include "common/clock.h"
 #include "common/status.h"
 #include "server/http_transport.h"
+#include "server/metrics.h"
 #include "server/service.h"
 #include "store/store.h"
 
@@ -72,6 +73,9 @@ struct HttpOptions {
   // The in-process agent (fastgpu up): its node and its jobs' dirs (<dir>/<id>/work), for `job files`.
   std::string local_node;
   std::string local_job_root;
+  // GET /metrics (docs/monitoring.md): the SHA-256 (hex) of the metrics token (--metrics-token-file), which may
+  // scrape it and nothing else; admins' API tokens may too. Empty: admins only.
+  std::string metrics_token_sha256;
 };
 
 struct Fleet;  // node credentials and shipped logs (nodes.h)
@@ -99,6 +103,9 @@ class HttpServer {
   void InstallAgent();  // http_agent.cc: agent protocol + node administration
   void InstallReservations();  // http_reservations.cc
   void InstallSync();  // http_sync.cc: code archives and job files
+  void InstallMetrics();  // http_metrics.cc: GET /metrics
+  std::string RenderMetrics();                          // http_metrics.cc
+  bool IsMetricsToken(const std::string& token) const;  // http_metrics.cc
   void InstallExec();  // http_exec.cc: exec sessions (client routes; the agent's are in http_agent.cc)
   Status CheckSyncBlob(const std::string& project, const std::string& sha256) const;  // http_sync.cc
   void ServeBlob(Ctx& ctx, const std::string& project, const std::string& sha256);      // http_sync.cc
@@ -111,6 +118,7 @@ class HttpServer {
     std::regex path;
     const RouteInfo* route;
     Handler handler;
+    int metrics_slot = 0;  // its counters in api_metrics_
   };
   std::vector<std::string> registered_;
   std::vector<Installed> installed_;
@@ -124,6 +132,7 @@ class HttpServer {
   HttpOptions options_;
   std::shared_ptr<sync::BlobStore> blobs_;  // null: code sync off
   std::shared_ptr<Fleet> fleet_;  // shared_ptr: Fleet is complete only in http_agent.cc
+  std::unique_ptr<ApiMetrics> api_metrics_ = std::make_unique<ApiMetrics>();  // per-route requests and latency
   std::unique_ptr<HttpTransport> transport_;
 };
 

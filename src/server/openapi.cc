@@ -228,6 +228,19 @@ json Operation(const RouteInfo& r) {
     op["responses"] = {{"200", JsonResponse("Server is up", {{"type", "object"}})}};
   } else if (p == "/v1/openapi.json") {
     op["responses"] = {{"200", JsonResponse("OpenAPI 3 document", {{"type", "object"}})}};
+  } else if (p == "/metrics") {
+    op["description"] =
+        "Prometheus text exposition format 0.0.4 (docs/monitoring.md). Per GPU of every node, the readings of its "
+        "last heartbeat under DCGM-exporter names (DCGM_FI_DEV_GPU_UTIL, DCGM_FI_DEV_FB_USED, DCGM_FI_DEV_GPU_TEMP, "
+        "DCGM_FI_DEV_POWER_USAGE, DCGM_FI_DEV_XID_ERRORS ...) labelled gpu, UUID, device, modelName, Hostname, and "
+        "job_id and project of the job on it, simulated=\"true\" for simulated GPUs; jobs by state and project, "
+        "pending GPUs by type, queueing and scheduling histograms, API requests by route template and status, store "
+        "commits, spend and budgets per project (micro-USD). The bearer token is the metrics token "
+        "(--metrics-token-file), which is accepted here only, or an admin's API token.";
+    op["responses"]["200"] = {
+        {"description", "The metrics"},
+        {"content", {{"text/plain; version=0.0.4", {{"schema", {{"type", "string"}}}}}}}};
+    op["responses"]["403"] = JsonResponse("An API token of a user who is not an admin", Ref("Error"));
   }
   // Path parameters of the account and billing routes, and a generic success response.
   for (const char* name : {"project", "name", "user", "hash"}) {
@@ -368,7 +381,16 @@ json Schemas() {
          {{"uuid", str}, {"index", integer}, {"name", str}, {"type", str}, {"node", str}, {"pci_bus_id", str},
           {"memory_total_mib", integer}, {"memory_used_mib", integer}, {"utilization_pct", integer},
           {"temperature_c", integer}, {"power_mw", integer}, {"simulated", boolean}, {"healthy", boolean},
-          {"allocated_milli", integer}, {"jobs", strs}}}}},
+          {"allocated_milli", integer}, {"jobs", strs},
+          {"memory_util_pct", integer}, {"sm_clock_mhz", integer}, {"power_limit_mw", integer},
+          {"energy_mj", {{"type", "integer"}, {"description", "Energy since the driver loaded (0 = not reported)"}}},
+          {"ecc_corrected_volatile", integer}, {"ecc_uncorrected_volatile", integer},
+          {"ecc_corrected_aggregate", integer}, {"ecc_uncorrected_aggregate", integer},
+          {"remapped_rows_correctable", integer}, {"remapped_rows_uncorrectable", integer},
+          {"remap_pending", boolean}, {"remap_failure", boolean},
+          {"throttle_reasons", {{"type", "integer"}, {"description", "NVML clocks throttle reasons bitmask"}}},
+          {"last_xid", {{"type", "integer"}, {"description", "The most recent XID error (0 = none)"}}},
+          {"xid_count", integer}}}}},
       {"ReservationRequest",
        {{"type", "object"},
         {"additionalProperties", false},

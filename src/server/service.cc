@@ -343,6 +343,7 @@ Status Service::Commit(const std::vector<store::JobUpdate>& updates) {
         cmd.grace_ms = options_.stop_grace_ms;
         QueueStopLocked(u.job.members.empty() ? prev->second : u.job, cmd);
       }
+      NoteTransitionLocked(u.job);  // metrics (service_metrics.cc)
       ApplyLocked(u.job);
       for (const auto& e : u.ledger) {
         // Counted once: the month may have been (re)loaded from the store since this commit.
@@ -992,7 +993,10 @@ void Service::ScheduleOnce() {
   for (auto& r : queue) {
     if (auto a = avoid.find(r.job_id); a != avoid.end()) r.avoid_gpus = a->second;
   }
+  const int64_t round_start = clock_.MonotonicNanos();
   sched::Decisions d = scheduler_->Schedule(snap, queue);
+  metrics_.schedule_round.Observe(static_cast<double>(clock_.MonotonicNanos() - round_start) / 1e9);
+  metrics_.rounds.fetch_add(1, std::memory_order_relaxed);
   std::vector<store::JobUpdate> updates;
   std::vector<agent::JobCommand> starts;
   {
@@ -1857,12 +1861,8 @@ Status Service::Heartbeat(const agent::NodeHeartbeat& hb) {
   for (auto& g : ns.gpus) {
     auto l = live.find(g.uuid);
     if (l == live.end()) continue;
-    g.memory_used_mib = l->second->memory_used_mib;
-    g.utilization_pct = l->second->utilization_pct;
-    g.temperature_c = l->second->temperature_c;
-    g.power_mw = l->second->power_mw;
     bool was = g.healthy;
-    g.healthy = l->second->healthy;
+    api::CopyGpuReadings(*l->second, g);
     if (was != g.healthy) wake_ = true;
   }
   if (wake_) wake_loop_.notify_one();

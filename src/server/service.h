@@ -26,6 +26,7 @@
 #include "sched/policies/runtime_predictor.h"
 #include "sched/scheduler.h"
 #include "server/exec.h"
+#include "server/metrics.h"
 #include "server/reservations.h"
 #include "store/store.h"
 
@@ -166,6 +167,34 @@ struct MetricsView {
   std::vector<NodeRow> nodes;
 };
 
+// What GET /metrics shows of the control plane, read at once under the service's lock (service_metrics.cc).
+struct MetricsView {
+  struct GpuRow {
+    api::Gpu gpu;  // inventory + the readings of the node's last heartbeat
+    std::string job;      // the job on it ("" = none; the first when several share it)
+    std::string project;  // that job's project
+    MilliGpu allocated_milli = 0;  // held by jobs
+    bool node_up = false;
+  };
+  std::vector<GpuRow> gpus;
+  std::map<std::pair<std::string, std::string>, int64_t> jobs;  // (state, project) -> live jobs
+  struct Pending {
+    int64_t jobs = 0;
+    MilliGpu milli = 0;
+  };
+  std::map<std::string, Pending> pending;  // QUEUED jobs by GPU type asked for ("any" = no type)
+  struct NodeRow {
+    std::string name;
+    bool up = false;  // registered and heartbeating
+    bool cordoned = false;
+    bool draining = false;
+    bool simulated = false;
+    UnixMillis last_heartbeat = 0;
+    int gpus = 0;
+  };
+  std::vector<NodeRow> nodes;
+};
+
 class Service final : public agent::ControlPlane {
  public:
   // Loads the jobs that have not ended from the store (ended ones are read from it when asked for).
@@ -262,6 +291,11 @@ class Service final : public agent::ControlPlane {
   // transaction as the removal.
   Status RemoveNode(const std::string& node, const std::vector<store::RecordWrite>& extra = {},
                     api::AuditRecord* audit = nullptr);
+
+  // Metrics (service_metrics.cc): the gauges read at scrape time, and the counters and histograms kept as jobs
+  // change and the scheduler runs.
+  MetricsView MetricsSnapshot() const;
+  const ServiceMetrics& Metrics() const { return metrics_; }
 
   // For tests and benchmarks: run one scheduling pass now.
   void ScheduleOnce();
@@ -504,6 +538,11 @@ class Service final : public agent::ControlPlane {
   std::unordered_map<std::string, sched::StartEstimate> estimates_;
   UnixMillis estimated_at_ = 0;
   std::vector<std::string> round_order_;
+
+  // Requires mu_ held. Counts a job's transition into `after` in metrics_ (before it is applied).
+  void NoteTransitionLocked(const api::Job& after);
+  ServiceMetrics metrics_;
+  std::unordered_map<std::string, UnixMillis> requeued_at_;  // guarded by mu_: jobs back in the queue since
 };
 
 int64_t JobNumber(const std::string& id);  // "j-42" -> 42

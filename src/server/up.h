@@ -41,6 +41,9 @@ struct UpOptions {
   std::string checkpoint_root;
   // The largest code archive a project may upload (`job submit --sync`), MiB.
   int64_t max_sync_mib = 100;
+  // A file holding the token that may scrape GET /metrics (and nothing else); only its hash is kept. Empty: only
+  // admins' API tokens may scrape (docs/monitoring.md).
+  std::string metrics_token_file;
 };
 
 // Runs server + local agent + SQLite in this process until SIGINT/SIGTERM. Writes <home>/url and

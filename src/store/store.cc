@@ -132,4 +132,19 @@ std::string AuditRowHash(const api::AuditRecord& r, const AuditChainKey* key) {
   return HmacSha256Hex(key->key, api::AuditCanonical(r));
 }
 
+void HistogramCounts::Observe(double value) {
+  for (size_t i = 0; i < bounds.size() && i < cumulative.size(); ++i) {
+    if (value <= bounds[i]) ++cumulative[i];
+  }
+  ++count;
+  sum += value;
+}
+
+HistogramCounts HistogramCounts::Of(std::span<const double> b) {
+  HistogramCounts h;
+  h.bounds.assign(b.begin(), b.end());
+  h.cumulative.assign(b.size(), 0);
+  return h;
+}
+
 }  // namespace fastgpu::store

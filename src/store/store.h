@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -138,11 +139,28 @@ struct LedgerFilter {
   std::string kind;      // empty = all
 };
 
+// Counts of a histogram with fixed upper bounds (for /metrics).
+struct HistogramCounts {
+  std::vector<double> bounds;
+  std::vector<uint64_t> cumulative;  // observations <= bounds[i]
+  uint64_t count = 0;
+  double sum = 0;
+  void Observe(double value);
+  static HistogramCounts Of(std::span<const double> bounds);
+};
+// Bounds of StoreStats' histograms.
+inline constexpr double kCommitSecondsBounds[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1};
+inline constexpr double kGroupSizeBounds[] = {1, 2, 4, 8, 16, 32, 64, 128, 256, 512};
+
 struct StoreStats {
   int64_t writes = 0;          // write requests applied (committed or failed individually)
   int64_t commits = 0;         // transactions committed; writes / commits = average group size
   int64_t max_batch = 0;       // largest number of requests applied in one transaction
   int64_t last_audit_seq = 0;  // newest audit row appended through this instance (0 = none)
+  // Stores that group commits (SQLite, PostgreSQL): how long each transaction took (fsync included) and how
+  // many write requests it held. Empty bounds: not measured.
+  HistogramCounts commit_seconds;
+  HistogramCounts group_size;
 };
 
 class Store {

@@ -28,6 +28,7 @@
 
 #include "api/accounts.h"
 #include "api/json.h"
+#include "common/clock.h"
 #include "store/store.h"
 
 namespace fastgpu::store {
@@ -1474,10 +1475,18 @@ class SqliteStore final : public Store {
         batch.assign(queue_.begin(), queue_.begin() + static_cast<std::ptrdiff_t>(n));
         queue_.erase(queue_.begin(), queue_.begin() + static_cast<std::ptrdiff_t>(n));
       }
+      const int64_t started = clock_.MonotonicNanos();
       bool committed = ApplyBatch(batch);
+      const double took = static_cast<double>(clock_.MonotonicNanos() - started) / 1e9;
       {
         std::lock_guard lock(mu_);
         stats_.writes += static_cast<int64_t>(batch.size());
+        if (stats_.commit_seconds.bounds.empty()) {
+          stats_.commit_seconds = HistogramCounts::Of(kCommitSecondsBounds);
+          stats_.group_size = HistogramCounts::Of(kGroupSizeBounds);
+        }
+        stats_.commit_seconds.Observe(took);
+        stats_.group_size.Observe(static_cast<double>(batch.size()));
         if (committed) stats_.commits++;
         stats_.max_batch = std::max<int64_t>(stats_.max_batch, static_cast<int64_t>(batch.size()));
       }
@@ -1573,6 +1582,7 @@ class SqliteStore final : public Store {
   std::deque<WriteOp*> queue_;
   bool stopping_ = false;
   StoreStats stats_;
+  SystemClock clock_;  // times commits (StoreStats::commit_seconds)
 
   std::mutex readers_mu_;
   std::vector<std::unique_ptr<Conn>> idle_readers_;
