@@ -167,34 +167,6 @@ struct MetricsView {
   std::vector<NodeRow> nodes;
 };
 
-// What GET /metrics shows of the control plane, read at once under the service's lock (service_metrics.cc).
-struct MetricsView {
-  struct GpuRow {
-    api::Gpu gpu;  // inventory + the readings of the node's last heartbeat
-    std::string job;      // the job on it ("" = none; the first when several share it)
-    std::string project;  // that job's project
-    MilliGpu allocated_milli = 0;  // held by jobs
-    bool node_up = false;
-  };
-  std::vector<GpuRow> gpus;
-  std::map<std::pair<std::string, std::string>, int64_t> jobs;  // (state, project) -> live jobs
-  struct Pending {
-    int64_t jobs = 0;
-    MilliGpu milli = 0;
-  };
-  std::map<std::string, Pending> pending;  // QUEUED jobs by GPU type asked for ("any" = no type)
-  struct NodeRow {
-    std::string name;
-    bool up = false;  // registered and heartbeating
-    bool cordoned = false;
-    bool draining = false;
-    bool simulated = false;
-    UnixMillis last_heartbeat = 0;
-    int gpus = 0;
-  };
-  std::vector<NodeRow> nodes;
-};
-
 class Service final : public agent::ControlPlane {
  public:
   // Loads the jobs that have not ended from the store (ended ones are read from it when asked for).
