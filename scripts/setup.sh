@@ -7,7 +7,7 @@ PKGS=(cmake ninja-build g++ pkg-config ccache
       libgtest-dev libgmock-dev libbenchmark-dev procps
       libpq-dev postgresql-15 iproute2
       python3-torch   # the multi-node all_reduce test (tests/integration/fleet/allreduce.py)
-      podman runc busybox-static   # container jobs (tests/integration/container_test.cc builds its image from busybox)
+      podman catatonit runc busybox-static   # container jobs (podman run --init needs catatonit; tests/integration/container_test.cc builds its image from busybox)
       python3-pytest python3-venv python3-pip python3-setuptools python3-wheel openssl  # the Python SDK's tests (sdk/python)
       chromium fonts-dejavu-core   # the web console's browser tests (web/tests), driven by playwright-core from npm
       prometheus)  # /metrics acceptance: a real Prometheus scrapes the server; promtool checks metrics, alert rules and their tests

@@ -104,6 +104,8 @@ sched::JobRequest ToRequest(const Job& j, const std::map<std::string, int>& widt
   r.start_after = j.spec.begin_at;
   r.finish_before = j.spec.deadline_at;
   r.attained_gpu_ms = j.attained_gpu_ms;
+  // A container job (docs/containers.md) runs only where podman is: agents that have it say so in a label.
+  if (!j.spec.image.empty()) r.node_labels.emplace("containers", "podman");
   if (auto w = widths.find(j.spec.gpu_type); w != widths.end() && w->second > 0 && r.gpus > w->second) {
     int per = w->second;
     while (per > 1 && r.gpus % per != 0) --per;
@@ -427,14 +429,8 @@ Result<SubmitResult> Service::Submit(api::JobSpec spec, const std::string& user,
     std::lock_guard lock(mu_);
     if (stopping_) return Unavailable("server is shutting down");
     if (any_gpu_) {
-      const sched::JobRequest req = ToRequest(job, gang_width_);
-      Status feasible = sched::CheckFeasible(capacity_, req);
-      // Spread over nodes: say what was asked for, then what it would take.
-      if (!feasible.ok() && req.nodes > 1)
-        feasible = Status(feasible.code(), FormatMilliGpu(job.spec.gpus_milli) + " GPUs are more than one node has: " +
-                                               feasible.message());
-      RETURN_IF_ERROR(feasible);
-      // A container job (docs/containers.md) needs a node with podman: agents that have it say so in a label.
+      // A container job (docs/containers.md) needs a node with podman: agents that have it say so in a label, and
+      // the scheduler places the job only there (sched::JobRequest::node_labels).
       if (!job.spec.image.empty() &&
           std::none_of(capacity_.nodes.begin(), capacity_.nodes.end(), [](const sched::NodeView& n) {
             auto it = n.labels.find("containers");
@@ -444,6 +440,13 @@ Result<SubmitResult> Service::Submit(api::JobSpec spec, const std::string& user,
                              "): none has podman; install it on the nodes (apt-get install podman) and restart their "
                              "agents, or submit without --image");
       }
+      const sched::JobRequest req = ToRequest(job, gang_width_);
+      Status feasible = sched::CheckFeasible(capacity_, req);
+      // Spread over nodes: say what was asked for, then what it would take.
+      if (!feasible.ok() && req.nodes > 1)
+        feasible = Status(feasible.code(), FormatMilliGpu(job.spec.gpus_milli) + " GPUs are more than one node has: " +
+                                               feasible.message());
+      RETURN_IF_ERROR(feasible);
     }
     if (directory_) {
       auto rules = directory_->Rules(job.spec.project);

@@ -7,6 +7,7 @@
 #include <set>
 
 #include "integration/harness.h"
+#include "support/podman_image.h"
 #include "support/self_signed_cert.h"
 
 namespace fastgpu::testing {
@@ -19,19 +20,30 @@ class Proc {
   Proc(const Proc&) = delete;
   Proc& operator=(const Proc&) = delete;
   ~Proc() { Stop(SIGKILL); }
-  void Start(const std::vector<std::string>& args, const std::string& log) {
+  // `env`: NAME=VALUE entries that replace or add to this process's environment.
+  void Start(const std::vector<std::string>& args, const std::string& log, const std::vector<std::string>& env = {}) {
     log_ = log;
     std::vector<std::string> all = {Bin()};
     all.insert(all.end(), args.begin(), args.end());
     std::vector<char*> argv;
     for (auto& a : all) argv.push_back(a.data());
     argv.push_back(nullptr);
+    std::vector<std::string> vars = env;
+    for (char** e = environ; *e != nullptr; ++e) {
+      const std::string v = *e;
+      const std::string name = v.substr(0, v.find('='));
+      if (std::none_of(env.begin(), env.end(), [&](const std::string& x) { return x.rfind(name + "=", 0) == 0; }))
+        vars.push_back(v);
+    }
+    std::vector<char*> envp;
+    for (auto& v : vars) envp.push_back(v.data());
+    envp.push_back(nullptr);
     posix_spawn_file_actions_t fa;
     posix_spawn_file_actions_init(&fa);
     posix_spawn_file_actions_addopen(&fa, 1, log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
     posix_spawn_file_actions_adddup2(&fa, 1, 2);
     posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-    ASSERT_EQ(posix_spawn(&pid_, argv[0], &fa, nullptr, argv.data(), environ), 0) << "cannot start " << Bin();
+    ASSERT_EQ(posix_spawn(&pid_, argv[0], &fa, nullptr, argv.data(), envp.data()), 0) << "cannot start " << Bin();
     posix_spawn_file_actions_destroy(&fa);
   }
   void Stop(int sig) {
@@ -98,7 +110,8 @@ class FleetTest : public ::testing::Test {
     return Trim(r.out);
   }
 
-  void StartAgent(Proc& p, const std::string& name, const std::string& gpus, const std::string& token) {
+  void StartAgent(Proc& p, const std::string& name, const std::string& gpus, const std::string& token,
+                  const std::vector<std::string>& env = {}) {
     std::vector<std::string> args = {"agent", "--server", url_, "--home", dir_ + "/" + name, "--sim-gpus", gpus};
     if (!token.empty()) {
       args.push_back("--join-token");
@@ -110,7 +123,7 @@ class FleetTest : public ::testing::Test {
       args.push_back("--ca");
       args.push_back(ca_);
     }
-    p.Start(args, dir_ + "/" + name + ".log");
+    p.Start(args, dir_ + "/" + name + ".log", env);
   }
 
   json Nodes() {
@@ -546,6 +559,43 @@ TEST_F(FleetTest, ARemoteAgentFetchesTheSyncedCodeOfItsOwnJobsOnly) {
   auto files = Cli({"job", "files", id});
   EXPECT_NE(files.exit_code, 0);
   EXPECT_NE(files.err.find("gpu-b"), std::string::npos) << files.err;
+}
+
+// Container jobs run only on nodes with podman (label containers=podman): in a fleet where one node has none, an
+// image job lands on the other one, although best-fit would prefer the first (its single GPU); a plain job still goes
+// there.
+TEST_F(FleetTest, AContainerJobLandsOnTheNodeWithPodman) {
+  const std::string why = PodmanImage::SetUp();  // the image, and CONTAINERS_CONF for every fastgpu started here
+  struct Cleanup {
+    ~Cleanup() { PodmanImage::TearDown(); }
+  } cleanup;
+  if (why.rfind("skip: ", 0) == 0) GTEST_SKIP() << why.substr(6);
+  ASSERT_TRUE(why.empty()) << why;
+  StartServer();
+  // gpu-b's agent finds no podman on its PATH.
+  fs::create_directories(dir_ + "/no-podman");
+  StartAgent(agent_b_, "gpu-b", "1xA100-80GB", JoinToken(), {"PATH=" + dir_ + "/no-podman"});
+  StartAgent(agent_c_, "gpu-c", "2xA100-80GB", JoinToken());
+  ASSERT_TRUE(WaitFor([&] { return NodeState("gpu-b") == "ready" && NodeState("gpu-c") == "ready"; }))
+      << Nodes().dump() << agent_b_.Log() << agent_c_.Log();
+  for (const auto& n : Nodes()) {
+    const bool podman = n.value("labels", json::object()).value("containers", "") == "podman";
+    EXPECT_EQ(podman, n.value("name", "") == "gpu-c") << n.dump();
+  }
+  auto r = Cli({"job", "submit", "--image", PodmanImage::kImage, "--", "sh", "-c", "echo in-container"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const std::string ctr = Trim(r.out);
+  ASSERT_TRUE(WaitFor([&] { return Job(ctr).value("state", "") == "SUCCEEDED"; }, std::chrono::seconds(60)))
+      << Job(ctr).dump() << agent_c_.Log() << Cli({"job", "logs", ctr}).out;
+  EXPECT_EQ(Job(ctr).value("node", ""), "gpu-c");
+  EXPECT_TRUE(WaitFor([&] { return Cli({"job", "logs", ctr}).out.find("in-container") != std::string::npos; }));
+  // Without an image, best-fit takes gpu-b (the test has teeth).
+  r = Cli({"job", "submit", "--", "/bin/sh", "-c", "echo plain"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const std::string plain = Trim(r.out);
+  ASSERT_TRUE(WaitFor([&] { return Job(plain).value("state", "") == "SUCCEEDED"; }, std::chrono::seconds(30)))
+      << Job(plain).dump() << agent_b_.Log();
+  EXPECT_EQ(Job(plain).value("node", ""), "gpu-b");
 }
 
 // `job exec` through remote agents (docs/exec.md): the server relays the session to the node of the rank asked for;

@@ -41,6 +41,11 @@ class ClusterBuilder {
     snap_.nodes.push_back(std::move(n));
     return *this;
   }
+  // Sets a label on a node added before.
+  ClusterBuilder& Label(const std::string& node_name, const std::string& key, const std::string& value) {
+    node(node_name).labels[key] = value;
+    return *this;
+  }
   NodeView& node(const std::string& name) {
     return *std::find_if(snap_.nodes.begin(), snap_.nodes.end(), [&](const NodeView& n) { return n.name == name; });
   }
@@ -98,6 +103,7 @@ class JobBuilder {
   JobBuilder& FinishBefore(UnixMillis t) { j_.finish_before = t; return *this; }
   JobBuilder& Attained(int64_t gpu_ms) { j_.attained_gpu_ms = gpu_ms; return *this; }
   JobBuilder& Preemptible(bool p = true) { j_.preemptible = p; return *this; }
+  JobBuilder& NodeLabel(const std::string& key, const std::string& value) { j_.node_labels[key] = value; return *this; }
   JobRequest Build() const { return j_; }
   operator JobRequest() const { return j_; }  // NOLINT: builder convenience
 

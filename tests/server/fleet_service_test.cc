@@ -59,6 +59,35 @@ class FleetServiceTest : public ServiceFixture {
 
 };
 
+// Container jobs run only where podman is (label containers=podman): the scheduler places them on such a node even
+// where another one would be its first choice (best-fit: a's single GPU), and a job without an image still goes there.
+TEST_F(FleetServiceTest, AContainerJobIsPlacedOnlyOnANodeWithPodman) {
+  ASSERT_TRUE(svc_->RegisterNode(Node("a", 1)).ok());
+  auto pod = Node("b", 2);
+  pod.node.labels["containers"] = "podman";
+  ASSERT_TRUE(svc_->RegisterNode(pod).ok());
+  auto spec = Spec(1);
+  spec.image = "localhost/train:1";
+  auto ctr = svc_->Submit(spec, "alice");
+  ASSERT_TRUE(ctr.ok()) << ctr.status().ToString();
+  svc_->ScheduleOnce();
+  EXPECT_EQ(svc_->GetJob(ctr->id)->node, "b");
+  EXPECT_TRUE(Poll("a", 0).empty());
+  ASSERT_EQ(Poll("b", 0).size(), 1u);
+  // Another container job waits for b (full once the second one runs) while a stays free for plain jobs.
+  auto ctr2 = svc_->Submit(spec, "alice");
+  auto ctr3 = svc_->Submit(spec, "alice");
+  ASSERT_TRUE(ctr2.ok() && ctr3.ok());
+  svc_->ScheduleOnce();
+  EXPECT_EQ(svc_->GetJob(ctr2->id)->node, "b");
+  EXPECT_EQ(State(ctr3->id), JobState::kQueued);
+  EXPECT_NE(svc_->GetJob(ctr3->id)->reason.find("containers=podman"), std::string::npos) << svc_->GetJob(ctr3->id)->reason;
+  auto plain = svc_->Submit(Spec(1), "alice");
+  ASSERT_TRUE(plain.ok());
+  svc_->ScheduleOnce();
+  EXPECT_EQ(svc_->GetJob(plain->id)->node, "a");
+}
+
 TEST_F(FleetServiceTest, UnacknowledgedCommandsAreSentAgainAndAcknowledgedOnesNot) {
   ASSERT_TRUE(svc_->RegisterNode(Node("b", 2)).ok());
   auto job = svc_->Submit(Spec(1), "alice");

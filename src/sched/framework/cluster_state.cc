@@ -43,6 +43,7 @@ ClusterState::ClusterState(const ClusterSnapshot& snapshot) : snapshot_(&snapsho
   gpus_.resize(total);
   nodes_.resize(snapshot.nodes.size());
   int last_cls = -1;  // consecutive GPUs are almost always of the same class
+  int set = 0;        // label set of the node; consecutive nodes almost always share it
   size_t gi = 0;
   for (size_t ni = 0; ni < snapshot.nodes.size(); ++ni) {
     const NodeView& nv = snapshot.nodes[ni];
@@ -50,14 +51,23 @@ ClusterState::ClusterState(const ClusterSnapshot& snapshot) : snapshot_(&snapsho
     node.first_gpu = static_cast<int>(gi);
     node.num_gpus = static_cast<int>(nv.gpus.size());
     node.usable = nv.healthy && !nv.draining;
+    if (label_sets_.empty()) {
+      label_sets_.push_back(nv.labels);
+    } else if (label_sets_[static_cast<size_t>(set)] != nv.labels) {
+      auto it = std::find(label_sets_.begin(), label_sets_.end(), nv.labels);
+      set = static_cast<int>(it - label_sets_.begin());
+      if (it == label_sets_.end()) label_sets_.push_back(nv.labels);
+    }
     for (const GpuView& gv : nv.gpus) {
       int cls = -1;
       if (last_cls >= 0 && classes_[static_cast<size_t>(last_cls)].memory_mib == gv.memory_mib &&
+          classes_[static_cast<size_t>(last_cls)].label_set == set &&
           SameText(classes_[static_cast<size_t>(last_cls)].type, gv.type)) {
         cls = last_cls;
       } else {
         for (size_t c = 0; c < classes_.size(); ++c) {
-          if (classes_[c].memory_mib == gv.memory_mib && SameText(classes_[c].type, gv.type)) {
+          if (classes_[c].memory_mib == gv.memory_mib && classes_[c].label_set == set &&
+              SameText(classes_[c].type, gv.type)) {
             cls = static_cast<int>(c);
             break;
           }
@@ -65,7 +75,7 @@ ClusterState::ClusterState(const ClusterSnapshot& snapshot) : snapshot_(&snapsho
       }
       if (cls < 0) {
         cls = static_cast<int>(classes_.size());
-        classes_.push_back(GpuClass{gv.type, gv.memory_mib, 0});
+        classes_.push_back(GpuClass{gv.type, gv.memory_mib, 0, set});
       }
       last_cls = cls;
       Gpu& g = gpus_[gi++];
@@ -120,11 +130,13 @@ const GpuView& ClusterState::gpu_view(int g) const {
   return snapshot_->nodes[static_cast<size_t>(gpu.node)].gpus[static_cast<size_t>(g - node.first_gpu)];
 }
 
-void ClusterState::MatchClasses(std::string_view type, MiB min_memory, std::vector<int>* out) const {
+void ClusterState::MatchClasses(std::string_view type, MiB min_memory, const std::map<std::string, std::string>& labels,
+                                std::vector<int>* out) const {
   out->clear();
   for (size_t c = 0; c < classes_.size(); ++c) {
     if (!type.empty() && classes_[c].type != type) continue;
     if (classes_[c].memory_mib < min_memory) continue;
+    if (!labels.empty() && !HasLabels(label_sets_[static_cast<size_t>(classes_[c].label_set)], labels)) continue;
     out->push_back(static_cast<int>(c));
   }
 }
@@ -243,6 +255,7 @@ void ClusterState::Unblock(int n) {
 
 bool ClusterState::SameAs(const ClusterState& o) const {
   return snapshot_ == o.snapshot_ && nodes_ == o.nodes_ && gpus_ == o.gpus_ && classes_ == o.classes_ &&
+         label_sets_ == o.label_sets_ &&
          whole_free_ == o.whole_free_ && class_gpus_ == o.class_gpus_ && buckets_ == o.buckets_ &&
          shared_ == o.shared_ && total_usable_gpus_ == o.total_usable_gpus_ &&
          free_whole_gpus_ == o.free_whole_gpus_ && partly_free_gpus_ == o.partly_free_gpus_;

@@ -1,6 +1,7 @@
 // Mutable working copy of a cluster snapshot for one scheduling round, with indexes that make
 // placement queries cheap:
-//  - GPUs are grouped into classes (type, total memory);
+//  - GPUs are grouped into classes (type, total memory, the labels of their node), so that a job's type, memory and
+//    node labels (JobRequest::node_labels) select whole classes;
 //  - per class, nodes sit in buckets by their number of fully free GPUs of that class
 //    (a bitset per bucket, so "the lowest-numbered node with exactly k free" is a word scan);
 //  - per class, partly used GPUs are kept ordered by free milli-GPU (fractions best-fit).
@@ -9,6 +10,7 @@
 
 #include <cstdint>
 #include <cstring>
+#include <map>
 #include <memory>
 #include <set>
 #include <string>
@@ -94,6 +96,7 @@ class ClusterState {
     std::string type;
     MiB memory_mib = 0;
     int max_per_node = 0;  // most usable GPUs of this class on one node
+    int label_set = 0;     // the labels of its nodes: label_set(label_set)
     bool operator==(const GpuClass&) const = default;
   };
 
@@ -113,8 +116,14 @@ class ClusterState {
   // Bumped on every allocation change only (not when nodes are held or released).
   uint64_t alloc_version() const { return alloc_version_; }
 
-  // Classes matching a GPU type ("" = any) with at least `min_memory` total memory.
-  void MatchClasses(std::string_view type, MiB min_memory, std::vector<int>* out) const;
+  // Distinct label sets of the nodes (index 0 is the first node's); GpuClass::label_set points here.
+  int num_label_sets() const { return static_cast<int>(label_sets_.size()); }
+  const std::map<std::string, std::string>& label_set(int i) const { return label_sets_[static_cast<size_t>(i)]; }
+
+  // Classes matching a GPU type ("" = any) with at least `min_memory` total memory, on nodes carrying every label
+  // of `labels` (JobRequest::node_labels).
+  void MatchClasses(std::string_view type, MiB min_memory, const std::map<std::string, std::string>& labels,
+                    std::vector<int>* out) const;
 
   int WholeFree(int node, int cls) const { return whole_free_[Idx(node, cls)]; }
   int NodeClassGpus(int node, int cls) const { return class_gpus_[Idx(node, cls)]; }
@@ -170,6 +179,7 @@ class ClusterState {
   std::vector<Node> nodes_;
   std::vector<Gpu> gpus_;
   std::vector<GpuClass> classes_;
+  std::vector<std::map<std::string, std::string>> label_sets_;
   std::vector<int> whole_free_;   // [node * classes + cls]
   std::vector<int> class_gpus_;   // usable GPUs of the class on the node
   std::vector<Buckets> buckets_;  // per class

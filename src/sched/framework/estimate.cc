@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <limits>
 #include <map>
+#include <optional>
+#include <set>
 #include <unordered_map>
 
 namespace fastgpu::sched {
@@ -70,20 +72,31 @@ std::vector<StartEstimate> EstimateStarts(const ClusterSnapshot& cluster, std::s
       u = end == 0 || u == kNever ? kNever : std::max(u, end);
     }
   }
-  // GPU types and, per type, when each usable GPU becomes wholly free; the largest share free now on a partly
-  // used GPU (fractions).
-  std::map<std::string, size_t> type_index;
-  std::vector<std::string> types;
+  // GPU groups: a type, on nodes with the same values of the labels queued jobs ask for (JobRequest::node_labels;
+  // without such jobs, one group per type). Per group, when each usable GPU becomes wholly free; the largest share
+  // free now on a partly used GPU (fractions).
+  const size_t n = std::min(queue.size(), max_jobs);
+  std::set<std::string> label_keys;
+  for (size_t q = 0; q < n; ++q)
+    for (const auto& [k, v] : queue[q].node_labels) label_keys.insert(k);
+  using Labels = std::map<std::string, std::string>;
+  std::map<std::pair<std::string, Labels>, size_t> group_index;
+  std::vector<std::string> types;  // by group
+  std::vector<Labels> labels;      // by group: the node labels named in label_keys
   std::vector<std::vector<UnixMillis>> frees;
   std::vector<int> usable;
   std::vector<std::pair<MilliGpu, MiB>> partly_free;
-  for (const NodeView& n : cluster.nodes) {
-    if (!n.healthy || n.draining) continue;
-    for (const GpuView& g : n.gpus) {
+  for (const NodeView& node : cluster.nodes) {
+    if (!node.healthy || node.draining) continue;
+    Labels named;
+    for (const std::string& k : label_keys)
+      if (auto it = node.labels.find(k); it != node.labels.end()) named.emplace(k, it->second);
+    for (const GpuView& g : node.gpus) {
       if (!g.healthy) continue;
-      auto [it, added] = type_index.emplace(g.type, types.size());
+      auto [it, added] = group_index.try_emplace({g.type, named}, types.size());
       if (added) {
         types.push_back(g.type);
+        labels.push_back(named);
         frees.emplace_back();
         usable.push_back(0);
         partly_free.emplace_back(0, 0);
@@ -99,18 +112,17 @@ std::vector<StartEstimate> EstimateStarts(const ClusterSnapshot& cluster, std::s
       if (at != kNever) frees[ti].push_back(at);
     }
   }
-  // The type an any-type reservation counts against: the one with the most GPUs.
-  size_t main_type = 0;
-  for (size_t t = 1; t < types.size(); ++t)
-    if (usable[t] > usable[main_type]) main_type = t;
-  std::vector<std::pair<const ReservationView*, size_t>> res;  // reservation, type it holds
+  // The group a reservation counts against: the one of its type (any type: of all) with the most GPUs.
+  auto main_group = [&](const std::string& type) -> std::optional<size_t> {
+    std::optional<size_t> best;
+    for (size_t t = 0; t < types.size(); ++t)
+      if ((type.empty() || types[t] == type) && (!best || usable[t] > usable[*best])) best = t;
+    return best;
+  };
+  std::vector<std::pair<const ReservationView*, size_t>> res;  // reservation, group it holds
   for (const ReservationView& r : cluster.reservations) {
     if (r.end <= now || r.gpus <= 0) continue;
-    if (r.gpu_type.empty()) {
-      if (!types.empty()) res.emplace_back(&r, main_type);
-    } else if (auto it = type_index.find(r.gpu_type); it != type_index.end()) {
-      res.emplace_back(&r, it->second);
-    }
+    if (auto t = main_group(r.gpu_type)) res.emplace_back(&r, *t);
   }
 
   Profile p(now, types.size(), res.size());
@@ -163,7 +175,9 @@ std::vector<StartEstimate> EstimateStarts(const ClusterSnapshot& cluster, std::s
     }
   };
 
-  const size_t n = std::min(queue.size(), max_jobs);
+  auto matches = [&](size_t t, const JobRequest& j) {
+    return (j.gpu_type.empty() || types[t] == j.gpu_type) && HasLabels(labels[t], j.node_labels);
+  };
   for (size_t q = 0; q < n; ++q) {
     const JobRequest& j = queue[q];
     const UnixMillis from = std::max(now, j.start_after);
@@ -172,7 +186,7 @@ std::vector<StartEstimate> EstimateStarts(const ClusterSnapshot& cluster, std::s
     bool fraction_now = false;
     if (j.milli_per_gpu < kMilliPerGpu && from == now) {
       for (size_t t = 0; t < types.size(); ++t) {
-        if (!j.gpu_type.empty() && types[t] != j.gpu_type) continue;
+        if (!matches(t, j)) continue;
         if (partly_free[t].first >= j.milli_per_gpu && partly_free[t].second >= j.memory_mib) fraction_now = true;
       }
     }
@@ -185,7 +199,7 @@ std::vector<StartEstimate> EstimateStarts(const ClusterSnapshot& cluster, std::s
     size_t best_type = 0;
     int most = 0;
     for (size_t t = 0; t < types.size(); ++t) {
-      if (!j.gpu_type.empty() && types[t] != j.gpu_type) continue;
+      if (!matches(t, j)) continue;
       most = std::max(most, usable[t]);
       if (usable[t] < need) continue;
       const UnixMillis s = earliest(t, need, from, dur, j.project);
@@ -193,7 +207,10 @@ std::vector<StartEstimate> EstimateStarts(const ClusterSnapshot& cluster, std::s
     }
     if (best == kNever) {
       out[q].why = most < need ? "it needs " + std::to_string(need) + " GPUs" +
-                                     (j.gpu_type.empty() ? std::string() : " of " + j.gpu_type) + " and " +
+                                     (j.gpu_type.empty() ? std::string() : " of " + j.gpu_type) +
+                                     (j.node_labels.empty() ? std::string()
+                                                            : " on nodes labelled " + FormatLabels(j.node_labels)) +
+                                     " and " +
                                      std::to_string(most) + " are usable now"
                                : "the GPUs it needs are held by running or earlier queued jobs with no runtime limit "
                                  "or prediction";

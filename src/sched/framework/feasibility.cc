@@ -26,6 +26,11 @@ std::string Qualifier(const JobRequest& job, bool with_memory) {
     s += std::to_string(job.memory_mib);
     s += " MiB";
   }
+  if (!job.node_labels.empty()) {
+    s += " (nodes labelled ";
+    s += FormatLabels(job.node_labels);
+    s += ")";
+  }
   return s;
 }
 
@@ -49,6 +54,11 @@ std::string DescribeRequest(const JobRequest& job) {
       s += " of type ";
       s += job.gpu_type;
     }
+    if (!job.node_labels.empty()) {
+      s += " (nodes labelled ";
+      s += FormatLabels(job.node_labels);
+      s += ")";
+    }
   } else {
     s += Plural(job.gpus, "GPU", "GPUs");
     s += Qualifier(job, true);
@@ -57,16 +67,27 @@ std::string DescribeRequest(const JobRequest& job) {
 }
 
 Capacity::Capacity(const ClusterSnapshot& cluster) : num_nodes_(cluster.nodes.size()) {
-  // One pass; consecutive GPUs are almost always of the class just seen.
+  // One pass; consecutive GPUs are almost always of the class just seen, consecutive nodes of the label set.
   std::vector<int> cls_of;
+  int set = 0;
   for (const NodeView& n : cluster.nodes) {
+    if (label_sets_.empty()) {
+      label_sets_.push_back(n.labels);
+    } else if (label_sets_[static_cast<size_t>(set)] != n.labels) {
+      auto it = std::find(label_sets_.begin(), label_sets_.end(), n.labels);
+      set = static_cast<int>(it - label_sets_.begin());
+      if (it == label_sets_.end()) label_sets_.push_back(n.labels);
+    }
+    auto other = [&](const Cls& c, const GpuView& g) {
+      return c.memory_mib != g.memory_mib || c.label_set != set || c.type != g.type;
+    };
     for (const GpuView& g : n.gpus) {
       size_t c = cls_of.empty() ? 0 : static_cast<size_t>(cls_of.back());
-      if (c >= classes_.size() || classes_[c].memory_mib != g.memory_mib || classes_[c].type != g.type) {
+      if (c >= classes_.size() || other(classes_[c], g)) {
         c = 0;
-        while (c < classes_.size() && (classes_[c].memory_mib != g.memory_mib || classes_[c].type != g.type)) ++c;
+        while (c < classes_.size() && other(classes_[c], g)) ++c;
         if (c == classes_.size()) {
-          classes_.push_back(Cls{g.type, g.memory_mib});
+          classes_.push_back(Cls{g.type, g.memory_mib, set});
           types_.push_back(g.type);
         }
       }
@@ -89,9 +110,10 @@ Capacity::Capacity(const ClusterState& state) : num_nodes_(static_cast<size_t>(s
   classes_.reserve(nc);
   for (size_t c = 0; c < nc; ++c) {
     const ClusterState::GpuClass& k = state.gpu_class(static_cast<int>(c));
-    classes_.push_back(Cls{k.type, k.memory_mib});
+    classes_.push_back(Cls{k.type, k.memory_mib, k.label_set});
     types_.push_back(k.type);
   }
+  for (int i = 0; i < state.num_label_sets(); ++i) label_sets_.push_back(state.label_set(i));
   std::sort(types_.begin(), types_.end());
   types_.erase(std::unique(types_.begin(), types_.end()), types_.end());
   counts_.assign(num_nodes_ * nc, 0);
@@ -113,10 +135,20 @@ Status Capacity::Check(const JobRequest& job) const {
     m += ")";
     return Unschedulable(m);
   }
+  auto labelled = [&](const Cls& c) {
+    return job.node_labels.empty() || HasLabels(label_sets_[static_cast<size_t>(c.label_set)], job.node_labels);
+  };
+  if (!job.node_labels.empty() && std::none_of(classes_.begin(), classes_.end(), [&](const Cls& c) {
+        return (job.gpu_type.empty() || c.type == job.gpu_type) && labelled(c);
+      })) {
+    return Unschedulable("no node with GPUs" + (job.gpu_type.empty() ? std::string() : " of type " + job.gpu_type) +
+                         " has the labels " + FormatLabels(job.node_labels));
+  }
   std::vector<size_t> match;
   MiB largest_mem = 0;
   for (size_t c = 0; c < classes_.size(); ++c) {
     if (!job.gpu_type.empty() && classes_[c].type != job.gpu_type) continue;
+    if (!labelled(classes_[c])) continue;
     largest_mem = std::max(largest_mem, classes_[c].memory_mib);
     if (classes_[c].memory_mib >= job.memory_mib) match.push_back(c);
   }

@@ -5,6 +5,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -22,9 +23,15 @@ struct ShapeKey {
   int nodes = 1;
   MilliGpu milli = kMilliPerGpu;
   MiB memory = 0;
+  const std::map<std::string, std::string>* labels = nullptr;  // JobRequest::node_labels, compared by value
 
-  static ShapeKey Of(const JobRequest& j) { return {j.gpu_type, j.gpus, j.nodes, j.milli_per_gpu, j.memory_mib}; }
-  bool operator==(const ShapeKey&) const = default;
+  static ShapeKey Of(const JobRequest& j) {
+    return {j.gpu_type, j.gpus, j.nodes, j.milli_per_gpu, j.memory_mib, &j.node_labels};
+  }
+  bool operator==(const ShapeKey& o) const {
+    return type == o.type && gpus == o.gpus && nodes == o.nodes && milli == o.milli && memory == o.memory &&
+           (labels == o.labels || (labels != nullptr && o.labels != nullptr && *labels == *o.labels));
+  }
 };
 
 struct ShapeKeyHash {
@@ -35,6 +42,7 @@ struct ShapeKeyHash {
     mix(static_cast<uint64_t>(k.nodes));
     mix(static_cast<uint64_t>(k.milli));
     mix(static_cast<uint64_t>(k.memory));
+    if (k.labels != nullptr) mix(k.labels->size());
     return h;
   }
 };
@@ -51,8 +59,10 @@ class Capacity {
   struct Cls {
     std::string type;
     MiB memory_mib = 0;
+    int label_set = 0;
   };
   std::vector<Cls> classes_;
+  std::vector<std::map<std::string, std::string>> label_sets_;  // of the nodes, as ClusterState's
   std::vector<int> counts_;  // [node * classes + cls]
   std::vector<std::string> types_;  // sorted, unique
   size_t num_nodes_ = 0;

@@ -162,7 +162,7 @@ const std::vector<int>& Round::ShapeClasses(uint32_t shape) {
   ShapeMemo& m = shapes_[shape];
   if (!m.classes_known) {
     const JobRequest& j = queue_.shape_request(shape);
-    state_.MatchClasses(j.gpu_type, j.memory_mib, &m.classes);
+    state_.MatchClasses(j.gpu_type, j.memory_mib, j.node_labels, &m.classes);
     m.classes_known = true;
   }
   return m.classes;

@@ -132,16 +132,18 @@ void JobQueue::SortBand(Band& band) {
 }
 
 uint32_t JobQueue::ShapeOf(const JobRequest& job) {
-  auto it = shapes_.find(ShapeTuple{job.gpu_type, job.gpus, job.nodes, job.milli_per_gpu, job.memory_mib});
+  auto it = shapes_.find(
+      ShapeTuple{job.gpu_type, job.gpus, job.nodes, job.milli_per_gpu, job.memory_mib, LabelsRef{&job.node_labels}});
   if (it != shapes_.end()) return it->second;
   JobRequest& r = shape_requests_.emplace_back();
   r.gpu_type = job.gpu_type;
+  r.node_labels = job.node_labels;
   r.gpus = job.gpus;
   r.nodes = job.nodes;
   r.milli_per_gpu = job.milli_per_gpu;
   r.memory_mib = job.memory_mib;
   const auto id = static_cast<uint32_t>(shapes_.size());
-  shapes_.emplace(ShapeTuple{r.gpu_type, r.gpus, r.nodes, r.milli_per_gpu, r.memory_mib}, id);
+  shapes_.emplace(ShapeTuple{r.gpu_type, r.gpus, r.nodes, r.milli_per_gpu, r.memory_mib, LabelsRef{&r.node_labels}}, id);
   shape_jobs_.push_back(0);
   return id;
 }

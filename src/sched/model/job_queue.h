@@ -178,7 +178,7 @@ class JobQueue {
   bool Before(const Entry& a, const Entry& b) const;
 
   // What a round needs to know of a job before it looks at the request itself: jobs with the same
-  // shape (gpu_type, gpus, nodes, milli_per_gpu, memory_mib) fit or fail the same way.
+  // shape (gpu_type, gpus, nodes, milli_per_gpu, memory_mib, node_labels) fit or fail the same way.
   struct Info {
     uint32_t shape = 0;  // dense id, < shape_count(); never reused for another shape
     UnixMillis start_after = 0;
@@ -218,7 +218,13 @@ class JobQueue {
     Handle next = kNone;
     bool live = false;
   };
-  using ShapeTuple = std::tuple<std::string_view, int, int, MilliGpu, MiB>;
+  // A request's node labels compared by value (the map lives in the request a ShapeTuple comes from).
+  struct LabelsRef {
+    const std::map<std::string, std::string>* labels;
+    bool operator==(const LabelsRef& o) const { return *labels == *o.labels; }
+    auto operator<=>(const LabelsRef& o) const { return *labels <=> *o.labels; }
+  };
+  using ShapeTuple = std::tuple<std::string_view, int, int, MilliGpu, MiB, LabelsRef>;
   uint64_t seq(Handle h) const { return view_ != nullptr ? h : slots_[h].seq; }
   // Indexes the jobs of handles [0, n) (bulk: one sort per band).
   void IndexAll(Handle n);
@@ -249,7 +255,7 @@ class JobQueue {
   uint64_t next_seq_ = 0;
   size_t size_ = 0;
   Bands bands_;
-  std::deque<JobRequest> shape_requests_;  // by shape; owns the type strings ShapeTuple points at
+  std::deque<JobRequest> shape_requests_;  // by shape; owns the type strings and labels ShapeTuple points at
   std::map<ShapeTuple, uint32_t> shapes_;
   std::vector<int64_t> shape_jobs_;
   int64_t deadline_jobs_ = 0;

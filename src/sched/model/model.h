@@ -91,6 +91,9 @@ struct JobRequest {
   MilliGpu milli_per_gpu = kMilliPerGpu;
   MiB memory_mib = 0;                // GPU memory per GPU (0 = whole GPU's memory for whole GPUs, none reserved for fractions)
   std::string gpu_type;              // empty = any
+  // Labels every node the job runs on must carry, each with that value (a node selector): e.g. containers=podman
+  // for a container job. Empty = any node. Nodes' labels are NodeView::labels.
+  std::map<std::string, std::string> node_labels;
   int nodes = 1;                     // gang: nodes x gpus, all-or-nothing
   int64_t runtime_limit_s = 0;       // 0 = none
   int64_t predicted_runtime_s = 0;   // 0 = unknown (filled by predictors, never an oracle)
@@ -103,6 +106,28 @@ struct JobRequest {
   // placement (Round::Bind), never a reason to wait.
   std::vector<std::string> avoid_gpus;
 };
+
+// Whether a node carrying `labels` satisfies a job's `required` labels (every key present with that value).
+inline bool HasLabels(const std::map<std::string, std::string>& labels,
+                      const std::map<std::string, std::string>& required) {
+  for (const auto& [k, v] : required) {
+    auto it = labels.find(k);
+    if (it == labels.end() || it->second != v) return false;
+  }
+  return true;
+}
+
+// "containers=podman, zone=b".
+inline std::string FormatLabels(const std::map<std::string, std::string>& labels) {
+  std::string s;
+  for (const auto& [k, v] : labels) {
+    if (!s.empty()) s += ", ";
+    s += k;
+    s += '=';
+    s += v;
+  }
+  return s;
+}
 
 struct NodeAssignment {
   std::string node;
