@@ -1,6 +1,7 @@
 #include "agent/agent.h"
 #include "agent/code_sync.h"
 #include "agent/exec.h"
+#include "agent/log_times.h"
 
 #include "agent/rank_launcher.h"
 #include "common/file_util.h"
@@ -935,6 +936,8 @@ Result<LogChunk> Agent::ReadLog(const std::string& job_id, int64_t offset, int64
   }
   LogChunk chunk;
   const int64_t size = st.st_size;
+  chunk.size = size;
+  chunk.modified_ms = static_cast<int64_t>(st.st_mtim.tv_sec) * 1000 + st.st_mtim.tv_nsec / 1'000'000;
   if (offset >= size) {
     ::close(fd);
     chunk.next_offset = offset;
@@ -947,6 +950,11 @@ Result<LogChunk> Agent::ReadLog(const std::string& job_id, int64_t offset, int64
   chunk.next_offset = offset + static_cast<int64_t>(chunk.data.size());
   chunk.eof = chunk.next_offset >= size;
   return chunk;
+}
+
+Result<LogTimes> Agent::ReadLogTimes(const std::string& job_id, int64_t first, int64_t max_records) {
+  if (!IsSafeId(job_id)) return NotFound("no log for job '" + job_id + "' on node " + opts_.node_name);
+  return ReadLogTimesFile(LogTimesPath(LogPath(job_id)), first, max_records);
 }
 
 std::vector<std::string> Agent::RunningJobIds() const {

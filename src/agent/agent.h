@@ -8,6 +8,7 @@
 //   jobs/<id>/reported   the attempt whose final report the server has acknowledged
 //   jobs/<id>/work/      default working directory of the job (0700, owned by the job's OS user)
 //   logs/<id>.log        combined stdout+stderr of all attempts
+//   logs/<id>.log.times  when each part of it was written (agent/log_times.h)
 //   checkpoints/<id>/    the job's checkpoint directory (FASTGPU_CHECKPOINT_DIR; 0700, the job's user), kept
 //                        across attempts and after the job ends (AgentOptions::checkpoint_root moves it)
 //   lease                the fencing lease granted by a remote server (kLeaseFile; see Lease)
@@ -81,6 +82,7 @@ class Agent final : public LogSource {
   void Stop();
 
   Result<LogChunk> ReadLog(const std::string& job_id, int64_t offset, int64_t max_bytes) override;
+  Result<LogTimes> ReadLogTimes(const std::string& job_id, int64_t first, int64_t max_records) override;
 
   // Introspection (status pages, tests).
   std::vector<std::string> RunningJobIds() const;

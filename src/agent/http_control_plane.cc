@@ -1,4 +1,5 @@
 #include "agent/http_control_plane.h"
+#include "agent/log_times.h"
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -337,6 +338,8 @@ Status HttpControlPlane::ShipLog(const std::string& job_id) {
   }
   if (src == nullptr) return Status::Ok();
   std::lock_guard one(logs_.mu);  // one shipment at a time (keeps each job's offsets in order)
+  // The time index first: the server then has the times of the bytes it gets (a failure costs only times).
+  (void)ShipLogTimes(job_id, src);
   // The server appends what it does not have yet and answers its size; the next push starts there.
   auto push = [&](int64_t at, const std::string& data) -> Result<int64_t> {
     const std::string target = "/v1/agent/logs?job=" + Encode(job_id) + "&offset=" + std::to_string(at);
@@ -368,6 +371,55 @@ Status HttpControlPlane::ShipLog(const std::string& job_id) {
     if (size == offset) return Status::Ok();  // refused (the server is ahead or behind: retried next time)
     offset = size;
     if (chunk->eof && offset >= chunk->next_offset) return Status::Ok();
+  }
+  return Status::Ok();
+}
+
+Status HttpControlPlane::ShipLogTimes(const std::string& job_id, LogSource* src) {
+  int64_t offset;
+  {
+    std::lock_guard lock(mu_);
+    if (times_unsupported_) return Status::Ok();
+    auto it = times_shipped_.find(job_id);
+    offset = it == times_shipped_.end() ? -1 : it->second;
+  }
+  auto push = [&](int64_t at, const std::string& data) -> Result<int64_t> {
+    const std::string target = "/v1/agent/log-times?job=" + Encode(job_id) + "&offset=" + std::to_string(at);
+    logs_.client->options().read_timeout_ms = 30'000;
+    auto r = logs_.client->Send("POST", target, data, "application/octet-stream", ProtocolHeaders());
+    if (!r.ok()) return TransportError(opts_.server_url, r);
+    if (r->status != 200) {
+      Status st = StatusFromHttp(r->status, r->body);
+      if (st.code() == ErrorCode::kNotFound && st.message().rfind("no route", 0) == 0) {
+        std::lock_guard lock(mu_);
+        times_unsupported_ = true;  // a server that keeps no times: its logs are shown without them
+      }
+      return st;
+    }
+    auto j = json::parse(r->body, nullptr, false);
+    if (!j.is_object() || !j.contains("size") || !j["size"].is_number_integer())
+      return Internal("the server's answer to a log time push has no size");
+    const int64_t size = j["size"].get<int64_t>();
+    std::lock_guard lock(mu_);
+    times_shipped_[job_id] = size;
+    return size;
+  };
+  if (offset < 0) {
+    auto probe = src->ReadLogTimes(job_id, 0, 1);
+    if (!probe.ok() || probe->total == 0) return Status::Ok();
+    ASSIGN_OR_RETURN(offset, push(0, ""));
+  }
+  constexpr int64_t kRecordsPerPush = 4096;  // 96 KiB
+  for (int round = 0; round < 4096; ++round) {
+    ASSIGN_OR_RETURN(LogTimes t, src->ReadLogTimes(job_id, offset / kLogTimeRecordBytes, kRecordsPerPush));
+    if (t.records.empty()) return Status::Ok();
+    std::string data(t.records.size() * kLogTimeRecordBytes, '\0');
+    for (size_t i = 0; i < t.records.size(); ++i) EncodeLogTime(t.records[i], data.data() + i * kLogTimeRecordBytes);
+    const int64_t at = offset - offset % kLogTimeRecordBytes;
+    ASSIGN_OR_RETURN(int64_t size, push(at, data));
+    if (size <= offset) return Status::Ok();  // refused or nothing new: retried next time
+    offset = size;
+    if (static_cast<int64_t>(t.records.size()) < kRecordsPerPush) return Status::Ok();
   }
   return Status::Ok();
 }

@@ -90,6 +90,8 @@ class HttpControlPlane final : public ControlPlane {
   Result<nlohmann::json> Call(Channel& ch, const std::string& method, const std::string& target,
                               const std::string& body, const std::string& content_type, int read_timeout_ms);
   void ShipLoop();
+  // Pushes the part of the job's log time index the server does not have (called with logs_.mu held).
+  Status ShipLogTimes(const std::string& job_id, LogSource* src);
   void Track(const std::string& job_id);
 
   const HttpControlPlaneOptions opts_;
@@ -110,6 +112,8 @@ class HttpControlPlane final : public ControlPlane {
   bool stopping_ = false;
   std::set<std::string> tracked_;           // jobs whose logs are shipped while they run
   std::map<std::string, int64_t> shipped_;  // job -> bytes the server has
+  std::map<std::string, int64_t> times_shipped_;  // job -> bytes of its time index the server has
+  bool times_unsupported_ = false;                // the server has no route for time indexes
   std::thread shipper_;
 };
 

@@ -44,6 +44,7 @@
 #include <poll.h>
 #include <spawn.h>
 #include <sys/eventfd.h>
+#include <sys/inotify.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -69,6 +70,7 @@
 #include <vector>
 
 #include "agent/executor.h"
+#include "agent/log_times.h"
 #include "sync/archive.h"
 #include "agent/rank_launcher.h"
 
@@ -233,12 +235,82 @@ int64_t SafeMonotonicNanos() {
   return static_cast<int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
 }
 
+int64_t SafeRealtimeMillis() {
+  struct timespec ts {};
+  ::clock_gettime(CLOCK_REALTIME, &ts);
+  return static_cast<int64_t>(ts.tv_sec) * 1000 + ts.tv_nsec / 1'000'000;
+}
+
+int64_t SafeFileSize(int fd) {
+  struct stat st {};
+  return ::fstat(fd, &st) == 0 ? static_cast<int64_t>(st.st_size) : -1;
+}
+
+void SafePutLe(int64_t v, char* out) {
+  auto u = static_cast<uint64_t>(v);
+  for (int i = 0; i < 8; ++i) out[i] = static_cast<char>((u >> (8 * i)) & 0xff);
+}
+
+// The time index of the job's log (agent/log_times.h), kept by the supervisor: when the log (its fd 1) has grown,
+// one record {covered size, new size, unix ms} is appended for what is new.
+struct SafeLogTimes {
+  int fd = -1;              // the index (O_APPEND); -1: none kept
+  int64_t seen = 0;         // the log's size covered so far
+  int64_t last_ms = 0;      // time of the last record (times never go back, also across attempts)
+  int64_t last_record_ns = 0;  // monotonic time of this supervisor's last record
+};
+
+void SafeLogTimesInit(SafeLogTimes* t, int times_fd) {
+  t->fd = times_fd;
+  if (times_fd < 0) return;
+  t->seen = std::max<int64_t>(0, SafeFileSize(1));
+  int64_t size = SafeFileSize(times_fd);
+  if (size < 0) {
+    t->fd = -1;
+    return;
+  }
+  if (size % kLogTimeRecordBytes != 0) {
+    // A record cut short (a full disk): drop it, or every later record would be read shifted.
+    size -= size % kLogTimeRecordBytes;
+    if (::ftruncate(times_fd, size) != 0) t->fd = -1;  // cannot repair it: keep no times rather than wrong ones
+  }
+  if (size >= kLogTimeRecordBytes) {
+    char rec[kLogTimeRecordBytes];
+    if (::pread(times_fd, rec, sizeof(rec), size - kLogTimeRecordBytes) == kLogTimeRecordBytes) {
+      uint64_t u = 0;
+      for (int i = 7; i >= 0; --i) u = (u << 8) | static_cast<unsigned char>(rec[16 + i]);
+      t->last_ms = static_cast<int64_t>(u);
+    }
+  }
+}
+
+// Records what the log gained since the last record, at the current time.
+void SafeLogTimesObserve(SafeLogTimes* t) {
+  if (t->fd < 0) return;
+  const int64_t size = SafeFileSize(1);
+  if (size < t->seen) t->seen = size;  // truncated by someone: go on from there
+  if (size <= t->seen) return;
+  const int64_t now = std::max(SafeRealtimeMillis(), t->last_ms);
+  char rec[kLogTimeRecordBytes];
+  SafePutLe(t->seen, rec);
+  SafePutLe(size, rec + 8);
+  SafePutLe(now, rec + 16);
+  SafeWrite(t->fd, rec, sizeof(rec));
+  t->seen = size;
+  t->last_ms = now;
+  t->last_record_ns = SafeMonotonicNanos();
+}
+
 // Waits (in the supervisor) until `job` has ended, without reaping it. With a lease file, checks it about
 // once a second and fences the job once the lease has run out: SIGTERM to its process group, SIGKILL after
-// the grace. Returns the lease (ms) that ran out when the job was fenced, else -1.
-int64_t SafeWaitJob(pid_t job, const char* lease_path) {
+// the grace. With a time index (times), records the log's growth as it happens: woken by inotify when the log
+// changes (`notify`: an inotify instance watching the log, set up before the job started; at most one record per
+// kLogTimeSpacingMs), or every 250 ms where inotify is unavailable (notify -1). Returns the
+// lease (ms) that ran out when the job was fenced, else -1.
+int64_t SafeWaitJob(pid_t job, const char* lease_path, int notify, SafeLogTimes* times) {
   siginfo_t info{};
-  if (lease_path[0] == '\0') {
+  const bool leased = lease_path[0] != '\0';
+  if (!leased && times->fd < 0) {
     while (::waitid(P_PID, static_cast<id_t>(job), &info, WEXITED | WNOWAIT) != 0 && errno == EINTR) {
     }
     return -1;
@@ -247,6 +319,9 @@ int64_t SafeWaitJob(pid_t job, const char* lease_path) {
 #ifdef SYS_pidfd_open
   pidfd = static_cast<int>(::syscall(SYS_pidfd_open, job, 0U));
 #endif
+  SafeLogTimesObserve(times);  // what was written before the first wake
+  constexpr int64_t kSpacingNs = kLogTimeSpacingMs * 1'000'000;
+  bool pending = false;  // the log changed within the spacing of the last record: record it when that has passed
   int64_t fenced_lease = -1;
   int64_t kill_at = 0;
   bool killed = false;
@@ -256,26 +331,64 @@ int64_t SafeWaitJob(pid_t job, const char* lease_path) {
     if (w == 0 && info.si_pid == job) break;
     if (w != 0 && errno != EINTR) break;  // ECHILD: nothing to wait for
     const int64_t now = SafeMonotonicNanos();
-    if (fenced_lease < 0) {
+    if (leased && fenced_lease < 0) {
       int64_t deadline = 0, grace = 0, lease = 0;
       if (SafeReadLease(lease_path, &deadline, &grace, &lease) && lease > 0 && now >= deadline) {
         fenced_lease = lease;
         kill_at = now + grace * 1'000'000;
         ::kill(-job, SIGTERM);
       }
-    } else if (!killed && now >= kill_at) {
+    } else if (leased && !killed && now >= kill_at) {
       killed = true;
       ::kill(-job, SIGKILL);
     }
-    // Woken by the job's end (pidfd), else after at most a second.
-    int64_t wait_ms = 1000;
-    if (fenced_lease >= 0 && !killed) wait_ms = std::min<int64_t>(wait_ms, std::max<int64_t>(1, (kill_at - now) / 1'000'000 + 1));
-    if (pidfd >= 0) {
-      struct pollfd pfd {pidfd, POLLIN, 0};
-      ::poll(&pfd, 1, static_cast<int>(wait_ms));
+    // Woken by the job's end (pidfd), the log's growth (inotify), else after at most a second (lease), 250 ms
+    // (times without inotify) or not at all.
+    int64_t wait_ms = leased ? 1000 : -1;
+    if (times->fd >= 0) {
+      if (notify < 0) {
+        SafeLogTimesObserve(times);
+        wait_ms = wait_ms < 0 ? 250 : std::min<int64_t>(wait_ms, 250);
+      } else if (pending) {
+        const int64_t left_ns = times->last_record_ns + kSpacingNs - now;
+        if (left_ns <= 0) {
+          char events[4096];
+          while (::read(notify, events, sizeof(events)) > 0) {
+          }
+          SafeLogTimesObserve(times);
+          pending = false;
+        } else {
+          const int64_t left_ms = left_ns / 1'000'000 + 1;
+          wait_ms = wait_ms < 0 ? left_ms : std::min(wait_ms, left_ms);
+        }
+      }
+    }
+    if (fenced_lease >= 0 && !killed) {
+      const int64_t to_kill = std::max<int64_t>(1, (kill_at - now) / 1'000'000 + 1);
+      wait_ms = wait_ms < 0 ? to_kill : std::min(wait_ms, to_kill);
+    }
+    struct pollfd pfd[2] {};
+    nfds_t n = 0;
+    if (pidfd >= 0) pfd[n++] = {pidfd, POLLIN, 0};
+    const bool watch_log = notify >= 0 && !pending;
+    if (watch_log) pfd[n++] = {notify, POLLIN, 0};
+    // Without a pidfd the job's end is only seen by polling.
+    if (pidfd < 0) wait_ms = wait_ms < 0 ? 100 : std::min<int64_t>(wait_ms, leased ? 1000 : 100);
+    if (n > 0) {
+      ::poll(pfd, n, static_cast<int>(wait_ms));
     } else {
       struct timespec ts {static_cast<time_t>(wait_ms / 1000), static_cast<long>((wait_ms % 1000) * 1'000'000)};
       ::nanosleep(&ts, nullptr);
+    }
+    if (watch_log && (pfd[n - 1].revents & POLLIN) != 0) {
+      char events[4096];
+      while (::read(notify, events, sizeof(events)) > 0) {
+      }
+      if (SafeMonotonicNanos() - times->last_record_ns >= kSpacingNs) {
+        SafeLogTimesObserve(times);
+      } else {
+        pending = true;
+      }
     }
   }
   if (pidfd >= 0) ::close(pidfd);
@@ -332,6 +445,9 @@ struct Prepared {
   int log_fd = -1;
   int null_fd = -1;
   int max_fd = 1024;
+  // The log's time index (agent/log_times.h; -1: none kept) and the log's path (watched with inotify).
+  int times_fd = -1;
+  std::string log_path;
   // A container job (LaunchSpec::image): the job's process is podman; env_fd (a sealed memory file holding the
   // container's environment) becomes its fd 4 (--env-file /dev/fd/4); cleanup_argv (`podman rm -f`) runs when podman
   // itself was killed or the job was fenced, so that no container outlives its supervisor's record.
@@ -431,13 +547,23 @@ __attribute__((noinline)) pid_t SpawnJob(const Prepared& p, ChildFailure* fail) 
   int log_fd = ::fcntl(p.log_fd, F_DUPFD, 10);
   int rep_fd = ::fcntl(report_fd, F_DUPFD, 10);
   int env_fd = p.env_fd >= 0 ? ::fcntl(p.env_fd, F_DUPFD, 10) : -1;
+  int times_fd = p.times_fd >= 0 ? ::fcntl(p.times_fd, F_DUPFD, 10) : -1;
   ::dup2(null_fd, 0);
   ::dup2(log_fd, 1);
   ::dup2(log_fd, 2);
   ::dup2(rep_fd, 3);
   ::fcntl(3, F_SETFD, FD_CLOEXEC);
   if (env_fd >= 0) ::dup2(env_fd, 4);  // inherited by podman (not close-on-exec after dup2)
-  SafeCloseFrom(env_fd >= 0 ? 5 : 4, p.max_fd);
+  // The time index stays the supervisor's (close-on-exec: never the job's).
+  int keep_from = env_fd >= 0 ? 5 : 4;
+  if (times_fd >= 0) {
+    ::dup2(times_fd, keep_from);
+    ::fcntl(keep_from, F_SETFD, FD_CLOEXEC);
+    times_fd = keep_from++;
+  }
+  SafeCloseFrom(keep_from, p.max_fd);
+  SafeLogTimes times;
+  SafeLogTimesInit(&times, times_fd);
 
   {
     // Default dispositions: fastgpu's handlers mean nothing here, and the job must not inherit
@@ -463,6 +589,16 @@ __attribute__((noinline)) pid_t SpawnJob(const Prepared& p, ChildFailure* fail) 
     ::close(claim);
   } else {
     ::_exit(0);
+  }
+
+  // Watched before the job starts, so that none of its output goes unseen.
+  int notify = -1;
+  if (times.fd >= 0) {
+    notify = ::inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+    if (notify >= 0 && ::inotify_add_watch(notify, p.log_path.c_str(), IN_MODIFY) < 0) {
+      ::close(notify);
+      notify = -1;
+    }
   }
 
   ChildFailure fail;
@@ -493,6 +629,7 @@ __attribute__((noinline)) pid_t SpawnJob(const Prepared& p, ChildFailure* fail) 
     SafeWriteStr(2, reason_prefix);
     SafeWriteStr(2, err_text);
     SafeWriteStr(2, "\n");
+    SafeLogTimesObserve(&times);
     job = ::getpid();
   }
   ::chdir("/");
@@ -526,7 +663,7 @@ __attribute__((noinline)) pid_t SpawnJob(const Prepared& p, ChildFailure* fail) 
   if (stage == kStageNone) {
     // Wait for the job without reaping it (its pid keeps the process group id reserved), clean up
     // what is left of its process group, then reap it.
-    fenced_lease = SafeWaitJob(job, p.lease_path.c_str());
+    fenced_lease = SafeWaitJob(job, p.lease_path.c_str(), notify, &times);
     ::kill(-job, SIGKILL);
     while (::waitpid(job, &status, 0) < 0 && errno == EINTR) {
     }
@@ -544,6 +681,9 @@ __attribute__((noinline)) pid_t SpawnJob(const Prepared& p, ChildFailure* fail) 
       }
     }
   }
+  // Whatever the job wrote last is recorded before its end is (so `job logs --timestamps` is complete once it ended).
+  SafeLogTimesObserve(&times);
+  if (notify >= 0) ::close(notify);
 
   char out[1024];
   size_t n = 0;
@@ -1086,9 +1226,13 @@ class ProcessExecutor final : public Executor {
       if (p.env_fd >= 0) ::close(p.env_fd);
       return Internal("cannot open log file '" + log_path + "': " + ErrnoText(errno));
     }
+    // Without its time index the job still runs (its lines then have no known times).
+    p.log_path = log_path;
+    p.times_fd = ::open(LogTimesPath(log_path).c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOCTTY, 0600);
     p.null_fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
     if (p.null_fd < 0) {
       int e = errno;
+      if (p.times_fd >= 0) ::close(p.times_fd);
       ::close(p.log_fd);
       if (p.env_fd >= 0) ::close(p.env_fd);
       return Internal("cannot open /dev/null: " + ErrnoText(e));
@@ -1099,13 +1243,16 @@ class ProcessExecutor final : public Executor {
       ::close(p.log_fd);
       ::close(p.null_fd);
       if (p.env_fd >= 0) ::close(p.env_fd);
+      if (p.times_fd >= 0) ::close(p.times_fd);
       return Unavailable("cannot create a pipe to start job " + spec.job_id + ": " + ErrnoText(e));
     }
 
     // The record that this attempt may have started (see kStartedFile); nothing before here started it.
     if (Status marked = WriteFileAtomic(job_dir + "/" + kStartedFile, "attempt " + std::to_string(spec.attempt) + "\n");
         !marked.ok()) {
-      for (int fd : {report[0], report[1], p.log_fd, p.null_fd, p.env_fd}) ::close(fd);
+      for (int fd : {report[0], report[1], p.log_fd, p.null_fd, p.env_fd, p.times_fd}) {
+        if (fd >= 0) ::close(fd);
+      }
       return marked;
     }
     pid_t sup = ::fork();
@@ -1118,6 +1265,7 @@ class ProcessExecutor final : public Executor {
     ::close(p.log_fd);
     ::close(p.null_fd);
     if (p.env_fd >= 0) ::close(p.env_fd);
+    if (p.times_fd >= 0) ::close(p.times_fd);
     if (sup < 0) {
       ::close(report[0]);
       return Unavailable("cannot fork to start job " + spec.job_id + ": " + ErrnoText(fork_errno));
@@ -1394,6 +1542,14 @@ class ProcessExecutor final : public Executor {
     if (fd >= 0) {
       const std::string line = "fastgpu: " + st.message() + "\n";
       SafeWrite(fd, line.data(), line.size());
+      // Its time is the log's modification time (the write's), recorded in the log's time index.
+      struct stat after {};
+      if (::fstat(fd, &after) == 0 && after.st_size >= static_cast<off_t>(line.size())) {
+        const int64_t ms = static_cast<int64_t>(after.st_mtim.tv_sec) * 1000 + after.st_mtim.tv_nsec / 1'000'000;
+        (void)AppendLogTimeFile(LogTimesPath(log_path),
+                                {static_cast<int64_t>(after.st_size) - static_cast<int64_t>(line.size()),
+                                 static_cast<int64_t>(after.st_size), ms});
+      }
       ::close(fd);
     }
     return st;

@@ -509,6 +509,7 @@ Examples:
   std::string job_id;
   bool follow = false;
   int log_rank = 0;
+  JobLogsFlags logs_flags;
   std::string wait_timeout;
   std::string migrate_reason;
   std::string s_sync, files_path, files_out;  // job submit --sync, job files
@@ -706,13 +707,33 @@ Exit code: 0 when the job was asked to move, 1 when refused (not running, or not
                 [&](Context& ctx) { return JobEvents(ctx, job_id); });
     auto* logs = add_id_verb("logs", "Print a job's output (stdout and stderr)", "fastgpu job logs -f j-3",
                              [&](Context& ctx) {
-                               if (log_task < 0) return JobLogs(ctx, job_id, follow, log_rank);
+                               logs_flags.follow = follow;
+                               logs_flags.rank = log_rank;
+                               if (log_task < 0) return JobLogs(ctx, job_id, logs_flags);
                                auto task = ArrayTaskId(ctx, job_id, log_task);
                                if (!task.ok()) return ReportError(ctx.err, task.status(), kExitFailure);
-                               return JobLogs(ctx, *task, follow, log_rank);
+                               return JobLogs(ctx, *task, logs_flags);
                              });
     if (logs) {
+      logs->footer(R"(
+Examples:
+  fastgpu job logs -f j-3
+  fastgpu job logs j-3 --tail 100            # the last 100 lines
+  fastgpu job logs j-3 --since 10m -t        # lines written in the last 10 minutes, with their times
+  fastgpu job logs -f j-3 --tail 20          # the last 20 lines, then new ones until the job ends
+  fastgpu job logs j-7 --task 3 --since 2026-12-08T10:00:00Z
+Times: the node records when each part of the output was written (within ~10 ms; a line's time is that of its
+first byte). Output written before times were recorded has none: --timestamps shows '-' for those lines and
+--since keeps them (a note on stderr says so).)");
       logs->add_flag("-f,--follow", follow, "Keep streaming until the job ends");
+      logs->add_option("--tail", logs_flags.tail, "Only the last N lines (with -f: then what follows)")
+          ->type_name("N")
+          ->check(CLI::NonNegativeNumber);
+      logs->add_option("--since", logs_flags.since,
+                       "Only lines written since: a duration back from now (10m, 2h, 1d) or a time (2026-12-08T10:00Z)")
+          ->type_name("WHEN");
+      logs->add_flag("-t,--timestamps", logs_flags.timestamps,
+                     "Prefix each line with the time it was written (RFC 3339 UTC, milliseconds)");
       logs->add_option("--rank", log_rank, "A multi-node job: the member (node rank) whose output to show (default 0)")
           ->type_name("K")
           ->check(CLI::NonNegativeNumber);

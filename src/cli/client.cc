@@ -254,13 +254,54 @@ Result<json> Client::ListGpus() const { return GetJson("/v1/gpus"); }
 
 Result<json> Client::ListNodes() const { return GetJson("/v1/nodes"); }
 
-Result<LogChunk> Client::ReadLogs(const std::string& id, int64_t offset, int rank) const {
+namespace {
+
+// The query of a log read: where, which member, and the options (tail only on a first read: a resumed stream
+// goes on from its offset).
+std::string LogQuery(int64_t offset, bool follow, int rank, const LogOptions& opts, bool first) {
+  std::string q = "/logs?offset=" + std::to_string(offset) + (follow ? "&follow=true" : "&follow=false");
+  if (rank != 0) q += "&rank=" + std::to_string(rank);
+  if (first && opts.tail >= 0) q += "&tail=" + std::to_string(opts.tail);
+  if (opts.since > 0) q += "&since=" + UrlEncode(FormatTimestamp(opts.since));
+  if (opts.timestamps) q += "&timestamps=true";
+  return q;
+}
+
+// Counts the log's own bytes in output stamped with times ("<time> " before each line), to resume a cut stream.
+class UnstampedCounter {
+ public:
+  int64_t Count(std::string_view data) {
+    int64_t n = 0;
+    for (char c : data) {
+      if (in_prefix_) {
+        in_prefix_ = c != ' ';
+        continue;
+      }
+      if (line_start_) {
+        line_start_ = false;
+        in_prefix_ = true;
+        continue;
+      }
+      ++n;
+      line_start_ = c == '\n';
+    }
+    return n;
+  }
+
+ private:
+  bool line_start_ = true;
+  bool in_prefix_ = false;
+};
+
+}  // namespace
+
+Result<LogChunk> Client::ReadLogs(const std::string& id, int64_t offset, int rank, const LogOptions& opts) const {
   ASSIGN_OR_RETURN(auto http, MakeHttp(base_url_, token_, ca_file_, 60));
-  auto r = http->Get(JobPath(id) + "/logs?offset=" + std::to_string(offset) + "&follow=false" +
-                     (rank != 0 ? "&rank=" + std::to_string(rank) : std::string()));
+  auto r = http->Get(JobPath(id) + LogQuery(offset, false, rank, opts, true));
   if (!r.ok()) return FromHttpError(described_url_, r);
   if (r.response.status != 200) return StatusFromErrorBody(r.response.status, r.response.body);
   LogChunk chunk;
+  chunk.times_unknown = r.response.Header("X-FastGPU-Log-Times") == "none";
   chunk.data = std::move(r.response.body);
   chunk.next_offset = offset + static_cast<int64_t>(chunk.data.size());
   if (r.response.HasHeader("X-Next-Offset")) {
@@ -274,10 +315,12 @@ Result<LogChunk> Client::ReadLogs(const std::string& id, int64_t offset, int ran
 }
 
 Status Client::FollowLogs(const std::string& id, int64_t offset, const std::function<bool(std::string_view)>& sink,
-                          int rank) const {
+                          int rank, const LogOptions& opts, bool* times_unknown) const {
   // A silent job produces no bytes for a long time: a read timeout only means "reconnect".
   constexpr int kIdleReadTimeoutS = 60;
   int failures_without_progress = 0;
+  bool first = true;
+  UnstampedCounter unstamped;
   while (true) {
     auto made = MakeHttp(base_url_, token_, ca_file_, kIdleReadTimeoutS);
     if (!made.ok()) return made.status();
@@ -286,14 +329,16 @@ Status Client::FollowLogs(const std::string& id, int64_t offset, const std::func
     std::string error_body;
     bool stopped = false;
     int64_t before = offset;
-    auto r = http->Get(JobPath(id) + "/logs?offset=" + std::to_string(offset) + "&follow=true" +
-                           (rank != 0 ? "&rank=" + std::to_string(rank) : std::string()),
+    // With tail or since the stream starts where the server says (X-FastGPU-Log-Offset); bytes are counted from
+    // the request's offset until that is known.
+    int64_t received = 0;
+    auto r = http->Get(JobPath(id) + LogQuery(offset, true, rank, opts, first),
                        [&](int answer_status, std::string_view data) {
                          if (answer_status != 200) {
                            if (error_body.size() < 64 * 1024) error_body.append(data);
                            return true;
                          }
-                         offset += static_cast<int64_t>(data.size());
+                         received += opts.timestamps ? unstamped.Count(data) : static_cast<int64_t>(data.size());
                          if (!sink(data)) {
                            stopped = true;
                            return false;
@@ -301,6 +346,18 @@ Status Client::FollowLogs(const std::string& id, int64_t offset, const std::func
                          return true;
                        });
     status = r.response.status;
+    if (status == 200) {
+      first = false;
+      if (times_unknown && r.response.Header("X-FastGPU-Log-Times") == "none") *times_unknown = true;
+      if (r.response.HasHeader("X-FastGPU-Log-Offset")) {
+        try {
+          offset = std::stoll(r.response.Header("X-FastGPU-Log-Offset"));
+        } catch (const std::exception&) {
+          // an old server: the stream started at the offset asked for
+        }
+      }
+      offset += received;
+    }
     if (stopped) return Status::Ok();
     if (r.ok()) {
       if (status != 200) return StatusFromErrorBody(status, error_body);

@@ -39,6 +39,14 @@ struct JobListQuery {
 struct LogChunk {
   std::string data;
   int64_t next_offset = 0;
+  bool times_unknown = false;  // the log has no recorded times (written before they were kept)
+};
+
+// What part of a job's output to read, and how (GET /v1/jobs/{id}/logs).
+struct LogOptions {
+  int64_t tail = -1;        // the last N lines (-1: all)
+  UnixMillis since = 0;     // lines written at or after this time (0: all)
+  bool timestamps = false;  // each line prefixed with its time (RFC 3339 UTC), "-" where none is known
 };
 
 // Raw body of a non-JSON answer (CSV exports).
@@ -83,11 +91,12 @@ class Client {
 
   // Output written so far from `offset`.
   // `rank`: the member of a multi-node job (0 = rank 0, or a job on one node).
-  Result<LogChunk> ReadLogs(const std::string& id, int64_t offset, int rank = 0) const;
+  Result<LogChunk> ReadLogs(const std::string& id, int64_t offset, int rank = 0, const LogOptions& opts = {}) const;
   // Streams output from `offset` into `sink` until the job is terminal and all output is delivered.
   // Reconnects from the last byte received when the stream is cut. `sink` returns false to stop early.
+  // `times_unknown` (optional) is set when the server says the log has no recorded times.
   Status FollowLogs(const std::string& id, int64_t offset, const std::function<bool(std::string_view)>& sink,
-                    int rank = 0) const;
+                    int rank = 0, const LogOptions& opts = {}, bool* times_unknown = nullptr) const;
 
   // Raw JSON calls, for paths without a helper.
   Result<nlohmann::json> GetJson(const std::string& path_and_query, int read_timeout_s = 30) const;

@@ -188,18 +188,9 @@ int JobList(Context& ctx, const JobListFlags& flags) {
   q.name = flags.name;
   q.no_array_tasks = !flags.tasks;
   if (!flags.since.empty()) {
-    const UnixMillis now = ctx.clock.NowMillis();
-    if (auto back = ParseDurationSeconds(flags.since); back.ok()) {
-      q.since = std::max<UnixMillis>(1, now - *back * 1000);
-    } else {
-      auto at = ParseWhen(flags.since, now, "--since");
-      if (!at.ok()) {
-        return ReportError(ctx.err, InvalidArgument("--since '" + flags.since + "' is neither a duration back from "
-                                                    "now (2h, 1d) nor a time (2026-12-08T10:00:00Z)"),
-                           kExitUsage);
-      }
-      q.since = *at;
-    }
+    auto since = ParseSince(flags.since, ctx.clock.NowMillis(), "--since");
+    if (!since.ok()) return ReportError(ctx.err, since.status(), kExitUsage);
+    q.since = *since;
   }
   auto states = ParseStateList(flags.states);
   if (!states.ok()) return ReportError(ctx.err, states.status(), kExitUsage);
@@ -260,13 +251,41 @@ Result<std::string> ArrayTaskId(Context& ctx, const std::string& array_id, int i
   return NotFound("job array " + array_id + " (" + job.spec.array + ") has no task " + std::to_string(index));
 }
 
-int JobLogs(Context& ctx, const std::string& id, bool follow, int rank) {
-  if (!follow) {
-    auto chunk = ctx.client.ReadLogs(id, 0, rank);
+Result<UnixMillis> ParseSince(const std::string& text, UnixMillis now, const std::string& flag) {
+  if (auto back = ParseDurationSeconds(text); back.ok() && *back >= 0) return std::max<UnixMillis>(1, now - *back * 1000);
+  auto at = ParseWhen(text, now, flag);
+  if (!at.ok()) {
+    return InvalidArgument(flag + " '" + text.substr(0, 64) + "' is neither a duration back from now (10m, 2h, 1d) "
+                           "nor a time (2026-12-08T10:00:00Z)");
+  }
+  return *at;
+}
+
+int JobLogs(Context& ctx, const std::string& id, const JobLogsFlags& flags) {
+  LogOptions opts;
+  opts.tail = flags.tail;
+  opts.timestamps = flags.timestamps;
+  if (!flags.since.empty()) {
+    auto since = ParseSince(flags.since, ctx.clock.NowMillis(), "--since");
+    if (!since.ok()) return ReportError(ctx.err, since.status(), kExitUsage);
+    opts.since = *since;
+  }
+  // Said once, on stderr (the output stays the log): a log written before times were recorded.
+  auto note_times_unknown = [&] {
+    if (!opts.timestamps && opts.since == 0) return;
+    ctx.err << "fastgpu: job " << id << "'s log has no recorded times (it was written before FastGPU kept them): "
+            << (opts.timestamps ? "its lines are shown with '-' for the time" : "")
+            << (opts.timestamps && opts.since > 0 ? ", and " : "")
+            << (opts.since > 0 ? "--since cannot leave any line out" : "") << "\n";
+  };
+  if (!flags.follow) {
+    auto chunk = ctx.client.ReadLogs(id, 0, flags.rank, opts);
     if (!chunk.ok()) return ReportError(ctx.err, chunk.status(), kExitFailure);
     ctx.out << chunk->data << std::flush;
+    if (chunk->times_unknown) note_times_unknown();
     return kExitOk;
   }
+  bool times_unknown = false;
   Status st = ctx.client.FollowLogs(
       id, 0,
       [&](std::string_view data) {
@@ -274,7 +293,8 @@ int JobLogs(Context& ctx, const std::string& id, bool follow, int rank) {
         ctx.out.flush();
         return static_cast<bool>(ctx.out);
       },
-      rank);
+      flags.rank, opts, &times_unknown);
+  if (times_unknown) note_times_unknown();
   if (!st.ok()) return ReportError(ctx.err, st, kExitFailure);
   return kExitOk;
 }

@@ -65,7 +65,17 @@ Result<std::string> ArrayTaskId(Context& ctx, const std::string& array_id, int i
 // "j-3 RUNNING for 1m 5s on node-1". At most 100 characters.
 std::string WaitProgressLine(const api::Job& job, UnixMillis now);
 // `rank`: the member of a multi-node job whose output to show (0 for a job on one node).
-int JobLogs(Context& ctx, const std::string& id, bool follow, int rank = 0);
+struct JobLogsFlags {
+  bool follow = false;      // -f: until the job ends
+  int rank = 0;             // --rank: the member of a multi-node job
+  int64_t tail = -1;        // --tail N: the last N lines (-1: all)
+  std::string since;        // --since: a duration back from now (10m, 2h, 1d) or a time (2026-12-08T10:00Z)
+  bool timestamps = false;  // --timestamps: each line prefixed with its time
+};
+int JobLogs(Context& ctx, const std::string& id, const JobLogsFlags& flags);
+// --since of job list and job logs: a duration back from `now` (2h, 1d) or a time as --begin takes it
+// (2026-12-08T10:00:00Z, 2026-12-08). kInvalidArgument naming `flag` otherwise.
+Result<UnixMillis> ParseSince(const std::string& text, UnixMillis now, const std::string& flag);
 // Exit 0 when SUCCEEDED, 1 when FAILED/CANCELLED/LOST, 2 on timeout or error. `timeout` is text such as
 // "30s"; empty = wait forever.
 int JobWait(Context& ctx, const std::string& id, const std::string& timeout);

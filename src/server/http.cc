@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 #include <regex>
 
+#include "agent/log_times.h"
 #include "api/json.h"
 #include "common/crypto.h"
 #include "server/console.h"
@@ -168,6 +169,35 @@ Result<int64_t> IntParam(const Request& req, const char* name, int64_t def, int6
   if (n < lo) return InvalidArgument(std::string("query parameter '") + name + "' is too small");
   return n;
 }
+
+namespace {
+
+// true / false / 1 / 0; absent: false.
+Result<bool> BoolParam(const Request& req, const char* name) {
+  const std::string v = Param(req, name);
+  if (v.empty() || v == "false" || v == "0") return false;
+  if (v == "true" || v == "1") return true;
+  return InvalidArgument(std::string("query parameter '") + name + "' must be true or false");
+}
+
+// A job's log (one rank) as the log readers of agent/log_times.h read it.
+class JobLogReader final : public agent::LogReader {
+ public:
+  JobLogReader(Service& service, std::string id, int rank) : service_(service), id_(std::move(id)), rank_(rank) {}
+  Result<agent::LogChunk> Read(int64_t offset, int64_t max_bytes) override {
+    return service_.ReadLog(id_, offset, max_bytes, rank_);
+  }
+  Result<agent::LogTimes> Times(int64_t first, int64_t max_records) override {
+    return service_.ReadLogTimes(id_, first, max_records, rank_);
+  }
+
+ private:
+  Service& service_;
+  const std::string id_;
+  const int rank_;
+};
+
+}  // namespace
 
 Result<json> ObjectBody(const Request& req, std::initializer_list<const char*> allowed) {
   json j = json::object();
@@ -611,35 +641,133 @@ void HttpServer::Install() {
     auto rank_param = IntParam(req, "rank", 0, 0, 1 << 20);
     if (!rank_param.ok()) return SendError(res, rank_param.status());
     const int rank = static_cast<int>(*rank_param);
-    std::string follow = Param(req, "follow");
-    if (!follow.empty() && follow != "true" && follow != "false" && follow != "1" && follow != "0")
-      return SendError(res, InvalidArgument("query parameter 'follow' must be true or false"));
+    auto follow = BoolParam(req, "follow");
+    if (!follow.ok()) return SendError(res, follow.status());
+    // tail=N: the last N lines; since=T: lines written at or after T (RFC 3339, or a duration back from now);
+    // timestamps=true: each line prefixed with its time (agent/log_times.h). The reply starts at the latest of
+    // offset, the tail's start and since's; X-FastGPU-Log-Offset says where (the log's byte offset).
+    int64_t tail = -1;
+    if (std::string t = Param(req, "tail"); !t.empty() && t != "all") {
+      auto n = IntParam(req, "tail", -1, 0, int64_t{1} << 31);
+      if (!n.ok()) return SendError(res, InvalidArgument("query parameter 'tail' must be a number of lines (0 or "
+                                                         "more) or 'all'"));
+      tail = *n;
+    }
+    std::optional<UnixMillis> since;
+    if (std::string t = Param(req, "since"); !t.empty()) {
+      if (auto at = ParseTimestamp(t); at.ok()) {
+        since = *at;
+      } else if (auto back = ParseDurationSeconds(t); back.ok() && *back >= 0) {
+        since = clock_.NowMillis() - *back * 1000;
+      } else {
+        return SendError(res, InvalidArgument("query parameter 'since' must be a time (RFC 3339, e.g. "
+                                              "2026-12-08T10:00:00Z) or a duration back from now (10m, 2h, 1d), "
+                                              "not '" + t.substr(0, 64) + "'"));
+      }
+    }
+    auto timestamps = BoolParam(req, "timestamps");
+    if (!timestamps.ok()) return SendError(res, timestamps.status());
     auto job = service_.GetJob(id);
     if (!job.ok()) return SendError(res, job.status());
     // Streamed in pieces of at most 256 KiB as the client reads them: memory stays bounded for any log
     // size and any number of readers. Without follow the stream ends at the end of the log as it is;
     // with follow it waits for more (no thread held) until the job has ended and all output is sent.
-    bool follow_on = follow == "true" || follow == "1";
+    const bool follow_on = *follow;
     // Errors known now (the job's node is unreachable) get a proper status, not a cut 200.
-    if (auto probe = service_.ReadLog(id, *offset, 1, rank); !probe.ok()) return SendError(res, probe.status());
+    auto probe = service_.ReadLog(id, *offset, 1, rank);
+    if (!probe.ok()) return SendError(res, probe.status());
+    auto log = std::make_shared<JobLogReader>(service_, id, rank);
+    int64_t start = *offset;
+    bool skip_partial = false;  // since's start may be inside a line that is older: skip to the next line
+    if (tail >= 0 || since) {
+      auto head = service_.ReadLog(id, 0, 1, rank);
+      if (!head.ok()) return SendError(res, head.status());
+      if (tail >= 0) {
+        auto at = agent::TailStart(*log, head->size, tail);
+        if (!at.ok()) return SendError(res, at.status());
+        start = std::max(start, *at);
+      }
+      if (since) {
+        auto at = agent::SinceStart(*log, *since, head->size, head->modified_ms);
+        if (!at.ok()) return SendError(res, at.status());
+        if (*at > start) {
+          start = *at;
+          skip_partial = true;
+          if (start <= head->size) {
+            auto line = agent::AtLineStart(*log, start);
+            if (!line.ok()) return SendError(res, line.status());
+            skip_partial = !*line;
+          }
+          // The rest of a line that started before: skipped here as far as the log goes (then in the stream).
+          while (skip_partial && start < head->size) {
+            auto piece = service_.ReadLog(id, start, 64 << 10, rank);
+            if (!piece.ok()) return SendError(res, piece.status());
+            if (piece->data.empty()) break;
+            const size_t nl = piece->data.find('\n');
+            start += static_cast<int64_t>(nl == std::string::npos ? piece->data.size() : nl + 1);
+            skip_partial = nl == std::string::npos;
+          }
+        }
+      }
+    }
+    if ((*timestamps || since) && probe->size > 0) {
+      auto times = service_.ReadLogTimes(id, 0, 1, rank);
+      if (!times.ok()) return SendError(res, times.status());
+      // A log written before times were recorded: lines are shown with "-" and since keeps them all.
+      if (times->total == 0) res.set_header("X-FastGPU-Log-Times", "none");
+    }
+    res.set_header("X-FastGPU-Log-Offset", std::to_string(start));
     auto stream = std::make_shared<BodyStream>();
     stream->watch_key = id;
     stream->poll_ms = 250;
-    stream->next = [this, id, follow_on, rank, off = *offset]() mutable {
-      StreamStep step;
+    std::shared_ptr<agent::LogStamper> stamper;
+    stream->next = [this, id, follow_on, rank, off = start, skip_partial, stamp = *timestamps, log, stamper,
+                    waits = 0]() mutable {
       bool ended = true;
       if (follow_on) {
         auto job = service_.GetJob(id);
         if (!job.ok()) return StreamStep{StreamStep::Kind::kError, {}};
         ended = api::IsTerminal(job->state);
       }
-      auto chunk = service_.ReadLog(id, off, 256 << 10, rank);
-      if (!chunk.ok()) return StreamStep{StreamStep::Kind::kError, {}};
-      if (!chunk->data.empty()) {
-        off = chunk->next_offset;
-        return StreamStep{StreamStep::Kind::kData, std::move(chunk->data)};
+      // Stamped pieces are smaller: a piece of short lines grows with their times.
+      std::string data;
+      bool eof = true;
+      for (int piece = 0; piece < 64; ++piece) {  // skipping the rest of a line: at most 16 MiB per pull
+        auto chunk = service_.ReadLog(id, off, stamp ? 64 << 10 : 256 << 10, rank);
+        if (!chunk.ok()) return StreamStep{StreamStep::Kind::kError, {}};
+        data = std::move(chunk->data);
+        eof = chunk->eof;
+        if (!skip_partial || data.empty()) break;
+        const size_t nl = data.find('\n');
+        const size_t drop = nl == std::string::npos ? data.size() : nl + 1;
+        off += static_cast<int64_t>(drop);
+        data.erase(0, drop);
+        skip_partial = nl == std::string::npos;
+        if (!data.empty() || eof) break;
       }
-      return StreamStep{ended ? StreamStep::Kind::kDone : StreamStep::Kind::kWait, {}};
+      if (data.empty()) return StreamStep{ended && eof ? StreamStep::Kind::kDone : StreamStep::Kind::kWait, {}};
+      if (!stamp) {
+        off += static_cast<int64_t>(data.size());
+        return StreamStep{StreamStep::Kind::kData, std::move(data)};
+      }
+      if (!stamper) {
+        auto line = agent::AtLineStart(*log, off);
+        if (!line.ok()) return StreamStep{StreamStep::Kind::kError, {}};
+        stamper = std::make_shared<agent::LogStamper>(*log, off, *line);
+      }
+      // A line whose time may still come (recorded a few ms after the write, pushed by a remote node next) waits
+      // for it while the job runs, for at most ~2 s (8 pulls): then its time is unknown.
+      const bool final = !follow_on || ended || waits >= 8;
+      std::string out;
+      auto used = stamper->Stamp(data, final, &out);
+      if (!used.ok()) return StreamStep{StreamStep::Kind::kError, {}};
+      off += static_cast<int64_t>(*used);
+      if (*used == 0) {
+        ++waits;
+        return StreamStep{StreamStep::Kind::kWait, {}};
+      }
+      waits = 0;
+      return StreamStep{StreamStep::Kind::kData, std::move(out)};
     };
     res.stream = std::move(stream);
   });

@@ -35,6 +35,8 @@ const std::vector<RouteInfo> kAgentRoutes = {
     {"POST", "/v1/agent/reports", Action::kPublic, Scope::kNone, "Agent: job starts and ends"},
     {"POST", "/v1/agent/heartbeat", Action::kPublic, Scope::kNone, "Agent: GPU metrics and running attempts"},
     {"POST", "/v1/agent/logs", Action::kPublic, Scope::kNone, "Agent: push job log bytes from an offset"},
+    {"POST", "/v1/agent/log-times", Action::kPublic, Scope::kNone,
+     "Agent: push a job log's time index (24-byte records) from an offset"},
     {"GET", "/v1/agent/blobs", Action::kPublic, Scope::kNone,
      "Agent: the code archive of a job placed on this node (?job=ID)"},
     {"POST", "/v1/agent/exec/output", Action::kPublic, Scope::kNone,
@@ -243,6 +245,22 @@ void HttpServer::InstallAgent() {
     auto size = fleet_->logs->Append(*node, id, *offset, ctx.req.body);
     if (!size.ok()) return SendError(ctx.res, size.status());
     if (*size > *offset) transport_->Notify(id);  // followers of this job's log
+    SendJson(ctx.res, {{"size", *size}});
+  });
+  // The log's time index (agent/log_times.h), pushed before the bytes it covers, idempotent by offset the same way.
+  Add("POST", "/v1/agent/log-times", [this, node_of, not_yours](Ctx& ctx) {
+    auto node = node_of(ctx);
+    if (!node) return;
+    if (!fleet_->logs) return SendError(ctx.res, Unavailable("this server keeps no logs of remote nodes"));
+    const std::string id = Param(ctx.req, "job");
+    auto offset = IntParam(ctx.req, "offset", 0, 0, int64_t{1} << 50);
+    if (!offset.ok()) return SendError(ctx.res, offset.status());
+    auto job = service_.GetJob(id);
+    if (!job.ok()) return SendError(ctx.res, job.status());
+    if (!JobOnNode(*job, *node))
+      return SendError(ctx.res, not_yours(*node, job->node.empty() ? "(none)" : job->node));
+    auto size = fleet_->logs->AppendTimes(*node, id, *offset, ctx.req.body);
+    if (!size.ok()) return SendError(ctx.res, size.status());
     SendJson(ctx.res, {{"size", *size}});
   });
 

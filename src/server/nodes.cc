@@ -9,6 +9,7 @@
 #include <cstring>
 #include <nlohmann/json.hpp>
 
+#include "agent/log_times.h"
 #include "agent/protocol.h"
 #include "common/crypto.h"
 #include "common/file_util.h"
@@ -158,12 +159,18 @@ class ShippedLogs::NodeSource final : public agent::LogSource {
     ::fstat(fd, &st);
     agent::LogChunk chunk;
     const int64_t size = st.st_size;
+    chunk.size = size;
+    chunk.modified_ms = static_cast<int64_t>(st.st_mtim.tv_sec) * 1000 + st.st_mtim.tv_nsec / 1'000'000;
     const int64_t want = std::max<int64_t>(0, std::min(max_bytes, size - offset));
     chunk.data = PreadUpTo(fd, offset, want);
     ::close(fd);
     chunk.next_offset = offset + static_cast<int64_t>(chunk.data.size());
     chunk.eof = chunk.next_offset >= size;
     return chunk;
+  }
+  Result<agent::LogTimes> ReadLogTimes(const std::string& job_id, int64_t first, int64_t max_records) override {
+    if (!SafeJobId(job_id)) return NotFound("no log for job '" + job_id + "'");
+    return agent::ReadLogTimesFile(agent::LogTimesPath(logs_.Path(node_, job_id)), first, max_records);
   }
 
  private:
@@ -190,9 +197,25 @@ Result<int64_t> ShippedLogs::Append(const std::string& node, const std::string& 
   RETURN_IF_ERROR(agent::ValidateNodeName(node));
   if (!SafeJobId(job_id)) return InvalidArgument("invalid job id '" + job_id + "'");
   if (offset < 0) return InvalidArgument("offset must be >= 0");
+  return AppendAt(Path(node, job_id), node, offset, data);
+}
+
+Result<int64_t> ShippedLogs::AppendTimes(const std::string& node, const std::string& job_id, int64_t offset,
+                                         const std::string& data) {
+  RETURN_IF_ERROR(agent::ValidateNodeName(node));
+  if (!SafeJobId(job_id)) return InvalidArgument("invalid job id '" + job_id + "'");
+  if (offset < 0 || offset % agent::kLogTimeRecordBytes != 0 ||
+      static_cast<int64_t>(data.size()) % agent::kLogTimeRecordBytes != 0) {
+    return InvalidArgument("log time records are " + std::to_string(agent::kLogTimeRecordBytes) +
+                           " bytes each: offset and body size must be multiples of it");
+  }
+  return AppendAt(agent::LogTimesPath(Path(node, job_id)), node, offset, data);
+}
+
+Result<int64_t> ShippedLogs::AppendAt(const std::string& path, const std::string& node, int64_t offset,
+                                      const std::string& data) {
   std::lock_guard lock(mu_);
   RETURN_IF_ERROR(MakeDirs(dir_ + "/" + node));
-  const std::string path = Path(node, job_id);
   int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
   if (fd < 0) return Internal("cannot open " + path + ": " + std::strerror(errno));
   struct stat st {};

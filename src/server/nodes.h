@@ -51,8 +51,8 @@ class NodeCredentials {
   std::map<std::string, std::string> cache_;  // credential hash -> node (positive answers only)
 };
 
-// Logs pushed by remote agents, one file per job and node under `dir` (<dir>/<node>/<job>.log). Appends are
-// idempotent by offset, so a push repeated after a lost answer writes nothing twice.
+// Logs pushed by remote agents, one file per job and node under `dir` (<dir>/<node>/<job>.log, and its time index
+// <job>.log.times). Appends are idempotent by offset, so a push repeated after a lost answer writes nothing twice.
 class ShippedLogs {
  public:
   explicit ShippedLogs(std::string dir);
@@ -60,12 +60,16 @@ class ShippedLogs {
   // Appends the part of `data` (which starts at byte `offset` of the job's log) that the file does not have
   // yet; returns the file's size afterwards. A push that starts beyond the end writes nothing.
   Result<int64_t> Append(const std::string& node, const std::string& job_id, int64_t offset, const std::string& data);
+  // The same for the log's time index (agent/log_times.h; whole records only), <dir>/<node>/<job>.log.times.
+  Result<int64_t> AppendTimes(const std::string& node, const std::string& job_id, int64_t offset,
+                              const std::string& data);
   // The LogSource the service reads `node`'s logs from (owned here, lives as long as this object).
   agent::LogSource* ForNode(const std::string& node);
 
  private:
   class NodeSource;
   std::string Path(const std::string& node, const std::string& job_id) const;
+  Result<int64_t> AppendAt(const std::string& path, const std::string& node, int64_t offset, const std::string& data);
   const std::string dir_;
   std::mutex mu_;  // serialises appends (one writer per file at a time)
   std::mutex sources_mu_;  // never held across I/O (ForNode is called with a service mutex held)

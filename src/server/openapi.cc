@@ -91,8 +91,28 @@ json Operation(const RouteInfo& r) {
     op["parameters"].push_back(QueryParam("follow", "boolean", "Stream until the job ends"));
     op["parameters"].push_back(
         QueryParam("rank", "integer", "A multi-node job: the member (node rank) whose output to read; default 0"));
+    op["parameters"].push_back(QueryParam(
+        "tail", "string", "Only the last N lines (N >= 0, at most 2^31; 'all' or absent: every line); with follow, "
+                          "then what follows"));
+    op["parameters"].push_back(QueryParam(
+        "since", "string", "Only lines written at or after this time: RFC 3339 (2026-12-08T10:00:00Z) or a duration "
+                           "back from the server's now (10m, 2h, 1d). A line's time is when the node saw its first "
+                           "byte (within ~10 ms); lines of unknown time (written before times were recorded) are "
+                           "kept unless the log last changed before it"));
+    op["parameters"].push_back(QueryParam(
+        "timestamps", "boolean", "Prefix each line with its time, RFC 3339 UTC with milliseconds and a space "
+                                 "(2026-12-08T10:00:00.123Z ...), or '- ' where no time is known"));
     op["responses"]["200"] = {
-        {"description", "Combined stdout and stderr from offset, streamed (chunked): without follow up to the end of the log as it is, with follow until the job has ended; the next offset is offset + bytes received"},
+        {"description",
+         "Combined stdout and stderr, streamed (chunked): without follow up to the end of the log as it is, with "
+         "follow until the job has ended. The reply starts at the log's byte offset in the header "
+         "X-FastGPU-Log-Offset (the latest of offset and the starts that tail and since select); to resume a cut "
+         "stream ask again with offset = that + log bytes received (without the time prefixes) and the same since "
+         "and timestamps. Header X-FastGPU-Log-Times: none when timestamps or since was asked for and the log has "
+         "no recorded times. 400: a bad tail, since, timestamps, follow, offset or rank"},
+        {"headers",
+         {{"X-FastGPU-Log-Offset", {{"schema", {{"type", "integer"}}}, {"description", "Byte offset of the reply's first byte"}}},
+          {"X-FastGPU-Log-Times", {{"schema", {{"type", "string"}}}, {"description", "'none': no times are known"}}}}},
         {"content", {{"text/plain", {{"schema", {{"type", "string"}}}}}}}};
   } else if (p.rfind("/v1/jobs/{id}/exec", 0) == 0) {
     // Exec sessions (docs/exec.md).

@@ -833,6 +833,22 @@ std::vector<api::Node> Service::ListNodes() const {
 }
 
 Result<agent::LogChunk> Service::ReadLog(const std::string& id, int64_t offset, int64_t max_bytes, int rank) {
+  ASSIGN_OR_RETURN(agent::LogSource* src, LogSourceOf(id, rank));
+  if (!src) return agent::LogChunk{"", offset, true};
+  auto chunk = src->ReadLog(id, offset, max_bytes);
+  if (!chunk.ok() && chunk.status().code() == ErrorCode::kNotFound) return agent::LogChunk{"", offset, true};
+  return chunk;
+}
+
+Result<agent::LogTimes> Service::ReadLogTimes(const std::string& id, int64_t first, int64_t max_records, int rank) {
+  ASSIGN_OR_RETURN(agent::LogSource* src, LogSourceOf(id, rank));
+  if (!src) return agent::LogTimes{};
+  auto times = src->ReadLogTimes(id, first, max_records);
+  if (!times.ok() && times.status().code() == ErrorCode::kNotFound) return agent::LogTimes{};
+  return times;
+}
+
+Result<agent::LogSource*> Service::LogSourceOf(const std::string& id, int rank) {
   agent::LogSource* src = nullptr;
   std::optional<Job> stored;  // an ended job no longer in memory
   {
@@ -852,15 +868,13 @@ Result<agent::LogChunk> Service::ReadLog(const std::string& id, int64_t offset, 
       return InvalidArgument("job " + id + " has " + std::to_string(ranks) + " rank(s) (0-" +
                              std::to_string(ranks - 1) + "), not " + std::to_string(rank));
     const std::string node = j.members.empty() ? j.node : j.members[static_cast<size_t>(rank)].node;
-    if (node.empty() || j.attempt == 0) return agent::LogChunk{"", offset, true};
+    if (node.empty() || j.attempt == 0) return src;  // never placed: no log yet
     auto n = nodes_.find(node);
     if (n != nodes_.end()) src = n->second.logs;
     if (!src && fallback_logs_) src = fallback_logs_(node);  // also for a node gone or not back yet
     if (!src) return Unavailable("logs of job " + id + " are on node " + node + ", which is not reachable");
   }
-  auto chunk = src->ReadLog(id, offset, max_bytes);
-  if (!chunk.ok() && chunk.status().code() == ErrorCode::kNotFound) return agent::LogChunk{"", offset, true};
-  return chunk;
+  return src;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -204,6 +204,8 @@ class Service final : public agent::ControlPlane {
   // Logs: reads from the node's LogSource. kNotFound for unknown job. `rank`: the member of a multi-node job
   // whose log to read (each member node keeps its own); 0 for a job on one node.
   Result<agent::LogChunk> ReadLog(const std::string& id, int64_t offset, int64_t max_bytes, int rank = 0);
+  // The same job's log time index (agent/log_times.h): records [first, first + max_records); none when not kept.
+  Result<agent::LogTimes> ReadLogTimes(const std::string& id, int64_t first, int64_t max_records, int rank = 0);
   // Waits until the job's state changes or `timeout_ms` passes (for streaming logs).
   void WaitForChange(const std::string& id, int64_t timeout_ms);
 
@@ -377,6 +379,8 @@ class Service final : public agent::ControlPlane {
   void Loop();
   // Requires mu_ held. Builds the scheduler inputs from the current state.
   sched::ClusterSnapshot SnapshotLocked(bool empty) const;
+  // Where the log of job `id` (member `rank`) is read from; null when the job never ran (no log yet).
+  Result<agent::LogSource*> LogSourceOf(const std::string& id, int rank);
   bool HasFreeCapacityLocked() const;
   // Writes updates to the store (durable), then applies them in memory. Requires mutate_mu_ held
   // and mu_ NOT held.

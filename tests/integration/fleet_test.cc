@@ -194,6 +194,14 @@ TEST_F(FleetTest, TwoAgentsJoinRunJobsServeLogsAndKeepToTheirOwnNode) {
   EXPECT_EQ(Job(jc).value("node", ""), "gpu-c");
   auto logs_c = Cli({"job", "logs", jc});
   EXPECT_EQ(logs_c.out, "from-gpu-c\nc-done\n") << logs_c.err;
+  // When each line was written reached the server with the lines (the node's time index, pushed before them).
+  EXPECT_TRUE(fs::exists(home_ + "/node-logs/gpu-c/" + jc + ".log.times"));
+  auto stamped = Cli({"job", "logs", jc, "--timestamps", "--tail", "1"});
+  EXPECT_EQ(stamped.exit_code, 0) << stamped.err;
+  EXPECT_EQ(stamped.err, "");
+  ASSERT_EQ(stamped.out.size(), 24u + 1 + 7) << stamped.out;  // "2026-12-08T10:00:00.123Z c-done\n"
+  EXPECT_EQ(stamped.out.substr(23), "Z c-done\n") << stamped.out;
+  EXPECT_EQ(stamped.out[10], 'T') << stamped.out;
 
   // Node B's credential: only the agent routes, only for node B.
   auto hb = Agent(cred_b, "POST", "/v1/agent/heartbeat", json{{"node", "gpu-c"}, {"gpus", json::array()}}.dump());
@@ -207,6 +215,9 @@ TEST_F(FleetTest, TwoAgentsJoinRunJobsServeLogsAndKeepToTheirOwnNode) {
   auto log_push = Agent(cred_b, "POST", "/v1/agent/logs?job=" + jc + "&offset=0", "forged");
   ASSERT_TRUE(log_push);
   EXPECT_EQ(log_push->status, 403) << log_push->body;
+  auto times_push = Agent(cred_b, "POST", "/v1/agent/log-times?job=" + jc + "&offset=0", std::string(24, 'x'));
+  ASSERT_TRUE(times_push);
+  EXPECT_EQ(times_push->status, 403) << times_push->body;
   EXPECT_EQ(Cli({"job", "logs", jc}).out, "from-gpu-c\nc-done\n");
   {
     httplib::Client c(url_);

@@ -32,6 +32,42 @@ _MAX_WAIT_PER_CALL_S = 300  # the server's cap on one /wait call
 _LOG_IDLE_TIMEOUT_S = 60.0  # a silent job sends nothing for a long time: reconnect, do not fail
 
 
+def _since_param(since: Union[str, datetime.datetime, None]) -> Optional[str]:
+    """``since`` of a log read as the server takes it: RFC 3339, or a duration back from its now."""
+    if since is None:
+        return None
+    if isinstance(since, datetime.datetime):
+        if since.tzinfo is None:
+            since = since.replace(tzinfo=datetime.timezone.utc)
+        return since.astimezone(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.") + f"{since.microsecond // 1000:03d}Z"
+    if isinstance(since, str) and since.strip():
+        return since.strip()
+    raise InvalidRequest("since must be a datetime or a string such as '10m', '2h' or '2026-12-08T10:00:00Z'")
+
+
+class _Unstamped:
+    """Counts the log's own bytes in output stamped with times ("<time> " before each line), to resume a cut
+    stream at the right offset."""
+
+    def __init__(self) -> None:
+        self._line_start = True
+        self._in_prefix = False
+
+    def count(self, data: bytes) -> int:
+        n = 0
+        for c in data:
+            if self._in_prefix:
+                self._in_prefix = c != 0x20
+                continue
+            if self._line_start:
+                self._line_start = False
+                self._in_prefix = True
+                continue
+            n += 1
+            self._line_start = c == 0x0A
+        return n
+
+
 def _q(segment: str) -> str:
     return urllib.parse.quote(segment, safe="")
 
@@ -270,23 +306,62 @@ class Jobs(_Resource):
                     f"job {jid} is still {current.state} after {timeout:g} s", job=current
                 )
 
-    def log_chunks(self, job: JobRef, *, follow: bool = False, offset: int = 0, rank: int = 0) -> Iterator[bytes]:
+    def log_chunks(
+        self,
+        job: JobRef,
+        *,
+        follow: bool = False,
+        offset: int = 0,
+        rank: int = 0,
+        tail: Optional[int] = None,
+        since: Union[str, datetime.datetime, None] = None,
+        timestamps: bool = False,
+    ) -> Iterator[bytes]:
         """The job's output (stdout and stderr together) as bytes, as it arrives. With ``follow`` the iterator
-        ends when the job has ended and all output was read; a cut stream is resumed where it stopped."""
-        return self._log_chunks(_job_id(job), follow, offset, rank)
+        ends when the job has ended and all output was read; a cut stream is resumed where it stopped.
 
-    def _log_chunks(self, jid: str, follow: bool, offset: int, rank: int) -> Iterator[bytes]:
+        ``tail``: only the last N lines (with ``follow``: then what follows). ``since``: only lines written at or
+        after a time, a ``datetime`` (naive means UTC) or a string: RFC 3339 (``"2026-12-08T10:00:00Z"``) or a
+        duration back from the server's now (``"10m"``, ``"2h"``, ``"1d"``). ``timestamps``: each line prefixed
+        with the time it was written, RFC 3339 UTC with milliseconds and a space, or ``"- "`` where no time is
+        known (output written before times were recorded)."""
+        if tail is not None and (isinstance(tail, bool) or not isinstance(tail, int) or tail < 0):
+            raise InvalidRequest("tail must be a number of lines (0 or more)")
+        return self._log_chunks(_job_id(job), follow, offset, rank, tail, _since_param(since), timestamps)
+
+    def _log_chunks(
+        self,
+        jid: str,
+        follow: bool,
+        offset: int,
+        rank: int,
+        tail: Optional[int] = None,
+        since: Optional[str] = None,
+        timestamps: bool = False,
+    ) -> Iterator[bytes]:
+        first = True
+        unstamped = _Unstamped()
         while True:
             query: Dict[str, Any] = {"offset": offset, "follow": follow}
             if rank:
                 query["rank"] = rank
+            if first and tail is not None:
+                query["tail"] = tail  # a resumed stream goes on from its offset
+            if since is not None:
+                query["since"] = since
+            if timestamps:
+                query["timestamps"] = True
             resp = self._t.open(
                 "GET", f"/v1/jobs/{_q(jid)}/logs", query=query, timeout=_LOG_IDLE_TIMEOUT_S if follow else None
             )
+            first = False
+            start = resp.getheader("X-FastGPU-Log-Offset")
+            if start is not None and start.isdigit():
+                offset = int(start)  # where tail and since made the reply start
             before = offset
             try:
                 for data in self._t.chunks(resp):
-                    offset += len(data)
+                    offset += unstamped.count(data) if timestamps else len(data)
                     yield data
                 if self._t.closed:
                     raise ClientClosed("the FastGPU client is closed")
@@ -302,10 +377,24 @@ class Jobs(_Resource):
                 if offset == before:
                     time.sleep(0.2)
 
-    def logs(self, job: JobRef, *, follow: bool = False, offset: int = 0, rank: int = 0) -> Iterator[str]:
+    def logs(
+        self,
+        job: JobRef,
+        *,
+        follow: bool = False,
+        offset: int = 0,
+        rank: int = 0,
+        tail: Optional[int] = None,
+        since: Union[str, datetime.datetime, None] = None,
+        timestamps: bool = False,
+    ) -> Iterator[str]:
         """The job's output as lines of text (without the newline; invalid UTF-8 replaced). With
-        ``follow=True`` it yields lines as the job prints them and ends when the job has ended."""
-        return self._lines(self.log_chunks(job, follow=follow, offset=offset, rank=rank))
+        ``follow=True`` it yields lines as the job prints them and ends when the job has ended. ``tail``,
+        ``since`` and ``timestamps`` as for :meth:`log_chunks` (``client.jobs.logs(j, tail=100, since="10m",
+        timestamps=True)``)."""
+        return self._lines(
+            self.log_chunks(job, follow=follow, offset=offset, rank=rank, tail=tail, since=since, timestamps=timestamps)
+        )
 
     @staticmethod
     def _lines(chunks: Iterator[bytes]) -> Iterator[str]:
@@ -325,8 +414,9 @@ class Jobs(_Resource):
         return b"".join(self.log_chunks(job, offset=offset, rank=rank)).decode("utf-8", "replace")
 
     def log_tail(self, job: JobRef, *, lines: int = 50, rank: int = 0) -> str:
-        """The last ``lines`` lines of the job's output so far."""
-        return "\n".join(deque(self.logs(job, rank=rank), maxlen=max(0, lines)))
+        """The last ``lines`` lines of the job's output so far (the server reads only the end of the log)."""
+        n = max(0, lines)
+        return "\n".join(deque(self.logs(job, rank=rank, tail=n), maxlen=n))
 
     def exec(
         self,
@@ -797,8 +887,15 @@ class Task:
         self._job = self._client.jobs.cancel(self._jid())
         return self._job
 
-    def logs(self, *, follow: bool = False) -> Iterator[str]:
-        return self._client.jobs.logs(self._jid(), follow=follow)
+    def logs(
+        self,
+        *,
+        follow: bool = False,
+        tail: Optional[int] = None,
+        since: Union[str, datetime.datetime, None] = None,
+        timestamps: bool = False,
+    ) -> Iterator[str]:
+        return self._client.jobs.logs(self._jid(), follow=follow, tail=tail, since=since, timestamps=timestamps)
 
     def events(self) -> List[JobEvent]:
         return self._client.jobs.events(self._jid())

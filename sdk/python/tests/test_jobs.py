@@ -2,6 +2,7 @@
 secrets, users, tokens, usage, bills, audit."""
 from __future__ import annotations
 
+import datetime
 import itertools
 import threading
 from pathlib import Path
@@ -88,6 +89,37 @@ def test_follow_logs_as_they_are_written(client: fastgpu.Client, shared_dir: Pat
     assert client.jobs.get(job).state == "SUCCEEDED"  # follow ends once the job has ended
     assert list(client.jobs.logs(job, offset=6)) == ["second", "third"]
     assert b"".join(client.jobs.log_chunks(job)) == b"first\nsecond\nthird"
+
+
+def test_logs_tail_since_and_timestamps(client: fastgpu.Client, shared_dir: Path) -> None:
+    go = shared_dir / "go-times"
+    job = client.jobs.submit(
+        f"printf 'one\\ntwo\\n'; while [ ! -e {go} ]; do sleep 0.02; done; printf 'three\\nfour'", runtime="5m")
+    # Both lines are there with their times (recorded by the node a few ms after the write).
+    assert wait_for(lambda: [line[:1] not in ("", "-") for line in client.jobs.logs(job, timestamps=True)] == [True] * 2)
+    stamped = list(client.jobs.logs(job, timestamps=True))
+    assert [line.split(" ", 1)[1] for line in stamped] == ["one", "two"]
+    first = datetime.datetime.strptime(stamped[0].split(" ", 1)[0], "%Y-%m-%dT%H:%M:%S.%fZ")
+    # The rest is written after a time later than the first lines' (their times have millisecond precision).
+    cut = first + datetime.timedelta(milliseconds=5)
+    assert wait_for(lambda: datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None) > cut)
+    go.touch()
+    client.jobs.wait(job, timeout=60)
+    assert list(client.jobs.logs(job, tail=2)) == ["three", "four"]
+    assert list(client.jobs.logs(job, tail=0)) == []
+    assert client.jobs.log_tail(job, lines=1) == "four"
+    assert list(client.jobs.logs(job, since=cut)) == ["three", "four"]
+    assert list(client.jobs.logs(job, since="1h")) == ["one", "two", "three", "four"]
+    later = list(client.jobs.logs(job, since=cut.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z", timestamps=True))
+    assert [line.split(" ", 1)[1] for line in later] == ["three", "four"]
+    assert all(line.split(" ", 1)[0] >= stamped[0].split(" ", 1)[0] for line in later)
+    # Follow with a tail: the last line, then the end.
+    assert list(client.jobs.logs(job, follow=True, tail=1, timestamps=True))[0].endswith(" four")
+    with pytest.raises(fastgpu.InvalidRequest):
+        list(client.jobs.logs(job, tail=-1))
+    with pytest.raises(fastgpu.InvalidRequest) as bad:
+        list(client.jobs.logs(job, since="yesterday"))
+    assert "since" in str(bad.value)
 
 
 def test_logs_decode_utf8_split_across_reads(client: fastgpu.Client) -> None:
