@@ -3,7 +3,9 @@
 #include "agent/exec.h"
 #include "agent/log_times.h"
 
+#include "agent/files.h"
 #include "agent/rank_launcher.h"
+#include "common/crypto.h"
 #include "common/file_util.h"
 
 #include <fcntl.h>
@@ -160,13 +162,62 @@ Agent::~Agent() {
 
 std::string Agent::JobDir(const std::string& id) const { return opts_.home + "/jobs/" + id; }
 std::string Agent::LogPath(const std::string& id) const { return opts_.home + "/logs/" + id + ".log"; }
-std::string Agent::CheckpointRoot() const {
+std::string Agent::ConfiguredCheckpointRoot() const {
   const std::string root = opts_.checkpoint_root.empty() ? opts_.home + "/checkpoints" : opts_.checkpoint_root;
   std::error_code ec;
   const auto abs = std::filesystem::absolute(root, ec);  // the job sees it from its own working directory
   std::string out = ec ? root : abs.lexically_normal().string();
   while (out.size() > 1 && out.back() == '/') out.pop_back();
   return out;
+}
+
+std::string Agent::CheckpointRoot() const {
+  return checkpoint_root_.empty() ? ConfiguredCheckpointRoot() : checkpoint_root_;
+}
+
+// Checkpoint directories: the same for the root that holds them (each one is 0700 and the job's own). As root, jobs
+// run as their projects' uids and reach their checkpoint directory by its path, so every directory on the way must
+// let others pass. A default root under a home they cannot pass (a home under /root, the usual case of `fastgpu up`
+// in a GPU container) moves to the fallback base; a configured one that cannot be passed gets a warning.
+Status Agent::PrepareCheckpointRoot() {
+  const bool root_user = ::geteuid() == 0;
+  const auto prepare = [&](const std::string& dir) -> Status {
+    RETURN_IF_ERROR(MakeDirs(dir, root_user ? 0711 : 0700));
+    if (root_user && ::chmod(dir.c_str(), 0711) != 0) {
+      return Internal("cannot set the mode of checkpoint directory '" + dir + "': " + std::strerror(errno));
+    }
+    return Status::Ok();
+  };
+  checkpoint_root_ = ConfiguredCheckpointRoot();
+  RETURN_IF_ERROR(prepare(checkpoint_root_));
+  if (!root_user) return Status::Ok();
+  constexpr uid_t kSomeJobUid = 1'900'000'000;
+  Status can = CheckEnterableBy(checkpoint_root_, kSomeJobUid, kSomeJobUid, {});
+  if (can.ok()) return Status::Ok();
+  if (opts_.checkpoint_root.empty() && !opts_.checkpoint_fallback_base.empty()) {
+    std::error_code ec;
+    const auto home = std::filesystem::absolute(opts_.home, ec).lexically_normal().string();
+    const std::string base = opts_.checkpoint_fallback_base;
+    const std::string fallback = base + "/" + Sha256Hex(ec ? opts_.home : home).substr(0, 12);
+    Status made = prepare(base);
+    if (made.ok()) made = prepare(fallback);
+    if (made.ok()) made = CheckEnterableBy(fallback, kSomeJobUid, kSomeJobUid, {});
+    if (made.ok()) {
+      std::fprintf(stderr,
+                   "fastgpu agent: checkpoint directories (FASTGPU_CHECKPOINT_DIR) are under %s: jobs cannot pass "
+                   "through %s (%s); --checkpoint-root DIR chooses another place\n",
+                   fallback.c_str(), checkpoint_root_.c_str(), can.message().c_str());
+      checkpoint_root_ = fallback;
+      return Status::Ok();
+    }
+    can = Status(can.code(), can.message() + "; nor can " + fallback + " be used: " + made.message());
+  }
+  std::fprintf(stderr,
+               "fastgpu agent: warning: jobs cannot reach their checkpoint directories (FASTGPU_CHECKPOINT_DIR) "
+               "under %s: %s; start with --checkpoint-root DIR on a path every user may pass (each directory "
+               "on the way at least 0711), e.g. /var/lib/fastgpu/checkpoints\n",
+               checkpoint_root_.c_str(), can.message().c_str());
+  return Status::Ok();
 }
 
 api::Gpu Agent::ToApiGpu(const gpu::GpuInfo& info, const gpu::GpuMetrics* m, const std::string& node) {
@@ -232,23 +283,7 @@ Status Agent::Start() {
     return Internal("cannot set the mode of '" + opts_.home + "/jobs': " + std::strerror(errno));
   }
   RETURN_IF_ERROR(MakeDirs(opts_.home + "/logs"));
-  // Checkpoint directories: the same for the root that holds them (each one is 0700 and the job's own).
-  RETURN_IF_ERROR(MakeDirs(CheckpointRoot(), ::geteuid() == 0 ? 0711 : 0700));
-  if (::geteuid() == 0 && ::chmod(CheckpointRoot().c_str(), 0711) != 0) {
-    return Internal("cannot set the mode of checkpoint directory '" + CheckpointRoot() + "': " + std::strerror(errno));
-  }
-  if (::geteuid() == 0) {
-    // Jobs run as their projects' uids and reach their checkpoint directory by its path: every directory on the way
-    // must let others pass. A home under /root does not (jobs still run; their checkpoint directory is unusable).
-    constexpr uid_t kSomeJobUid = 1'900'000'000;
-    if (Status can = CheckEnterableBy(CheckpointRoot(), kSomeJobUid, kSomeJobUid, {}); !can.ok()) {
-      std::fprintf(stderr,
-                   "fastgpu agent: warning: jobs cannot reach their checkpoint directories (FASTGPU_CHECKPOINT_DIR) "
-                   "under %s: %s; start with --checkpoint-root DIR on a path every user may pass (each directory "
-                   "on the way at least 0711), e.g. /var/lib/fastgpu/checkpoints\n",
-                   CheckpointRoot().c_str(), can.message().c_str());
-    }
-  }
+  RETURN_IF_ERROR(PrepareCheckpointRoot());
   auto discovered = gpus_backend_.Discover();
   if (!discovered.ok()) {
     return Status(discovered.status().code(),

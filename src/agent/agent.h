@@ -58,8 +58,13 @@ struct AgentOptions {
   std::string launcher_path;
   // Where jobs keep their checkpoints: each job gets <checkpoint_root>/<job id> (FASTGPU_CHECKPOINT_DIR), kept
   // across its attempts and after it ends. In a fleet, point every agent at the same shared storage so that an
-  // attempt on another node finds it. Empty: <home>/checkpoints.
+  // attempt on another node finds it. Empty: <home>/checkpoints, or, when the agent runs as root and job users
+  // cannot pass through the home (a home under /root), <checkpoint_fallback_base>/<12 hex digits of the SHA-256
+  // of the home's absolute path> (one per home, so two agents on one machine never share job ids there).
   std::string checkpoint_root;
+  // Empty: no fallback (the agent warns instead). `fastgpu up` and `fastgpu agent` set kCheckpointFallbackBase for
+  // the default home only, so that a home chosen with --home or FASTGPU_HOME (tests) never writes outside itself.
+  std::string checkpoint_fallback_base;
   // Where the server keeps code archives (<blob_dir>/<project>/<sha256>) when it runs in this process (fastgpu up);
   // empty: they are fetched through the ControlPlane into <home>/blobs/ (docs/sync.md).
   std::string blob_dir;
@@ -110,7 +115,9 @@ class Agent final : public LogSource {
 
   std::string JobDir(const std::string& id) const;
   std::string LogPath(const std::string& id) const;
-  std::string CheckpointRoot() const;
+  std::string CheckpointRoot() const;  // settled by Start()
+  std::string ConfiguredCheckpointRoot() const;
+  Status PrepareCheckpointRoot();
   void Recover();
   Status Register();
   void CommandLoop();
@@ -138,6 +145,7 @@ class Agent final : public LogSource {
   Executor& executor_;
   ControlPlane& cp_;
   const Clock& clock_;
+  std::string checkpoint_root_;  // set once by Start() before any job starts
 
   std::mutex exec_mu_;   // serialises executor calls with the queueing of their reports
   std::mutex flush_mu_;  // one report sender at a time (keeps reports in order)

@@ -175,6 +175,7 @@ int RunAgentMain(const AgentRunOptions& options) {
   aopts.address = Hostname();
   aopts.stop_grace_ms = options.stop_grace_ms;
   aopts.checkpoint_root = options.checkpoint_root;
+  aopts.checkpoint_fallback_base = options.checkpoint_fallback_base;
   if (auto self = SelfExecutable(); self.ok()) aopts.launcher_path = *self;  // runs jobs with one process per GPU
   aopts.command_wait = std::chrono::milliseconds(10'000);  // long-poll; parked on the server, no thread held
   aopts.retry_interval = std::chrono::milliseconds(500);

@@ -17,6 +17,7 @@ struct AgentRunOptions {
   // Where jobs keep their checkpoints (AgentOptions::checkpoint_root; empty: <home>/checkpoints). In a fleet,
   // shared storage mounted at the same path on every node.
   std::string checkpoint_root;
+  std::string checkpoint_fallback_base;  // AgentOptions::checkpoint_fallback_base (set for the default home)
 };
 
 // Joins (when given a join token) or reuses the stored credential, then runs the agent until SIGINT or

@@ -465,6 +465,9 @@ int RunApp(const std::vector<std::string>& args_in, const Hooks& hooks, const Io
         ->type_name("DIR");
   }
   auto run_up = [&]() -> int {
+    if (up_opts.home.empty() && !io.env("FASTGPU_HOME").has_value()) {
+      up_opts.checkpoint_fallback_base = std::string(kCheckpointFallbackBase);
+    }
     if (up_opts.home.empty()) up_opts.home = ResolveHome(io.env);
     if (!hooks.run_up) return ReportError(io.err, Internal("this build cannot run the server"), kExitFailure);
     return hooks.run_up(up_opts);

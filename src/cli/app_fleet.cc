@@ -95,6 +95,9 @@ Examples:
         host.set_action([&, opts]() -> int {
           opts->server = !g.server.empty() ? g.server : io.env("FASTGPU_SERVER").value_or("");
           opts->ca_file = !g.ca.empty() ? g.ca : io.env("FASTGPU_CA").value_or("");
+          if (opts->home.empty() && !io.env("FASTGPU_HOME").has_value()) {
+            opts->checkpoint_fallback_base = std::string(kCheckpointFallbackBase);
+          }
           if (opts->home.empty()) opts->home = ResolveHome(io.env) + "/agent";
           if (!run_agent) return ReportError(io.err, Internal("this build cannot run the agent"), kExitFailure);
           return run_agent(*opts);

@@ -21,6 +21,10 @@ std::optional<std::string> ReadSmallFile(const std::string& path);
 
 inline constexpr std::string_view kDefaultServerUrl = "http://127.0.0.1:8400";
 
+// Where `fastgpu up` and `fastgpu agent` keep checkpoints when they run as root with the default home and job users
+// cannot pass through it (a home under /root): <this>/<hash of the home>/<job id> (docs/scheduling.md).
+inline constexpr std::string_view kCheckpointFallbackBase = "/var/lib/fastgpu/checkpoints";
+
 // $FASTGPU_HOME, else $HOME/.fastgpu, else ./.fastgpu.
 std::string ResolveHome(const EnvFn& env);
 

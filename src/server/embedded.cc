@@ -233,6 +233,7 @@ Status Embedded::Start(const UpOptions& options) {
     aopts.home = home_;
     aopts.stop_grace_ms = sopts.stop_grace_ms;
     aopts.checkpoint_root = options.checkpoint_root;
+    aopts.checkpoint_fallback_base = options.checkpoint_fallback_base;
     aopts.blob_dir = home_ + "/blobs";  // synced code, read in place (docs/sync.md)
     if (auto self = agent::SelfExecutable(); self.ok()) aopts.launcher_path = *self;  // one process per GPU
     agent_ = std::make_unique<agent::Agent>(aopts, *backend_, *executor_, *service_, clock_);

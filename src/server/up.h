@@ -39,6 +39,9 @@ struct UpOptions {
   std::string fence_timeout = "30s";  // 0: no fencing (see ServiceOptions::fence_timeout_ms)
   // The local agent's checkpoint root (agent::AgentOptions::checkpoint_root; empty: <home>/checkpoints).
   std::string checkpoint_root;
+  // agent::AgentOptions::checkpoint_fallback_base: the CLI sets it when the home is the default one (no --home,
+  // no FASTGPU_HOME), so that root's `fastgpu up` with its home under /root gives jobs usable checkpoint dirs.
+  std::string checkpoint_fallback_base;
   // The largest code archive a project may upload (`job submit --sync`), MiB.
   int64_t max_sync_mib = 100;
   // A file holding the token that may scrape GET /metrics (and nothing else); only its hash is kept. Empty: only

@@ -1,6 +1,9 @@
 #include "agent/agent.h"
+#include "common/crypto.h"
+#include "common/file_util.h"
 
 #include <signal.h>
+#include <sys/stat.h>
 
 #include <algorithm>
 #include <cstdio>
@@ -444,6 +447,28 @@ TEST_F(AgentTest, TheCheckpointRootCanBeMovedToSharedStorage) {
   EXPECT_EQ(ReadAllLog(a, "moved"), home_ + "/shared/ckpt/moved\n");
   EXPECT_TRUE(std::filesystem::exists(home_ + "/shared/ckpt/moved/x"));
   EXPECT_FALSE(std::filesystem::exists(home_ + "/checkpoints"));
+}
+
+// As root with a home that job users cannot pass (a home under /root: `fastgpu up` in a GPU container), the
+// default checkpoint root moves to the fallback base, one directory per home, which the job can write.
+TEST_F(AgentTest, AsRootAnUnreachableHomeKeepsCheckpointsUnderTheFallbackBase) {
+  if (!RunningAsRoot()) GTEST_SKIP() << "needs root: jobs run as another uid only when the agent is root";
+  AgentOptions o = Options();
+  ASSERT_TRUE(MakeDirs(home_ + "/private/home").ok());
+  ASSERT_EQ(::chmod((home_ + "/private").c_str(), 0700), 0);
+  o.home = home_ + "/private/home";
+  o.checkpoint_fallback_base = home_ + "/var/ckpt";
+  Agent& a = NewAgent(o);
+  ASSERT_TRUE(a.Start().ok());
+  cp_.Push(StartCmd("fb", {"sh", "-c", "echo $FASTGPU_CHECKPOINT_DIR; touch \"$FASTGPU_CHECKPOINT_DIR/x\""}));
+  auto exited = cp_.WaitReport("fb", JobReport::Kind::kExited);
+  ASSERT_TRUE(exited.has_value());
+  const std::string dir = home_ + "/var/ckpt/" + Sha256Hex(o.home).substr(0, 12) + "/fb";
+  EXPECT_EQ(exited->exit_code, 0) << ReadAllLog(a, "fb");
+  EXPECT_EQ(ReadAllLog(a, "fb"), dir + "\n");
+  struct stat sb {};
+  ASSERT_EQ(::stat((dir + "/x").c_str(), &sb), 0);
+  EXPECT_EQ(sb.st_uid, static_cast<uid_t>(kTestJobUid));
 }
 
 TEST_F(AgentTest, CommandNotFoundIsReportedAsExit127) {
