@@ -3,7 +3,6 @@
 #include "agent/exec.h"
 #include "agent/log_times.h"
 
-#include "agent/files.h"
 #include "agent/rank_launcher.h"
 #include "common/crypto.h"
 #include "common/file_util.h"
