@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <stdlib.h>
 
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <optional>
@@ -10,6 +11,7 @@
 #include <thread>
 #include <vector>
 
+#include "common/clock.h"
 #include "gpu/backend.h"
 
 namespace fastgpu::gpu {
@@ -323,6 +325,21 @@ TEST(NvmlBackendTest, OlderDriverWithoutOptionalCallsStillSamples) {
   EXPECT_EQ((*metrics)[1].sm_clock_mhz, 0);
   EXPECT_EQ((*metrics)[1].ecc_corrected_aggregate, 0);
   EXPECT_EQ((*metrics)[1].throttle_reasons, 0u);
+}
+
+// What an NVML sample costs per GPU through this backend (printed): against the stub the calls are free, so this is
+// the backend's own overhead (12 NVML calls per GPU plus the event drain); a real driver adds its own.
+TEST(NvmlBackendTest, SamplingOverheadPerGpu) {
+  EnvGuard count("FASTGPU_NVML_STUB_COUNT", "8");
+  auto backend = OpenStub();
+  ASSERT_NE(backend, nullptr);
+  ASSERT_TRUE(backend->Discover().ok());
+  SystemClock wall;
+  constexpr int kRounds = 2000;
+  const int64_t t0 = wall.MonotonicNanos();
+  for (int r = 0; r < kRounds; ++r) ASSERT_EQ(backend->Sample()->size(), 8u);
+  std::printf("NVML backend sampling overhead: %.0f ns per GPU per sample (stub library)\n",
+              static_cast<double>(wall.MonotonicNanos() - t0) / kRounds / 8.0);
 }
 
 TEST(NvmlBackendTest, ConcurrentCallsAreSafe) {

@@ -3,11 +3,13 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <cstdio>
 #include <set>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "common/clock.h"
 #include "gpu/backend.h"
 
 namespace fastgpu::gpu {
@@ -299,6 +301,33 @@ TEST(SimBackendTest, ConcurrentUse) {
   }
   writer.join();
   EXPECT_EQ(samples, 500);
+}
+
+}  // namespace
+}  // namespace fastgpu::gpu
+
+namespace fastgpu::gpu {
+namespace {
+
+// What sampling costs per GPU (printed; docs/monitoring.md): a simulated fleet of 256 GPUs, half of them loaded.
+TEST(SimBackendTest, SamplingCostPerGpu) {
+  auto backend = MustCreate("64xA100-80GB,64xH100-80GB,64xA10-24GB,64xL4-24GB");
+  ASSERT_NE(backend, nullptr);
+  auto gpus = backend->Discover();
+  ASSERT_TRUE(gpus.ok());
+  std::vector<GpuLoad> loads;
+  for (size_t i = 0; i < gpus->size(); i += 2) loads.push_back({(*gpus)[i].uuid, 500, 0});
+  SystemClock wall;
+  constexpr int kRounds = 200;
+  const int64_t t0 = wall.MonotonicNanos();
+  for (int r = 0; r < kRounds; ++r) {
+    backend->SetLoad(loads);
+    auto m = backend->Sample();
+    ASSERT_TRUE(m.ok());
+    ASSERT_EQ(m->size(), 256u);
+  }
+  const double ns = static_cast<double>(wall.MonotonicNanos() - t0) / kRounds / 256.0;
+  std::printf("simulated GPU sampling: %.0f ns per GPU per sample (256 GPUs, SetLoad + Sample)\n", ns);
 }
 
 }  // namespace

@@ -4,6 +4,8 @@
 #include <httplib.h>
 #include <stdlib.h>
 
+#include <algorithm>
+#include <cstdio>
 #include <filesystem>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -117,7 +119,7 @@ class MetricsTest : public ::testing::Test {
     clock_.Advance(std::chrono::milliseconds(1500));  // 1.5 s in the queue
     svc_->ScheduleOnce();
     auto cmds = svc_->WaitCommands("n1", std::chrono::milliseconds(0));
-    EXPECT_TRUE(cmds.ok() && cmds->size() == 1u);
+    EXPECT_TRUE(cmds.ok() && cmds->size() == 1u) << svc_->GetJob(job->id)->reason << " state " << api::JobStateName(svc_->GetJob(job->id)->state);
     agent::JobReport r;
     r.kind = agent::JobReport::Kind::kStarted;
     r.job_id = job->id;
@@ -291,6 +293,66 @@ TEST_F(MetricsTest, EndsAreCountedByStateAndProject) {
   ASSERT_TRUE(m);
   EXPECT_NE(m->body.find("fastgpu_job_ends_total{state=\"CANCELLED\",project=\"ml\"} 1\n"), std::string::npos)
       << m->body;
+}
+
+}  // namespace
+}  // namespace fastgpu::server
+
+namespace fastgpu::server {
+namespace {
+
+// The cost of one scrape at 1,000 GPUs (125 nodes x 8, every GPU reporting, half of them running a job). Prints the
+// figure (docs/monitoring.md); asserts only the series count.
+TEST_F(MetricsTest, ScrapeOfAThousandGpus) {
+  constexpr int kNodes = 125, kPerNode = 8;
+  for (int n = 0; n < kNodes; ++n) {
+    agent::NodeRegistration reg;
+    reg.node.name = "node-" + std::to_string(n);
+    reg.node.simulated = true;
+    for (int i = 0; i < kPerNode; ++i) {
+      api::Gpu g;
+      g.uuid = "SIM-" + std::to_string(n) + "-" + std::to_string(i);
+      g.index = i;
+      g.name = "H100-80GB (simulated)";
+      g.type = "H100-80GB";
+      g.memory_total_mib = 81920;
+      g.simulated = true;
+      reg.gpus.push_back(g);
+    }
+    ASSERT_TRUE(svc_->RegisterNode(reg).ok());
+    agent::NodeHeartbeat hb;
+    hb.node = reg.node.name;
+    hb.gpus = reg.gpus;
+    for (auto& g : hb.gpus) g.utilization_pct = 50;
+    ASSERT_TRUE(svc_->Heartbeat(hb).ok());
+  }
+  for (int j = 0; j < kNodes * kPerNode / 2; ++j) {
+    api::JobSpec spec;
+    spec.command = {"true"};
+    spec.project = "ml";
+    ASSERT_TRUE(svc_->Submit(spec, "alice").ok());
+  }
+  svc_->ScheduleOnce();
+  SystemClock wall;
+  std::string body;
+  constexpr int kScrapes = 20;
+  const int64_t t0 = wall.MonotonicNanos();
+  for (int i = 0; i < kScrapes; ++i) {
+    auto r = Get("/metrics", kMetricsToken);
+    ASSERT_TRUE(r && r->status == 200);
+    body = r->body;
+  }
+  const double ms = static_cast<double>(wall.MonotonicNanos() - t0) / 1e6 / kScrapes;
+  size_t util_series = 0;
+  for (size_t at = body.find("\nDCGM_FI_DEV_GPU_UTIL{"); at != std::string::npos;
+       at = body.find("\nDCGM_FI_DEV_GPU_UTIL{", at + 1)) {
+    ++util_series;
+  }
+  EXPECT_EQ(util_series, static_cast<size_t>(kNodes * kPerNode));
+  std::printf("GET /metrics at %d GPUs (%d nodes, %d jobs): %.1f ms per scrape (HTTP on loopback included), %zu KiB, "
+              "%zu lines\n",
+              kNodes * kPerNode, kNodes, kNodes * kPerNode / 2, ms, body.size() / 1024,
+              static_cast<size_t>(std::count(body.begin(), body.end(), '\n')));
 }
 
 }  // namespace
