@@ -254,6 +254,8 @@ Result<ExecSpawn> PlanExec(const JobCommand& cmd, const ExecTarget& t) {
   if (!environ_text)
     return FailedPrecondition("cannot read the environment of job " + job.id + "'s process on node " + t.node +
                               " (" + proc + "/environ)");
+  if (environ_text->empty())  // its exec has not set it up yet (a job that has only just started)
+    return Unavailable("job " + job.id + "'s process on node " + t.node + " is still starting: try again");
   for (size_t i = 0; i < environ_text->size();) {
     size_t z = environ_text->find('\0', i);
     if (z == std::string::npos) z = environ_text->size();

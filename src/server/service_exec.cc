@@ -49,8 +49,11 @@ Result<ExecStarted> Service::StartExec(const std::string& job_id, const ExecRequ
   } else if (req.rank != 0) {
     return InvalidArgument("job " + job_id + " runs on one node: it has rank 0 only");
   }
+  if (node.empty())
+    return FailedPrecondition("job " + job_id + " runs on no node itself (a job array runs in its tasks: exec into "
+                              "one of them, e.g. the id `fastgpu job get " + job_id + "` lists)");
   auto n = nodes_.find(node);
-  if (node.empty() || n == nodes_.end() || !n->second.registered)
+  if (n == nodes_.end() || !n->second.registered)
     return Unavailable("node " + node + " of job " + job_id + " is not connected: try again once its agent is back");
   ExecOpenRequest open;
   open.job_id = job_id;

@@ -10,7 +10,11 @@
 #include <condition_variable>
 #include <mutex>
 
+#include "agent/protocol.h"
+#include "common/crypto.h"
 #include "test_util.h"
+
+#include <nlohmann/json.hpp>
 
 extern char** environ;  // NOLINT: POSIX
 
@@ -111,6 +115,8 @@ TEST(PlanExecTest, ARunningJobsEnvironmentAndWorkingDirectory) {
   char* argv[] = {a0.data(), a1.data(), nullptr};
   pid_t job = 0;
   ASSERT_EQ(::posix_spawn(&job, argv[0], nullptr, nullptr, argv, envp), 0);
+  // Its environment is readable once its exec has set it up (posix_spawn may return a moment before).
+  ASSERT_TRUE(WaitUntil([&] { return !testing::ReadText("/proc/" + std::to_string(job) + "/environ").empty(); }));
   JobCommand cmd;
   cmd.kind = JobCommand::Kind::kExec;
   cmd.job.id = "j-1";
@@ -253,6 +259,98 @@ TEST(ExecRunnerTest, ACommandThatCannotStartEndsTheSessionWithTheReason) {
   EXPECT_EQ(server.exit_code, 127);
   EXPECT_NE(server.err.find("is not running on node n1"), std::string::npos) << server.err;
   EXPECT_EQ(server.error, "job j-1 (attempt 2) is not running on node n1");
+}
+
+TEST(ExecProtocolTest, Base64MatchesRfc4648AndRefusesGarbage) {
+  const std::pair<std::string, std::string> vectors[] = {{"", ""},         {"f", "Zg=="},         {"fo", "Zm8="},
+                                                         {"foo", "Zm9v"},  {"foob", "Zm9vYg=="}, {"fooba", "Zm9vYmE="},
+                                                         {"foobar", "Zm9vYmFy"}};
+  for (const auto& [plain, coded] : vectors) {
+    EXPECT_EQ(Base64Encode(plain), coded);
+    auto back = Base64Decode(coded);
+    ASSERT_TRUE(back.ok()) << coded;
+    EXPECT_EQ(*back, plain);
+  }
+  for (const char* bad : {"Zg=", "Z===", "Zm9v!A==", "Zg==Zg==", "=Zg="}) EXPECT_FALSE(Base64Decode(bad).ok()) << bad;
+}
+
+TEST(ExecProtocolTest, AnExecCommandAndTheSessionsBytesSurviveTheWire) {
+  JobCommand c;
+  c.kind = JobCommand::Kind::kExec;
+  c.id = 7;
+  c.job.id = "j-3";
+  c.job.attempt = 2;
+  c.session = "x-0123456789abcdef";
+  c.argv = {"sh", "-c", "echo 'a b'"};
+  c.rank = 1;
+  c.run_as_uid = 1'900'000'001;
+  c.tty = true;
+  c.stdin_open = true;
+  c.rows = 40;
+  c.cols = 120;
+  c.term = "xterm-256color";
+  auto back = JobCommandFromJson(ToJson(c));
+  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  EXPECT_EQ(back->kind, JobCommand::Kind::kExec);
+  EXPECT_EQ(back->session, c.session);
+  EXPECT_EQ(back->argv, c.argv);
+  EXPECT_EQ(back->job.id, "j-3");
+  EXPECT_EQ(back->job.attempt, 2);
+  EXPECT_EQ(back->rank, 1);
+  EXPECT_EQ(back->run_as_uid, c.run_as_uid);
+  EXPECT_TRUE(back->tty && back->stdin_open);
+  EXPECT_EQ(back->rows, 40);
+  EXPECT_EQ(back->cols, 120);
+  EXPECT_EQ(back->term, "xterm-256color");
+  nlohmann::json no_cmd = ToJson(c);
+  no_cmd["argv"] = nlohmann::json::array();
+  EXPECT_FALSE(JobCommandFromJson(no_cmd).ok());
+
+  std::string every_byte;
+  for (int b = 0; b < 256; ++b) every_byte.push_back(static_cast<char>(b));
+  ExecOutput o;
+  o.session = c.session;
+  o.node = "n1";
+  o.stdout_offset = 5;
+  o.stdout_data = every_byte;
+  o.stderr_offset = 9;
+  o.stderr_data = "\xff\xfe";
+  o.exited = true;
+  o.signal = 9;
+  o.error = "job j-3 ended";
+  auto out = ExecOutputFromJson(ToJson(o));
+  ASSERT_TRUE(out.ok()) << out.status().ToString();
+  EXPECT_EQ(out->stdout_data, every_byte);
+  EXPECT_EQ(out->stderr_data, "\xff\xfe");
+  EXPECT_EQ(out->stdout_offset, 5);
+  EXPECT_EQ(out->stderr_offset, 9);
+  EXPECT_TRUE(out->exited);
+  EXPECT_EQ(out->signal, 9);
+  EXPECT_FALSE(out->exit_code.has_value());
+  EXPECT_EQ(out->error, "job j-3 ended");
+  nlohmann::json extra = ToJson(o);
+  extra["surprise"] = 1;
+  EXPECT_FALSE(ExecOutputFromJson(extra).ok());
+
+  ExecInput i;
+  i.offset = 3;
+  i.data = every_byte;
+  i.eof = true;
+  i.rows = 24;
+  i.cols = 80;
+  i.close = true;
+  i.close_reason = "ended by user:alice";
+  auto in = ExecInputFromJson(ToJson(i));
+  ASSERT_TRUE(in.ok()) << in.status().ToString();
+  EXPECT_EQ(in->data, every_byte);
+  EXPECT_EQ(in->offset, 3);
+  EXPECT_TRUE(in->eof && in->close);
+  EXPECT_EQ(in->close_reason, "ended by user:alice");
+  auto ack = ExecOutputAckFromJson(ToJson(ExecOutputAck{10, 20, true}));
+  ASSERT_TRUE(ack.ok());
+  EXPECT_EQ(ack->stdout_offset, 10);
+  EXPECT_EQ(ack->stderr_offset, 20);
+  EXPECT_TRUE(ack->closed);
 }
 
 }  // namespace

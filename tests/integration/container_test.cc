@@ -207,6 +207,29 @@ TEST_F(ContainerTest, JobMigrateSendsTheCheckpointSignalIntoTheContainerAndTheNe
   EXPECT_TRUE(NoContainerLeft()) << PodmanEnv::Containers();
 }
 
+// `job exec` into a container job (docs/exec.md): podman exec into its container, with the container's environment,
+// input passed through and the command's exit code.
+TEST_F(ContainerTest, ExecRunsInsideTheJobsContainer) {
+  SharedDir shared;
+  UpProcess up("2xA100-80GB");
+  up.Start({"--checkpoint-root", shared.checkpoints()});
+  auto sub = up.Cli({"job", "submit", "--image", kImage, "--env", "GREETING=hi", "--", "sh", "-c",
+                     "echo running; exec sleep 600"});
+  ASSERT_EQ(sub.exit_code, 0) << sub.err;
+  const std::string id = Trim(sub.out);
+  ASSERT_TRUE(WaitFor([&] { return LogHas(up, id, "running"); }, std::chrono::seconds(60))) << up.Job(id).dump();
+  auto e = up.Cli({"job", "exec", id, "--", "sh", "-c",
+                   "echo \"$FASTGPU_JOB_ID $GREETING\"; if [ -e /etc/debian_version ]; then echo host-root; fi; exit 5"});
+  EXPECT_EQ(e.exit_code, 5) << e.err;
+  EXPECT_EQ(e.out, id + " hi\n") << e.err;
+  auto in = up.Cli({"job", "exec", "-i", id, "--", "cat"}, "through the container\n");
+  EXPECT_EQ(in.exit_code, 0) << in.err;
+  EXPECT_EQ(in.out, "through the container\n") << in.err;
+  ASSERT_EQ(up.Cli({"job", "cancel", id}).exit_code, 0);
+  ASSERT_TRUE(up.WaitState(id, "CANCELLED", std::chrono::seconds(30))) << up.Job(id).dump();
+  EXPECT_TRUE(NoContainerLeft()) << PodmanEnv::Containers();
+}
+
 TEST_F(ContainerTest, AMissingImageOrABadNameIsRefusedWithAClearReason) {
   UpProcess up("1xA100-80GB");
   up.Start();
