@@ -284,12 +284,12 @@ void SafeLogTimesInit(SafeLogTimes* t, int times_fd) {
   }
 }
 
-// Records what the log gained since the last record, at the current time.
-void SafeLogTimesObserve(SafeLogTimes* t) {
-  if (t->fd < 0) return;
+// Records what the log gained since the last record, at the current time. True when it recorded something.
+bool SafeLogTimesObserve(SafeLogTimes* t) {
+  if (t->fd < 0) return false;
   const int64_t size = SafeFileSize(1);
   if (size < t->seen) t->seen = size;  // truncated by someone: go on from there
-  if (size <= t->seen) return;
+  if (size <= t->seen) return false;
   const int64_t now = std::max(SafeRealtimeMillis(), t->last_ms);
   char rec[kLogTimeRecordBytes];
   SafePutLe(t->seen, rec);
@@ -299,15 +299,24 @@ void SafeLogTimesObserve(SafeLogTimes* t) {
   t->seen = size;
   t->last_ms = now;
   t->last_record_ns = SafeMonotonicNanos();
+  return true;
+}
+
+// Reads whatever is queued on the (non-blocking) inotify descriptor `fd`.
+void SafeDrain(int fd) {
+  char events[4096];
+  while (::read(fd, events, sizeof(events)) > 0) {
+  }
 }
 
 // Waits (in the supervisor) until `job` has ended, without reaping it. With a lease file, checks it about
 // once a second and fences the job once the lease has run out: SIGTERM to its process group, SIGKILL after
 // the grace. With a time index (times), records the log's growth as it happens: woken by inotify when the log
-// changes (`notify`: an inotify instance watching the log, set up before the job started; at most one record per
-// kLogTimeSpacingMs), or every 250 ms where inotify is unavailable (notify -1). Returns the
-// lease (ms) that ran out when the job was fenced, else -1.
-int64_t SafeWaitJob(pid_t job, const char* lease_path, int notify, SafeLogTimes* times) {
+// changes (`notify`: an inotify instance with a one-shot watch of `log_path`, set up before the job started, closed
+// here; at most one record per kLogTimeSpacingMs), or every 250 ms where inotify is unavailable (notify -1).
+// Returns the lease (ms) that ran out when the job was fenced, else -1.
+
+int64_t SafeWaitJob(pid_t job, const char* lease_path, int notify, const char* log_path, SafeLogTimes* times) {
   siginfo_t info{};
   const bool leased = lease_path[0] != '\0';
   if (!leased && times->fd < 0) {
@@ -321,7 +330,10 @@ int64_t SafeWaitJob(pid_t job, const char* lease_path, int notify, SafeLogTimes*
 #endif
   SafeLogTimesObserve(times);  // what was written before the first wake
   constexpr int64_t kSpacingNs = kLogTimeSpacingMs * 1'000'000;
-  bool pending = false;  // the log changed within the spacing of the last record: record it when that has passed
+  // The watch is one-shot: the first write after a quiet spell wakes the supervisor, which records it at once; while
+  // output keeps coming the log is checked every kLogTimeSpacingMs without a watch (so writes cost the job nothing
+  // more), and the watch is set again once a check finds nothing new.
+  bool armed = notify >= 0;
   int64_t fenced_lease = -1;
   int64_t kill_at = 0;
   bool killed = false;
@@ -342,38 +354,41 @@ int64_t SafeWaitJob(pid_t job, const char* lease_path, int notify, SafeLogTimes*
       killed = true;
       ::kill(-job, SIGKILL);
     }
-    // Woken by the job's end (pidfd), the log's growth (inotify), else after at most a second (lease), 250 ms
-    // (times without inotify) or not at all.
+    // Woken by the job's end (pidfd), the log's first growth (inotify), else after at most a second (lease), the
+    // spacing (output coming), 250 ms (times without inotify) or not at all.
     int64_t wait_ms = leased ? 1000 : -1;
+    auto at_most = [&wait_ms](int64_t ms) { wait_ms = wait_ms < 0 ? ms : std::min(wait_ms, ms); };
     if (times->fd >= 0) {
       if (notify < 0) {
         SafeLogTimesObserve(times);
-        wait_ms = wait_ms < 0 ? 250 : std::min<int64_t>(wait_ms, 250);
-      } else if (pending) {
+        at_most(250);
+      } else if (!armed) {
         const int64_t left_ns = times->last_record_ns + kSpacingNs - now;
-        if (left_ns <= 0) {
-          char events[4096];
-          while (::read(notify, events, sizeof(events)) > 0) {
+        if (left_ns > 0) {
+          at_most(left_ns / 1'000'000 + 1);
+        } else if (SafeLogTimesObserve(times)) {
+          at_most(kLogTimeSpacingMs);  // still coming
+        } else {
+          // Quiet: watch for the next write (and record what came between the check and the watch).
+          SafeDrain(notify);
+          armed = ::inotify_add_watch(notify, log_path, IN_MODIFY | IN_ONESHOT) >= 0;
+          if (!armed) {
+            ::close(notify);
+            notify = -1;
+            at_most(250);
           }
           SafeLogTimesObserve(times);
-          pending = false;
-        } else {
-          const int64_t left_ms = left_ns / 1'000'000 + 1;
-          wait_ms = wait_ms < 0 ? left_ms : std::min(wait_ms, left_ms);
         }
       }
     }
-    if (fenced_lease >= 0 && !killed) {
-      const int64_t to_kill = std::max<int64_t>(1, (kill_at - now) / 1'000'000 + 1);
-      wait_ms = wait_ms < 0 ? to_kill : std::min(wait_ms, to_kill);
-    }
+    if (fenced_lease >= 0 && !killed) at_most(std::max<int64_t>(1, (kill_at - now) / 1'000'000 + 1));
     struct pollfd pfd[2] {};
     nfds_t n = 0;
     if (pidfd >= 0) pfd[n++] = {pidfd, POLLIN, 0};
-    const bool watch_log = notify >= 0 && !pending;
+    const bool watch_log = notify >= 0 && armed;
     if (watch_log) pfd[n++] = {notify, POLLIN, 0};
     // Without a pidfd the job's end is only seen by polling.
-    if (pidfd < 0) wait_ms = wait_ms < 0 ? 100 : std::min<int64_t>(wait_ms, leased ? 1000 : 100);
+    if (pidfd < 0) at_most(leased ? 1000 : 100);
     if (n > 0) {
       ::poll(pfd, n, static_cast<int>(wait_ms));
     } else {
@@ -381,17 +396,13 @@ int64_t SafeWaitJob(pid_t job, const char* lease_path, int notify, SafeLogTimes*
       ::nanosleep(&ts, nullptr);
     }
     if (watch_log && (pfd[n - 1].revents & POLLIN) != 0) {
-      char events[4096];
-      while (::read(notify, events, sizeof(events)) > 0) {
-      }
-      if (SafeMonotonicNanos() - times->last_record_ns >= kSpacingNs) {
-        SafeLogTimesObserve(times);
-      } else {
-        pending = true;
-      }
+      SafeDrain(notify);
+      armed = false;  // the one-shot watch is gone
+      if (SafeMonotonicNanos() - times->last_record_ns >= kSpacingNs) SafeLogTimesObserve(times);
     }
   }
   if (pidfd >= 0) ::close(pidfd);
+  if (notify >= 0) ::close(notify);
   return fenced_lease;
 }
 
@@ -595,7 +606,7 @@ __attribute__((noinline)) pid_t SpawnJob(const Prepared& p, ChildFailure* fail) 
   int notify = -1;
   if (times.fd >= 0) {
     notify = ::inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
-    if (notify >= 0 && ::inotify_add_watch(notify, p.log_path.c_str(), IN_MODIFY) < 0) {
+    if (notify >= 0 && ::inotify_add_watch(notify, p.log_path.c_str(), IN_MODIFY | IN_ONESHOT) < 0) {
       ::close(notify);
       notify = -1;
     }
@@ -663,7 +674,8 @@ __attribute__((noinline)) pid_t SpawnJob(const Prepared& p, ChildFailure* fail) 
   if (stage == kStageNone) {
     // Wait for the job without reaping it (its pid keeps the process group id reserved), clean up
     // what is left of its process group, then reap it.
-    fenced_lease = SafeWaitJob(job, p.lease_path.c_str(), notify, &times);
+    fenced_lease = SafeWaitJob(job, p.lease_path.c_str(), notify, p.log_path.c_str(), &times);
+    notify = -1;  // closed there
     ::kill(-job, SIGKILL);
     while (::waitpid(job, &status, 0) < 0 && errno == EINTR) {
     }
