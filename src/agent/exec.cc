@@ -470,7 +470,11 @@ void ExecRunner::Run(const std::shared_ptr<Session>& s, Result<ExecSpawn> spawn)
   };
   // Time is counted by the waits below (no clock reads): only for keep-alives and giving up on an unreachable server.
   int64_t waited_ms = 0, last_push_ms = 0, failing_since_ms = -1;
-  bool retry_wait = false;  // the last push failed, or the server held output back: push again after `retry_`
+  bool retry_wait = false;  // the last push failed, or the server held output back: push again after `wait_ms`
+  // The server holds back output while its client has not read what it has: look again soon (it empties as fast as
+  // the client reads), backing off to `retry_` while nothing moves. A failed push waits `retry_`.
+  constexpr int kHeldBackFirstMs = 5;
+  int wait_ms = kHeldBackFirstMs;
   while (true) {
     // Wait for output, the end of the command, a kill or stop, or the time to push again.
     std::vector<pollfd> fds;
@@ -482,7 +486,7 @@ void ExecRunner::Run(const std::shared_ptr<Session>& s, Result<ExecSpawn> spawn)
     int timeout = kKeepAliveMs;
     if (pidfd < 0 && !exited) timeout = 100;  // no pidfd: look for the end now and then
     if (retry_wait) {
-      timeout = static_cast<int>(retry_.count());
+      timeout = wait_ms;
     } else if (have_output || exited) {
       timeout = 0;
     }
@@ -545,6 +549,7 @@ void ExecRunner::Run(const std::shared_ptr<Session>& s, Result<ExecSpawn> spawn)
       if (failing_since_ms < 0) failing_since_ms = waited_ms;
       if (waited_ms - failing_since_ms >= kGiveUpMs || stopping()) break;
       retry_wait = true;
+      wait_ms = static_cast<int>(retry_.count());
       continue;
     }
     failing_since_ms = -1;
@@ -563,7 +568,9 @@ void ExecRunner::Run(const std::shared_ptr<Session>& s, Result<ExecSpawn> spawn)
       s->Kill();          // the client went away or ended the session; its end is pushed once reaped
     }
     // The server held some back (its buffer for the client is full): the rest goes after a pause.
-    retry_wait = out.stdout_offset + out.stderr_offset - before < sent;
+    const int64_t taken = out.stdout_offset + out.stderr_offset - before;
+    retry_wait = taken < sent;
+    wait_ms = taken > 0 ? kHeldBackFirstMs : std::min(wait_ms * 2, static_cast<int>(retry_.count()));
   }
   s->Kill();
   if (pidfd >= 0 && !exited) {

@@ -157,8 +157,11 @@ TEST_F(ExecTest, TheCommandDiesWhenTheJobIsCancelled) {
       if (name.find_first_not_of("0123456789") != std::string::npos) continue;
       std::string cmdline = ReadFile("/proc/" + name + "/cmdline");
       std::replace(cmdline.begin(), cmdline.end(), '\0', ' ');
-      if (cmdline == "sleep 600 " && ReadFile("/proc/" + name + "/environ").find("FASTGPU_JOB_ID=" + id + '\0') !=
-                                         std::string::npos)
+      // In this instance's job (other fastgpu instances on the machine may have a job of the same id).
+      std::error_code ec;
+      const std::string cwd = fs::read_symlink("/proc/" + name + "/cwd", ec).string();
+      if (cmdline == "sleep 600 " && cwd.rfind(up_.home() + "/", 0) == 0 &&
+          ReadFile("/proc/" + name + "/environ").find("FASTGPU_JOB_ID=" + id + '\0') != std::string::npos)
         pids.push_back(std::stoi(name));
     }
     return pids;
