@@ -3,6 +3,7 @@
 #include "agent/exec.h"
 #include "agent/log_times.h"
 
+#include "agent/files.h"
 #include "agent/rank_launcher.h"
 #include "common/crypto.h"
 #include "common/file_util.h"
@@ -578,6 +579,8 @@ void Agent::CommandLoop() {
         HandleStart(cmd);
       } else if (cmd.kind == JobCommand::Kind::kExec) {
         HandleExec(cmd);
+      } else if (cmd.kind == JobCommand::Kind::kFiles) {
+        (void)cp_.PostFiles(AnswerFiles(opts_.home + "/jobs", opts_.node_name, cmd));  // a lost answer times out there
       } else {
         HandleStop(cmd);
       }

@@ -61,7 +61,9 @@ struct NodeHeartbeat {
 struct JobCommand {
   // kExec: run a command inside a running job (`fastgpu job exec`, docs/exec.md); its I/O goes through the
   // exec session named by `session` (PushExecOutput / WaitExecInput).
-  enum class Kind { kStart, kStop, kExec };
+  // kFiles: list or read a path under a job's work dir (`fastgpu job files`, docs/sync.md); the answer goes back with
+  // PostFiles under `request`.
+  enum class Kind { kStart, kStop, kExec, kFiles };
   Kind kind = Kind::kStart;
   // Assigned by the server, increasing per node. Over the network a command is delivered at least once:
   // the agent acknowledges the highest id it has applied (AckCommands) and the server sends again what
@@ -108,6 +110,35 @@ struct JobCommand {
   int rows = 0;             // the client's window size (tty)
   int cols = 0;
   std::string term;         // the client's TERM (tty)
+  // kFiles: the request the answer names, the job (job_id), the path relative to its work dir ("" = the work dir),
+  // and for a file the bytes [files_offset, files_offset + files_max_bytes) to send back.
+  std::string request;
+  std::string files_path;
+  int64_t files_offset = 0;
+  int64_t files_max_bytes = 0;
+};
+
+// One entry of a job's files listing (`fastgpu job files`).
+struct FileInfo {
+  std::string path;  // relative to the job's work dir
+  std::string type;  // dir, file, symlink, other
+  int64_t size = 0;
+  int64_t mode = 0;
+  int64_t modified_at_ms = 0;
+};
+
+// A node's answer to a kFiles command: an error, a directory's listing, or a piece of a file.
+struct FilesAnswer {
+  std::string request;
+  std::string node;
+  std::string error_code;  // "" = fine; else invalid_argument, not_found or internal, with `error` saying why
+  std::string error;
+  bool dir = false;
+  std::vector<FileInfo> files;  // dir: recursive listing
+  bool truncated = false;       // dir: more entries than a listing holds
+  int64_t size = 0;             // file: its size
+  int64_t offset = 0;           // file: where `data` starts
+  std::string data;             // file: bytes from offset (empty at the end)
 };
 
 // The output of an exec session, pushed by the agent from these offsets (bytes of each stream before them were
@@ -200,6 +231,11 @@ class ControlPlane {
     (void)offset;
     (void)timeout;
     return FailedPrecondition("this server does not relay exec sessions");
+  }
+  // The answer to a kFiles command (`fastgpu job files` of a job on this node), which a request of a client waits for.
+  virtual Status PostFiles(const FilesAnswer& answer) {
+    (void)answer;
+    return FailedPrecondition("this server does not relay job files");
   }
   // The lease granted with the last successful RegisterNode or Heartbeat (no fencing in-process).
   virtual Lease CurrentLease() const { return {}; }

@@ -231,6 +231,15 @@ Result<ExecInput> HttpControlPlane::WaitExecInput(const std::string& node, const
   return ExecInputFromJson(*r);
 }
 
+Status HttpControlPlane::PostFiles(const FilesAnswer& answer) {
+  auto ch = TakeExecChannel();
+  // File names need not be UTF-8: such bytes become U+FFFD rather than failing the answer.
+  auto r = Call(*ch, "POST", "/v1/agent/files", ToJson(answer).dump(-1, ' ', false, json::error_handler_t::replace),
+                "application/json", 30'000);
+  GiveExecChannel(std::move(ch));
+  return r.ok() ? Status::Ok() : r.status();
+}
+
 Status HttpControlPlane::RegisterNode(const NodeRegistration& reg) {
   // Logs of attempts that ended while the agent was away go first, so they are complete once the server
   // records those ends.

@@ -75,6 +75,9 @@ class HttpControlPlane final : public ControlPlane {
   Result<ExecInput> WaitExecInput(const std::string& node, const std::string& session, int64_t offset,
                                   std::chrono::milliseconds timeout) override;
 
+  // POST /v1/agent/files (the answer to a files command), on a connection of the exec pool.
+  Status PostFiles(const FilesAnswer& answer) override;
+
   // Where job logs are read from (the Agent), then the shipper thread starts. Call before the agent starts.
   void StartLogShipping(LogSource* logs);
   void StopLogShipping();

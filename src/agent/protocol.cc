@@ -184,6 +184,13 @@ json ToJson(const JobCommand& c) {
     if (c.rows > 0) j["rows"] = c.rows;
     if (c.cols > 0) j["cols"] = c.cols;
     if (!c.term.empty()) j["term"] = c.term;
+  } else if (c.kind == JobCommand::Kind::kFiles) {
+    j["kind"] = "files";
+    j["job_id"] = c.job_id;
+    j["request"] = c.request;
+    j["path"] = c.files_path;
+    j["offset"] = c.files_offset;
+    j["max_bytes"] = c.files_max_bytes;
   } else {
     j["kind"] = "stop";
     j["job_id"] = c.job_id;
@@ -239,7 +246,7 @@ Result<JobCommand> JobCommandFromJson(const json& j) {
   return Guard("command", [&]() -> Result<JobCommand> {
     CheckFields(j, {"id", "kind", "job", "run_as_uid", "run_as_user", "allow_root", "secret_env", "rank", "master_addr",
                     "master_port", "job_id", "attempt", "reason", "grace_ms", "checkpoint_signal", "checkpoint_grace_ms",
-                    "session", "argv", "tty", "stdin", "rows", "cols", "term"},
+                    "session", "argv", "tty", "stdin", "rows", "cols", "term", "request", "path", "offset", "max_bytes"},
                 "command");
     JobCommand c;
     c.id = static_cast<uint64_t>(Int(j, "id"));
@@ -297,8 +304,19 @@ Result<JobCommand> JobCommandFromJson(const json& j) {
         throw std::invalid_argument("an exec command needs a session and a command");
       if (c.rows < 0 || c.rows > 10'000 || c.cols < 0 || c.cols > 10'000)
         throw std::invalid_argument("an exec command's rows and cols must be 0-10000");
+    } else if (kind == "files") {
+      c.kind = JobCommand::Kind::kFiles;
+      c.job_id = Str(j, "job_id");
+      c.request = Str(j, "request");
+      c.files_path = Str(j, "path");
+      c.files_offset = Int(j, "offset");
+      c.files_max_bytes = Int(j, "max_bytes");
+      if (c.request.empty() || c.job_id.empty() || c.files_offset < 0 || c.files_max_bytes < 0 ||
+          c.files_max_bytes > kMaxFilesChunk)
+        throw std::invalid_argument("a files command needs a request, a job_id, an offset >= 0 and max_bytes 0-" +
+                                    std::to_string(kMaxFilesChunk));
     } else {
-      throw std::invalid_argument("field 'kind' must be start, stop or exec, got '" + kind + "'");
+      throw std::invalid_argument("field 'kind' must be start, stop, exec or files, got '" + kind + "'");
     }
     return c;
   });
@@ -374,6 +392,59 @@ Result<ExecInput> ExecInputFromJson(const json& j) {
     i.close = Bool(j, "close");
     i.close_reason = Str(j, "close_reason");
     return i;
+  });
+}
+
+json ToJson(const FilesAnswer& a) {
+  json j{{"request", a.request}, {"node", a.node}};
+  if (!a.error_code.empty()) {
+    j["error_code"] = a.error_code;
+    j["error"] = a.error;
+  } else if (a.dir) {
+    json files = json::array();
+    for (const FileInfo& f : a.files)
+      files.push_back({{"path", f.path}, {"type", f.type}, {"size", f.size}, {"mode", f.mode},
+                       {"modified_at_ms", f.modified_at_ms}});
+    j["dir"] = true;
+    j["files"] = std::move(files);
+    j["truncated"] = a.truncated;
+  } else {
+    j["size"] = a.size;
+    j["offset"] = a.offset;
+    j["data"] = Base64Encode(a.data);
+  }
+  return j;
+}
+
+Result<FilesAnswer> FilesAnswerFromJson(const json& j) {
+  return Guard("files answer", [&]() -> Result<FilesAnswer> {
+    CheckFields(j, {"request", "node", "error_code", "error", "dir", "files", "truncated", "size", "offset", "data"},
+                "files answer");
+    FilesAnswer a;
+    a.request = Str(j, "request");
+    a.node = Str(j, "node");
+    a.error_code = Str(j, "error_code");
+    a.error = Str(j, "error");
+    if (!a.error_code.empty() && a.error_code != "invalid_argument" && a.error_code != "not_found" &&
+        a.error_code != "internal")
+      throw std::invalid_argument("field 'error_code' must be invalid_argument, not_found or internal");
+    a.dir = Bool(j, "dir");
+    if (auto it = j.find("files"); it != j.end() && !it->is_null()) {
+      if (!it->is_array()) throw std::invalid_argument("field 'files' must be an array");
+      for (const json& f : *it) {
+        CheckFields(f, {"path", "type", "size", "mode", "modified_at_ms"}, "file");
+        a.files.push_back(FileInfo{Str(f, "path"), Str(f, "type"), Int(f, "size"), Int(f, "mode"),
+                                   Int(f, "modified_at_ms")});
+      }
+    }
+    a.truncated = Bool(j, "truncated");
+    a.size = Int(j, "size");
+    a.offset = Int(j, "offset");
+    a.data = Unwrap(Base64Decode(Str(j, "data")));
+    if (a.request.empty() || a.size < 0 || a.offset < 0 || static_cast<int64_t>(a.data.size()) > kMaxFilesChunk)
+      throw std::invalid_argument("a files answer needs a request, a size and offset >= 0 and at most " +
+                                  std::to_string(kMaxFilesChunk) + " bytes of data");
+    return a;
   });
 }
 

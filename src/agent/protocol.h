@@ -4,6 +4,7 @@
 // (http_control_plane.cc) share one definition.
 #pragma once
 
+#include <cstdint>
 #include <nlohmann/json_fwd.hpp>
 #include <string>
 #include <string_view>
@@ -20,8 +21,14 @@ namespace fastgpu::agent {
 // a job on one node. 4: preemption with checkpoints (a stop's checkpoint_signal and checkpoint_grace_ms: a version 3
 // agent would send SIGTERM at once; jobs carry preemptible, checkpoint_signal and checkpoint_grace_s). 5: exec
 // sessions (`fastgpu job exec`: a command of kind "exec" and the routes /v1/agent/exec/output and
-// /v1/agent/exec/input, which a version 4 agent does not know).
-inline constexpr int kProtocolVersion = 5;
+// /v1/agent/exec/input, which a version 4 agent does not know). 6: job files of remote nodes (`fastgpu job files`:
+// a command of kind "files" and the route /v1/agent/files, which a version 5 agent does not know).
+inline constexpr int kProtocolVersion = 6;
+// The most bytes of a file one files command asks for (and one answer carries, base64 in JSON: ~350 KB, under the
+// server's 1 MiB body limit).
+inline constexpr int64_t kMaxFilesChunk = 256 << 10;
+// The largest files answer an agent sends (JSON): a longer listing is cut there and marked truncated.
+inline constexpr int64_t kMaxFilesAnswerBytes = 4 << 20;
 inline constexpr const char* kProtocolHeader = "X-FastGPU-Agent-Protocol";
 // Node credentials and join tokens, told apart from API tokens (fgp_) by their prefix.
 inline constexpr const char* kNodeCredentialPrefix = "fgn_";
@@ -40,6 +47,10 @@ nlohmann::json ToJson(const JobCommand& c);
 nlohmann::json ToJson(const ExecOutput& o);
 nlohmann::json ToJson(const ExecOutputAck& a);
 nlohmann::json ToJson(const ExecInput& i);
+
+// Job files (`fastgpu job files` of a job on a remote node): a file's bytes travel base64-encoded inside JSON.
+nlohmann::json ToJson(const FilesAnswer& a);
+Result<FilesAnswer> FilesAnswerFromJson(const nlohmann::json& j);
 
 // Strict decoders (unknown fields are errors; messages name the field).
 Result<ExecOutput> ExecOutputFromJson(const nlohmann::json& j);

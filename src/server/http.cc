@@ -4,6 +4,7 @@
 #include <regex>
 
 #include "agent/log_times.h"
+#include "agent/protocol.h"
 #include "api/json.h"
 #include "common/crypto.h"
 #include "server/console.h"
@@ -255,15 +256,17 @@ TransportOptions MakeTransportOptions(const HttpOptions& o) {
   t.tls_cert = o.tls_cert;
   t.tls_key = o.tls_key;
   t.max_body_bytes = o.max_body_bytes;
-  // Code archives (PUT /v1/projects/P/blobs/H) may be larger than other bodies.
-  if (o.max_sync_bytes > 0) {
-    const size_t normal = o.max_body_bytes, sync = static_cast<size_t>(o.max_sync_bytes);
-    t.body_limit = [normal, sync](std::string_view method, std::string_view target) {
-      return method == "PUT" && target.rfind("/v1/projects/", 0) == 0 && target.find("/blobs/") != std::string_view::npos
-                 ? std::max(normal, sync)
-                 : normal;
-    };
-  }
+  // Code archives (PUT /v1/projects/P/blobs/H) may be larger than other bodies, and so may a node's answer with a
+  // job's files listing (POST /v1/agent/files; the agent keeps it under agent::kMaxFilesAnswerBytes).
+  const size_t normal = o.max_body_bytes, sync = o.max_sync_bytes > 0 ? static_cast<size_t>(o.max_sync_bytes) : 0;
+  t.body_limit = [normal, sync](std::string_view method, std::string_view target) {
+    if (sync > 0 && method == "PUT" && target.rfind("/v1/projects/", 0) == 0 &&
+        target.find("/blobs/") != std::string_view::npos)
+      return std::max(normal, sync);
+    if (method == "POST" && target.rfind("/v1/agent/files", 0) == 0)
+      return std::max(normal, static_cast<size_t>(agent::kMaxFilesAnswerBytes) + (64 << 10));
+    return normal;
+  };
   return t;
 }
 }  // namespace

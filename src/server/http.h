@@ -109,6 +109,8 @@ class HttpServer {
   void InstallExec();  // http_exec.cc: exec sessions (client routes; the agent's are in http_agent.cc)
   Status CheckSyncBlob(const std::string& project, const std::string& sha256) const;  // http_sync.cc
   void ServeBlob(Ctx& ctx, const std::string& project, const std::string& sha256);      // http_sync.cc
+  // `job files` of a job on a remote node, relayed through its agent (http_sync.cc).
+  void RemoteFiles(Ctx& ctx, const api::Job& job, const std::string& rel);
   void Add(const std::string& method, const std::string& path, Handler handler);
   void Dispatch(Request& req, Response& res);
   void Serve(const RouteInfo& route, Handler& handler, const Request& req, Response& res);

@@ -43,6 +43,8 @@ const std::vector<RouteInfo> kAgentRoutes = {
      "Agent: an exec session's output from its offsets (base64), and its end"},
     {"GET", "/v1/agent/exec/input", Action::kPublic, Scope::kNone,
      "Agent: long-poll an exec session's input from ?offset= (?session=, timeout_ms=)"},
+    {"POST", "/v1/agent/files", Action::kPublic, Scope::kNone,
+     "Agent: the answer to a files command (a job's files listing or a piece of a file, base64)"},
 };
 
 bool Loopback(const std::string& addr) {
@@ -272,6 +274,21 @@ void HttpServer::InstallAgent() {
     if (!job.ok()) return SendError(ctx.res, job.status());
     if (!JobOnNode(*job, *node)) return SendError(ctx.res, not_yours(*node, job->node.empty() ? "(none)" : job->node));
     ServeBlob(ctx, job->spec.project, job->spec.sync);
+  });
+
+  // Job files (docs/sync.md): the answer to a files command, from the node it was sent to only; wakes its waiter.
+  Add("POST", "/v1/agent/files", [this, node_of, not_yours](Ctx& ctx) {
+    auto node = node_of(ctx);
+    if (!node) return;
+    auto parsed = api::ParseJson(ctx.req.body, "files answer");
+    if (!parsed.ok()) return SendError(ctx.res, parsed.status());
+    auto answer = agent::FilesAnswerFromJson(*parsed);
+    if (!answer.ok()) return SendError(ctx.res, answer.status());
+    if (answer->node != *node) return SendError(ctx.res, not_yours(*node, answer->node));
+    auto key = service_.Files().Answer(std::move(*answer));
+    if (!key.ok()) return SendError(ctx.res, key.status());
+    transport_->Notify(*key);
+    SendJson(ctx.res, json::object());
   });
 
   // Exec sessions (docs/exec.md): only the node the session runs on may push its output or take its input.

@@ -9,10 +9,14 @@
 #include <cerrno>
 #include <cstring>
 #include <memory>
+#include <utility>
+#include <vector>
 #include <nlohmann/json.hpp>
 
 #include "server/http_internal.h"
+#include "agent/protocol.h"
 #include "sync/blob_store.h"
+#include "sync/job_files.h"
 
 namespace fastgpu::server {
 
@@ -20,9 +24,9 @@ using nlohmann::json;
 
 namespace {
 
-constexpr size_t kMaxListed = 10'000;  // entries in one listing
-constexpr int kMaxDepth = 64;
 constexpr size_t kChunk = 256 << 10;
+// How long a request for the files of a job on a remote node waits for the node's answer (each piece of a file too).
+constexpr int64_t kRemoteFilesTimeoutMs = 15'000;
 
 struct OwnedFd {
   int fd = -1;
@@ -53,36 +57,19 @@ void StreamFile(Response& res, std::shared_ptr<OwnedFd> fd, int64_t size, const 
   res.stream = std::move(stream);
 }
 
-// Lists `dirfd` recursively (symlinks listed, never followed) into `out`; false when the limit was reached.
-bool ListTree(int dirfd, const std::string& prefix, int depth, json& out) {
-  int dup = ::dup(dirfd);
-  if (dup < 0) return true;
-  DIR* d = ::fdopendir(dup);
-  if (!d) {
-    ::close(dup);
-    return true;
-  }
-  std::vector<std::string> names;
-  while (dirent* de = ::readdir(d)) {
-    std::string n = de->d_name;
-    if (n != "." && n != "..") names.push_back(std::move(n));
-  }
-  ::closedir(d);
-  std::sort(names.begin(), names.end());
-  for (const std::string& n : names) {
-    if (out.size() >= kMaxListed) return false;
-    struct stat st {};
-    if (::fstatat(dirfd, n.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) continue;
-    const std::string rel = prefix.empty() ? n : prefix + "/" + n;
-    const char* type = S_ISDIR(st.st_mode) ? "dir" : S_ISREG(st.st_mode) ? "file" : S_ISLNK(st.st_mode) ? "symlink" : "other";
-    out.push_back({{"path", rel}, {"type", type}, {"size", S_ISREG(st.st_mode) ? st.st_size : 0},
-                   {"mode", st.st_mode & 07777}, {"modified_at_ms", int64_t{st.st_mtim.tv_sec} * 1000 + st.st_mtim.tv_nsec / 1'000'000}});
-    if (S_ISDIR(st.st_mode) && depth < kMaxDepth) {
-      OwnedFd sub(::openat(dirfd, n.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
-      if (sub.fd >= 0 && !ListTree(sub.fd, rel, depth + 1, out)) return false;
-    }
-  }
-  return true;
+json FilesJson(const std::string& id, const std::string& rel, const std::vector<sync::FileEntry>& entries,
+               bool truncated) {
+  json files = json::array();
+  for (const sync::FileEntry& e : entries)
+    files.push_back({{"path", e.path}, {"type", e.type}, {"size", e.size}, {"mode", e.mode},
+                     {"modified_at_ms", e.modified_at_ms}});
+  return {{"job", id}, {"path", rel}, {"files", std::move(files)}, {"truncated", truncated}};
+}
+
+Status FilesError(const agent::FilesAnswer& a) {
+  if (a.error_code == "invalid_argument") return InvalidArgument(a.error);
+  if (a.error_code == "not_found") return NotFound(a.error);
+  return Internal("node " + a.node + ": " + a.error);
 }
 
 }  // namespace
@@ -106,6 +93,94 @@ void HttpServer::ServeBlob(Ctx& ctx, const std::string& project, const std::stri
   ::fstat(fd->fd, &st);
   ctx.res.set_header("X-Content-Length", std::to_string(st.st_size));
   StreamFile(ctx.res, std::move(fd), st.st_size, "application/octet-stream");
+}
+
+// The files of a job on a remote node: the node's agent is asked (a files command) and the request waits, parked, for
+// its answer; a file larger than one answer is streamed piece by piece, one request to the node at a time (memory per
+// reader: one piece).
+void HttpServer::RemoteFiles(Ctx& ctx, const api::Job& job, const std::string& rel) {
+  const std::string id = job.id, node = job.node;
+  auto request = service_.RequestFiles(node, id, rel, 0, agent::kMaxFilesChunk);
+  if (!request.ok()) return SendError(ctx.res, request.status());
+  auto reply = std::make_shared<DeferredReply>();
+  reply->watch_key = "files:" + *request;
+  reply->timeout_ms = kRemoteFilesTimeoutMs;
+  reply->check = [this, id, node, rel, r = *request](Response& out, bool timed_out) {
+    auto a = service_.Files().Take(r);
+    if (!a) {
+      if (!timed_out) return false;
+      service_.Files().Drop(r);
+      SendError(out, DeadlineExceeded("node " + node + " did not answer within " +
+                                      std::to_string(kRemoteFilesTimeoutMs / 1000) + " s for the files of job " + id +
+                                      ": its agent may be busy or cut off from the server; try again"));
+      return true;
+    }
+    if (!a->error_code.empty()) {
+      SendError(out, FilesError(*a));
+      return true;
+    }
+    if (a->dir) {
+      std::vector<sync::FileEntry> entries;
+      entries.reserve(a->files.size());
+      for (agent::FileInfo& f : a->files)
+        entries.push_back(sync::FileEntry{std::move(f.path), std::move(f.type), f.size, f.mode, f.modified_at_ms});
+      SendJson(out, FilesJson(id, rel, entries, a->truncated));
+      return true;
+    }
+    const int64_t size = a->size;
+    out.set_header("X-Content-Length", std::to_string(size));
+    if (static_cast<int64_t>(a->data.size()) >= size) {
+      out.set_content(std::move(a->data), "application/octet-stream");
+      return true;
+    }
+    // The rest, piece by piece: each pull asks the node for the next piece and waits for it (woken by its answer).
+    struct Reading {
+      int64_t offset = 0;
+      std::string pending;  // request in flight
+      int64_t asked_at = 0;
+      std::string first;  // the piece that came with the first answer
+    };
+    auto st = std::make_shared<Reading>();
+    st->offset = 0;
+    st->first = std::move(a->data);
+    auto stream = std::make_shared<BodyStream>();
+    stream->content_type = "application/octet-stream";
+    stream->watch_key = "files-stream:" + r;
+    stream->poll_ms = 250;
+    stream->next = [this, st, id, node, rel, size, key = stream->watch_key]() -> StreamStep {
+      if (!st->first.empty()) {
+        st->offset += static_cast<int64_t>(st->first.size());
+        return StreamStep{StreamStep::Kind::kData, std::exchange(st->first, {})};
+      }
+      if (st->pending.empty()) {
+        if (st->offset >= size) return StreamStep{StreamStep::Kind::kDone, {}};
+        auto next = service_.RequestFiles(node, id, rel, st->offset, agent::kMaxFilesChunk, key);
+        if (!next.ok()) return StreamStep{StreamStep::Kind::kError, {}};  // the client sees a cut body
+        st->pending = *next;
+        st->asked_at = clock_.NowMillis();
+        return StreamStep{StreamStep::Kind::kWait, {}};
+      }
+      auto piece = service_.Files().Take(st->pending);
+      if (!piece) {
+        if (clock_.NowMillis() - st->asked_at <= kRemoteFilesTimeoutMs) return StreamStep{StreamStep::Kind::kWait, {}};
+        service_.Files().Drop(st->pending);
+        return StreamStep{StreamStep::Kind::kError, {}};
+      }
+      st->pending.clear();
+      // An error, a file that shrank, or no progress: cut the body rather than send other bytes. A file that grew is
+      // sent up to the size announced.
+      if (!piece->error_code.empty() || piece->dir || piece->size < size || piece->offset != st->offset ||
+          piece->data.empty())
+        return StreamStep{StreamStep::Kind::kError, {}};
+      if (static_cast<int64_t>(piece->data.size()) > size - st->offset)
+        piece->data.resize(static_cast<size_t>(size - st->offset));
+      st->offset += static_cast<int64_t>(piece->data.size());
+      return StreamStep{StreamStep::Kind::kData, std::move(piece->data)};
+    };
+    out.stream = std::move(stream);
+    return true;
+  };
+  ctx.res.deferred = std::move(reply);
 }
 
 void HttpServer::InstallSync() {
@@ -143,38 +218,18 @@ void HttpServer::InstallSync() {
       return SendError(res, FailedPrecondition("job " + id + " ran in --workdir " + job->spec.workdir +
                                                " on its node; only a job's own work dir can be listed"));
     if (job->node.empty()) return SendError(res, FailedPrecondition("job " + id + " has not started on a node yet"));
-    if (options_.local_job_root.empty() || job->node != options_.local_node)
-      return SendError(res, FailedPrecondition("job " + id + " ran on node " + job->node +
-                                               ": files of jobs on remote nodes cannot be read through the server "
-                                               "yet (read them on the node, under its agent's home/jobs/" + id + "/work)"));
-    std::string rel = Param(ctx.req, "path");
-    while (!rel.empty() && rel.back() == '/') rel.pop_back();
-    while (!rel.empty() && rel.front() == '/') rel.erase(0, 1);
-    const std::string root = options_.local_job_root + "/" + id + "/work";
-    auto cur = std::make_shared<OwnedFd>(::open(root.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
-    if (cur->fd < 0) return SendError(res, NotFound("job " + id + " has no work dir on node " + job->node + " (any more)"));
-    // Every component opened relative to its parent, never through a symlink: a job cannot point the server
-    // at files outside its directory.
-    size_t pos = 0;
-    while (!rel.empty() && pos <= rel.size()) {
-      size_t slash = rel.find('/', pos);
-      const std::string part = rel.substr(pos, slash == std::string::npos ? std::string::npos : slash - pos);
-      pos = slash == std::string::npos ? rel.size() + 1 : slash + 1;
-      if (part.empty() || part == "." || part == "..")
-        return SendError(res, InvalidArgument("path '" + rel + "' must be relative to the job's work dir, without '.' or '..'"));
-      int next = ::openat(cur->fd, part.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
-      if (next < 0) {
-        if (errno == ELOOP) return SendError(res, InvalidArgument("'" + rel + "' goes through a symlink, which is not followed"));
-        return SendError(res, NotFound("no '" + rel + "' in the work dir of job " + id));
-      }
-      cur = std::make_shared<OwnedFd>(next);
-    }
+    const std::string rel = sync::TrimJobPath(Param(ctx.req, "path"));
+    if (options_.local_job_root.empty() || job->node != options_.local_node) return RemoteFiles(ctx, *job, rel);
+    auto opened = sync::OpenJobPath(options_.local_job_root + "/" + id + "/work", id, rel);
+    if (!opened.ok()) return SendError(res, opened.status());
+    auto cur = std::make_shared<OwnedFd>(::dup(opened->fd()));
+    if (cur->fd < 0) return SendError(res, Internal(std::string("dup: ") + std::strerror(errno)));
     struct stat st {};
     if (::fstat(cur->fd, &st) != 0) return SendError(res, Internal(std::string("fstat: ") + std::strerror(errno)));
     if (S_ISDIR(st.st_mode)) {
-      json files = json::array();
-      const bool complete = ListTree(cur->fd, rel, 0, files);
-      return SendJson(res, {{"job", id}, {"path", rel}, {"files", std::move(files)}, {"truncated", !complete}});
+      std::vector<sync::FileEntry> entries;
+      const bool complete = sync::ListJobTree(cur->fd, rel, &entries);
+      return SendJson(res, FilesJson(id, rel, entries, !complete));
     }
     if (!S_ISREG(st.st_mode)) return SendError(res, InvalidArgument("'" + rel + "' is not a regular file"));
     res.set_header("X-Content-Length", std::to_string(st.st_size));

@@ -440,6 +440,7 @@ class Session : public Parkable, public std::enable_shared_from_this<Session<Str
       StopWatching();
       deferred_.reset();
       recheck_ = recheck_timed_out_ = false;
+      if (out->stream && out->stream->next) return StartStream(*out);  // e.g. a remote job's file, piece by piece
       return WriteFull(*out);
     }
     if (recheck_) {

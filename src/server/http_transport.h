@@ -65,7 +65,7 @@ struct Response {
   std::string body;
   std::string content_type;
   std::vector<std::pair<std::string, std::string>> headers;
-  std::shared_ptr<DeferredReply> deferred;  // set: the reply comes later
+  std::shared_ptr<DeferredReply> deferred;  // set: the reply comes later (it may be a stream)
   std::shared_ptr<BodyStream> stream;       // set: a chunked body follows the headers
 
   void set_content(std::string content, std::string type) {

@@ -188,8 +188,10 @@ json Operation(const RouteInfo& r) {
     op["responses"]["200"] = {
         {"description",
          "A directory: its files, recursively (symlinks listed, never followed; at most 10,000, then truncated). A "
-         "regular file: its bytes (chunked). 400: a path with '..' or through a symlink; 409: the job ran elsewhere "
-         "than the server's own node, or in a --workdir of its own"},
+         "regular file: its bytes (chunked). A job on a remote node is read by its agent, asked by the server (256 KiB "
+         "per request to the node). 400: a path with '..' or through a symlink; 409: the job ran in a --workdir of "
+         "its own or has not started on a node; 503: the job's node is not connected; 504: its node did not answer "
+         "within 15 s"},
         {"content",
          {{"application/json",
            {{"schema",

@@ -26,6 +26,7 @@
 #include "sched/policies/runtime_predictor.h"
 #include "sched/scheduler.h"
 #include "server/exec.h"
+#include "server/file_relay.h"
 #include "server/metrics.h"
 #include "server/reservations.h"
 #include "store/store.h"
@@ -237,6 +238,13 @@ class Service final : public agent::ControlPlane {
   Result<agent::ExecOutputAck> PushExecOutput(const agent::ExecOutput& out) override;
   Result<agent::ExecInput> WaitExecInput(const std::string& node, const std::string& session, int64_t offset,
                                          std::chrono::milliseconds timeout) override;
+
+  // Job files of a job on a remote node (`fastgpu job files`, docs/sync.md): queues a files command for `node`
+  // (kUnavailable when it is not connected) asking for `path` under the job's work dir (a file: at most `max_bytes`
+  // from `offset`); the request's id, whose answer Files().Take gives once the agent has posted it.
+  Result<std::string> RequestFiles(const std::string& node, const std::string& job_id, const std::string& path,
+                                   int64_t offset, int64_t max_bytes, std::string watch_key = {});
+  FileRelay& Files() { return files_; }
 
   // Fleet mode (the HTTP agent routes). Never blocks: the commands queued for `node`, with those delivered
   // earlier and not acknowledged sent again (at least once). `ack` acknowledges first (see AckCommands).
@@ -498,6 +506,7 @@ class Service final : public agent::ControlPlane {
   std::thread loop_;
 
   ExecSessions exec_{clock_};  // its own lock; taken after mu_ when both are held
+  FileRelay files_{clock_};    // its own lock; never held with mu_
   std::function<agent::LogSource*(const std::string&)> fallback_logs_;  // guarded by mu_
   const ProjectDirectory* directory_ = nullptr;
   billing::PriceCatalog prices_;

@@ -146,7 +146,7 @@ class FleetTest : public ::testing::Test {
   }
 
   httplib::Result Agent(const std::string& credential, const std::string& method, const std::string& path,
-                        const std::string& body, const std::string& version = "5") {
+                        const std::string& body, const std::string& version = "6") {
     httplib::Client c(url_);
     httplib::Headers h{{"Authorization", "Bearer " + credential}, {"X-FastGPU-Agent-Protocol", version}};
     if (method == "GET") return c.Get(path, h);
@@ -176,8 +176,8 @@ TEST_F(FleetTest, TwoAgentsJoinRunJobsServeLogsAndKeepToTheirOwnNode) {
   EXPECT_EQ(cred_b.rfind("fgn_", 0), 0u);
   {
     httplib::Client c(url_);
-    auto again = c.Post("/v1/agent/join", {{"X-FastGPU-Agent-Protocol", "5"}},
-                        json{{"token", tb}, {"node", "gpu-x"}, {"protocol_version", 5}}.dump(), "application/json");
+    auto again = c.Post("/v1/agent/join", {{"X-FastGPU-Agent-Protocol", "6"}},
+                        json{{"token", tb}, {"node", "gpu-x"}, {"protocol_version", 6}}.dump(), "application/json");
     ASSERT_TRUE(again);
     EXPECT_EQ(again->status, 401) << again->body;
   }
@@ -233,7 +233,7 @@ TEST_F(FleetTest, TwoAgentsJoinRunJobsServeLogsAndKeepToTheirOwnNode) {
   auto old = Agent(cred_b, "POST", "/v1/agent/heartbeat", json{{"node", "gpu-b"}}.dump(), "7");
   ASSERT_TRUE(old);
   EXPECT_EQ(old->status, 409);
-  EXPECT_NE(old->body.find("server speaks version 5"), std::string::npos) << old->body;
+  EXPECT_NE(old->body.find("server speaks version 6"), std::string::npos) << old->body;
   EXPECT_NE(old->body.find("version 7"), std::string::npos) << old->body;
 
   // A restarted agent reuses its credential (no token) and the GPUs it joined with, and keeps serving.
@@ -566,10 +566,77 @@ TEST_F(FleetTest, ARemoteAgentFetchesTheSyncedCodeOfItsOwnJobsOnly) {
   ASSERT_TRUE(own);
   EXPECT_EQ(own->status, 200);
   EXPECT_EQ(own->body.rfind("FGSYNC1\n", 0), 0u);
-  // The files of a job on a remote node are not read through the server yet: the answer says where they are.
+  // The files of a job on a remote node are read through the server from its agent (more in
+  // JobFilesOfARemoteJobAreRelayedThroughItsAgent).
   auto files = Cli({"job", "files", id});
-  EXPECT_NE(files.exit_code, 0);
-  EXPECT_NE(files.err.find("gpu-b"), std::string::npos) << files.err;
+  EXPECT_EQ(files.exit_code, 0) << files.err;
+  EXPECT_NE(files.out.find("lib/model.py"), std::string::npos) << files.out;
+}
+
+// `job files` of a job on a remote node: the server asks the node's agent (a files command) and relays its answer,
+// with the same rules as for the server's own node (no '..', no symlink followed, not found); a file larger than
+// one answer comes piece by piece; a node that is gone is said to be so.
+TEST_F(FleetTest, JobFilesOfARemoteJobAreRelayedThroughItsAgent) {
+  StartServer({"--node-timeout", "5s"});
+  StartAgent(agent_b_, "gpu-b", "1xA100-80GB", JoinToken());
+  ASSERT_TRUE(WaitFor([&] { return NodeState("gpu-b") == "ready"; })) << Nodes().dump() << agent_b_.Log();
+  const std::string id = Submit("A100-80GB",
+                                "mkdir -p out && echo result-42 > out/result.txt && "
+                                "head -c 1000000 /dev/urandom > big.bin && ln -s /etc/passwd link && echo done");
+  ASSERT_TRUE(WaitFor([&] { return Job(id).value("state", "") == "SUCCEEDED"; }, std::chrono::seconds(30)))
+      << Job(id).dump() << agent_b_.Log();
+  const std::string work = dir_ + "/gpu-b/jobs/" + id + "/work";
+  ASSERT_TRUE(fs::exists(work + "/big.bin"));
+
+  auto list = Cli({"job", "files", id});
+  ASSERT_EQ(list.exit_code, 0) << list.err;
+  EXPECT_NE(list.out.find("out/result.txt"), std::string::npos) << list.out;
+  EXPECT_NE(list.out.find("big.bin"), std::string::npos) << list.out;
+  EXPECT_NE(list.out.find("link (symlink)"), std::string::npos) << list.out;
+  auto listed = Cli({"job", "files", id, "out", "--output", "json"});
+  ASSERT_EQ(listed.exit_code, 0) << listed.err;
+  const json lj = json::parse(listed.out, nullptr, false);
+  ASSERT_TRUE(lj.is_object()) << listed.out;
+  ASSERT_EQ(lj["files"].size(), 1u) << listed.out;
+  EXPECT_EQ(lj["files"][0].value("path", ""), "out/result.txt");
+  EXPECT_EQ(lj["files"][0].value("size", 0), 10);
+
+  auto one = Cli({"job", "files", id, "out/result.txt"});
+  EXPECT_EQ(one.exit_code, 0) << one.err;
+  EXPECT_EQ(one.out, "result-42\n");
+  // The whole work dir, the 1 MB file in four pieces.
+  const std::string dl = dir_ + "/download";
+  auto all = Cli({"job", "files", id, "-o", dl});
+  ASSERT_EQ(all.exit_code, 0) << all.err;
+  EXPECT_EQ(ReadFile(dl + "/out/result.txt"), "result-42\n");
+  const std::string big = ReadFile(dl + "/big.bin");
+  EXPECT_EQ(big.size(), 1'000'000u);
+  EXPECT_TRUE(big == ReadFile(work + "/big.bin")) << "big.bin differs";
+  EXPECT_FALSE(fs::exists(dl + "/link"));
+
+  auto symlink = Cli({"job", "files", id, "link"});
+  EXPECT_NE(symlink.exit_code, 0);
+  EXPECT_NE(symlink.err.find("symlink"), std::string::npos) << symlink.err;
+  auto up = Cli({"job", "files", id, "out/../../x"});
+  EXPECT_NE(up.exit_code, 0);
+  EXPECT_NE(up.err.find("'..'"), std::string::npos) << up.err;
+  auto missing = Cli({"job", "files", id, "nothere"});
+  EXPECT_EQ(missing.exit_code, 3) << missing.err;
+  EXPECT_NE(missing.err.find("no 'nothere' in the work dir of job " + id), std::string::npos) << missing.err;
+
+  // The node goes away: once it is down, the answer says its agent is not connected (before that, a request waits
+  // for its deadline and says the node did not answer).
+  agent_b_.Stop(SIGKILL);
+  CliResult gone;
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        gone = Cli({"job", "files", id});
+        return gone.err.find("not connected") != std::string::npos;
+      },
+      std::chrono::seconds(60)))
+      << gone.err;
+  EXPECT_NE(gone.exit_code, 0);
+  EXPECT_NE(gone.err.find("gpu-b"), std::string::npos) << gone.err;
 }
 
 // Container jobs run only on nodes with podman (label containers=podman): in a fleet where one node has none, an
