@@ -212,6 +212,20 @@ json ToJson(const Job& j) {
            {"array", j.spec.array},
            {"array_parent", j.array_parent},
            {"array_index", j.array_index}};
+  if (!j.gpu_usage.empty()) {
+    json usage = json::array();
+    for (const auto& u : j.gpu_usage) {
+      usage.push_back({{"uuid", u.uuid},
+                       {"node", u.node},
+                       {"samples", u.samples},
+                       {"avg_util_pct", u.AverageUtilPct()},
+                       {"peak_util_pct", u.peak_util_pct},
+                       {"peak_memory_mib", u.peak_memory_mib},
+                       {"energy_j", u.energy_mj / 1000},
+                       {"energy_mj", u.energy_mj}});
+    }
+    out["gpu_usage"] = std::move(usage);
+  }
   if (!j.array_tasks.empty()) {
     json tasks = json::array();
     for (const auto& t : j.array_tasks) {
@@ -401,6 +415,15 @@ std::string EncodeJobExtras(const Job& job) {
     j["array_parent"] = job.array_parent;
     j["array_index"] = job.array_index;
   }
+  if (!job.gpu_usage.empty()) {
+    json usage = json::array();
+    for (const auto& u : job.gpu_usage) {
+      usage.push_back({{"uuid", u.uuid}, {"node", u.node}, {"samples", u.samples}, {"util_pct_sum", u.util_pct_sum},
+                       {"peak_util_pct", u.peak_util_pct}, {"peak_memory_mib", u.peak_memory_mib},
+                       {"energy_mj", u.energy_mj}});
+    }
+    j["gpu_usage"] = std::move(usage);
+  }
   return j.empty() ? "{}" : j.dump();
 }
 
@@ -430,6 +453,19 @@ Status DecodeJobExtras(std::string_view text, Job* job) {
     spec->array = j.value("array", "");
     job->array_parent = j.value("array_parent", "");
     job->array_index = j.value("array_index", -1);
+    if (auto u = j.find("gpu_usage"); u != j.end() && u->is_array()) {
+      for (const auto& e : *u) {
+        JobGpuUsage g;
+        g.uuid = e.value("uuid", "");
+        g.node = e.value("node", "");
+        g.samples = internal::IntOr<int64_t>(e, "samples", 0);
+        g.util_pct_sum = internal::IntOr<int64_t>(e, "util_pct_sum", 0);
+        g.peak_util_pct = internal::IntOr<int>(e, "peak_util_pct", 0);
+        g.peak_memory_mib = internal::IntOr<int64_t>(e, "peak_memory_mib", 0);
+        g.energy_mj = internal::IntOr<int64_t>(e, "energy_mj", 0);
+        job->gpu_usage.push_back(std::move(g));
+      }
+    }
     return Status::Ok();
   });
 }
@@ -495,6 +531,19 @@ Result<Job> JobFromJson(const json& j) {
     out.spec.array = j.value("array", "");
     out.array_parent = j.value("array_parent", "");
     out.array_index = IntOr<int>(j, "array_index", -1);
+    if (auto u = j.find("gpu_usage"); u != j.end() && u->is_array()) {
+      for (const auto& e : *u) {
+        JobGpuUsage g;
+        g.uuid = e.value("uuid", "");
+        g.node = e.value("node", "");
+        g.samples = IntOr<int64_t>(e, "samples", 0);
+        g.util_pct_sum = g.samples * IntOr<int64_t>(e, "avg_util_pct", 0);
+        g.peak_util_pct = IntOr<int>(e, "peak_util_pct", 0);
+        g.peak_memory_mib = IntOr<int64_t>(e, "peak_memory_mib", 0);
+        g.energy_mj = IntOr<int64_t>(e, "energy_mj", 0);
+        out.gpu_usage.push_back(std::move(g));
+      }
+    }
     if (auto t = j.find("array_tasks"); t != j.end() && t->is_array()) {
       for (const auto& e : *t) {
         api::ArrayTask task;

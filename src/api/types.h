@@ -131,6 +131,20 @@ struct JobMember {
   std::string reason;  // why it ended when it did not exit 0 ("exit code 3", "process lost", ...)
 };
 
+// What a job's run did with one of its GPUs (docs/monitoring.md, Per-job GPU usage): accumulated by the server from
+// the readings of its node's heartbeats while the job runs (every 2-5 s), kept with the job when the run ends (like
+// `sacct`'s TRES usage). Reset when the job is placed again.
+struct JobGpuUsage {
+  std::string uuid;
+  std::string node;
+  int64_t samples = 0;        // heartbeats counted
+  int64_t util_pct_sum = 0;   // sum of the utilisation readings (average = util_pct_sum / samples)
+  int peak_util_pct = 0;
+  MiB peak_memory_mib = 0;
+  int64_t energy_mj = 0;      // power x time between heartbeats, millijoules
+  int AverageUtilPct() const { return samples > 0 ? static_cast<int>(util_pct_sum / samples) : 0; }
+};
+
 struct Job {
   std::string id;
   JobSpec spec;
@@ -164,6 +178,8 @@ struct Job {
   int array_index = -1;
   // Computed for an array job (spec.array set) by GetJob: every task in index order. Never stored.
   std::vector<ArrayTask> array_tasks;
+  // Per GPU of its current (or last) run: utilisation, peak memory and energy. Kept in the store.
+  std::vector<JobGpuUsage> gpu_usage;
 };
 
 // One row of the append-only event log.

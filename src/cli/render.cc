@@ -1,6 +1,7 @@
 #include "cli/render.h"
 
 #include <algorithm>
+#include <cstdio>
 #include <map>
 
 #include "cli/table.h"
@@ -180,6 +181,14 @@ std::string RenderJobDetail(const api::Job& j, UnixMillis now, bool color) {
   if (j.exit_code) kv.emplace_back("Exit code", std::to_string(*j.exit_code));
   if (j.signal) kv.emplace_back("Signal", std::to_string(*j.signal));
   if (j.attempt > 0) kv.emplace_back("Attempt", std::to_string(j.attempt));
+  // What the run did with its GPUs (from its node's heartbeats; docs/monitoring.md).
+  for (const auto& u : j.gpu_usage) {
+    char line[160];
+    std::snprintf(line, sizeof line, "util avg %d%% peak %d%%, memory peak %.1f GiB, energy %.1f kJ (%lld samples)",
+                  u.AverageUtilPct(), u.peak_util_pct, static_cast<double>(u.peak_memory_mib) / 1024.0,
+                  static_cast<double>(u.energy_mj) / 1e6, static_cast<long long>(u.samples));
+    kv.emplace_back("GPU " + u.uuid.substr(0, 12) + (u.node.empty() ? "" : " on " + u.node), std::string(line));
+  }
 
   size_t w = 0;
   for (const auto& [k, v] : kv) w = std::max(w, k.size());

@@ -1024,6 +1024,7 @@ void Service::ScheduleOnce() {
       if (it == jobs_.end() || it->second.state != JobState::kQueued || b.nodes.empty()) continue;
       Job after = it->second;
       after.state = JobState::kScheduled;
+      after.gpu_usage.clear();  // a new run: its own GPU usage
       after.node = b.nodes[0].node;
       after.assigned_gpus = b.nodes[0].gpu_uuids;
       after.assigned_gpu_indices = b.nodes[0].gpu_indices;
@@ -1872,7 +1873,10 @@ Status Service::Heartbeat(const agent::NodeHeartbeat& hb) {
   auto it = nodes_.find(hb.node);
   if (it == nodes_.end() || !it->second.registered) return NotFound("node " + hb.node + " is not registered");
   auto& ns = it->second;
+  const UnixMillis previous_heartbeat = ns.node.last_heartbeat;
   ns.node.last_heartbeat = clock_.NowMillis();
+  // Per-job GPU usage (service_metrics.cc): the readings count for the jobs running on these GPUs.
+  NoteGpuUsageLocked(hb.node, hb.gpus, previous_heartbeat > 0 ? ns.node.last_heartbeat - previous_heartbeat : 0);
   std::unordered_map<std::string, const api::Gpu*> live;
   for (const auto& g : hb.gpus) live[g.uuid] = &g;
   for (auto& g : ns.gpus) {

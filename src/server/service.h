@@ -526,6 +526,9 @@ class Service final : public agent::ControlPlane {
 
   // Requires mu_ held. Counts a job's transition into `after` in metrics_ (before it is applied).
   void NoteTransitionLocked(const api::Job& after);
+  // Requires mu_ held. Adds a heartbeat's readings to the GPU usage of the jobs running on them; `since_ms`: time
+  // since the node's previous heartbeat (the energy of that interval; 0 for the first).
+  void NoteGpuUsageLocked(const std::string& node, const std::vector<api::Gpu>& readings, int64_t since_ms);
   ServiceMetrics metrics_;
   std::unordered_map<std::string, UnixMillis> requeued_at_;  // guarded by mu_: jobs back in the queue since
 };

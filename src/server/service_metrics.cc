@@ -1,6 +1,7 @@
 // Service's part of GET /metrics: the control plane's gauges read at scrape time (MetricsSnapshot) and the
 // counters and histograms kept as jobs change (NoteTransitionLocked, called by Commit).
 #include <algorithm>
+#include <iterator>
 
 #include "server/service.h"
 
@@ -39,6 +40,35 @@ void Service::NoteTransitionLocked(const Job& after) {
       metrics_.CountEnd(std::string(api::JobStateName(after.state)), after.spec.project);
       if (api::IsTerminal(after.state) && after.state != JobState::kLost) requeued_at_.erase(after.id);
       break;
+  }
+}
+
+void Service::NoteGpuUsageLocked(const std::string& node, const std::vector<api::Gpu>& readings, int64_t since_ms) {
+  if (readings.empty() || active_.empty()) return;
+  std::unordered_map<std::string, const api::Gpu*> by_uuid;
+  for (const auto& g : readings) by_uuid.emplace(g.uuid, &g);
+  // A node silent for long (restarted, partitioned): its power is known only around the heartbeats.
+  const int64_t interval_ms = std::clamp<int64_t>(since_ms, 0, 30'000);
+  for (const auto& id : active_) {
+    Job& j = jobs_.at(id);
+    if (j.state != JobState::kRunning || !JobOnNode(j, node)) continue;
+    for (const auto& uuid : j.assigned_gpus) {
+      auto r = by_uuid.find(uuid);
+      if (r == by_uuid.end()) continue;
+      const api::Gpu& g = *r->second;
+      auto u = std::find_if(j.gpu_usage.begin(), j.gpu_usage.end(), [&](const api::JobGpuUsage& x) { return x.uuid == uuid; });
+      if (u == j.gpu_usage.end()) {
+        j.gpu_usage.push_back({});
+        u = std::prev(j.gpu_usage.end());
+        u->uuid = uuid;
+        u->node = node;
+      }
+      ++u->samples;
+      u->util_pct_sum += g.utilization_pct;
+      u->peak_util_pct = std::max(u->peak_util_pct, g.utilization_pct);
+      u->peak_memory_mib = std::max(u->peak_memory_mib, g.memory_used_mib);
+      u->energy_mj += int64_t{g.power_mw} * interval_ms / 1000;  // mW x ms = microjoules
+    }
   }
 }
 

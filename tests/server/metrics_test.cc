@@ -357,3 +357,55 @@ TEST_F(MetricsTest, ScrapeOfAThousandGpus) {
 
 }  // namespace
 }  // namespace fastgpu::server
+
+namespace fastgpu::server {
+namespace {
+
+// Per-job GPU usage: each heartbeat's readings count for the job running on the GPU; shown by GET /v1/jobs/{id} and
+// kept in the store when the run ends.
+TEST_F(MetricsTest, JobsKeepTheirGpuUsage) {
+  const std::string id = NodeWithARunningJob();  // first heartbeat: 93 %, 61440 MiB, 341.5 W
+  clock_.Advance(std::chrono::milliseconds(2000));
+  agent::NodeHeartbeat hb;
+  hb.node = "n1";
+  for (const auto& g : svc_->ListGpus()) {
+    api::Gpu r = g;
+    r.jobs.clear();
+    const bool busy = g.uuid == busy_uuid_;
+    r.utilization_pct = busy ? 95 : 0;
+    r.memory_used_mib = busy ? 40960 : 0;
+    r.power_mw = busy ? 300'000 : 56'000;
+    hb.gpus.push_back(r);
+  }
+  ASSERT_TRUE(svc_->Heartbeat(hb).ok());
+  auto live = Get("/v1/jobs/" + id, admin_token_);
+  ASSERT_TRUE(live && live->status == 200);
+  json j = json::parse(live->body);
+  ASSERT_EQ(j["gpu_usage"].size(), 1u) << live->body;
+  EXPECT_EQ(j["gpu_usage"][0]["uuid"], busy_uuid_);
+  EXPECT_EQ(j["gpu_usage"][0]["node"], "n1");
+  EXPECT_EQ(j["gpu_usage"][0]["samples"], 2);
+  EXPECT_EQ(j["gpu_usage"][0]["avg_util_pct"], 94);
+  EXPECT_EQ(j["gpu_usage"][0]["peak_util_pct"], 95);
+  EXPECT_EQ(j["gpu_usage"][0]["peak_memory_mib"], 61440);
+  EXPECT_GE(j["gpu_usage"][0]["energy_mj"].get<int64_t>(), 600'000);  // 300 W for 2 s, plus the first interval
+  // The run ends: its usage is kept with the job.
+  agent::JobReport r;
+  r.kind = agent::JobReport::Kind::kExited;
+  r.job_id = id;
+  r.attempt = 1;
+  r.node = "n1";
+  r.exit_code = 0;
+  ASSERT_TRUE(svc_->ReportJob(r).ok());
+  auto stored = store_->GetJob(id);
+  ASSERT_TRUE(stored.ok());
+  EXPECT_EQ(stored->state, api::JobState::kSucceeded);
+  ASSERT_EQ(stored->gpu_usage.size(), 1u);
+  EXPECT_EQ(stored->gpu_usage[0].samples, 2);
+  EXPECT_EQ(stored->gpu_usage[0].AverageUtilPct(), 94);
+  EXPECT_EQ(stored->gpu_usage[0].peak_memory_mib, 61440);
+  EXPECT_GE(stored->gpu_usage[0].energy_mj, 600'000);
+}
+
+}  // namespace
+}  // namespace fastgpu::server

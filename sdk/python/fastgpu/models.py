@@ -99,6 +99,12 @@ class Job:
         )
 
     @property
+    def gpu_usage(self) -> List[Dict[str, Any]]:
+        """Per GPU of the current (or last) run: uuid, node, samples, avg_util_pct, peak_util_pct,
+        peak_memory_mib, energy_j (docs/monitoring.md). Empty before the job has run."""
+        return list(self.raw.get("gpu_usage") or [])
+
+    @property
     def terminal(self) -> bool:
         """True once the job has ended (SUCCEEDED, FAILED, CANCELLED or LOST)."""
         return self.state.terminal
