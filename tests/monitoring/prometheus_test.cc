@@ -26,7 +26,7 @@ std::string Which(const std::string& tool) {
 
 std::string SourceDir() {
   const char* s = std::getenv("FASTGPU_SOURCE_DIR");
-  return s ? s : ".";
+  return s && *s ? s : FASTGPU_SOURCE_DIR_DEFAULT;
 }
 
 // A free TCP port on 127.0.0.1 for a program that cannot take port 0 (Prometheus): bound, read, released.
