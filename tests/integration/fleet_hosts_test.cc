@@ -17,6 +17,7 @@
 #include "integration/harness.h"
 #include "support/net_lab.h"
 #include "support/pg_cluster.h"
+#include "support/source_path.h"
 
 namespace fastgpu::testing {
 namespace {
@@ -452,7 +453,7 @@ TEST_F(FleetHostsTest, AServerKilledAndRestartedKeepsEveryJobAndReattachesTheRun
 TEST_F(FleetHostsTest, APyTorchAllReduceAcrossTwoAgents) {
   if (std::system("/usr/bin/python3 -c 'import torch' >/dev/null 2>&1") != 0)
     GTEST_SKIP() << "python3-torch is not installed (scripts/setup.sh installs it)";
-  const std::string script = (fs::path(__FILE__).parent_path() / "fleet" / "allreduce.py").string();
+  const std::string script = SourcePath("tests/integration/fleet/allreduce.py");
   ASSERT_TRUE(fs::exists(script)) << script;
   StartServer();
   AddNodes({"n1", "n2"});

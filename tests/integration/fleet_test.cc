@@ -9,6 +9,7 @@
 #include "integration/harness.h"
 #include "support/podman_image.h"
 #include "support/self_signed_cert.h"
+#include "support/source_path.h"
 
 namespace fastgpu::testing {
 namespace {
@@ -393,11 +394,7 @@ TEST_F(FleetTest, AGangJobRunsOneProcessPerNodeWithTheRendezvousEnvironment) {
   // A real PyTorch job across the two agents.
   if (std::system("/usr/bin/python3 -c 'import torch.distributed' >/dev/null 2>&1") != 0)
     GTEST_SKIP() << "the all_reduce part needs /usr/bin/python3 with torch (Debian python3-torch); not installed here";
-  // FASTGPU_SOURCE_DIR when the test runner sets it, else where this file was compiled from.
-  const char* src = std::getenv("FASTGPU_SOURCE_DIR");
-  const std::string script = src != nullptr && *src != '\0'
-                                 ? std::string(src) + "/tests/integration/fleet/allreduce.py"
-                                 : (fs::path(__FILE__).parent_path() / "fleet" / "allreduce.py").string();
+  const std::string script = SourcePath("tests/integration/fleet/allreduce.py");
   ASSERT_TRUE(fs::exists(script)) << script;
   auto t = Cli({"job", "submit", "--gpus", "4", "--", "/usr/bin/python3", script});
   ASSERT_EQ(t.exit_code, 0) << t.err;
@@ -450,10 +447,7 @@ TEST_F(FleetTest, AGangJobWithOneProcessPerGpuCountsRanksPerProcess) {
 
   if (std::system("/usr/bin/python3 -c 'import torch.distributed' >/dev/null 2>&1") != 0)
     GTEST_SKIP() << "the all_reduce part needs /usr/bin/python3 with torch (Debian python3-torch); not installed here";
-  const char* src = std::getenv("FASTGPU_SOURCE_DIR");
-  const std::string script = src != nullptr && *src != '\0'
-                                 ? std::string(src) + "/tests/integration/fleet/allreduce.py"
-                                 : (fs::path(__FILE__).parent_path() / "fleet" / "allreduce.py").string();
+  const std::string script = SourcePath("tests/integration/fleet/allreduce.py");
   auto t = Cli({"job", "submit", "--gpus", "4", "--process-per-gpu", "--", "/usr/bin/python3", script});
   ASSERT_EQ(t.exit_code, 0) << t.err;
   const std::string tid = Trim(t.out);

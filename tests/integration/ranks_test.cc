@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "harness.h"
+#include "support/source_path.h"
 
 namespace fastgpu::testing {
 namespace {
@@ -90,10 +91,7 @@ TEST_F(RanksTest, CancelStopsEveryProcess) {
 TEST_F(RanksTest, ATorchAllReduceAcrossTheProcessesOfOneNode) {
   if (std::system("/usr/bin/python3 -c 'import torch.distributed' >/dev/null 2>&1") != 0)
     GTEST_SKIP() << "needs /usr/bin/python3 with torch (Debian python3-torch); not installed here";
-  const char* src = std::getenv("FASTGPU_SOURCE_DIR");
-  const std::string script = src != nullptr && *src != '\0'
-                                 ? std::string(src) + "/tests/integration/fleet/allreduce.py"
-                                 : (fs::path(__FILE__).parent_path() / "fleet" / "allreduce.py").string();
+  const std::string script = SourcePath("tests/integration/fleet/allreduce.py");
   auto sub = up_.Cli({"job", "submit", "--gpus", "2", "--process-per-gpu", "--", "/usr/bin/python3", script});
   ASSERT_EQ(sub.exit_code, 0) << sub.err;
   const std::string id = Trim(sub.out);
