@@ -1,5 +1,7 @@
 #include "cli/app.h"
 
+#include <unistd.h>
+
 #include <set>
 
 #include <CLI/CLI.hpp>
@@ -816,12 +818,32 @@ Example:
   }
 
   // ---- gpu / node --------------------------------------------------------------------------------
+  std::string top_interval = "2s";  // gpu top
+  int64_t top_count = 0;
   if (auto* gpu = declare("gpu", "GPUs of the cluster")) {
     gpu->require_subcommand(1);
     auto* gpu_list = gpu->add_subcommand("list", "List GPUs with memory, utilisation, temperature, power and jobs");
     gpu_list->alias("ls");
     gpu_list->footer("\nSimulated GPUs are marked \"(simulated)\".\nExample:\n  fastgpu gpu list --output json");
     gpu_list->callback([&] { action = client_verb([](Context& ctx) { return GpuList(ctx); }); });
+    auto* gpu_top = gpu->add_subcommand(
+        "top", "A live view of every GPU (utilisation, memory, temperature, power, SM clock, XID, job), like nvidia-smi dmon");
+    gpu_top->add_option("--interval", top_interval, "Time between refreshes")->capture_default_str()->type_name("DURATION");
+    gpu_top->add_option("--count", top_count, "Frames to show, then exit (0 = until Ctrl-C)")
+        ->capture_default_str()
+        ->check(CLI::Range(int64_t{0}, int64_t{1} << 31));
+    gpu_top->footer("\nOn a terminal the view is redrawn in place; otherwise the frames follow one another\n"
+                    "(with --output json: one JSON object per frame and line).\nExample:\n  fastgpu gpu top --interval 1s");
+    gpu_top->callback([&] {
+      action = client_verb([&](Context& ctx) {
+        auto s = ParseDurationSeconds(top_interval);
+        if (!s.ok() || *s < 1 || *s > 3600) {
+          ctx.err << "fastgpu: error: --interval must be a duration of 1s to 1h, e.g. 2s\n";
+          return kExitUsage;
+        }
+        return GpuTop(ctx, *s * 1000, top_count, ::isatty(STDOUT_FILENO) == 1 && ctx.format != OutputFormat::kJson);
+      });
+    });
   }
 
   AddFleetVerbs(host, hooks.run_agent);  // agent, node (app_fleet.cc)

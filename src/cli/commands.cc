@@ -6,6 +6,8 @@
 
 #include <algorithm>
 #include <cctype>
+#include <chrono>
+#include <thread>
 #include <nlohmann/json.hpp>
 #include <ostream>
 
@@ -494,6 +496,29 @@ int GpuList(Context& ctx) {
   return PrintList<api::Gpu>(
       ctx, ctx.client.ListGpus(), "gpus", [](const json& j) { return api::GpuFromJson(j); },
       [&](const std::vector<api::Gpu>& v) { return RenderGpuList(v, ctx.color); });
+}
+
+int GpuTop(Context& ctx, int64_t interval_ms, int64_t count, bool redraw) {
+  for (int64_t frame = 0; count <= 0 || frame < count; ++frame) {
+    if (frame > 0) std::this_thread::sleep_for(std::chrono::milliseconds(interval_ms));  // the refresh period
+    auto r = ctx.client.ListGpus();
+    if (!r.ok()) return ReportError(ctx.err, r.status(), kExitFailure);
+    if (ctx.format == OutputFormat::kJson) {
+      ctx.out << r->dump() << "\n" << std::flush;
+      continue;
+    }
+    auto gpus = DecodeList<api::Gpu>(*r, "gpus", [](const json& j) { return api::GpuFromJson(j); });
+    if (!gpus.ok()) return ReportError(ctx.err, gpus.status(), kExitFailure);
+    std::string text = RenderGpuTop(*gpus, ctx.color);
+    if (redraw) {
+      ctx.out << "\033[H\033[2J" << "fastgpu gpu top - " << FormatTimestamp(ctx.clock.NowMillis())
+              << " (every " << interval_ms / 1000.0 << " s, Ctrl-C to stop)\n\n";
+    } else if (frame > 0) {
+      ctx.out << "\n";
+    }
+    ctx.out << text << std::flush;
+  }
+  return kExitOk;
 }
 
 int NodeList(Context& ctx) {

@@ -94,6 +94,10 @@ struct JobCancelFlags {
 int JobCancelMany(Context& ctx, const JobCancelFlags& flags);
 int JobEvents(Context& ctx, const std::string& id);
 int GpuList(Context& ctx);
+// `fastgpu gpu top`: every GPU (utilisation, memory, temperature, power, SM clock, job), redrawn every `interval_ms`
+// on a terminal like `nvidia-smi dmon` (frames one after another otherwise; one JSON object per line with
+// --output json); `count` frames (0 = until interrupted).
+int GpuTop(Context& ctx, int64_t interval_ms, int64_t count, bool redraw);
 int NodeList(Context& ctx);
 
 }  // namespace fastgpu::cli

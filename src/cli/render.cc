@@ -211,6 +211,25 @@ std::string RenderEvents(const std::vector<api::JobEvent>& events, bool color) {
   return t.Render(color);
 }
 
+std::string RenderGpuTop(const std::vector<api::Gpu>& gpus, bool color) {
+  Table t({"NODE", "GPU", "TYPE", "UTIL", "MEM", "MEM USED", "TEMP", "POWER", "SM MHZ", "XID", "HEALTH", "JOB"});
+  for (const auto& g : gpus) {
+    const int64_t mem_pct = g.memory_total_mib > 0 ? g.memory_used_mib * 100 / g.memory_total_mib : 0;
+    std::string type = g.type.empty() ? g.name : g.type;
+    if (g.simulated) type += " (sim)";
+    t.AddRow({g.node, std::to_string(g.index), Cell(type, g.simulated ? Color::kYellow : Color::kNone),
+              Cell(std::to_string(g.utilization_pct) + "%", g.utilization_pct >= 90 ? Color::kGreen : Color::kNone),
+              std::to_string(g.memory_util_pct) + "%",
+              std::to_string(g.memory_used_mib) + " MiB (" + std::to_string(mem_pct) + "%)",
+              Cell(std::to_string(g.temperature_c) + "C", g.temperature_c >= 85 ? Color::kRed : Color::kNone),
+              std::to_string(g.power_mw / 1000) + "W", std::to_string(g.sm_clock_mhz),
+              Cell(g.last_xid != 0 ? std::to_string(g.last_xid) : "-", g.last_xid != 0 ? Color::kRed : Color::kNone),
+              Cell(g.healthy ? "ok" : "unhealthy", g.healthy ? Color::kGreen : Color::kRed),
+              g.jobs.empty() ? "-" : Truncate(Join(g.jobs, ","), 40)});
+  }
+  return t.Render(color);
+}
+
 std::string RenderGpuList(const std::vector<api::Gpu>& gpus, bool color) {
   Table t({"NODE", "INDEX", "UUID", "TYPE", "HEALTH", "MEMORY", "UTIL", "TEMP", "POWER", "ALLOC", "JOBS"});
   for (const auto& g : gpus) {

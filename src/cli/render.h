@@ -18,6 +18,8 @@ std::string RenderEvents(const std::vector<api::JobEvent>& events, bool color);
 // NODE, INDEX, UUID, TYPE ("A100-80GB (simulated)" for simulated GPUs), HEALTH, MEMORY, UTIL, TEMP,
 // POWER, ALLOC, JOBS.
 std::string RenderGpuList(const std::vector<api::Gpu>& gpus, bool color);
+// `gpu top`: one row per GPU with its live readings and the job on it.
+std::string RenderGpuTop(const std::vector<api::Gpu>& gpus, bool color);
 // NAME, STATUS, GPUS, KIND (simulated|physical), ADDRESS, HEARTBEAT, LABELS.
 std::string RenderNodeList(const std::vector<api::Node>& nodes, UnixMillis now, bool color);
 // One line describing how a job ended: "j-12 FAILED (exit code 3): out of memory".

@@ -422,6 +422,21 @@ TEST_F(CliRoundTrip, GpuListLabelsSimulatedGpus) {
   EXPECT_EQ(r.out.find('\033'), std::string::npos);
 }
 
+TEST_F(CliRoundTrip, GpuTopShowsEveryGpuOnce) {
+  auto r = Cli({"gpu", "top", "--count", "1"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.out.find("SM MHZ"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("A100-80GB (sim)"), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find('\033'), std::string::npos) << "not a terminal: no redraw";
+  r = Cli({"gpu", "top", "--count", "1", "--output", "json"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(Newlines(r.out), 1) << r.out;
+  EXPECT_NE(r.out.find("\"gpus\""), std::string::npos) << r.out;
+  r = Cli({"gpu", "top", "--interval", "0s"});
+  EXPECT_EQ(r.code, kExitUsage);
+  EXPECT_EQ(Newlines(r.err), 1) << r.err;
+}
+
 TEST_F(CliRoundTrip, HelpHasExamples) {
   auto r = Cli({"--help"});
   EXPECT_EQ(r.code, 0);
