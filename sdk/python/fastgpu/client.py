@@ -54,17 +54,25 @@ class _Unstamped:
         self._in_prefix = False
 
     def count(self, data: bytes) -> int:
-        n = 0
-        for c in data:
-            if self._in_prefix:
-                self._in_prefix = c != 0x20
-                continue
-            if self._line_start:
+        n, i, size = 0, 0, len(data)
+        while i < size:
+            if self._in_prefix:  # up to and including the space after the time
+                j = data.find(b" ", i)
+                if j < 0:
+                    return n
+                self._in_prefix = False
+                i = j + 1
+            elif self._line_start:  # the first byte of a time
                 self._line_start = False
                 self._in_prefix = True
-                continue
-            n += 1
-            self._line_start = c == 0x0A
+                i += 1
+            else:
+                j = data.find(b"\n", i)
+                if j < 0:
+                    return n + size - i
+                n += j + 1 - i
+                i = j + 1
+                self._line_start = True
         return n
 
 
