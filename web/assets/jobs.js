@@ -188,14 +188,22 @@ export async function jobsPage(main) {
   return () => { stopped = true; clearTimeout(timer); };
 }
 
-// A job's output: GET /v1/jobs/{id}/logs?follow=true streams until the job ends.
+// A job's output: GET /v1/jobs/{id}/logs?follow=true streams until the job ends; a long log from its last lines
+// (tail: the page never holds more than that of what was written before it opened).
+const LOG_TAIL_LINES = 2000;
 function followLogs(id, pre, status, signal) {
   let offset = 0;
   const decoder = new TextDecoder();
   async function run() {
     status.textContent = 'Following output…';
     try {
-      const res = await api('GET', `/v1/jobs/${enc(id)}/logs` + query({ follow: 'true', offset }), undefined, { raw: true, signal });
+      const res = await api('GET', `/v1/jobs/${enc(id)}/logs` + query({ follow: 'true', offset, tail: String(LOG_TAIL_LINES) }),
+        undefined, { raw: true, signal });
+      const start = Number(res.headers.get('X-FastGPU-Log-Offset') || 0);
+      if (start > 0) {
+        offset = start;
+        status.textContent = `Following output (from the last ${LOG_TAIL_LINES.toLocaleString('en')} lines; \`fastgpu job logs ${id}\` prints all of it)…`;
+      }
       const reader = res.body.getReader();
       for (;;) {
         const { value, done } = await reader.read();
