@@ -231,37 +231,46 @@ void HttpServer::InstallAgent() {
     const agent::Lease lease = service_.RemoteLease();
     SendJson(ctx.res, {{"ok", true}, {"lease_ms", lease.lease_ms}, {"fence_grace_ms", lease.grace_ms}});
   });
-  Add("POST", "/v1/agent/logs", [this, node_of, not_yours](Ctx& ctx) {
+  // A push of a job's log bytes or of its time index (agent/log_times.h, pushed before the bytes it covers): only
+  // a node the job was placed on may push (each member node of a multi-node job its own output); idempotent by
+  // offset. Nothing (the error sent) when the push is refused.
+  struct LogPush {
+    std::string node;
+    std::string job;
+    int64_t offset = 0;
+  };
+  auto log_push = [this, node_of, not_yours](Ctx& ctx) -> std::optional<LogPush> {
     auto node = node_of(ctx);
-    if (!node) return;
-    if (!fleet_->logs) return SendError(ctx.res, Unavailable("this server keeps no logs of remote nodes"));
+    if (!node) return std::nullopt;
+    Status refused;
     const std::string id = Param(ctx.req, "job");
     auto offset = IntParam(ctx.req, "offset", 0, 0, int64_t{1} << 50);
-    if (!offset.ok()) return SendError(ctx.res, offset.status());
-    auto job = service_.GetJob(id);
-    if (!job.ok()) return SendError(ctx.res, job.status());
-    // Only the node the job was placed on may write its log.
-    // A multi-node job's output is pushed by each member node.
-    if (!JobOnNode(*job, *node))
-      return SendError(ctx.res, not_yours(*node, job->node.empty() ? "(none)" : job->node));
-    auto size = fleet_->logs->Append(*node, id, *offset, ctx.req.body);
+    if (!fleet_->logs) {
+      refused = Unavailable("this server keeps no logs of remote nodes");
+    } else if (!offset.ok()) {
+      refused = offset.status();
+    } else if (auto job = service_.GetJob(id); !job.ok()) {
+      refused = job.status();
+    } else if (!JobOnNode(*job, *node)) {
+      refused = not_yours(*node, job->node.empty() ? "(none)" : job->node);
+    } else {
+      return LogPush{*node, id, *offset};
+    }
+    SendError(ctx.res, refused);
+    return std::nullopt;
+  };
+  Add("POST", "/v1/agent/logs", [this, log_push](Ctx& ctx) {
+    auto push = log_push(ctx);
+    if (!push) return;
+    auto size = fleet_->logs->Append(push->node, push->job, push->offset, ctx.req.body);
     if (!size.ok()) return SendError(ctx.res, size.status());
-    if (*size > *offset) transport_->Notify(id);  // followers of this job's log
+    if (*size > push->offset) transport_->Notify(push->job);  // followers of this job's log
     SendJson(ctx.res, {{"size", *size}});
   });
-  // The log's time index (agent/log_times.h), pushed before the bytes it covers, idempotent by offset the same way.
-  Add("POST", "/v1/agent/log-times", [this, node_of, not_yours](Ctx& ctx) {
-    auto node = node_of(ctx);
-    if (!node) return;
-    if (!fleet_->logs) return SendError(ctx.res, Unavailable("this server keeps no logs of remote nodes"));
-    const std::string id = Param(ctx.req, "job");
-    auto offset = IntParam(ctx.req, "offset", 0, 0, int64_t{1} << 50);
-    if (!offset.ok()) return SendError(ctx.res, offset.status());
-    auto job = service_.GetJob(id);
-    if (!job.ok()) return SendError(ctx.res, job.status());
-    if (!JobOnNode(*job, *node))
-      return SendError(ctx.res, not_yours(*node, job->node.empty() ? "(none)" : job->node));
-    auto size = fleet_->logs->AppendTimes(*node, id, *offset, ctx.req.body);
+  Add("POST", "/v1/agent/log-times", [this, log_push](Ctx& ctx) {
+    auto push = log_push(ctx);
+    if (!push) return;
+    auto size = fleet_->logs->AppendTimes(push->node, push->job, push->offset, ctx.req.body);
     if (!size.ok()) return SendError(ctx.res, size.status());
     SendJson(ctx.res, {{"size", *size}});
   });
