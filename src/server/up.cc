@@ -57,10 +57,13 @@ int RunUp(const UpOptions& options) {
   if (::geteuid() == 0) {
     std::cout << "each project's jobs run as its own Unix uid (from "
               << (options.job_uid_range.empty() ? auth::FormatJobUidRange({}) : options.job_uid_range)
-              << "), never shared with another project";
+              << "), never shared with another project\n"
+              << "         (--job-uid-range FIRST-LAST picks the range; `fastgpu project set P --run-as USER` runs a "
+                 "project's jobs as a named Unix user)";
   } else {
     std::cout << "run as this user (uid " << ::geteuid()
-              << "): not root, so jobs of different projects are not isolated from each other";
+              << "): not root, so jobs of different projects are not isolated from each other\n"
+              << "         (run fastgpu up as root to give each project its own Unix uid)";
   }
   std::cout << "\n\nIn another terminal:\n";
   if (const char* h = std::getenv("HOME"); h == nullptr || up.home() != std::string(h) + "/.fastgpu")
